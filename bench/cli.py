@@ -1,0 +1,62 @@
+"""``python -m bench``: one entry point, one module per sub-command.
+
+Each sub-command lives in its own module exposing ``add_parser(subparsers)`` (which
+sets ``func`` on its parser). Modules are imported to build ``--help`` so they must
+import nothing heavy at top level (torch, pandas, pyiqa come inside ``func``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bench.errors import BenchError
+
+# sub-command -> module providing add_parser(); order is the order in --help
+COMMANDS = {
+    "data": "bench.commands.data",
+    "run": "bench.commands.run",
+    "methods": "bench.commands.methods",
+    "protocols": "bench.commands.protocols",
+    "results": "bench.commands.results",
+    "perf": "bench.commands.perf",
+    "report": "reports.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark blind image quality assessment methods: same splits, same metrics, one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"biqa-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a command whose module is not there yet
+            if exc.name != module:
+                raise
+            continue
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        rc = args.func(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted.", file=sys.stderr)
+        return 130
+    return int(rc or 0)

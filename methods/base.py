@@ -1,0 +1,143 @@
+"""The method API every BIQA method implements.
+
+A method is a class with typed parameters (a dataclass with defaults), named presets
+that override them, and ``fit``/``predict``. The runner builds one instance per cell:
+
+    method = MethodClass(params, context)
+    method.fit(train, val)            # skipped by the runner when ``trains`` is False
+    scores = method.predict(test)     # np.ndarray, one float per record, HIGHER IS BETTER
+
+This module is torch-free on purpose: ``bench methods`` lists everything without
+loading torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.records import ImageSet
+
+KINDS = ("native", "pyiqa-zero-shot", "pyiqa-retrained", "native-zero-shot", "unavailable")
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A weight file a method needs, and where it looks for it."""
+
+    name: str                   # e.g. 'CLIP ViT-B/16 (openai)'
+    filename: str               # file name the loader looks for
+    search_paths: tuple[Path, ...]   # candidate full paths, first existing wins
+    hint: str = ""              # how to obtain it (URL, pyiqa command...)
+
+    @property
+    def found(self) -> Path | None:
+        return next((p for p in self.search_paths if p.is_file()), None)
+
+
+@dataclass
+class RunContext:
+    """What the runner tells a method about the cell it runs in."""
+
+    seed: int = 0
+    device: str = "cpu"              # 'cpu' or 'cuda:N'
+    workdir: Path = Path(".")        # per-cell scratch folder (checkpoints, caches)
+    cache_dir: Path | None = None    # shared cache across cells (e.g. zero-shot scores)
+    weights_dir: Path | None = None  # --weights-dir
+    progress: bool = False           # show tqdm bars
+    num_workers: int = 0             # DataLoader workers
+    save_checkpoint: bool = False
+    notes: list[str] = field(default_factory=list)   # warnings the method wants recorded in the result
+
+    def note(self, msg: str) -> None:
+        self.notes.append(msg)
+
+
+class MethodUnavailable(RuntimeError):
+    """Raised when a method cannot run here (missing weights, no public implementation)."""
+
+
+@dataclass
+class NoParams:
+    pass
+
+
+class Method:
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"     # bump when a change alters scores: it is part of every cell key
+    kind: ClassVar[str] = "native"
+    trains: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+    Params: ClassVar[type] = NoParams
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}   # 'paper', 'demo', 'ci' -> overrides
+    unavailable_reason: ClassVar[str | None] = None     # set for rows kept in tables but not runnable
+
+    def __init__(self, params: Any = None, context: RunContext | None = None):
+        self.params = params if params is not None else self.Params()
+        self.context = context or RunContext()
+
+    # --- parameters -------------------------------------------------------------------
+    @classmethod
+    def make_params(cls, preset: str | None = None, **overrides: Any) -> Any:
+        """Defaults, then the preset, then explicit overrides; unknown names are errors."""
+        values: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in cls.presets and preset != "default":
+                raise ValueError(
+                    f"method {cls.name!r} has no preset {preset!r}; choose from {sorted(cls.presets) or ['default']}"
+                )
+            values.update(cls.presets.get(preset, {}))
+        values.update(overrides)
+        names = {f.name for f in dataclasses.fields(cls.Params)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(
+                f"method {cls.name!r} has no parameter(s) {unknown}; its parameters are {sorted(names)}"
+            )
+        return cls.Params(**values)
+
+    @staticmethod
+    def params_dict(params: Any) -> dict[str, Any]:
+        return dataclasses.asdict(params) if dataclasses.is_dataclass(params) else {}
+
+    # --- weights ----------------------------------------------------------------------
+    @classmethod
+    def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
+        return []
+
+    @classmethod
+    def availability(cls, params: Any = None, weights_dir: Path | None = None) -> tuple[bool, str]:
+        """(runnable here, reason). Cheap: looks at files, imports nothing heavy."""
+        if cls.unavailable_reason:
+            return False, cls.unavailable_reason
+        params = params if params is not None else cls.make_params()
+        missing = [w for w in cls.required_weights(params, weights_dir) if w.found is None]
+        if missing:
+            return False, "missing weights: " + ", ".join(f"{w.filename} ({w.hint})" if w.hint else w.filename for w in missing)
+        return True, "ok"
+
+    # --- the work ---------------------------------------------------------------------
+    def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
+        """Train on ``train``. Never look at test data; ``val`` may be used for early stopping."""
+
+    def predict(self, images: ImageSet) -> np.ndarray:
+        raise NotImplementedError
+
+    def save(self, path: Path) -> None:  # optional: trainable state only
+        raise NotImplementedError(f"{self.name} cannot save checkpoints")
+
+    def load(self, path: Path) -> None:
+        raise NotImplementedError(f"{self.name} cannot load checkpoints")
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub's cache folder, computed without importing torch (same rules as torch.hub.get_dir)."""
+    if os.environ.get("TORCH_HOME"):
+        return Path(os.environ["TORCH_HOME"]) / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+    return Path(xdg) / "torch" / "hub"
