@@ -26,7 +26,7 @@ _REGISTRY: dict[str, str] = {
     "clipiqa": "methods.clipiqa:CLIPIQA",
     "clipiqa+": "methods.clipiqa:CLIPIQAPlus",
     "vit-biqa": "methods.vit_biqa:ViTBIQA",
-    "visual-only": "methods.visual_only:VisualOnly",
+    "visual-only": "methods.mpiqe:VisualOnly",
     "dacnn": "methods.unavailable:DACNN",
     # pyiqa architectures retrained per cell
     "dbcnn": "methods.pyiqa_retrained:DBCNN",
