@@ -1,0 +1,52 @@
+"""``bench methods``: every registered method, its kind, whether it trains, whether it can run here."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("methods", help="list the methods (kind, trains, weights available here)")
+    p.add_argument("--weights-dir", help="also look for weight files in this folder")
+    p.add_argument("--preset", default=None, help="check weights for this preset's parameters (default: defaults)")
+    p.set_defaults(func=run)
+
+
+def method_rows(weights_dir=None, preset=None) -> list[dict]:
+    """One row per registered name; a module that fails to import is listed, not fatal."""
+    from pathlib import Path
+
+    from methods import registry
+
+    rows = []
+    for name in registry.names():
+        row = {"name": name, "kind": "?", "trains": "?", "available": False, "why": "", "description": ""}
+        try:
+            cls = registry.get_method(name)
+        except ModuleNotFoundError as exc:
+            row["why"] = f"not installed in this checkout ({exc.name} missing)"
+            rows.append(row)
+            continue
+        except Exception as exc:  # noqa: BLE001 -- one broken method must not hide the others
+            row["why"] = f"import failed: {type(exc).__name__}: {exc}"
+            rows.append(row)
+            continue
+        row.update(kind=cls.kind, trains="yes" if cls.trains else "no", description=cls.description)
+        try:
+            params = cls.make_params(preset if preset in cls.presets else None)
+            ok, why = cls.availability(params, Path(weights_dir) if weights_dir else None)
+        except Exception as exc:  # noqa: BLE001
+            ok, why = False, f"{type(exc).__name__}: {exc}"
+        row.update(available=ok, why="" if ok else why)
+        rows.append(row)
+    return rows
+
+
+def run(args) -> int:
+    rows = method_rows(args.weights_dir, args.preset)
+    head = ("method", "kind", "trains", "runs here", "notes")
+    lines = [head] + [(r["name"], r["kind"], r["trains"], "yes" if r["available"] else "no",
+                       r["why"] or r["description"]) for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head) - 1)]
+    for line in lines:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths)) + "  " + line[-1])
+    print("\nAny pyiqa no-reference metric also runs zero-shot as 'pyiqa:<name>'.")
+    return 0

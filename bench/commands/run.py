@@ -1,0 +1,152 @@
+"""``bench run``: expand a protocol into cells, run what is missing, print the medians."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EPILOG = """examples:
+  python -m bench run --protocol cross --method mpiqe --data demo
+  python -m bench run --protocol intra --method nss-svr,mpiqe --data-root /data/iqa --jobs 4
+  python -m bench run --protocol cross --method mpiqe --train livec --test koniq10k
+  python -m bench run --protocol intra --method mpiqe --backend dask --scheduler tcp://head:8786
+A run resumes by itself: the same command again runs only the cells that are missing."""
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.2,0.4; got {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, e.g. 0,1,2; got {text!r}") from None
+
+
+def _data_args():
+    from bench.datasets import add_data_args, data_kwargs
+
+    return add_data_args, data_kwargs
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run a protocol (resumable, parallel)", description=__doc__, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--protocol", required=True, help="intra, cross, efficiency, ablation, sensitivity")
+    p.add_argument("--method", required=True, type=_csv, help="method name(s), comma-separated")
+    p.add_argument("--data", choices=["demo"], help="'demo': run on the bundled synthetic demo-a / demo-b sets")
+    add_data_args, _ = _data_args()
+    add_data_args(p)
+    p.add_argument("--datasets", type=_csv, help="datasets instead of the protocol's defaults (comma-separated)")
+    p.add_argument("--train", type=_csv, help="cross: training dataset(s)")
+    p.add_argument("--test", type=_csv, help="cross: test dataset(s)")
+    p.add_argument("--splits", type=int, help="number of splits (default: the protocol's, 10)")
+    p.add_argument("--split-set", default="default", help="'default' (ours, seeded), 'liqe', 'pyiqa'")
+    p.add_argument("--test-fraction", type=float, help="share of each dataset held out for testing (default 0.2)")
+    p.add_argument("--fractions", type=_floats, help="efficiency: training shares, e.g. 0.2,0.4,0.6")
+    p.add_argument("--seeds", type=_ints, default=(0,), help="seeds, comma-separated (default 0)")
+    p.add_argument("--variants", type=_csv, help="ablation/sensitivity: only these variants")
+    p.add_argument("--preset", help="paper | demo | ci (default: demo with --data demo, else paper)")
+    p.add_argument("--param", action="append", default=[], metavar="[METHOD.]NAME=VALUE",
+                   help="override a method parameter (repeatable); VALUE is JSON or a plain string")
+    p.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
+    p.add_argument("--backend", default="loky", help="loky (default, local processes) or dask")
+    p.add_argument("--scheduler", help="dask: scheduler address (tcp://host:8786) or 'local'")
+    p.add_argument("--device", default="auto", help="auto (one GPU per worker when CUDA exists, else cpu), cpu, cuda:N")
+    p.add_argument("--num-workers", type=int, default=0, help="data-loading workers per cell")
+    p.add_argument("--weights-dir", help="folder holding pretrained weight files (offline)")
+    p.add_argument("--out", default="runs", help="results folder (default runs/)")
+    p.add_argument("--rerun", default="missing", choices=["missing", "failed", "all"],
+                   help="missing (default): cells not done; failed: cells that failed; all: everything again")
+    p.add_argument("--save-checkpoints", action="store_true", help="keep each trained cell's weights under OUT/checkpoints")
+    p.add_argument("--dry-run", action="store_true", help="list the cells and how many are done; run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def parse_params(items: list[str], methods: tuple[str, ...]) -> dict[str, dict]:
+    from bench.runner import RunError
+
+    out: dict[str, dict] = {m: {} for m in methods}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise RunError(f"--param {item!r}: expected NAME=VALUE or METHOD.NAME=VALUE, e.g. --param epochs=3")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        method, dot, pname = name.rpartition(".")
+        targets = [method] if dot else list(methods)
+        for m in targets:
+            if m not in out:
+                raise RunError(f"--param {item!r} names method {m!r}, which is not in --method {','.join(methods)}")
+            out[m][pname] = parsed
+    return out
+
+
+def run(args) -> int:
+    import protocols
+    from bench.runner import RunError, WorkerConfig, format_table, git_state, median_table, plan, run_tasks
+    from bench.store import ResultStore
+
+    _, data_kwargs = _data_args()
+    kwargs = data_kwargs(args)
+    preset = args.preset or ("demo" if args.data == "demo" else "paper")
+    opts = protocols.Options(data=args.data, datasets=args.datasets, train=args.train, test=args.test,
+                             n_splits=args.splits, fractions=args.fractions, test_fraction=args.test_fraction,
+                             seeds=args.seeds, split_set=args.split_set, variants=args.variants)
+    if args.jobs < 1:
+        raise RunError(f"--jobs must be at least 1, got {args.jobs}.")
+    tasks = plan(args.protocol, list(args.method), opts, preset=preset,
+                 param_overrides=parse_params(args.param, args.method), data_kwargs=kwargs,
+                 weights_dir=args.weights_dir)
+    store = ResultStore(args.out)
+    if args.dry_run:
+        return _dry_run(tasks, store)
+    commit, dirty = git_state()
+    cfg = WorkerConfig(out=str(args.out), data_kwargs=kwargs, device=args.device, weights_dir=args.weights_dir,
+                       save_checkpoints=args.save_checkpoints, num_workers=args.num_workers,
+                       git_commit=commit, git_dirty=dirty)
+    summary = run_tasks(tasks, store, cfg, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                        rerun=args.rerun, progress=False if args.no_progress else None)
+    if summary.submitted == 0:
+        print(f"nothing to do: all {summary.total} cells of this run are done in {args.out} "
+              f"(--rerun all runs them again).")
+    print(format_table(median_table(tasks, store)))
+    print(f"{summary.done} cell(s) run, {summary.already_done} already done, {summary.failed} failed, "
+          f"{summary.skipped} finished by another run; {summary.seconds:.1f} s; results in {args.out}/")
+    if summary.interrupted:
+        print(f"interrupted: the {summary.done} cell(s) that finished are kept in {args.out}/. "
+              "Run the same command again to resume: only the missing cells run.", file=sys.stderr)
+        return 130
+    if summary.failed:
+        print(f"{summary.failed} cell(s) FAILED (tracebacks in {args.out}/failed/):", file=sys.stderr)
+        for rec in summary.failures:
+            label = f"{rec['protocol']} {rec['method']}[{rec['variant']}] {rec['train_dataset']}->{rec['test_dataset']} " \
+                    f"split={rec['split_index']}"
+            print(f"  {rec['key']}  {label}: {rec.get('error', '?')}", file=sys.stderr)
+        print("fix the cause, then rerun with --rerun failed (or the same command).", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _dry_run(tasks, store) -> int:
+    done, failed = store.done_keys(), store.failed_keys()
+    unique = list({t.key: t for t in tasks}.values())
+    for t in unique:
+        state = "done" if t.key in done else "failed" if t.key in failed else "todo"
+        print(f"{t.key}  {state:6s}  {t.cell.label()}")
+    n_done = sum(t.key in done for t in unique)
+    n_failed = sum(t.key in failed and t.key not in done for t in unique)
+    print(f"{len(unique)} cells: {n_done} done, {n_failed} failed, {len(unique) - n_done - n_failed} to run.")
+    return 0

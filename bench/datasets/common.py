@@ -1,0 +1,54 @@
+"""Small helpers every loader shares: paths, revisions, score orientation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+REVISION_LEN = 16
+
+
+def cache_root() -> Path:
+    """$BENCH_CACHE, else ~/.cache/biqa-bench (demo data and persisted splits live here)."""
+    env = os.environ.get("BENCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "biqa-bench"
+
+
+def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
+    """--data-root, else $BENCH_DATA, else ./datasets."""
+    if data_root:
+        return Path(data_root).expanduser()
+    env = os.environ.get("BENCH_DATA")
+    return Path(env).expanduser() if env else Path("datasets")
+
+
+class Revision:
+    """Accumulates the metadata actually loaded; ``hexdigest()`` is the dataset revision."""
+
+    def __init__(self, *parts: object):
+        self._h = hashlib.sha256()
+        for p in parts:
+            self.add(p)
+
+    def add(self, part: object) -> "Revision":
+        if isinstance(part, (bytes, bytearray)):
+            data = bytes(part)
+        elif isinstance(part, Path):
+            data = part.read_bytes()
+        elif isinstance(part, str):
+            data = part.encode()
+        else:
+            data = json.dumps(part, sort_keys=True, default=str).encode()
+        self._h.update(len(data).to_bytes(8, "little"))
+        self._h.update(data)
+        return self
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()[:REVISION_LEN]
+
+
+def higher_is_better(raw: float, scale: tuple[float, float], raw_higher_is_better: bool) -> float:
+    """Normalised score: raw on MOS sets; mirrored inside its scale on DMOS sets (max + min - raw)."""
+    return float(raw) if raw_higher_is_better else float(scale[0] + scale[1] - raw)

@@ -1,0 +1,239 @@
+"""Find a real dataset on disk, parse its layout, and build validated records.
+
+Detection order: pyiqa layout (meta CSV present), then the authors' release layout, then
+(BID only) LIQE's list as the index. LIQE label files, when found, add scenes and distortion
+names. Everything read goes into the revision; so do exclusions made by ``skip_corrupt``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from bench.datasets import liqe, official, pyiqa_layout
+from bench.datasets.common import Revision, higher_is_better
+from bench.datasets.distortions import distortion_class
+from bench.datasets.meta import Meta, Row, opt_float, score_of
+from bench.datasets.registry import DatasetSpec
+from bench.errors import DatasetError
+from bench.records import DatasetInfo, ImageRecord, ImageSet
+
+LAYOUTS = ("pyiqa", "official", "liqe")
+MAX_LISTED = 5
+
+
+def dataset_folder(spec: DatasetSpec, data_root: Path, override: Path | None, layout: str) -> Path:
+    if override is not None:
+        return override
+    if layout == "pyiqa":
+        return data_root / spec.pyiqa_dir
+    for name in (spec.official_dirs or ()) + ((spec.liqe_dir,) if spec.liqe_dir else ()):
+        if (data_root / name).is_dir():
+            return data_root / name
+    return data_root / (spec.official_dirs[0] if spec.official_dirs else spec.name)
+
+
+def detect(spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir: Path | None,
+           layout: str | None = None) -> tuple[str, Path, Path | None]:
+    """(layout, dataset folder, meta file or None); a DatasetError listing what was looked for."""
+    if layout is not None and layout not in LAYOUTS:
+        from bench.errors import did_you_mean
+
+        raise DatasetError(did_you_mean(layout, LAYOUTS, "layout"))
+    looked = []
+    if spec.pyiqa_meta and layout in (None, "pyiqa"):
+        folder = dataset_folder(spec, data_root, override, "pyiqa")
+        cands = pyiqa_layout.meta_candidates(spec, data_root, folder)
+        for c in cands:
+            if c.is_file():
+                return "pyiqa", folder, c
+        looked.append(f"pyiqa layout: {cands[0]} (+ images in {folder}/)")
+    if layout in (None, "official") and spec.name in official.PARSERS:
+        folder = dataset_folder(spec, data_root, override, "official")
+        key = official.key_file(spec, folder)
+        if key is not None:
+            return "official", folder, key
+        looked.append(f"official layout: {folder}/{' or '.join(official.KEY_FILES[spec.name])}")
+    if layout in (None, "liqe") and spec.name == "bid":
+        folder = dataset_folder(spec, data_root, override, "liqe")
+        lab = liqe.locate(spec, labels_dir, data_root)
+        if lab is not None:
+            return "liqe", folder, lab
+        looked.append(f"LIQE list: {(labels_dir or data_root / 'liqe')}/IQA_Database/{spec.liqe_dir}/splits2/"
+                      f"{spec.liqe_prefix}_all.txt (+ images in {folder}/)")
+    if not looked:
+        raise DatasetError(f"{spec.title} has no {layout!r} layout; use one of: "
+                           f"{', '.join(_layouts_of(spec))}.")
+    raise DatasetError(
+        f"dataset {spec.name!r} ({spec.title}) not found. Looked for:\n  - " + "\n  - ".join(looked) +
+        f"\nFix: put it under the data root ({data_root}; set with --data-root or $BENCH_DATA), point at its folder "
+        f"with --dataset-dir {spec.name}=PATH, or download it with `python -m bench data fetch {spec.name}` "
+        "(needs internet). docs/DATASETS.md lists the exact files each layout needs.")
+
+
+def _layouts_of(spec: DatasetSpec) -> list[str]:
+    out = ["pyiqa"] if spec.pyiqa_meta else []
+    if spec.name in official.PARSERS:
+        out.append("official")
+    if spec.name == "bid":
+        out.append("liqe")
+    return out
+
+
+def load_real(spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir: Path | None,
+              skip_corrupt: bool = False, layout: str | None = None, deep: bool = False,
+              progress: bool = False) -> ImageSet:
+    layout, folder, meta_path = detect(spec, data_root, override, labels_dir, layout)
+    labels_folder = meta_path if layout == "liqe" else liqe.locate(spec, labels_dir, data_root)
+    labels = liqe.read(spec, labels_folder) if labels_folder is not None else None
+    if not folder.is_dir():
+        raise DatasetError(f"{spec.title}: metadata found ({meta_path}) but the image folder {folder} does not exist. "
+                           f"Fix: put the images there or pass --dataset-dir {spec.name}=PATH.")
+    if layout == "pyiqa":
+        meta = pyiqa_layout.parse(spec, meta_path, folder)
+    elif layout == "official":
+        meta = official.parse(spec, meta_path, folder)
+    else:
+        meta = _bid_from_liqe(spec, labels, folder)
+    return build(spec, meta, labels, skip_corrupt=skip_corrupt, deep=deep, progress=progress)
+
+
+def _bid_from_liqe(spec: DatasetSpec, labels: liqe.LiqeLabels, folder: Path) -> Meta:
+    """BID has no meta CSV: LIQE's list (all.txt, else the union of its labelled lists) is its index."""
+    rows = [Row(rel, score, src, std=opt_float(std)) for rel, score, std, src in labels.all_list]
+    if not rows:
+        rows = [Row(e.rel, e.score, e.source) for e in labels.entries.values()]
+    return Meta("liqe", folder, rows, [], spec.raw_scale, spec.raw_higher_is_better)
+
+
+def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_corrupt: bool = False,
+          deep: bool = False, progress: bool = False) -> ImageSet:
+    notes = list(meta.notes)
+    if not meta.rows:
+        raise DatasetError(f"{spec.title}: the metadata ({', '.join(map(str, meta.files[:1]))}) lists no images. "
+                           "Restore it from the dataset's release.")
+    seen: dict[str, str] = {}
+    for row in meta.rows:
+        if row.rel in seen:
+            raise DatasetError(f"{row.source}: image {row.rel!r} is listed twice (first at {seen[row.rel]}). "
+                               "Remove the duplicate line from the metadata file.")
+        seen[row.rel] = row.source
+    scores = {row.rel: score_of(row) for row in meta.rows}
+
+    bad = _bad_images(meta, deep, progress)
+    excluded: list[str] = []
+    if bad:
+        if not skip_corrupt:
+            listed = "\n  ".join(f"{rel}: {why}" for rel, why in bad[:MAX_LISTED])
+            more = f"\n  ... and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+            raise DatasetError(
+                f"{spec.title}: {len(bad)} of {len(meta.rows)} images missing or unreadable under {meta.folder}:\n  "
+                f"{listed}{more}\nFix: restore them (or point --dataset-dir {spec.name}=PATH at the right folder), "
+                "or pass --skip-corrupt to exclude them (recorded in the dataset revision).")
+        excluded = sorted(rel for rel, _ in bad)
+        notes.append(f"excluded {len(excluded)} missing/corrupt image(s) (--skip-corrupt), e.g. {excluded[:3]}")
+
+    label_of, label_notes = _match_labels(spec, meta, labels, set(excluded))
+    notes.extend(label_notes)
+
+    records = []
+    skip = set(excluded)
+    for row in meta.rows:
+        if row.rel in skip:
+            continue
+        raw = scores[row.rel]
+        lab = label_of.get(row.rel)
+        dist = row.distortion or (lab.distortion if lab else None)
+        scenes = row.scenes or (lab.scenes if lab else ())
+        records.append(ImageRecord(
+            id=row.rel, path=meta.folder / row.rel,
+            score=higher_is_better(raw, meta.raw_scale, meta.raw_higher_is_better), raw_score=raw,
+            std=row.std, ref_id=row.ref if spec.synthetic else None, distortion=dist,
+            distortion_class=distortion_class(dist), scenes=tuple(scenes), level=row.level))
+    if spec.synthetic and any(r.ref_id is None for r in records):
+        missing = next(r.id for r in records if r.ref_id is None)
+        raise DatasetError(f"{spec.title}: no reference image known for {missing!r}; splits by reference need it. "
+                           "Restore the metadata file.")
+
+    rev = Revision(meta.layout, spec.name)
+    for f in meta.files:
+        rev.add(f)
+    for part in meta.revision_parts:
+        rev.add(part)
+    if labels is not None:
+        for f in labels.files:
+            rev.add(f)
+    rev.add({"excluded": excluded})
+    info = DatasetInfo(
+        name=spec.name, title=spec.title, root=meta.folder, layout=meta.layout, synthetic=spec.synthetic,
+        raw_scale=meta.raw_scale, raw_higher_is_better=meta.raw_higher_is_better, revision=rev.hexdigest(),
+        has_scene_labels=any(r.scenes for r in records),
+        has_distortion_labels=any(r.distortion_class is not None for r in records),
+        notes=tuple(notes))
+    ds = ImageSet(info, records)
+    ds._split_sources = {"liqe": labels.splits if labels else {}, "liqe_folder": labels.folder if labels else None,
+                         "pyiqa_rows": [r for r in meta.rows if r.rel not in skip],
+                         "pyiqa_order": meta.pyiqa_order, "split_pickles": meta.split_pickles}
+    return ds
+
+
+def _bad_images(meta: Meta, deep: bool, progress: bool) -> list[tuple[str, str]]:
+    """(id, reason) of images that are missing, empty, or (deep) do not decode."""
+    from tqdm import tqdm
+
+    bad = []
+    for row in tqdm(meta.rows, desc="checking images", disable=not progress, leave=False):
+        p = meta.folder / row.rel
+        try:
+            size = p.stat().st_size
+        except OSError:
+            bad.append((row.rel, "missing"))
+            continue
+        if size == 0:
+            bad.append((row.rel, "empty file"))
+        elif deep:
+            why = _decode_error(p)
+            if why:
+                bad.append((row.rel, why))
+    return bad
+
+
+def _decode_error(path: Path) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as exc:     # any decoder failure makes the file unusable
+        return f"does not decode ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _match_labels(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, excluded: set[str]):
+    """LIQE labels per record id, and notes (coverage, disagreements with the dataset's own names)."""
+    if labels is None:
+        return {}, []
+    match = liqe.Matcher(r.rel for r in meta.rows)
+    out, unmatched = {}, []
+    for rel, entry in labels.entries.items():
+        rid = match(rel)
+        if rid is None:
+            unmatched.append(entry)
+        else:
+            out[rid] = entry
+    unmatched = [e for e in unmatched if Path(e.rel).name not in {Path(x).name for x in excluded}]
+    if unmatched:
+        ex = "; ".join(f"{e.rel} ({e.source})" for e in unmatched[:3])
+        raise DatasetError(
+            f"{spec.title}: {len(unmatched)} LIQE label line(s) match no image of the dataset, e.g. {ex}. "
+            f"Fix: point --labels at the LIQE files of this dataset (the folder holding IQA_Database/), "
+            "or check that the dataset is complete.")
+    notes = [f"LIQE labels from {labels.folder}: {len(out)}/{len(meta.rows)} images labelled"]
+    if spec.synthetic:
+        disagree = Counter((row.distortion, out[row.rel].distortion) for row in meta.rows
+                           if row.rel in out and row.distortion and out[row.rel].distortion
+                           and row.distortion != out[row.rel].distortion)
+        for (own, theirs), n in sorted(disagree.items(), key=lambda kv: -kv[1]):
+            notes.append(f"label disagreement: LIQE calls {n} '{own}' image(s) '{theirs}'; kept the dataset's own "
+                         f"name '{own}' (class {distortion_class(own)})")
+    return out, notes

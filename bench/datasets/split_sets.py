@@ -1,0 +1,110 @@
+"""Split sets imported from elsewhere, so published numbers can be reproduced on their exact splits.
+
+liqe   LIQE's ten splits (``<k>/<prefix>_{train,val,test}_clip.txt``): their train + val is our train
+       and their test our test; with ``val_fraction > 0`` their val is kept as our validation part.
+pyiqa  the split columns of pyiqa's meta CSV ('official_split', 'split' (0/1/2), 'ratio802_seed123_split_01', ...),
+       one split per column, and pyiqa's split pickles in meta_info/ (dict k -> {'train'|'val'|'test': row indices}).
+"""
+
+from __future__ import annotations
+
+import pickle
+
+from bench.errors import SplitError
+from bench.splits import Split
+
+
+def imported_splits(ds, split_set: str, val_fraction: float = 0.0, seed: int = 0) -> list[Split]:
+    sources = getattr(ds, "_split_sources", None)
+    name = ds.dataset.name
+    if sources is None:
+        raise SplitError(f"split set {split_set!r} is not available for {name!r} (a {ds.dataset.layout} dataset); "
+                         "use split_set='default'.")
+    if split_set == "liqe":
+        return _liqe(ds, sources, val_fraction, seed)
+    return _pyiqa(ds, sources, val_fraction, seed)
+
+
+def _split(ds, split_set, index, seed, train, val, test, source) -> Split:
+    return Split(ds.dataset.name, ds.dataset.revision, split_set, index, seed,
+                 train=tuple(train), test=tuple(test), val=tuple(val), meta={"source": source})
+
+
+def _liqe(ds, sources, val_fraction, seed) -> list[Split]:
+    from bench.datasets.liqe import Matcher
+
+    splits = sources.get("liqe") or {}
+    if not splits:
+        raise SplitError(f"split set 'liqe' for {ds.dataset.name!r} needs LIQE's split files "
+                         "(IQA_Database/<db>/splits2/<k>/*_clip.txt): pass --labels DIR (the folder holding "
+                         "IQA_Database/) or put them under <data-root>/liqe/.")
+    match = Matcher(ds.ids)
+    out = []
+    for i, k in enumerate(sorted(splits)):
+        phases = {}
+        for phase, rels in splits[k].items():
+            ids = [match(r) for r in rels]
+            if any(x is None for x in ids):
+                miss = next(r for r, x in zip(rels, ids) if x is None)
+                raise SplitError(f"LIQE split {k} ({phase}) names {miss!r}, which is not in {ds.dataset.name!r} "
+                                 "(excluded or missing image?). Restore the image or use split_set='default'.")
+            phases[phase] = ids
+        val = phases.get("val", [])
+        train = phases["train"] if val_fraction > 0 else phases["train"] + val
+        out.append(_split(ds, "liqe", i, seed, train, val if val_fraction > 0 else [], phases["test"],
+                          f"{sources.get('liqe_folder')}/{k}"))
+    return out
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """pyiqa's split pickles hold only dicts, lists and ints: refuse anything else."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a split file")
+
+
+def _pyiqa(ds, sources, val_fraction, seed) -> list[Split]:
+    rows = sources.get("pyiqa_rows") or []
+    present = set(ds.ids)
+    out = []
+    columns = sorted({c for r in rows for c in r.splits})
+    for col in columns:
+        phases = {"train": [], "val": [], "test": []}
+        for r in rows:
+            if r.rel in present and col in r.splits:
+                phases[r.splits[col]].append(r.rel)
+        out.append(_phases_to_split(ds, len(out), seed, phases, val_fraction, f"column {col}"))
+    order = sources.get("pyiqa_order") or []
+    for pkl in sources.get("split_pickles") or []:
+        try:
+            with open(pkl, "rb") as fh:
+                doc = _SafeUnpickler(fh).load()
+        except Exception as exc:
+            raise SplitError(f"cannot read pyiqa split file {pkl} ({exc}); remove it or restore it.") from None
+        if not isinstance(doc, dict):
+            raise SplitError(f"{pkl} is not a pyiqa split file (expected a dict of splits).")
+        for k in sorted(doc):
+            phases = {"train": [], "val": [], "test": []}
+            for phase, idx in doc[k].items():
+                for j in idx:
+                    if not 0 <= int(j) < len(order):
+                        raise SplitError(f"{pkl}: split {k} {phase} index {j} is outside the meta file's "
+                                         f"{len(order)} rows: the split file belongs to another meta file.")
+                    if order[int(j)] in present:
+                        phases.setdefault(phase, []).append(order[int(j)])
+            out.append(_phases_to_split(ds, len(out), seed, phases, val_fraction, f"{pkl.name}[{k}]"))
+    if not out:
+        raise SplitError(f"split set 'pyiqa' for {ds.dataset.name!r}: its pyiqa meta file has no split columns and "
+                         "meta_info/ holds no split pickles. Use split_set='default' (or 'liqe').")
+    return out
+
+
+def _phases_to_split(ds, index, seed, phases, val_fraction, source) -> Split:
+    if not phases.get("train") or not phases.get("test"):
+        raise SplitError(f"pyiqa split {source} of {ds.dataset.name!r} has an empty train or test part.")
+    val = phases.get("val", [])
+    train = phases["train"] if val_fraction > 0 else phases["train"] + val
+    return _split(ds, "pyiqa", index, seed, train, val if val_fraction > 0 else [], phases["test"], source)
+
+
+__all__ = ["imported_splits"]

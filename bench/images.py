@@ -1,0 +1,146 @@
+"""Image decoding and crops; the torch ``Dataset`` every method can use.
+
+One decode per visit: an item opens its image once and cuts all of its crops from that
+decode (the paper uses 8 random 224x224 crops). torch is imported here and nowhere in
+``bench``'s light modules.
+
+    CropDataset(records, n_crops=8, crop_size=224, train=True, seed=0)[i] ->
+      {"crops": float32 [n_crops, 3, s, s] in [0, 1], "score": float, "index": i,
+       "scene": float32 [9] multi-hot / sum (zeros if none), "distortion": int (-1 unknown)}
+
+train=True: random crops, seeded by (seed, epoch, i) -- ``set_epoch(e)`` each epoch -- so they are
+identical whatever the number of workers. train=False: deterministic crops seeded by (seed, record.id).
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from bench.labels import N_SCENES
+from bench.records import ImageRecord
+
+
+def decode_rgb(path: str | Path) -> np.ndarray:
+    """HxWx3 uint8. Raises DatasetError naming the file when it is missing or not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    from bench.errors import DatasetError
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except FileNotFoundError:
+        raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"cannot decode image {path} ({exc}). Re-download it, "
+                           "or pass --skip-corrupt to exclude it.") from None
+
+
+def ensure_min_size(img: np.ndarray, size: int) -> np.ndarray:
+    """Resize up (bicubic, aspect kept) so that the short side is at least ``size``."""
+    h, w = img.shape[:2]
+    if min(h, w) >= size:
+        return img
+    from PIL import Image
+
+    s = size / min(h, w)
+    new = (max(size, int(np.ceil(w * s))), max(size, int(np.ceil(h * s))))
+    return np.asarray(Image.fromarray(img).resize(new, Image.BICUBIC))
+
+
+def crop_boxes(h: int, w: int, n: int, size: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """n top-left corners of size x size crops, uniform over the image."""
+    ys = rng.integers(0, h - size + 1, n)
+    xs = rng.integers(0, w - size + 1, n)
+    return list(zip(ys.tolist(), xs.tolist()))
+
+
+def random_crops(img: np.ndarray, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """n x size x size x 3 uint8 crops cut from one decoded image."""
+    img = ensure_min_size(img, size)
+    h, w = img.shape[:2]
+    return np.stack([img[y:y + size, x:x + size] for y, x in crop_boxes(h, w, n, size, rng)])
+
+
+def id_seed(seed: int, record_id: str) -> list[int]:
+    """Stable seed material for deterministic crops of one image (same on every machine)."""
+    return [int(seed), zlib.crc32(record_id.encode())]
+
+
+def scene_vector(rec: ImageRecord) -> np.ndarray:
+    v = np.zeros(N_SCENES, dtype=np.float32)
+    for s in rec.scenes:
+        v[s] = 1.0
+    total = v.sum()
+    return v / total if total > 0 else v
+
+
+def _torch_dataset_base():
+    from torch.utils.data import Dataset
+
+    return Dataset
+
+
+class CropDataset(_torch_dataset_base()):
+    """n crops per image from one decode. Usable by any method; works with multi-worker loaders."""
+
+    def __init__(self, records: Sequence[ImageRecord], n_crops: int = 8, crop_size: int = 224,
+                 train: bool = True, seed: int = 0):
+        if n_crops < 1 or crop_size < 1:
+            raise ValueError(f"n_crops={n_crops}, crop_size={crop_size}: both must be >= 1")
+        self.records = list(getattr(records, "records", records))   # an ImageSet or a list of records
+        self.n_crops, self.crop_size, self.train, self.seed = n_crops, crop_size, train, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """New random crops each epoch (call before iterating; workers see it when they start)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def rng_for(self, i: int) -> np.random.Generator:
+        if self.train:
+            return np.random.default_rng([int(self.seed), self.epoch, i])
+        return np.random.default_rng(id_seed(self.seed, self.records[i].id))
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        rec = self.records[i]
+        crops = random_crops(decode_rgb(rec.path), self.n_crops, self.crop_size, self.rng_for(i))
+        t = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
+        return {
+            "crops": t.contiguous(),
+            "score": float(rec.score),
+            "index": i,
+            "scene": torch.from_numpy(scene_vector(rec)),
+            "distortion": int(rec.distortion_class) if rec.distortion_class is not None else -1,
+        }
+
+
+def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers: int = 0,
+                seed: int = 0, drop_last: bool = False, pin_memory: bool = False):
+    """A DataLoader with a seeded shuffle order and persistent workers when num_workers > 0."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      generator=g, drop_last=drop_last, pin_memory=pin_memory,
+                      persistent_workers=False, worker_init_fn=_seed_worker if num_workers else None)
+
+
+def _seed_worker(worker_id: int) -> None:
+    import random
+
+    import torch
+
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)

@@ -1,0 +1,502 @@
+"""Protocols -> cells -> results: planning, running (joblib: loky or Dask), resuming.
+
+``plan()`` loads the datasets, makes (or reloads) the splits and crosses them with
+methods, variants and seeds into ``Task``s. ``run_tasks()`` sends the tasks that are
+not done yet through ``joblib.Parallel(return_as="generator_unordered")`` and writes
+each result to the store the moment it arrives, so a killed run loses only the cells
+in flight. ``execute_task()`` is what a worker runs: it never raises, a failing method
+becomes a 'failed' result with its traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from bench import __version__
+from bench.cells import Cell, Task
+from bench.errors import BenchError, WeightsMissing, did_you_mean
+from bench.metrics import DEFAULT_SETTINGS, MetricSettings, compute_metrics
+from bench.seeding import derive_seed, seed_everything
+from bench.store import ResultStore
+
+RERUN_CHOICES = ("missing", "failed", "all")
+BACKENDS = ("loky", "dask", "threading", "sequential")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RunError(BenchError):
+    """A run cannot start as asked."""
+
+
+# --- configuration ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs besides the task (picklable, small)."""
+
+    out: str
+    data_kwargs: dict = field(default_factory=dict, hash=False)
+    device: str = "auto"                 # 'auto' (one GPU per worker if any, else cpu), 'cpu', 'cuda:N'
+    weights_dir: str | None = None
+    save_checkpoints: bool = False
+    progress: bool = False               # bars inside training (only when one job runs in this terminal)
+    num_workers: int = 0                 # DataLoader workers per cell
+    skip_if_done: bool = True            # another run finished the cell meanwhile: do not redo it
+    git_commit: str = ""
+    git_dirty: bool = False
+    backend: str = "loky"
+
+
+@dataclass
+class RunSummary:
+    total: int = 0            # cells in the plan
+    already_done: int = 0     # done before this run (skipped)
+    submitted: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0          # finished by a concurrent run while queued
+    failures: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+# --- planning --------------------------------------------------------------------------------
+def _load_dataset(name: str, data_kwargs: dict):
+    from bench.datasets import load_dataset
+    from bench.errors import DatasetError
+
+    try:
+        return load_dataset(name, **data_kwargs)
+    except DatasetError as exc:
+        if "bench data check" in str(exc):
+            raise
+        raise DatasetError(f"{exc} Check the data with `python -m bench data check`.") from None
+
+
+def _canonical_dataset(name: str) -> str:
+    """The registry name of a dataset (aliases such as 'koniq' resolve); unknown names get suggestions."""
+    from bench.datasets import get_spec
+
+    return get_spec(name).name
+
+
+def resolve_params(cls, preset: str | None, overrides: dict, variant_overrides: dict) -> tuple[Any, str]:
+    """defaults <- preset (when the method has it) <- --param <- variant. Returns (params, preset used)."""
+    used = preset if preset in cls.presets else "default"
+    try:
+        params = cls.make_params(None if used == "default" else used, **{**overrides, **variant_overrides})
+    except (TypeError, ValueError) as exc:
+        raise RunError(f"{exc}. Fix --param, or the protocol's variant.") from None
+    return params, used
+
+
+def plan(
+    protocol: str,
+    methods: list[str],
+    options=None,
+    preset: str | None = None,
+    param_overrides: dict[str, dict] | None = None,
+    data_kwargs: dict | None = None,
+    weights_dir: str | None = None,
+    metric_settings: MetricSettings = DEFAULT_SETTINGS,
+    check_weights: bool = True,
+) -> list[Task]:
+    """Every cell of ``protocol`` x ``methods`` with the CLI's ``options`` (protocols.Options)."""
+    import protocols as protocol_registry
+    from bench.splits import make_splits
+    from methods import registry
+
+    proto = protocol_registry.get(protocol)
+    opts = options or protocol_registry.Options()
+    param_overrides = param_overrides or {}
+    data_kwargs = dict(data_kwargs or {})
+    if not methods:
+        raise RunError("no method given: --method NAME[,NAME2]; `python -m bench methods` lists them.")
+    classes = {m: registry.get_method(m) for m in dict.fromkeys(methods)}
+    units = list(dict.fromkeys(replace(u, train=_canonical_dataset(u.train), test=_canonical_dataset(u.test))
+                               for u in proto.units(opts)))
+    if any(u.split_kind == "cross" and u.train == u.test for u in units):
+        raise RunError("cross-dataset runs need two different datasets (an alias named the training set again).")
+    n_splits, test_fraction = proto.n_splits_for(opts), proto.test_fraction_for(opts)
+
+    datasets: dict[str, Any] = {}
+
+    def dataset(name):
+        if name not in datasets:
+            datasets[name] = _load_dataset(name, data_kwargs)
+        return datasets[name]
+
+    # Methods x variants: resolved once (params do not depend on the data).
+    resolved = []
+    for mname, cls in classes.items():
+        for variant in proto.variants_for(mname, opts):
+            params, used = resolve_params(cls, preset, param_overrides.get(mname, {}), variant.overrides)
+            if check_weights:
+                ok, why = cls.availability(params, Path(weights_dir) if weights_dir else None)
+                if not ok:
+                    raise WeightsMissing(f"method {mname!r} cannot run here: {why}. Put the files under --weights-dir.")
+            resolved.append((mname, cls, variant.label, cls.params_dict(params), used))
+
+    tasks: list[Task] = []
+    for unit in units:
+        train_ds = dataset(unit.train)
+        test_ds = dataset(unit.test)
+        kwargs = dict(protocol="efficiency" if unit.fractions else "intra", split_set=opts.split_set,
+                      n_splits=n_splits, test_fraction=test_fraction)
+        if unit.fractions:
+            kwargs["fractions"] = tuple(unit.fractions)
+        splits = make_splits(train_ds, **kwargs)
+        for split in splits:
+            cross = unit.split_kind == "cross"
+            test_ids = None if cross else tuple(split.test)
+            split_hash = split.hash if not cross else derive_cross_hash(split)
+            for seed in opts.seeds:
+                for mname, cls, label, params, used in resolved:
+                    cell = Cell(
+                        protocol=proto.name, method=mname, method_version=str(cls.version), method_kind=cls.kind,
+                        variant=label, params=params, preset=used,
+                        train_dataset=unit.train, test_dataset=unit.test,
+                        train_revision=train_ds.dataset.revision, test_revision=test_ds.dataset.revision,
+                        split_set=split.split_set, split_index=split.index, split_hash=split_hash,
+                        fraction=split.fraction, seed=seed, metric_settings=metric_settings.as_dict(),
+                        harness_version=__version__,
+                    )
+                    tasks.append(Task(cell, tuple(split.train), tuple(split.val), test_ids))
+    return tasks
+
+
+def derive_cross_hash(split) -> str:
+    """Cross cells train on a split's training part only: the hash says so."""
+    import hashlib
+
+    return hashlib.sha256(f"cross:{split.hash}".encode()).hexdigest()[:16]
+
+
+def select(tasks: list[Task], store: ResultStore, rerun: str = "missing") -> list[Task]:
+    """missing: not done (never run, failed, or killed); failed: only those with a failure record; all: every cell."""
+    if rerun not in RERUN_CHOICES:
+        raise RunError(did_you_mean(rerun, RERUN_CHOICES, "--rerun policy"))
+    unique = list({t.key: t for t in tasks}.values())
+    if rerun == "all":
+        return unique
+    done = store.done_keys()
+    if rerun == "missing":
+        return [t for t in unique if t.key not in done]
+    failed = store.failed_keys() - done
+    return [t for t in unique if t.key in failed]
+
+
+# --- the worker side -------------------------------------------------------------------------
+_DATASETS: dict = {}      # per worker process: datasets are loaded once, not once per cell
+_VERSIONS: dict | None = None
+_DEVICE: str | None = None
+
+
+def _worker_dataset(name: str, revision: str, data_kwargs: dict):
+    memo = (name, tuple(sorted((k, str(v)) for k, v in data_kwargs.items())))
+    if memo not in _DATASETS:
+        _DATASETS[memo] = _load_dataset(name, data_kwargs)
+    ds = _DATASETS[memo]
+    if ds.dataset.revision != revision:
+        raise RunError(
+            f"dataset {name!r} changed since the cell was planned (revision {ds.dataset.revision} != {revision}); "
+            "run the command again to plan against the data as it is now."
+        )
+    return ds
+
+
+def package_versions() -> dict:
+    global _VERSIONS
+    if _VERSIONS is None:
+        from importlib import metadata
+
+        versions = {"python": platform.python_version(), "biqa-bench": __version__}
+        for dist in ("numpy", "scipy", "torch", "torchvision", "open_clip_torch", "pyiqa", "timm",
+                     "scikit-image", "pillow", "joblib"):
+            try:
+                versions[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                pass
+        _VERSIONS = versions
+    return dict(_VERSIONS)
+
+
+def visible_gpus() -> int:
+    """CUDA devices visible to this process, counted without importing torch."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return len([d for d in env.split(",") if d.strip() and d.strip() != "-1"])
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+
+
+def claim_gpu(n_gpus: int, claims_dir: Path | None = None) -> int:
+    """Give this worker process the GPU with the fewest live workers on it (one GPU per worker)."""
+    claims = claims_dir or Path(tempfile.gettempdir()) / f"biqa-bench-gpu-claims-{os.getuid()}"
+    claims.mkdir(parents=True, exist_ok=True)
+    with open(claims / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        load = [0] * n_gpus
+        for entry in claims.iterdir():
+            if not entry.name.startswith("gpu"):
+                continue
+            gpu, _, pid = entry.name[3:].partition(".")
+            alive = True
+            try:
+                os.kill(int(pid), 0)
+            except (ProcessLookupError, ValueError):
+                alive = False
+            except PermissionError:
+                pass
+            if not alive:
+                entry.unlink(missing_ok=True)
+            elif gpu.isdigit() and int(gpu) < n_gpus:
+                load[int(gpu)] += 1
+        gpu = int(np.argmin(load))
+        (claims / f"gpu{gpu}.{os.getpid()}").touch()
+    return gpu
+
+
+def resolve_device(requested: str) -> str:
+    global _DEVICE
+    if requested != "auto":
+        return requested
+    if _DEVICE is None:
+        n = visible_gpus()
+        _DEVICE = f"cuda:{claim_gpu(n)}" if n else "cpu"
+    return _DEVICE
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def execute_task(task: Task, cfg: WorkerConfig) -> dict:
+    """Run one cell. Returns {'status': 'done'|'failed'|'skipped', 'record': {...}, 'predictions': [...]}.
+
+    Never raises (except KeyboardInterrupt/SystemExit): a failure is a result.
+    """
+    from methods.base import RunContext
+    from methods.registry import get_method
+
+    cell = task.cell
+    store = ResultStore(cfg.out)
+    if cfg.skip_if_done and store.is_done(cell.key):
+        return {"status": "skipped", "record": {"key": cell.key}}
+    record = cell.record_fields()
+    record.update(status="running", schema=1, started_at=_now(), host=socket.gethostname(), pid=os.getpid(),
+                  backend=cfg.backend, git_commit=cfg.git_commit, git_dirty=cfg.git_dirty,
+                  versions=package_versions(), notes=[])
+    context = None
+    try:
+        cls = get_method(cell.method)
+        params = cls.Params(**cell.params)
+        train_full = _worker_dataset(cell.train_dataset, cell.train_revision, cfg.data_kwargs)
+        test_full = _worker_dataset(cell.test_dataset, cell.test_revision, cfg.data_kwargs)
+        train = train_full.subset(task.train_ids)
+        val = train_full.subset(task.val_ids) if task.val_ids else None
+        test = test_full if task.test_ids is None else test_full.subset(task.test_ids)
+        device = resolve_device(cfg.device)
+        method_seed = derive_seed(cell.seed, cell.train_dataset, cell.test_dataset, cell.split_set,
+                                  cell.split_index, cell.fraction)
+        workdir = Path(cfg.out) / "work" / cell.key
+        workdir.mkdir(parents=True, exist_ok=True)
+        context = RunContext(seed=method_seed, device=device, workdir=workdir, cache_dir=store.cache_dir,
+                             weights_dir=Path(cfg.weights_dir) if cfg.weights_dir else None,
+                             progress=cfg.progress, num_workers=cfg.num_workers, save_checkpoint=cfg.save_checkpoints)
+        record.update(device=device, method_seed=method_seed, trains=bool(cls.trains),
+                      n_train=len(train) if cls.trains else 0, n_val=len(val) if val else 0, n_test=len(test))
+        seed_everything(method_seed)
+        method = cls(params, context)
+        t0 = time.perf_counter()
+        if cls.trains:
+            method.fit(train, val)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        preds = np.asarray(method.predict(test), dtype=np.float64).ravel()
+        predict_s = time.perf_counter() - t0
+        if preds.shape[0] != len(test):
+            raise RuntimeError(f"{cell.method}.predict returned {preds.shape[0]} scores for {len(test)} images")
+        if cfg.save_checkpoints and cls.trains:
+            ckpt = Path(cfg.out) / "checkpoints" / cell.key[:2] / cell.key
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                method.save(ckpt)
+                record["checkpoint"] = str(ckpt)
+            except NotImplementedError as exc:
+                context.note(f"no checkpoint saved: {exc}")
+        record.update(metrics=compute_metrics(test.scores, preds, MetricSettings(**cell.metric_settings)),
+                      fit_s=round(fit_s, 4), predict_s=round(predict_s, 4), notes=list(context.notes),
+                      status="done", finished_at=_now())
+        _clean_workdir(workdir)
+        return {"status": "done", "record": record,
+                "predictions": list(zip(test.ids, test.scores.tolist(), preds.tolist()))}
+    except Exception as exc:  # noqa: BLE001 -- a failing cell must not stop the others
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                      notes=list(context.notes) if context else [], finished_at=_now())
+        return {"status": "failed", "record": record}
+
+
+def _clean_workdir(workdir: Path) -> None:
+    import shutil
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        workdir.parent.rmdir()     # 'work/' goes when the last cell leaves it
+    except OSError:
+        pass
+
+
+# --- the parent side -------------------------------------------------------------------------
+def git_state(root: Path = ROOT) -> tuple[str, bool]:
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return "", False
+    return commit, dirty
+
+
+def _backend_context(backend: str, jobs: int, scheduler: str | None):
+    """joblib.parallel_config for the backend (and the Dask client it needs)."""
+    import contextlib
+
+    from joblib import parallel_config
+
+    if backend not in BACKENDS:
+        raise RunError(did_you_mean(backend, BACKENDS, "backend"))
+    stack = contextlib.ExitStack()
+    if backend == "dask":
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise RunError("--backend dask needs dask.distributed: pip install 'biqa-bench[dask]'.") from None
+        if not scheduler:
+            raise RunError("--backend dask needs --scheduler ADDRESS (e.g. tcp://head:8786), or --scheduler local.")
+        if scheduler == "local":
+            cluster = stack.enter_context(LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None))
+            scheduler = cluster.scheduler_address
+        try:
+            stack.enter_context(Client(scheduler, timeout="20s"))
+        except (OSError, TimeoutError) as exc:
+            raise RunError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it, or check the address.") from None
+        stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
+    elif backend == "sequential":
+        stack.enter_context(parallel_config(backend="sequential", n_jobs=1))
+    else:
+        stack.enter_context(parallel_config(backend=backend, n_jobs=jobs))
+    return stack
+
+
+def run_tasks(
+    tasks: list[Task],
+    store: ResultStore,
+    cfg: WorkerConfig,
+    jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    rerun: str = "missing",
+    progress: bool | None = None,
+    on_result: Callable[[dict], None] | None = None,
+) -> RunSummary:
+    """Run what ``rerun`` selects; write every result as it arrives. Ctrl-C keeps what finished."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    if jobs < 1:
+        raise RunError(f"--jobs must be at least 1, got {jobs}.")
+    store.ensure_writable()
+    start = time.perf_counter()
+    summary = RunSummary(total=len({t.key for t in tasks}))
+    todo = select(tasks, store, rerun)
+    summary.already_done = summary.total - len(todo) if rerun == "missing" else len(store.done_keys() & {t.key for t in tasks})
+    summary.submitted = len(todo)
+    if not todo:
+        summary.seconds = time.perf_counter() - start
+        return summary
+    show = sys.stderr.isatty() if progress is None else progress
+    cfg = replace(cfg, backend=backend, skip_if_done=(rerun != "all"),
+                  progress=show and jobs == 1 and backend in ("loky", "sequential"))
+    try:
+        with _backend_context(backend, jobs, scheduler):
+            results = Parallel(return_as="generator_unordered")(delayed(execute_task)(t, cfg) for t in todo)
+            with tqdm(total=len(todo), desc="cells", unit="cell", disable=not show) as bar:
+                for result in results:
+                    _store_result(store, result, summary)
+                    if on_result:
+                        on_result(result)
+                    bar.update(1)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _store_result(store: ResultStore, result: dict, summary: RunSummary) -> None:
+    status = result["status"]
+    if status == "done":
+        store.write_done(result["record"], result["predictions"])
+        summary.done += 1
+    elif status == "failed":
+        store.write_failed(result["record"])
+        summary.failed += 1
+        summary.failures.append(result["record"])
+    else:
+        summary.skipped += 1
+
+
+# --- the table at the end ---------------------------------------------------------------------
+TABLE_KEYS = ("protocol", "method", "variant", "train_dataset", "test_dataset", "fraction")
+
+
+def median_table(tasks: list[Task], store: ResultStore) -> list[dict]:
+    """One row per (protocol, method, variant, train, test, fraction): medians over its done cells."""
+    groups: dict[tuple, dict] = {}
+    for task in {t.key: t for t in tasks}.values():
+        c = task.cell
+        g = groups.setdefault(tuple(getattr(c, k) for k in TABLE_KEYS), {"cells": 0, "records": []})
+        g["cells"] += 1
+        if store.is_done(task.key):
+            g["records"].append(store.load(task.key))
+    rows = []
+    for key, g in groups.items():
+        row = dict(zip(TABLE_KEYS, key))
+        row.update(done=len(g["records"]), cells=g["cells"])
+        for metric in ("srcc", "plcc", "plcc_logistic", "krcc", "rmse"):
+            vals = [r["metrics"].get(metric) for r in g["records"]]
+            vals = [v for v in vals if v is not None]
+            row[metric] = float(np.median(vals)) if vals else None
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    head = ("protocol", "method", "variant", "train", "test", "frac", "done", "SRCC", "PLCC", "PLCC*", "KRCC", "RMSE")
+    lines = [head]
+    for r in rows:
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        lines.append((r["protocol"], r["method"], r["variant"], r["train_dataset"], r["test_dataset"],
+                      "-" if r["fraction"] is None else f"{r['fraction']:g}", f"{r['done']}/{r['cells']}",
+                      fmt(r["srcc"]), fmt(r["plcc"]), fmt(r["plcc_logistic"]), fmt(r["krcc"]), fmt(r["rmse"])))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    out = ["  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out) + "\n(median over splits; PLCC* after the VQEG 4-parameter logistic)"

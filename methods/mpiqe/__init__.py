@@ -1,0 +1,303 @@
+"""MP-IQE (Pan et al., "Multi-Modal Prompt Learning on Blind Image Quality Assessment"), natively.
+
+Two methods share one network (``methods/mpiqe/model.py``) and one training loop (``train.py``):
+
+* ``mpiqe``       -- deep visual prompts + dual (scene, distortion) CoOp text prompts + multimodal
+                     decoder; the ablation/sensitivity knobs are parameters.
+* ``visual-only`` -- paper Figure 3: CLIP image encoder + ONE decoder layer with a learnable query,
+                     no text branch, same training schedule.
+
+This module imports no torch: ``bench methods`` lists both without loading it.
+Design choices the paper leaves open are documented in docs/MPIQE.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.records import ImageSet
+from methods.base import Method, RunContext, WeightSpec
+
+VISUAL_PROMPT_MODES = ("deep", "shallow", "none")
+
+
+class MPIQEConfigError(BenchError):
+    """A parameter value MP-IQE cannot use."""
+
+
+@dataclass
+class TrainingParams:
+    """What MP-IQE and VisualOnly share: backbone, decoder, schedule, losses, crops."""
+
+    backbone: str = "ViT-B-16"
+    pretrained: str = "openai"           # open_clip tag, a checkpoint path, or 'none' (random weights)
+    projection: str = "clip"             # 768->512: CLIP's frozen ln_post+proj ('clip') or a trainable copy
+    decoder_layers: int = 3
+    decoder_heads: int = 8
+    decoder_mlp_ratio: float = 4.0
+    head_hidden: int = 256
+    epochs: int = 30
+    warmup_epochs: int = 5
+    lr: float = 3e-5
+    min_lr: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int | None = None        # images per step; None -> 32 on live/csiq/bid, 64 elsewhere
+    n_crops: int = 8
+    crop_size: int = 224
+    lambda2: float | None = None         # None -> 0.1 on live/csiq, 0.5 elsewhere
+    smooth_l1_beta: float = 0.1
+    micro_batch: int | None = None       # crops per forward/backward chunk; None -> 128 (cuda) / 64 (cpu)
+    predict_batch_size: int = 16         # images per inference batch
+    amp: str = "auto"                    # auto (bf16 on cuda) | bf16 | off
+
+
+@dataclass
+class MPIQEParams(TrainingParams):
+    use_scene_prompts: bool = True
+    use_distortion_prompts: bool = True
+    visual_prompts: str = "deep"         # deep | shallow | none
+    text_prompt_len: int = 8             # M
+    visual_prompt_len: int = 4           # n
+    text_ctx_init: str = ""              # '' -> random N(0, 0.02); else words of exactly M tokens
+    visual_prompt_init: str = "xavier"
+    window: int = 4                      # w (w x w windows of the distortion alignment)
+    temperature: float = 0.01            # T of Eqs. 8/11
+    window_temperature: float = 0.01     # T-bar of Eq. 10
+    lambda1: float = 1.0
+    class_mean_ce: bool = False          # paper-literal 1/M, 1/N factors in Eqs. 9/11
+
+
+@dataclass
+class VisualOnlyParams(TrainingParams):
+    decoder_layers: int = 1
+
+
+# Tiny backbone, offline: the demo protocols finish in minutes on 2 CPU cores.
+_DEMO = dict(backbone="biqa-tiny-vit", pretrained="none", crop_size=64, n_crops=4, epochs=6, warmup_epochs=1,
+             lr=2e-3, batch_size=8, decoder_layers=1, decoder_heads=4, head_hidden=32, micro_batch=64,
+             predict_batch_size=32)
+_CI = dict(_DEMO, n_crops=2, epochs=2, batch_size=4)
+_PAPER = dict(backbone="ViT-B-16", pretrained="openai", epochs=30, warmup_epochs=5, lr=3e-5, n_crops=8,
+              crop_size=224, decoder_layers=3, batch_size=None, lambda2=None)
+
+
+class MPIQE(Method):
+    name: ClassVar[str] = "mpiqe"
+    version: ClassVar[str] = "1"
+    kind: ClassVar[str] = "native"
+    trains: ClassVar[bool] = True
+    description: ClassVar[str] = "MP-IQE: deep visual + dual scene/distortion text prompts on frozen CLIP"
+    Params: ClassVar[type] = MPIQEParams
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": dict(_PAPER, lambda1=1.0),
+        "demo": dict(_DEMO, window=2),
+        "ci": dict(_CI, window=2),
+    }
+    # fixed model settings of this method (VisualOnly overrides)
+    _fixed: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, params: Any = None, context: RunContext | None = None):
+        super().__init__(params, context)
+        self.model = None
+        self.score_range: tuple[float, float] | None = None
+        self.history = None
+        self._validate()
+
+    # --- parameters ---------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """Parameters plus this method's fixed model settings (what the network is built from)."""
+        return {**dataclasses.asdict(self.params), **self._fixed}
+
+    def _validate(self) -> None:
+        p = self.settings()
+        if p.get("visual_prompts", "none") not in VISUAL_PROMPT_MODES:
+            raise MPIQEConfigError(f"visual_prompts={p['visual_prompts']!r}: choose one of {', '.join(VISUAL_PROMPT_MODES)}")
+        for key in ("text_prompt_len", "visual_prompt_len", "decoder_layers", "decoder_heads", "n_crops",
+                    "crop_size", "epochs", "window"):
+            if key in p and (not isinstance(p[key], int) or p[key] < (0 if key == "epochs" else 1)):
+                raise MPIQEConfigError(f"{key}={p[key]!r} must be a positive integer")
+        if p["warmup_epochs"] < 0 or p["warmup_epochs"] > max(p["epochs"], 0):
+            raise MPIQEConfigError(f"warmup_epochs={p['warmup_epochs']} must lie in [0, epochs={p['epochs']}]")
+        if p["amp"] not in ("auto", "bf16", "off"):
+            raise MPIQEConfigError(f"amp={p['amp']!r}: choose auto, bf16 or off")
+        if p["projection"] not in ("clip", "learnable"):
+            raise MPIQEConfigError(f"projection={p['projection']!r}: choose clip or learnable")
+        for key in ("temperature", "window_temperature", "lr"):
+            if key in p and not p[key] > 0:
+                raise MPIQEConfigError(f"{key}={p[key]!r} must be > 0")
+
+    @classmethod
+    def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
+        from methods.clip_backbone import describe_weights
+
+        filename, paths, hint = describe_weights(params.backbone, params.pretrained, weights_dir)
+        if not filename:
+            return []
+        return [WeightSpec(name=f"CLIP {params.backbone} ({params.pretrained})", filename=filename,
+                           search_paths=tuple(paths), hint=hint)]
+
+    @classmethod
+    def availability(cls, params: Any = None, weights_dir: Path | None = None) -> tuple[bool, str]:
+        """Online, open_clip downloads missing weights itself; offline they must be on disk."""
+        import os
+
+        ok, why = super().availability(params, weights_dir)
+        if not ok and why.startswith("missing weights") and os.environ.get("HF_HUB_OFFLINE", "") not in ("1", "true"):
+            return True, why + " (open_clip will download them on first use)"
+        return ok, why
+
+    # --- the work -----------------------------------------------------------------------
+    def _device(self):
+        import torch
+
+        dev = torch.device(self.context.device or "cpu")
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise MPIQEConfigError(f"device {self.context.device!r} requested but CUDA is not available; use --device cpu")
+        return dev
+
+    def build(self):
+        """Create the frozen CLIP and the network (no training)."""
+        import open_clip
+
+        from methods.clip_backbone import create_clip
+        from methods.mpiqe.model import MPIQEModel
+        from methods.mpiqe.train import model_config
+
+        p = self.settings()
+        device = self._device()
+        clip, info = create_clip(p["backbone"], p["pretrained"], device="cpu", weights_dir=self.context.weights_dir)
+        if p["crop_size"] != info.image_size:
+            raise MPIQEConfigError(
+                f"crop_size={p['crop_size']} but backbone {p['backbone']} takes {info.image_size}x{info.image_size} "
+                f"input; set crop_size={info.image_size}")
+        cfg = model_config(p)
+        try:
+            self.model = MPIQEModel(clip, open_clip.get_tokenizer(p["backbone"]), cfg, info.mean, info.std).to(device)
+        except ValueError as exc:
+            raise MPIQEConfigError(f"{self.name}: {exc}") from exc
+        return self.model
+
+    def _loss_weights(self, train: ImageSet):
+        from methods.mpiqe.train import LossWeights, lambda2_for
+
+        p = self.settings()
+        name = train.dataset.name
+        w = LossWeights(scene=1.0, dist=float(p.get("lambda1", 0.0)), score=lambda2_for(name, p["lambda2"]),
+                        beta=p["smooth_l1_beta"], class_mean=bool(p.get("class_mean_ce", False)))
+        text = self.model.text
+        if text is None or "scene" not in text.branches:
+            w.scene = 0.0
+        elif not train.dataset.has_scene_labels or not any(r.scenes for r in train.records):
+            w.scene = 0.0
+            self.context.note(f"{name}: no scene labels, scene alignment loss (L_scene) off")
+        if text is None or "distortion" not in text.branches:
+            w.dist = 0.0
+        elif not train.dataset.has_distortion_labels or all(r.distortion_class is None for r in train.records):
+            w.dist = 0.0
+            self.context.note(f"{name}: no distortion labels, distortion alignment loss (L_dist) off")
+        else:
+            unknown = sum(r.distortion_class is None for r in train.records)
+            if unknown:
+                self.context.note(f"{name}: {unknown} training image(s) without distortion class left out of L_dist")
+        return w
+
+    def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
+        import torch
+
+        from bench.images import CropDataset
+        from methods.mpiqe import train as T
+
+        if len(train) == 0:
+            raise MPIQEConfigError(f"{self.name}: the training set of {train.dataset.name!r} is empty")
+        torch.manual_seed(self.context.seed)
+        np.random.seed(self.context.seed % (2**32))
+        p = self.settings()
+        self.build()
+        scores = train.scores
+        self.score_range = (float(scores.min()), float(scores.max()))
+        weights = self._loss_weights(train)
+        data = CropDataset(train.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=True,
+                           seed=self.context.seed)
+        self.history = T.fit(
+            self.model, data, epochs=p["epochs"], warmup_epochs=p["warmup_epochs"], lr=p["lr"],
+            min_lr=p["min_lr"], weight_decay=p["weight_decay"],
+            batch_size=T.batch_size_for(train.dataset.name, p["batch_size"]), weights=weights,
+            score_range=self.score_range, device=self._device(), amp=p["amp"], micro_batch=p["micro_batch"],
+            seed=self.context.seed, num_workers=self.context.num_workers, progress=self.context.progress)
+        if self.context.save_checkpoint:
+            self.save(Path(self.context.workdir) / f"{self.name}.pt")
+
+    def predict(self, images: ImageSet) -> np.ndarray:
+        from bench.images import CropDataset
+        from methods.mpiqe import train as T
+
+        if self.model is None:
+            raise MPIQEConfigError(f"{self.name}: predict() before fit() or load()")
+        if len(images) == 0:
+            return np.zeros(0)
+        p = self.settings()
+        data = CropDataset(images.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False,
+                           seed=self.context.seed)
+        return T.predict(self.model, data, batch_size=p["predict_batch_size"], device=self._device(),
+                         amp=p["amp"], micro_batch=p["micro_batch"], num_workers=self.context.num_workers,
+                         progress=self.context.progress)
+
+    # --- checkpoints: trainable parameters + config only --------------------------------
+    def save(self, path: Path) -> None:
+        import torch
+
+        if self.model is None:
+            raise MPIQEConfigError(f"{self.name}: nothing to save before fit()")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.model.trainable_state().items()}
+        blob = {"method": self.name, "version": self.version, "params": dataclasses.asdict(self.params),
+                "score_range": self.score_range, "state": state}
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(path)
+
+    def load(self, path: Path) -> None:
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise MPIQEConfigError(f"checkpoint {path} does not exist")
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("method") != self.name:
+            raise MPIQEConfigError(f"checkpoint {path} is for method {blob.get('method')!r}, not {self.name!r}")
+        self.params = self.Params(**blob["params"])
+        self._validate()
+        self.build()
+        expected = set(self.model.trainable_state())
+        missing, extra = expected - set(blob["state"]), set(blob["state"]) - expected
+        if missing or extra:
+            raise MPIQEConfigError(f"checkpoint {path} does not match the model: missing {sorted(missing)[:5]}, "
+                                   f"unexpected {sorted(extra)[:5]}")
+        self.model.load_state_dict(blob["state"], strict=False)
+        self.model.eval()
+        self.score_range = tuple(blob["score_range"]) if blob.get("score_range") else None
+
+
+class VisualOnly(MPIQE):
+    """Paper Figure 3: the CLIP image encoder + one decoder layer with a learnable query; no text."""
+
+    name: ClassVar[str] = "visual-only"
+    description: ClassVar[str] = "CLIP image encoder + one transformer decoder layer (learnable query), no text"
+    Params: ClassVar[type] = VisualOnlyParams
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": dict(_PAPER, decoder_layers=1),
+        "demo": dict(_DEMO),
+        "ci": dict(_CI),
+    }
+    _fixed: ClassVar[dict[str, Any]] = dict(use_scene_prompts=False, use_distortion_prompts=False,
+                                            visual_prompts="none", learnable_query=True)
+
+
+__all__ = ["MPIQE", "VisualOnly", "MPIQEParams", "VisualOnlyParams", "MPIQEConfigError"]

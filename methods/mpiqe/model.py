@@ -1,0 +1,311 @@
+"""MP-IQE's modules on a frozen open_clip CLIP (paper, "Proposed Method").
+
+* :class:`PromptedVisual`  -- CLIP's image tower run block by block with deep/shallow visual
+  prompts (Eq. 7); CLIP's own frozen ``ln_post`` + ``proj`` map tokens to the text space.
+* :class:`DualTextPrompts` -- CoOp contexts for the 9 scene and 11 distortion classes (Eq. 6);
+  all prompts go through the frozen text encoder in one batch.
+* :class:`MultimodalDecoder` -- Eqs. 12-14, stacked ``decoder_layers`` times, then an MLP head.
+* :class:`MPIQEModel` -- the whole network, the alignment logits (Eqs. 8-11) and the score.
+
+CLIP's weights are never copied or forked: the modules hold a reference to the open_clip model
+and call its own sub-modules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from bench.labels import DISTORTION_PROMPTS, SCENE_PROMPTS
+
+
+@dataclass
+class ModelConfig:
+    use_scene_prompts: bool = True
+    use_distortion_prompts: bool = True
+    visual_prompts: str = "deep"          # deep | shallow | none
+    text_prompt_len: int = 8              # M
+    visual_prompt_len: int = 4            # n
+    text_ctx_init: str = ""               # '' -> random N(0, 0.02) (CoOp); else words, e.g. 'a photo of a'
+    visual_prompt_init: str = "xavier"    # xavier (VPT's uniform) | normal (std 0.02)
+    projection: str = "clip"              # clip: CLIP's frozen ln_post+proj; learnable: a copy that trains
+    decoder_layers: int = 3
+    decoder_heads: int = 8
+    decoder_mlp_ratio: float = 4.0
+    head_hidden: int = 256
+    window: int = 4                       # w: w x w windows for the distortion alignment
+    temperature: float = 0.01             # T  (Eqs. 8, 11): CLIP's own logit scale 100
+    window_temperature: float = 0.01      # T-bar (Eq. 10)
+    learnable_query: bool = False         # VisualOnly: one learnable query instead of text features
+
+
+def _clip_parts(clip):
+    """The text tower's modules, for open_clip's CLIP (attributes on the model) and CustomTextCLIP."""
+    t = getattr(clip, "text", clip)
+    pool = getattr(t, "text_pool_type", None) or getattr(t, "pool_type", "argmax")
+    return t, pool
+
+
+class PromptedVisual(nn.Module):
+    """CLIP's ViT with learnable tokens between [CLS] and the patches (Eq. 7).
+
+    deep: every block gets its own n tokens; the previous block's prompt outputs are dropped.
+    shallow: only the first block's input gets tokens; they flow through all later blocks.
+    none: exactly CLIP's image tower.
+    """
+
+    def __init__(self, clip, mode: str = "deep", n_prompts: int = 4, init: str = "xavier",
+                 projection: str = "clip"):
+        super().__init__()
+        if mode not in ("deep", "shallow", "none"):
+            raise ValueError(f"visual_prompts must be deep, shallow or none, not {mode!r}")
+        v = clip.visual
+        if getattr(v, "attn_pool", None) is not None or not hasattr(v, "transformer"):
+            raise ValueError("MP-IQE needs an open_clip VisionTransformer without attentional pooling")
+        self._visual = [v]                     # a reference, not a sub-module: CLIP stays out of state_dict
+        self.mode = mode
+        self.n = 0 if mode == "none" else int(n_prompts)
+        width = v.conv1.out_channels
+        self.grid = tuple(v.grid_size)
+        n_sets = len(v.transformer.resblocks) if mode == "deep" else 1
+        if self.n:
+            self.prompts = nn.Parameter(torch.empty(n_sets, self.n, width))
+            if init == "xavier":   # VPT: uniform with the fan of a patch embedding
+                patch = v.conv1.kernel_size[0] * v.conv1.kernel_size[1] * 3
+                bound = math.sqrt(6.0 / float(patch + width))
+                nn.init.uniform_(self.prompts, -bound, bound)
+            else:
+                nn.init.normal_(self.prompts, std=0.02)
+        else:
+            self.register_parameter("prompts", None)
+        if projection == "learnable":
+            self.proj = nn.Parameter(v.proj.detach().clone())
+        elif projection == "clip":
+            self.proj = None
+        else:
+            raise ValueError(f"projection must be clip or learnable, not {projection!r}")
+
+    @property
+    def visual(self):
+        return self._visual[0]
+
+    def project(self, tokens: torch.Tensor) -> torch.Tensor:
+        """ln_post + projection to the joint space, for [CLS], patch or window tokens alike."""
+        v = self.visual
+        proj = self.proj if self.proj is not None else v.proj
+        x = v.ln_post(tokens)
+        return x @ proj if proj is not None else x
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (normalised) -> (cls [B, D], patch tokens [B, b, D]) before ln_post (width of the ViT)."""
+        v = self.visual
+        x = v._embeds(images)                   # conv1, [CLS], positions, patch dropout, ln_pre
+        tr = v.transformer
+        if not getattr(tr, "batch_first", True):
+            raise ValueError("open_clip transformer must run batch_first")
+        B, n = x.shape[0], self.n
+        if n:
+            x = torch.cat([x[:, :1], self.prompts[0].to(x.dtype).expand(B, -1, -1), x[:, 1:]], dim=1)
+        for i, block in enumerate(tr.resblocks):
+            if i > 0 and n and self.mode == "deep":
+                # Eq. 7: drop the previous block's prompt outputs, insert this block's own prompts
+                x = torch.cat([x[:, :1], self.prompts[i].to(x.dtype).expand(B, -1, -1), x[:, 1 + n:]], dim=1)
+            x = block(x)
+        return x[:, 0], x[:, 1 + n:]
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Same output as ``clip.encode_image`` (used by the equivalence test)."""
+        cls, _ = self(images)
+        return self.project(cls)
+
+
+class DualTextPrompts(nn.Module):
+    """CoOp prompts ``[V]_1..[V]_M [class].`` with one context per branch (scene, distortion)."""
+
+    def __init__(self, clip, tokenizer, branches: dict[str, tuple[str, ...]], n_ctx: int = 8, ctx_init: str = ""):
+        super().__init__()
+        self._clip = [clip]
+        t, self.pool_type = _clip_parts(clip)
+        emb = t.token_embedding
+        width = emb.weight.shape[1]
+        self.branches = list(branches)
+        self.sizes = [len(branches[b]) for b in self.branches]
+        self.ctx = nn.ParameterDict()
+        tokens, prefixes, suffixes = [], [], []
+        for name in self.branches:
+            if ctx_init:
+                init_tok = tokenizer([ctx_init])
+                n_words = int(init_tok.argmax(-1).item()) - 1   # tokens between SOS and EOS
+                if n_words != n_ctx:
+                    raise ValueError(f"text_ctx_init {ctx_init!r} is {n_words} tokens; text_prompt_len is {n_ctx}")
+                with torch.no_grad():
+                    ctx = emb(init_tok.to(emb.weight.device))[0, 1:1 + n_ctx].clone().float()
+            else:
+                ctx = torch.empty(n_ctx, width)
+                nn.init.normal_(ctx, std=0.02)
+            self.ctx[name] = nn.Parameter(ctx)
+            placeholder = " ".join(["X"] * n_ctx)
+            tok = tokenizer([f"{placeholder} {c}." for c in branches[name]])
+            with torch.no_grad():
+                e = emb(tok.to(emb.weight.device)).float()
+            tokens.append(tok)
+            prefixes.append(e[:, :1])
+            suffixes.append(e[:, 1 + n_ctx:])
+        tok = torch.cat(tokens)
+        # causal attention: tokens after the last EOS never reach any EOS, so cut the sequence there
+        self.seq_len = int(tok.argmax(-1).max().item()) + 1
+        self.register_buffer("tokens", tok[:, :self.seq_len], persistent=False)
+        self.register_buffer("prefix", torch.cat(prefixes), persistent=False)
+        self.register_buffer("suffix", torch.cat(suffixes)[:, :self.seq_len - 1 - n_ctx], persistent=False)
+
+    def forward(self) -> dict[str, torch.Tensor]:
+        """Text features (unnormalised, joint space) of every class prompt: {branch: [C, D]}."""
+        t = _clip_parts(self._clip[0])[0]
+        ctx = torch.cat([self.ctx[b].unsqueeze(0).expand(k, -1, -1) for b, k in zip(self.branches, self.sizes)])
+        dtype = t.transformer.get_cast_dtype() if hasattr(t.transformer, "get_cast_dtype") else ctx.dtype
+        x = torch.cat([self.prefix, ctx, self.suffix], dim=1).to(dtype)
+        L = self.seq_len
+        x = x + t.positional_embedding[:L].to(dtype)
+        mask = t.attn_mask[:L, :L] if t.attn_mask is not None else None
+        x = t.transformer(x, attn_mask=mask)
+        x = t.ln_final(x)
+        eos = self.tokens.argmax(-1) if self.pool_type == "argmax" else torch.full_like(self.tokens[:, 0], L - 1)
+        x = x[torch.arange(x.shape[0], device=x.device), eos]
+        proj = t.text_projection
+        if proj is not None:
+            x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+        return dict(zip(self.branches, torch.split(x, self.sizes)))
+
+
+class DecoderLayer(nn.Module):
+    """Eqs. 13-14: Q' = MHSA(LN(Q)) + Q ; Q'' = MHCA(LN(Q'), I', I') + Q' ; then a pre-norm FFN."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"decoder_heads={heads} does not divide the feature width {dim}")
+        self.ln_q = nn.LayerNorm(dim)
+        self.self_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ln_x = nn.LayerNorm(dim)
+        self.cross_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        hidden = int(dim * mlp_ratio)
+        self.ffn = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)) \
+            if hidden > 0 else None
+
+    def forward(self, q: torch.Tensor, mem: torch.Tensor) -> torch.Tensor:
+        h = self.ln_q(q)
+        q = q + self.self_attn(h, h, h, need_weights=False)[0]
+        q = q + self.cross_attn(self.ln_x(q), mem, mem, need_weights=False)[0]
+        if self.ffn is not None:
+            q = q + self.ffn(q)
+        return q
+
+
+class MultimodalDecoder(nn.Module):
+    def __init__(self, dim: int, layers: int, heads: int, mlp_ratio: float, head_hidden: int):
+        super().__init__()
+        self.layers = nn.ModuleList(DecoderLayer(dim, heads, mlp_ratio) for _ in range(layers))
+        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, head_hidden), nn.GELU(), nn.Linear(head_hidden, 1))
+
+    def forward(self, queries: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """queries [B, Q, D], memory [B, T, D] -> score [B]; the Q output tokens are mean-pooled."""
+        q = queries
+        for layer in self.layers:
+            q = layer(q, memory)
+        return self.head(q.mean(dim=1)).squeeze(-1)
+
+
+class MPIQEModel(nn.Module):
+    """The full network. ``forward(images, text)`` -> dict(score, scene_logits, dist_logits)."""
+
+    def __init__(self, clip, tokenizer, cfg: ModelConfig, mean, std):
+        super().__init__()
+        self.cfg = cfg
+        self.clip = clip
+        for p in clip.parameters():
+            p.requires_grad_(False)
+        clip.eval()
+        self.visual = PromptedVisual(clip, cfg.visual_prompts, cfg.visual_prompt_len, cfg.visual_prompt_init,
+                                     cfg.projection)
+        branches = {}
+        if cfg.use_scene_prompts and not cfg.learnable_query:
+            branches["scene"] = SCENE_PROMPTS
+        if cfg.use_distortion_prompts and not cfg.learnable_query:
+            branches["distortion"] = DISTORTION_PROMPTS
+        self.text = DualTextPrompts(clip, tokenizer, branches, cfg.text_prompt_len, cfg.text_ctx_init) \
+            if branches else None
+        dim = int(clip.visual.output_dim)
+        self.query = nn.Parameter(torch.randn(1, 1, dim) * 0.02) if self.text is None else None
+        self.decoder = MultimodalDecoder(dim, cfg.decoder_layers, cfg.decoder_heads, cfg.decoder_mlp_ratio,
+                                         cfg.head_hidden)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self._text_cache: dict[str, torch.Tensor] | None = None
+
+    # CLIP stays in eval mode (no dropout, frozen statistics) whatever mode the heads are in
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.clip.eval()
+        if mode:
+            self._text_cache = None
+        return self
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        return {n: p for n, p in self.named_parameters() if p.requires_grad and not n.startswith("clip.")}
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        names = set(self.trainable_parameters())
+        return {k: v for k, v in self.state_dict().items() if k in names}
+
+    def text_features(self, use_cache: bool = False) -> dict[str, torch.Tensor]:
+        """All class prompts in one batch. In eval mode the result is cached (prompts are fixed)."""
+        if self.text is None:
+            return {}
+        if use_cache and self._text_cache is not None:
+            return self._text_cache
+        feats = self.text()
+        if use_cache:
+            self._text_cache = {k: v.detach() for k, v in feats.items()}
+        return feats
+
+    def forward(self, images: torch.Tensor, text: dict[str, torch.Tensor] | None = None,
+                need_alignment: bool = True) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        if text is None:
+            text = self.text_features(use_cache=not self.training)
+        x = (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
+        cls, patches = self.visual(x)
+        cls_p, patch_p = self.visual.project(cls), self.visual.project(patches)
+        memory = torch.cat([cls_p.unsqueeze(1), patch_p], dim=1)           # I' = [CLS, E]
+        if self.text is None:
+            queries = self.query.to(memory.dtype).expand(memory.shape[0], -1, -1)
+        else:
+            queries = torch.cat([text[b] for b in self.text.branches], dim=0).to(memory.dtype)   # Eq. 12
+            queries = queries.unsqueeze(0).expand(memory.shape[0], -1, -1)
+        out = {"score": self.decoder(queries, memory).float()}
+        if need_alignment and "scene" in text:                               # Eq. 8
+            out["scene_logits"] = _cos(cls_p, text["scene"]) / cfg.temperature
+        if need_alignment and "distortion" in text:                          # Eq. 10
+            B, b, W = patches.shape
+            gh, gw = self.visual.grid
+            grid = patches.transpose(1, 2).reshape(B, W, gh, gw)
+            w = min(cfg.window, gh, gw)
+            win = F.adaptive_max_pool2d(grid.float(), w).flatten(2).transpose(1, 2)   # [B, w*w, W]
+            win = self.visual.project(win.to(patches.dtype))
+            sim = _cos(win, text["distortion"])                                   # [B, w*w, C]
+            weights = torch.softmax(sim.float() / cfg.window_temperature, dim=1)
+            agg = (weights * sim.float()).sum(dim=1)                              # [B, C]
+            out["dist_logits"] = agg / cfg.temperature
+        return out
+
+
+def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).transpose(-1, -2)
+
+
+def count_trainable(model: MPIQEModel) -> int:
+    return sum(p.numel() for p in model.trainable_parameters().values())

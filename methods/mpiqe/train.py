@@ -1,0 +1,252 @@
+"""Training and inference for MP-IQE (paper, "Optimization" and "Training Details").
+
+One optimisation step = one batch of images x n_crops crops:
+
+* the frozen text encoder runs ONCE (all class prompts in one batch);
+* the crops go through the prompted ViT in micro-batches of whole images, each backpropagated
+  at once (memory bounded); the text features' gradient is accumulated on a detached copy and
+  pushed through the text encoder once at the end: exact gradients, one text pass per step;
+* L = L_scene + lambda1 L_dist + lambda2 SmoothL1(mean over crops of the score, MOS in [0,1]).
+
+The schedule is per step: linear warm-up for ``warmup_epochs``, then cosine decay to ``min_lr``.
+The model of the LAST epoch is the result (no epoch is ever picked on test data).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from methods.mpiqe.model import MPIQEModel, ModelConfig
+
+SMALL_BATCH_SETS = ("live", "csiq", "bid")     # batch 32 in the paper, 64 elsewhere
+LOW_LAMBDA2_SETS = ("live", "csiq")            # lambda2 = 0.1 in the paper, 0.5 elsewhere
+
+
+def batch_size_for(dataset: str, batch_size: int | None) -> int:
+    if batch_size is not None:
+        return int(batch_size)
+    return 32 if dataset in SMALL_BATCH_SETS else 64
+
+
+def lambda2_for(dataset: str, lambda2: float | None) -> float:
+    if lambda2 is not None:
+        return float(lambda2)
+    return 0.1 if dataset in LOW_LAMBDA2_SETS else 0.5
+
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float = 0.0) -> float:
+    """Linear warm-up to 1 over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def autocast_for(device: torch.device, amp: str):
+    """bf16 autocast on CUDA (amp='auto' or 'bf16'); plain fp32 elsewhere."""
+    use = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    if use:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+def micro_batch_images(micro_batch: int | None, n_crops: int, device: torch.device) -> int:
+    """Whole images per forward chunk. ``micro_batch`` counts crops; None -> 128 on CUDA, 64 on CPU."""
+    crops = micro_batch or (128 if device.type == "cuda" else 64)
+    return max(1, int(crops) // max(1, n_crops))
+
+
+@dataclass
+class LossWeights:
+    scene: float = 1.0
+    dist: float = 1.0
+    score: float = 0.5
+    beta: float = 0.1
+    class_mean: bool = False    # paper-literal 1/M, 1/N factors of Eqs. 9 and 11
+
+
+@dataclass
+class FitHistory:
+    epoch_loss: list[float] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _soft_ce(logits: torch.Tensor, target: torch.Tensor, class_mean: bool) -> torch.Tensor:
+    """Sum over crops of -sum_c y_c log p_c (target rows sum to 1)."""
+    loss = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+    if class_mean:
+        loss = loss / logits.shape[-1]
+    return loss.sum()
+
+
+def step_losses(model: MPIQEModel, crops: torch.Tensor, mos: torch.Tensor, scene: torch.Tensor,
+                dist: torch.Tensor, text: dict, w: LossWeights, counts: tuple[int, int, int],
+                autocast) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss of a chunk of images, normalised by the whole batch's counts so chunks add up exactly.
+
+    crops [b, k, 3, s, s]; mos [b]; scene [b, 9] (rows of zeros = unlabelled); dist [b] (-1 = unknown).
+    counts = (images in batch, scene-labelled crops in batch, distortion-labelled crops in batch).
+    """
+    b, k = crops.shape[:2]
+    n_img, n_scene, n_dist = counts
+    with autocast:
+        out = model(crops.flatten(0, 1), text, need_alignment=w.scene > 0 or w.dist > 0)
+    score = out["score"].float().view(b, k).mean(1)
+    parts = {"score": F.smooth_l1_loss(score, mos, beta=w.beta, reduction="sum") / n_img}
+    total = w.score * parts["score"]
+    if w.scene > 0 and "scene_logits" in out and n_scene:
+        tgt = scene.repeat_interleave(k, 0)
+        keep = tgt.sum(-1) > 0
+        if keep.any():
+            parts["scene"] = _soft_ce(out["scene_logits"][keep], tgt[keep], w.class_mean) / n_scene
+            total = total + w.scene * parts["scene"]
+    if w.dist > 0 and "dist_logits" in out and n_dist:
+        tgt = dist.repeat_interleave(k, 0)
+        keep = tgt >= 0
+        if keep.any():
+            onehot = F.one_hot(tgt[keep], out["dist_logits"].shape[-1]).float()
+            parts["dist"] = _soft_ce(out["dist_logits"][keep], onehot, w.class_mean) / n_dist
+            total = total + w.dist * parts["dist"]
+    return total, {k_: float(v.detach()) for k_, v in parts.items()}
+
+
+def train_step(model: MPIQEModel, optimizer, batch: dict, w: LossWeights, device: torch.device,
+               micro_images: int, autocast) -> float:
+    """One optimiser step on a batch of images (all crops), text encoder run once."""
+    optimizer.zero_grad(set_to_none=True)
+    crops = batch["crops"].to(device, non_blocking=True)
+    mos = batch["target"].to(device, dtype=torch.float32)
+    scene = batch["scene"].to(device, dtype=torch.float32)
+    dist = batch["distortion"].to(device, dtype=torch.long)
+    k = crops.shape[1]
+    counts = (crops.shape[0], int((scene.sum(-1) > 0).sum()) * k, int((dist >= 0).sum()) * k)
+    with autocast:
+        text = model.text_features()
+    detached = {n: t.detach().requires_grad_(True) for n, t in text.items()}
+    total = 0.0
+    for i in range(0, crops.shape[0], micro_images):
+        sl = slice(i, i + micro_images)
+        loss, _ = step_losses(model, crops[sl], mos[sl], scene[sl], dist[sl], detached, w, counts, autocast)
+        loss.backward()
+        total += float(loss.detach())
+    grads = [(text[n], detached[n].grad) for n in text if detached[n].grad is not None]
+    if grads:
+        torch.autograd.backward([t for t, _ in grads], [g for _, g in grads])
+    optimizer.step()
+    return total
+
+
+def make_optimizer(model: MPIQEModel, lr: float, weight_decay: float):
+    params = list(model.trainable_parameters().values())
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def _collate(items: list[dict]) -> dict:
+    return {
+        "crops": torch.stack([torch.as_tensor(it["crops"]) for it in items]),
+        "score": torch.tensor([float(it["score"]) for it in items]),
+        "scene": torch.stack([torch.as_tensor(it["scene"], dtype=torch.float32) for it in items]),
+        "distortion": torch.tensor([int(it["distortion"]) for it in items]),
+        "index": torch.tensor([int(it["index"]) for it in items]),
+    }
+
+
+def _loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int):
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=g,
+                                       num_workers=num_workers, collate_fn=_collate,
+                                       persistent_workers=False, pin_memory=False)
+
+
+def fit(model: MPIQEModel, dataset, *, epochs: int, warmup_epochs: int, lr: float, min_lr: float,
+        weight_decay: float, batch_size: int, weights: LossWeights, score_range: tuple[float, float],
+        device: torch.device, amp: str = "auto", micro_batch: int | None = None, seed: int = 0,
+        num_workers: int = 0, progress: bool = False) -> FitHistory:
+    """Train ``model`` on a torch Dataset of crop items (bench.images.CropDataset, train=True)."""
+    lo, hi = score_range
+    span = (hi - lo) or 1.0
+    loader = _loader(dataset, batch_size, True, seed, num_workers)
+    steps_per_epoch = len(loader)
+    total_steps = max(1, epochs * steps_per_epoch)
+    warm = warmup_epochs * steps_per_epoch
+    opt = make_optimizer(model, lr, weight_decay)
+    autocast = autocast_for(device, amp)
+    micro = micro_batch_images(micro_batch, getattr(dataset, "n_crops", 8), device)
+    hist = FitHistory()
+    start = time.perf_counter()
+    model.train()
+    bar = _bar(total_steps, progress, "mpiqe fit")
+    step = 0
+    for epoch in range(epochs):
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        losses = []
+        for batch in loader:
+            for gparam in opt.param_groups:
+                gparam["lr"] = lr * lr_factor(step, total_steps, warm, min_lr / lr if lr else 0.0)
+            batch["target"] = (batch["score"].double() - lo) / span
+            loss = train_step(model, opt, batch, weights, device, micro, autocast)
+            losses.append(loss)
+            hist.step_loss.append(loss)
+            step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}")
+        hist.epoch_loss.append(float(np.mean(losses)) if losses else float("nan"))
+    if bar is not None:
+        bar.close()
+    model.eval()
+    hist.seconds = time.perf_counter() - start
+    return hist
+
+
+@torch.no_grad()
+def predict(model: MPIQEModel, dataset, *, batch_size: int, device: torch.device, amp: str = "auto",
+            micro_batch: int | None = None, num_workers: int = 0, progress: bool = False) -> np.ndarray:
+    """Per-image score = mean over its crops (dataset: CropDataset with train=False)."""
+    model.eval()
+    autocast = autocast_for(device, amp)
+    with autocast:
+        text = model.text_features(use_cache=True)     # trained prompts: one text pass for all images
+    micro = micro_batch_images(micro_batch, getattr(dataset, "n_crops", 8), device)
+    out = np.zeros(len(dataset), dtype=np.float64)
+    loader = _loader(dataset, batch_size, False, 0, num_workers)
+    bar = _bar(len(loader), progress, "mpiqe predict")
+    for batch in loader:
+        crops = batch["crops"].to(device)
+        b, k = crops.shape[:2]
+        scores = []
+        for i in range(0, b, micro):
+            with autocast:
+                s = model(crops[i:i + micro].flatten(0, 1), text, need_alignment=False)["score"]
+            scores.append(s.float().view(-1, k).mean(1))
+        out[batch["index"].numpy()] = torch.cat(scores).cpu().double().numpy()
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def _bar(total: int, progress: bool, desc: str):
+    if not progress:
+        return None
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty(), leave=False)
+
+
+def model_config(values: dict) -> ModelConfig:
+    """The ModelConfig fields picked out of a method's parameter dict."""
+    names = ModelConfig.__dataclass_fields__
+    return ModelConfig(**{k: v for k, v in values.items() if k in names})

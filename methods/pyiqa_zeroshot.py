@@ -1,0 +1,299 @@
+"""pyiqa no-reference metrics, zero-shot: ``pyiqa:<name>`` for any of them, plus ILNIQE/NIQE/BRISQUE.
+
+Each image is scored as pyiqa scores it by default (the whole image at native resolution,
+in [0, 1]), with the metric's published weights. Scores are flipped where pyiqa says
+``lower_better`` so that every prediction is higher-is-better.
+
+Per-image scores are cached on disk (SQLite, ``<cache_dir>/pyiqa-scores.sqlite``), keyed by
+metric, pyiqa version, input transform and the SHA-256 of the image file: the ten splits of
+an intra run cost one pass over the images. This module imports neither torch nor pyiqa.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sqlite3
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.errors import BenchError, did_you_mean
+from bench.records import ImageSet
+from methods.base import Method, WeightSpec
+from methods import weights as W
+
+# Metrics that give no per-image quality score (distribution metrics, caption metrics).
+NOT_PER_IMAGE = {
+    "fid": "FID compares two image sets; it has no per-image score",
+    "fid_dinov2": "FID compares two image sets; it has no per-image score",
+    "sfid": "sFID compares two image sets; it has no per-image score",
+    "inception_score": "the Inception Score is a property of an image set, not of one image",
+    "clipscore": "CLIPScore needs a caption per image",
+}
+
+# Weight files each metric loads (pyiqa release files, torchvision / timm backbones, OpenAI CLIP).
+# Metrics not listed here still run; their files are named by the error if one is missing.
+_P, _TV, _CLIP, _TIMM = "pyiqa", "torchvision", "clip", "timm"
+METRIC_WEIGHTS: dict[str, list[tuple[str, str]]] = {
+    "niqe": [(_P, "niqe_modelparameters.mat")],
+    "niqe_matlab": [(_P, "niqe_matlab_params.mat")],
+    "ilniqe": [(_P, "ILNIQE_templateModel.mat")],
+    "brisque": [(_P, "brisque_svm_weights.pth")],
+    "brisque_matlab": [(_P, "brisque_matlab.mat")],
+    "dbcnn": [(_TV, "vgg16"), (_P, "DBCNN_scnn-7ea73d75.pth"), (_P, "DBCNN_KonIQ10k-2de81c0a.pth")],
+    "hyperiqa": [(_TIMM, "timm/resnet50.a1_in1k"), (_P, "HyperIQA-resnet50-koniq10k-c96c41b1.pth")],
+    "tres": [(_TV, "resnet50"), (_P, "tres_koniq-f0502926.pth")],
+    "tres-flive": [(_TV, "resnet50"), (_P, "tres_flive-09b0de5b.pth")],
+    "musiq": [(_P, "musiq_koniq_ckpt-e95806b9.pth")],
+    "musiq-ava": [(_P, "musiq_ava_ckpt-e8d3f067.pth")],
+    "musiq-spaq": [(_P, "musiq_spaq_ckpt-358bb6af.pth")],
+    "musiq-paq2piq": [(_P, "musiq_paq2piq_ckpt-364c0c84.pth")],
+    "liqe": [(_CLIP, "ViT-B/32"), (_P, "liqe_koniq.pt")],
+    "liqe_mix": [(_CLIP, "ViT-B/32"), (_P, "liqe_mix.pt")],
+    "clipiqa": [(_CLIP, "RN50")],
+    "clipiqa+": [(_CLIP, "RN50"), (_P, "CLIP-IQA%2B_learned_prompts-603f3273.pth")],
+    "metaiqa": [(_P, "Metaiqa_livec.pth")],
+    "unique": [(_TV, "resnet34"), (_P, "UNIQUE.pt")],
+    "paq2piq": [(_TV, "resnet18"), (_P, "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")],
+}
+
+
+def weight_specs(entries: list[tuple[str, str]], weights_dir: Path | None) -> list[WeightSpec]:
+    make = {_P: W.pyiqa_weight, _TV: W.torchvision_weight, _CLIP: W.pyiqa_clip_weight, _TIMM: W.timm_weight}
+    return [make[kind](arg, weights_dir) for kind, arg in entries]
+
+
+@lru_cache(maxsize=1)
+def pyiqa_configs() -> dict[str, dict]:
+    """pyiqa's DEFAULT_CONFIGS read from its source file, without importing pyiqa (and torch)."""
+    spec = importlib.util.find_spec("pyiqa")
+    if spec is None or not spec.submodule_search_locations:
+        raise BenchError("pyiqa is not installed: `pip install pyiqa` to use the pyiqa baselines.")
+    path = Path(list(spec.submodule_search_locations)[0]) / "default_model_configs.py"
+    namespace: dict[str, Any] = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return dict(namespace["DEFAULT_CONFIGS"])
+
+
+def nr_metric_names() -> list[str]:
+    return sorted(n for n, c in pyiqa_configs().items() if c.get("metric_mode") == "NR")
+
+
+def pyiqa_version() -> str:
+    from importlib.metadata import version
+
+    return version("pyiqa")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ScoreCache:
+    """Raw per-image metric scores in SQLite (safe with several worker processes)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(str(path), timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS scores (metric TEXT, version TEXT, transform TEXT, sha256 TEXT, "
+            "score REAL, PRIMARY KEY (metric, version, transform, sha256))"
+        )
+
+    def get(self, key: tuple[str, str, str], hashes: list[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            rows = self.db.execute(
+                f"SELECT sha256, score FROM scores WHERE metric=? AND version=? AND transform=? "
+                f"AND sha256 IN ({','.join('?' * len(chunk))})", (*key, *chunk)).fetchall()
+            out.update(rows)
+        return out
+
+    def put(self, key: tuple[str, str, str], items: dict[str, float]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?)",
+                                [(*key, h, float(s)) for h, s in items.items()])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@dataclass
+class ZeroShotParams:
+    batch_size: int = 8        # images of the same size scored together
+    max_side: int = 0          # 0: native resolution (pyiqa's default); else resize so the long side <= this
+    use_cache: bool = True
+
+
+class PyiqaZeroShot(Method):
+    """A pyiqa no-reference metric with its published weights; nothing is trained."""
+
+    metric: ClassVar[str] = ""
+    kind = "pyiqa-zero-shot"
+    trains = False
+    version = "1"
+    Params = ZeroShotParams
+    presets = {"paper": {}, "demo": {"max_side": 256}, "ci": {"max_side": 96, "batch_size": 4}}
+
+    def __init__(self, params: Any = None, context=None):
+        super().__init__(params, context)
+        self.inferences = 0       # images actually run through the metric (cache misses)
+        self._model = None
+
+    @classmethod
+    def lower_better(cls) -> bool:
+        return bool(pyiqa_configs()[cls.metric].get("lower_better", False))
+
+    @classmethod
+    def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
+        return weight_specs(METRIC_WEIGHTS.get(cls.metric, []), weights_dir)
+
+    # --- scoring ----------------------------------------------------------------------
+    def _cache(self) -> ScoreCache | None:
+        if not self.params.use_cache:
+            return None
+        root = self.context.cache_dir or (Path(os.environ["BENCH_CACHE"]) if os.environ.get("BENCH_CACHE") else None)
+        return ScoreCache(Path(root) / "pyiqa-scores.sqlite") if root else None
+
+    def _transform(self) -> str:
+        return f"native" if not self.params.max_side else f"max_side={self.params.max_side}"
+
+    def load_model(self):
+        if self._model is None:
+            import pyiqa
+
+            with W.offline_weights(self.context.weights_dir, self.context.notes):
+                self._model = pyiqa.create_metric(self.metric, device=self.context.device)
+            self._model.eval()
+        return self._model
+
+    def predict(self, images: ImageSet) -> np.ndarray:
+        hashes = [file_sha256(r.path) for r in images.records]
+        key = (self.metric, pyiqa_version(), self._transform())
+        cache = self._cache()
+        known = cache.get(key, sorted(set(hashes))) if cache else {}
+        todo = {h: r for h, r in zip(hashes, images.records) if h not in known}
+        if todo:
+            fresh = self._score(list(todo.items()))
+            known.update(fresh)
+            if cache:
+                cache.put(key, fresh)
+        if cache:
+            cache.close()
+        raw = np.asarray([known[h] for h in hashes], dtype=np.float64)
+        if not np.all(np.isfinite(raw)):
+            self.context.note(f"{self.metric}: {int((~np.isfinite(raw)).sum())} non-finite score(s)")
+        return -raw if self.lower_better() else raw
+
+    def _score(self, items: list[tuple[str, Any]]) -> dict[str, float]:
+        """Raw metric scores; images of equal size go through together."""
+        import torch
+        from PIL import Image
+        from tqdm import tqdm
+
+        from bench.images import decode_rgb
+
+        model = self.load_model()
+
+        def size(rec):
+            with Image.open(rec.path) as im:
+                w, h = im.size
+            return self._target_size(h, w)
+
+        items = sorted(items, key=lambda it: size(it[1]))
+        out: dict[str, float] = {}
+        bar = tqdm(total=len(items), desc=f"pyiqa:{self.metric}", disable=not self.context.progress, leave=False)
+        batch: list[tuple[str, np.ndarray]] = []
+
+        def flush():
+            x = torch.from_numpy(np.stack([a for _, a in batch])).permute(0, 3, 1, 2).float().div_(255.0)
+            with torch.no_grad():
+                y = model(x.to(self.context.device))
+            y = y.detach().float().cpu().reshape(len(batch), -1).mean(dim=1).numpy()
+            out.update({h: float(v) for (h, _), v in zip(batch, y)})
+            self.inferences += len(batch)
+            bar.update(len(batch))
+            batch.clear()
+
+        for h, rec in items:
+            img = self._resize(decode_rgb(rec.path))
+            if batch and (batch[0][1].shape != img.shape or len(batch) >= self.params.batch_size):
+                flush()
+            batch.append((h, img))
+        if batch:
+            flush()
+        bar.close()
+        return out
+
+    def _target_size(self, h: int, w: int) -> tuple[int, int]:
+        m = self.params.max_side
+        if not m or max(h, w) <= m:
+            return h, w
+        s = m / max(h, w)
+        return max(1, round(h * s)), max(1, round(w * s))
+
+    def _resize(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        th, tw = self._target_size(h, w)
+        if (th, tw) == (h, w):
+            return img
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(img).resize((tw, th), Image.BICUBIC))
+
+
+class UnsupportedPyiqaMetric(BenchError):
+    pass
+
+
+@lru_cache(maxsize=None)
+def make_pyiqa_method(metric_name: str) -> type[PyiqaZeroShot]:
+    """The Method class for ``pyiqa:<metric_name>`` (registry hook)."""
+    names = nr_metric_names()
+    if metric_name not in names:
+        all_configs = pyiqa_configs()
+        if metric_name in all_configs:
+            raise UnsupportedPyiqaMetric(
+                f"pyiqa metric {metric_name!r} is full-reference (needs a reference image); "
+                "only no-reference metrics can be benchmarked here. See `pyiqa.list_models(metric_mode='NR')`.")
+        raise UnsupportedPyiqaMetric(did_you_mean(metric_name, names, "pyiqa no-reference metric"))
+    if metric_name in NOT_PER_IMAGE:
+        raise UnsupportedPyiqaMetric(f"pyiqa metric {metric_name!r} cannot be benchmarked per image: "
+                                     f"{NOT_PER_IMAGE[metric_name]}.")
+    cfg = pyiqa_configs()[metric_name]
+    return type(
+        f"Pyiqa_{metric_name}", (PyiqaZeroShot,),
+        {"metric": metric_name, "name": f"pyiqa:{metric_name}", "__module__": __name__,
+         "description": f"pyiqa {metric_name} with its released weights, zero-shot"
+                        + (" (lower_better: negated)" if cfg.get("lower_better") else "")},
+    )
+
+
+class ILNIQE(PyiqaZeroShot):
+    metric = "ilniqe"
+    name = "ilniqe"
+    description = "IL-NIQE (Zhang et al. 2015), training-free; pyiqa implementation, evaluated per split"
+
+
+class NIQE(PyiqaZeroShot):
+    metric = "niqe"
+    name = "niqe"
+    description = "NIQE (Mittal et al. 2013), training-free; pyiqa implementation, evaluated per split"
+
+
+class BRISQUE(PyiqaZeroShot):
+    metric = "brisque"
+    name = "brisque"
+    description = "BRISQUE (Mittal et al. 2012) with its released SVR; pyiqa implementation, evaluated per split"

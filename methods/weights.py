@@ -1,0 +1,281 @@
+"""Where baseline weight files live, and loading them offline with clear errors.
+
+Three loaders fetch weights behind our back: pyiqa (``<torch hub>/pyiqa/<file>``, plus
+OpenAI CLIP files in ``<torch hub>/clip``), torchvision (``<torch hub>/checkpoints/<file>``)
+and timm (the Hugging Face cache, ``models--timm--<model>/snapshots/*/<file>``).
+``WeightSpec`` builders below describe those files without importing torch, so
+``bench methods`` can say found/missing cheaply.
+
+``offline_weights(weights_dir)`` is the context every pyiqa/torchvision/timm model is built
+in: it intercepts the four download functions so that a file is taken from ``--weights-dir``
+first, then the usual cache, and a missing file raises ``WeightsMissing`` at once (naming
+the file, where to put it and where to get it) instead of a network timeout. Nothing is
+written into the user's caches: files found elsewhere are linked into a private folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+from bench.errors import WeightsMissing
+from methods.base import WeightSpec, torch_hub_dir
+
+PYIQA_HF_REPO = "chaofengc/IQA-PyTorch-Weights"
+# pyiqa's OpenAI CLIP loader: backbone -> file name in <torch hub>/clip
+PYIQA_CLIP_FILES = {"RN50": "RN50.pt", "ViT-B/32": "ViT-B-32.pt", "ViT-B/16": "ViT-B-16.pt", "ViT-L/14": "ViT-L-14.pt"}
+# torchvision ImageNet checkpoints (IMAGENET1K_V1) the pyiqa architectures build on
+TORCHVISION_FILES = {
+    "vgg16": "vgg16-397923af.pth",
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+}
+
+
+def downloads_allowed() -> bool:
+    """Offline unless the user opted in: HF_HUB_OFFLINE=1 (our default in tests/CI) forbids downloads."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() not in ("1", "true", "yes", "on")
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache, computed from the environment now (like huggingface_hub does at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+    return Path(xdg) / "huggingface" / "hub"
+
+
+def _candidates(filename: str, sub: str, weights_dir: Path | None) -> tuple[Path, ...]:
+    """--weights-dir first (flat or with the cache's sub-folder), then the torch hub cache.
+
+    pyiqa keeps URL-quoted names ('CLIP-IQA%2B_...'); the unquoted spelling is accepted too."""
+    from urllib.parse import unquote
+
+    names = dict.fromkeys([filename, unquote(filename)])
+    paths: list[Path] = []
+    for name in names:
+        if weights_dir is not None:
+            paths += [Path(weights_dir) / name, Path(weights_dir) / sub / name]
+        paths.append(torch_hub_dir() / sub / name)
+    return tuple(paths)
+
+
+def pyiqa_weight(filename: str, weights_dir: Path | None = None, name: str | None = None) -> WeightSpec:
+    return WeightSpec(
+        name=name or f"pyiqa {filename}",
+        filename=filename,
+        search_paths=_candidates(filename, "pyiqa", weights_dir),
+        hint=f"https://huggingface.co/{PYIQA_HF_REPO}/resolve/main/{filename} -> {torch_hub_dir() / 'pyiqa'}/",
+    )
+
+
+def torchvision_weight(arch: str, weights_dir: Path | None = None) -> WeightSpec:
+    filename = TORCHVISION_FILES[arch]
+    return WeightSpec(
+        name=f"torchvision {arch} ImageNet",
+        filename=filename,
+        search_paths=_candidates(filename, "checkpoints", weights_dir),
+        hint=f"https://download.pytorch.org/models/{filename} -> {torch_hub_dir() / 'checkpoints'}/",
+    )
+
+
+def pyiqa_clip_weight(backbone: str, weights_dir: Path | None = None) -> WeightSpec:
+    filename = PYIQA_CLIP_FILES[backbone]
+    return WeightSpec(
+        name=f"OpenAI CLIP {backbone} (pyiqa loader)",
+        filename=filename,
+        search_paths=_candidates(filename, "clip", weights_dir),
+        hint=f"the OpenAI CLIP release file {filename} -> {torch_hub_dir() / 'clip'}/",
+    )
+
+
+def hf_snapshot_files(repo_id: str, filenames: tuple[str, ...]) -> list[Path]:
+    """Existing files of a repo in the HF cache (any snapshot), in preference order."""
+    folder = hf_hub_cache() / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    found: list[Path] = []
+    for filename in filenames:
+        found += sorted(folder.glob(f"*/{filename}"))
+    return found
+
+
+TIMM_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def timm_weight(hf_repo: str, weights_dir: Path | None = None) -> WeightSpec:
+    """A timm checkpoint from the HF hub ('timm/resnet50.a1_in1k')."""
+    model = hf_repo.split("/", 1)[-1]
+    paths: list[Path] = []
+    if weights_dir is not None:
+        for f in TIMM_FILES:
+            paths += [Path(weights_dir) / hf_repo / f, Path(weights_dir) / model / f]
+        paths += [Path(weights_dir) / f"{model}.safetensors", Path(weights_dir) / f"{model}.pth"]
+    snapshots = hf_snapshot_files(hf_repo, TIMM_FILES)
+    default = hf_hub_cache() / ("models--" + hf_repo.replace("/", "--")) / "snapshots" / "<revision>" / TIMM_FILES[0]
+    paths += snapshots or [default]
+    return WeightSpec(
+        name=f"timm {model}",
+        filename=TIMM_FILES[0],
+        search_paths=tuple(paths),
+        hint=f"`huggingface-cli download {hf_repo}` (HF cache {hf_hub_cache()}) or {weights_dir or '<weights-dir>'}/{hf_repo}/model.safetensors",
+    )
+
+
+def _missing(filename: str, where: Path, weights_dir: Path | None, url: str) -> WeightsMissing:
+    wd = f" or into --weights-dir ({weights_dir})" if weights_dir else " or into a folder passed as --weights-dir"
+    return WeightsMissing(
+        f"weight file {filename!r} is not on disk and downloads are off (HF_HUB_OFFLINE=1). "
+        f"Put it at {where / filename}{wd}; get it from {url}"
+    )
+
+
+class _Resolver:
+    """Finds weight files for the intercepted downloaders; links them into a private view folder."""
+
+    def __init__(self, weights_dir: Path | None, view: Path):
+        self.weights_dir = Path(weights_dir) if weights_dir else None
+        self.real_hub = torch_hub_dir()
+        self.view = view
+        self.requested: list[str] = []
+
+    def find(self, filename: str, sub: str) -> Path | None:
+        return next((p for p in _candidates(filename, sub, self.weights_dir) if p.is_file()), None)
+
+    def provide(self, url: str, dst: str, sub: str, original) -> None:
+        filename = os.path.basename(dst)
+        self.requested.append(filename)
+        src = self.find(filename, sub)
+        if src is None:
+            if not downloads_allowed():
+                raise _missing(filename, self.real_hub / sub, self.weights_dir, url)
+            target = self.real_hub / sub / filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            original(url, str(target), None, True)   # the user's own cache, as pyiqa would
+            src = target
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(dst):
+            os.remove(dst)
+        os.symlink(src, dst)
+
+
+@contextlib.contextmanager
+def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = None, quiet: bool = True) -> Iterator[_Resolver]:
+    """Build pyiqa / torchvision / timm models inside this block (see module docstring)."""
+    import torch.hub
+
+    view = Path(tempfile.mkdtemp(prefix="biqa-weights-"))
+    for sub in ("pyiqa", "checkpoints", "clip"):
+        (view / sub).mkdir()
+    res = _Resolver(weights_dir, view)
+    patches: list[tuple[object, str, object]] = []
+
+    def patch(obj, attr, value):
+        patches.append((obj, attr, getattr(obj, attr)))
+        setattr(obj, attr, value)
+
+    old_hub = torch.hub.get_dir()
+    torch_dl = torch.hub.download_url_to_file
+
+    def torch_download(url, dst, hash_prefix=None, progress=True):
+        sub = Path(dst).parent.name    # 'checkpoints' for torchvision
+        res.provide(url, dst, sub, torch_dl)
+
+    patch(torch.hub, "download_url_to_file", torch_download)
+    torch.hub.set_dir(str(view))
+    try:
+        _patch_pyiqa(patch, res, view, notes)
+        _patch_timm(patch, res)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
+            yield res
+    finally:
+        torch.hub.set_dir(old_hub)
+        for obj, attr, value in reversed(patches):
+            setattr(obj, attr, value)
+        shutil.rmtree(view, ignore_errors=True)
+
+
+def _patch_pyiqa(patch, res: _Resolver, view: Path, notes) -> None:
+    try:
+        import pyiqa.utils.download_util as du
+        import pyiqa.archs.clip_model as cm
+    except ImportError:
+        return
+    pyiqa_dl = du.download_url_to_file
+
+    def pyiqa_download(url, dst, hash_prefix=None, progress=True):
+        res.provide(url, dst, "pyiqa", pyiqa_dl)
+
+    patch(du, "download_url_to_file", pyiqa_download)
+    patch(du, "DEFAULT_CACHE_DIR", str(view / "pyiqa"))
+    # modules that copied the constant at import; LIQE also caches text features derived from the
+    # CLIP weights there -- kept in the private view so they never go stale against other weights
+    import importlib
+
+    for modname in ("pyiqa.archs.liqe_arch", "pyiqa.archs.topiq_arch"):
+        try:
+            patch(importlib.import_module(modname), "DEFAULT_CACHE_DIR", str(view / "pyiqa"))
+        except ImportError:
+            pass
+    original_clip = cm._download
+
+    def clip_download(url: str, root: str):
+        filename = os.path.basename(urlparse(url).path)
+        res.requested.append(filename)
+        src = res.find(filename, "clip")
+        if src is None:
+            if not downloads_allowed():
+                raise _missing(filename, res.real_hub / "clip", res.weights_dir, url)
+            return original_clip(url, str(res.real_hub / "clip"))
+        expected = url.split("/")[-2]
+        if notes is not None and _sha256(src) != expected:
+            notes.append(f"{filename}: sha256 differs from OpenAI's published hash; used as found ({src})")
+        return str(src)
+
+    patch(cm, "_download", clip_download)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _patch_timm(patch, res: _Resolver) -> None:
+    try:
+        import timm.models._hub as th
+    except ImportError:
+        return
+    original = th.hf_hub_download
+
+    def hf_download(repo_id, filename, *args, **kwargs):
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        spec = timm_weight(repo_id, res.weights_dir)
+        for p in spec.search_paths:
+            if p.is_file() and p.name.split(".")[-1] == filename.split(".")[-1]:
+                res.requested.append(f"{repo_id}/{p.name}")
+                return str(p)
+        if downloads_allowed():
+            return original(repo_id, filename, *args, **kwargs)
+        if filename.endswith(".safetensors"):
+            # timm falls back to pytorch_model.bin on this error
+            raise LocalEntryNotFoundError(f"{repo_id}/{filename} not cached")
+        raise WeightsMissing(
+            f"timm weights for {repo_id!r} are not on disk and downloads are off (HF_HUB_OFFLINE=1). "
+            f"Fetch them with `huggingface-cli download {repo_id}` into the HF cache ({hf_hub_cache()}), "
+            f"or put model.safetensors at {res.weights_dir or '<weights-dir>'}/{repo_id}/model.safetensors"
+        )
+
+    patch(th, "hf_hub_download", hf_download)

@@ -1,0 +1,7 @@
+"""The report's user-fixable errors (printed by the CLI without a traceback)."""
+
+from bench.errors import BenchError
+
+
+class ReportError(BenchError):
+    """The results store, an option or the published numbers cannot make a report."""

@@ -1,0 +1,89 @@
+"""What a table is, independent of how it is printed (Markdown, LaTeX, CSV)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# marks printed after a number
+NOT_SIGNIFICANT = "≈"   # not significantly different from the column's best (Wilcoxon, p >= 0.05)
+UNTESTED = "°"          # no split shared with the column's best
+MISSING = "–"           # en dash: no result for this cell
+
+
+@dataclass
+class Stat:
+    """One printed number and everything behind it."""
+
+    value: float | None                 # median over splits (measured), the paper's number, or a delta
+    kind: str = "measured"              # 'measured' | 'published' | 'delta'
+    spread: float | None = None         # width of the spread (IQR or max - min)
+    bounds: tuple[float, float] | None = None
+    n: int = 0                          # splits behind the median
+    values: dict[Any, float] = field(default_factory=dict)   # pair key -> value, for the Wilcoxon test
+    rank: int | None = None             # 1 = best (bold), 2 = second (underlined)
+    mark: str = ""                      # NOT_SIGNIFICANT, UNTESTED or ''
+    n_paired: int | None = None
+    p_value: float | None = None
+    versus: str | None = None           # the row label of the column's best it was tested against
+    note: str = ""                      # '*' where the paper marks a reproduced number
+
+
+@dataclass
+class Column:
+    key: tuple                          # (train, test, metric)
+    heads: tuple[str, ...]              # header texts, outermost first; equal neighbours merge
+
+
+@dataclass
+class Row:
+    key: tuple                          # (method, variant, fraction[, ...]) ; ('paper', ...) for published
+    label: str
+    published: bool = False
+    cells: dict[tuple, Stat] = field(default_factory=dict)
+    marks: str = ""                     # version-guard footnote symbols
+    method: str = ""
+    variant: str = ""
+    fraction: float | None = None
+
+
+@dataclass
+class RowGroup:
+    label: str | None
+    rows: list[Row] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    id: str                             # 'table1'..'table6', 'delta', 'protocol-<name>'
+    title: str                          # 'Table 1'
+    caption: str
+    stub: tuple[str, ...]               # header texts above the row labels, one per header level
+    columns: list[Column]
+    groups: list[RowGroup]
+    notes: list[str] = field(default_factory=list)   # footnotes, printed under the table
+    ranked: bool = True
+
+    @property
+    def rows(self) -> list[Row]:
+        return [r for g in self.groups for r in g.rows]
+
+    @property
+    def levels(self) -> int:
+        return len(self.stub)
+
+
+@dataclass
+class Report:
+    tables: list[Table]
+    source: str                         # where the results came from
+    n_results: int
+    spread: str
+    plcc: str
+    results: list = field(default_factory=list)      # reports.source.Result, for the plots
+    published: list = field(default_factory=list)    # reports.published.Published rows used
+
+
+def delta_text(value: float) -> str:
+    """'+0.012', '-0.004', and '0.000' when it rounds to nothing (never '-0.000')."""
+    return "0.000" if round(value, 3) == 0 else f"{value:+.3f}"

@@ -1,0 +1,296 @@
+"""Figures (matplotlib, Agg): readable in black and white -- grey levels plus hatches for bars,
+markers plus line styles for lines, printed numbers on the heatmap.
+
+Every figure is drawn from the report's tables, so a plot never disagrees with a table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports import names
+from reports.errors import ReportError
+from reports.model import Report, Row, Table
+from reports.source import Result, read_predictions
+
+HATCHES = ("", "///", "\\\\\\", "xxx", "...", "ooo", "---", "+++", "|||", "***")
+GREYS = ("0.15", "0.85", "0.55", "1.0", "0.35", "0.7", "0.95", "0.45", "0.25", "0.6")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, stem: Path, formats) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    _plt().close(fig)
+    return paths
+
+
+def _table(report: Report, table_id: str) -> Table | None:
+    return next((t for t in report.tables if t.id == table_id), None)
+
+
+def _measured(table: Table) -> list[Row]:
+    return [r for r in table.rows if not r.published]
+
+
+def _err(stat) -> tuple[float, float]:
+    if stat.bounds is None:
+        return 0.0, 0.0
+    return max(stat.value - stat.bounds[0], 0.0), max(stat.bounds[1] - stat.value, 0.0)
+
+
+def _bars(ax, groups: list[str], series: list[tuple[str, list]], published: dict | None = None) -> None:
+    """Grouped bars: series = [(label, [Stat|None per group])]; published = {(series label, group): value}.
+
+    Each bar says how many splits stand behind it (n=..., at its foot)."""
+    n = max(len(series), 1)
+    width = 0.8 / n
+    values = [v for _, st in series for s in st if s and s.value is not None
+              for v in ((s.bounds[0] if s.bounds else s.value),)] + list((published or {}).values())
+    low = max(0.0, min(values + [1.0]) - 0.05)
+    ax.set_ylim(low, 1.0)
+    for i, (label, stats_) in enumerate(series):
+        xs = [g + (i - (n - 1) / 2) * width for g in range(len(groups))]
+        keep = [(x, s) for x, s in zip(xs, stats_) if s is not None and s.value is not None]
+        if not keep:
+            continue
+        ax.bar([x for x, _ in keep], [s.value - low for _, s in keep], width, bottom=low, label=label,
+               color=GREYS[i % len(GREYS)], hatch=HATCHES[i % len(HATCHES)], edgecolor="black", linewidth=0.6,
+               yerr=list(zip(*[_err(s) for _, s in keep])), capsize=2, error_kw={"linewidth": 0.8})
+        for x, s in keep:
+            ax.text(x, low + 0.003, f"n={s.n}", ha="center", va="bottom", fontsize=6, rotation=90,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+        for x, g in zip(xs, groups):
+            if published and (label, g) in published:
+                ax.plot([x], [published[(label, g)]], marker="x", color="black", markersize=6, linestyle="none")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups)
+    ax.grid(axis="y", color="0.85", linewidth=0.5)
+    ax.set_axisbelow(True)
+
+
+def _legend_below(ax, n: int) -> None:
+    ax.legend(fontsize=7, ncol=min(4, max(n, 1)), loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+
+
+def plot_srcc_by_dataset(report: Report, stem: Path, formats) -> list[Path]:
+    table = _table(report, "table1")
+    if table is None or not _measured(table):
+        return []
+    cols = [c for c in table.columns if c.key[2] == "srcc"]
+    groups = [names.dataset_title(c.key[1]) for c in cols]
+    series = [(r.label, [r.cells.get(c.key) for c in cols]) for r in _measured(table)]
+    published = {}
+    for r in table.rows:
+        if r.published:
+            mine = r.label.removesuffix(" (paper)")
+            published.update({(mine, names.dataset_title(c.key[1])): r.cells[c.key].value
+                              for c in cols if c.key in r.cells})
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(min(14.0, max(4.0, 0.3 * len(groups) * len(series) + 1.5)), 3.4))
+    _bars(ax, groups, series, published)
+    ax.set_ylabel(f"SRCC (median; bars: {report.spread})")
+    ax.set_title("Intra-dataset SRCC per dataset" + ("  (x = published)" if published else ""))
+    _legend_below(ax, len(series))
+    return _save(fig, stem, formats)
+
+
+def plot_efficiency(report: Report, stem: Path, formats) -> list[Path]:
+    table = _table(report, "table5")
+    if table is None or not _measured(table):
+        return []
+    datasets = sorted({c.key[1] for c in table.columns if c.key[2] == "srcc"}, key=names.dataset_sort_key)
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.0), squeeze=False)
+    methods = sorted({r.method for r in table.rows}, key=names.method_sort_key)
+    for ax, ds in zip(axes[0], datasets):
+        key = (ds, ds, "srcc")
+        for i, method in enumerate(methods):
+            for published in (False, True):
+                pts = sorted((r.fraction, r.cells[key]) for r in table.rows if r.method == method and
+                             r.published == published and key in r.cells and r.fraction is not None)
+                if not pts:
+                    continue
+                xs, ss = [p[0] for p in pts], [p[1] for p in pts]
+                label = names.method_title(method) + (" (paper)" if published else "")
+                if published:
+                    ax.plot(xs, [s.value for s in ss], marker=MARKERS[i % len(MARKERS)], markerfacecolor="white",
+                            color="0.5", linestyle=":", label=label)
+                else:
+                    ax.errorbar(xs, [s.value for s in ss], yerr=list(zip(*[_err(s) for s in ss])),
+                                marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % len(LINESTYLES)],
+                                color="black", capsize=2, label=label)
+        ax.set_title(names.dataset_title(ds))
+        ax.set_xlabel("training fraction")
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+        ax.grid(color="0.85", linewidth=0.5)
+    axes[0][0].set_ylabel("SRCC (median)")
+    axes[0][-1].legend(fontsize=7)
+    return _save(fig, stem, formats)
+
+
+def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
+    table = _table(report, "table3")
+    if table is None or not _measured(table):
+        return []
+    rows = _measured(table)
+    trains = sorted({c.key[0] for c in table.columns}, key=names.dataset_sort_key)
+    tests = sorted({c.key[1] for c in table.columns}, key=names.dataset_sort_key)
+    plt = _plt()
+    import numpy as np
+
+    shown = [s.value for r in rows for s in r.cells.values() if s.value is not None]
+    vmin = max(0.0, min(shown) - 0.15)
+    fig, axes = plt.subplots(1, len(rows), figsize=(1.0 * len(tests) * len(rows) + 2.0, 0.75 * len(trains) + 1.4),
+                             squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        grid = np.full((len(trains), len(tests)), np.nan)
+        for (train, test, _), s in row.cells.items():
+            grid[trains.index(train), tests.index(test)] = s.value
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap="Greys", vmin=vmin, vmax=1.0)
+        for i, train in enumerate(trains):
+            for j, test in enumerate(tests):
+                s = row.cells.get((train, test, "srcc"))
+                if s is None or s.value is None:
+                    ax.text(j, i, "–", ha="center", va="center", fontsize=8)
+                    continue
+                dark = (s.value - vmin) / (1.0 - vmin) > 0.55
+                ax.text(j, i, f"{s.value:.3f}\nn={s.n}", ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
+        ax.set_xticks(range(len(tests)), [names.dataset_title(t) for t in tests], rotation=30, ha="right", fontsize=7)
+        ax.set_yticks(range(len(trains)), [names.dataset_title(t) for t in trains], fontsize=7)
+        ax.set_xlabel("testing")
+        ax.set_title(row.label, fontsize=8)
+    axes[0][0].set_ylabel("training")
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="SRCC (median)")
+    return _save(fig, stem, formats)
+
+
+def plot_ablation(report: Report, stem: Path, formats) -> list[Path]:
+    table = _table(report, "table4")
+    if table is None or not _measured(table):
+        return []
+    cols = [c for c in table.columns if c.key[2] == "srcc"]
+    plt = _plt()
+    rows = _measured(table)
+    fig, ax = plt.subplots(figsize=(min(14.0, max(4.0, 0.35 * len(cols) * len(rows) + 1.5)), 3.4))
+    _bars(ax, [names.dataset_title(c.key[1]) for c in cols], [(r.label, [r.cells.get(c.key) for c in cols]) for r in rows])
+    ax.set_ylabel(f"SRCC (median; bars: {report.spread})")
+    ax.set_title("Ablation")
+    _legend_below(ax, len(rows))
+    return _save(fig, stem, formats)
+
+
+def plot_sensitivity(report: Report, stem: Path, formats) -> list[Path]:
+    table = _table(report, "table6")
+    if table is None or not _measured(table):
+        return []
+    datasets = sorted({c.key[1] for c in table.columns if c.key[2] == "srcc"}, key=names.dataset_sort_key)
+    groups = [g for g in table.groups if any(not r.published for r in g.rows)]
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.0), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        for i, ds in enumerate(datasets):
+            pts = []
+            for r in group.rows:
+                _, value = names.parse_sensitivity(r.variant)
+                s = r.cells.get((ds, ds, "srcc"))
+                if not r.published and isinstance(value, float) and s is not None:
+                    pts.append((value, s))
+            pts.sort(key=lambda p: p[0])
+            if pts:
+                ax.errorbar([p[0] for p in pts], [p[1].value for p in pts], yerr=list(zip(*[_err(p[1]) for p in pts])),
+                            marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % len(LINESTYLES)],
+                            color="black", capsize=2, label=names.dataset_title(ds))
+                ax.set_xticks([p[0] for p in pts])
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_title(group.label or "", fontsize=9)
+        ax.set_xlabel("prompt length")
+        ax.grid(color="0.85", linewidth=0.5)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("SRCC (median)")
+    return _save(fig, stem, formats)
+
+
+def _negated(text: str) -> tuple:
+    """Sorts ISO timestamps newest first."""
+    return tuple(-ord(ch) for ch in text)
+
+
+def pick_cell(results: list[Result], selector: str | None) -> Result:
+    """A cell for the scatter plot: a key (or key prefix), 'method:dataset[:split]', or None for the first one
+    with predictions (intra first, then split 0)."""
+    order = {p: i for i, p in enumerate(names.PROTOCOLS)}
+
+    def preference(r: Result) -> tuple:   # with predictions, intra first, MP-IQE first, split 0, newest
+        has_preds = bool(r.preds_path and r.preds_path.is_file())
+        return (not has_preds, order.get(r.protocol, 9), r.method != "mpiqe",
+                r.split_index if r.split_index is not None else 0, r.test, _negated(r.finished_at), r.key)
+
+    ranked = sorted(results, key=preference)
+    if selector is None:
+        found = next((r for r in ranked if r.preds_path and r.preds_path.is_file()), None)
+        if found is None:
+            raise ReportError("no cell has a predictions file (.preds.csv) for the scatter plot.")
+        return found
+    by_key = [r for r in ranked if r.key.startswith(selector)]
+    if by_key:
+        return by_key[0]
+    method, _, rest = selector.partition(":")
+    dataset, _, split = rest.partition(":")
+    hits = [r for r in ranked if r.method == method and (not dataset or r.test == dataset)
+            and (not split or str(r.split_index) == split)]
+    if not hits:
+        raise ReportError(f"no cell matches --scatter {selector!r}: give a cell key (prefix) or "
+                          "METHOD:TEST_DATASET[:SPLIT_INDEX], e.g. mpiqe:live:0.")
+    return hits[0]
+
+
+def plot_scatter(result: Result, stem: Path, formats) -> list[Path]:
+    mos, pred = read_predictions(result.preds_path)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(3.6, 3.4))
+    ax.scatter(mos, pred, s=10, facecolors="none", edgecolors="black", linewidths=0.6)
+    srcc, plcc = result.metric("srcc"), result.metric("plcc")
+    stats_ = ", ".join(f"{k} {v:.3f}" for k, v in (("SRCC", srcc), ("PLCC", plcc)) if v is not None)
+    where = names.dataset_title(result.test) if result.train == result.test else \
+        f"{names.dataset_title(result.train)} → {names.dataset_title(result.test)}"
+    ax.set_title(f"{names.method_title(result.method)} on {where}, split {result.split_index}\n{stats_}, n={len(mos)}",
+                 fontsize=8)
+    ax.set_xlabel("MOS (normalised, higher is better)")
+    ax.set_ylabel("prediction")
+    ax.grid(color="0.85", linewidth=0.5)
+    return _save(fig, stem, formats)
+
+
+PLOTS = {
+    "srcc_by_dataset": plot_srcc_by_dataset,
+    "efficiency_curves": plot_efficiency,
+    "cross_heatmap": plot_cross_heatmap,
+    "ablation_bars": plot_ablation,
+    "sensitivity_lines": plot_sensitivity,
+}
+
+
+def write_plots(report: Report, out: Path, formats, scatter: str | None = None) -> list[Path]:
+    written = []
+    for name, plot in PLOTS.items():
+        written += plot(report, out / name, formats)
+    if report.results and (scatter is not None or any(r.preds_path and r.preds_path.is_file() for r in report.results)):
+        written += plot_scatter(pick_cell(report.results, scatter), out / "scatter", formats)
+    return written

@@ -1,0 +1,52 @@
+"""One tidy CSV row per printed number, with everything behind it (for spreadsheets and checks)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from reports.model import Table
+
+COLUMNS = ("table", "group", "row", "kind", "method", "variant", "fraction", "train", "test", "metric", "part",
+           "value", "spread", "n", "rank", "mark", "n_paired", "p_value", "versus", "note", "row_marks")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(round(value, 6))
+    return str(value)
+
+
+def rows_of(table: Table) -> list[dict]:
+    out = []
+    for group in table.groups:
+        for row in group.rows:
+            for col in table.columns:
+                stat = row.cells.get(col.key)
+                if stat is None:
+                    continue
+                if table.id == "delta":       # column = (metric, part); dataset(s) are in the row key
+                    (metric, part), (train, test) = col.key, row.key[2:4]
+                else:
+                    (train, test, metric), part = col.key, ""
+                out.append({
+                    "table": table.id, "group": group.label or "", "row": row.label, "kind": stat.kind,
+                    "method": row.method, "variant": row.variant, "fraction": _fmt(row.fraction),
+                    "train": train, "test": test, "metric": metric, "part": part,
+                    "value": _fmt(stat.value), "spread": _fmt(stat.spread), "n": stat.n if stat.kind == "measured" else "",
+                    "rank": _fmt(stat.rank), "mark": stat.mark, "n_paired": _fmt(stat.n_paired),
+                    "p_value": _fmt(stat.p_value), "versus": stat.versus or "", "note": stat.note,
+                    "row_marks": row.marks,
+                })
+    return out
+
+
+def render_tables(tables: list[Table]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for table in tables:
+        writer.writerows(rows_of(table))
+    return buf.getvalue()

@@ -1,0 +1,148 @@
+"""Reading the results store: the only input of a report.
+
+``read_cells`` is the one function that touches the store; it lists finished cells through
+``bench.store.ResultStore`` (the layout's owner) and reads each JSON itself so that a
+damaged file is named in the error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from reports.errors import ReportError
+
+REQUIRED = ("key", "protocol", "method", "train_dataset", "test_dataset", "metrics")
+
+
+def read_cells(runs: str | Path) -> list[dict[str, Any]]:
+    """Every finished cell's JSON dict under ``runs`` (status 'done' only), in key order."""
+    from bench.store import ResultStore
+
+    runs = Path(runs)
+    if not (runs / "cells").is_dir():
+        raise ReportError(
+            f"no results store at {runs}: {runs / 'cells'} does not exist. "
+            "Pass the folder given to `bench run --out` with --runs DIR."
+        )
+    store = ResultStore(runs)
+    cells = []
+    for key in sorted(store.done_keys()):
+        path = store.cell_path(key)
+        try:
+            cells.append(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:      # removed by a concurrent `--rerun all` since the listing
+            continue
+        except (OSError, ValueError) as exc:
+            raise ReportError(f"cannot read result {path}: {exc}. Delete it and rerun its cell.") from exc
+    return [c for c in cells if c.get("status", "done") == "done"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished cell, reduced to what the report needs."""
+
+    key: str
+    protocol: str
+    method: str
+    variant: str
+    train: str
+    test: str
+    fraction: float | None
+    split_set: str
+    split_index: int | None
+    split_hash: str | None
+    seed: int | None
+    metrics: dict[str, float] = field(hash=False, compare=False)
+    method_version: str = ""
+    harness_version: str = ""
+    train_revision: str = ""
+    test_revision: str = ""
+    finished_at: str = ""
+    preds_path: Path | None = None
+
+    @property
+    def pair_key(self) -> tuple:
+        """What makes two methods' results comparable split by split (the Wilcoxon pairs)."""
+        split = self.split_hash or f"{self.split_set}#{self.split_index}"
+        return (split, self.seed)
+
+    def metric(self, name: str) -> float | None:
+        value = self.metrics.get(name)
+        if value is None:
+            return None
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return value if math.isfinite(value) else None
+
+
+def _fraction(value: Any) -> float | None:
+    if value in (None, "", "null"):
+        return None
+    return round(float(value), 6)
+
+
+def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
+    missing = [k for k in REQUIRED if k not in cell]
+    if missing:
+        raise ReportError(
+            f"result {cell.get('key', '?')} lacks field(s) {missing}: it was not written by `bench run`. "
+            "Delete it from the store."
+        )
+    key = str(cell["key"])
+    preds = None
+    if runs is not None:
+        preds = Path(runs) / "cells" / key[:2] / f"{key}.preds.csv"
+    return Result(
+        key=key,
+        protocol=str(cell["protocol"]),
+        method=str(cell["method"]),
+        variant=str(cell.get("variant") or "default"),
+        train=str(cell["train_dataset"]),
+        test=str(cell["test_dataset"]),
+        fraction=_fraction(cell.get("fraction")),
+        split_set=str(cell.get("split_set") or "default"),
+        split_index=cell.get("split_index"),
+        split_hash=cell.get("split_hash"),
+        seed=cell.get("seed"),
+        metrics=dict(cell["metrics"] or {}),
+        method_version=str(cell.get("method_version", "")),
+        harness_version=str(cell.get("harness_version", "")),
+        train_revision=str(cell.get("train_revision", "")),
+        test_revision=str(cell.get("test_revision", "")),
+        finished_at=str(cell.get("finished_at", "")),
+        preds_path=preds,
+    )
+
+
+def load_results(runs: str | Path) -> list[Result]:
+    return [to_result(c, Path(runs)) for c in read_cells(runs)]
+
+
+def read_predictions(path: Path) -> tuple[list[float], list[float]]:
+    """(MOS, prediction) from a cell's ``<key>.preds.csv`` (columns id,score,prediction)."""
+    import csv
+
+    if not path.is_file():
+        raise ReportError(f"no predictions file {path}: the scatter plot needs the cell's .preds.csv.")
+    mos, pred = [], []
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                if row["prediction"] in ("", None):     # the store writes non-finite predictions empty
+                    continue
+                mos.append(float(row["score"]))
+                pred.append(float(row["prediction"]))
+            except (KeyError, ValueError) as exc:
+                raise ReportError(f"{path}: bad row {row} ({exc}); expected columns id,score,prediction.") from exc
+    return mos, pred
+
+
+def filter_protocols(results: Iterable[Result], protocols: Iterable[str] | None) -> list[Result]:
+    wanted = set(protocols or ())
+    return [r for r in results if not wanted or r.protocol in wanted]

@@ -1,0 +1,309 @@
+"""Table builders: results (and optionally the paper's numbers) -> ``model.Table``.
+
+Each of the paper's tables is a ``Spec``: which results it takes, what its rows and
+columns are, how rows group. ``build_table`` does the rest the same way for all of them:
+median and spread per cell, best/second per column (within each row group), the paired
+Wilcoxon test against each column's best, and the version guard's footnotes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from reports import names, stats
+from reports.guard import guard
+from reports.model import NOT_SIGNIFICANT, UNTESTED, Column, Row, RowGroup, Stat, Table
+from reports.published import Published
+from reports.source import Result
+
+METRIC_TITLES = {"plcc": "PLCC", "srcc": "SRCC"}
+PAIR_METRICS = ("plcc", "srcc")
+RowKey = tuple  # (method, variant, fraction)
+
+
+def _is_default(variant: str) -> bool:
+    return variant in ("default", "full", "")
+
+
+def _method_label(key: RowKey) -> str:
+    method, variant, _ = key
+    label = names.method_title(method)
+    return label if _is_default(variant) else f"{label} [{variant}]"
+
+
+def _ablation_label(key: RowKey) -> str:
+    method, variant, _ = key
+    if method == "mpiqe":
+        return names.ABLATION_TITLES.get(variant, variant)
+    return f"{names.method_title(method)}: {variant}"   # other methods' variants are their own
+
+
+def _sensitivity_label(key: RowKey) -> str:
+    method, variant, _ = key
+    _, value = names.parse_sensitivity(variant)
+    shown = f"{value:g}" if isinstance(value, float) else (value or variant)
+    return shown if method == "mpiqe" else f"{names.method_title(method)}: {shown}"
+
+
+def _dataset_heads(train: str, test: str, metric: str, marks: dict[str, str]) -> tuple[str, ...]:
+    def t(ds: str) -> str:
+        return names.dataset_title(ds) + marks.get(ds, "")
+
+    where = t(test) if train == test else f"{t(train)} → {t(test)}"
+    return (where, METRIC_TITLES.get(metric, metric.upper()))
+
+
+def _cross_heads(train: str, test: str, metric: str, marks: dict[str, str]) -> tuple[str, ...]:
+    return (names.dataset_title(train) + marks.get(train, ""), names.dataset_title(test) + marks.get(test, ""))
+
+
+def _dataset_col_sort(col: tuple) -> tuple:
+    train, test, metric = col
+    return (names.dataset_sort_key(test), names.dataset_sort_key(train), PAIR_METRICS.index(metric)
+            if metric in PAIR_METRICS else 9)
+
+
+_PAPER_PAIRS = (("livec", "koniq10k"), ("koniq10k", "livec"), ("live", "csiq"), ("csiq", "live"))
+
+
+def _cross_col_sort(col: tuple) -> tuple:
+    train, test, _ = col
+    if (train, test) in _PAPER_PAIRS:
+        return (0, _PAPER_PAIRS.index((train, test)), (), ())
+    return (1, 0, names.dataset_sort_key(train), names.dataset_sort_key(test))
+
+
+def _row_sort(key: RowKey) -> tuple:
+    method, variant, fraction = key
+    return (names.method_sort_key(method), not _is_default(variant), variant, fraction or 0.0)
+
+
+@dataclass
+class Spec:
+    id: str
+    title: str
+    caption: str
+    protocol: str
+    stub: tuple[str, ...]
+    metrics: tuple[str, ...] = PAIR_METRICS
+    published_table: int | None = None
+    keep: Callable[[Result], bool] = lambda r: True
+    keep_published: Callable[[Published], bool] = lambda p: True
+    variant_of: Callable[[str], str] = lambda v: "default" if v in ("", "full") else v
+    row_label: Callable[[RowKey], str] = _method_label
+    row_sort: Callable[[RowKey], tuple] = _row_sort
+    group_of: Callable[[RowKey], Any] = lambda k: None
+    group_label: Callable[[Any], str | None] = lambda g: None
+    heads: Callable[..., tuple[str, ...]] = _dataset_heads
+    col_sort: Callable[[tuple], tuple] = _dataset_col_sort
+
+    def row_key(self, method: str, variant: str, fraction: float | None) -> RowKey:
+        return (method, self.variant_of(variant), fraction)
+
+
+def _is_clip_based(method: str) -> bool:
+    return "clipiqa" in method or method == "mpiqe"
+
+
+def _sensitivity_sort(key: RowKey) -> tuple:
+    method, variant, _ = key
+    param, value = names.parse_sensitivity(variant)
+    return (names.method_sort_key(method), param, (0, value, "") if isinstance(value, float) else (1, 0, str(value)))
+
+
+def _sensitivity_group(key: RowKey) -> tuple:
+    param, _ = names.parse_sensitivity(key[1])
+    order = list(names.SENSITIVITY_TITLES)
+    return (order.index(param) if param in order else len(order), param)
+
+
+PAPER_SPECS: tuple[Spec, ...] = (
+    Spec("table1", "Table 1", "Intra-dataset results: median PLCC and SRCC over random train/test splits "
+         "of each dataset.", "intra", ("", "Method"), published_table=1),
+    Spec("table2", "Table 2", "CLIP-based methods on LIVEC and KonIQ (intra-dataset): median PLCC and SRCC.",
+         "intra", ("", "Method"), published_table=2,
+         keep=lambda r: _is_clip_based(r.method) and r.train == r.test and r.test in names.CLIP_DATASETS),
+    Spec("table3", "Table 3", "Cross-dataset SRCC: trained on the first dataset, tested on the second.",
+         "cross", ("Training", "Testing"), metrics=("srcc",), published_table=3,
+         heads=_cross_heads, col_sort=_cross_col_sort),
+    Spec("table4", "Table 4", "Ablation study on each component: median PLCC and SRCC.", "ablation",
+         ("", "Variant"), published_table=4, variant_of=names.canonical_ablation, row_label=_ablation_label,
+         row_sort=lambda k: (names.method_sort_key(k[0]), names.ablation_sort_key(k[1])),
+         # one group per method: variants compete only with their own method's
+         group_of=lambda k: (k[0] != "mpiqe", names.method_sort_key(k[0])),
+         group_label=lambda g: None if g[1][2] == "mpiqe" else f"{names.method_title(g[1][2])} variants"),
+    Spec("table5", "Table 5", "Data-efficient learning: median PLCC and SRCC when training on a fraction of "
+         "the data.", "efficiency", ("", "Method"), published_table=5,
+         group_of=lambda k: k[2], group_label=lambda g: "training data: –" if g is None else f"training data: {g:.0%}"),
+    Spec("table6", "Table 6", "Sensitivity to the learnable prompt lengths ((1) text prompt, (2) visual "
+         "prompt): median PLCC and SRCC.", "sensitivity", ("", "Prompt length"), published_table=6,
+         variant_of=names.canonical_sensitivity, row_label=_sensitivity_label, row_sort=_sensitivity_sort,
+         group_of=_sensitivity_group, group_label=lambda g: names.sensitivity_title(g[1])),
+)
+
+
+def generic_spec(protocol: str) -> Spec:
+    """A table for a protocol the paper has no table for: rows method[variant], columns dataset x metric."""
+    return Spec(f"protocol-{protocol}", f"Protocol {protocol}", f"Protocol '{protocol}': median PLCC and SRCC.",
+                protocol, ("", "Method"))
+
+
+def _latest_per_split(results: list[Result], spec: Spec) -> tuple[list[Result], int]:
+    """One result per (row, column, split): the newest. Returns (kept, number superseded)."""
+    latest: dict[tuple, Result] = {}
+    superseded = 0
+    for r in results:
+        k = (spec.row_key(r.method, r.variant, r.fraction), r.train, r.test, r.pair_key)
+        if k in latest:
+            superseded += 1
+            if r.finished_at > latest[k].finished_at:
+                latest[k] = r
+        else:
+            latest[k] = r
+    return list(latest.values()), superseded
+
+
+def _measured_stat(values: dict, spread_kind: str) -> Stat:
+    vs = list(values.values())
+    return Stat(value=stats.median(vs), spread=stats.spread(vs, spread_kind),
+                bounds=stats.spread_bounds(vs, spread_kind), n=len(vs), values=dict(values))
+
+
+def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
+    measured = [r for r in group.rows if not r.published]
+    for col in columns:
+        present = {id(r): r.cells[col.key] for r in measured if r.cells.get(col.key) and r.cells[col.key].value is not None}
+        if not present:
+            continue
+        for rid, rank in stats.dense_ranks({rid: s.value for rid, s in present.items()}).items():
+            present[rid].rank = rank
+        best_row = max((r for r in measured if id(r) in present), key=lambda r: r.cells[col.key].value)
+        best = best_row.cells[col.key]
+        for r in measured:
+            s = present.get(id(r))
+            if s is None or r is best_row:
+                continue
+            s.n_paired, s.p_value = stats.paired_wilcoxon(best.values, s.values)
+            s.versus = best_row.label
+            if s.p_value is None:
+                s.mark = UNTESTED
+            elif s.p_value >= stats.ALPHA:
+                s.mark = NOT_SIGNIFICANT
+
+
+def build_table(spec: Spec, results: list[Result], published: list[Published] | None, *,
+                spread_kind: str = "iqr", plcc_key: str = "plcc") -> Table | None:
+    """The table, or None when it has nothing to show."""
+    source = {"plcc": plcc_key, "srcc": "srcc"}
+    chosen = [r for r in results if r.protocol == spec.protocol and spec.keep(r)]
+    kept, superseded = _latest_per_split(chosen, spec)
+
+    values: dict[RowKey, dict[tuple, dict]] = defaultdict(lambda: defaultdict(dict))
+    row_results: dict[RowKey, list[Result]] = defaultdict(list)
+    col_keys: set[tuple] = set()
+    undefined = 0
+    for r in kept:
+        rk = spec.row_key(r.method, r.variant, r.fraction)
+        row_results[rk].append(r)
+        for m in spec.metrics:
+            col_keys.add((r.train, r.test, m))
+            v = r.metric(source[m])
+            if v is None:
+                undefined += 1
+            else:
+                values[rk][(r.train, r.test, m)][r.pair_key] = v
+
+    pubs = [p for p in (published or ()) if p.table == spec.published_table and p.protocol == spec.protocol
+            and p.metric in spec.metrics and spec.keep_published(p)]
+    if kept:
+        pubs = [p for p in pubs if (p.train, p.test, p.metric) in col_keys]
+    else:
+        col_keys = {(p.train, p.test, p.metric) for p in pubs}
+    if not kept and not pubs:
+        return None
+
+    row_marks, dataset_marks, guard_notes = guard(row_results, spec.row_label, names.dataset_title)
+    columns = [Column(c, spec.heads(*c, dataset_marks)) for c in sorted(col_keys, key=spec.col_sort)]
+
+    rows: list[Row] = []
+    for rk in row_results:
+        row = Row(rk, spec.row_label(rk), marks=row_marks.get(rk, ""), method=rk[0], variant=rk[1], fraction=rk[2])
+        for col in columns:
+            if values[rk].get(col.key):
+                row.cells[col.key] = _measured_stat(values[rk][col.key], spread_kind)
+        rows.append(row)
+    pub_rows: dict[RowKey, Row] = {}
+    for p in pubs:
+        rk = spec.row_key(p.method, p.variant, p.fraction)
+        row = pub_rows.setdefault(rk, Row(("paper",) + rk, spec.row_label(rk) + " (paper)", published=True,
+                                          method=rk[0], variant=rk[1], fraction=rk[2]))
+        row.cells[(p.train, p.test, p.metric)] = Stat(p.value, kind="published", note="*" if p.reproduced else "")
+    rows.extend(pub_rows.values())
+
+    grouped: dict[Any, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[spec.group_of(row.key[-3:])].append(row)
+
+    def group_sort(g: Any) -> tuple:
+        return (g is None, g if g is not None else 0)
+
+    groups = []
+    for g in sorted(grouped, key=group_sort):
+        members = sorted(grouped[g], key=lambda r: (spec.row_sort(r.key[-3:]), r.published))
+        group = RowGroup(spec.group_label(g), members)
+        _rank_and_test(group, columns)
+        groups.append(group)
+
+    notes = list(guard_notes)
+    if superseded:
+        notes.append(f"{superseded} older result(s) of the same method, column and split were superseded by "
+                     "newer ones (a rerun under a new cell key); only the newest counts.")
+    if undefined:
+        notes.append(f"{undefined} metric value(s) were undefined (e.g. constant predictions) and are left out "
+                     "of the medians.")
+    return Table(spec.id, spec.title, spec.caption, spec.stub, columns, groups, notes)
+
+
+def build_delta(tables: list[Table]) -> Table | None:
+    """Measured minus published, for every method/column present in both."""
+    groups: list[RowGroup] = []
+    seen: set[tuple] = set()
+    for table in tables:
+        published = {r.key[1:]: r for r in table.rows if r.published}
+        group = RowGroup(f"{table.title} of the paper")
+        for source_group, row in ((g, r) for g in table.groups for r in g.rows):
+            theirs = published.get(row.key) if not row.published else None
+            if theirs is None:
+                continue
+            for col in table.columns:
+                ours, paper = row.cells.get(col.key), theirs.cells.get(col.key)
+                if ours is None or paper is None or ours.value is None:
+                    continue
+                train, test, metric = col.key
+                where = names.dataset_title(test) if train == test else \
+                    f"{names.dataset_title(train)} → {names.dataset_title(test)}"
+                rk = (table.id, row.key, train, test)
+                if (row.key, train, test, metric) in seen:
+                    continue
+                seen.add((row.key, train, test, metric))
+                if not group.rows or group.rows[-1].key != rk:
+                    context = f"{source_group.label}: " if source_group.label else ""
+                    group.rows.append(Row(rk, f"{context}{row.label} — {where}", method=row.method, variant=row.variant,
+                                          fraction=row.fraction))
+                out = group.rows[-1]
+                mine = Stat(ours.value, spread=ours.spread, bounds=ours.bounds, n=ours.n)
+                out.cells[(metric, "ours")] = mine
+                out.cells[(metric, "paper")] = Stat(paper.value, kind="published", note=paper.note)
+                out.cells[(metric, "delta")] = Stat(ours.value - paper.value, kind="delta")
+        if group.rows:
+            groups.append(group)
+    if not groups:
+        return None
+    metrics = [m for m in PAIR_METRICS if any((m, "ours") in r.cells for g in groups for r in g.rows)]
+    columns = [Column((m, part), (METRIC_TITLES[m], title)) for m in metrics
+               for part, title in (("ours", "measured"), ("paper", "paper"), ("delta", "Δ"))]
+    return Table("delta", "Measured vs published",
+                 "Our medians minus the numbers the MP-IQE paper publishes, for every method and column "
+                 "present in both.", ("", "Method — dataset"), columns, groups, ranked=False)
