@@ -48,6 +48,15 @@ def logistic4(x, b1, b2, b3, b4):
     return b2 + (b1 - b2) / (1.0 + np.exp(z))
 
 
+def _logistic4_jac(x, b1, b2, b3, b4):
+    """Analytic Jacobian of ``logistic4``: 5x fewer evaluations than finite differences."""
+    scale = max(abs(b4), 1e-12)
+    u = np.clip(-(x - b3) / scale, -500, 500)
+    s = 1.0 / (1.0 + np.exp(u))
+    ds = -(b1 - b2) * s * (1.0 - s)                 # d f / d u
+    return np.column_stack([s, 1.0 - s, ds / scale, ds * (x - b3) / scale ** 2 * np.sign(b4 or 1.0)])
+
+
 def fit_logistic4(pred: np.ndarray, mos: np.ndarray) -> np.ndarray | None:
     """Parameters of the logistic mapping pred -> mos, or None when the fit fails.
 
@@ -61,7 +70,8 @@ def fit_logistic4(pred: np.ndarray, mos: np.ndarray) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            beta, _ = optimize.curve_fit(logistic4, z, mos, p0=[mos.max(), mos.min(), 0.0, 1.0], maxfev=20000)
+            beta, _ = optimize.curve_fit(logistic4, z, mos, p0=[mos.max(), mos.min(), 0.0, 1.0],
+                                       jac=_logistic4_jac, maxfev=20000)
     except (RuntimeError, ValueError, optimize.OptimizeWarning):
         return None
     if not np.all(np.isfinite(beta)):

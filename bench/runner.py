@@ -315,7 +315,13 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         method_seed = derive_seed(cell.seed, cell.train_dataset, cell.test_dataset, cell.split_set,
                                   cell.split_index, cell.fraction)
         workdir = Path(cfg.out) / "work" / cell.key
-        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            workdir.mkdir()
+        except FileNotFoundError:
+            workdir.mkdir(parents=True)
+        except FileExistsError:       # left by a killed run: start clean
+            _clean_workdir(workdir)
+            workdir.mkdir()
         context = RunContext(seed=method_seed, device=device, workdir=workdir, cache_dir=store.cache_dir,
                              weights_dir=Path(cfg.weights_dir) if cfg.weights_dir else None,
                              progress=cfg.progress, num_workers=cfg.num_workers, save_checkpoint=cfg.save_checkpoints)
@@ -355,11 +361,10 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
 def _clean_workdir(workdir: Path) -> None:
     import shutil
 
-    shutil.rmtree(workdir, ignore_errors=True)
     try:
-        workdir.parent.rmdir()     # 'work/' goes when the last cell leaves it
+        workdir.rmdir()                 # the usual case: the method left nothing (one syscall)
     except OSError:
-        pass
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --- the parent side -------------------------------------------------------------------------
@@ -446,6 +451,10 @@ def run_tasks(
                     bar.update(1)
     except KeyboardInterrupt:
         summary.interrupted = True
+    try:
+        (store.root / "work").rmdir()     # scratch of cells: gone when no cell is in flight
+    except OSError:
+        pass
     summary.seconds = time.perf_counter() - start
     return summary
 

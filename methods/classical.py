@@ -141,10 +141,12 @@ _ALPHAS = np.arange(0.2, 10.0, 0.001)
 
 
 def _gamma_tables():
+    """Moment ratios of the (A)GGD on the shape grid; the second one increases with the shape."""
     from scipy.special import gamma as g
 
     ggd = g(1.0 / _ALPHAS) * g(3.0 / _ALPHAS) / g(2.0 / _ALPHAS) ** 2
     aggd = g(2.0 / _ALPHAS) ** 2 / (g(1.0 / _ALPHAS) * g(3.0 / _ALPHAS))
+    assert np.all(np.diff(aggd) > 0)
     return ggd, aggd
 
 
@@ -158,6 +160,12 @@ def _tables():
     return _TABLES
 
 
+def _nearest_alpha(table: np.ndarray, value: float) -> float:
+    """The grid shape whose moment ratio is nearest ``value`` (``table`` increases with the shape)."""
+    i = int(np.clip(np.searchsorted(table, value), 1, len(table) - 1))
+    return float(_ALPHAS[i - 1] if value - table[i - 1] <= table[i] - value else _ALPHAS[i])
+
+
 def ggd_fit(x: np.ndarray) -> tuple[float, float]:
     """Shape and variance of a zero-mean generalised Gaussian, by moment matching."""
     x = x.ravel()
@@ -166,7 +174,7 @@ def ggd_fit(x: np.ndarray) -> tuple[float, float]:
     if var <= 0 or mean_abs <= 0:
         return 0.0, 0.0
     rho = var / mean_abs ** 2
-    alpha = float(_ALPHAS[np.argmin(np.abs(_tables()[0] - rho))])
+    alpha = _nearest_alpha(_tables()[1], 1.0 / rho)     # 1/rho is the increasing aggd table
     return alpha, var
 
 
@@ -183,7 +191,7 @@ def aggd_fit(x: np.ndarray) -> tuple[float, float, float, float]:
     gamma_hat = np.sqrt(left_var) / np.sqrt(right_var)
     r_hat = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x * x))
     rhat_norm = r_hat * (gamma_hat ** 3 + 1) * (gamma_hat + 1) / (gamma_hat ** 2 + 1) ** 2
-    alpha = float(_ALPHAS[np.argmin((_tables()[1] - rhat_norm) ** 2)])
+    alpha = _nearest_alpha(_tables()[1], rhat_norm)
     beta_l = np.sqrt(left_var) * np.sqrt(g(1 / alpha) / g(3 / alpha))
     beta_r = np.sqrt(right_var) * np.sqrt(g(1 / alpha) / g(3 / alpha))
     mean = float((beta_r - beta_l) * g(2 / alpha) / g(1 / alpha))

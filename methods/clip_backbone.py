@@ -31,6 +31,7 @@ from bench.errors import BenchError, WeightsMissing, did_you_mean
 CONFIG_DIR = Path(__file__).with_name("clip_configs")
 TINY_BACKBONE = "biqa-tiny-vit"
 NO_WEIGHTS = ("none", "random", "")
+RANDOM_INIT_SEED = 0      # pretrained='none' builds the same random weights every time
 
 
 class BackboneError(BenchError):
@@ -107,7 +108,10 @@ def weight_candidates(backbone: str, tag: str, weights_dir: Path | None = None) 
     names = [n for n in (url_name, hub_file) if n] or [f"{backbone}-{tag}.pt"]
     hub_names = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"] if hub and not hub_file else []
     paths: list[Path] = []
-    for folder in ([Path(weights_dir)] if weights_dir else []) + [_url_cache_dir()]:
+    # --weights-dir, open_clip's URL cache, pyiqa's OpenAI CLIP folder (<torch hub>/clip)
+    from methods.base import torch_hub_dir
+
+    for folder in ([Path(weights_dir)] if weights_dir else []) + [_url_cache_dir(), torch_hub_dir() / "clip"]:
         paths += [folder / n for n in names + hub_names]
     if hub_id:
         snap = _hf_cache_dir() / ("models--" + hub_id.replace("/", "--")) / "snapshots"
@@ -205,11 +209,19 @@ def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: 
     try:
         if tag is not None and weights_file is None:   # online: let open_clip download into its caches
             model = open_clip.create_model(backbone, pretrained=tag, force_quick_gelu=quick_gelu, device="cpu")
-        else:
+        elif weights_file:
             model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=quick_gelu, device="cpu",
                                            pretrained_text=False)
-            if weights_file:
-                _load_file(model, weights_file)
+            _load_file(model, weights_file)
+        else:
+            # random weights, but the same ones every time: a checkpoint of the trainable parts
+            # saved on top of them reloads to identical predictions
+            import torch
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_INIT_SEED)
+                model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=quick_gelu,
+                                               device="cpu", pretrained_text=False)
     except BenchError:
         raise
     except RuntimeError as exc:

@@ -218,7 +218,7 @@ class PyiqaZeroShot(Method):
         batch: list[tuple[str, np.ndarray]] = []
 
         def flush():
-            x = torch.from_numpy(np.stack([a for _, a in batch])).permute(0, 3, 1, 2).float().div_(255.0)
+            x = torch.from_numpy(np.stack([a for _, a in batch])).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
             with torch.no_grad():
                 y = model(x.to(self.context.device))
             y = y.detach().float().cpu().reshape(len(batch), -1).mean(dim=1).numpy()

@@ -73,8 +73,8 @@ def build_report(runs: str | Path = "runs", protocols: list[str] | None = None, 
     tables = []
     for spec in specs:
         # The paper's numbers join the tables we measured; alone only when nothing at all was measured.
-        pubs = published if (spec.protocol in measured_protocols or not results) else None
-        table = build_table(spec, results, pubs, spread_kind=spread, plcc_key=PLCC_KEYS[plcc])
+        table = build_table(spec, results, published, spread_kind=spread, plcc_key=PLCC_KEYS[plcc],
+                            published_alone=not results)
         if table is not None:
             table.notes = _stat_notes(table, spread) + table.notes
             tables.append(table)

@@ -61,6 +61,14 @@ def guard(rows: Mapping[tuple, list[Result]], label: Callable[[tuple], str],
         listed = "; ".join(f"{label(k)}: version {', '.join(vs)} (others {ref})" for k, (ref, vs) in odd.items())
         notes.append(f"{METHOD_MARK} Method version differs within the table: {listed}.")
 
+    split_sets: dict[str, set[str]] = defaultdict(set)
+    for k, rs in rows.items():
+        for r in rs:
+            split_sets[r.split_set].add(label(k))
+    if len(split_sets) > 1:
+        listed = "; ".join(f"{name} ({', '.join(sorted(who))})" for name, who in sorted(split_sets.items()))
+        notes.append(f"Rows come from different split sets: {listed}; only splits of the same set pair up.")
+
     revisions: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for k, rs in rows.items():
         for r in rs:

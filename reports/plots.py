@@ -61,14 +61,18 @@ def _bars(ax, groups: list[str], series: list[tuple[str, list]], published: dict
     width = 0.8 / n
     values = [v for _, st in series for s in st if s and s.value is not None
               for v in ((s.bounds[0] if s.bounds else s.value),)] + list((published or {}).values())
-    low = max(0.0, min(values + [1.0]) - 0.05)
+    low = max(-1.0, min(values + [1.0]) - 0.05)
+    base = low if low > 0.3 else 0.0      # zoom in on high scores; otherwise bars start at 0 (and go down)
+    low = min(low, 0.0) if base == 0.0 else low
     ax.set_ylim(low, 1.0)
+    if low < 0:
+        ax.axhline(0.0, color="black", linewidth=0.6)
     for i, (label, stats_) in enumerate(series):
         xs = [g + (i - (n - 1) / 2) * width for g in range(len(groups))]
         keep = [(x, s) for x, s in zip(xs, stats_) if s is not None and s.value is not None]
         if not keep:
             continue
-        ax.bar([x for x, _ in keep], [s.value - low for _, s in keep], width, bottom=low, label=label,
+        ax.bar([x for x, _ in keep], [s.value - base for _, s in keep], width, bottom=base, label=label,
                color=GREYS[i % len(GREYS)], hatch=HATCHES[i % len(HATCHES)], edgecolor="black", linewidth=0.6,
                yerr=list(zip(*[_err(s) for _, s in keep])), capsize=2, error_kw={"linewidth": 0.8})
         for x, s in keep:
@@ -154,7 +158,7 @@ def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
     import numpy as np
 
     shown = [s.value for r in rows for s in r.cells.values() if s.value is not None]
-    vmin = max(0.0, min(shown) - 0.15)
+    vmin = max(-1.0, min(shown) - 0.15)
     fig, axes = plt.subplots(1, len(rows), figsize=(1.0 * len(tests) * len(rows) + 2.0, 0.75 * len(trains) + 1.4),
                              squeeze=False)
     for ax, row in zip(axes[0], rows):
@@ -172,7 +176,8 @@ def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
                 ax.text(j, i, f"{s.value:.3f}\nn={s.n}", ha="center", va="center", fontsize=7,
                         color="white" if dark else "black")
         ax.set_xticks(range(len(tests)), [names.dataset_title(t) for t in tests], rotation=30, ha="right", fontsize=7)
-        ax.set_yticks(range(len(trains)), [names.dataset_title(t) for t in trains], fontsize=7)
+        ax.set_yticks(range(len(trains)), [names.dataset_title(t) for t in trains] if ax is axes[0][0] else [],
+                      fontsize=7)
         ax.set_xlabel("testing")
         ax.set_title(row.label, fontsize=8)
     axes[0][0].set_ylabel("training")
@@ -188,7 +193,8 @@ def plot_ablation(report: Report, stem: Path, formats) -> list[Path]:
     plt = _plt()
     rows = _measured(table)
     fig, ax = plt.subplots(figsize=(min(14.0, max(4.0, 0.35 * len(cols) * len(rows) + 1.5)), 3.4))
-    _bars(ax, [names.dataset_title(c.key[1]) for c in cols], [(r.label, [r.cells.get(c.key) for c in cols]) for r in rows])
+    series = [(r.label, [r.cells.get(c.key) for c in cols]) for r in rows]
+    _bars(ax, [names.dataset_title(c.key[1]) for c in cols], series)
     ax.set_ylabel(f"SRCC (median; bars: {report.spread})")
     ax.set_title("Ablation")
     _legend_below(ax, len(rows))
@@ -237,10 +243,12 @@ def pick_cell(results: list[Result], selector: str | None) -> Result:
     with predictions (intra first, then split 0)."""
     order = {p: i for i, p in enumerate(names.PROTOCOLS)}
 
-    def preference(r: Result) -> tuple:   # with predictions, intra first, MP-IQE first, split 0, newest
+    def preference(r: Result) -> tuple:   # with predictions, intra, MP-IQE, split 0, best SRCC, newest
         has_preds = bool(r.preds_path and r.preds_path.is_file())
+        srcc = r.metric("srcc")
         return (not has_preds, order.get(r.protocol, 9), r.method != "mpiqe",
-                r.split_index if r.split_index is not None else 0, r.test, _negated(r.finished_at), r.key)
+                r.split_index if r.split_index is not None else 0, names.dataset_sort_key(r.test),
+                -srcc if srcc is not None else 2.0, _negated(r.finished_at), r.key)
 
     ranked = sorted(results, key=preference)
     if selector is None:
@@ -272,7 +280,7 @@ def plot_scatter(result: Result, stem: Path, formats) -> list[Path]:
         f"{names.dataset_title(result.train)} → {names.dataset_title(result.test)}"
     ax.set_title(f"{names.method_title(result.method)} on {where}, split {result.split_index}\n{stats_}, n={len(mos)}",
                  fontsize=8)
-    ax.set_xlabel("MOS (normalised, higher is better)")
+    ax.set_xlabel("MOS (as stored: higher is better)")
     ax.set_ylabel("prediction")
     ax.grid(color="0.85", linewidth=0.5)
     return _save(fig, stem, formats)

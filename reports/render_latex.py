@@ -106,7 +106,9 @@ def _chunks(table: Table) -> list[list[RowGroup]]:
 
 def _render_part(table: Table, groups: list[RowGroup], part: int, last: bool) -> str:
     n = len(table.columns) + 1
-    caption = escape(table.caption) + (" (continued)" if part else "")
+    # LaTeX numbers floats itself: name the paper's table so a partial report still says which one it is
+    paper = f" [{table.title} of the paper]" if table.id.startswith("table") else ""
+    caption = escape(table.caption + paper) + (" (continued)" if part else "")
     label = f"tab:{table.id}" + (f"-{part + 1}" if part else "")
     lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
              r"\sbox0{%", rf"\begin{{tabular}}{{l{'c' * (n - 1)}}}", r"\toprule"]

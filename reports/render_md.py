@@ -11,7 +11,7 @@ import re
 
 from reports.model import MISSING, Stat, Table, delta_text
 
-_SPECIAL = re.compile(r"([\\`*_|<>\[\]])")
+_SPECIAL = re.compile(r"([\\`*_|\[\]]|<(?=[A-Za-z/!?]))")   # '<' only where it could open an HTML tag
 
 
 def escape(text: str) -> str:

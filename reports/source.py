@@ -66,9 +66,11 @@ class Result:
 
     @property
     def pair_key(self) -> tuple:
-        """What makes two methods' results comparable split by split (the Wilcoxon pairs)."""
-        split = self.split_hash or f"{self.split_set}#{self.split_index}"
-        return (split, self.seed)
+        """One split of one seed: what the median counts and what the Wilcoxon test pairs across methods.
+
+        The index counts (as in `bench run`'s summary) even where two indices drew the same images; the
+        hash keeps results on different splits of the same index (other test fraction, revision) apart."""
+        return (self.split_set, self.split_index, self.split_hash, self.seed)
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)

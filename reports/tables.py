@@ -165,6 +165,15 @@ def _latest_per_split(results: list[Result], spec: Spec) -> tuple[list[Result], 
     return list(latest.values()), superseded
 
 
+def _repeated_splits(results: list[Result]) -> int:
+    """How many (dataset pair, split set, seed) splits repeat another's contents under another index."""
+    seen: dict[tuple, set] = defaultdict(set)
+    for r in results:
+        if r.split_hash:
+            seen[(r.train, r.test, r.split_set, r.fraction, r.seed, r.split_hash)].add(r.split_index)
+    return sum(len(indices) - 1 for indices in seen.values())
+
+
 def _measured_stat(values: dict, spread_kind: str) -> Stat:
     vs = list(values.values())
     return Stat(value=stats.median(vs), spread=stats.spread(vs, spread_kind),
@@ -174,7 +183,8 @@ def _measured_stat(values: dict, spread_kind: str) -> Stat:
 def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
     measured = [r for r in group.rows if not r.published]
     for col in columns:
-        present = {id(r): r.cells[col.key] for r in measured if r.cells.get(col.key) and r.cells[col.key].value is not None}
+        present = {id(r): r.cells[col.key] for r in measured
+                   if r.cells.get(col.key) and r.cells[col.key].value is not None}
         if not present:
             continue
         for rid, rank in stats.dense_ranks({rid: s.value for rid, s in present.items()}).items():
@@ -194,8 +204,11 @@ def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
 
 
 def build_table(spec: Spec, results: list[Result], published: list[Published] | None, *,
-                spread_kind: str = "iqr", plcc_key: str = "plcc") -> Table | None:
-    """The table, or None when it has nothing to show."""
+                spread_kind: str = "iqr", plcc_key: str = "plcc", published_alone: bool = False) -> Table | None:
+    """The table, or None when it has nothing to show.
+
+    The paper's numbers join the columns we measured; with ``published_alone`` (nothing measured at all)
+    a table of published numbers only is shown in full."""
     source = {"plcc": plcc_key, "srcc": "srcc"}
     chosen = [r for r in results if r.protocol == spec.protocol and spec.keep(r)]
     kept, superseded = _latest_per_split(chosen, spec)
@@ -219,9 +232,9 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
             and p.metric in spec.metrics and spec.keep_published(p)]
     if kept:
         pubs = [p for p in pubs if (p.train, p.test, p.metric) in col_keys]
-    else:
+    elif published_alone and pubs:
         col_keys = {(p.train, p.test, p.metric) for p in pubs}
-    if not kept and not pubs:
+    else:
         return None
 
     row_marks, dataset_marks, guard_notes = guard(row_results, spec.row_label, names.dataset_title)
@@ -257,6 +270,10 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
         groups.append(group)
 
     notes = list(guard_notes)
+    repeated = _repeated_splits(kept)
+    if repeated:
+        notes.append(f"{repeated} split(s) hold exactly the same images as another split "
+                     "(same split hash; typical of datasets with few reference images); each counts as run.")
     if superseded:
         notes.append(f"{superseded} older result(s) of the same method, column and split were superseded by "
                      "newer ones (a rerun under a new cell key); only the newest counts.")

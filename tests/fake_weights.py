@@ -84,7 +84,7 @@ def torchvision_fakes(hub: Path, archs=("vgg16", "resnet18", "resnet34", "resnet
         _save(fake_state_dict(sd), hub / "checkpoints" / TORCHVISION_FILES[arch])
 
 
-def timm_fakes(hf_home: Path, models=("resnet50.a1_in1k",)) -> None:
+def timm_fakes(hf_home: Path, models=("resnet50.a1_in1k", "vit_base_patch16_224.augreg2_in21k_ft_in1k")) -> None:
     import timm
 
     for model in models:
@@ -219,10 +219,14 @@ PYIQA_FILES = (["niqe_modelparameters.mat", "ILNIQE_templateModel.mat", "brisque
 
 
 def make_fake_cache(root: Path, pyiqa_files=None, full_clip: bool = False) -> Path:
-    """Write every fake file under ``root`` (TORCH_HOME layout + HF cache in root/'hf'); returns root."""
+    """Write every fake file under ``root`` (TORCH_HOME layout + HF cache in root/'hf'); returns root.
+    Idempotent: a finished cache (marker file) is reused, so several test modules share one build."""
     import os
 
     root = Path(root)
+    marker = root / ".complete"
+    if marker.is_file():
+        return root
     hub = root / "hub"
     torchvision_fakes(hub)
     timm_fakes(root / "hf")
@@ -236,4 +240,20 @@ def make_fake_cache(root: Path, pyiqa_files=None, full_clip: bool = False) -> Pa
             os.environ.pop("HF_HOME")
         else:
             os.environ["HF_HOME"] = old
+    marker.write_text("ok")
     return root
+
+
+def session_fake_root() -> Path:
+    """The fake cache shared by one pytest session (next to conftest's private caches)."""
+    import os
+
+    return Path(os.environ["BENCH_CACHE"]).parent / "fake-weights"
+
+
+def classical_fake_hub(root: Path) -> Path:
+    """Only the cheap files (NIQE / IL-NIQE / BRISQUE parameters), in a TORCH_HOME layout."""
+    hub = Path(root) / "hub"
+    if not (hub / "pyiqa" / "brisque_svm_weights.pth").is_file():
+        pyiqa_fakes(hub, ["niqe_modelparameters.mat", "ILNIQE_templateModel.mat", "brisque_svm_weights.pth"])
+    return Path(root)

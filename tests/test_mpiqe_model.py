@@ -115,6 +115,8 @@ def test_one_optimiser_step_leaves_every_clip_weight_bit_identical():
     changed = [k for k, v in model.trainable_parameters().items() if not torch.equal(v, before_train[k])]
     # every trainable tensor receives a gradient (text contexts through both alignment and the decoder)
     assert set(changed) == set(before_train)
+    # deep prompts: every block's own tokens get a gradient (inserted in place, block by block)
+    assert all(model.visual.prompts.grad[i].abs().sum() > 0 for i in range(model.visual.prompts.shape[0]))
     assert not clip.training
 
 

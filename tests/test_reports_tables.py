@@ -138,7 +138,7 @@ def test_escaping(report):
     assert r"my\_method\&co\#1" in tex
     assert render_latex.escape(r"50% & $x_1$ {a} #2 ~^\ → ≥") == \
         r"50\% \& \$x\_1\$ \{a\} \#2 \textasciitilde{}\textasciicircum{}\textbackslash{} $\rightarrow$ $\geq$"
-    assert render_md.escape("a|b*c_d<e>") == r"a\|b\*c\_d\<e\>"
+    assert render_md.escape("a|b*c_d<e> p < 0.05") == r"a\|b\*c\_d\<e> p < 0.05"
 
 
 def test_version_guard_footnotes(report):

@@ -39,10 +39,11 @@ CSIQ_TYPES = {
     "jpeg": "jpeg compression", "jpeg2000": "jpeg2000 compression",
 }
 
-# KADID-10k: the 25 types, by the 2-digit code in I01_<code>_<level>.png (KADID-10k paper, Table 1)
+# KADID-10k: the 25 types, by the 2-digit code in I01_<code>_<level>.png (KADID-10k paper, Table 1;
+# names and the order of the colour types 6-8 as LIQE's label files give them)
 KADID_TYPES = {
     1: "gaussian blur", 2: "lens", 3: "motion", 4: "diffusion", 5: "shifting",
-    6: "oversaturation", 7: "desaturation", 8: "color quantization", 9: "jpeg2000 compression",
+    6: "color quantization", 7: "oversaturation", 8: "desaturation", 9: "jpeg2000 compression",
     10: "jpeg compression", 11: "white noise", 12: "white with color", 13: "impulse",
     14: "multiplicative", 15: "white noise with denoise", 16: "brighten", 17: "darken",
     18: "shifting the mean", 19: "jitter", 20: "noneccentricity patch", 21: "pixelate",

@@ -55,6 +55,7 @@ class TrainingParams:
     micro_batch: int | None = None       # crops per forward/backward chunk; None -> 128 (cuda) / 64 (cpu)
     predict_batch_size: int = 16         # images per inference batch
     amp: str = "auto"                    # auto (bf16 on cuda) | bf16 | off
+    cpu_threads: int | None = None       # torch CPU threads during fit/predict; None -> leave torch's setting
 
 
 @dataclass
@@ -81,7 +82,7 @@ class VisualOnlyParams(TrainingParams):
 # Tiny backbone, offline: the demo protocols finish in minutes on 2 CPU cores.
 _DEMO = dict(backbone="biqa-tiny-vit", pretrained="none", crop_size=64, n_crops=4, epochs=6, warmup_epochs=1,
              lr=2e-3, batch_size=8, decoder_layers=1, decoder_heads=4, head_hidden=32, micro_batch=64,
-             predict_batch_size=32)
+             predict_batch_size=32, cpu_threads=1)
 _CI = dict(_DEMO, n_crops=2, epochs=2, batch_size=4)
 _PAPER = dict(backbone="ViT-B-16", pretrained="openai", epochs=30, warmup_epochs=5, lr=3e-5, n_crops=8,
               crop_size=224, decoder_layers=3, batch_size=None, lambda2=None)
@@ -224,12 +225,13 @@ class MPIQE(Method):
         weights = self._loss_weights(train)
         data = CropDataset(train.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=True,
                            seed=self.context.seed)
-        self.history = T.fit(
-            self.model, data, epochs=p["epochs"], warmup_epochs=p["warmup_epochs"], lr=p["lr"],
-            min_lr=p["min_lr"], weight_decay=p["weight_decay"],
-            batch_size=T.batch_size_for(train.dataset.name, p["batch_size"]), weights=weights,
-            score_range=self.score_range, device=self._device(), amp=p["amp"], micro_batch=p["micro_batch"],
-            seed=self.context.seed, num_workers=self.context.num_workers, progress=self.context.progress)
+        with T.cpu_threads(p["cpu_threads"]):
+            self.history = T.fit(
+                self.model, data, epochs=p["epochs"], warmup_epochs=p["warmup_epochs"], lr=p["lr"],
+                min_lr=p["min_lr"], weight_decay=p["weight_decay"],
+                batch_size=T.batch_size_for(train.dataset.name, p["batch_size"]), weights=weights,
+                score_range=self.score_range, device=self._device(), amp=p["amp"], micro_batch=p["micro_batch"],
+                seed=self.context.seed, num_workers=self.context.num_workers, progress=self.context.progress)
         if self.context.save_checkpoint:
             self.save(Path(self.context.workdir) / f"{self.name}.pt")
 
@@ -244,9 +246,10 @@ class MPIQE(Method):
         p = self.settings()
         data = CropDataset(images.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False,
                            seed=self.context.seed)
-        return T.predict(self.model, data, batch_size=p["predict_batch_size"], device=self._device(),
-                         amp=p["amp"], micro_batch=p["micro_batch"], num_workers=self.context.num_workers,
-                         progress=self.context.progress)
+        with T.cpu_threads(p["cpu_threads"]):
+            return T.predict(self.model, data, batch_size=p["predict_batch_size"], device=self._device(),
+                             amp=p["amp"], micro_batch=p["micro_batch"], num_workers=self.context.num_workers,
+                             progress=self.context.progress)
 
     # --- checkpoints: trainable parameters + config only --------------------------------
     def save(self, path: Path) -> None:

@@ -112,8 +112,10 @@ class PromptedVisual(nn.Module):
             x = torch.cat([x[:, :1], self.prompts[0].to(x.dtype).expand(B, -1, -1), x[:, 1:]], dim=1)
         for i, block in enumerate(tr.resblocks):
             if i > 0 and n and self.mode == "deep":
-                # Eq. 7: drop the previous block's prompt outputs, insert this block's own prompts
-                x = torch.cat([x[:, :1], self.prompts[i].to(x.dtype).expand(B, -1, -1), x[:, 1 + n:]], dim=1)
+                # Eq. 7: drop the previous block's prompt outputs, insert this block's own prompts.
+                # Written in place (no copy of the whole sequence): a block's output is saved by no
+                # backward, and autograd's version counter would refuse it otherwise.
+                x[:, 1:1 + n] = self.prompts[i].to(x.dtype)
             x = block(x)
         return x[:, 0], x[:, 1 + n:]
 

@@ -14,6 +14,7 @@ The model of the LAST epoch is the result (no epoch is ever picked on test data)
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,21 @@ def autocast_for(device: torch.device, amp: str):
     if use:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return torch.autocast(device_type=device.type, enabled=False)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None):
+    """Run with ``n`` torch CPU threads, then restore. Small models on a busy machine are much
+    faster with 1 thread: OpenMP workers spin-wait for cores other processes hold."""
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def micro_batch_images(micro_batch: int | None, n_crops: int, device: torch.device) -> int:

@@ -1,0 +1,108 @@
+"""ViT-BIQA (paper Table 5): an ImageNet-pretrained ViT-B/16 from timm with a regression head,
+fine-tuned per cell.
+
+The paper gives no recipe for it; we apply MP-IQE's own schedule (paper, implementation details):
+Adam, lr 3e-5 with 5 warm-up epochs then cosine decay, 30 epochs, batch 64 (32 for LIVE / CSIQ /
+BID: set ``batch_size``), random 224 crops, 8 crops averaged at test; MSE on standardised MOS.
+Weights: timm's ``vit_base_patch16_224.augreg2_in21k_ft_in1k`` (HF cache or --weights-dir).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.records import ImageSet
+from methods import weights as W
+from methods.base import Method, WeightSpec
+from methods.regression_trainer import recipe_dataclass
+
+ViTBIQAParams = recipe_dataclass(
+    "ViTBIQAParams", epochs=30, warmup_epochs=5, batch_size=64, optimizer="adam", lr=3e-5, scheduler="cosine",
+    loss="mse", crop_size=224, hflip=True, test_crops=8,
+    extra=[("model", str, "vit_base_patch16_224.augreg2_in21k_ft_in1k"), ("pretrained", bool, True)])
+ViTBIQAParams.__module__ = __name__
+
+
+class ViTBIQA(Method):
+    name = "vit-biqa"
+    kind = "native"
+    trains = True
+    version = "1"
+    description = "ViT-BIQA: timm ViT-B/16 (ImageNet-21k -> 1k) + linear regression head, fine-tuned per cell"
+    Params = ViTBIQAParams
+    presets = {"paper": {}, "demo": {"epochs": 2, "warmup_epochs": 0, "batch_size": 8, "test_crops": 2},
+               "ci": {"epochs": 1, "warmup_epochs": 0, "max_steps": 2, "batch_size": 2, "test_crops": 1,
+                      "crop_size": 64}}
+    source = "MP-IQE paper's training schedule (the paper states none for ViT-BIQA)"
+
+    def __init__(self, params: Any = None, context=None):
+        super().__init__(params, context)
+        self.model = None
+
+    @classmethod
+    def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
+        return [W.timm_weight(f"timm/{params.model}", weights_dir)] if params.pretrained else []
+
+    def _ensure_model(self):
+        if self.model is None:
+            import timm
+
+            from methods.regression_trainer import Trainable
+
+            kwargs = {"num_classes": 1}
+            if self.params.crop_size != 224:   # small inputs (tests): timm resamples the position embedding
+                kwargs["img_size"] = self.params.crop_size
+            with W.offline_weights(self.context.weights_dir, self.context.notes):
+                net = timm.create_model(self.params.model, pretrained=self.params.pretrained, **kwargs)
+            cfg = net.pretrained_cfg
+            net = _Normalised(net, cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
+            head = list(net.inner.get_classifier().parameters())
+            ids = {id(p) for p in head}
+            self.model = Trainable(net, [p for p in net.parameters() if id(p) not in ids], head)
+        return self.model
+
+    def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
+        import torch
+
+        from bench.seeding import seed_everything
+        from methods.regression_trainer import fit_regressor
+
+        seed_everything(self.context.seed)
+        torch.manual_seed(self.context.seed)
+        fit_regressor(self._ensure_model(), train, self.params, self.context)
+
+    def predict(self, images: ImageSet) -> np.ndarray:
+        from methods.regression_trainer import predict_regressor
+
+        return predict_regressor(self._ensure_model(), images, self.params, self.context)
+
+    def save(self, path: Path) -> None:
+        import torch
+
+        torch.save(self._ensure_model().net.state_dict(), path)
+
+    def load(self, path: Path) -> None:
+        import torch
+
+        self._ensure_model().net.load_state_dict(torch.load(path, map_location="cpu"))
+
+
+def _Normalised(net, mean, std):
+    """Wrap ``net`` so that it takes crops in [0, 1] (CropDataset) and normalises them itself."""
+    import torch
+    from torch import nn
+
+    class Normalised(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = net
+            self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+        def forward(self, x):
+            return self.inner((x - self.mean) / self.std)
+
+    return Normalised()
