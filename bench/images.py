@@ -24,15 +24,17 @@ from bench.labels import N_SCENES
 from bench.records import ImageRecord
 
 
-def decode_rgb(path: str | Path) -> np.ndarray:
-    """HxWx3 uint8. Raises DatasetError naming the file when it is missing or not an image."""
+def open_rgb(path: str | Path):
+    """The decoded image as an RGB PIL image. Raises DatasetError naming the file when it is
+    missing or not an image."""
     from PIL import Image, UnidentifiedImageError
 
     from bench.errors import DatasetError
 
     try:
         with Image.open(path) as img:
-            return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+            img.load()
+            return img if img.mode == "RGB" else img.convert("RGB")
     except FileNotFoundError:
         raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -40,30 +42,58 @@ def decode_rgb(path: str | Path) -> np.ndarray:
                            "or pass --skip-corrupt to exclude it.") from None
 
 
-def ensure_min_size(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize up (bicubic, aspect kept) so that the short side is at least ``size``."""
-    h, w = img.shape[:2]
-    if min(h, w) >= size:
-        return img
+def decode_rgb(path: str | Path) -> np.ndarray:
+    """HxWx3 uint8 (a full copy; cutting crops from ``open_rgb``'s image is cheaper)."""
+    return np.asarray(open_rgb(path))
+
+
+def ensure_min_size(img, size: int):
+    """Resize up (bicubic, aspect kept) so that the short side is at least ``size`` (PIL image or array)."""
     from PIL import Image
 
+    is_array = isinstance(img, np.ndarray)
+    pil = Image.fromarray(img) if is_array else img
+    w, h = pil.size
+    if min(h, w) >= size:
+        return img
     s = size / min(h, w)
-    new = (max(size, int(np.ceil(w * s))), max(size, int(np.ceil(h * s))))
-    return np.asarray(Image.fromarray(img).resize(new, Image.BICUBIC))
+    out = pil.resize((max(size, int(np.ceil(w * s))), max(size, int(np.ceil(h * s)))), Image.BICUBIC)
+    return np.asarray(out) if is_array else out
 
 
 def crop_boxes(h: int, w: int, n: int, size: int, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """n top-left corners of size x size crops, uniform over the image."""
+    """n top-left corners (y, x) of size x size crops, uniform over the image."""
     ys = rng.integers(0, h - size + 1, n)
     xs = rng.integers(0, w - size + 1, n)
     return list(zip(ys.tolist(), xs.tolist()))
 
 
-def random_crops(img: np.ndarray, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """n x size x size x 3 uint8 crops cut from one decoded image."""
+def random_crops(img, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """n x size x size x 3 uint8 crops cut from one decoded image (PIL image or HxWx3 array).
+    From a PIL image only the crops are copied out, never the whole picture."""
+    return np.stack(list(_iter_crops(img, n, size, rng)))
+
+
+def crops_chw_float(img, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """The same crops as ``random_crops``, as float32 [n, 3, size, size] in [0, 1], written crop by
+    crop into one buffer (no full-size intermediate copies)."""
+    out = np.empty((n, 3, size, size), dtype=np.float32)
+    for k, crop in enumerate(_iter_crops(img, n, size, rng)):
+        out[k] = crop.transpose(2, 0, 1)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
+def _iter_crops(img, n: int, size: int, rng: np.random.Generator):
     img = ensure_min_size(img, size)
-    h, w = img.shape[:2]
-    return np.stack([img[y:y + size, x:x + size] for y, x in crop_boxes(h, w, n, size, rng)])
+    if isinstance(img, np.ndarray):
+        h, w = img.shape[:2]
+        for y, x in crop_boxes(h, w, n, size, rng):
+            yield img[y:y + size, x:x + size]
+    else:
+        w, h = img.size
+        for y, x in crop_boxes(h, w, n, size, rng):
+            yield np.asarray(img.crop((x, y, x + size, y + size)))
 
 
 def id_seed(seed: int, record_id: str) -> list[int]:
@@ -112,10 +142,8 @@ class CropDataset(_torch_dataset_base()):
         import torch
 
         rec = self.records[i]
-        crops = random_crops(decode_rgb(rec.path), self.n_crops, self.crop_size, self.rng_for(i))
-        # channels-first float32 in numpy: torch's intra-op threads made this 50x slower on a busy machine
-        chw = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
-        chw /= 255.0
+        # float conversion in numpy: torch's intra-op threads made it 50x slower on a busy machine
+        chw = crops_chw_float(open_rgb(rec.path), self.n_crops, self.crop_size, self.rng_for(i))
         return {
             "crops": torch.from_numpy(chw),
             "score": float(rec.score),
@@ -158,16 +186,18 @@ def measure_item_vs_decode(path: str | Path, n_crops: int = 8, crop_size: int = 
     rec = ImageRecord(id=Path(path).name, path=Path(path), score=0.0, raw_score=0.0)
     ds = CropDataset([rec], n_crops=n_crops, crop_size=crop_size, train=True)
     ds[0]                                             # warm up (imports, file cache)
-    decode, item = [], []
+    decode, item, decode_cpu, item_cpu = [], [], 0.0, 0.0
     for k in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with Image.open(path) as im:
             im.load()
         decode.append(time.perf_counter() - t)
+        decode_cpu += time.process_time() - c
         ds.set_epoch(k)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         ds[0]
         item.append(time.perf_counter() - t)
+        item_cpu += time.process_time() - c
     d, i = float(np.median(decode)), float(np.median(item))
-    return {"decode_s": d, "item_s": i, "ratio": i / d, "n_crops": n_crops, "crop_size": crop_size,
-            "repeats": repeats}
+    return {"decode_s": d, "item_s": i, "ratio": i / d, "cpu_ratio": item_cpu / decode_cpu,
+            "n_crops": n_crops, "crop_size": crop_size, "repeats": repeats}

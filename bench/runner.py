@@ -51,6 +51,7 @@ class WorkerConfig:
     data_kwargs: dict = field(default_factory=dict, hash=False)
     device: str = "auto"                 # 'auto' (one GPU per worker if any, else cpu), 'cpu', 'cuda:N'
     weights_dir: str | None = None
+    cache_dir: str | None = None         # shared cache (features, zero-shot scores); default OUT/cache
     save_checkpoints: bool = False
     progress: bool = False               # bars inside training (only when one job runs in this terminal)
     num_workers: int = 0                 # DataLoader workers per cell
@@ -322,7 +323,8 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         except FileExistsError:       # left by a killed run: start clean
             _clean_workdir(workdir)
             workdir.mkdir()
-        context = RunContext(seed=method_seed, device=device, workdir=workdir, cache_dir=store.cache_dir,
+        context = RunContext(seed=method_seed, device=device, workdir=workdir,
+                             cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else store.cache_dir,
                              weights_dir=Path(cfg.weights_dir) if cfg.weights_dir else None,
                              progress=cfg.progress, num_workers=cfg.num_workers, save_checkpoint=cfg.save_checkpoints)
         record.update(device=device, method_seed=method_seed, trains=bool(cls.trains),

@@ -142,7 +142,7 @@ def plot_efficiency(report: Report, stem: Path, formats) -> list[Path]:
         ax.set_xlabel("training fraction")
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
         ax.grid(color="0.85", linewidth=0.5)
-    axes[0][0].set_ylabel("SRCC (median)")
+    axes[0][0].set_ylabel(f"SRCC (median; bars: {report.spread})")
     axes[0][-1].legend(fontsize=7)
     return _save(fig, stem, formats)
 
@@ -210,6 +210,8 @@ def plot_sensitivity(report: Report, stem: Path, formats) -> list[Path]:
     plt = _plt()
     fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.0), squeeze=False)
     for ax, group in zip(axes[0], groups):
+        ax.set_xscale("log", base=2)          # before the ticks: setting the scale resets them
+        ticks: set[float] = set()
         for i, ds in enumerate(datasets):
             pts = []
             for r in group.rows:
@@ -222,14 +224,16 @@ def plot_sensitivity(report: Report, stem: Path, formats) -> list[Path]:
                 ax.errorbar([p[0] for p in pts], [p[1].value for p in pts], yerr=list(zip(*[_err(p[1]) for p in pts])),
                             marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % len(LINESTYLES)],
                             color="black", capsize=2, label=names.dataset_title(ds))
-                ax.set_xticks([p[0] for p in pts])
-        ax.set_xscale("log", base=2)
+                ticks.update(p[0] for p in pts)
+        ax.set_xticks(sorted(ticks))
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.set_title(group.label or "", fontsize=9)
-        ax.set_xlabel("prompt length")
+        param = names.parse_sensitivity(next(r.variant for r in group.rows))[0]
+        ax.set_xlabel("prompt length" if param in names.SENSITIVITY_TITLES else param)
         ax.grid(color="0.85", linewidth=0.5)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("SRCC (median)")
+    axes[0][0].set_ylabel(f"SRCC (median; bars: {report.spread})")
     return _save(fig, stem, formats)
 
 

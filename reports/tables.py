@@ -137,8 +137,9 @@ PAPER_SPECS: tuple[Spec, ...] = (
     Spec("table5", "Table 5", "Data-efficient learning: median PLCC and SRCC when training on a fraction of "
          "the data.", "efficiency", ("", "Method"), published_table=5,
          group_of=lambda k: k[2], group_label=lambda g: "training data: –" if g is None else f"training data: {g:.0%}"),
-    Spec("table6", "Table 6", "Sensitivity to the learnable prompt lengths ((1) text prompt, (2) visual "
-         "prompt): median PLCC and SRCC.", "sensitivity", ("", "Prompt length"), published_table=6,
+    Spec("table6", "Table 6", "Sensitivity: median PLCC and SRCC for each value of the swept parameter "
+         "(for MP-IQE: (1) text prompt length, (2) visual prompt length).", "sensitivity", ("", "Setting"),
+         published_table=6,
          variant_of=names.canonical_sensitivity, row_label=_sensitivity_label, row_sort=_sensitivity_sort,
          group_of=_sensitivity_group, group_label=lambda g: names.sensitivity_title(g[1])),
 )

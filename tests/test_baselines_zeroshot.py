@@ -163,7 +163,15 @@ def test_weights_dir_is_searched_first(classical_home, tmp_path, monkeypatch):
     assert not empty.exists()
 
 
-def test_ilniqe_runs_on_fake_template(classical_home, tmp_path):
+def test_ilniqe_loads_its_template(classical_home):
+    method = zero_shot("ilniqe", None)
+    net = method.load_model().net
+    assert method.kind == "pyiqa-zero-shot" and not method.trains and method.lower_better()
+    assert tuple(net.mu_pris_param.shape) == (430,) and tuple(net.principleVectors.shape) == (468, 430)
+
+
+@pytest.mark.slow
+def test_ilniqe_runs_on_fake_template(classical_home, tmp_path):     # IL-NIQE: ~1 min per image on CPU
     images = make_images(tmp_path / "img", n=2, size=96)
     method = zero_shot("ilniqe", tmp_path / "cache")
     pred = method.predict(images)

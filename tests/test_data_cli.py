@@ -31,7 +31,7 @@ def test_list_found_and_missing(tmp_path, capsys):
     assert rc == 0
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["live"]["status"] == "found" and rows["live"]["n_images"] == 24 and rows["live"]["layout"] == "pyiqa"
-    assert rows["kadid10k"]["status"] == "incomplete" and "I01_01_01.png" not in rows["kadid10k"]["problem"]
+    assert rows["kadid10k"]["status"] == "incomplete" and "1 of 24 images missing" in rows["kadid10k"]["problem"]
     assert rows["csiq"]["status"] == "missing" and rows["csiq"]["published"] == 866
     rc, out, _ = run(capsys, "list", "--data-root", str(tmp_path))
     assert "live" in out and "missing" in out

@@ -44,6 +44,16 @@ def test_item_format(images):
     assert tuple(empty["crops"].shape) == (4, 3, 32, 32)
 
 
+def test_array_and_pil_crops_agree(images):
+    from bench.images import crops_chw_float, decode_rgb, open_rgb, random_crops
+
+    a = random_crops(decode_rgb(images[0]), 4, 16, np.random.default_rng(2))
+    b = random_crops(open_rgb(images[0]), 4, 16, np.random.default_rng(2))
+    assert a.shape == (4, 16, 16, 3) and np.array_equal(a, b)
+    f = crops_chw_float(open_rgb(images[0]), 4, 16, np.random.default_rng(2))
+    assert f.dtype == np.float32 and np.allclose(f, a.transpose(0, 3, 1, 2) / 255.0)
+
+
 def test_crops_are_pixels_of_the_image(images):
     from bench.images import CropDataset
 
@@ -81,8 +91,8 @@ def test_one_decode_per_item(images, monkeypatch):
     import bench.images as bi
 
     calls = []
-    real = bi.decode_rgb
-    monkeypatch.setattr(bi, "decode_rgb", lambda p: calls.append(p) or real(p))
+    real = bi.open_rgb
+    monkeypatch.setattr(bi, "open_rgb", lambda p: calls.append(p) or real(p))
     bi.CropDataset([rec(images[0])], n_crops=8, crop_size=16)[0]
     assert len(calls) == 1
 

@@ -9,7 +9,6 @@ scores (a method's version bump, new demo data) -- and say so in the commit.
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -33,11 +32,17 @@ def label(rec) -> str:
             f"split={rec['split_index']} seed={rec['seed']}")
 
 
+def feature_cache() -> str:
+    """Per-image caches shared by this session's tests (keyed by file and parameters, so always valid)."""
+    return os.path.join(os.environ["BENCH_CACHE"], "test-method-cache")
+
+
 def run_ci_subset(out: Path, backend: str = "sequential") -> list[dict]:
     store = ResultStore(out)
+    cfg = WorkerConfig(out=str(out), cache_dir=feature_cache())
     for protocol in CI_PROTOCOLS:
         tasks = plan(protocol, list(CI_METHODS), Options(**CI_OPTIONS), preset="ci", param_overrides=CI_METHODS)
-        summary = run_tasks(tasks, store, WorkerConfig(out=str(out)), backend=backend, progress=False)
+        summary = run_tasks(tasks, store, cfg, backend=backend, progress=False)
         assert summary.failed == 0, [f["error"] for f in summary.failures]
     return list(store.iter_results())
 
@@ -106,9 +111,7 @@ def test_the_regression_check_catches_a_broken_method(ci_run, tmp_path, monkeypa
 
     if not GOLDEN.is_file():
         pytest.skip("no golden file yet")
-    src, _ = ci_run
-    out = tmp_path / "runs"
-    shutil.copytree(src / "cache", out / "cache")             # reuse the image features: only the model breaks
+    out = tmp_path / "runs"                                    # image features come from the shared cache
     real_rbf = classical._rbf
     monkeypatch.setattr(classical, "_rbf", lambda a, b, gamma: real_rbf(a, b, gamma * 3))
     problems = compare(run_ci_subset(out), json.loads(GOLDEN.read_text()))

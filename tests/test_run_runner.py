@@ -25,7 +25,8 @@ def tasks_for(protocol="intra", methods=("noop",), n_splits=2, params=None, **op
 
 
 def run(tasks, out, **kw):
-    return run_tasks(tasks, ResultStore(out), WorkerConfig(out=str(out)), progress=False, **kw)
+    cache = os.path.join(os.environ["BENCH_CACHE"], "test-method-cache")    # nss-svr features, shared by tests
+    return run_tasks(tasks, ResultStore(out), WorkerConfig(out=str(out), cache_dir=cache), progress=False, **kw)
 
 
 def test_plan_intra_cross_efficiency(demo_data):

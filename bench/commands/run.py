@@ -65,6 +65,7 @@ def add_parser(sub) -> None:
     p.add_argument("--num-workers", type=int, default=0, help="data-loading workers per cell")
     p.add_argument("--weights-dir", help="folder holding pretrained weight files (offline)")
     p.add_argument("--out", default="runs", help="results folder (default runs/)")
+    p.add_argument("--cache-dir", help="cache shared by cells (features, zero-shot scores; default OUT/cache)")
     p.add_argument("--rerun", default="missing", choices=["missing", "failed", "all"],
                    help="missing (default): cells not done; failed: cells that failed; all: everything again")
     p.add_argument("--save-checkpoints", action="store_true", help="keep each trained cell's weights under OUT/checkpoints")
@@ -115,6 +116,7 @@ def run(args) -> int:
         return _dry_run(tasks, store)
     commit, dirty = git_state()
     cfg = WorkerConfig(out=str(args.out), data_kwargs=kwargs, device=args.device, weights_dir=args.weights_dir,
+                       cache_dir=args.cache_dir,
                        save_checkpoints=args.save_checkpoints, num_workers=args.num_workers,
                        git_commit=commit, git_dirty=dirty)
     summary = run_tasks(tasks, store, cfg, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,

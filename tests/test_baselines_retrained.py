@@ -1,0 +1,179 @@
+"""Retrained baselines (pyiqa architectures, native CLIP-IQA(+), ViT-BIQA): real construction from fake
+weight files of the exact names and shapes the loaders look for, tiny training cells on demo data."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.errors import WeightsMissing
+from methods.base import MethodUnavailable, RunContext
+from tests.fake_weights import make_fake_cache, session_fake_root
+
+RETRAINED = ["dbcnn", "hyperiqa", "tres", "musiq", "liqe", "clipiqa+-pyiqa", "metaiqa", "unique", "paq2piq"]
+HEAVY = {"dbcnn", "hyperiqa", "tres", "musiq"}          # > 10 s per tiny cell on 2 CPU cores
+
+# (method, parameter inside the built network, file under the fake root, key in that file): proves that
+# the backbone really came from the file the method declares
+LOADED_FROM = {
+    "dbcnn": ("features1.0.weight", "hub/checkpoints/vgg16-397923af.pth", "features.0.weight"),
+    "hyperiqa": ("base_model.conv1.weight",
+                 "hf/hub/models--timm--resnet50.a1_in1k/snapshots/" + "0" * 40 + "/pytorch_model.bin", "conv1.weight"),
+    "tres": ("model.conv1.weight", "hub/checkpoints/resnet50-0676ba61.pth", "conv1.weight"),
+    "musiq": ("conv_root.weight", "hub/pyiqa/musiq_imagenet_pretrain-51d9b0a5.pth", "conv_root.weight"),
+    "liqe": ("clip_model.visual.conv1.weight", "hub/clip/ViT-B-32.pt", "visual.conv1.weight"),
+    "clipiqa+-pyiqa": (None, "hub/clip/RN50.pt", "visual.conv1.weight"),
+    "metaiqa": ("resnet_layer.conv1.weight", "hub/pyiqa/Metaiqa_prior.pth", "resnet_layer.conv1.weight"),
+    "unique": ("backbone.conv1.weight", "hub/checkpoints/resnet34-b627a593.pth", "conv1.weight"),
+    "paq2piq": ("body.0.weight", "hub/checkpoints/resnet18-f37072fd.pth", "conv1.weight"),
+    "vit-biqa": ("inner.patch_embed.proj.weight",
+                 "hf/hub/models--timm--vit_base_patch16_224.augreg2_in21k_ft_in1k/snapshots/" + "0" * 40
+                 + "/pytorch_model.bin", "patch_embed.proj.weight"),
+}
+
+
+@pytest.fixture(scope="module")
+def fake_root():
+    return make_fake_cache(session_fake_root())
+
+
+@pytest.fixture()
+def fake_env(fake_root, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(fake_root))
+    monkeypatch.setenv("HF_HOME", str(fake_root / "hf"))
+    return fake_root
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from bench.datasets import load_dataset
+
+    ds = load_dataset("demo-a")
+    return ds.subset(ds.ids[:4]), ds.subset(ds.ids[4:7])
+
+
+def method(name: str, preset: str = "ci", **ctx):
+    from methods.registry import get_method
+
+    cls = get_method(name)
+    return cls(cls.make_params(preset), RunContext(seed=0, **ctx))
+
+
+def file_tensor(path: Path, key: str):
+    import torch
+
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:   # OpenAI CLIP files are TorchScript archives
+        sd = torch.jit.load(str(path), map_location="cpu").state_dict()
+    return sd.get("params", sd)[key] if isinstance(sd, dict) else sd.state_dict()[key]
+
+
+@pytest.mark.parametrize("name", RETRAINED + ["vit-biqa"])
+def test_builds_from_the_declared_weight_files(name, fake_env):
+    m = method(name)
+    assert m.kind in ("pyiqa-retrained", "native") and m.trains
+    assert m.availability(m.params) == (True, "ok")
+    net = m._ensure_model().net
+    param, rel, key = LOADED_FROM[name]
+    if name == "clipiqa+-pyiqa":
+        got = net.clip_model[0].visual.conv1.weight
+    else:
+        got = net.get_parameter(param)
+    np.testing.assert_allclose(got.detach().numpy(), file_tensor(fake_env / rel, key).float().numpy(), rtol=1e-6)
+
+
+def test_missing_backbone_is_a_fast_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    m = method("paq2piq")
+    ok, why = m.availability(m.params)
+    assert not ok and "resnet18-f37072fd.pth" in why
+    start = time.monotonic()
+    with pytest.raises(WeightsMissing, match="resnet18-f37072fd.pth") as exc:
+        m._ensure_model()
+    assert time.monotonic() - start < 10
+    assert str(tmp_path / "empty" / "hub" / "checkpoints") in str(exc.value)
+
+
+def _trainable_snapshot(m):
+    return [p.detach().clone() for p in m.model.head]
+
+
+@pytest.mark.parametrize("name", [n for n in RETRAINED if n not in HEAVY] + ["clipiqa+"])
+def test_tiny_cell_trains_and_predicts(name, fake_env, demo, tmp_path):
+    train, test = demo
+    m = method(name, workdir=tmp_path)
+    m._ensure_model()
+    before = _trainable_snapshot(m)
+    m.fit(train)
+    after = _trainable_snapshot(m)
+    assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(before, after)), "fit changed nothing"
+    pred = m.predict(test)
+    assert pred.shape == (len(test),) and np.all(np.isfinite(pred))
+    np.testing.assert_allclose(pred, m.predict(test), rtol=1e-5)      # deterministic test crops
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(HEAVY) + ["vit-biqa"])
+def test_tiny_cell_heavy(name, fake_env, demo, tmp_path):
+    train, test = demo
+    m = method(name, workdir=tmp_path)
+    m.fit(train)
+    pred = m.predict(test)
+    assert pred.shape == (len(test),) and np.all(np.isfinite(pred))
+
+
+def test_clipiqa_zero_shot_from_a_checkpoint_file(demo, tmp_path):
+    """CLIP-IQA through create_clip's file-loading path (a tiny open_clip checkpoint); score = P(good)."""
+    import open_clip
+    import torch
+
+    from methods.clip_backbone import register_tiny_configs
+
+    register_tiny_configs()
+    ckpt = tmp_path / "tiny-clip.pt"
+    torch.save(open_clip.create_model("biqa-tiny-vit", pretrained=None).state_dict(), ckpt)
+    m = method("clipiqa", preset="ci")
+    m.params.pretrained = str(ckpt)
+    assert not m.trains and m.kind == "native-zero-shot"
+    assert m.availability(m.params) == (True, "ok")
+    pred = m.predict(demo[1])
+    assert pred.shape == (3,) and np.all((pred > 0) & (pred < 1))
+    # the score is the softmax over the two antonym prompts, 'good' first
+    net = m.model.net
+    from bench.images import CropDataset
+
+    x = CropDataset(demo[1].records[:1], n_crops=1, crop_size=64, train=False)[0]["crops"]
+    with torch.no_grad():
+        clip = net.clip[0]
+        img = clip.encode_image(torch.nn.functional.interpolate(x, size=(64, 64)).sub(
+            torch.tensor(clip.visual.image_mean or open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)).div(
+            torch.tensor(clip.visual.image_std or open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)), normalize=True)
+        txt = clip.encode_text(open_clip.get_tokenizer("biqa-tiny-vit")(["Good photo.", "Bad photo."]), normalize=True)
+        expected = (100 * img @ txt.t()).softmax(-1)[0, 0].item()
+    assert pred[0] == pytest.approx(expected, rel=1e-4)
+
+
+def test_dacnn_is_listed_unavailable_with_reason(demo):
+    from bench.commands.methods import method_rows
+
+    m = method("dacnn")
+    ok, why = m.availability()
+    assert not ok and "no public code" in why
+    with pytest.raises(MethodUnavailable):
+        m.fit(demo[0])
+    rows = {r["name"]: r for r in method_rows()}
+    assert rows["dacnn"]["kind"] == "unavailable" and not rows["dacnn"]["available"]
+    assert rows["paq2piq"]["kind"] == "pyiqa-retrained" and "NOT exactly" in rows["paq2piq"]["description"]
+    assert rows["ilniqe"]["kind"] == "pyiqa-zero-shot" and rows["ilniqe"]["trains"] == "no"
+
+
+def test_pyiqa_unique_never_starts_from_its_released_checkpoint(fake_env):
+    """UNIQUE's pyiqa class always loads UNIQUE.pt (trained on six IQA sets); the retrained one must not."""
+    m = method("unique")
+    net = m._ensure_model().net
+    released = file_tensor(fake_env / "hub/pyiqa/UNIQUE.pt", "fc.weight")
+    assert not np.allclose(net.fc.weight.detach().numpy(), released.numpy())
