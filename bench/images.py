@@ -10,6 +10,11 @@ decode (the paper uses 8 random 224x224 crops). torch is imported here and nowhe
 
 train=True: random crops, seeded by (seed, epoch, i) -- ``set_epoch(e)`` each epoch -- so they are
 identical whatever the number of workers. train=False: deterministic crops seeded by (seed, record.id).
+Images smaller than the crop are resized up first. ``FullImageDataset`` gives whole images;
+``make_loader`` a seeded (multi-worker) DataLoader.
+
+Cost: an item is ~1.3-1.6x one plain PIL decode of a 1024x768 JPEG with 8 crops (``measure_item_vs_decode``):
+crops are copied out of the decoded image one by one and converted to float in numpy.
 """
 
 from __future__ import annotations
@@ -153,6 +158,31 @@ class CropDataset(_torch_dataset_base()):
         }
 
 
+class FullImageDataset(_torch_dataset_base()):
+    """Whole images (e.g. for zero-shot metrics): {"image": float32 [3, H, W] in [0, 1], "score", "index"}.
+    ``max_side`` shrinks larger images (aspect kept); sizes differ, so load with batch_size=1."""
+
+    def __init__(self, records: Sequence[ImageRecord], max_side: int | None = None):
+        self.records = list(getattr(records, "records", records))
+        self.max_side = max_side
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+        from PIL import Image
+
+        rec = self.records[i]
+        img = open_rgb(rec.path)
+        if self.max_side and max(img.size) > self.max_side:
+            s = self.max_side / max(img.size)
+            img = img.resize((max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s))), Image.BICUBIC)
+        chw = np.asarray(img).transpose(2, 0, 1).astype(np.float32)
+        chw *= np.float32(1.0 / 255.0)
+        return {"image": torch.from_numpy(chw), "score": float(rec.score), "index": i}
+
+
 def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers: int = 0,
                 seed: int = 0, drop_last: bool = False, pin_memory: bool = False):
     """A DataLoader with a seeded shuffle order and persistent workers when num_workers > 0."""
@@ -201,3 +231,21 @@ def measure_item_vs_decode(path: str | Path, n_crops: int = 8, crop_size: int = 
     d, i = float(np.median(decode)), float(np.median(item))
     return {"decode_s": d, "item_s": i, "ratio": i / d, "cpu_ratio": item_cpu / decode_cpu,
             "n_crops": n_crops, "crop_size": crop_size, "repeats": repeats}
+
+
+def _main() -> None:
+    """``python -m bench.images``: the loader measurement on a 1024x768 JPEG (KonIQ size)."""
+    import json
+    import tempfile
+
+    import skimage.data
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "koniq_size.jpg"
+        Image.fromarray(skimage.data.coffee()).resize((1024, 768), Image.BICUBIC).save(path, "JPEG", quality=90)
+        print(json.dumps(measure_item_vs_decode(path, repeats=60)))
+
+
+if __name__ == "__main__":
+    _main()

@@ -433,7 +433,9 @@ def run_tasks(
     store.ensure_writable()
     start = time.perf_counter()
     summary = RunSummary(total=len({t.key for t in tasks}))
-    todo = select(tasks, store, rerun)
+    # Split index first (stable): cells running side by side then use different datasets, so per-image
+    # caches (features, zero-shot scores) are filled in parallel instead of twice.
+    todo = sorted(select(tasks, store, rerun), key=lambda t: t.cell.split_index)
     summary.already_done = summary.total - len(todo) if rerun == "missing" else len(store.done_keys() & {t.key for t in tasks})
     summary.submitted = len(todo)
     if not todo:

@@ -262,9 +262,16 @@ class LIQE(PyiqaRetrained):
 
 def _liqe_forward(net, x):
     """pyiqa's LIQE encodes its prompts once at build time; retraining tunes the text tower too,
-    so the (five) quality prompts are re-encoded on every call."""
+    so the (five) quality prompts are re-encoded on every call. Its train-mode patch sampling
+    indexes patches with batch indices (a pyiqa bug for batch > patches): we always take the
+    eval-mode path, which differs only in that sampling (CLIP has no dropout); gradients still flow."""
     net.text_features = net.get_text_features(x)
-    return net(x).reshape(len(x), -1).mean(1)
+    was_training = net.training
+    net.train(False)
+    try:
+        return net(x).reshape(len(x), -1).mean(1)
+    finally:
+        net.train(was_training)
 
 
 # --- CLIP-IQA+ (pyiqa) -----------------------------------------------------------------------

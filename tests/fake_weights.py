@@ -220,19 +220,24 @@ PYIQA_FILES = (["niqe_modelparameters.mat", "ILNIQE_templateModel.mat", "brisque
 
 def make_fake_cache(root: Path, pyiqa_files=None, full_clip: bool = False) -> Path:
     """Write every fake file under ``root`` (TORCH_HOME layout + HF cache in root/'hf'); returns root.
-    Idempotent: a finished cache (marker file) is reused, so several test modules share one build."""
+
+    Idempotent and safe to share between sessions: the files are built in a scratch folder and
+    renamed into place once complete; a finished ``root`` is reused as is."""
     import os
+    import shutil
+    import tempfile
 
     root = Path(root)
-    marker = root / ".complete"
-    if marker.is_file():
+    if (root / ".complete").is_file():
         return root
-    hub = root / "hub"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=root.name + "-", dir=root.parent))
+    hub = work / "hub"
     torchvision_fakes(hub)
-    timm_fakes(root / "hf")
+    timm_fakes(work / "hf")
     clip_fakes(hub, full=full_clip)
     old = os.environ.get("HF_HOME")
-    os.environ["HF_HOME"] = str(root / "hf")   # HyperIQA's timm backbone is read from there
+    os.environ["HF_HOME"] = str(work / "hf")   # HyperIQA's timm backbone is read from there
     try:
         pyiqa_fakes(hub, pyiqa_files)
     finally:
@@ -240,15 +245,25 @@ def make_fake_cache(root: Path, pyiqa_files=None, full_clip: bool = False) -> Pa
             os.environ.pop("HF_HOME")
         else:
             os.environ["HF_HOME"] = old
-    marker.write_text("ok")
+    (work / ".complete").write_text("ok")
+    try:
+        os.rename(work, root)
+    except OSError:      # another session finished first: use theirs
+        shutil.rmtree(work, ignore_errors=True)
     return root
 
 
-def session_fake_root() -> Path:
-    """The fake cache shared by one pytest session (next to conftest's private caches)."""
+def session_fake_root(pyiqa_files=None) -> Path:
+    """A fake cache shared by test sessions on this machine (beside conftest's per-process caches),
+    named after the library versions and the file set, so a stale one is never reused."""
+    import hashlib
     import os
+    from importlib.metadata import version
 
-    return Path(os.environ["BENCH_CACHE"]).parent / "fake-weights"
+    what = ",".join(sorted(pyiqa_files or PYIQA_FILES))
+    what += "|" + ",".join(version(p) for p in ("torch", "torchvision", "timm", "pyiqa"))
+    tag = hashlib.sha1(what.encode()).hexdigest()[:12]
+    return Path(os.environ["BENCH_CACHE"]).parent.parent / f"fake-weights-{tag}"
 
 
 def classical_fake_hub(root: Path) -> Path:

@@ -35,9 +35,13 @@ LOADED_FROM = {
 }
 
 
+# only the files these tests load (the released IQA checkpoints are for zero-shot use)
+TEST_PYIQA_FILES = ["DBCNN_scnn-7ea73d75.pth", "musiq_imagenet_pretrain-51d9b0a5.pth", "Metaiqa_prior.pth", "UNIQUE.pt"]
+
+
 @pytest.fixture(scope="module")
 def fake_root():
-    return make_fake_cache(session_fake_root())
+    return make_fake_cache(session_fake_root(TEST_PYIQA_FILES), pyiqa_files=TEST_PYIQA_FILES)
 
 
 @pytest.fixture()
@@ -52,7 +56,7 @@ def demo():
     from bench.datasets import load_dataset
 
     ds = load_dataset("demo-a")
-    return ds.subset(ds.ids[:4]), ds.subset(ds.ids[4:7])
+    return ds.subset(ds.ids[:3]), ds.subset(ds.ids[3:5])
 
 
 def method(name: str, preset: str = "ci", **ctx):
@@ -83,7 +87,10 @@ def test_builds_from_the_declared_weight_files(name, fake_env):
         got = net.clip_model[0].visual.conv1.weight
     else:
         got = net.get_parameter(param)
-    np.testing.assert_allclose(got.detach().numpy(), file_tensor(fake_env / rel, key).float().numpy(), rtol=1e-6)
+    expected = file_tensor(fake_env / rel, key)
+    if rel.startswith("hub/clip/"):     # pyiqa's CLIP loader rounds through fp16 (OpenAI's convert_weights)
+        expected = expected.half()
+    np.testing.assert_allclose(got.detach().numpy(), expected.float().numpy(), rtol=1e-6)
 
 
 def test_missing_backbone_is_a_fast_clear_error(tmp_path, monkeypatch):
@@ -99,7 +106,7 @@ def test_missing_backbone_is_a_fast_clear_error(tmp_path, monkeypatch):
 
 
 def _trainable_snapshot(m):
-    return [p.detach().clone() for p in m.model.head]
+    return [p.detach().clone() for p in list(m.model.backbone) + list(m.model.head)]
 
 
 @pytest.mark.parametrize("name", [n for n in RETRAINED if n not in HEAVY] + ["clipiqa+"])
@@ -110,7 +117,7 @@ def test_tiny_cell_trains_and_predicts(name, fake_env, demo, tmp_path):
     before = _trainable_snapshot(m)
     m.fit(train)
     after = _trainable_snapshot(m)
-    assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(before, after)), "fit changed nothing"
+    assert before and any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(before, after)), "fit changed nothing"
     pred = m.predict(test)
     assert pred.shape == (len(test),) and np.all(np.isfinite(pred))
     np.testing.assert_allclose(pred, m.predict(test), rtol=1e-5)      # deterministic test crops
@@ -141,7 +148,7 @@ def test_clipiqa_zero_shot_from_a_checkpoint_file(demo, tmp_path):
     assert not m.trains and m.kind == "native-zero-shot"
     assert m.availability(m.params) == (True, "ok")
     pred = m.predict(demo[1])
-    assert pred.shape == (3,) and np.all((pred > 0) & (pred < 1))
+    assert pred.shape == (2,) and np.all((pred > 0) & (pred < 1))
     # the score is the softmax over the two antonym prompts, 'good' first
     net = m.model.net
     from bench.images import CropDataset

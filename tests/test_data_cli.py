@@ -114,3 +114,22 @@ def test_fetch_refuses_unreachable_hub(monkeypatch, tmp_path):
         f.fetch("live", tmp_path, timeout=2.0)
     with pytest.raises(f.FetchError, match="not in pyiqa's dataset hub"):
         f.fetch("bid", tmp_path)
+
+
+def test_shared_data_flags(tmp_path):
+    import argparse
+
+    from bench.datasets import add_data_args, data_kwargs, load_dataset
+
+    write_fixture(tmp_path, "live")
+    p = argparse.ArgumentParser()
+    add_data_args(p)
+    args = p.parse_args(["--data-root", str(tmp_path / "nowhere"), "--dataset-dir", f"live={tmp_path / 'LIVEIQA_release2'}",
+                         "--labels", str(tmp_path / "liqe"), "--skip-corrupt"])
+    kw = data_kwargs(args)
+    assert kw["skip_corrupt"] and kw["dataset_dirs"] == {"live": tmp_path / "LIVEIQA_release2"}
+    # the meta CSV is not under the (wrong) data root but next to the dataset folder: still found
+    ds = load_dataset("live", **kw)
+    assert len(ds) == 24 and ds.dataset.has_scene_labels
+    with pytest.raises(Exception, match="unknown dataset 'lve'"):
+        data_kwargs(p.parse_args(["--dataset-dir", "lve=/x"]))

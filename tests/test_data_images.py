@@ -117,3 +117,12 @@ def test_loader_with_workers_matches_single_process(images):
     two = [b["crops"] for b in make_loader(ds, batch_size=3, num_workers=2)]
     assert one[0].shape == (3, 2, 3, 24, 24)
     assert all(a.equal(b) for a, b in zip(one, two))
+
+
+def test_full_image_dataset(images):
+    from bench.images import FullImageDataset
+
+    ds = FullImageDataset([rec(images[0]), rec(images[1])], max_side=48)
+    a, b = ds[0], ds[1]
+    assert tuple(a["image"].shape) == (3, 40, 48) and tuple(b["image"].shape) == (3, 30, 40)   # 96x80 shrunk
+    assert str(a["image"].dtype) == "torch.float32" and float(a["image"].max()) <= 1.0 and b["index"] == 1

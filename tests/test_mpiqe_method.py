@@ -164,3 +164,19 @@ def test_predict_before_fit_is_an_error():
 def test_crop_size_must_match_the_backbone():
     with pytest.raises(MPIQEConfigError, match="crop_size=64"):
         MPIQE(MPIQE.make_params("ci", crop_size=96)).build()
+
+
+@pytest.mark.slow
+def test_demo_cross_protocol_end_to_end(tmp_path):
+    """The demo preset runs the whole cross protocol (2 pairs x 10 splits) on CPU in a few minutes."""
+    from bench.store import ResultStore
+
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bench", "run", "--protocol", "cross", "--method", "mpiqe",
+                    "--data", "demo", "--out", str(tmp_path / "runs"), "--no-progress"], check=True)
+    wall = time.perf_counter() - t0
+    rows = list(ResultStore(tmp_path / "runs").iter_results())
+    assert len(rows) == 20 and all(r["status"] == "done" and r["preset"] == "demo" for r in rows)
+    assert {(r["train_dataset"], r["test_dataset"]) for r in rows} == {("demo-a", "demo-b"), ("demo-b", "demo-a")}
+    assert all(np.isfinite(r["metrics"]["srcc"]) for r in rows)
+    assert wall < 600, wall

@@ -174,3 +174,25 @@ def test_one_gpu_per_worker(tmp_path, monkeypatch):
     assert not (claims / "gpu1.999999999").exists()
     assert (claims / f"gpu1.{os.getpid()}").exists()
     assert claim_gpu(2, claims) == 0                    # 1 vs 1 live claims: first index wins
+
+
+def test_save_checkpoints(tmp_path):
+    from dataclasses import replace
+
+    from methods.classical import NSSRegressor
+    from methods.base import RunContext
+
+    cache = os.path.join(os.environ["BENCH_CACHE"], "test-method-cache")
+    cfg = WorkerConfig(out=str(tmp_path), cache_dir=cache, save_checkpoints=True)
+    task = tasks_for("intra", methods=("nss-svr",), n_splits=1, datasets=("demo-a",))[0]
+    result = execute_task(task, cfg)
+    ckpt = Path(result["record"]["checkpoint"])
+    assert result["status"] == "done" and ckpt.is_file()
+    method = NSSRegressor(NSSRegressor.Params(**task.cell.params), RunContext(cache_dir=Path(cache)))
+    method.load(ckpt)
+    from bench.datasets import load_dataset
+
+    test = load_dataset("demo-a").subset(task.test_ids)
+    assert np.allclose(method.predict(test), [p for _, _, p in result["predictions"]])
+    noop = execute_task(tasks_for("intra", n_splits=1, datasets=("demo-a",))[0], cfg)
+    assert any("no checkpoint saved" in n for n in noop["record"]["notes"])

@@ -206,7 +206,7 @@ def cmd_splits(args) -> int:
             if not s.val:
                 d.pop("val")
             out.append(d)
-        print(json.dumps(out))
+        _emit(json.dumps(out))
         return 0
     print(f"{ds.dataset.name} revision {ds.dataset.revision}, split set {args.split_set}, protocol {args.protocol}: "
           f"{len(splits)} splits, set hash {splits_hash(splits)} (leak check passed)")
@@ -215,6 +215,16 @@ def cmd_splits(args) -> int:
         val = f" val {len(s.val)}" if s.val else ""
         print(f"  #{s.index}{frac}: train {len(s.train)}{val} test {len(s.test)}  hash {s.hash}")
     return 0
+
+
+def _emit(text: str) -> None:
+    """Print, quietly stopping when the reader went away (``... --json | head``)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # --- fetch --------------------------------------------------------------------------------------------

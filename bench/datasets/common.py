@@ -17,11 +17,10 @@ def cache_root() -> Path:
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
-    """--data-root, else $BENCH_DATA, else ./datasets."""
-    if data_root:
-        return Path(data_root).expanduser()
+    """--data-root, else $BENCH_DATA, else ./datasets (made absolute: workers may run elsewhere)."""
     env = os.environ.get("BENCH_DATA")
-    return Path(env).expanduser() if env else Path("datasets")
+    root = Path(data_root) if data_root else Path(env) if env else Path("datasets")
+    return root.expanduser().absolute()
 
 
 class Revision:

@@ -203,7 +203,7 @@ def _live_official(root, rng, labels):
     from bench.datasets.official import LIVE_ORDER
 
     d = root / "databaserelease2"
-    dmos, orgs, refs, items = [], [], [], []
+    dmos, orgs, refs = [], [], []
     for folder, n in LIVE_ORDER:
         for i in range(1, n + 1):
             ref = REFS[i % len(REFS)]

@@ -51,7 +51,7 @@ def parse(spec: DatasetSpec, meta_file: Path, folder: Path) -> Meta:
 def _image_dir(spec, folder: Path, index: FileIndex, lines, header, meta_file) -> str:
     """The first of pyiqa's image folders that holds the first listed images."""
     col = 1 if spec.name in ("live", "csiq", "kadid10k", "tid2013") else 0
-    probe = [Path(r[col]).name for _, r in lines[7:12] if len(r) > col]
+    probe = [Path(r[col]).name for _, r in (lines[7:12] or lines[:5]) if len(r) > col]   # past LIVEC's t1-t7
     for d in spec.pyiqa_image_dirs:
         extra = _csiq_subdirs if spec.name == "csiq" else (lambda d, p: [])
         if probe and all(index.find([f"{d}/{p}" if d else p] + extra(d, p)) for p in probe):
