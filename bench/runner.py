@@ -22,7 +22,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -413,6 +413,18 @@ def _backend_context(backend: str, jobs: int, scheduler: str | None):
     return stack
 
 
+def interleave(tasks: list[Task]) -> list[Task]:
+    """Round-robin over training datasets: cells running side by side then read different images, so
+    per-image caches (features, zero-shot scores) fill in parallel instead of being computed twice."""
+    rank: dict[str, int] = {}
+    keyed = []
+    for order, task in enumerate(tasks):
+        name = task.cell.train_dataset
+        keyed.append((rank.get(name, 0), order, task))
+        rank[name] = rank.get(name, 0) + 1
+    return [t for _, _, t in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
 def run_tasks(
     tasks: list[Task],
     store: ResultStore,
@@ -433,9 +445,7 @@ def run_tasks(
     store.ensure_writable()
     start = time.perf_counter()
     summary = RunSummary(total=len({t.key for t in tasks}))
-    # Split index first (stable): cells running side by side then use different datasets, so per-image
-    # caches (features, zero-shot scores) are filled in parallel instead of twice.
-    todo = sorted(select(tasks, store, rerun), key=lambda t: t.cell.split_index)
+    todo = interleave(select(tasks, store, rerun))
     summary.already_done = summary.total - len(todo) if rerun == "missing" else len(store.done_keys() & {t.key for t in tasks})
     summary.submitted = len(todo)
     if not todo:

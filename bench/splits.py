@@ -4,7 +4,7 @@
                 val_fraction=0.0, seed=0, fractions=None, fraction_of="dataset", cache_dir=None)
 
 Split sets: 'default' (ours: seeded, grouped by reference on synthetic datasets, by image
-otherwise), 'liqe' (LIQE's 10 splits; their train+val is our train), 'pyiqa' (the split
+otherwise; distinct test sets while enough exist), 'liqe' (LIQE's 10 splits; their train+val is our train), 'pyiqa' (the split
 columns of pyiqa's meta CSV). Efficiency: for each split, nested training subsets of
 ``fractions`` of the WHOLE dataset (``fraction_of='dataset'``, our reading of the paper) or of
 the split's training part (``fraction_of='train'``), all tested on that split's test part.
@@ -46,7 +46,7 @@ class Split:
 PROTOCOLS = ("intra", "efficiency")
 SPLIT_SETS = ("default", "liqe", "pyiqa")
 EFFICIENCY_FRACTIONS = (0.2, 0.4, 0.6)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: seeded splits redraw repeated test sets (older cached files are not reused)
 
 
 def split_to_dict(split: Split) -> dict:
@@ -75,6 +75,8 @@ def make_splits(ds, protocol: str = "intra", split_set: str = "default", n_split
                          "with test > 0 and test + val < 1 (e.g. 0.2 and 0.1 for 70/10/20).")
     if n_splits < 1:
         raise SplitError(f"n_splits={n_splits}: need at least 1.")
+    if seed < 0:
+        raise SplitError(f"seed={seed}: use a seed >= 0.")
     if protocol == "efficiency":
         fractions = tuple(float(f) for f in (fractions or EFFICIENCY_FRACTIONS))
         if any(not 0.0 < f <= 1.0 for f in fractions):
@@ -99,7 +101,7 @@ def make_splits(ds, protocol: str = "intra", split_set: str = "default", n_split
         return splits
 
     if split_set == "default":
-        base = [_default_split(ds, i, seed, test_fraction, val_fraction) for i in range(n_splits)]
+        base = _default_splits(ds, n_splits, seed, test_fraction, val_fraction)
     else:
         from bench.datasets.split_sets import imported_splits
 
@@ -126,32 +128,51 @@ def _groups(records) -> dict[str, list[str]]:
     return groups
 
 
-def _default_split(ds, index: int, seed: int, test_fraction: float, val_fraction: float) -> Split:
-    """Seeded partition of the groups (references on synthetic sets, images otherwise)."""
+def _default_splits(ds, n_splits: int, seed: int, test_fraction: float, val_fraction: float) -> list[Split]:
+    """Seeded partitions of the groups (references on synthetic sets, images otherwise).
+
+    Split ``i`` draws a permutation from its own seed (``1000 * seed + i``). When its test groups are a
+    set an earlier split already tested on, it draws again from the same stream, so the splits are
+    distinct as long as there are enough distinct test-group sets (C(groups, n_test)); only after every
+    set was used does a new round start (on 7 references with one test reference: 7 distinct, then repeats).
+    A split that is new on its first draw is the same as without this rule."""
+    import math
+
     import numpy as np
+
+    from bench.errors import SplitError
 
     groups = _groups(ds.records)
     keys = sorted(groups)                   # independent of record order
-    split_seed = seed * 1000 + index
-    order = [keys[i] for i in np.random.default_rng(split_seed).permutation(len(keys))]
     n = len(keys)
     n_test = max(1, int(round(test_fraction * n)))
-    n_val = int(round(val_fraction * n)) if val_fraction > 0 else 0
-    if val_fraction > 0:
-        n_val = max(1, n_val)
+    n_val = max(1, int(round(val_fraction * n))) if val_fraction > 0 else 0
     if n_test + n_val >= n:
-        from bench.errors import SplitError
-
         unit = "references" if ds.dataset.synthetic else "images"
         raise SplitError(f"dataset {ds.dataset.name!r} has only {n} {unit}: too few for a "
                          f"{test_fraction:.0%} test / {val_fraction:.0%} validation split.")
-    test_g, val_g, train_g = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    n_test_sets = math.comb(n, n_test)
 
     def ids(gs):
         return tuple(i for g in sorted(gs) for i in groups[g])
 
-    return Split(ds.dataset.name, ds.dataset.revision, "default", index, split_seed,
-                 train=ids(train_g), test=ids(test_g), val=ids(val_g))
+    used: set[frozenset] = set()
+    out = []
+    for index in range(n_splits):
+        split_seed = seed * 1000 + index
+        rng = np.random.default_rng(split_seed)
+        if len(used) >= n_test_sets:        # every test-group set has been used: start a new round
+            used.clear()
+        while True:
+            order = [keys[i] for i in rng.permutation(n)]
+            test_g = frozenset(order[:n_test])
+            if test_g not in used:
+                break
+        used.add(test_g)
+        val_g, train_g = order[n_test:n_test + n_val], order[n_test + n_val:]
+        out.append(Split(ds.dataset.name, ds.dataset.revision, "default", index, split_seed,
+                         train=ids(train_g), test=ids(test_g), val=ids(val_g)))
+    return out
 
 
 def _efficiency(ds, base: Split, fractions, fraction_of: str, meta: dict) -> list[Split]:

@@ -112,7 +112,13 @@ class ResultStore:
         return {p.name[:-5] for p in os.scandir(failed) if p.name.endswith(".json") and not p.name.startswith(".")}
 
     def load(self, key: str) -> dict:
-        return json.loads(self.cell_path(key).read_text(encoding="utf-8"))
+        path = self.cell_path(key)
+        text = path.read_text(encoding="utf-8")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:   # never written by us (writes are atomic): edited or damaged by hand
+            raise StoreError(f"result file {path} is not valid JSON ({exc}); delete it and run again "
+                             "to recompute that cell.") from None
 
     def iter_results(self) -> Iterator[dict]:
         """Every finished cell (the reports' only input), in key order."""

@@ -32,8 +32,8 @@ class NSSParams:
     paired_products: bool = True   # the 16 neighbour-product features per scale (else 2 per scale)
     max_side: int = 512            # images are first shrunk so their longer side is at most this (0: keep)
     regressor: str = "krr"         # 'krr' (RBF kernel ridge) or 'ridge' (linear)
-    alpha: float = 0.1             # ridge penalty
-    gamma: float = 0.0             # RBF width; 0: 1 / n_features (features are standardised)
+    alpha: float = 1.0             # ridge penalty
+    gamma: float = 0.0             # RBF width; 0: the median heuristic (1 / median squared distance)
 
 
 _MEMO: dict[str, np.ndarray] = {}    # per process: splits of one dataset share every image's features
@@ -120,9 +120,10 @@ class NSSRegressor(Method):
                 a = z.T @ z + self.params.alpha * np.eye(z.shape[1])
                 state["w"] = np.linalg.solve(a, z.T @ yc)
             else:
-                gamma = self.params.gamma or 1.0 / z.shape[1]
+                gamma = self.params.gamma or _median_gamma(z)
                 k = _rbf(z, z, gamma)
-                state["dual"] = np.linalg.solve(k + self.params.alpha * np.eye(len(z)), yc)
+                k[np.diag_indices_from(k)] += self.params.alpha     # in place: one n x n matrix, not three
+                state["dual"] = np.linalg.solve(k, yc)
                 state["z_train"], state["gamma"] = z, gamma
         self._state = state
 
@@ -157,9 +158,19 @@ def _blas_threads_for(n: int):
     return threadpool_limits(1, user_api="blas")
 
 
+def _median_gamma(z: np.ndarray) -> float:
+    """The median heuristic: 1 / median squared distance between training points."""
+    d2 = _sq_dists(z, z)[np.triu_indices(len(z), 1)]
+    med = float(np.median(d2)) if d2.size else 0.0
+    return 1.0 / med if med > 0 else 1.0 / z.shape[1]
+
+
+def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
+
+
 def _rbf(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
-    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    return np.exp(-gamma * np.maximum(d2, 0.0))
+    return np.exp(-gamma * _sq_dists(a, b))
 
 
 # --- natural scene statistics -----------------------------------------------------------

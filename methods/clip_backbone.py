@@ -21,7 +21,9 @@ Nothing here imports torch or open_clip at module import time.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +156,21 @@ def _default_quick_gelu(backbone: str, tag: str | None) -> bool:
     return bool(tag_config(backbone, "openai").get("quick_gelu", False))
 
 
+@contextlib.contextmanager
+def _quiet_random_init():
+    """Drop open_clip's 'No pretrained weights loaded' warning: random weights were asked for."""
+    class _Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "No pretrained weights loaded" not in record.getMessage()
+
+    root, flt = logging.getLogger(), _Drop()
+    root.addFilter(flt)
+    try:
+        yield
+    finally:
+        root.removeFilter(flt)
+
+
 def _load_file(model, path: str) -> None:
     """open_clip's loader, plus OpenAI's TorchScript archives (which weights_only torch.load refuses)."""
     import open_clip
@@ -210,15 +227,16 @@ def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: 
         if tag is not None and weights_file is None:   # online: let open_clip download into its caches
             model = open_clip.create_model(backbone, pretrained=tag, force_quick_gelu=quick_gelu, device="cpu")
         elif weights_file:
-            model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=quick_gelu, device="cpu",
-                                           pretrained_text=False)
+            with _quiet_random_init():   # the file's weights replace the random ones right after
+                model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=quick_gelu,
+                                               device="cpu", pretrained_text=False)
             _load_file(model, weights_file)
         else:
             # random weights, but the same ones every time: a checkpoint of the trainable parts
             # saved on top of them reloads to identical predictions
             import torch
 
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), _quiet_random_init():
                 torch.manual_seed(RANDOM_INIT_SEED)
                 model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=quick_gelu,
                                                device="cpu", pretrained_text=False)

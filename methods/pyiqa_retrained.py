@@ -276,7 +276,7 @@ def _liqe_forward(net, x):
 
 # --- CLIP-IQA+ (pyiqa) -----------------------------------------------------------------------
 CLIPIQAPlusParams = recipe_dataclass(
-    "CLIPIQAPlusPyiqaParams", epochs=50, batch_size=8, optimizer="adam", lr=2e-3, scheduler="cosine",
+    "CLIPIQAPlusParams", epochs=50, batch_size=8, optimizer="adam", lr=2e-3, scheduler="cosine",
     loss="mse+plcc", crop_size=384, hflip=True, test_crops=1)
 CLIPIQAPlusParams.__module__ = __name__
 

@@ -168,7 +168,7 @@ class PyiqaZeroShot(Method):
         return ScoreCache(Path(root) / "pyiqa-scores.sqlite") if root else None
 
     def _transform(self) -> str:
-        return f"native" if not self.params.max_side else f"max_side={self.params.max_side}"
+        return "native" if not self.params.max_side else f"max_side={self.params.max_side}"
 
     def load_model(self):
         if self._model is None:
@@ -274,11 +274,21 @@ def make_pyiqa_method(metric_name: str) -> type[PyiqaZeroShot]:
                                      f"{NOT_PER_IMAGE[metric_name]}.")
     cfg = pyiqa_configs()[metric_name]
     return type(
-        f"Pyiqa_{metric_name}", (PyiqaZeroShot,),
+        f"{_CLASS_PREFIX}{metric_name}", (PyiqaZeroShot,),
         {"metric": metric_name, "name": f"pyiqa:{metric_name}", "__module__": __name__,
          "description": f"pyiqa {metric_name} with its released weights, zero-shot"
                         + (" (lower_better: negated)" if cfg.get("lower_better") else "")},
     )
+
+
+_CLASS_PREFIX = "Pyiqa_"
+
+
+def __getattr__(attr: str):
+    """Generated classes resolve by name, so pickle (loky / dask workers) can find them."""
+    if attr.startswith(_CLASS_PREFIX):
+        return make_pyiqa_method(attr[len(_CLASS_PREFIX):])
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 class ILNIQE(PyiqaZeroShot):

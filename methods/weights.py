@@ -197,6 +197,18 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
         out = io.StringIO()
         with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
             yield res
+    except WeightsMissing:
+        raise
+    except (OSError, ConnectionError) as exc:
+        # a loader we do not intercept (transformers, open_clip, a metric's own code) tried the network
+        if downloads_allowed():
+            raise
+        names = f" (files asked for so far: {', '.join(res.requested)})" if res.requested else ""
+        raise WeightsMissing(
+            f"a weight file is missing and downloads are off (HF_HUB_OFFLINE=1){names}: {exc}. "
+            f"Put the file into {torch_hub_dir()} (pyiqa/, checkpoints/ or clip/), the Hugging Face cache "
+            f"({hf_hub_cache()}) or --weights-dir, or run once with downloads allowed."
+        ) from exc
     finally:
         torch.hub.set_dir(old_hub)
         for obj, attr, value in reversed(patches):
@@ -263,8 +275,9 @@ def _patch_timm(patch, res: _Resolver) -> None:
         from huggingface_hub.errors import LocalEntryNotFoundError
 
         spec = timm_weight(repo_id, res.weights_dir)
+        wants_safe = filename.endswith(".safetensors")
         for p in spec.search_paths:
-            if p.is_file() and p.name.split(".")[-1] == filename.split(".")[-1]:
+            if p.is_file() and p.name.endswith(".safetensors") == wants_safe:   # .bin / .pth: torch pickles
                 res.requested.append(f"{repo_id}/{p.name}")
                 return str(p)
         if downloads_allowed():

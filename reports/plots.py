@@ -40,7 +40,8 @@ def _save(fig, stem: Path, formats) -> list[Path]:
 
 
 def _table(report: Report, table_id: str) -> Table | None:
-    return next((t for t in report.tables if t.id == table_id), None)
+    """The report's table with this id, if it has measured rows (plots never show published numbers alone)."""
+    return next((t for t in report.tables if t.id == table_id and _measured(t)), None)
 
 
 def _measured(table: Table) -> list[Row]:
@@ -91,31 +92,35 @@ def _legend_below(ax, n: int) -> None:
     ax.legend(fontsize=7, ncol=min(4, max(n, 1)), loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
 
 
-def plot_srcc_by_dataset(report: Report, stem: Path, formats) -> list[Path]:
-    table = _table(report, "table1")
-    if table is None or not _measured(table):
-        return []
+def _bar_figure(report: Report, table: Table, stem: Path, formats, title: str, published: bool) -> list[Path]:
+    """SRCC bars per column of ``table`` (one series per measured row); ``published`` adds the paper's as x."""
     cols = [c for c in table.columns if c.key[2] == "srcc"]
     groups = [names.dataset_title(c.key[1]) for c in cols]
     series = [(r.label, [r.cells.get(c.key) for c in cols]) for r in _measured(table)]
-    published = {}
-    for r in table.rows:
+    paper = {}
+    for r in table.rows if published else ():
         if r.published:
             mine = r.label.removesuffix(" (paper)")
-            published.update({(mine, names.dataset_title(c.key[1])): r.cells[c.key].value
-                              for c in cols if c.key in r.cells})
+            paper.update({(mine, names.dataset_title(c.key[1])): r.cells[c.key].value for c in cols if c.key in r.cells})
     plt = _plt()
     fig, ax = plt.subplots(figsize=(min(14.0, max(4.0, 0.3 * len(groups) * len(series) + 1.5)), 3.4))
-    _bars(ax, groups, series, published)
+    _bars(ax, groups, series, paper)
     ax.set_ylabel(f"SRCC (median; bars: {report.spread})")
-    ax.set_title("Intra-dataset SRCC per dataset" + ("  (x = published)" if published else ""))
+    ax.set_title(title + ("  (x = published)" if paper else ""))
     _legend_below(ax, len(series))
     return _save(fig, stem, formats)
 
 
+def plot_srcc_by_dataset(report: Report, stem: Path, formats) -> list[Path]:
+    table = _table(report, "table1")
+    if table is None:
+        return []
+    return _bar_figure(report, table, stem, formats, "Intra-dataset SRCC per dataset", published=True)
+
+
 def plot_efficiency(report: Report, stem: Path, formats) -> list[Path]:
     table = _table(report, "table5")
-    if table is None or not _measured(table):
+    if table is None:
         return []
     datasets = sorted({c.key[1] for c in table.columns if c.key[2] == "srcc"}, key=names.dataset_sort_key)
     plt = _plt()
@@ -149,7 +154,7 @@ def plot_efficiency(report: Report, stem: Path, formats) -> list[Path]:
 
 def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
     table = _table(report, "table3")
-    if table is None or not _measured(table):
+    if table is None:
         return []
     rows = _measured(table)
     trains = sorted({c.key[0] for c in table.columns}, key=names.dataset_sort_key)
@@ -187,23 +192,14 @@ def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
 
 def plot_ablation(report: Report, stem: Path, formats) -> list[Path]:
     table = _table(report, "table4")
-    if table is None or not _measured(table):
+    if table is None:
         return []
-    cols = [c for c in table.columns if c.key[2] == "srcc"]
-    plt = _plt()
-    rows = _measured(table)
-    fig, ax = plt.subplots(figsize=(min(14.0, max(4.0, 0.35 * len(cols) * len(rows) + 1.5)), 3.4))
-    series = [(r.label, [r.cells.get(c.key) for c in cols]) for r in rows]
-    _bars(ax, [names.dataset_title(c.key[1]) for c in cols], series)
-    ax.set_ylabel(f"SRCC (median; bars: {report.spread})")
-    ax.set_title("Ablation")
-    _legend_below(ax, len(rows))
-    return _save(fig, stem, formats)
+    return _bar_figure(report, table, stem, formats, "Ablation", published=False)
 
 
 def plot_sensitivity(report: Report, stem: Path, formats) -> list[Path]:
     table = _table(report, "table6")
-    if table is None or not _measured(table):
+    if table is None:
         return []
     datasets = sorted({c.key[1] for c in table.columns if c.key[2] == "srcc"}, key=names.dataset_sort_key)
     groups = [g for g in table.groups if any(not r.published for r in g.rows)]

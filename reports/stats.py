@@ -20,30 +20,24 @@ def median(values: Sequence[float]) -> float | None:
     return float(np.median(values)) if len(values) else None
 
 
-def spread(values: Sequence[float], kind: str) -> float | None:
-    """Width of the spread: interquartile range (linear percentiles) or max - min."""
-    import numpy as np
-
-    if kind == "none" or len(values) == 0:
-        return None
-    if kind == "iqr":
-        q25, q75 = np.percentile(values, [25, 75])
-        return float(q75 - q25)
-    if kind == "minmax":
-        return float(np.max(values) - np.min(values))
-    raise ValueError(f"unknown spread {kind!r}; choose from {SPREADS}")
-
-
 def spread_bounds(values: Sequence[float], kind: str) -> tuple[float, float] | None:
-    """(low, high) for error bars: quartiles or extremes."""
+    """(low, high) for error bars: quartiles (linear percentiles) or extremes; None for 'none' or no values."""
     import numpy as np
 
+    if kind not in SPREADS:
+        raise ValueError(f"unknown spread {kind!r}; choose from {SPREADS}")
     if kind == "none" or len(values) == 0:
         return None
     if kind == "iqr":
         lo, hi = np.percentile(values, [25, 75])
         return float(lo), float(hi)
     return float(np.min(values)), float(np.max(values))
+
+
+def spread(values: Sequence[float], kind: str) -> float | None:
+    """Width of the spread: interquartile range or max - min."""
+    bounds = spread_bounds(values, kind)
+    return None if bounds is None else bounds[1] - bounds[0]
 
 
 def shown(value: float) -> float:

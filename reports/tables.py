@@ -175,6 +175,17 @@ def _repeated_splits(results: list[Result]) -> int:
     return sum(len(indices) - 1 for indices in seen.values())
 
 
+def _remade_splits(results: list[Result], spec: Spec) -> int:
+    """How many (row, column, split set, index, seed) places hold results on more than one split: the split
+    was remade (another test fraction, another split-drawing version) and the old results are still stored."""
+    hashes: dict[tuple, set] = defaultdict(set)
+    for r in results:
+        if r.split_hash:
+            hashes[(spec.row_key(r.method, r.variant, r.fraction), r.train, r.test, r.split_set, r.split_index,
+                    r.seed)].add(r.split_hash)
+    return sum(len(h) > 1 for h in hashes.values())
+
+
 def _measured_stat(values: dict, spread_kind: str) -> Stat:
     vs = list(values.values())
     return Stat(value=stats.median(vs), spread=stats.spread(vs, spread_kind),
@@ -275,6 +286,11 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
     if repeated:
         notes.append(f"{repeated} split(s) hold exactly the same images as another split "
                      "(same split hash; typical of datasets with few reference images); each counts as run.")
+    remade = _remade_splits(kept, spec)
+    if remade:
+        notes.append(f"{remade} split index(es) hold results on different splits (another split hash under the "
+                     "same index: the splits were remade); each counts. Rerun into a fresh --out to compare "
+                     "like with like.")
     if superseded:
         notes.append(f"{superseded} older result(s) of the same method, column and split were superseded by "
                      "newer ones (a rerun under a new cell key); only the newest counts.")

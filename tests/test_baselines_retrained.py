@@ -76,21 +76,38 @@ def file_tensor(path: Path, key: str):
     return sd.get("params", sd)[key] if isinstance(sd, dict) else sd.state_dict()[key]
 
 
-@pytest.mark.parametrize("name", RETRAINED + ["vit-biqa"])
-def test_builds_from_the_declared_weight_files(name, fake_env):
-    m = method(name)
-    assert m.kind in ("pyiqa-retrained", "native") and m.trains
-    assert m.availability(m.params) == (True, "ok")
-    net = m._ensure_model().net
+def assert_loaded_from_file(name, net, root: Path):
     param, rel, key = LOADED_FROM[name]
-    if name == "clipiqa+-pyiqa":
-        got = net.clip_model[0].visual.conv1.weight
-    else:
-        got = net.get_parameter(param)
-    expected = file_tensor(fake_env / rel, key)
+    got = net.clip_model[0].visual.conv1.weight if name == "clipiqa+-pyiqa" else net.get_parameter(param)
+    expected = file_tensor(root / rel, key)
     if rel.startswith("hub/clip/"):     # pyiqa's CLIP loader rounds through fp16 (OpenAI's convert_weights)
         expected = expected.half()
     np.testing.assert_allclose(got.detach().numpy(), expected.float().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(HEAVY) + ["vit-biqa"])
+def test_builds_from_the_declared_weight_files(name, fake_env):
+    """Heavy architectures: construction only (their training cell is a slow test)."""
+    m = method(name)
+    assert m.kind in ("pyiqa-retrained", "native") and m.trains
+    assert m.availability(m.params) == (True, "ok")
+    assert_loaded_from_file(name, m._ensure_model().net, fake_env)
+
+
+def test_timm_weights_from_weights_dir(fake_root, tmp_path, monkeypatch):
+    """--weights-dir/<model>.pth is enough for a timm backbone: the HF cache is empty here."""
+    import shutil
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    rel, key = LOADED_FROM["vit-biqa"][1:]
+    wd = tmp_path / "weights"
+    wd.mkdir()
+    shutil.copy(fake_root / rel, wd / "vit_base_patch16_224.augreg2_in21k_ft_in1k.pth")
+    m = method("vit-biqa", weights_dir=wd)
+    assert not m.availability(m.params)[0] and m.availability(m.params, wd) == (True, "ok")
+    net = m._ensure_model().net
+    np.testing.assert_array_equal(net.inner.patch_embed.proj.weight.detach().numpy(),
+                                  file_tensor(wd / "vit_base_patch16_224.augreg2_in21k_ft_in1k.pth", key).numpy())
 
 
 def test_missing_backbone_is_a_fast_clear_error(tmp_path, monkeypatch):
@@ -113,7 +130,10 @@ def _trainable_snapshot(m):
 def test_tiny_cell_trains_and_predicts(name, fake_env, demo, tmp_path):
     train, test = demo
     m = method(name, workdir=tmp_path)
+    assert m.availability(m.params) == (True, "ok")
     m._ensure_model()
+    if name in LOADED_FROM:
+        assert_loaded_from_file(name, m.model.net, fake_env)
     before = _trainable_snapshot(m)
     m.fit(train)
     after = _trainable_snapshot(m)

@@ -68,6 +68,28 @@ def test_registry_resolves_every_nr_metric_without_torch():
     assert int(out.stdout.strip()) > 50      # pyiqa 0.1.16 has ~70 NR metrics
 
 
+def test_class_modules_import_without_torch():
+    mods = ["methods.weights", "methods.pyiqa_zeroshot", "methods.pyiqa_retrained", "methods.regression_trainer",
+            "methods.clipiqa", "methods.vit_biqa", "methods.unavailable"]
+    code = ("import sys, importlib\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            "heavy = [m for m in ('torch', 'pyiqa', 'open_clip', 'timm', 'pandas') if m in sys.modules]\n"
+            "assert not heavy, heavy")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_generated_classes_pickle_for_worker_processes():
+    import pickle
+
+    from methods.registry import get_method
+
+    cls = get_method("pyiqa:musiq-ava")
+    assert pickle.loads(pickle.dumps(cls)) is cls
+    method = cls(cls.make_params("demo"))
+    assert type(pickle.loads(pickle.dumps(method))) is cls
+
+
 def test_unknown_full_reference_and_set_metrics_are_clear_errors():
     from methods.registry import get_method
 

@@ -123,6 +123,23 @@ def test_revision_follows_the_metadata(tmp_path):
     assert load_dataset("koniq10k", data_root=tmp_path).dataset.revision != rev
 
 
+def test_revision_follows_the_image_ids(tmp_path):
+    """Same metadata, images moved out of images/: other ids, so another revision (else cached splits go stale)."""
+    import shutil
+
+    write_fixture(tmp_path, "kadid10k", layout="official", labels=False)
+    ds = load_dataset("kadid10k", data_root=tmp_path)
+    make_splits(ds, cache_dir=tmp_path / "s", n_splits=2, test_fraction=0.25)
+    folder = tmp_path / "kadid10k"
+    for f in (folder / "images").iterdir():
+        shutil.move(f, folder / f.name)
+    (folder / "images").rmdir()
+    moved = load_dataset("kadid10k", data_root=tmp_path)
+    assert moved.ids != ds.ids and moved.dataset.revision != ds.dataset.revision
+    s = make_splits(moved, cache_dir=tmp_path / "s", n_splits=2, test_fraction=0.25)[0]   # not the stale file
+    assert set(s.train) | set(s.test) == set(moved.ids)
+
+
 # --- errors ------------------------------------------------------------------------------------------
 
 def test_missing_dataset_says_where_it_looked(tmp_path):
@@ -173,6 +190,18 @@ def test_bad_scores(tmp_path, bad, match):
     meta.write_text("\n".join(lines) + "\n")
     with pytest.raises(DatasetError, match=rf"meta_info_LIVEChallengeDataset\.csv:10: score.*{match}"):
         load_dataset("livec", data_root=tmp_path)
+
+
+@pytest.mark.parametrize("name,layout,meta", [("live", "pyiqa", "meta_info/meta_info_LIVEIQADataset.csv"),
+                                               ("kadid10k", "official", "kadid10k/dmos.csv")])
+def test_truncated_line(tmp_path, name, layout, meta):
+    write_fixture(tmp_path, name, layout=layout, labels=False)
+    meta = tmp_path / meta
+    lines = meta.read_text().splitlines()
+    lines[3] = lines[3].split(",")[0]
+    meta.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError, match=rf"{meta.name}:4: 1 field\(s\) where the header has .*restore it"):
+        load_dataset(name, data_root=tmp_path)
 
 
 def test_duplicate_ids(tmp_path):

@@ -39,6 +39,24 @@ def test_intra_by_reference_sizes_and_no_leak(tmp_path):
     assert len({s.hash for s in splits}) > 5            # seeds differ
 
 
+def test_seeded_splits_distinct_while_possible(tmp_path):
+    """7 references, 1 tested per split: 7 distinct test sets, then a second round (all 7 before any repeat)."""
+    ds = synthetic_set(n_refs=7, per_ref=3)
+    splits = make_splits(ds, cache_dir=tmp_path / "a")
+    tested = [frozenset(refs(ds, s.test)) for s in splits]
+    assert all(len(t) == 1 for t in tested)
+    assert len(set(tested[:7])) == 7 and len(set(tested[7:])) == 3
+    for s in splits:
+        assert not refs(ds, s.train) & refs(ds, s.test) and set(s.train) | set(s.test) == set(ds.ids)
+    again = make_splits(ds, cache_dir=tmp_path / "b")                   # reproducible, computed afresh
+    assert [s.hash for s in again] == [s.hash for s in splits]
+    assert make_splits(ds, cache_dir=tmp_path / "c", n_splits=4) == splits[:4]   # a prefix of the longer run
+    # enough distinct test sets (C(12, 2) = 66): every split differs, the validation draw included
+    ds12 = synthetic_set(n_refs=12, per_ref=2)
+    many = make_splits(ds12, cache_dir=tmp_path / "d", val_fraction=0.1)
+    assert len({frozenset(refs(ds12, s.test)) for s in many}) == 10 and all(s.val for s in many)
+
+
 def test_by_image_on_authentic_sets(tmp_path):
     ds = synthetic_set(n_refs=50, per_ref=1, synthetic=False)
     s = make_splits(ds, cache_dir=tmp_path, n_splits=2)[0]
@@ -116,6 +134,8 @@ def test_bad_arguments(tmp_path):
         make_splits(ds, split_set="liq", cache_dir=tmp_path)
     with pytest.raises(SplitError, match="test_fraction"):
         make_splits(ds, test_fraction=0.0, cache_dir=tmp_path)
+    with pytest.raises(SplitError, match="seed"):
+        make_splits(ds, seed=-1, cache_dir=tmp_path)
     with pytest.raises(SplitError, match="too few"):
         make_splits(synthetic_set(n_refs=2), test_fraction=0.2, val_fraction=0.3, cache_dir=tmp_path)
 
@@ -145,3 +165,5 @@ def test_demo_splits_are_reference_disjoint():
     ds = load_dataset("demo-a")
     for s in make_splits(ds, protocol="efficiency"):
         assert s.test and s.train and not refs(ds, s.train) & refs(ds, s.test)
+    intra = make_splits(ds)                     # 7 references, one tested per split: 7 distinct, then repeats
+    assert len({s.hash for s in intra[:7]}) == 7 and len({s.hash for s in intra[7:]}) == 3

@@ -34,6 +34,20 @@ def test_no_visual_prompts_is_exactly_clip_encode_image():
     assert torch.allclose(ours, ref, atol=1e-6, rtol=0)
 
 
+def test_training_path_blocks_match_open_clip():
+    """With autograd on, blocks run through run_block (contiguous projections): same output as open_clip."""
+    model, clip = build(visual_prompts="none")
+    x = images()
+    ours = model.visual.encode(x)                      # grad enabled: run_block's own computation
+    with torch.no_grad():
+        ref = clip.encode_image(x)
+    assert torch.allclose(ours.detach(), ref, atol=1e-5, rtol=0)
+    block = clip.visual.transformer.resblocks[0]
+    t = torch.randn(2, 7, block.ln_1.normalized_shape[0], requires_grad=True)
+    from methods.mpiqe.model import run_block
+    assert torch.allclose(run_block(block, t), block(t), atol=1e-5)
+
+
 def test_prompts_change_the_visual_path_and_deep_differs_from_shallow():
     x = images()
     with torch.no_grad():

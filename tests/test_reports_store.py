@@ -14,7 +14,7 @@ from reports.build import build_report
 
 def _write(store: ResultStore, method: str, dataset: str, index: int, srcc: float, split_hash: str,
            protocol: str = "intra", variant: str = "default") -> None:
-    key = hashlib.sha256(f"{method}|{dataset}|{protocol}|{variant}|{index}".encode()).hexdigest()[:20]
+    key = hashlib.sha256(f"{method}|{dataset}|{protocol}|{variant}|{index}|{split_hash}".encode()).hexdigest()[:20]
     store.write_done({
         "key": key, "status": "done", "schema": 1, "protocol": protocol, "method": method, "method_version": "1",
         "variant": variant, "train_dataset": dataset, "test_dataset": dataset, "train_revision": "r",
@@ -44,6 +44,16 @@ def test_splits_count_by_index_and_repeats_are_noted(store):
     assert noop.n_paired == 6 and noop.mark == ""            # 6 pairs, all one way: p = 0.03125
     assert noop.p_value == pytest.approx(0.03125)
     assert any("1 split(s) hold exactly the same images" in n for n in table.notes)   # index 1 repeats 0
+
+
+def test_remade_split_under_the_same_index_is_noted(store):
+    (table,) = build_report(store.root).tables
+    assert not any("split index(es) hold results on different splits" in n for n in table.notes)
+    _write(store, "nss-svr", "demo-a", 2, 0.9, "h2-remade")      # split 2 was remade (e.g. new split drawing)
+    (table,) = build_report(store.root).tables
+    nss = next(r for r in table.rows if r.method == "nss-svr").cells[("demo-a", "demo-a", "srcc")]
+    assert nss.n == 7
+    assert any(n.startswith("1 split index(es) hold results on different splits") for n in table.notes)
 
 
 def test_published_rows_only_beside_measured_tables(store):

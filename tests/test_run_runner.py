@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.runner import (WorkerConfig, claim_gpu, execute_task, median_table, plan, run_tasks, select,
-                          visible_gpus)
+from bench.runner import (WorkerConfig, claim_gpu, execute_task, interleave, median_table, plan, run_tasks,
+                          select, visible_gpus)
 from bench.store import ResultStore
 from protocols import Options
 
@@ -177,8 +177,6 @@ def test_one_gpu_per_worker(tmp_path, monkeypatch):
 
 
 def test_save_checkpoints(tmp_path):
-    from dataclasses import replace
-
     from methods.classical import NSSRegressor
     from methods.base import RunContext
 
@@ -196,3 +194,10 @@ def test_save_checkpoints(tmp_path):
     assert np.allclose(method.predict(test), [p for _, _, p in result["predictions"]])
     noop = execute_task(tasks_for("intra", n_splits=1, datasets=("demo-a",))[0], cfg)
     assert any("no checkpoint saved" in n for n in noop["record"]["notes"])
+
+
+def test_cells_side_by_side_use_different_datasets():
+    tasks = tasks_for("efficiency", n_splits=2)          # planned dataset by dataset
+    order = [t.cell.train_dataset for t in interleave(tasks)]
+    assert order[:4] == ["demo-a", "demo-b", "demo-a", "demo-b"]
+    assert sorted(t.key for t in interleave(tasks)) == sorted(t.key for t in tasks)

@@ -121,3 +121,12 @@ def test_two_concurrent_writers_never_leave_a_partial_file(tmp_path):
     assert not list(out.rglob("*.tmp"))          # no temporary left behind
     for rec in store.iter_results():              # last complete write wins: one writer's final round
         assert rec["metrics"]["srcc"] in (1.29, 2.29)
+
+
+def test_a_damaged_result_file_is_named(tmp_path):
+    store = ResultStore(tmp_path, create=True)
+    cell = make_cell()
+    store.write_done(record_for(cell), [])
+    store.cell_path(cell.key).write_text('{"key": ')
+    with pytest.raises(StoreError, match=f"{cell.key}.json is not valid JSON.*delete it"):
+        list(store.iter_results())

@@ -122,8 +122,11 @@ def run(args) -> int:
     summary = run_tasks(tasks, store, cfg, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                         rerun=args.rerun, progress=False if args.no_progress else None)
     if summary.submitted == 0:
-        print(f"nothing to do: all {summary.total} cells of this run are done in {args.out} "
-              f"(--rerun all runs them again).")
+        if args.rerun == "failed":
+            print(f"nothing to rerun: none of the {summary.total} cells has a failure record in {args.out}.")
+        else:
+            print(f"nothing to do: all {summary.total} cells of this run are done in {args.out} "
+                  f"(--rerun all runs them again).")
     print(format_table(median_table(tasks, store)))
     print(f"{summary.done} cell(s) run, {summary.already_done} already done, {summary.failed} failed, "
           f"{summary.skipped} finished by another run; {summary.seconds:.1f} s; results in {args.out}/")

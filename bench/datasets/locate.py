@@ -164,6 +164,7 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
         for f in labels.files:
             rev.add(f)
     rev.add({"excluded": excluded})
+    rev.add([r.id for r in records])        # the ids themselves: the image folder found (or moved) changes them
     info = DatasetInfo(
         name=spec.name, title=spec.title, root=meta.folder, layout=meta.layout, synthetic=spec.synthetic,
         raw_scale=meta.raw_scale, raw_higher_is_better=meta.raw_higher_is_better, revision=rev.hexdigest(),

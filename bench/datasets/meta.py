@@ -53,6 +53,10 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
             rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path} is not a text CSV ({exc}): restore it from the dataset's release.") from None
+    short = next(((n, r) for n, r in rows if len(r) < len(header)), None)
+    if short is not None:               # a truncated line would otherwise fail later as an IndexError
+        raise DatasetError(f"{path}:{short[0]}: {len(short[1])} field(s) where the header has {len(header)} "
+                           f"({','.join(short[1])!r}). The file is truncated or edited: restore it.")
     return [h.strip() for h in header], rows
 
 

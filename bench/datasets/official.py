@@ -41,13 +41,18 @@ def parse(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
     return PARSERS[spec.name](spec, key, folder)
 
 
-def _loadmat(path: Path, *names: str):
+def _readmat(path: Path) -> dict:
     import scipy.io
 
     try:
-        mat = scipy.io.loadmat(path)
+        return scipy.io.loadmat(path)
     except Exception as exc:         # scipy raises several types for bad files
         raise DatasetError(f"cannot read {path} ({exc}): restore it from the dataset's release.") from None
+
+
+def _loadmat(path: Path, *names: str, mat: dict | None = None):
+    """The first of ``names`` in the .mat file (``mat``: the file already read)."""
+    mat = _readmat(path) if mat is None else mat
     for n in names:
         if n in mat:
             return mat[n]
@@ -75,14 +80,10 @@ def _need(path: Path) -> Path:
 def _live(spec, key, folder):
     import numpy as np
 
-    dmos = np.asarray(_loadmat(key, "dmos_new", "dmos"), dtype=float).ravel()
-    orgs = np.asarray(_loadmat(key, "orgs_new", "orgs"), dtype=float).ravel()
-    std = None
-    if key.name == "dmos_realigned.mat":
-        import scipy.io
-
-        m = scipy.io.loadmat(key)
-        std = np.asarray(m["dmos_std"], dtype=float).ravel() if "dmos_std" in m else None
+    mat = _readmat(key)
+    dmos = np.asarray(_loadmat(key, "dmos_new", "dmos", mat=mat), dtype=float).ravel()
+    orgs = np.asarray(_loadmat(key, "orgs_new", "orgs", mat=mat), dtype=float).ravel()
+    std = np.asarray(mat["dmos_std"], dtype=float).ravel() if "dmos_std" in mat else None   # realigned only
     refs_file = _need(folder / "refnames_all.mat")
     refs = _cellstr(_loadmat(refs_file, "refnames_all"))
     total = sum(n for _, n in LIVE_ORDER)

@@ -116,13 +116,42 @@ class PromptedVisual(nn.Module):
                 # Written in place (no copy of the whole sequence): a block's output is saved by no
                 # backward, and autograd's version counter would refuse it otherwise.
                 x[:, 1:1 + n] = self.prompts[i].to(x.dtype)
-            x = block(x)
+            x = run_block(block, x)
         return x[:, 0], x[:, 1 + n:]
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Same output as ``clip.encode_image`` (used by the equivalence test)."""
         cls, _ = self(images)
         return self.project(cls)
+
+
+def _plain_block(block) -> bool:
+    attn = getattr(block, "attn", None)
+    return (type(block).__name__ == "ResidualAttentionBlock" and isinstance(attn, nn.MultiheadAttention)
+            and attn.batch_first and attn._qkv_same_embed_dim and not hasattr(block, "ln_1_kv")
+            and all(hasattr(block, a) for a in ("ln_1", "ls_1", "ln_2", "mlp", "ls_2")))
+
+
+def run_block(block, x: torch.Tensor) -> torch.Tensor:
+    """``block(x)`` for one of open_clip's ResidualAttentionBlocks, computed from the block's own modules.
+
+    With autograd on, nn.MultiheadAttention transposes to (tokens, batch, width) and its projections
+    then run as slow batched matmuls (a third of a training step on CPU). Here the same weights are
+    applied to the contiguous (batch, tokens, width) tensor and attention goes through SDPA: same
+    result (to float rounding), faster backward. Without autograd open_clip's own call is used (it takes
+    PyTorch's fused inference path, the same one ``encode_image`` takes).
+    """
+    if not (torch.is_grad_enabled() and _plain_block(block)):
+        return block(x)
+    attn = block.attn
+    B, L, D = x.shape
+    H = attn.num_heads
+    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.view(B, L, 3, H, D // H).permute(2, 0, 3, 1, 4)
+    o = F.scaled_dot_product_attention(q, k, v, dropout_p=attn.dropout if attn.training else 0.0)
+    o = F.linear(o.transpose(1, 2).reshape(B, L, D), attn.out_proj.weight, attn.out_proj.bias)
+    x = x + block.ls_1(o)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
 class DualTextPrompts(nn.Module):
