@@ -72,7 +72,9 @@ class ImageSet:
         by_id = {r.id: r for r in self.records}
         missing = [i for i in ids if i not in by_id]
         if missing:
-            raise KeyError(
+            from bench.errors import SplitError
+
+            raise SplitError(
                 f"{len(missing)} id(s) not in dataset {self.dataset.name!r}, e.g. {missing[:3]}; "
                 "the split was made for another revision of the dataset: remake it with `bench data splits`."
             )

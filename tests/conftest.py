@@ -18,6 +18,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 for var, sub in (("TORCH_HOME", "torch"), ("HF_HOME", "hf"), ("XDG_CACHE_HOME", "xdg"), ("BENCH_CACHE", "bench")):
     os.environ[var] = str(_CACHE / sub)
 os.environ.setdefault("MPLBACKEND", "Agg")
+# matplotlib's font cache is slow to build and harmless to share between test runs
+os.environ.setdefault("MPLCONFIGDIR", str(_CACHE.parent / "matplotlib"))
 sys.path.insert(0, str(ROOT))   # our packages win over anything of the same name in site-packages
 
 

@@ -99,15 +99,16 @@ def test_timm_weights_from_weights_dir(fake_root, tmp_path, monkeypatch):
     import shutil
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
-    rel, key = LOADED_FROM["vit-biqa"][1:]
+    monkeypatch.setenv("TORCH_HOME", str(fake_root))
+    rel, key = LOADED_FROM["hyperiqa"][1:]
     wd = tmp_path / "weights"
     wd.mkdir()
-    shutil.copy(fake_root / rel, wd / "vit_base_patch16_224.augreg2_in21k_ft_in1k.pth")
-    m = method("vit-biqa", weights_dir=wd)
+    shutil.copy(fake_root / rel, wd / "resnet50.a1_in1k.pth")
+    m = method("hyperiqa", weights_dir=wd)
     assert not m.availability(m.params)[0] and m.availability(m.params, wd) == (True, "ok")
     net = m._ensure_model().net
-    np.testing.assert_array_equal(net.inner.patch_embed.proj.weight.detach().numpy(),
-                                  file_tensor(wd / "vit_base_patch16_224.augreg2_in21k_ft_in1k.pth", key).numpy())
+    np.testing.assert_array_equal(net.base_model.conv1.weight.detach().numpy(),
+                                  file_tensor(wd / "resnet50.a1_in1k.pth", key).numpy())
 
 
 def test_missing_backbone_is_a_fast_clear_error(tmp_path, monkeypatch):
