@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 KEY_LENGTH = 20
@@ -60,7 +61,7 @@ class Cell:
             d.pop(informational)
         return d
 
-    @property
+    @cached_property
     def key(self) -> str:
         return hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()[:KEY_LENGTH]
 
@@ -69,10 +70,17 @@ class Cell:
         return {"key": self.key, **asdict(self)}
 
     def label(self) -> str:
-        frac = "" if self.fraction is None else f" frac={self.fraction:g}"
-        var = "" if self.variant == "default" else f"[{self.variant}]"
-        data = self.train_dataset if self.train_dataset == self.test_dataset else f"{self.train_dataset}->{self.test_dataset}"
-        return f"{self.protocol} {self.method}{var} {data} split={self.split_index}{frac} seed={self.seed}"
+        return label(vars(self))
+
+
+def label(fields: dict) -> str:
+    """'intra nss-svr[full] demo-a split=3 seed=0' from a cell's fields or a result record."""
+    frac = "" if fields.get("fraction") is None else f" frac={fields['fraction']:g}"
+    variant = fields.get("variant", "default")
+    var = "" if variant == "default" else f"[{variant}]"
+    train, test = fields["train_dataset"], fields["test_dataset"]
+    data = train if train == test else f"{train}->{test}"
+    return f"{fields['protocol']} {fields['method']}{var} {data} split={fields['split_index']}{frac} seed={fields['seed']}"
 
 
 @dataclass(frozen=True)

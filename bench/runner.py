@@ -20,14 +20,15 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from bench import __version__
-from bench.cells import Cell, Task
+from bench.cells import SCHEMA, Cell, Task
 from bench.errors import BenchError, WeightsMissing, did_you_mean
 from bench.metrics import DEFAULT_SETTINGS, MetricSettings, compute_metrics
 from bench.seeding import derive_seed, seed_everything
@@ -35,6 +36,7 @@ from bench.store import ResultStore
 
 RERUN_CHOICES = ("missing", "failed", "all")
 BACKENDS = ("loky", "dask", "threading", "sequential")
+PRESETS = ("paper", "demo", "ci")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -94,13 +96,21 @@ def _canonical_dataset(name: str) -> str:
     return get_spec(name).name
 
 
+def check_preset(preset: str | None, classes) -> None:
+    """A preset no method of the run knows is a typo, not 'use the defaults'."""
+    known = set(PRESETS).union(*(cls.presets for cls in classes))
+    if preset is not None and preset not in known:
+        raise RunError(did_you_mean(preset, known, "--preset"))
+
+
 def resolve_params(cls, preset: str | None, overrides: dict, variant_overrides: dict) -> tuple[Any, str]:
     """defaults <- preset (when the method has it) <- --param <- variant. Returns (params, preset used)."""
     used = preset if preset in cls.presets else "default"
     try:
         params = cls.make_params(None if used == "default" else used, **{**overrides, **variant_overrides})
     except (TypeError, ValueError) as exc:
-        raise RunError(f"{exc}. Fix --param, or the protocol's variant.") from None
+        raise RunError(f"{exc}. Fix --param (--param {cls.name}.NAME=VALUE sets it for this method only), "
+                       "or the protocol's variant.") from None
     return params, used
 
 
@@ -127,6 +137,7 @@ def plan(
     if not methods:
         raise RunError("no method given: --method NAME[,NAME2]; `python -m bench methods` lists them.")
     classes = {m: registry.get_method(m) for m in dict.fromkeys(methods)}
+    check_preset(preset, classes.values())
     units = list(dict.fromkeys(replace(u, train=_canonical_dataset(u.train), test=_canonical_dataset(u.test))
                                for u in proto.units(opts)))
     if any(u.split_kind == "cross" and u.train == u.test for u in units):
@@ -300,7 +311,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
     if cfg.skip_if_done and store.is_done(cell.key):
         return {"status": "skipped", "record": {"key": cell.key}}
     record = cell.record_fields()
-    record.update(status="running", schema=1, started_at=_now(), host=socket.gethostname(), pid=os.getpid(),
+    record.update(status="running", schema=SCHEMA, started_at=_now(), host=socket.gethostname(), pid=os.getpid(),
                   backend=cfg.backend, git_commit=cfg.git_commit, git_dirty=cfg.git_dirty,
                   versions=package_versions(), notes=[])
     context = None
@@ -315,14 +326,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         device = resolve_device(cfg.device)
         method_seed = derive_seed(cell.seed, cell.train_dataset, cell.test_dataset, cell.split_set,
                                   cell.split_index, cell.fraction)
-        workdir = Path(cfg.out) / "work" / cell.key
-        try:
-            workdir.mkdir()
-        except FileNotFoundError:
-            workdir.mkdir(parents=True)
-        except FileExistsError:       # left by a killed run: start clean
-            _clean_workdir(workdir)
-            workdir.mkdir()
+        workdir = _make_workdir(Path(cfg.out) / "work", cell.key)
         context = RunContext(seed=method_seed, device=device, workdir=workdir,
                              cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else store.cache_dir,
                              weights_dir=Path(cfg.weights_dir) if cfg.weights_dir else None,
@@ -351,13 +355,22 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         record.update(metrics=compute_metrics(test.scores, preds, MetricSettings(**cell.metric_settings)),
                       fit_s=round(fit_s, 4), predict_s=round(predict_s, 4), notes=list(context.notes),
                       status="done", finished_at=_now())
-        _clean_workdir(workdir)
         return {"status": "done", "record": record,
                 "predictions": list(zip(test.ids, test.scores.tolist(), preds.tolist()))}
     except Exception as exc:  # noqa: BLE001 -- a failing cell must not stop the others
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                       notes=list(context.notes) if context else [], finished_at=_now())
         return {"status": "failed", "record": record}
+    finally:
+        if context is not None:
+            _clean_workdir(context.workdir)
+
+
+def _make_workdir(work: Path, key: str) -> Path:
+    """A scratch folder of this attempt only: a second run computing the same cell at the same time
+    gets its own, so neither deletes the other's files."""
+    work.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{key}.", dir=work))
 
 
 def _clean_workdir(workdir: Path) -> None:
@@ -381,22 +394,32 @@ def git_state(root: Path = ROOT) -> tuple[str, bool]:
     return commit, dirty
 
 
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """Before planning: a typo here should not cost the minutes that loading the data takes."""
+    if backend not in BACKENDS:
+        raise RunError(did_you_mean(backend, BACKENDS, "backend"))
+    if backend == "dask":
+        if not scheduler:
+            raise RunError("--backend dask needs --scheduler ADDRESS (e.g. tcp://head:8786), or --scheduler local.")
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            raise RunError("--backend dask needs dask.distributed: pip install 'biqa-bench[dask]'.") from None
+    elif scheduler:
+        raise RunError(f"--scheduler is for --backend dask (the backend is {backend!r}).")
+
+
 def _backend_context(backend: str, jobs: int, scheduler: str | None):
     """joblib.parallel_config for the backend (and the Dask client it needs)."""
     import contextlib
 
     from joblib import parallel_config
 
-    if backend not in BACKENDS:
-        raise RunError(did_you_mean(backend, BACKENDS, "backend"))
+    check_backend(backend, scheduler)
     stack = contextlib.ExitStack()
     if backend == "dask":
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError:
-            raise RunError("--backend dask needs dask.distributed: pip install 'biqa-bench[dask]'.") from None
-        if not scheduler:
-            raise RunError("--backend dask needs --scheduler ADDRESS (e.g. tcp://head:8786), or --scheduler local.")
+        from dask.distributed import Client, LocalCluster
+
         if scheduler == "local":
             cluster = stack.enter_context(LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                                        dashboard_address=None))
@@ -446,16 +469,17 @@ def run_tasks(
     start = time.perf_counter()
     summary = RunSummary(total=len({t.key for t in tasks}))
     todo = interleave(select(tasks, store, rerun))
-    summary.already_done = summary.total - len(todo) if rerun == "missing" else len(store.done_keys() & {t.key for t in tasks})
     summary.submitted = len(todo)
+    summary.already_done = len((store.done_keys() & {t.key for t in tasks}) - {t.key for t in todo})
     if not todo:
         summary.seconds = time.perf_counter() - start
         return summary
     show = sys.stderr.isatty() if progress is None else progress
     cfg = replace(cfg, backend=backend, skip_if_done=(rerun != "all"),
                   progress=show and jobs == 1 and backend in ("loky", "sequential"))
+    backend_context = _backend_context(backend, jobs, scheduler)    # its errors are the user's: raised as they are
     try:
-        with _backend_context(backend, jobs, scheduler):
+        with backend_context:
             results = Parallel(return_as="generator_unordered")(delayed(execute_task)(t, cfg) for t in todo)
             with tqdm(total=len(todo), desc="cells", unit="cell", disable=not show) as bar:
                 for result in results:
@@ -465,12 +489,23 @@ def run_tasks(
                     bar.update(1)
     except KeyboardInterrupt:
         summary.interrupted = True
+    except (BenchError, OSError) as exc:
+        raise RunError(f"the run stopped: {exc}. {_kept(summary, store)}") from None
+    except Exception as exc:  # noqa: BLE001 -- execute_task never raises: this is the machinery (a worker died)
+        why = str(exc).strip().split("\n\n")[0].replace("\n", " ")
+        raise RunError(f"the run stopped: a worker process died or the cluster was lost ({type(exc).__name__}: "
+                       f"{why}). Out of memory? Try fewer --jobs. {_kept(summary, store)}") from None
     try:
         (store.root / "work").rmdir()     # scratch of cells: gone when no cell is in flight
     except OSError:
         pass
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _kept(summary: RunSummary, store: ResultStore) -> str:
+    return (f"The {summary.done} cell(s) that finished are kept in {store.root}; run the same command again "
+            "to resume (only the missing cells run).")
 
 
 def _store_result(store: ResultStore, result: dict, summary: RunSummary) -> None:
@@ -512,14 +547,19 @@ def median_table(tasks: list[Task], store: ResultStore) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ("protocol", "method", "variant", "train", "test", "frac", "done", "SRCC", "PLCC", "PLCC*", "KRCC", "RMSE")
-    lines = [head]
-    for r in rows:
-        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-        lines.append((r["protocol"], r["method"], r["variant"], r["train_dataset"], r["test_dataset"],
-                      "-" if r["fraction"] is None else f"{r['fraction']:g}", f"{r['done']}/{r['cells']}",
-                      fmt(r["srcc"]), fmt(r["plcc"]), fmt(r["plcc_logistic"]), fmt(r["krcc"]), fmt(r["rmse"])))
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
-    out = ["  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
+    """Aligned text; the variant and fraction columns only when some row has one."""
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"
+    columns = [("protocol", lambda r: r["protocol"]), ("method", lambda r: r["method"])]
+    if any(r["variant"] != "default" for r in rows):
+        columns.append(("variant", lambda r: r["variant"]))
+    columns += [("train", lambda r: r["train_dataset"]), ("test", lambda r: r["test_dataset"])]
+    if any(r["fraction"] is not None for r in rows):
+        columns.append(("frac", lambda r: "-" if r["fraction"] is None else f"{r['fraction']:g}"))
+    columns.append(("done", lambda r: f"{r['done']}/{r['cells']}"))
+    columns += [(title, lambda r, m=metric: fmt(r[m])) for title, metric in
+                (("SRCC", "srcc"), ("PLCC", "plcc"), ("PLCC*", "plcc_logistic"), ("KRCC", "krcc"), ("RMSE", "rmse"))]
+    lines = [[title for title, _ in columns]] + [[cell(r) for _, cell in columns] for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    out = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out) + "\n(median over splits; PLCC* after the VQEG 4-parameter logistic)"

@@ -21,8 +21,8 @@ import json
 import math
 import os
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from bench.errors import BenchError
 
@@ -95,9 +95,6 @@ class ResultStore:
     def is_done(self, key: str) -> bool:
         return self.cell_path(key).is_file()
 
-    def has_failure(self, key: str) -> bool:
-        return self.failed_path(key).is_file()
-
     def done_keys(self) -> set[str]:
         cells = self.root / "cells"
         if not cells.is_dir():
@@ -158,8 +155,3 @@ class ResultStore:
         path = self.failed_path(record["key"])
         atomic_write(path, json.dumps(_finite(record), indent=1, allow_nan=False) + "\n")
         return path
-
-    def forget(self, key: str) -> None:
-        """Drop a cell's result (``--rerun all`` overwrites instead; this is for tools and tests)."""
-        for p in (self.cell_path(key), self.preds_path(key), self.failed_path(key)):
-            p.unlink(missing_ok=True)

@@ -181,7 +181,11 @@ def _load_file(model, path: str) -> None:
         return
     except Exception as first:  # noqa: BLE001 -- fall back to TorchScript, re-raise the first if that fails too
         try:
-            sd = torch.jit.load(path, map_location="cpu").state_dict()
+            import warnings
+
+            with warnings.catch_warnings():   # OpenAI ships TorchScript; jit.load's deprecation is not the user's to fix
+                warnings.simplefilter("ignore", FutureWarning)
+                sd = torch.jit.load(path, map_location="cpu").state_dict()
         except Exception:
             raise BenchError(f"cannot load CLIP checkpoint {path}: {first}") from first
     for key in ("input_resolution", "context_length", "vocab_size"):

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.records import ImageSet
-from methods.base import Method, WeightSpec
-from methods.regression_trainer import recipe_dataclass
+from methods.base import WeightSpec
+from methods.regression_trainer import Trainable, TrainedRegressor, recipe_dataclass
 
 PROMPTS = ("Good photo.", "Bad photo.")
 CLASS_WORDS = ("good", "bad")
@@ -54,7 +52,10 @@ def _normalizer(info, size: int):
 
 
 def build_clipiqa_net(model, info, n_ctx: int = 0, logit_scale: float = 100.0):
-    """An nn.Module: crops in [0, 1] -> P(good). n_ctx=0: fixed prompts (CLIP-IQA); >0: CoOp (CLIP-IQA+)."""
+    """An nn.Module: crops in [0, 1] -> P(good). n_ctx=0: fixed prompts (CLIP-IQA); >0: CoOp (CLIP-IQA+).
+
+    The CoOp text path is MP-IQE's ``DualTextPrompts`` with one branch: the same prompt learner
+    for both methods (it also handles open_clip's CustomTextCLIP and a missing text projection)."""
     import open_clip
     import torch
     from torch import nn
@@ -69,29 +70,16 @@ def build_clipiqa_net(model, info, n_ctx: int = 0, logit_scale: float = 100.0):
             for p in model.parameters():
                 p.requires_grad_(False)
             if n_ctx:
-                # tokens "X X .. X good." : the X positions are replaced by learned vectors
-                text = tokenizer([" ".join(["X"] * n_ctx) + f" {w}." for w in CLASS_WORDS])
-                with torch.no_grad():
-                    emb = model.token_embedding(text)
-                self.register_buffer("tokens", text, persistent=False)
-                self.register_buffer("embedded", emb, persistent=False)
-                self.ctx = nn.Parameter(torch.randn(n_ctx, emb.shape[-1]) * 0.02)   # CoOp's init
+                from methods.mpiqe.model import DualTextPrompts
+
+                self.prompts = DualTextPrompts(model, tokenizer, {"quality": CLASS_WORDS}, n_ctx=n_ctx)
             else:
                 self.register_buffer("tokens", tokenizer(list(PROMPTS)), persistent=False)
 
         def text_features(self):
-            m = self.clip[0]
-            if not n_ctx:
-                return m.encode_text(self.tokens)
-            x = torch.cat([self.embedded[:, :1], self.ctx.unsqueeze(0).expand(2, -1, -1),
-                           self.embedded[:, 1 + n_ctx:]], dim=1)
-            # open_clip's encode_text from embeddings on (same steps, same pooling at the EOT token)
-            cast = m.transformer.get_cast_dtype()
-            x = x.to(cast) + m.positional_embedding.to(cast)
-            x = m.transformer(x, attn_mask=m.attn_mask)
-            x = m.ln_final(x)
-            x = x[torch.arange(x.shape[0]), self.tokens.argmax(dim=-1)]
-            return x @ m.text_projection if not isinstance(m.text_projection, nn.Linear) else m.text_projection(x)
+            if n_ctx:
+                return self.prompts()["quality"]
+            return self.clip[0].encode_text(self.tokens)
 
         def forward(self, x):
             m = self.clip[0].to(x.device)
@@ -112,32 +100,20 @@ class CLIPIQAParams:
     test_crops: int = 8
 
 
-class _ClipBase(Method):
+class _ClipBase(TrainedRegressor):
     n_ctx = 0
-
-    def __init__(self, params: Any = None, context=None):
-        super().__init__(params, context)
-        self.model = None
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
         return clip_weight_specs(params.backbone, params.pretrained, weights_dir)
 
-    def _ensure_model(self):
-        if self.model is None:
-            from methods.clip_backbone import create_clip
-            from methods.regression_trainer import Trainable
+    def build(self) -> Trainable:
+        from methods.clip_backbone import create_clip
 
-            clip, info = create_clip(self.params.backbone, self.params.pretrained, self.context.device,
-                                     weights_dir=self.context.weights_dir)
-            net = build_clipiqa_net(clip, info, n_ctx=self.n_ctx)
-            self.model = Trainable(net, [], [p for p in net.parameters() if p.requires_grad])
-        return self.model
-
-    def predict(self, images: ImageSet) -> np.ndarray:
-        from methods.regression_trainer import predict_regressor
-
-        return predict_regressor(self._ensure_model(), images, self.params, self.context)
+        clip, info = create_clip(self.params.backbone, self.params.pretrained, self.context.device,
+                                 weights_dir=self.context.weights_dir)
+        net = build_clipiqa_net(clip, info, n_ctx=self.n_ctx)
+        return Trainable(net, [], [p for p in net.parameters() if p.requires_grad])
 
 
 class CLIPIQA(_ClipBase):
@@ -149,6 +125,9 @@ class CLIPIQA(_ClipBase):
     Params = CLIPIQAParams
     presets = {"paper": {}, "demo": {"test_crops": 2},
                "ci": {"test_crops": 1, "backbone": "biqa-tiny-vit", "pretrained": "none", "crop_size": 64}}
+
+    def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
+        """Zero-shot: nothing to train."""
 
 
 CLIPIQAPlusParams = recipe_dataclass(
@@ -162,7 +141,7 @@ class CLIPIQAPlus(_ClipBase):
     name = "clipiqa+"
     kind = "native"
     trains = True
-    version = "1"
+    version = "2"                # 2: CoOp text path shared with MP-IQE (DualTextPrompts)
     description = "CLIP-IQA+: CoOp context vectors for the antonym prompts, frozen open_clip ViT-B/16, trained per cell"
     Params = CLIPIQAPlusParams
     presets = {"paper": {}, "demo": {"epochs": 2, "test_crops": 2},
@@ -174,23 +153,3 @@ class CLIPIQAPlus(_ClipBase):
     @property
     def n_ctx(self) -> int:   # type: ignore[override]
         return int(self.params.n_ctx)
-
-    def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
-        import torch
-
-        from bench.seeding import seed_everything
-        from methods.regression_trainer import fit_regressor
-
-        seed_everything(self.context.seed)
-        torch.manual_seed(self.context.seed)
-        fit_regressor(self._ensure_model(), train, self.params, self.context)
-
-    def save(self, path: Path) -> None:
-        import torch
-
-        torch.save(self._ensure_model().net.state_dict(), path)
-
-    def load(self, path: Path) -> None:
-        import torch
-
-        self._ensure_model().net.load_state_dict(torch.load(path, map_location="cpu"))

@@ -14,13 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
-from bench.records import ImageSet
 from methods import weights as W
-from methods.base import Method, WeightSpec
+from methods.base import WeightSpec
 from methods.pyiqa_zeroshot import weight_specs
-from methods.regression_trainer import recipe_dataclass
+from methods.regression_trainer import TrainedRegressor, recipe_dataclass
 
 _P, _TV, _CLIP, _TIMM = "pyiqa", "torchvision", "clip", "timm"
 
@@ -32,26 +29,16 @@ def _url(filename: str) -> str:
     return f"https://huggingface.co/{W.PYIQA_HF_REPO}/resolve/main/{filename}"
 
 
-class PyiqaRetrained(Method):
+class PyiqaRetrained(TrainedRegressor):
     kind = "pyiqa-retrained"
     trains = True
     version = "1"
     weights: ClassVar[list[tuple[str, str]]] = []
     source: ClassVar[str] = ""
-    simplifications: ClassVar[tuple[str, ...]] = ()   # where we differ from the paper; noted in every result
-
-    def __init__(self, params: Any = None, context=None):
-        super().__init__(params, context)
-        self.model = None
-        self.train_stats: dict = {}
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
         return weight_specs(cls.weights, weights_dir)
-
-    def build(self):
-        """-> regression_trainer.Trainable (called inside offline_weights)."""
-        raise NotImplementedError
 
     def _ensure_model(self):
         if self.model is None:
@@ -60,33 +47,6 @@ class PyiqaRetrained(Method):
             with W.offline_weights(self.context.weights_dir, self.context.notes):
                 self.model = self.build()
         return self.model
-
-    def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
-        import torch
-
-        from bench.seeding import seed_everything
-        from methods.regression_trainer import fit_regressor
-
-        seed_everything(self.context.seed)
-        torch.manual_seed(self.context.seed)
-        for s in self.simplifications:
-            self.context.note(f"{self.name}: {s}")
-        self.train_stats = fit_regressor(self._ensure_model(), train, self.params, self.context)
-
-    def predict(self, images: ImageSet) -> np.ndarray:
-        from methods.regression_trainer import predict_regressor
-
-        return predict_regressor(self._ensure_model(), images, self.params, self.context)
-
-    def save(self, path: Path) -> None:
-        import torch
-
-        torch.save(self._ensure_model().net.state_dict(), path)
-
-    def load(self, path: Path) -> None:
-        import torch
-
-        self._ensure_model().net.load_state_dict(torch.load(path, map_location="cpu"))
 
 
 def _split(net, backbone_module) -> tuple[list, list]:

@@ -11,7 +11,6 @@ an intra run cost one pass over the images. This module imports neither torch no
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sqlite3
@@ -88,14 +87,6 @@ def pyiqa_version() -> str:
     from importlib.metadata import version
 
     return version("pyiqa")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ScoreCache:
@@ -180,7 +171,7 @@ class PyiqaZeroShot(Method):
         return self._model
 
     def predict(self, images: ImageSet) -> np.ndarray:
-        hashes = [file_sha256(r.path) for r in images.records]
+        hashes = [W.file_sha256(r.path) for r in images.records]
         key = (self.metric, pyiqa_version(), self._transform())
         cache = self._cache()
         known = cache.get(key, sorted(set(hashes))) if cache else {}

@@ -6,17 +6,21 @@ phase (DBCNN trains its last layer before fine-tuning everything). Targets are t
 scores standardised to zero mean / unit variance (a monotone map: SRCC/KRCC are unchanged).
 Test predictions average the model's output over ``test_crops`` deterministic crops.
 
-torch is imported inside the functions: method class modules import this file freely.
+``TrainedRegressor`` is the Method base of every baseline trained this way: subclasses only say how
+to ``build`` their ``Trainable``. torch is imported inside the functions: method class modules
+import this file freely.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, make_dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
 from bench.records import ImageSet
+from methods.base import Method
 
 
 @dataclass
@@ -231,3 +235,45 @@ def predict_regressor(model: Trainable, images: ImageSet, p: RecipeParams, conte
             y = model.forward(net, crops.flatten(0, 1).to(context.device)).float().reshape(b, n).mean(1)
             out.append(y.cpu().numpy())
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+class TrainedRegressor(Method):
+    """fit / predict / save / load for a method whose model is a ``Trainable`` (built lazily by ``build``)."""
+
+    simplifications: ClassVar[tuple[str, ...]] = ()   # where we differ from the paper; noted in every result
+
+    def __init__(self, params: Any = None, context=None):
+        super().__init__(params, context)
+        self.model: Trainable | None = None
+        self.train_stats: dict = {}
+
+    def build(self) -> Trainable:
+        raise NotImplementedError
+
+    def _ensure_model(self) -> Trainable:
+        if self.model is None:
+            self.model = self.build()
+        return self.model
+
+    def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
+        from bench.seeding import seed_everything
+
+        import torch  # noqa: F401  (imported first, so that seed_everything seeds it)
+
+        seed_everything(self.context.seed)
+        for s in self.simplifications:
+            self.context.note(f"{self.name}: {s}")
+        self.train_stats = fit_regressor(self._ensure_model(), train, self.params, self.context)
+
+    def predict(self, images: ImageSet) -> np.ndarray:
+        return predict_regressor(self._ensure_model(), images, self.params, self.context)
+
+    def save(self, path: Path) -> None:
+        import torch
+
+        torch.save(self._ensure_model().net.state_dict(), path)
+
+    def load(self, path: Path) -> None:
+        import torch
+
+        self._ensure_model().net.load_state_dict(torch.load(path, map_location="cpu"))

@@ -2,13 +2,14 @@
 
 ``noop`` predicts a deterministic pseudo-random score per image id (no pixel is read),
 so a run measures the runner's own overhead. Its knobs make it misbehave on purpose:
-sleep (SIGKILL tests), raise on one dataset (failure handling), predict a
-constant or NaN (metric flags).
+sleep (SIGKILL tests), raise on one dataset (failure handling), kill its own worker
+process (a worker lost to the OOM killer), predict a constant or NaN (metric flags).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 import zlib
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class NoOpParams:
     sleep_s: float = 0.0        # seconds spent in fit (simulates work)
     fail_on: str = ""           # raise in fit when the training set has this dataset name
     fail_while_file: str = ""   # raise in fit while this file exists (a failure fixed outside the parameters)
+    die_on: str = ""            # SIGKILL its own process in fit when the training set has this dataset name
     output: str = "hash"        # 'hash' (pseudo-random per id), 'score' (+ noise), 'constant', 'nan'
     noise: float = 0.1          # output='score': Gaussian noise added to the true score
 
@@ -41,6 +43,8 @@ class NoOp(Method):
         p = self.params
         if p.fail_on and train.dataset.name == p.fail_on:
             raise RuntimeError(f"noop: asked to fail on dataset {p.fail_on!r}")
+        if p.die_on and train.dataset.name == p.die_on:
+            os.kill(os.getpid(), signal.SIGKILL)
         if p.fail_while_file and os.path.exists(p.fail_while_file):
             raise RuntimeError(f"noop: asked to fail while {p.fail_while_file} exists")
         if p.sleep_s:

@@ -12,12 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bench.records import ImageSet
 from methods import weights as W
-from methods.base import Method, WeightSpec
-from methods.regression_trainer import recipe_dataclass
+from methods.base import WeightSpec
+from methods.regression_trainer import Trainable, TrainedRegressor, recipe_dataclass
 
 ViTBIQAParams = recipe_dataclass(
     "ViTBIQAParams", epochs=30, warmup_epochs=5, batch_size=64, optimizer="adam", lr=3e-5, scheduler="cosine",
@@ -26,7 +23,7 @@ ViTBIQAParams = recipe_dataclass(
 ViTBIQAParams.__module__ = __name__
 
 
-class ViTBIQA(Method):
+class ViTBIQA(TrainedRegressor):
     name = "vit-biqa"
     kind = "native"
     trains = True
@@ -38,56 +35,23 @@ class ViTBIQA(Method):
                       "crop_size": 64}}
     source = "MP-IQE paper's training schedule (the paper states none for ViT-BIQA)"
 
-    def __init__(self, params: Any = None, context=None):
-        super().__init__(params, context)
-        self.model = None
-
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
         return [W.timm_weight(f"timm/{params.model}", weights_dir)] if params.pretrained else []
 
-    def _ensure_model(self):
-        if self.model is None:
-            import timm
+    def build(self) -> Trainable:
+        import timm
 
-            from methods.regression_trainer import Trainable
-
-            kwargs = {"num_classes": 1}
-            if self.params.crop_size != 224:   # small inputs (tests): timm resamples the position embedding
-                kwargs["img_size"] = self.params.crop_size
-            with W.offline_weights(self.context.weights_dir, self.context.notes):
-                net = timm.create_model(self.params.model, pretrained=self.params.pretrained, **kwargs)
-            cfg = net.pretrained_cfg
-            net = _Normalised(net, cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
-            head = list(net.inner.get_classifier().parameters())
-            ids = {id(p) for p in head}
-            self.model = Trainable(net, [p for p in net.parameters() if id(p) not in ids], head)
-        return self.model
-
-    def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
-        import torch
-
-        from bench.seeding import seed_everything
-        from methods.regression_trainer import fit_regressor
-
-        seed_everything(self.context.seed)
-        torch.manual_seed(self.context.seed)
-        fit_regressor(self._ensure_model(), train, self.params, self.context)
-
-    def predict(self, images: ImageSet) -> np.ndarray:
-        from methods.regression_trainer import predict_regressor
-
-        return predict_regressor(self._ensure_model(), images, self.params, self.context)
-
-    def save(self, path: Path) -> None:
-        import torch
-
-        torch.save(self._ensure_model().net.state_dict(), path)
-
-    def load(self, path: Path) -> None:
-        import torch
-
-        self._ensure_model().net.load_state_dict(torch.load(path, map_location="cpu"))
+        kwargs = {"num_classes": 1}
+        if self.params.crop_size != 224:   # small inputs (tests): timm resamples the position embedding
+            kwargs["img_size"] = self.params.crop_size
+        with W.offline_weights(self.context.weights_dir, self.context.notes):
+            net = timm.create_model(self.params.model, pretrained=self.params.pretrained, **kwargs)
+        cfg = net.pretrained_cfg
+        net = _Normalised(net, cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
+        head = list(net.inner.get_classifier().parameters())
+        ids = {id(p) for p in head}
+        return Trainable(net, [p for p in net.parameters() if id(p) not in ids], head)
 
 
 def _Normalised(net, mean, std):

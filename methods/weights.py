@@ -249,14 +249,14 @@ def _patch_pyiqa(patch, res: _Resolver, view: Path, notes) -> None:
                 raise _missing(filename, res.real_hub / "clip", res.weights_dir, url)
             return original_clip(url, str(res.real_hub / "clip"))
         expected = url.split("/")[-2]
-        if notes is not None and _sha256(src) != expected:
+        if notes is not None and file_sha256(src) != expected:
             notes.append(f"{filename}: sha256 differs from OpenAI's published hash; used as found ({src})")
         return str(src)
 
     patch(cm, "_download", clip_download)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -7,7 +7,7 @@ runner crosses units with splits, methods, variants and seeds to get cells.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import BenchError, did_you_mean
@@ -131,8 +131,6 @@ class Protocol:
         by_label = {v.label: v for v in declared}
         for label in opts.variants:
             if label not in by_label:
-                raise ProtocolError(did_you_mean(label, by_label, f"variant of {method} in {self.name}"))
+                raise ProtocolError(did_you_mean(label, by_label, f"{self.name} variant of {method}")
+                                    + f" `python -m bench protocols {self.name}` describes them.")
         return tuple(by_label[label] for label in opts.variants)
-
-    def with_defaults(self, **changes) -> "Protocol":
-        return replace(self, **changes)

@@ -9,8 +9,10 @@ Layout written under ``root`` (use it as TORCH_HOME, and ``root / 'hf'`` as HF_H
     hub/clip/RN50.pt, ViT-B-32.pt                          OpenAI CLIP for pyiqa's loader
     hf/hub/models--timm--resnet50.a1_in1k/snapshots/<rev>/pytorch_model.bin   timm
 
-To keep files small, every tensor is a strided view into one shared random buffer
-(``torch.save`` stores the buffer once): full shapes, a few MB on disk. OpenAI CLIP files are
+To keep files small, every large tensor is a strided view into one shared random buffer
+(``torch.save`` stores the buffer once): full shapes, about 2 MB on disk. Shapes come from models
+built on the meta device (no memory, no random init), except pyiqa's own architectures, whose
+integer buffers must be real. OpenAI CLIP files are
 *tiny* CLIP models by default (pyiqa infers the CLIP architecture from the file), because a
 full CLIP text tower over LIQE's 495 prompts costs minutes on CPU; ``full_clip=True`` writes
 full-size ones.
@@ -22,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-BUFFER = 1 << 20
+BUFFER = 1 << 19      # floats; the largest span (CLIP's 49408-token embedding) is ~346k
 REVISION = "0" * 40
+FORMAT = 2            # bump when the fake files change: part of the shared cache's name
 
 
 def _strided(shape: tuple[int, ...], base, offset: int):
@@ -48,20 +51,19 @@ def fake_state_dict(state_dict: dict, seed: int = 0) -> dict:
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    base = torch.randn(BUFFER, generator=g) * 0.05
-    near_one = base + 1.0            # norm scales and running variances: positive, around 1
+    base = torch.randn(BUFFER, generator=g, device="cpu") * 0.05     # explicit: callers may be inside torch.device('meta')
     out = {}
     rng = np.random.default_rng(seed)
     for k, v in state_dict.items():
         if not torch.is_tensor(v):
             out[k] = v
             continue
-        if not v.is_floating_point():
-            out[k] = v.clone()
+        if not v.is_floating_point():     # counters (num_batches_tracked): zeros when built on meta
+            out[k] = torch.zeros(v.shape, dtype=v.dtype, device="cpu") if v.is_meta else v.clone()
             continue
-        shape = tuple(v.shape)
-        pool = near_one if (k.endswith("running_var") or (k.endswith("weight") and v.ndim == 1)) else base
-        t = _strided(shape, pool, int(rng.integers(0, BUFFER)))
+        t = _strided(tuple(v.shape), base, int(rng.integers(0, BUFFER)))
+        if k.endswith("running_var") or (k.endswith("weight") and v.ndim == 1):
+            t = t + 1.0                   # norm scales and running variances: positive, around 1 (small copies)
         out[k] = t.to(v.dtype)
     return out
 
@@ -75,21 +77,25 @@ def _save(obj, path: Path) -> Path:
 
 
 def torchvision_fakes(hub: Path, archs=("vgg16", "resnet18", "resnet34", "resnet50")) -> None:
+    import torch
     import torchvision
 
     from methods.weights import TORCHVISION_FILES
 
     for arch in archs:
-        sd = getattr(torchvision.models, arch)(weights=None).state_dict()
+        with torch.device("meta"):
+            sd = getattr(torchvision.models, arch)(weights=None).state_dict()
         _save(fake_state_dict(sd), hub / "checkpoints" / TORCHVISION_FILES[arch])
 
 
 def timm_fakes(hf_home: Path, models=("resnet50.a1_in1k", "vit_base_patch16_224.augreg2_in21k_ft_in1k")) -> None:
     import timm
+    import torch
 
     for model in models:
         arch = model.split(".")[0]
-        sd = timm.create_model(arch, pretrained=False).state_dict()
+        with torch.device("meta"):
+            sd = timm.create_model(arch, pretrained=False).state_dict()
         repo = hf_home / "hub" / f"models--timm--{model}"
         _save(fake_state_dict(sd), repo / "snapshots" / REVISION / "pytorch_model.bin")
         (repo / "refs").mkdir(parents=True, exist_ok=True)
@@ -137,7 +143,7 @@ def _save_jit(state_dict: dict, path: Path) -> None:
             if not hasattr(mod, name):
                 mod.add_module(name, Holder())
             mod = getattr(mod, name)
-        mod.register_buffer(leaf, value.contiguous())
+        mod.register_buffer(leaf, value.clone(memory_format=torch.contiguous_format))   # not the shared buffer
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(torch.jit.script(root), str(path))
 
@@ -175,7 +181,7 @@ def pyiqa_fakes(hub: Path, names=None) -> None:
     import pyiqa  # noqa: F401  (registers archs)
     from pyiqa.archs import build_network
 
-    with offline_weights(hub):
+    with offline_weights(hub), torch.device("meta"):    # shapes only: no memory, no init
         for filename, opts, key in ARCH_FILES:
             if not wanted(filename):
                 continue
@@ -193,7 +199,8 @@ def pyiqa_fakes(hub: Path, names=None) -> None:
                 sd = build_network(dict(opts)).state_dict()
             sd = fake_state_dict(sd)
             _save({key: sd} if key else sd, pq / filename)
-        if wanted(CLIPIQA_PROMPTS):
+    if wanted(CLIPIQA_PROMPTS):
+        with offline_weights(hub):
             net = build_network(dict(type="CLIPIQA", model_type="clipiqa", backbone="RN50"))
             width = net.clip_model[0].ln_final.weight.shape[0]
             torch.save(torch.randn(2, 16, width) * 0.02, pq / CLIPIQA_PROMPTS)   # a bare tensor, like the release
@@ -261,7 +268,7 @@ def session_fake_root(pyiqa_files=None) -> Path:
     from importlib.metadata import version
 
     what = ",".join(sorted(pyiqa_files or PYIQA_FILES))
-    what += "|" + ",".join(version(p) for p in ("torch", "torchvision", "timm", "pyiqa"))
+    what += "|" + ",".join(version(p) for p in ("torch", "torchvision", "timm", "pyiqa")) + f"|format {FORMAT}"
     tag = hashlib.sha1(what.encode()).hexdigest()[:12]
     return Path(os.environ["BENCH_CACHE"]).parent.parent / f"fake-weights-{tag}"
 

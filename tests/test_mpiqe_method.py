@@ -95,7 +95,7 @@ def _subset(images, n, seed=0):
 
 def test_loss_falls_within_50_steps_and_checkpoint_round_trips(demo_small, tmp_path):
     train = _subset(demo_small, 8)
-    ctx = RunContext(seed=0, workdir=tmp_path, save_checkpoint=True)
+    ctx = RunContext(seed=0, workdir=tmp_path)
     m = MPIQE(MPIQE.make_params("ci", epochs=25, warmup_epochs=1, batch_size=4), ctx)
     m.fit(train)
     losses = m.history.step_loss
@@ -107,7 +107,8 @@ def test_loss_falls_within_50_steps_and_checkpoint_round_trips(demo_small, tmp_p
     assert pred.shape == (6,) and np.all(np.isfinite(pred))
     assert np.array_equal(pred, m.predict(test))            # deterministic test crops
 
-    ckpt = tmp_path / "mpiqe.pt"                            # written by fit (save_checkpoint)
+    ckpt = tmp_path / "ckpt" / "cell"                       # the runner's layout: no suffix, folders made
+    m.save(ckpt)
     assert ckpt.is_file() and ckpt.stat().st_size < 2_000_000
     blob = torch.load(ckpt, weights_only=True)
     assert not any(k.startswith("clip.") for k in blob["state"])

@@ -87,7 +87,7 @@ def test_fit_predict_ranks_unseen_contents(image_set, regressor, tmp_path):
 
 
 def test_feature_cache_is_used_and_gives_identical_predictions(image_set, tmp_path):
-    import methods.classical as classical
+    from methods import classical
 
     train, test = _split(image_set)
     preds = []

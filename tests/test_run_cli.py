@@ -42,7 +42,7 @@ def wait_for_cells(store, n, proc, timeout=90):
 
 def test_sigkill_loses_only_cells_in_flight_and_resume_runs_each_cell_once(tmp_path):
     out = tmp_path / "runs"
-    args = noop_run(out, "--splits", "6", "--param", "sleep_s=0.2")
+    args = noop_run(out, "--splits", "6", "--param", "sleep_s=0.1")
     proc = subprocess.Popen(bench_cmd(*args, "--jobs", "2"), cwd=ROOT, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = ResultStore(out)
@@ -53,7 +53,7 @@ def test_sigkill_loses_only_cells_in_flight_and_resume_runs_each_cell_once(tmp_p
     assert 3 <= len(before) < 12
     resumed = subprocess.run(bench_cmd(*args, "--jobs", "1"), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{12 - len(before)} cell(s) run, {len(before)} already done, 0 failed" in resumed.stdout
+    assert f"{12 - len(before)} cell(s) finished, {len(before)} already done;" in resumed.stdout
     assert len(store.done_keys()) == 12 and store.failed_keys() == set()
     for key, mtime in before.items():                 # finished before the kill: never run again
         assert store.cell_path(key).stat().st_mtime_ns == mtime
@@ -83,26 +83,37 @@ def test_dry_run_lists_cells_and_what_is_done(tmp_path, capsys):
     capsys.readouterr()
     assert main(noop_run(out, "--splits", "3", "--dry-run")) == 0
     text = capsys.readouterr().out
-    assert "6 cells: 2 done, 0 failed, 4 to run." in text
+    assert "6 cells: 2 done, 0 failed, 4 not run yet" in text and "without --dry-run, 4 would run" in text
     assert text.count(" done ") == 2 and text.count(" todo ") == 4
+    assert not (out / "work").exists() and len(ResultStore(out).done_keys()) == 2     # ran nothing
+
+
+def test_dry_run_on_an_unwritable_out_lists_the_cells_and_warns(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(noop_run(blocker / "runs", "--splits", "1", "--dry-run")) == 0
+    cap = capsys.readouterr()
+    assert "2 cells: 0 done" in cap.out and "warning: results folder" in cap.err and "not writable" in cap.err
 
 
 def test_finished_run_prints_the_median_table_and_nothing_to_do(tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(noop_run(out, "--splits", "2")) == 0
     first = capsys.readouterr().out
-    assert "intra     noop" in first and "2/2" in first and "4 cell(s) run" in first
+    assert "intra     noop" in first and "2/2" in first and "4 cell(s) finished" in first
+    assert "variant" not in first and "frac" not in first          # columns with nothing to say are left out
     assert main(noop_run(out, "--splits", "2")) == 0
     assert "nothing to do: all 4 cells" in capsys.readouterr().out
 
 
 def test_a_method_raising_in_one_cell_lets_the_others_finish(tmp_path, capsys):
-    rc = main(noop_run(tmp_path, "--splits", "2", "--param", "noop.fail_on=demo-b"))
+    rc = main(noop_run(tmp_path, "--splits", "4", "--param", "noop.fail_on=demo-b"))
     cap = capsys.readouterr()
     assert rc == 1
-    assert "2 cell(s) FAILED" in cap.err and "asked to fail on dataset 'demo-b'" in cap.err
-    assert "--rerun failed" in cap.err
-    assert "2 cell(s) run" in cap.out and "0/2" in cap.out
+    assert "4 cell(s) FAILED" in cap.err and "--rerun failed" in cap.err
+    assert cap.err.count("asked to fail on dataset 'demo-b'") == 1          # one error, said once
+    assert cap.err.count("intra noop demo-b split=") == 3 and "and 1 more cell(s) with this error" in cap.err
+    assert "4 cell(s) finished, 4 failed" in cap.out and "0/4" in cap.out
 
 
 @pytest.mark.parametrize("args,message", [
@@ -114,6 +125,8 @@ def test_a_method_raising_in_one_cell_lets_the_others_finish(tmp_path, capsys):
     (["--protocol", "intra", "--method", "noop", "--data", "demo", "--backend", "dsk"], "Did you mean: dask"),
     (["--protocol", "intra", "--method", "noop", "--data", "demo", "--backend", "dask"], "--scheduler"),
     (["--protocol", "intra", "--method", "noop", "--data", "demo", "--jobs", "0"], "--jobs"),
+    (["--protocol", "intra", "--method", "noop", "--data", "demo", "--scheduler", "tcp://h:8786"], "--backend dask"),
+    (["--protocol", "intra", "--method", "noop", "--data", "demo", "--preset", "papr"], "Did you mean: paper"),
     (["--protocol", "ablation", "--method", "noop", "--data", "demo"], "declares no variants for method 'noop'"),
 ])
 def test_bad_input_is_one_clear_message(tmp_path, capsys, args, message):
@@ -122,11 +135,22 @@ def test_bad_input_is_one_clear_message(tmp_path, capsys, args, message):
     assert err.startswith("error: ") and message in err and "Traceback" not in err
 
 
-def test_unwritable_out(tmp_path, capsys):
+def test_unwritable_out_is_reported_before_the_data_is_loaded(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(noop_run(blocker / "runs", "--splits", "1")) == 2
     assert "not writable" in capsys.readouterr().err
+    # the dataset is missing too, but the cheap check comes first (loading can take minutes)
+    assert main(["run", "--protocol", "intra", "--method", "noop", "--datasets", "live", "--data-root",
+                 str(tmp_path / "nothing-here"), "--out", str(blocker / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "not writable" in err and "bench data check" not in err
+
+
+def test_an_empty_list_is_refused_not_read_as_the_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--protocol", "intra", "--method", "noop", "--datasets", ","])
+    assert exit_.value.code == 2 and "expected one or more names" in capsys.readouterr().err
 
 
 def test_missing_dataset_points_to_data_check(tmp_path, capsys):
@@ -159,16 +183,11 @@ def test_methods_and_protocols_listings(capsys):
     text = capsys.readouterr().out
     line = next(l for l in text.splitlines() if l.startswith("nss-svr "))
     assert "native" in line and "yes" in line
+    assert main(["methods", "--preset", "papr"]) == 2
+    assert "Did you mean: paper" in capsys.readouterr().err
     assert main(["protocols"]) == 0
     text = capsys.readouterr().out
     for name in ("intra", "cross", "efficiency", "ablation", "sensitivity", "livec->koniq10k", "0.2, 0.4, 0.6"):
         assert name in text
     assert main(["protocols", "ablation"]) == 0
     assert "no-deep-visual-prompts" in capsys.readouterr().out
-
-
-def test_bench_help_and_listings_do_not_import_torch():
-    code = ("import sys; from bench.cli import main; main(['protocols']); "
-            "print('HEAVY', sorted(m for m in ('torch', 'pandas', 'open_clip', 'pyiqa') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "HEAVY []" in out.stdout

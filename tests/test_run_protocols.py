@@ -97,12 +97,14 @@ def test_variant_errors_suggest():
         protocols.get("intra").n_splits_for(Options(n_splits=0))
 
 
-def test_protocol_modules_import_nothing_heavy():
+def test_run_layer_modules_and_listings_import_nothing_heavy():
+    """No torch/pandas anywhere; no scipy either (it costs every worker start and `--dry-run` about a second)."""
     import subprocess
     import sys
 
-    code = "import sys, protocols, bench.runner, bench.store, bench.cells, bench.metrics, methods.classical, methods.testing; " \
-           "print(sorted(m for m in ('torch', 'pandas', 'open_clip', 'pyiqa') if m in sys.modules))"
+    code = ("import sys, protocols, bench.runner, bench.store, bench.cells, bench.metrics, methods.classical, "
+            "methods.testing, bench.commands.run; from bench.cli import main; main(['protocols']); "
+            "print('HEAVY', sorted(m for m in ('torch', 'pandas', 'open_clip', 'pyiqa', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=importlib.import_module("bench").__path__[0] + "/..")
-    assert out.stdout.strip() == "[]"
+    assert "HEAVY []" in out.stdout

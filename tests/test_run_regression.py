@@ -124,7 +124,7 @@ def test_ci_subset_matches_golden_values(ci_run):
 
 def test_the_regression_check_catches_a_broken_method(ci_run, tmp_path, monkeypatch):
     """Break nss-svr on purpose (a wrong RBF kernel width) and the comparison must fail."""
-    import methods.classical as classical
+    from methods import classical
 
     if not GOLDEN.is_file():
         pytest.skip("no golden file yet")

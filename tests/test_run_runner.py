@@ -1,13 +1,23 @@
 """The runner on the real demo data: planning, backends (loky, real Dask), failures, resume."""
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.runner import (WorkerConfig, claim_gpu, execute_task, interleave, median_table, plan, run_tasks,
-                          select, visible_gpus)
+from bench.runner import (
+    WorkerConfig,
+    claim_gpu,
+    execute_task,
+    interleave,
+    median_table,
+    plan,
+    run_tasks,
+    select,
+    visible_gpus,
+)
 from bench.store import ResultStore
 from protocols import Options
 
@@ -49,18 +59,25 @@ def test_plan_intra_cross_efficiency(demo_data):
     assert {t.cell.params["n_scales"] for t in abl} == {1, 2}
 
 
-def test_loky_and_real_dask_give_the_same_records_as_sequential(tmp_path):
+@pytest.fixture(scope="module")
+def score_run(tmp_path_factory):
+    """intra on both demo sets, noop predicting truth + noise, 3 splits, in this process (read-only for tests)."""
+    tasks = tasks_for("intra", params={"noop": {"output": "score"}}, n_splits=3)
+    out = tmp_path_factory.mktemp("score") / "seq"
+    return tasks, out, run(tasks, out, backend="sequential")
+
+
+def test_loky_and_real_dask_give_the_same_records_as_sequential(score_run, tmp_path):
     from dask.distributed import LocalCluster
 
-    tasks = tasks_for("intra", params={"noop": {"output": "score"}}, n_splits=3)
-    seq = run(tasks, tmp_path / "seq", backend="sequential")
+    tasks, seq_out, seq = score_run
     loky = run(tasks, tmp_path / "loky", jobs=2, backend="loky")
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         dask = run(tasks, tmp_path / "dask", backend="dask", scheduler=cluster.scheduler_address)
     assert seq.done == loky.done == dask.done == 6
     recs = {}
-    for name in ("seq", "loky", "dask"):
-        recs[name] = {r["key"]: r for r in ResultStore(tmp_path / name).iter_results()}
+    for name, out in (("seq", seq_out), ("loky", tmp_path / "loky"), ("dask", tmp_path / "dask")):
+        recs[name] = {r["key"]: r for r in ResultStore(out).iter_results()}
     assert recs["seq"].keys() == recs["loky"].keys() == recs["dask"].keys()
     for key, rec in recs["seq"].items():
         for other in ("loky", "dask"):
@@ -68,18 +85,26 @@ def test_loky_and_real_dask_give_the_same_records_as_sequential(tmp_path):
             assert recs[other][key]["method_seed"] == rec["method_seed"]
         assert recs["dask"][key]["backend"] == "dask"
         assert rec["metrics"]["srcc"] > 0.5            # 'score' output: truth + noise, seeded per cell
-        assert ResultStore(tmp_path / "dask").load_predictions(key) == ResultStore(tmp_path / "seq").load_predictions(key)
+        assert ResultStore(tmp_path / "dask").load_predictions(key) == ResultStore(seq_out).load_predictions(key)
 
 
-def test_classical_baseline_is_deterministic_on_cpu(tmp_path):
+@pytest.fixture(scope="module")
+def nss_cell(tmp_path_factory):
+    """One nss-svr cell (demo-a, split 0) run with --save-checkpoints."""
+    out = tmp_path_factory.mktemp("nss")
+    cfg = WorkerConfig(out=str(out), cache_dir=os.path.join(os.environ["BENCH_CACHE"], "test-method-cache"),
+                       save_checkpoints=True)
+    task = tasks_for("intra", methods=("nss-svr",), n_splits=1, datasets=("demo-a",))[0]
+    return task, cfg, execute_task(task, cfg)
+
+
+def test_classical_baseline_is_deterministic_on_cpu(nss_cell):
     """Same cell twice gives the same numbers (features' determinism: test_run_classical; across sessions: the CI golden)."""
-    tasks = tasks_for("intra", methods=("nss-svr",), n_splits=1, datasets=("demo-a",))
-    store = ResultStore(tmp_path)
-    assert run(tasks, tmp_path).done == 1
-    a = next(store.iter_results())
-    assert run(tasks, tmp_path, rerun="all").done == 1
-    b = next(store.iter_results())
-    assert a["metrics"] == b["metrics"] and a["started_at"] <= b["started_at"] and a["device"] == "cpu"
+    task, cfg, first = nss_cell
+    again = execute_task(task, replace(cfg, save_checkpoints=False, skip_if_done=False))
+    a, b = first["record"], again["record"]
+    assert a["status"] == b["status"] == "done"
+    assert a["metrics"] == b["metrics"] and first["predictions"] == again["predictions"] and a["device"] == "cpu"
     assert a["metrics"]["srcc"] > 0.3 and a["n_train"] == 240 and a["n_test"] == 40
     assert a["versions"]["numpy"] and a["git_commit"] is not None and a["fit_s"] > 0
 
@@ -116,7 +141,8 @@ def test_resume_of_a_finished_run_trains_nothing_and_rerun_all_redoes_everything
     again = run(tasks, tmp_path)
     assert (again.submitted, again.done, again.already_done) == (0, 0, 4)
     assert {k: store.cell_path(k).stat().st_mtime_ns for k in store.done_keys()} == mtimes
-    assert run(tasks, tmp_path, rerun="all").done == 4
+    redo = run(tasks, tmp_path, rerun="all")
+    assert (redo.done, redo.already_done) == (4, 0)           # redone cells are not also 'already done'
 
 
 def test_a_cell_finished_by_another_run_is_skipped(tmp_path):
@@ -143,20 +169,40 @@ def test_interrupt_keeps_finished_cells_and_resume_completes(tmp_path):
     assert (resumed.submitted, resumed.done) == (4, 4)
 
 
-def test_worker_refuses_a_dataset_that_changed(tmp_path):
-    from dataclasses import replace
+def test_a_dead_worker_stops_the_run_with_a_clear_error_and_keeps_what_finished(tmp_path):
+    from bench.runner import RunError
 
+    tasks = tasks_for("intra", n_splits=3, params={"noop": {"die_on": "demo-b"}})
+    with pytest.raises(RunError, match=r"a worker process died.*TerminatedWorkerError.*fewer --jobs.*"
+                                       r"kept in .*run the same command again") as err:
+        run(tasks, tmp_path, jobs=2)
+    assert "\n" not in str(err.value)                          # one message, not joblib's page
+    store = ResultStore(tmp_path)
+    assert {r["train_dataset"] for r in store.iter_results()} <= {"demo-a"} and store.failed_keys() == set()
+
+
+def test_a_concurrent_attempt_keeps_its_scratch_folder(tmp_path):
+    """Two runs computing one cell at once: neither deletes the other's work folder."""
+    task = tasks_for("intra", n_splits=1, datasets=("demo-a",))[0]
+    other = tmp_path / "work" / f"{task.key}.other-run"
+    other.mkdir(parents=True)
+    (other / "epoch1.pt").write_text("in use")
+    assert execute_task(task, WorkerConfig(out=str(tmp_path)))["status"] == "done"
+    assert (other / "epoch1.pt").read_text() == "in use"
+    assert [p.name for p in (tmp_path / "work").iterdir()] == [other.name]     # its own scratch is gone
+
+
+def test_worker_refuses_a_dataset_that_changed(tmp_path):
     task = tasks_for("intra", n_splits=1, datasets=("demo-a",))[0]
     stale = replace(task, cell=replace(task.cell, train_revision="0" * 16))
     result = execute_task(stale, WorkerConfig(out=str(tmp_path)))
     assert result["status"] == "failed" and "changed since the cell was planned" in result["record"]["error"]
 
 
-def test_median_table(tmp_path):
-    tasks = tasks_for("intra", params={"noop": {"output": "score"}}, n_splits=3)
-    run(tasks, tmp_path)
-    rows = {r["train_dataset"]: r for r in median_table(tasks, ResultStore(tmp_path))}
-    srcc = [r["metrics"]["srcc"] for r in ResultStore(tmp_path).iter_results() if r["train_dataset"] == "demo-a"]
+def test_median_table(score_run):
+    tasks, out, _ = score_run
+    rows = {r["train_dataset"]: r for r in median_table(tasks, ResultStore(out))}
+    srcc = [r["metrics"]["srcc"] for r in ResultStore(out).iter_results() if r["train_dataset"] == "demo-a"]
     assert rows["demo-a"]["srcc"] == pytest.approx(float(np.median(srcc)))
     assert rows["demo-a"]["done"] == rows["demo-a"]["cells"] == 3
 
@@ -176,20 +222,16 @@ def test_one_gpu_per_worker(tmp_path, monkeypatch):
     assert claim_gpu(2, claims) == 0                    # 1 vs 1 live claims: first index wins
 
 
-def test_save_checkpoints(tmp_path):
-    from methods.classical import NSSRegressor
+def test_save_checkpoints(nss_cell):
+    from bench.datasets import load_dataset
     from methods.base import RunContext
+    from methods.classical import NSSRegressor
 
-    cache = os.path.join(os.environ["BENCH_CACHE"], "test-method-cache")
-    cfg = WorkerConfig(out=str(tmp_path), cache_dir=cache, save_checkpoints=True)
-    task = tasks_for("intra", methods=("nss-svr",), n_splits=1, datasets=("demo-a",))[0]
-    result = execute_task(task, cfg)
+    task, cfg, result = nss_cell
     ckpt = Path(result["record"]["checkpoint"])
     assert result["status"] == "done" and ckpt.is_file()
-    method = NSSRegressor(NSSRegressor.Params(**task.cell.params), RunContext(cache_dir=Path(cache)))
+    method = NSSRegressor(NSSRegressor.Params(**task.cell.params), RunContext(cache_dir=Path(cfg.cache_dir)))
     method.load(ckpt)
-    from bench.datasets import load_dataset
-
     test = load_dataset("demo-a").subset(task.test_ids)
     assert np.allclose(method.predict(test), [p for _, _, p in result["predictions"]])
     noop = execute_task(tasks_for("intra", n_splits=1, datasets=("demo-a",))[0], cfg)

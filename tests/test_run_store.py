@@ -74,6 +74,9 @@ def test_unwritable_out_is_a_clear_error(tmp_path):
         ResultStore(blocker / "runs", create=True)
 
 
+ROUNDS = 15
+
+
 def _writer(out, worker, n_keys, rounds):
     store = ResultStore(out)
     for r in range(rounds):
@@ -87,7 +90,7 @@ def test_two_concurrent_writers_never_leave_a_partial_file(tmp_path):
     out = tmp_path / "runs"
     ResultStore(out, create=True)
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(out, w, 5, 30)) for w in (1, 2)]
+    procs = [ctx.Process(target=_writer, args=(out, w, 5, ROUNDS)) for w in (1, 2)]
     errors, reads = [], [0]
     stop = threading.Event()
 
@@ -120,7 +123,7 @@ def test_two_concurrent_writers_never_leave_a_partial_file(tmp_path):
     assert store.done_keys() == {make_cell(split_index=k).key for k in range(5)}
     assert not list(out.rglob("*.tmp"))          # no temporary left behind
     for rec in store.iter_results():              # last complete write wins: one writer's final round
-        assert rec["metrics"]["srcc"] in (1.29, 2.29)
+        assert rec["metrics"]["srcc"] in (1 + (ROUNDS - 1) / 100, 2 + (ROUNDS - 1) / 100)
 
 
 def test_a_damaged_result_file_is_named(tmp_path):

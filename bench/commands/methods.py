@@ -6,7 +6,7 @@ from __future__ import annotations
 def add_parser(sub) -> None:
     p = sub.add_parser("methods", help="list the methods (kind, trains, weights available here)")
     p.add_argument("--weights-dir", help="also look for weight files in this folder")
-    p.add_argument("--preset", default=None, help="check weights for this preset's parameters (default: defaults)")
+    p.add_argument("--preset", default=None, help="paper | demo | ci: check weights for that preset's parameters (default: the defaults)")
     p.set_defaults(func=run)
 
 
@@ -41,6 +41,9 @@ def method_rows(weights_dir=None, preset=None) -> list[dict]:
 
 
 def run(args) -> int:
+    from bench.runner import check_preset
+
+    check_preset(args.preset, [])       # a typo would silently check the defaults
     rows = method_rows(args.weights_dir, args.preset)
     head = ("method", "kind", "trains", "runs here", "notes")
     lines = [head] + [(r["name"], r["kind"], r["trains"], "yes" if r["available"] else "no",

@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pretrained", default="none", help="weights: none (random, default), openai, or a file")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
     p.add_argument("--batch", type=int, default=64, help="crops per timed batch (default: 64)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement, median reported")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement; the best is reported, medians alongside")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up rounds (default: 1)")
     p.add_argument("--preset", default="paper", help="method preset the parameters start from (default: paper)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",

@@ -82,6 +82,7 @@ def export(args) -> int:
 
 
 def failures(args) -> int:
+    from bench.cells import label
     from bench.store import ResultStore
 
     store = ResultStore(args.out)
@@ -91,8 +92,7 @@ def failures(args) -> int:
         if rec["key"] in done:
             continue
         n += 1
-        print(f"{rec['key']}  {rec['protocol']} {rec['method']}[{rec.get('variant')}] {rec['train_dataset']}->"
-              f"{rec['test_dataset']} split={rec['split_index']}: {rec.get('error')}")
+        print(f"{rec['key']}  {label(rec)}: {rec.get('error')}")
         if args.traceback:
             print(rec.get("traceback", ""))
     print(f"{n} failed cell(s) in {args.out}" + ("; rerun them with --rerun failed." if n else "."))

@@ -15,7 +15,10 @@ A run resumes by itself: the same command again runs only the cells that are mis
 
 
 def _csv(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values:       # an empty list would silently mean "the protocol's defaults"
+        raise argparse.ArgumentTypeError(f"expected one or more names separated by commas; got {text!r}")
+    return values
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -97,8 +100,17 @@ def parse_params(items: list[str], methods: tuple[str, ...]) -> dict[str, dict]:
 
 def run(args) -> int:
     import protocols
-    from bench.runner import RunError, WorkerConfig, format_table, git_state, median_table, plan, run_tasks
-    from bench.store import ResultStore
+    from bench.runner import (
+        RunError,
+        WorkerConfig,
+        check_backend,
+        format_table,
+        git_state,
+        median_table,
+        plan,
+        run_tasks,
+    )
+    from bench.store import ResultStore, StoreError
 
     _, data_kwargs = _data_args()
     kwargs = data_kwargs(args)
@@ -106,14 +118,23 @@ def run(args) -> int:
     opts = protocols.Options(data=args.data, datasets=args.datasets, train=args.train, test=args.test,
                              n_splits=args.splits, fractions=args.fractions, test_fraction=args.test_fraction,
                              seeds=args.seeds, split_set=args.split_set, variants=args.variants)
+    # What can be checked without the data is checked first: loading and splitting can take minutes.
     if args.jobs < 1:
         raise RunError(f"--jobs must be at least 1, got {args.jobs}.")
+    check_backend(args.backend, args.scheduler)
+    store = ResultStore(args.out)
+    unwritable = None
+    try:
+        store.ensure_writable()
+    except StoreError as exc:
+        if not args.dry_run:
+            raise
+        unwritable = str(exc)
     tasks = plan(args.protocol, list(args.method), opts, preset=preset,
                  param_overrides=parse_params(args.param, args.method), data_kwargs=kwargs,
                  weights_dir=args.weights_dir)
-    store = ResultStore(args.out)
     if args.dry_run:
-        return _dry_run(tasks, store)
+        return _dry_run(tasks, store, args.rerun, unwritable)
     commit, dirty = git_state()
     cfg = WorkerConfig(out=str(args.out), data_kwargs=kwargs, device=args.device, weights_dir=args.weights_dir,
                        cache_dir=args.cache_dir,
@@ -123,29 +144,52 @@ def run(args) -> int:
                         rerun=args.rerun, progress=False if args.no_progress else None)
     if summary.submitted == 0:
         if args.rerun == "failed":
-            print(f"nothing to rerun: none of the {summary.total} cells has a failure record in {args.out}.")
+            print(f"nothing to rerun: none of the {summary.total} cells has a failure record in {store.root}.")
         else:
-            print(f"nothing to do: all {summary.total} cells of this run are done in {args.out} "
+            print(f"nothing to do: all {summary.total} cells of this run are done in {store.root} "
                   f"(--rerun all runs them again).")
     print(format_table(median_table(tasks, store)))
-    print(f"{summary.done} cell(s) run, {summary.already_done} already done, {summary.failed} failed, "
-          f"{summary.skipped} finished by another run; {summary.seconds:.1f} s; results in {args.out}/")
+    print(_summary_line(summary, store))
     if summary.interrupted:
-        print(f"interrupted: the {summary.done} cell(s) that finished are kept in {args.out}/. "
+        print(f"interrupted: the {summary.done} cell(s) that finished are kept in {store.root}. "
               "Run the same command again to resume: only the missing cells run.", file=sys.stderr)
         return 130
     if summary.failed:
-        print(f"{summary.failed} cell(s) FAILED (tracebacks in {args.out}/failed/):", file=sys.stderr)
-        for rec in summary.failures:
-            label = f"{rec['protocol']} {rec['method']}[{rec['variant']}] {rec['train_dataset']}->{rec['test_dataset']} " \
-                    f"split={rec['split_index']}"
-            print(f"  {rec['key']}  {label}: {rec.get('error', '?')}", file=sys.stderr)
-        print("fix the cause, then rerun with --rerun failed (or the same command).", file=sys.stderr)
+        _print_failures(summary.failures, store)
         return 1
     return 0
 
 
-def _dry_run(tasks, store) -> int:
+def _summary_line(summary, store) -> str:
+    parts = [f"{summary.done} cell(s) finished"]
+    for n, what in ((summary.already_done, "already done"), (summary.failed, "failed"),
+                    (summary.skipped, "finished by another run")):
+        if n:
+            parts.append(f"{n} {what}")
+    return f"{', '.join(parts)}; {summary.seconds:.1f} s; results in {store.root}"
+
+
+def _print_failures(failures: list[dict], store, shown: int = 3) -> None:
+    """Grouped by error: a bad parameter fails every cell the same way, one line says so."""
+    from bench.cells import label
+
+    by_error: dict[str, list[dict]] = {}
+    for rec in failures:
+        by_error.setdefault(rec.get("error", "?"), []).append(rec)
+    print(f"{len(failures)} cell(s) FAILED (tracebacks: python -m bench results failures --out {store.root} "
+          "--traceback):", file=sys.stderr)
+    for error, recs in by_error.items():
+        print(f"  {error}", file=sys.stderr)
+        for rec in recs[:shown]:
+            print(f"    {rec['key']}  {label(rec)}", file=sys.stderr)
+        if len(recs) > shown:
+            print(f"    ... and {len(recs) - shown} more cell(s) with this error", file=sys.stderr)
+    print("fix the cause, then run the same command again (or --rerun failed for those cells only).", file=sys.stderr)
+
+
+def _dry_run(tasks, store, rerun: str, unwritable: str | None = None) -> int:
+    from bench.runner import select
+
     done, failed = store.done_keys(), store.failed_keys()
     unique = list({t.key: t for t in tasks}.values())
     for t in unique:
@@ -153,5 +197,9 @@ def _dry_run(tasks, store) -> int:
         print(f"{t.key}  {state:6s}  {t.cell.label()}")
     n_done = sum(t.key in done for t in unique)
     n_failed = sum(t.key in failed and t.key not in done for t in unique)
-    print(f"{len(unique)} cells: {n_done} done, {n_failed} failed, {len(unique) - n_done - n_failed} to run.")
+    n_new = len(unique) - n_done - n_failed
+    print(f"{len(unique)} cells: {n_done} done, {n_failed} failed, {n_new} not run yet (results in {store.root}); "
+          f"without --dry-run, {len(select(tasks, store, rerun))} would run (--rerun {rerun}).")
+    if unwritable:
+        print(f"warning: {unwritable}", file=sys.stderr)
     return 0

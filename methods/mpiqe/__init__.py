@@ -232,8 +232,6 @@ class MPIQE(Method):
                 batch_size=T.batch_size_for(train.dataset.name, p["batch_size"]), weights=weights,
                 score_range=self.score_range, device=self._device(), amp=p["amp"], micro_batch=p["micro_batch"],
                 seed=self.context.seed, num_workers=self.context.num_workers, progress=self.context.progress)
-        if self.context.save_checkpoint:
-            self.save(Path(self.context.workdir) / f"{self.name}.pt")
 
     def predict(self, images: ImageSet) -> np.ndarray:
         from bench.images import CropDataset
