@@ -192,7 +192,11 @@ def _load_file(model, path: str) -> None:
         sd.pop(key, None)
     if "logit_scale" in sd and sd["logit_scale"].ndim != model.logit_scale.ndim:
         sd["logit_scale"] = sd["logit_scale"].reshape(model.logit_scale.shape)
-    model.load_state_dict(sd, strict=True)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        raise BenchError(f"CLIP checkpoint {path} does not fit this backbone ({exc}); "
+                         "pass the backbone it was trained for, e.g. --param backbone=ViT-B-16") from exc
 
 
 def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: str = "cpu",

@@ -57,7 +57,6 @@ def build_clipiqa_net(model, info, n_ctx: int = 0, logit_scale: float = 100.0):
     The CoOp text path is MP-IQE's ``DualTextPrompts`` with one branch: the same prompt learner
     for both methods (it also handles open_clip's CustomTextCLIP and a missing text projection)."""
     import open_clip
-    import torch
     from torch import nn
 
     tokenizer = open_clip.get_tokenizer(info.backbone)

@@ -16,17 +16,11 @@ from typing import Any, ClassVar
 
 from methods import weights as W
 from methods.base import WeightSpec
-from methods.pyiqa_zeroshot import weight_specs
+from methods.pyiqa_zeroshot import _CLIP, _P, _TIMM, _TV, weight_specs
 from methods.regression_trainer import TrainedRegressor, recipe_dataclass
-
-_P, _TV, _CLIP, _TIMM = "pyiqa", "torchvision", "clip", "timm"
 
 CI = {"epochs": 1, "max_steps": 2, "batch_size": 2, "test_crops": 1, "head_epochs": 0}
 DEMO = {"epochs": 2, "batch_size": 8, "test_crops": 2}
-
-
-def _url(filename: str) -> str:
-    return f"https://huggingface.co/{W.PYIQA_HF_REPO}/resolve/main/{filename}"
 
 
 class PyiqaRetrained(TrainedRegressor):
@@ -72,6 +66,7 @@ DBCNNParams.__module__ = __name__
 class DBCNN(PyiqaRetrained):
     name = "dbcnn"
     description = "DBCNN (Zhang et al. 2020): VGG16 (ImageNet) + SCNN bilinear pooling, retrained per cell"
+    version = "2"        # 2: the fine-tuning stage trains VGG16 and SCNN too (v1 left them frozen)
     Params = DBCNNParams
     presets = {"paper": {}, "demo": {**DEMO, "head_epochs": 1, "epochs": 1, "crop_size": 224},
                "ci": {**CI, "crop_size": 64}}
@@ -87,6 +82,8 @@ class DBCNN(PyiqaRetrained):
 
         net = _build({"type": "DBCNN", "pretrained": False})
         backbone = torch.nn.ModuleList([net.features1, net.features2])
+        # pyiqa freezes both streams (its fc-only stage); our head phase does that, the fine-tuning trains all
+        backbone.requires_grad_(True)
         bb, head = _split(net, backbone)
         return Trainable(net, bb, head)
 
@@ -171,7 +168,7 @@ class MUSIQ(PyiqaRetrained):
         from pyiqa.utils.download_util import load_file_from_url
 
         net = _build({"type": "MUSIQ", "pretrained": False, "num_class": 1})
-        state = torch.load(load_file_from_url(_url("musiq_imagenet_pretrain-51d9b0a5.pth")), map_location="cpu",
+        state = torch.load(load_file_from_url(W.pyiqa_url("musiq_imagenet_pretrain-51d9b0a5.pth")), map_location="cpu",
                            weights_only=False)
         state = state.get("params", state)
         own = net.state_dict()
@@ -280,7 +277,7 @@ class MetaIQA(PyiqaRetrained):
     def build(self):
         from methods.regression_trainer import Trainable
 
-        net = _build({"type": "MetaIQA", "pretrained": False, "pretrained_model_path": _url("Metaiqa_prior.pth")})
+        net = _build({"type": "MetaIQA", "pretrained": False, "pretrained_model_path": W.pyiqa_url("Metaiqa_prior.pth")})
         bb, head = _split(net, net.resnet_layer)
         return Trainable(net, bb, head)
 

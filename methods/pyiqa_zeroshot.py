@@ -174,15 +174,17 @@ class PyiqaZeroShot(Method):
         hashes = [W.file_sha256(r.path) for r in images.records]
         key = (self.metric, pyiqa_version(), self._transform())
         cache = self._cache()
-        known = cache.get(key, sorted(set(hashes))) if cache else {}
-        todo = {h: r for h, r in zip(hashes, images.records) if h not in known}
-        if todo:
-            fresh = self._score(list(todo.items()))
-            known.update(fresh)
+        try:
+            known = cache.get(key, sorted(set(hashes))) if cache else {}
+            todo = {h: r for h, r in zip(hashes, images.records) if h not in known}
+            if todo:
+                fresh = self._score(list(todo.items()))
+                known.update(fresh)
+                if cache:
+                    cache.put(key, fresh)
+        finally:
             if cache:
-                cache.put(key, fresh)
-        if cache:
-            cache.close()
+                cache.close()
         raw = np.asarray([known[h] for h in hashes], dtype=np.float64)
         if not np.all(np.isfinite(raw)):
             self.context.note(f"{self.metric}: {int((~np.isfinite(raw)).sum())} non-finite score(s)")

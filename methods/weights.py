@@ -70,12 +70,17 @@ def _candidates(filename: str, sub: str, weights_dir: Path | None) -> tuple[Path
     return tuple(paths)
 
 
+def pyiqa_url(filename: str) -> str:
+    """Where pyiqa downloads its release file ``filename`` from."""
+    return f"https://huggingface.co/{PYIQA_HF_REPO}/resolve/main/{filename}"
+
+
 def pyiqa_weight(filename: str, weights_dir: Path | None = None, name: str | None = None) -> WeightSpec:
     return WeightSpec(
         name=name or f"pyiqa {filename}",
         filename=filename,
         search_paths=_candidates(filename, "pyiqa", weights_dir),
-        hint=f"https://huggingface.co/{PYIQA_HF_REPO}/resolve/main/{filename} -> {torch_hub_dir() / 'pyiqa'}/",
+        hint=f"{pyiqa_url(filename)} -> {torch_hub_dir() / 'pyiqa'}/",
     )
 
 
@@ -139,12 +144,11 @@ def _missing(filename: str, where: Path, weights_dir: Path | None, url: str) -> 
 
 
 class _Resolver:
-    """Finds weight files for the intercepted downloaders; links them into a private view folder."""
+    """Finds weight files for the intercepted downloaders; links them where the loader expects them."""
 
-    def __init__(self, weights_dir: Path | None, view: Path):
+    def __init__(self, weights_dir: Path | None):
         self.weights_dir = Path(weights_dir) if weights_dir else None
         self.real_hub = torch_hub_dir()
-        self.view = view
         self.requested: list[str] = []
 
     def find(self, filename: str, sub: str) -> Path | None:
@@ -175,7 +179,7 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
     view = Path(tempfile.mkdtemp(prefix="biqa-weights-"))
     for sub in ("pyiqa", "checkpoints", "clip"):
         (view / sub).mkdir()
-    res = _Resolver(weights_dir, view)
+    res = _Resolver(weights_dir)
     patches: list[tuple[object, str, object]] = []
 
     def patch(obj, attr, value):
@@ -238,22 +242,31 @@ def _patch_pyiqa(patch, res: _Resolver, view: Path, notes) -> None:
             patch(importlib.import_module(modname), "DEFAULT_CACHE_DIR", str(view / "pyiqa"))
         except ImportError:
             pass
-    original_clip = cm._download
+    def clip_loader(original, real_root):
+        """pyiqa's OpenAI CLIP downloaders: found files are used in place, a missing one is named at once."""
 
-    def clip_download(url: str, root: str):
-        filename = os.path.basename(urlparse(url).path)
-        res.requested.append(filename)
-        src = res.find(filename, "clip")
-        if src is None:
-            if not downloads_allowed():
-                raise _missing(filename, res.real_hub / "clip", res.weights_dir, url)
-            return original_clip(url, str(res.real_hub / "clip"))
-        expected = url.split("/")[-2]
-        if notes is not None and file_sha256(src) != expected:
-            notes.append(f"{filename}: sha256 differs from OpenAI's published hash; used as found ({src})")
-        return str(src)
+        def clip_download(url: str, root: str):
+            filename = os.path.basename(urlparse(url).path)
+            res.requested.append(filename)
+            src = res.find(filename, "clip")
+            if src is None:
+                if not downloads_allowed():
+                    raise _missing(filename, res.real_hub / "clip", res.weights_dir, url)
+                return original(url, real_root or root)
+            expected = url.split("/")[-2]
+            if notes is not None and file_sha256(src) != expected:
+                notes.append(f"{filename}: sha256 differs from OpenAI's published hash; used as found ({src})")
+            return str(src)
 
-    patch(cm, "_download", clip_download)
+        return clip_download
+
+    # clip_model's default root is <torch hub>/clip, which points into our view here: use the real one
+    patch(cm, "_download", clip_loader(cm._download, str(res.real_hub / "clip")))
+    try:   # A-FINE has its own copy of the loader (default root ~/.cache/clip)
+        import pyiqa.archs.afineclip_model as acm
+    except ImportError:
+        return
+    patch(acm, "_download", clip_loader(acm._download, None))
 
 
 def file_sha256(path: Path) -> str:

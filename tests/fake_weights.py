@@ -11,8 +11,9 @@ Layout written under ``root`` (use it as TORCH_HOME, and ``root / 'hf'`` as HF_H
 
 To keep files small, every large tensor is a strided view into one shared random buffer
 (``torch.save`` stores the buffer once): full shapes, about 2 MB on disk. Shapes come from models
-built on the meta device (no memory, no random init), except pyiqa's own architectures, whose
-integer buffers must be real. OpenAI CLIP files are
+built on the meta device (no memory, no random init; integer buffers are only BatchNorm counters,
+written as zeros); an architecture that cannot be built there (LIQE moves its CLIP) is built for
+real. OpenAI CLIP files are
 *tiny* CLIP models by default (pyiqa infers the CLIP architecture from the file), because a
 full CLIP text tower over LIQE's 495 prompts costs minutes on CPU; ``full_clip=True`` writes
 full-size ones.
@@ -20,9 +21,11 @@ full-size ones.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BUFFER = 1 << 19      # floats; the largest span (CLIP's 49408-token embedding) is ~346k
 REVISION = "0" * 40
@@ -181,22 +184,30 @@ def pyiqa_fakes(hub: Path, names=None) -> None:
     import pyiqa  # noqa: F401  (registers archs)
     from pyiqa.archs import build_network
 
-    with offline_weights(hub), torch.device("meta"):    # shapes only: no memory, no init
+    def build(filename, opts):
+        if filename == "DBCNN_scnn-7ea73d75.pth":
+            from pyiqa.archs.dbcnn_arch import SCNN
+            return SCNN()
+        if filename == "UNIQUE.pt":
+            import pyiqa.archs.unique_arch as ua
+            real, ua.load_pretrained_network = ua.load_pretrained_network, lambda *a, **k: None
+            try:
+                return ua.UNIQUE()
+            finally:
+                ua.load_pretrained_network = real
+        return build_network(dict(opts))
+
+    with offline_weights(hub):
         for filename, opts, key in ARCH_FILES:
             if not wanted(filename):
                 continue
-            if filename == "DBCNN_scnn-7ea73d75.pth":
-                from pyiqa.archs.dbcnn_arch import SCNN
-                sd = SCNN().state_dict()
-            elif filename == "UNIQUE.pt":
-                import pyiqa.archs.unique_arch as ua
-                real, ua.load_pretrained_network = ua.load_pretrained_network, lambda *a, **k: None
-                try:
-                    sd = ua.UNIQUE().state_dict()
-                finally:
-                    ua.load_pretrained_network = real
-            else:
-                sd = build_network(dict(opts)).state_dict()
+            try:     # shapes only: on the meta device, no memory and no random init
+                with torch.device("meta"), warnings.catch_warnings():
+                    # backbones loaded from the fakes above land in meta tensors: a no-op, said per tensor
+                    warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
+                    sd = build(filename, opts).state_dict()
+            except (NotImplementedError, RuntimeError):    # moves loaded weights around (LIQE's CLIP)
+                sd = build(filename, opts).state_dict()
             sd = fake_state_dict(sd)
             _save({key: sd} if key else sd, pq / filename)
     if wanted(CLIPIQA_PROMPTS):
@@ -279,3 +290,15 @@ def classical_fake_hub(root: Path) -> Path:
     if not (hub / "pyiqa" / "brisque_svm_weights.pth").is_file():
         pyiqa_fakes(hub, ["niqe_modelparameters.mat", "ILNIQE_templateModel.mat", "brisque_svm_weights.pth"])
     return Path(root)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Autouse in the modules that import it. Tiny tensors: one intra-op thread is faster, and on a
+    busy 2-core machine many times faster (no OpenMP spin-waits for a descheduled thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -11,7 +11,7 @@ import pytest
 
 from bench.errors import WeightsMissing
 from methods.base import MethodUnavailable, RunContext
-from tests.fake_weights import make_fake_cache, session_fake_root
+from tests.fake_weights import make_fake_cache, one_torch_thread, session_fake_root  # noqa: F401 (autouse)
 
 RETRAINED = ["dbcnn", "hyperiqa", "tres", "musiq", "liqe", "clipiqa+-pyiqa", "metaiqa", "unique", "paq2piq"]
 HEAVY = {"dbcnn", "hyperiqa", "tres", "musiq"}          # > 10 s per tiny cell on 2 CPU cores
@@ -76,6 +76,14 @@ def file_tensor(path: Path, key: str):
     return sd.get("params", sd)[key] if isinstance(sd, dict) else sd.state_dict()[key]
 
 
+def assert_backbone_trains(name, m):
+    """The backbone loaded from the file is in the trainable backbone group (pyiqa freezes some at build)."""
+    param = LOADED_FROM[name][0]
+    if param is not None:       # None: frozen by the recipe (CLIP-IQA+)
+        p = m.model.net.get_parameter(param)
+        assert p.requires_grad and any(q is p for q in m.model.backbone), f"{param} would never be trained"
+
+
 def assert_loaded_from_file(name, net, root: Path):
     param, rel, key = LOADED_FROM[name]
     got = net.clip_model[0].visual.conv1.weight if name == "clipiqa+-pyiqa" else net.get_parameter(param)
@@ -92,6 +100,7 @@ def test_builds_from_the_declared_weight_files(name, fake_env):
     assert m.kind in ("pyiqa-retrained", "native") and m.trains
     assert m.availability(m.params) == (True, "ok")
     assert_loaded_from_file(name, m._ensure_model().net, fake_env)
+    assert_backbone_trains(name, m)
 
 
 def test_timm_weights_from_weights_dir(fake_root, tmp_path, monkeypatch):
@@ -135,6 +144,7 @@ def test_tiny_cell_trains_and_predicts(name, fake_env, demo, tmp_path):
     m._ensure_model()
     if name in LOADED_FROM:
         assert_loaded_from_file(name, m.model.net, fake_env)
+        assert_backbone_trains(name, m)
     if name == "unique":
         # pyiqa's UNIQUE class always loads UNIQUE.pt (trained on six IQA sets); the retrained one must not
         released = file_tensor(fake_env / "hub/pyiqa/UNIQUE.pt", "fc.weight")

@@ -14,7 +14,7 @@ import pytest
 from bench.errors import BenchError, WeightsMissing
 from bench.records import DatasetInfo, ImageRecord, ImageSet
 from methods.base import RunContext
-from tests.fake_weights import classical_fake_hub
+from tests.fake_weights import classical_fake_hub, one_torch_thread  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,6 +172,20 @@ def test_missing_weights_error_names_file_and_place(tmp_path, monkeypatch):
     assert str(tmp_path / "empty-torch-home" / "hub" / "pyiqa") in msg
     assert "--weights-dir" in msg and "huggingface.co" in msg
     assert not (tmp_path / "empty-torch-home" / "hub" / "pyiqa" / "ILNIQE_templateModel.mat").exists()
+
+
+def test_afine_clip_file_is_named_and_home_untouched(tmp_path, monkeypatch):
+    """A-FINE loads OpenAI CLIP through its own copy of pyiqa's downloader (into ~/.cache/clip):
+    offline, it must be the same fast error naming the file, and nothing is created in the home cache."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    method = zero_shot("pyiqa:afine_nr", None)
+    start = time.monotonic()
+    with pytest.raises(WeightsMissing, match="ViT-B-32.pt") as exc:
+        method.load_model()
+    assert time.monotonic() - start < 10
+    assert str(tmp_path / "empty-torch-home" / "hub" / "clip") in str(exc.value)
+    assert not (tmp_path / "home" / ".cache").exists()
 
 
 def test_weights_dir_is_searched_first(classical_home, tmp_path, monkeypatch):

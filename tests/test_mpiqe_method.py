@@ -12,7 +12,6 @@ import pytest
 
 from methods.base import RunContext
 from methods.mpiqe import MPIQE, MPIQEConfigError, VisualOnly
-from methods.registry import get_method
 
 
 def test_package_imports_without_torch_and_is_registered():
@@ -174,7 +173,7 @@ def test_demo_cross_protocol_end_to_end(tmp_path):
 
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "bench", "run", "--protocol", "cross", "--method", "mpiqe",
-                    "--data", "demo", "--out", str(tmp_path / "runs"), "--no-progress"], check=True)
+                    "--data", "demo", "--jobs", "2", "--out", str(tmp_path / "runs"), "--no-progress"], check=True)
     wall = time.perf_counter() - t0
     rows = list(ResultStore(tmp_path / "runs").iter_results())
     assert len(rows) == 20 and all(r["status"] == "done" and r["preset"] == "demo" for r in rows)
