@@ -63,7 +63,8 @@ def local_config_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
 
 
-def _hf_offline() -> bool:
+def hf_offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub reads it (1/true/yes/on, any case)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -128,7 +129,7 @@ def _missing_message(backbone: str, tag: str, filename: str, weights_dir: Path |
     where = f"{weights_dir}/{filename}" if weights_dir else f"--weights-dir DIR (as DIR/{filename})"
     src = cfg.get("url") or (f"https://huggingface.co/{os.path.split(cfg.get('hf_hub', ''))[0]}" if cfg.get("hf_hub") else "")
     msg = (f"CLIP weights {backbone} ({tag}) are not on disk and cannot be downloaded here"
-           f"{' (HF_HUB_OFFLINE=1)' if _hf_offline() else ''}. Put the file {filename} at {where}"
+           f"{' (HF_HUB_OFFLINE=1)' if hf_offline() else ''}. Put the file {filename} at {where}"
            f"{f' (download it from {src})' if src else ''}, or pass --pretrained /path/to/{filename}; "
            "use pretrained 'none' for an offline smoke test with random weights.")
     return msg + (f" Cause: {cause}" if cause else "")
@@ -226,7 +227,7 @@ def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: 
         found = next((p for p in candidates if p.is_file()), None)
         if found is not None:
             weights_file = str(found)
-        elif _hf_offline():
+        elif hf_offline():
             raise WeightsMissing(_missing_message(backbone, tag, filename, weights_dir))
     if quick_gelu is None:
         quick_gelu = _default_quick_gelu(backbone, tag)

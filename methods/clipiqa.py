@@ -69,7 +69,7 @@ def build_clipiqa_net(model, info, n_ctx: int = 0, logit_scale: float = 100.0):
             for p in model.parameters():
                 p.requires_grad_(False)
             if n_ctx:
-                from methods.mpiqe.model import DualTextPrompts
+                from methods.clip_prompts import DualTextPrompts
 
                 self.prompts = DualTextPrompts(model, tokenizer, {"quality": CLASS_WORDS}, n_ctx=n_ctx)
             else:

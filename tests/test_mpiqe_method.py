@@ -56,6 +56,17 @@ def test_availability_names_the_weight_file(tmp_path):
     assert MPIQE.availability(MPIQE.make_params("demo")) == (True, "ok")
 
 
+@pytest.mark.parametrize("value", ["1", "TRUE", "yes", "On"])
+def test_offline_availability_reads_hf_hub_offline_like_huggingface_hub(tmp_path, monkeypatch, value):
+    """Offline (any spelling huggingface_hub accepts) missing weights are unavailable, not 'will download'."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    ok, why = MPIQE.availability(MPIQE.make_params("paper"), tmp_path)
+    assert not ok and "ViT-B-16.pt" in why and "will download" not in why
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    ok, why = MPIQE.availability(MPIQE.make_params("paper"), tmp_path)
+    assert ok and "will download" in why
+
+
 def test_missing_weights_fail_fast_and_clearly(tmp_path):
     pytest.importorskip("open_clip")            # import cost is not what this test times
     from bench.errors import WeightsMissing

@@ -166,6 +166,20 @@ def test_forward_outputs_and_the_text_cache():
     assert model._text_cache is None
 
 
+def test_loading_trainable_state_drops_the_text_cache():
+    model, _ = build()
+    model.eval()
+    with torch.no_grad():
+        before = model(images(3))["score"]         # fills the eval-mode text cache
+        state = {k: v.clone() for k, v in model.trainable_state().items()}
+        state["text.ctx.scene"] += 1.0
+    model.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        after = model(images(3))["score"]
+        fresh = model(images(3), model.text_features())["score"]
+    assert not torch.allclose(before, after) and torch.equal(after, fresh)
+
+
 def test_lr_schedule_warms_up_then_decays_to_min():
     f = [T.lr_factor(s, 100, 10, 0.0) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
@@ -179,3 +193,66 @@ def test_per_dataset_rules():
     assert T.batch_size_for("live", 7) == 7
     assert [T.lambda2_for(d, None) for d in ("live", "csiq", "kadid10k", "livec")] == [0.1, 0.1, 0.5, 0.5]
     assert T.lambda2_for("csiq", 0.3) == 0.3
+
+
+def test_shared_prompt_learner_matches_encode_text_without_a_causal_mask(tmp_path):
+    """A text tower with no causal mask and 'last' pooling attends to the padding: the prompt learner
+    (shared with CLIP-IQA+) must not cut the sequence there, and must pool where encode_text pools."""
+    import json
+
+    from methods.clip_backbone import config_json
+    from methods.clip_prompts import DualTextPrompts
+
+    cfg = config_json(TINY_BACKBONE)
+    cfg["text_cfg"].update(no_causal_mask=True, pool_type="last")
+    (tmp_path / "biqa-tiny-noncausal-test.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(tmp_path)
+    torch.manual_seed(0)
+    clip = open_clip.create_model("biqa-tiny-noncausal-test", pretrained=None).eval()
+    assert clip.attn_mask is None and clip.text_pool_type == "last"
+    tok = open_clip.get_tokenizer(TINY_BACKBONE)
+    prompts = DualTextPrompts(clip, tok, {"scene": SCENE_PROMPTS}, n_ctx=4, ctx_init="a photo of a")
+    with torch.no_grad():
+        ref = clip.encode_text(tok([f"a photo of a {c}." for c in SCENE_PROMPTS]))
+        assert torch.allclose(prompts()["scene"], ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["deep", "shallow"])
+def test_visual_prompts_follow_eq7_against_a_concatenating_reference(mode):
+    """Eq. 7 written out: deep = before block i>0 cut the previous prompt outputs and put block i's own
+    tokens in their place; shallow = tokens inserted once. Checked with and without autograd."""
+    model, clip = build(visual_prompts=mode, visual_prompt_len=3)
+    v, P, n = clip.visual, model.visual.prompts, 3
+    x = (images() - model.mean) / model.std
+    with torch.no_grad():
+        t = v._embeds(x)
+        t = torch.cat([t[:, :1], P[0].expand(t.shape[0], -1, -1), t[:, 1:]], dim=1)
+        for i, block in enumerate(v.transformer.resblocks):
+            if i > 0 and mode == "deep":
+                t = torch.cat([t[:, :1], P[i].expand(t.shape[0], -1, -1), t[:, 1 + n:]], dim=1)
+            t = block(t)
+        ref_cls, ref_patches = t[:, 0], t[:, 1 + n:]
+        cls, patches = model.visual(x)
+    assert torch.allclose(cls, ref_cls, atol=1e-5) and torch.allclose(patches, ref_patches, atol=1e-5)
+    cls_g, patches_g = model.visual(x)                 # training path (run_block, in-place prompt swap)
+    assert torch.allclose(cls_g.detach(), ref_cls, atol=1e-5) and torch.allclose(patches_g.detach(), ref_patches, atol=1e-5)
+
+
+def test_distortion_logits_follow_eqs_10_11_written_out():
+    """Per class: softmax over the w*w windows (T-bar) weights the window similarities; logits = that / T."""
+    model, _ = build(window=2, window_temperature=0.05, temperature=0.02)
+    model.eval()
+    x = images(2)
+    with torch.no_grad():
+        out = model(x)
+        text = model.text_features()["distortion"]
+        _, patches = model.visual((x - model.mean) / model.std)
+        B, _, W = patches.shape
+        grid = patches.transpose(1, 2).reshape(B, W, 4, 4)        # 64 px / patch 16
+        for b in range(B):
+            wins = [grid[b, :, r:r + 2, c:c + 2].amax(dim=(1, 2)) for r in (0, 2) for c in (0, 2)]
+            proj = [model.visual.project(w) for w in wins]
+            for c in range(text.shape[0]):
+                sims = torch.stack([torch.nn.functional.cosine_similarity(p, text[c], dim=0) for p in proj])
+                p_c = (torch.softmax(sims / 0.05, dim=0) * sims).sum()
+                assert torch.isclose(out["dist_logits"][b, c], p_c / 0.02, atol=1e-3), (b, c)

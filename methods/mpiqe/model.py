@@ -2,8 +2,8 @@
 
 * :class:`PromptedVisual`  -- CLIP's image tower run block by block with deep/shallow visual
   prompts (Eq. 7); CLIP's own frozen ``ln_post`` + ``proj`` map tokens to the text space.
-* :class:`DualTextPrompts` -- CoOp contexts for the 9 scene and 11 distortion classes (Eq. 6);
-  all prompts go through the frozen text encoder in one batch.
+* ``methods.clip_prompts.DualTextPrompts`` -- CoOp contexts for the 9 scene and 11 distortion classes
+  (Eq. 6); all prompts go through the frozen text encoder in one batch (shared with CLIP-IQA+).
 * :class:`MultimodalDecoder` -- Eqs. 12-14, stacked ``decoder_layers`` times, then an MLP head.
 * :class:`MPIQEModel` -- the whole network, the alignment logits (Eqs. 8-11) and the score.
 
@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from bench.labels import DISTORTION_PROMPTS, SCENE_PROMPTS
+from methods.clip_prompts import DualTextPrompts
 
 
 @dataclass
@@ -41,13 +42,6 @@ class ModelConfig:
     temperature: float = 0.01             # T  (Eqs. 8, 11): CLIP's own logit scale 100
     window_temperature: float = 0.01      # T-bar (Eq. 10)
     learnable_query: bool = False         # VisualOnly: one learnable query instead of text features
-
-
-def _clip_parts(clip):
-    """The text tower's modules, for open_clip's CLIP (attributes on the model) and CustomTextCLIP."""
-    t = getattr(clip, "text", clip)
-    pool = getattr(t, "text_pool_type", None) or getattr(t, "pool_type", "argmax")
-    return t, pool
 
 
 class PromptedVisual(nn.Module):
@@ -154,64 +148,6 @@ def run_block(block, x: torch.Tensor) -> torch.Tensor:
     return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
-class DualTextPrompts(nn.Module):
-    """CoOp prompts ``[V]_1..[V]_M [class].`` with one context per branch (scene, distortion)."""
-
-    def __init__(self, clip, tokenizer, branches: dict[str, tuple[str, ...]], n_ctx: int = 8, ctx_init: str = ""):
-        super().__init__()
-        self._clip = [clip]
-        t, self.pool_type = _clip_parts(clip)
-        emb = t.token_embedding
-        width = emb.weight.shape[1]
-        self.branches = list(branches)
-        self.sizes = [len(branches[b]) for b in self.branches]
-        self.ctx = nn.ParameterDict()
-        tokens, prefixes, suffixes = [], [], []
-        for name in self.branches:
-            if ctx_init:
-                init_tok = tokenizer([ctx_init])
-                n_words = int(init_tok.argmax(-1).item()) - 1   # tokens between SOS and EOS
-                if n_words != n_ctx:
-                    raise ValueError(f"text_ctx_init {ctx_init!r} is {n_words} tokens; text_prompt_len is {n_ctx}")
-                with torch.no_grad():
-                    ctx = emb(init_tok.to(emb.weight.device))[0, 1:1 + n_ctx].clone().float()
-            else:
-                ctx = torch.empty(n_ctx, width)
-                nn.init.normal_(ctx, std=0.02)
-            self.ctx[name] = nn.Parameter(ctx)
-            placeholder = " ".join(["X"] * n_ctx)
-            tok = tokenizer([f"{placeholder} {c}." for c in branches[name]])
-            with torch.no_grad():
-                e = emb(tok.to(emb.weight.device)).float()
-            tokens.append(tok)
-            prefixes.append(e[:, :1])
-            suffixes.append(e[:, 1 + n_ctx:])
-        tok = torch.cat(tokens)
-        # causal attention: tokens after the last EOS never reach any EOS, so cut the sequence there
-        self.seq_len = int(tok.argmax(-1).max().item()) + 1
-        self.register_buffer("tokens", tok[:, :self.seq_len], persistent=False)
-        self.register_buffer("prefix", torch.cat(prefixes), persistent=False)
-        self.register_buffer("suffix", torch.cat(suffixes)[:, :self.seq_len - 1 - n_ctx], persistent=False)
-
-    def forward(self) -> dict[str, torch.Tensor]:
-        """Text features (unnormalised, joint space) of every class prompt: {branch: [C, D]}."""
-        t = _clip_parts(self._clip[0])[0]
-        ctx = torch.cat([self.ctx[b].unsqueeze(0).expand(k, -1, -1) for b, k in zip(self.branches, self.sizes)])
-        dtype = t.transformer.get_cast_dtype() if hasattr(t.transformer, "get_cast_dtype") else ctx.dtype
-        x = torch.cat([self.prefix, ctx, self.suffix], dim=1).to(dtype)
-        L = self.seq_len
-        x = x + t.positional_embedding[:L].to(dtype)
-        mask = t.attn_mask[:L, :L] if t.attn_mask is not None else None
-        x = t.transformer(x, attn_mask=mask)
-        x = t.ln_final(x)
-        eos = self.tokens.argmax(-1) if self.pool_type == "argmax" else torch.full_like(self.tokens[:, 0], L - 1)
-        x = x[torch.arange(x.shape[0], device=x.device), eos]
-        proj = t.text_projection
-        if proj is not None:
-            x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
-        return dict(zip(self.branches, torch.split(x, self.sizes)))
-
-
 class DecoderLayer(nn.Module):
     """Eqs. 13-14: Q' = MHSA(LN(Q)) + Q ; Q'' = MHCA(LN(Q'), I', I') + Q' ; then a pre-norm FFN."""
 
@@ -284,6 +220,10 @@ class MPIQEModel(nn.Module):
         if mode:
             self._text_cache = None
         return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._text_cache = None           # new prompts: the cached text features are stale
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         return {n: p for n, p in self.named_parameters() if p.requires_grad and not n.startswith("clip.")}

@@ -164,22 +164,11 @@ def make_optimizer(model: MPIQEModel, lr: float, weight_decay: float):
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def _collate(items: list[dict]) -> dict:
-    return {
-        "crops": torch.stack([torch.as_tensor(it["crops"]) for it in items]),
-        "score": torch.tensor([float(it["score"]) for it in items]),
-        "scene": torch.stack([torch.as_tensor(it["scene"], dtype=torch.float32) for it in items]),
-        "distortion": torch.tensor([int(it["distortion"]) for it in items]),
-        "index": torch.tensor([int(it["index"]) for it in items]),
-    }
-
-
 def _loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int):
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=g,
-                                       num_workers=num_workers, collate_fn=_collate,
-                                       persistent_workers=False, pin_memory=False)
+    """The harness's seeded loader; the default collate stacks CropDataset items into a dict of tensors."""
+    from bench.images import make_loader
+
+    return make_loader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, seed=seed)
 
 
 def fit(model: MPIQEModel, dataset, *, epochs: int, warmup_epochs: int, lr: float, min_lr: float,

@@ -1,0 +1,96 @@
+"""CoOp prompt learning on a frozen open_clip text tower, shared by MP-IQE and CLIP-IQA+.
+
+:class:`DualTextPrompts` builds ``[V]_1..[V]_M <class>.`` for every class of every branch, with one
+learnable context per branch (MP-IQE: scene and distortion; CLIP-IQA+: one "quality" branch), and
+runs all prompts through CLIP's own text modules in ONE batch. The CLIP model is held by reference,
+so its weights never enter this module's parameters or state_dict.
+
+This is a model module: it imports torch at import time (method class modules import it lazily).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+POOL_TYPES = ("argmax", "eos", "first", "last")
+
+
+def _text_tower(clip):
+    """(the module holding the text tower's parts, its pool type, its EOS id) for CLIP and CustomTextCLIP."""
+    t = getattr(clip, "text", clip)
+    pool = getattr(t, "text_pool_type", None) or getattr(t, "pool_type", "argmax")
+    eos_id = getattr(t, "text_eos_id", None) if t is clip else getattr(t, "eos_id", None)
+    if getattr(t, "cls_emb", None) is not None:
+        raise ValueError("CoOp prompts need a CLIP text tower without an appended CLS embedding (CoCa)")
+    if not hasattr(t, "token_embedding") or pool not in POOL_TYPES:
+        raise ValueError(f"CoOp prompts need an open_clip text transformer pooled by {'/'.join(POOL_TYPES)}, "
+                         f"not {pool!r}")
+    return t, pool, eos_id
+
+
+class DualTextPrompts(nn.Module):
+    """CoOp prompts ``[V]_1..[V]_M [class].`` with one context per branch, e.g. {scene, distortion}."""
+
+    def __init__(self, clip, tokenizer, branches: dict[str, tuple[str, ...]], n_ctx: int = 8, ctx_init: str = ""):
+        super().__init__()
+        self._clip = [clip]
+        t, self.pool_type, eos_id = _text_tower(clip)
+        emb = t.token_embedding
+        width = emb.weight.shape[1]
+        self.branches = list(branches)
+        self.sizes = [len(branches[b]) for b in self.branches]
+        self.ctx = nn.ParameterDict()
+        tokens, prefixes, suffixes = [], [], []
+        for name in self.branches:
+            if ctx_init:
+                init_tok = tokenizer([ctx_init])
+                n_words = int(init_tok.argmax(-1).item()) - 1   # tokens between SOS and EOS
+                if n_words != n_ctx:
+                    raise ValueError(f"text_ctx_init {ctx_init!r} is {n_words} tokens; text_prompt_len is {n_ctx}")
+                with torch.no_grad():
+                    ctx = emb(init_tok.to(emb.weight.device))[0, 1:1 + n_ctx].clone().float()
+            else:
+                ctx = torch.empty(n_ctx, width)
+                nn.init.normal_(ctx, std=0.02)
+            self.ctx[name] = nn.Parameter(ctx)
+            placeholder = " ".join(["X"] * n_ctx)
+            tok = tokenizer([f"{placeholder} {c}." for c in branches[name]])
+            with torch.no_grad():
+                e = emb(tok.to(emb.weight.device)).float()
+            tokens.append(tok)
+            prefixes.append(e[:, :1])
+            suffixes.append(e[:, 1 + n_ctx:])
+        tok = torch.cat(tokens)
+        if self.pool_type == "argmax":
+            pool_at = tok.argmax(-1)
+        elif self.pool_type == "eos":
+            pool_at = (tok == eos_id).int().argmax(-1)
+        else:
+            pool_at = torch.full_like(tok[:, 0], 0 if self.pool_type == "first" else tok.shape[1] - 1)
+        # With a causal mask no token attends to a later one, so the sequence can be cut right after the
+        # last pooled token (5x cheaper, same result). Without one (e.g. SigLIP-style towers) the padding
+        # is attended to: keep the full context length.
+        causal = getattr(t, "attn_mask", None) is not None
+        self.seq_len = int(pool_at.max().item()) + 1 if causal else tok.shape[1]
+        self.register_buffer("tokens", tok[:, :self.seq_len], persistent=False)
+        self.register_buffer("pool_at", pool_at, persistent=False)
+        self.register_buffer("prefix", torch.cat(prefixes), persistent=False)
+        self.register_buffer("suffix", torch.cat(suffixes)[:, :self.seq_len - 1 - n_ctx], persistent=False)
+
+    def forward(self) -> dict[str, torch.Tensor]:
+        """Text features (unnormalised, joint space) of every class prompt: {branch: [C, D]}."""
+        t = _text_tower(self._clip[0])[0]
+        ctx = torch.cat([self.ctx[b].unsqueeze(0).expand(k, -1, -1) for b, k in zip(self.branches, self.sizes)])
+        dtype = t.transformer.get_cast_dtype() if hasattr(t.transformer, "get_cast_dtype") else ctx.dtype
+        x = torch.cat([self.prefix, ctx, self.suffix], dim=1).to(dtype)
+        L = self.seq_len
+        x = x + t.positional_embedding[:L].to(dtype)
+        mask = t.attn_mask[:L, :L] if t.attn_mask is not None else None
+        x = t.transformer(x, attn_mask=mask)
+        x = t.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), self.pool_at]
+        proj = t.text_projection
+        if proj is not None:
+            x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+        return dict(zip(self.branches, torch.split(x, self.sizes)))
