@@ -54,7 +54,7 @@ def _normalizer(info, size: int):
 def build_clipiqa_net(model, info, n_ctx: int = 0, logit_scale: float = 100.0):
     """An nn.Module: crops in [0, 1] -> P(good). n_ctx=0: fixed prompts (CLIP-IQA); >0: CoOp (CLIP-IQA+).
 
-    The CoOp text path is MP-IQE's ``DualTextPrompts`` with one branch: the same prompt learner
+    The CoOp text path is the shared ``DualTextPrompts`` (methods/clip_prompts.py) with one branch: the same prompt learner
     for both methods (it also handles open_clip's CustomTextCLIP and a missing text projection)."""
     import open_clip
     from torch import nn

@@ -23,6 +23,7 @@ GOLDEN = Path(__file__).parent / "golden" / "ci_metrics.json"
 #   "mpiqe": {"protocols": ("cross",), "n_splits": 1, "params": {}},
 CI_METHODS = {
     "nss-svr": {"protocols": ("intra", "cross"), "n_splits": 3, "params": {}},
+    "mpiqe": {"protocols": ("cross",), "n_splits": 1, "params": {}},   # tiny CLIP, ci preset: seconds
 }
 METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
 # Stated tolerance: correlations within 1e-4 absolute, RMSE within 1e-4 relative. CPU runs are
