@@ -355,6 +355,9 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         record.update(metrics=compute_metrics(test.scores, preds, MetricSettings(**cell.metric_settings)),
                       fit_s=round(fit_s, 4), predict_s=round(predict_s, 4), notes=list(context.notes),
                       status="done", finished_at=_now())
+        if context.history:
+            record["history"] = list(context.history)
+        record.update({k: v for k, v in context.facts.items() if k not in record})
         return {"status": "done", "record": record,
                 "predictions": list(zip(test.ids, test.scores.tolist(), preds.tolist()))}
     except Exception as exc:  # noqa: BLE001 -- a failing cell must not stop the others

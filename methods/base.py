@@ -53,9 +53,25 @@ class RunContext:
     num_workers: int = 0             # DataLoader workers
     save_checkpoint: bool = False
     notes: list[str] = field(default_factory=list)   # warnings the method wants recorded in the result
+    history: list[dict] = field(default_factory=list)  # one dict per training epoch (see log_epoch)
+    facts: dict[str, Any] = field(default_factory=dict)  # extra result fields (effective_losses, selected_epoch...)
 
     def note(self, msg: str) -> None:
         self.notes.append(msg)
+
+    def log_epoch(self, epoch: int, **values: Any) -> None:
+        """Record one finished training epoch: ``epoch`` (1-based), ``lr``, ``seconds``, ``loss`` and the
+        method's own loss terms (``loss_<name>``), ``val_srcc`` with a validation part. Stored as the
+        cell's ``history``."""
+        row = {"epoch": int(epoch)}
+        row.update({k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)
+                        else v) for k, v in values.items()})
+        self.history.append(row)
+
+    def record(self, name: str, value: Any) -> None:
+        """A fact about this cell's training stored at the top level of its result (JSON-serialisable),
+        e.g. ``record('effective_losses', {...})`` or ``record('selected_epoch', 7)``."""
+        self.facts[name] = value
 
 
 class MethodUnavailable(RuntimeError):
@@ -120,6 +136,14 @@ class Method:
         if missing:
             return False, "missing weights: " + ", ".join(f"{w.filename} ({w.hint})" if w.hint else w.filename for w in missing)
         return True, "ok"
+
+    # --- what a cell will do, before it runs ---------------------------------------------------
+    @classmethod
+    def recipe(cls, params: Any, dataset: str, n_train_images: int) -> dict[str, Any] | None:
+        """The training recipe as it will run on ``dataset`` with ``n_train_images`` training images
+        (``bench methods NAME --recipe``): a JSON-able dict with at least the keys of
+        ``methods.recipes.RECIPE_KEYS``. None: the method does not train."""
+        return None
 
     # --- the work ---------------------------------------------------------------------
     def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
