@@ -52,6 +52,7 @@ class RunContext:
     progress: bool = False           # show tqdm bars
     num_workers: int = 0             # DataLoader workers
     save_checkpoint: bool = False
+    select_on: str = "last"          # 'last': keep the last epoch; 'val': the best val_srcc epoch (only when asked)
     notes: list[str] = field(default_factory=list)   # warnings the method wants recorded in the result
     history: list[dict] = field(default_factory=list)  # one dict per training epoch (see log_epoch)
     facts: dict[str, Any] = field(default_factory=dict)  # extra result fields (effective_losses, selected_epoch...)
