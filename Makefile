@@ -1,0 +1,50 @@
+# Two commands on a fresh clone (Python 3.10+):
+#   make demo   set up .venv if needed, run the main job on the offline demo data, write report/
+#   make test   set up .venv if needed, run the test suite (what CI runs)
+# Set-up is idempotent: a second call reinstalls nothing unless pyproject.toml, this file or the torch
+# choice changed. GPU users pick their torch build without editing files, e.g.
+#   make test TORCH_INDEX_URL=<the PyTorch wheel index for your CUDA version>
+# (the pins stay the known-good pair; override TORCH_PINS only if that pair has no build for your CUDA).
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+TORCH_INDEX_URL ?=
+PYTEST_ARGS ?=
+DEMO_OUT ?= runs
+REPORT_OUT ?= report
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.biqa-installed
+# What the stamp certifies: if the torch choice changed since the last install, install again.
+INSTALL_SPEC := $(TORCH_PINS) $(TORCH_INDEX_URL)
+ifneq ($(strip $(shell cat $(STAMP) 2>/dev/null)),$(strip $(INSTALL_SPEC)))
+  $(shell rm -f $(STAMP))
+endif
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test clean-venv
+
+setup: $(STAMP)
+
+# torch first: this pair is the one whose torch and torchvision import together here; setuptools<81
+# keeps pkg_resources, which pyiqa's CLIP metrics import.
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(TORCH_PINS) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(BIN)/python -m pip install -q -e ".[all]" "setuptools<81"
+	@echo "$(INSTALL_SPEC)" > $@
+
+demo: $(STAMP)
+	$(BIN)/python -m bench run --protocol cross --method mpiqe --data demo --out $(DEMO_OUT)
+	$(BIN)/python -m bench report --runs $(DEMO_OUT) --format md,png --out $(REPORT_OUT)
+	@echo "report: $(REPORT_OUT)/report.md  (demo data is synthetic and not human-rated)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)
