@@ -53,12 +53,17 @@ class Cell:
     seed: int
     metric_settings: dict = field(hash=False)
     harness_version: str = ""
+    # run options that differ from their defaults (select_on, val_fraction, cross_train, fraction_of);
+    # hashed only when not empty, so cells run with the defaults keep the keys they always had
+    training_options: dict = field(default_factory=dict, hash=False)
 
     def identity(self) -> dict:
         """What the key hashes: everything but the informational fields."""
         d = asdict(self)
         for informational in ("preset", "method_kind"):
             d.pop(informational)
+        if not d["training_options"]:
+            d.pop("training_options")
         return d
 
     @cached_property
@@ -80,7 +85,9 @@ def label(fields: dict) -> str:
     var = "" if variant == "default" else f"[{variant}]"
     train, test = fields["train_dataset"], fields["test_dataset"]
     data = train if train == test else f"{train}->{test}"
-    return f"{fields['protocol']} {fields['method']}{var} {data} split={fields['split_index']}{frac} seed={fields['seed']}"
+    options = fields.get("training_options") or {}
+    split = "all" if options.get("cross_train") == "full" else fields["split_index"]
+    return f"{fields['protocol']} {fields['method']}{var} {data} split={split}{frac} seed={fields['seed']}"
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class Task:
     train_ids: tuple[str, ...]
     val_ids: tuple[str, ...]
     test_ids: tuple[str, ...] | None      # None: every image of the test dataset (cross-dataset)
+    method_target: str | None = None      # plug-in by location: the import target workers load (not hashed)
+    checkpoint: str | None = None         # eval protocol: a saved cell's weights to load instead of fitting
 
     @property
     def key(self) -> str:

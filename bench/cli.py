@@ -21,6 +21,8 @@ COMMANDS = {
     "protocols": "bench.commands.protocols",
     "results": "bench.commands.results",
     "perf": "bench.commands.perf",
+    "doctor": "bench.commands.doctor",
+    "figures": "bench.commands.figures",
     "report": "reports.cli",
 }
 

@@ -1,20 +1,23 @@
 """Image decoding and crops; the torch ``Dataset`` every method can use.
 
-One decode per visit: an item opens its image once and cuts all of its crops from that
-decode (the paper uses 8 random 224x224 crops). torch is imported here and nowhere in
-``bench``'s light modules.
+At most one decode per visit: an item cuts all of its crops from one decode (the paper uses 8 random
+224x224 crops), or, with the decoded-image cache (``bench.image_cache``; on by default inside a run),
+from the image's cached uint8 pixels, decoded once for every epoch, cell and run: the same crops either
+way. torch is imported here and nowhere in ``bench``'s light modules.
 
-    CropDataset(records, n_crops=8, crop_size=224, train=True, seed=0)[i] ->
+    CropDataset(records, n_crops=8, crop_size=224, train=True, seed=0, resize=None, cache="active")[i] ->
       {"crops": float32 [n_crops, 3, s, s] in [0, 1], "score": float, "index": i,
        "scene": float32 [9] multi-hot / sum (zeros if none), "distortion": int (-1 unknown)}
 
 train=True: random crops, seeded by (seed, epoch, i) -- ``set_epoch(e)`` each epoch -- so they are
 identical whatever the number of workers. train=False: deterministic crops seeded by (seed, record.id).
 Images smaller than the crop are resized up first. ``FullImageDataset`` gives whole images;
-``make_loader`` a seeded (multi-worker) DataLoader.
+``make_loader`` a seeded DataLoader: the same order and crops for any number of workers (persistent),
+and on CUDA pinned memory with non-blocking side-stream copies (docs/PERFORMANCE.md).
 
-Cost: an item is ~1.3-1.6x one plain PIL decode of a 1024x768 JPEG with 8 crops (``measure_item_vs_decode``):
-crops are copied out of the decoded image one by one and converted to float in numpy.
+Cost: an uncached item is ~1.3-1.6x one plain PIL decode of a 1024x768 JPEG with 8 crops
+(``measure_item_vs_decode``): crops are copied out of the decoded image one by one and converted to
+float in numpy; a cached item skips the decode (the crop copies and the float conversion remain).
 """
 
 from __future__ import annotations
@@ -57,10 +60,10 @@ def ensure_min_size(img, size: int):
     from PIL import Image
 
     is_array = isinstance(img, np.ndarray)
-    pil = Image.fromarray(img) if is_array else img
-    w, h = pil.size
+    h, w = img.shape[:2] if is_array else img.size[::-1]
     if min(h, w) >= size:
-        return img
+        return img                      # (before fromarray: that would copy a large image for nothing)
+    pil = Image.fromarray(img) if is_array else img
     s = size / min(h, w)
     out = pil.resize((max(size, int(np.ceil(w * s))), max(size, int(np.ceil(h * s)))), Image.BICUBIC)
     return np.asarray(out) if is_array else out
@@ -83,9 +86,9 @@ def crops_chw_float(img, n: int, size: int, rng: np.random.Generator) -> np.ndar
     """The same crops as ``random_crops``, as float32 [n, 3, size, size] in [0, 1], written crop by
     crop into one buffer (no full-size intermediate copies)."""
     out = np.empty((n, 3, size, size), dtype=np.float32)
+    scale = np.float32(1.0 / 255.0)
     for k, crop in enumerate(_iter_crops(img, n, size, rng)):
-        out[k] = crop.transpose(2, 0, 1)
-    out *= np.float32(1.0 / 255.0)
+        np.multiply(crop.transpose(2, 0, 1), scale, out=out[k])    # one pass; the same float32 products
     return out
 
 
@@ -124,11 +127,17 @@ class CropDataset(_torch_dataset_base()):
     """n crops per image from one decode. Usable by any method; works with multi-worker loaders."""
 
     def __init__(self, records: Sequence[ImageRecord], n_crops: int = 8, crop_size: int = 224,
-                 train: bool = True, seed: int = 0):
+                 train: bool = True, seed: int = 0, resize=None, cache="active"):
+        from bench import image_cache
+
         if n_crops < 1 or crop_size < 1:
             raise ValueError(f"n_crops={n_crops}, crop_size={crop_size}: both must be >= 1")
         self.records = list(getattr(records, "records", records))   # an ImageSet or a list of records
         self.n_crops, self.crop_size, self.train, self.seed = n_crops, crop_size, train, seed
+        self.resize = image_cache.normalise_resize(resize)    # before cropping, e.g. ("short", 512)
+        # 'active': the run's decoded-image cache (bench.image_cache.active()); None: decode every time
+        self.cache = image_cache.active() if isinstance(cache, str) and cache == "active" else \
+            image_cache.ImageCache(cache) if isinstance(cache, (str, Path)) else cache
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -138,17 +147,29 @@ class CropDataset(_torch_dataset_base()):
     def __len__(self) -> int:
         return len(self.records)
 
-    def rng_for(self, i: int) -> np.random.Generator:
+    def rng_for(self, i: int, epoch: int | None = None) -> np.random.Generator:
         if self.train:
-            return np.random.default_rng([int(self.seed), self.epoch, i])
+            return np.random.default_rng([int(self.seed), self.epoch if epoch is None else int(epoch), i])
         return np.random.default_rng(id_seed(self.seed, self.records[i].id))
 
-    def __getitem__(self, i: int) -> dict:
+    def pixels(self, i: int):
+        """Image i after the resize and the min-size step: a cached uint8 array, or a fresh PIL decode."""
+        from bench.image_cache import apply_resize
+
+        path = self.records[i].path
+        if self.cache is not None:
+            return self.cache.pixels(path, self.resize + (("min", self.crop_size),))
+        return apply_resize(open_rgb(path), self.resize)     # the min-size step happens in crops_chw_float
+
+    def __getitem__(self, i) -> dict:
+        """``ds[i]``, or ``ds[(epoch, i)]`` as make_loader's sampler asks: persistent workers hold their own
+        copy of the dataset, so the epoch travels with the index (identical crops for any worker count)."""
         import torch
 
+        epoch, i = (i if isinstance(i, tuple) else (None, i))
         rec = self.records[i]
         # float conversion in numpy: torch's intra-op threads made it 50x slower on a busy machine
-        chw = crops_chw_float(open_rgb(rec.path), self.n_crops, self.crop_size, self.rng_for(i))
+        chw = crops_chw_float(self.pixels(i), self.n_crops, self.crop_size, self.rng_for(i, epoch))
         return {
             "crops": torch.from_numpy(chw),
             "score": float(rec.score),
@@ -156,6 +177,13 @@ class CropDataset(_torch_dataset_base()):
             "scene": torch.from_numpy(scene_vector(rec)),
             "distortion": int(rec.distortion_class) if rec.distortion_class is not None else -1,
         }
+
+    __getitem__.epoch_in_index = True     # make_loader may pass (epoch, i); a subclass's own __getitem__ is not
+
+    @staticmethod
+    def split_index(item) -> tuple[int | None, int]:
+        """(epoch or None, i) of an index make_loader's sampler passed (for subclasses' __getitem__)."""
+        return item if isinstance(item, tuple) else (None, item)
 
 
 class FullImageDataset(_torch_dataset_base()):
@@ -183,17 +211,117 @@ class FullImageDataset(_torch_dataset_base()):
         return {"image": torch.from_numpy(chw), "score": float(rec.score), "index": i}
 
 
-def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers: int = 0,
-                seed: int = 0, drop_last: bool = False, pin_memory: bool = False):
-    """A DataLoader with a seeded shuffle order and persistent workers when num_workers > 0."""
-    import torch
-    from torch.utils.data import DataLoader
+def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers: int | str = 0,
+                seed: int = 0, drop_last: bool = False, pin_memory: bool | None = None, device=None,
+                prefetch_factor: int = 4):
+    """A DataLoader with a seeded shuffle order, the same whatever ``num_workers`` is.
 
+    ``device``: where the batches go (default: the device of the cell in flight, else cpu). On CUDA the
+    loader pins memory and moves each batch's image tensors to the device with non-blocking copies on a
+    side stream, one batch ahead (they arrive on the device; other fields stay on the CPU). With workers:
+    persistent across epochs, ``prefetch_factor`` batches each in flight. ``num_workers='auto'``: see
+    ``bench.pipeline.resolve_num_workers``."""
+    import torch
+    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+
+    from bench import pipeline
+
+    device = str(device or pipeline.cell_device() or "cpu")
+    workers = pipeline.resolve_num_workers(num_workers, device)
+    cuda = device.startswith("cuda")
     g = torch.Generator()
     g.manual_seed(int(seed))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      generator=g, drop_last=drop_last, pin_memory=pin_memory,
-                      persistent_workers=False, worker_init_fn=_seed_worker if num_workers else None)
+    epoch_aware = getattr(type(dataset).__getitem__, "epoch_in_index", False)
+    sampler = SeededSampler(RandomSampler(dataset, generator=g) if shuffle else SequentialSampler(dataset),
+                            g if shuffle else None, dataset if epoch_aware else None)
+    # a worker's dataset copy never sees set_epoch: persistent workers only where the epoch rides the index
+    persistent = workers > 0 and (epoch_aware or not hasattr(dataset, "set_epoch"))
+    worker_seeds = torch.Generator()
+    worker_seeds.manual_seed(int(seed))
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                        generator=worker_seeds, drop_last=drop_last,
+                        pin_memory=cuda if pin_memory is None else pin_memory,
+                        persistent_workers=persistent, prefetch_factor=prefetch_factor if workers else None,
+                        worker_init_fn=_seed_worker if workers else None)
+    return DeviceLoader(loader, device) if cuda else loader
+
+
+class SeededSampler:
+    """Wraps a sampler: the shuffle draws exactly what DataLoader(shuffle=True, generator=g) drew with
+    workers=0 (a seed draw, then the permutation: old results keep their order), for any number of workers;
+    indices carry the dataset's epoch when it has one."""
+
+    def __init__(self, inner, generator=None, dataset=None):
+        self.inner, self.generator, self.dataset = inner, generator, dataset
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self):
+        import torch
+
+        if self.generator is not None:       # what DataLoader's iterator drew for its base seed
+            torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        if self.dataset is None:
+            yield from self.inner
+        else:
+            epoch = int(self.dataset.epoch)
+            for i in self.inner:
+                yield (epoch, i)
+
+
+class DeviceLoader:
+    """Iterates a DataLoader and sends each batch's image tensors ('crops', 'image') to a CUDA device with
+    non-blocking copies on a side stream, one batch ahead, so the copy overlaps the model's work."""
+
+    MOVED = ("crops", "image")
+
+    def __init__(self, loader, device):
+        self.loader, self.device = loader, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name):          # dataset, batch_size, ... of the wrapped loader
+        if name == "loader":
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def _send(self, batch, stream):
+        import torch
+
+        with torch.cuda.stream(stream):
+            return {k: (v.to(self.device, non_blocking=True) if k in self.MOVED and torch.is_tensor(v) else v)
+                    for k, v in batch.items()}
+
+    def __iter__(self):
+        import torch
+
+        device = torch.device(self.device)
+        stream = torch.cuda.Stream(device)
+        pending = None
+        for batch in self.loader:
+            if not isinstance(batch, dict):
+                yield batch
+                continue
+            # the previous batch is made ready before the next copy is queued, so the model's stream
+            # waits for that copy only, and this one runs while the model works on the previous batch
+            ready = self._ready(pending, stream, device) if pending is not None else None
+            pending = self._send(batch, stream)
+            if ready is not None:
+                yield ready
+        if pending is not None:
+            yield self._ready(pending, stream, device)
+
+    def _ready(self, batch, stream, device):
+        import torch
+
+        current = torch.cuda.current_stream(device)
+        current.wait_stream(stream)           # the model's stream waits for this batch's copy only
+        for k in self.MOVED:
+            if k in batch and torch.is_tensor(batch[k]):
+                batch[k].record_stream(current)   # its memory is in use on the model's stream
+        return batch
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -35,7 +35,7 @@ from bench.seeding import derive_seed, seed_everything
 from bench.store import ResultStore
 
 RERUN_CHOICES = ("missing", "failed", "all")
-BACKENDS = ("loky", "dask", "threading", "sequential")
+BACKENDS = ("loky", "dask", "threading", "sequential", "slurm")     # slurm: bench/slurm.py (dask-jobqueue)
 PRESETS = ("paper", "demo", "ci")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,9 @@ class WorkerConfig:
     cache_dir: str | None = None         # shared cache (features, zero-shot scores); default OUT/cache
     save_checkpoints: bool = False
     progress: bool = False               # bars inside training (only when one job runs in this terminal)
-    num_workers: int = 0                 # DataLoader workers per cell
+    num_workers: int | str = "auto"      # DataLoader workers per cell; 'auto': bench.pipeline.resolve_num_workers
+    cells_at_once: int = 1               # --jobs: 'auto' workers share the cores among the cells in parallel
+    image_cache: str | None = "auto"     # decoded-image cache folder; 'auto': bench.image_cache.default_root(); None: off
     skip_if_done: bool = True            # another run finished the cell meanwhile: do not redo it
     git_commit: str = ""
     git_dirty: bool = False
@@ -86,7 +88,7 @@ def _load_dataset(name: str, data_kwargs: dict):
     except DatasetError as exc:
         if "bench data check" in str(exc):
             raise
-        raise DatasetError(f"{exc} Check the data with `python -m bench data check`.") from None
+        raise type(exc)(f"{exc} Check the data with `python -m bench data check`.") from None
 
 
 def _canonical_dataset(name: str) -> str:
@@ -105,9 +107,15 @@ def check_preset(preset: str | None, classes) -> None:
 
 def resolve_params(cls, preset: str | None, overrides: dict, variant_overrides: dict) -> tuple[Any, str]:
     """defaults <- preset (when the method has it) <- --param <- variant. Returns (params, preset used)."""
+    from bench.params import normalise_params
+
     used = preset if preset in cls.presets else "default"
     try:
         params = cls.make_params(None if used == "default" else used, **{**overrides, **variant_overrides})
+        # types checked and numbers normalised (alpha=1 -> 1.0: one cell key), then the method's own
+        # range checks (its constructor is cheap): a bad value fails here, once, before any cell
+        params = cls.Params(**normalise_params(cls.Params, cls.params_dict(params), cls.name))
+        cls(params)
     except (TypeError, ValueError) as exc:
         raise RunError(f"{exc}. Fix --param (--param {cls.name}.NAME=VALUE sets it for this method only), "
                        "or the protocol's variant.") from None
@@ -124,8 +132,10 @@ def plan(
     weights_dir: str | None = None,
     metric_settings: MetricSettings = DEFAULT_SETTINGS,
     check_weights: bool = True,
+    notes: list[str] | None = None,
 ) -> list[Task]:
-    """Every cell of ``protocol`` x ``methods`` with the CLI's ``options`` (protocols.Options)."""
+    """Every cell of ``protocol`` x ``methods`` with the CLI's ``options`` (protocols.Options).
+    ``notes`` (a list) receives what the methods' ``check_plan`` said about the training sets."""
     import protocols as protocol_registry
     from bench.splits import make_splits
     from methods import registry
@@ -134,15 +144,27 @@ def plan(
     opts = options or protocol_registry.Options()
     param_overrides = param_overrides or {}
     data_kwargs = dict(data_kwargs or {})
+    from bench.datasets import register_custom      # custom datasets (spec files) before names resolve
+
+    register_custom(data_kwargs.get("data_root"), data_kwargs.get("dataset_specs"))
     if not methods:
         raise RunError("no method given: --method NAME[,NAME2]; `python -m bench methods` lists them.")
-    classes = {m: registry.get_method(m) for m in dict.fromkeys(methods)}
+    # cell name -> (class, --method value, import target of a plug-in given by location)
+    found = {}
+    for m in dict.fromkeys(methods):
+        cname, cls, target = registry.resolve(m)
+        if cname in found and found[cname][1] != m:
+            raise RunError(f"--method {found[cname][1]} and {m} are both named {cname!r}: one cell name each.")
+        found[cname] = (cls, m, target)
+    classes = {name: cls for name, (cls, _, _) in found.items()}
     check_preset(preset, classes.values())
     units = list(dict.fromkeys(replace(u, train=_canonical_dataset(u.train), test=_canonical_dataset(u.test))
                                for u in proto.units(opts)))
     if any(u.split_kind == "cross" and u.train == u.test for u in units):
         raise RunError("cross-dataset runs need two different datasets (an alias named the training set again).")
     n_splits, test_fraction = proto.n_splits_for(opts), proto.test_fraction_for(opts)
+    proto.check_training_options(opts)
+    training_options = opts.training_options()
 
     datasets: dict[str, Any] = {}
 
@@ -155,24 +177,34 @@ def plan(
     resolved = []
     for mname, cls in classes.items():
         for variant in proto.variants_for(mname, opts):
-            params, used = resolve_params(cls, preset, param_overrides.get(mname, {}), variant.overrides)
+            params, used = resolve_params(cls, preset, param_overrides.get(found[mname][1], {}), variant.overrides)
             if check_weights:
                 ok, why = cls.availability(params, Path(weights_dir) if weights_dir else None)
                 if not ok:
                     raise WeightsMissing(f"method {mname!r} cannot run here: {why}. Put the files under --weights-dir.")
             resolved.append((mname, cls, variant.label, cls.params_dict(params), used))
 
+    targets = {name: target for name, (_, _, target) in found.items() if target}
+    if getattr(proto, "eval_only", False):       # one cell per (method, dataset): every image scored once
+        from protocols.evaluation import eval_tasks
+
+        return eval_tasks(proto, opts, units, resolved, dataset, metric_settings, targets)
     tasks: list[Task] = []
     for unit in units:
         train_ds = dataset(unit.train)
         test_ds = dataset(unit.test)
+        check_training_sets(resolved, train_ds.dataset, notes)
         kwargs = dict(protocol="efficiency" if unit.fractions else "intra", split_set=opts.split_set,
-                      n_splits=n_splits, test_fraction=test_fraction)
+                      n_splits=n_splits, test_fraction=test_fraction, val_fraction=opts.val_fraction)
         if unit.fractions:
             kwargs["fractions"] = tuple(unit.fractions)
-        splits = make_splits(train_ds, **kwargs)
+            kwargs["fraction_of"] = opts.fraction_of
+        cross = unit.split_kind == "cross"
+        if cross and opts.cross_train == "full":       # one run per seed on every image of A
+            splits = [full_split(train_ds, opts.split_set)]
+        else:
+            splits = take_splits(make_splits(train_ds, **kwargs), opts.n_splits, opts.split_set, unit.train)
         for split in splits:
-            cross = unit.split_kind == "cross"
             test_ids = None if cross else tuple(split.test)
             split_hash = split.hash if not cross else derive_cross_hash(split)
             for seed in opts.seeds:
@@ -184,10 +216,46 @@ def plan(
                         train_revision=train_ds.dataset.revision, test_revision=test_ds.dataset.revision,
                         split_set=split.split_set, split_index=split.index, split_hash=split_hash,
                         fraction=split.fraction, seed=seed, metric_settings=metric_settings.as_dict(),
-                        harness_version=__version__,
+                        harness_version=__version__, training_options=dict(training_options),
                     )
-                    tasks.append(Task(cell, tuple(split.train), tuple(split.val), test_ids))
+                    tasks.append(Task(cell, tuple(split.train), tuple(split.val), test_ids,
+                                      method_target=targets.get(mname)))
     return tasks
+
+
+def take_splits(splits, asked: int | None, split_set: str, dataset: str):
+    """An imported split set has its own count (LIQE's: 10): --splits N takes its first N, and more
+    than it has is an error, not a silent 'all of them'."""
+    if asked is None or split_set == "default":
+        return splits
+    have = sorted({s.index for s in splits})
+    if asked > len(have):
+        raise RunError(f"--splits {asked}: split set {split_set!r} has {len(have)} split(s) for {dataset!r}; "
+                       f"ask for at most {len(have)}, or use --split-set default for more.")
+    keep = set(have[:asked])
+    return [s for s in splits if s.index in keep]
+
+
+def check_training_sets(resolved, train_info, notes: list[str] | None) -> None:
+    """Each method's plan-time check (``Method.check_plan``) on this training set: errors stop the
+    plan (so ``--dry-run`` shows them); notes are collected once each."""
+    for mname, cls, label, params, _ in resolved:
+        check = getattr(cls, "check_plan", None)
+        if check is None:
+            continue
+        for note in check(cls.Params(**params), train_info) or []:
+            line = f"{mname}[{label}]: {note}" if label != "default" else f"{mname}: {note}"
+            if notes is not None and line not in notes:
+                notes.append(line)
+
+
+def full_split(ds, split_set: str):
+    """--cross-train full: a single 'split' whose training part is every image of the dataset."""
+    from bench.splits import Split
+
+    ids = tuple(r.id for r in ds.records)
+    return Split(ds.dataset.name, ds.dataset.revision, split_set, 0, 0, train=ids, test=(),
+                 meta={"cross_train": "full"})
 
 
 def derive_cross_hash(split) -> str:
@@ -195,6 +263,16 @@ def derive_cross_hash(split) -> str:
     import hashlib
 
     return hashlib.sha256(f"cross:{split.hash}".encode()).hexdigest()[:16]
+
+
+def unique_keys(tasks) -> list[str]:
+    return list(dict.fromkeys(t.key for t in tasks))
+
+
+def damaged_message(store: ResultStore, damaged: dict[str, str]) -> str:
+    """All damaged result files of a plan in one message (not one per invocation)."""
+    files = "; ".join(f"{store.cell_path(k)} ({why})" for k, why in sorted(damaged.items()))
+    return f"{len(damaged)} result file(s) damaged, not counted as done (a run recomputes them): {files}"
 
 
 def select(tasks: list[Task], store: ResultStore, rerun: str = "missing") -> list[Task]:
@@ -205,6 +283,7 @@ def select(tasks: list[Task], store: ResultStore, rerun: str = "missing") -> lis
     if rerun == "all":
         return unique
     done = store.done_keys()
+    done -= set(store.damaged_keys(done & set(unique_keys(unique))))     # a damaged file is not a result
     if rerun == "missing":
         return [t for t in unique if t.key not in done]
     failed = store.failed_keys() - done
@@ -284,6 +363,20 @@ def claim_gpu(n_gpus: int, claims_dir: Path | None = None) -> int:
     return gpu
 
 
+def check_device(device: str, backend: str = "loky") -> None:
+    """At start-up: a device typo or a GPU that is not there fails once, not in every cell."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
+        raise RunError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N (e.g. cuda:0), or mps.")
+    if device.startswith("cuda") and backend not in ("dask", "slurm"):   # their workers may have GPUs this host lacks
+        n, index = visible_gpus(), int(device.partition(":")[2] or 0)
+        if n == 0:
+            raise RunError(f"--device {device}: no CUDA device is visible here; use --device cpu (or auto).")
+        if index >= n:
+            raise RunError(f"--device {device}: only {n} CUDA device(s) visible here (cuda:0..cuda:{n - 1}).")
+
+
 def resolve_device(requested: str) -> str:
     global _DEVICE
     if requested != "auto":
@@ -311,12 +404,19 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
     if cfg.skip_if_done and store.is_done(cell.key):
         return {"status": "skipped", "record": {"key": cell.key}}
     record = cell.record_fields()
+    if task.method_target:
+        record["method_source"] = task.method_target
+    if os.environ.get("SLURM_JOB_ID"):           # --backend slurm: which job ran the cell (its logs are per job)
+        record["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
     record.update(status="running", schema=SCHEMA, started_at=_now(), host=socket.gethostname(), pid=os.getpid(),
                   backend=cfg.backend, git_commit=cfg.git_commit, git_dirty=cfg.git_dirty,
                   versions=package_versions(), notes=[])
-    context = None
+    context = workdir = None
     try:
-        cls = get_method(cell.method)
+        # first: the scratch folder, named with this pid, marks the cell as in flight in this process, so
+        # the parent can name the cell when the process dies (run_tasks)
+        workdir = _make_workdir(Path(cfg.out) / "work", cell.key)
+        cls = get_method(task.method_target or cell.method)
         params = cls.Params(**cell.params)
         train_full = _worker_dataset(cell.train_dataset, cell.train_revision, cfg.data_kwargs)
         test_full = _worker_dataset(cell.test_dataset, cell.test_revision, cfg.data_kwargs)
@@ -326,17 +426,26 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         device = resolve_device(cfg.device)
         method_seed = derive_seed(cell.seed, cell.train_dataset, cell.test_dataset, cell.split_set,
                                   cell.split_index, cell.fraction)
-        workdir = _make_workdir(Path(cfg.out) / "work", cell.key)
+        from bench import image_cache, pipeline
+
+        images = image_cache.default_root() if cfg.image_cache == "auto" else cfg.image_cache
         context = RunContext(seed=method_seed, device=device, workdir=workdir,
                              cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else store.cache_dir,
                              weights_dir=Path(cfg.weights_dir) if cfg.weights_dir else None,
-                             progress=cfg.progress, num_workers=cfg.num_workers, save_checkpoint=cfg.save_checkpoints)
+                             progress=cfg.progress, save_checkpoint=cfg.save_checkpoints,
+                             num_workers=pipeline.resolve_num_workers(cfg.num_workers, device, cfg.cells_at_once),
+                             image_cache=Path(images) if images else None,
+                             select_on=cell.training_options.get("select_on", "last"))
+        pipeline.enter_cell(device=device, image_cache=context.image_cache)    # for CropDataset / make_loader
         record.update(device=device, method_seed=method_seed, trains=bool(cls.trains),
                       n_train=len(train) if cls.trains else 0, n_val=len(val) if val else 0, n_test=len(test))
         seed_everything(method_seed)
         method = cls(params, context)
         t0 = time.perf_counter()
-        if cls.trains:
+        if task.checkpoint:                  # eval protocol: a trained cell's weights, nothing fitted here
+            method.load(Path(task.checkpoint))
+            record.update(checkpoint=task.checkpoint, n_train=0)
+        elif cls.trains:
             method.fit(train, val)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -344,7 +453,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         predict_s = time.perf_counter() - t0
         if preds.shape[0] != len(test):
             raise RuntimeError(f"{cell.method}.predict returned {preds.shape[0]} scores for {len(test)} images")
-        if cfg.save_checkpoints and cls.trains:
+        if cfg.save_checkpoints and cls.trains and not task.checkpoint:
             ckpt = Path(cfg.out) / "checkpoints" / cell.key[:2] / cell.key
             ckpt.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -357,6 +466,9 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
                       status="done", finished_at=_now())
         if context.history:
             record["history"] = list(context.history)
+        used = context.facts.pop("device", device)      # a CPU-only method says where it really ran
+        if used != device:
+            record.update(device=used, device_requested=device)
         record.update({k: v for k, v in context.facts.items() if k not in record})
         return {"status": "done", "record": record,
                 "predictions": list(zip(test.ids, test.scores.tolist(), preds.tolist()))}
@@ -366,14 +478,20 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         return {"status": "failed", "record": record}
     finally:
         if context is not None:
-            _clean_workdir(context.workdir)
+            from bench import pipeline
+
+            pipeline.exit_cell()
+        if workdir is not None:
+            _clean_workdir(workdir)
 
 
 def _make_workdir(work: Path, key: str) -> Path:
-    """A scratch folder of this attempt only: a second run computing the same cell at the same time
-    gets its own, so neither deletes the other's files."""
+    """A scratch folder of this attempt only (``<key>.<pid>-<host>.<random>``): a second run computing the same
+    cell at the same time gets its own, so neither deletes the other's files."""
+    from bench.workers import marker_prefix
+
     work.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{key}.", dir=work))
+    return Path(tempfile.mkdtemp(prefix=marker_prefix(key), dir=work))
 
 
 def _clean_workdir(workdir: Path) -> None:
@@ -412,7 +530,7 @@ def check_backend(backend: str, scheduler: str | None) -> None:
         raise RunError(f"--scheduler is for --backend dask (the backend is {backend!r}).")
 
 
-def _backend_context(backend: str, jobs: int, scheduler: str | None):
+def _backend_context(backend: str, jobs: int, scheduler: str | None, backend_options: dict | None = None):
     """joblib.parallel_config for the backend (and the Dask client it needs)."""
     import contextlib
 
@@ -431,6 +549,11 @@ def _backend_context(backend: str, jobs: int, scheduler: str | None):
             stack.enter_context(Client(scheduler, timeout="20s"))
         except (OSError, TimeoutError) as exc:
             raise RunError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it, or check the address.") from None
+        stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
+    elif backend == "slurm":                 # --jobs Slurm jobs of dask-jobqueue workers
+        from bench.slurm import slurm_client
+
+        stack.enter_context(slurm_client(backend_options or {}, jobs))
         stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
     elif backend == "sequential":
         stack.enter_context(parallel_config(backend="sequential", n_jobs=1))
@@ -461,35 +584,42 @@ def run_tasks(
     rerun: str = "missing",
     progress: bool | None = None,
     on_result: Callable[[dict], None] | None = None,
+    backend_options: dict | None = None,
 ) -> RunSummary:
-    """Run what ``rerun`` selects; write every result as it arrives. Ctrl-C keeps what finished."""
-    from joblib import Parallel, delayed
+    """Run what ``rerun`` selects; write every result as it arrives. Ctrl-C keeps what finished.
+    ``backend_options``: --backend slurm's options (bench.slurm.options_from_args)."""
     from tqdm.auto import tqdm
+
+    from bench.workers import died_last, run_contained
 
     if jobs < 1:
         raise RunError(f"--jobs must be at least 1, got {jobs}.")
     store.ensure_writable()
     start = time.perf_counter()
     summary = RunSummary(total=len({t.key for t in tasks}))
-    todo = interleave(select(tasks, store, rerun))
+    damaged = store.damaged_keys(store.done_keys() & set(unique_keys(tasks)))
+    if damaged:
+        print(f"warning: {damaged_message(store, damaged)}", file=sys.stderr)
+    todo = died_last(interleave(select(tasks, store, rerun)), store)
     summary.submitted = len(todo)
     summary.already_done = len((store.done_keys() & {t.key for t in tasks}) - {t.key for t in todo})
     if not todo:
         summary.seconds = time.perf_counter() - start
         return summary
     show = sys.stderr.isatty() if progress is None else progress
-    cfg = replace(cfg, backend=backend, skip_if_done=(rerun != "all"),
+    cfg = replace(cfg, backend=backend, skip_if_done=(rerun != "all"), cells_at_once=jobs,
                   progress=show and jobs == 1 and backend in ("loky", "sequential"))
-    backend_context = _backend_context(backend, jobs, scheduler)    # its errors are the user's: raised as they are
+    backend_context = _backend_context(backend, jobs, scheduler, backend_options)   # its errors are the user's
     try:
         with backend_context:
-            results = Parallel(return_as="generator_unordered")(delayed(execute_task)(t, cfg) for t in todo)
             with tqdm(total=len(todo), desc="cells", unit="cell", disable=not show) as bar:
-                for result in results:
+                def deliver(result: dict) -> None:
                     _store_result(store, result, summary)
                     if on_result:
                         on_result(result)
                     bar.update(1)
+
+                run_contained(todo, cfg, jobs, backend, deliver)     # a dead worker's cells: bench/workers.py
     except KeyboardInterrupt:
         summary.interrupted = True
     except (BenchError, OSError) as exc:
@@ -565,4 +695,9 @@ def format_table(rows: list[dict]) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     out = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out) + "\n(median over splits; PLCC* after the VQEG 4-parameter logistic)"
+    from bench.datasets.registry import DEMO_NAMES
+
+    synthetic = sorted({r[k] for r in rows for k in ("train_dataset", "test_dataset")} & set(DEMO_NAMES))
+    tail = (f"\nSYNTHETIC DATA: {', '.join(synthetic)} {'is' if len(synthetic) == 1 else 'are'} synthetic and not "
+            "human-rated (pseudo-MOS); these numbers test the pipeline, not quality prediction.") if synthetic else ""
+    return "\n".join(out) + "\n(median over splits; PLCC* after the VQEG 4-parameter logistic)" + tail

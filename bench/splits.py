@@ -44,7 +44,7 @@ class Split:
 
 
 PROTOCOLS = ("intra", "efficiency")
-SPLIT_SETS = ("default", "liqe", "pyiqa")
+SPLIT_SETS = ("default", "liqe", "pyiqa", "official")     # official: the dataset's own train/test split
 EFFICIENCY_FRACTIONS = (0.2, 0.4, 0.6)
 FORMAT_VERSION = 2          # 2: seeded splits redraw repeated test sets (older cached files are not reused)
 

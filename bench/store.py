@@ -57,6 +57,40 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             tmp.unlink()
 
 
+def unwritable_reason(folder: Path) -> str | None:
+    """Why ``folder`` (made if missing) could not be written, checked without creating anything."""
+    folder = Path(folder).absolute()
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):     # read-only mounts too (EROFS), even for root
+        return "read-only file system" if _read_only_fs(probe) else "permission denied"
+    return None
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def ensure_writable_dir(folder: Path, flag: str) -> None:
+    """A folder cells write into (e.g. --cache-dir): made and probed at start-up, not found out per cell."""
+    probe = Path(folder) / f".write-probe.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise StoreError(f"{flag} {str(folder)!r} is not writable ({exc.strerror or exc}); "
+                         f"pass a folder you can write with {flag} DIR.") from None
+
+
 class ResultStore:
     def __init__(self, out: str | os.PathLike = "runs", create: bool = False):
         self.root = Path(out)
@@ -78,7 +112,14 @@ class ResultStore:
         """Shared across cells and runs of this store: feature caches, zero-shot scores."""
         return self.root / "cache"
 
-    def ensure_writable(self) -> None:
+    def ensure_writable(self, create: bool = True) -> None:
+        """create=False (--dry-run): the same verdict, nothing made on disk."""
+        if not create:
+            problem = unwritable_reason(self.root)
+            if problem:
+                raise StoreError(f"results folder {str(self.root)!r} is not writable ({problem}); "
+                                 "pass a folder you can write with --out DIR.")
+            return
         probe = self.root / f".write-probe.{os.getpid()}.{uuid.uuid4().hex[:6]}"
         try:
             (self.root / "cells").mkdir(parents=True, exist_ok=True)
@@ -93,7 +134,23 @@ class ResultStore:
 
     # --- reading --------------------------------------------------------------------
     def is_done(self, key: str) -> bool:
-        return self.cell_path(key).is_file()
+        """A cell file that is a complete record (a damaged one is recomputed, not trusted)."""
+        return self.cell_path(key).is_file() and not self.damaged_keys([key])
+
+    def damaged_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """Of ``keys`` with a cell file, those whose file is not a complete JSON record: key -> why."""
+        out = {}
+        for key in keys:
+            try:
+                record = json.loads(self.cell_path(key).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:
+                out[key] = f"{type(exc).__name__}: {exc}"
+                continue
+            if not isinstance(record, dict) or record.get("key") != key or "metrics" not in record:
+                out[key] = "not a finished cell record"
+        return out
 
     def done_keys(self) -> set[str]:
         cells = self.root / "cells"

@@ -50,7 +50,8 @@ class RunContext:
     cache_dir: Path | None = None    # shared cache across cells (e.g. zero-shot scores)
     weights_dir: Path | None = None  # --weights-dir
     progress: bool = False           # show tqdm bars
-    num_workers: int = 0             # DataLoader workers
+    num_workers: int = 0             # DataLoader workers (the runner resolves --num-workers auto per cell)
+    image_cache: Path | None = None  # decoded-image cache folder of the run (bench.image_cache); None: off
     save_checkpoint: bool = False
     select_on: str = "last"          # 'last': keep the last epoch; 'val': the best val_srcc epoch (only when asked)
     notes: list[str] = field(default_factory=list)   # warnings the method wants recorded in the result
@@ -145,6 +146,14 @@ class Method:
         (``bench methods NAME --recipe``): a JSON-able dict with at least the keys of
         ``methods.recipes.RECIPE_KEYS``. None: the method does not train."""
         return None
+
+    @classmethod
+    def check_plan(cls, params: Any, train_dataset: Any) -> list[str]:
+        """Called while a run is planned (so ``--dry-run`` shows it) for each resolved ``params`` and
+        training set (``bench.records.DatasetInfo``): raise a ``BenchError`` naming the fix for a cell
+        that cannot run as asked (e.g. labels the configured losses need); return notes otherwise.
+        Torch-free and cheap: it looks at parameters and dataset facts only."""
+        return []
 
     # --- the work ---------------------------------------------------------------------
     def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:

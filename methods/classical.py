@@ -78,7 +78,7 @@ class NSSRegressor(Method):
 
     def _cached_features(self, path: Path) -> np.ndarray:
         """Memory, then the disk cache (shared by processes and runs), then the image."""
-        st = os.stat(path)
+        st = _stat(path)
         p = self.params
         ident = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{p.n_scales}|{p.paired_products}|{p.max_side}|v{self.version}"
         if ident in _MEMO:
@@ -115,7 +115,7 @@ class NSSRegressor(Method):
         z = (x - mean) / std
         state = {"mean": mean, "std": std, "y_mean": float(y.mean())}
         yc = y - state["y_mean"]
-        with _blas_threads_for(len(z)):
+        with one_blas_thread():
             if self.params.regressor == "ridge":
                 a = z.T @ z + self.params.alpha * np.eye(z.shape[1])
                 state["w"] = np.linalg.solve(a, z.T @ yc)
@@ -131,10 +131,12 @@ class NSSRegressor(Method):
         if self._state is None:
             raise RuntimeError("nss-svr: predict() before fit()")
         s = self._state
+        self.context.record("device", "cpu")        # whatever --device asked: this method is CPU-only
         z = (self.features(images, "test") - s["mean"]) / s["std"]
-        if "w" in s:
-            return z @ s["w"] + s["y_mean"]
-        return _rbf(z, s["z_train"], s["gamma"]) @ s["dual"] + s["y_mean"]
+        with one_blas_thread():
+            if "w" in s:
+                return z @ s["w"] + s["y_mean"]
+            return _rbf(z, s["z_train"], s["gamma"]) @ s["dual"] + s["y_mean"]
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as fh:          # exactly at ``path`` (np.savez would append .npz to a name)
@@ -145,17 +147,24 @@ class NSSRegressor(Method):
             self._state = {k: (data[k].item() if data[k].ndim == 0 else data[k]) for k in data.files}
 
 
-def _blas_threads_for(n: int):
-    """One BLAS thread for small systems: threads buy nothing there and cost 100x on a busy machine."""
-    import contextlib
+def one_blas_thread():
+    """All of the method's linear algebra on one BLAS thread, whatever --jobs, the backend and the
+    cores: a multi-threaded BLAS sums in an order that depends on its thread count, so the same cell
+    would differ in the last digits between --jobs 1 and --jobs 2. Costs little: a 8000-image kernel
+    solve takes seconds on one core, and threads cost 100x on a busy machine."""
+    from threadpoolctl import threadpool_limits
 
-    if n > 2000:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:   # optional (comes with scikit-learn)
-        return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        from bench.errors import DatasetError
+
+        raise DatasetError(f"image file missing: {path} ({exc.strerror}). Restore it, "
+                           "or pass --skip-corrupt to exclude it.") from None
 
 
 def _median_gamma(z: np.ndarray) -> float:
@@ -277,4 +286,13 @@ def load_grey(path: os.PathLike, max_side: int = 0) -> np.ndarray:
 
 
 def image_features(path: os.PathLike, params: NSSParams) -> np.ndarray:
-    return nss_features(load_grey(path, params.max_side), params.n_scales, params.paired_products)
+    from PIL import UnidentifiedImageError
+
+    from bench.errors import DatasetError
+
+    try:
+        grey = load_grey(path, params.max_side)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:   # e.g. a truncated JPEG
+        raise DatasetError(f"cannot decode image {path} ({type(exc).__name__}: {exc}). Re-download it, "
+                           "or pass --skip-corrupt to exclude it.") from None
+    return nss_features(grey, params.n_scales, params.paired_products)

@@ -90,6 +90,12 @@ _KNOWN_TAGS = {
         "hf_hub": "timm/vit_base_patch16_clip_224.openai/",
         "quick_gelu": True,
     },
+    ("RN50", "openai"): {    # CLIP-IQA's backbone
+        "url": "https://openaipublic.azureedge.net/clip/models/"
+               "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+        "hf_hub": "timm/resnet50_clip.openai/",
+        "quick_gelu": True,
+    },
 }
 
 
@@ -174,16 +180,18 @@ def _quiet_random_init():
 
 def _load_file(model, path: str) -> None:
     """open_clip's loader, plus OpenAI's TorchScript archives (which weights_only torch.load refuses)."""
+    import warnings
+
     import open_clip
     import torch
 
     try:
-        open_clip.load_checkpoint(model, path)
+        with warnings.catch_warnings():   # torch.load hands OpenAI's TorchScript archives to jit.load itself
+            warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive.*")
+            open_clip.load_checkpoint(model, path)
         return
     except Exception as first:  # noqa: BLE001 -- fall back to TorchScript, re-raise the first if that fails too
         try:
-            import warnings
-
             with warnings.catch_warnings():   # OpenAI ships TorchScript; jit.load's deprecation is not the user's to fix
                 warnings.simplefilter("ignore", FutureWarning)
                 sd = torch.jit.load(path, map_location="cpu").state_dict()
@@ -287,3 +295,57 @@ def describe_weights(backbone: str, pretrained: str, weights_dir: Path | None = 
 
 def config_json(name: str) -> dict:
     return json.loads((CONFIG_DIR / f"{name}.json").read_text())
+
+
+# --- image features at any input size (CLIP-IQA scores the full image) ----------------------------
+POS_EMBEDDING_MODES = ("none", "interpolate")
+
+
+def positional_table(table, n_tokens: int, mode: str):
+    """The positional embedding used for ``n_tokens`` tokens (class/mean token first), as the official
+    CLIP-IQA code (IceClear/CLIP-IQA, mmedit/models/components/clip/model.py) handles other input sizes:
+    'none' leaves it out (its CLIPIQAFixed default, pos_embedding=False); 'interpolate' resizes the
+    (tokens x width) table bicubically to (n_tokens x width) -- a resampling of the flattened token
+    sequence, not of the 2-D grid, exactly as the original does. At the trained size 'interpolate'
+    returns the table unchanged."""
+    import torch
+    import torch.nn.functional as F
+
+    if mode == "none":
+        return torch.zeros(n_tokens, table.shape[1], dtype=table.dtype, device=table.device)
+    if mode == "interpolate":
+        if n_tokens == table.shape[0]:
+            return table
+        return F.interpolate(table[None, None], size=(n_tokens, table.shape[1]), mode="bicubic",
+                             align_corners=False)[0, 0]
+    raise BackboneError(f"pos_embedding={mode!r}: choose one of {', '.join(POS_EMBEDDING_MODES)}")
+
+
+def min_input_side(model) -> int:
+    """The smallest input side the image tower gives one feature cell for (RN: stride 32; ViT: a patch)."""
+    visual = model.visual
+    if hasattr(visual, "attnpool"):
+        return 32
+    return int(max(visual.patch_size))
+
+
+def encode_image_any_size(model, x, pos_embedding: str = "none"):
+    """open_clip image features of ``x`` [B, 3, H, W] (normalised) at its own size, with the positional
+    embedding handled by ``positional_table``: the ResNet's attention pool (RN50) or the ViT's token
+    embedding gets a table for this input's token count. The tower's own code does the rest
+    (``torch.func.functional_call`` swaps the one tensor for the call)."""
+    from torch.func import functional_call
+
+    visual = model.visual
+    if hasattr(visual, "attnpool"):                        # open_clip ModifiedResNet
+        feats = visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(x)))))
+        pool = visual.attnpool
+        table = positional_table(pool.positional_embedding, feats.shape[2] * feats.shape[3] + 1, pos_embedding)
+        return functional_call(pool, {"positional_embedding": table}, (feats,))
+    if hasattr(visual, "positional_embedding") and hasattr(visual, "patch_size"):   # open_clip VisionTransformer
+        ph, pw = visual.patch_size
+        n = (x.shape[-2] // ph) * (x.shape[-1] // pw) + 1
+        table = positional_table(visual.positional_embedding, n, pos_embedding)
+        return functional_call(visual, {"positional_embedding": table}, (x,))
+    raise BackboneError(f"{type(visual).__name__} image towers cannot encode arbitrary input sizes here; "
+                        "use an RN or ViT CLIP backbone, or test_input=crops")

@@ -1,16 +1,18 @@
 """CLIP-IQA and CLIP-IQA+ (Wang, Chan and Loy, AAAI 2023) natively on open_clip.
 
-CLIP-IQA (zero-shot): the antonym prompts "Good photo." / "Bad photo."; an image's score is
-softmax(100 * cosine(image, prompts))[good], averaged over ``n_crops`` deterministic crops.
+CLIP-IQA (zero-shot), as the CLIP-IQA paper ran it (its Table 2 row in the MP-IQE paper): OpenAI CLIP
+RN50, the antonym prompts "Good photo." / "Bad photo.", the whole image at its native resolution with
+the attention pool's positional embedding left out (the official CLIPIQAFixed default; 'interpolate'
+resizes it instead, as its pos_embedding=True), score = softmax(exp(logit_scale) * cos(image, prompts))[good].
+``backbone=ViT-B-16`` keeps the like-for-like variant with MP-IQE's backbone; ``test_input=crops``
+scores the mean over ``test_crops`` crops resized to the backbone's input size instead.
 CLIP-IQA+ (CoOp): the same two prompts with ``n_ctx`` learnable context vectors before the
 class word ("[V]1..[V]M good." / "[V]1..[V]M bad."), CLIP frozen, trained per cell with the
 CLIP-IQA+ recipe (as pyiqa's train_CLIPIQA_koniq10k.yml: Adam 2e-3, cosine, 50 epochs, batch 8,
-MSE + PLCC on scores scaled to [0, 1]).
+MSE + PLCC on scores scaled to [0, 1]); ViT-B/16 (OpenAI) by default.
 
-Both use ``methods.clip_backbone.create_clip`` with ViT-B/16 (OpenAI) by default -- the same
-backbone as MP-IQE, for a like-for-like comparison. The CLIP-IQA paper used RN50 without positional
-embedding at full resolution: that variant is ``pyiqa:clipiqa`` / ``clipiqa+-pyiqa``.
-This module imports torch and open_clip only inside functions.
+Both build CLIP with ``methods.clip_backbone.create_clip``. This module imports torch and open_clip
+only inside functions.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from bench.errors import BenchError
 from bench.records import ImageSet
-from methods.base import WeightSpec
-from methods.regression_trainer import Trainable, TrainedRegressor, recipe_dataclass
+from methods.base import Method, WeightSpec
+from methods.retrained.engine import Trainable, TrainedRegressor, recipe_dataclass
 
 PROMPTS = ("Good photo.", "Bad photo.")
 CLASS_WORDS = ("good", "bad")
@@ -91,14 +96,6 @@ def build_clipiqa_net(model, info, n_ctx: int = 0, logit_scale: float = 100.0):
     return ClipIQANet()
 
 
-@dataclass
-class CLIPIQAParams:
-    backbone: str = "ViT-B-16"
-    pretrained: str = "openai"
-    crop_size: int = 224        # crops are resized to the backbone's input size if different
-    test_crops: int = 8
-
-
 class _ClipBase(TrainedRegressor):
     n_ctx = 0
 
@@ -115,18 +112,167 @@ class _ClipBase(TrainedRegressor):
         return Trainable(net, [], [p for p in net.parameters() if p.requires_grad])
 
 
-class CLIPIQA(_ClipBase):
+# --- CLIP-IQA (zero-shot) ------------------------------------------------------------------------
+TEST_INPUTS = ("full", "crops")
+POS_EMBEDDING_MODES = ("none", "interpolate")    # = methods.clip_backbone.POS_EMBEDDING_MODES (torch-free here)
+
+
+class ClipIQAConfigError(BenchError, ValueError):
+    """A CLIP-IQA parameter value that cannot be used."""
+
+
+@dataclass
+class CLIPIQAParams:
+    backbone: str = "RN50"         # the CLIP-IQA paper's; ViT-B-16 = MP-IQE's backbone
+    pretrained: str = "openai"
+    test_input: str = "full"       # full: the whole image (the paper); crops: test_crops crops, resized to the input size
+    pos_embedding: str = "none"    # none: left out (official default); interpolate: resized to the token count
+    max_side: int = 0              # full: 0 = native resolution; else shrink so that the long side <= max_side
+    batch_size: int = 8            # full: images of equal size scored together
+    crop_size: int = 224           # crops: crop side (then resized to the backbone's input size)
+    test_crops: int = 8            # crops: crops averaged per image
+
+
+class CLIPIQA(Method):
     name = "clipiqa"
     kind = "native-zero-shot"
     trains = False
-    version = "1"
-    description = "CLIP-IQA zero-shot: 'Good photo.'/'Bad photo.' on open_clip ViT-B/16 (OpenAI), softmax(100 cos)[good]"
+    version = "2"        # 2: RN50, full image, no positional embedding, the model's logit scale (v1: ViT-B/16, 8 crops)
+    description = ("CLIP-IQA zero-shot as its paper: OpenAI CLIP RN50, 'Good photo.'/'Bad photo.', the full image "
+                   "without positional embedding, softmax(logit_scale cos)[good]")
     Params = CLIPIQAParams
-    presets = {"paper": {}, "demo": {"test_crops": 2},
-               "ci": {"test_crops": 1, "backbone": "biqa-tiny-vit", "pretrained": "none", "crop_size": 64}}
+    presets = {"paper": {}, "demo": {"max_side": 256},
+               "ci": {"backbone": "biqa-tiny-rn", "pretrained": "none", "max_side": 96, "batch_size": 4}}
+    source = ("CLIP-IQA paper (AAAI 2023) Sec. 3 + official code IceClear/CLIP-IQA: configs/clipiqa/"
+              "clipiqa_attribute_test.py (CLIPIQAFixed, RN50, classnames ['Good photo.', 'Bad photo.'], test "
+              "pipeline = the whole image, batch 1), mmedit/models/backbones/sr_backbones/coopclipiqa.py "
+              "(pos_embedding=False by default), mmedit/models/components/clip/model.py (AttentionPool2d)")
+
+    def __init__(self, params: Any = None, context=None):
+        super().__init__(params, context)
+        p = self.params
+        if p.test_input not in TEST_INPUTS:
+            raise ClipIQAConfigError(f"clipiqa: test_input={p.test_input!r}: choose one of {', '.join(TEST_INPUTS)}")
+        if p.pos_embedding not in POS_EMBEDDING_MODES:
+            raise ClipIQAConfigError(f"clipiqa: pos_embedding={p.pos_embedding!r}: choose one of "
+                                     f"{', '.join(POS_EMBEDDING_MODES)}")
+        for key in ("batch_size", "crop_size", "test_crops"):
+            if not isinstance(getattr(p, key), int) or getattr(p, key) < 1:
+                raise ClipIQAConfigError(f"clipiqa: {key}={getattr(p, key)!r} must be a positive integer")
+        if not isinstance(p.max_side, int) or p.max_side < 0:
+            raise ClipIQAConfigError(f"clipiqa: max_side={p.max_side!r} must be 0 (native size) or a positive integer")
+        self._net = None
+
+    @classmethod
+    def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
+        return clip_weight_specs(params.backbone, params.pretrained, weights_dir)
 
     def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
         """Zero-shot: nothing to train."""
+
+    def net(self):
+        """(clip model, ClipInfo, normalised text features of the two prompts), built once."""
+        if self._net is None:
+            import open_clip
+            import torch
+
+            from methods.clip_backbone import create_clip
+
+            model, info = create_clip(self.params.backbone, self.params.pretrained, self.context.device,
+                                      weights_dir=self.context.weights_dir)
+            with torch.no_grad():
+                tokens = open_clip.get_tokenizer(info.backbone)(list(PROMPTS)).to(self.context.device)
+                text = model.encode_text(tokens, normalize=True)
+            self._net = (model, info, text)
+        return self._net
+
+    def scores(self, x):
+        """P(good) for a batch ``x`` [B, 3, H, W] in [0, 1] at any size (the pixels as given)."""
+        import torch
+
+        from methods.clip_backbone import encode_image_any_size
+
+        model, info, text = self.net()
+        mean = torch.tensor(info.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(info.std, device=x.device).view(1, 3, 1, 1)
+        with torch.no_grad():
+            img = encode_image_any_size(model, (x - mean) / std, self.params.pos_embedding)
+            img = img / img.norm(dim=-1, keepdim=True)
+            return (model.logit_scale.exp() * img @ text.t()).softmax(dim=-1)[:, 0]
+
+    def predict(self, images: ImageSet) -> np.ndarray:
+        # OpenAI CLIP saw no IQA data: never trained on the dataset scored (the cell fact zero-shot methods record)
+        self.context.record("trained_on_test_dataset", False)
+        if self.params.test_input == "crops":
+            return self._predict_crops(images)
+        return self._predict_full(images)
+
+    def _predict_full(self, images: ImageSet) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        from bench.images import FullImageDataset
+        from methods.clip_backbone import min_input_side
+
+        model, _, _ = self.net()
+        smallest = min_input_side(model)
+        data = FullImageDataset(images.records, max_side=self.params.max_side or None)
+        out = np.zeros(len(data))
+        upscaled = 0
+        order = sorted(range(len(data)), key=lambda i: self._decoded_size(images.records[i].path))
+        batch: list[tuple[int, Any]] = []
+
+        def flush():
+            y = self.scores(torch.stack([t for _, t in batch]).to(self.context.device))
+            for (i, _), v in zip(batch, y.float().cpu().numpy()):
+                out[i] = v
+            batch.clear()
+
+        for i in order:
+            x = data[i]["image"]
+            h, w = x.shape[-2:]
+            if min(h, w) < smallest:       # the tower needs one feature cell: bicubic up to the smallest side
+                s = smallest / min(h, w)
+                x = F.interpolate(x[None], size=(max(smallest, round(h * s)), max(smallest, round(w * s))),
+                                  mode="bicubic", align_corners=False)[0].clamp(0, 1)
+                upscaled += 1
+            if batch and (batch[0][1].shape != x.shape or len(batch) >= self.params.batch_size):
+                flush()
+            batch.append((i, x))
+        if batch:
+            flush()
+        if upscaled:
+            self.context.note(f"clipiqa: {upscaled} image(s) smaller than {smallest} px upscaled to {smallest}")
+        return out
+
+    def _decoded_size(self, path) -> tuple[int, int]:
+        """(width, height) FullImageDataset will decode ``path`` to, from the file header (for batching)."""
+        from PIL import Image
+
+        with Image.open(path) as im:
+            w, h = im.size
+        m = self.params.max_side
+        if m and max(w, h) > m:
+            s = m / max(w, h)
+            return max(1, round(w * s)), max(1, round(h * s))
+        return w, h
+
+    def _predict_crops(self, images: ImageSet) -> np.ndarray:
+        import torch.nn.functional as F
+
+        from bench.images import CropDataset
+
+        _, info, _ = self.net()
+        size = info.image_size
+        data = CropDataset(images.records, n_crops=self.params.test_crops, crop_size=self.params.crop_size,
+                           train=False, seed=self.context.seed)
+        out = np.zeros(len(data))
+        for i in range(len(data)):
+            x = data[i]["crops"]
+            if x.shape[-1] != size or x.shape[-2] != size:
+                x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+            out[i] = float(self.scores(x.to(self.context.device)).mean())
+        return out
 
 
 CLIPIQAPlusParams = recipe_dataclass(
@@ -140,7 +286,8 @@ class CLIPIQAPlus(_ClipBase):
     name = "clipiqa+"
     kind = "native"
     trains = True
-    version = "2"                # 2: CoOp text path shared with MP-IQE (DualTextPrompts)
+    version = "3"                # 3: [0, 1] targets from the dataset's score scale (were min-max of the train set)
+    has_backbone = False         # CLIP frozen: the context vectors are the one trained group
     description = "CLIP-IQA+: CoOp context vectors for the antonym prompts, frozen open_clip ViT-B/16, trained per cell"
     Params = CLIPIQAPlusParams
     presets = {"paper": {}, "demo": {"epochs": 2, "test_crops": 2},
@@ -148,6 +295,14 @@ class CLIPIQAPlus(_ClipBase):
                       "backbone": "biqa-tiny-vit", "pretrained": "none", "crop_size": 64}}
     source = ("CLIP-IQA paper (AAAI 2023) + pyiqa options/train/CLIPIQA/train_CLIPIQA_koniq10k.yml: 16 context "
               "tokens, Adam lr 2e-3, cosine over 50 epochs, batch 8, MSE + PLCC")
+    sources = {
+        "context tokens, optimizer, schedule, epochs, batch, loss": "pyiqa options/train/CLIPIQA/"
+        "train_CLIPIQA_koniq10k.yml: 16 tokens, Adam 2e-3, CosineAnnealingLR T_max 50, 50 epochs, batch 8, MSE + PLCC",
+        "targets": "the same yml: mos_normalize (MOS / its range -> [0, 1]), P(good) is in [0, 1]",
+        "backbone, crops": "ours: open_clip ViT-B/16 (OpenAI) at 224, as MP-IQE; one crop per image per epoch, "
+                           "8 test crops averaged (the yml trains 384 crops of RN50 and tests the whole image: "
+                           "that variant is clipiqa+-pyiqa)",
+    }
 
     @property
     def n_ctx(self) -> int:   # type: ignore[override]

@@ -5,13 +5,18 @@ in [0, 1]), with the metric's published weights. Scores are flipped where pyiqa 
 ``lower_better`` so that every prediction is higher-is-better.
 
 Per-image scores are cached on disk (SQLite, ``<cache_dir>/pyiqa-scores.sqlite``), keyed by
-metric, pyiqa version, input transform and the SHA-256 of the image file: the ten splits of
-an intra run cost one pass over the images. This module imports neither torch nor pyiqa.
+metric, pyiqa version, this adapter's version, input transform, the SHA-256 of the weight files
+the metric loads and the SHA-256 of the image file: the ten splits of an intra run cost one pass
+over the images, and other weights (a replaced file, another --weights-dir) are scored afresh.
+A checkpoint trained on the dataset it is tested on is noted in the cell (see
+``methods/pyiqa_training_sets.py``). This module imports neither torch nor pyiqa.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ from bench.errors import BenchError, did_you_mean
 from bench.records import ImageSet
 from methods.base import Method, WeightSpec
 from methods import weights as W
+from methods.pyiqa_training_sets import TRAINING_SETS, trained_on
 
 # Metrics that give no per-image quality score (distribution metrics, caption metrics).
 NOT_PER_IMAGE = {
@@ -89,36 +95,48 @@ def pyiqa_version() -> str:
     return version("pyiqa")
 
 
+KEY_FIELDS = ("metric", "pyiqa_version", "adapter_version", "transform", "weights_sha256")
+
+
 class ScoreCache:
-    """Raw per-image metric scores in SQLite (safe with several worker processes)."""
+    """Raw per-image metric scores in SQLite (safe with several worker processes).
+
+    A row's key: ``KEY_FIELDS`` + the image file's SHA-256. (Table ``image_scores``; the table ``scores``
+    of older versions, keyed without the weights, is never read.)"""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.db = sqlite3.connect(str(path), timeout=60)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS scores (metric TEXT, version TEXT, transform TEXT, sha256 TEXT, "
-            "score REAL, PRIMARY KEY (metric, version, transform, sha256))"
-        )
+        cols = ", ".join(f"{c} TEXT" for c in KEY_FIELDS)
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS image_scores ({cols}, image_sha256 TEXT, score REAL, "
+                        f"PRIMARY KEY ({', '.join(KEY_FIELDS)}, image_sha256))")
 
-    def get(self, key: tuple[str, str, str], hashes: list[str]) -> dict[str, float]:
+    def get(self, key: tuple[str, ...], hashes: list[str]) -> dict[str, float]:
+        where = " AND ".join(f"{c}=?" for c in KEY_FIELDS)
         out: dict[str, float] = {}
         for i in range(0, len(hashes), 500):
             chunk = hashes[i:i + 500]
             rows = self.db.execute(
-                f"SELECT sha256, score FROM scores WHERE metric=? AND version=? AND transform=? "
-                f"AND sha256 IN ({','.join('?' * len(chunk))})", (*key, *chunk)).fetchall()
+                f"SELECT image_sha256, score FROM image_scores WHERE {where} "
+                f"AND image_sha256 IN ({','.join('?' * len(chunk))})", (*key, *chunk)).fetchall()
             out.update(rows)
         return out
 
-    def put(self, key: tuple[str, str, str], items: dict[str, float]) -> None:
+    def put(self, key: tuple[str, ...], items: dict[str, float]) -> None:
+        marks = ",".join("?" * (len(KEY_FIELDS) + 2))
         with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?)",
+            self.db.executemany(f"INSERT OR REPLACE INTO image_scores VALUES ({marks})",
                                 [(*key, h, float(s)) for h, s in items.items()])
 
     def close(self) -> None:
         self.db.close()
+
+
+# metrics whose pyiqa architecture asserts a minimum input size: the max_side of the demo / ci presets never
+# shrinks an image's short side below it (pyiqa liqe_arch: 'Short side is less than 224')
+MIN_SHORT_SIDE = {"liqe": 224, "liqe_mix": 224}
 
 
 @dataclass
@@ -142,6 +160,7 @@ class PyiqaZeroShot(Method):
         super().__init__(params, context)
         self.inferences = 0       # images actually run through the metric (cache misses)
         self._model = None
+        self.loaded_weights: list[Path] = []   # the files the metric's loaders were handed (after load_model)
 
     @classmethod
     def lower_better(cls) -> bool:
@@ -159,32 +178,85 @@ class PyiqaZeroShot(Method):
         return ScoreCache(Path(root) / "pyiqa-scores.sqlite") if root else None
 
     def _transform(self) -> str:
-        return "native" if not self.params.max_side else f"max_side={self.params.max_side}"
+        if not self.params.max_side:
+            return "native"
+        floor = MIN_SHORT_SIDE.get(self.metric, 0)
+        return f"max_side={self.params.max_side}" + (f",min_short_side={floor}" if floor else "")
 
     def load_model(self):
         if self._model is None:
             import pyiqa
 
-            with W.offline_weights(self.context.weights_dir, self.context.notes):
+            with W.offline_weights(self.context.weights_dir, self.context.notes) as resolver:
                 self._model = pyiqa.create_metric(self.metric, device=self.context.device)
             self._model.eval()
+            self.loaded_weights = list(resolver.loaded)
         return self._model
 
+    def declared_weight_files(self) -> list[Path] | None:
+        """The files the metric will load, found without loading it (so a cache hit loads nothing);
+        None when that cannot be known here: the metric is not in METRIC_WEIGHTS, or a file is missing
+        (loading then names it)."""
+        if self.metric not in METRIC_WEIGHTS:
+            return None
+        found = [w.found for w in self.required_weights(self.params, self.context.weights_dir)]
+        return None if any(f is None for f in found) else found
+
+    @staticmethod
+    def weight_digests(files: list[Path]) -> list[dict[str, str]]:
+        """[{file, sha256}] of ``files``, by content (a file reached by two paths counts once), sorted."""
+        rows = {(Path(f).name, W.weight_file_sha256(Path(f))) for f in files}
+        return [{"file": n, "sha256": h} for n, h in sorted(rows)]
+
+    def cache_key(self, files: list[Path]) -> tuple[str, ...]:
+        """``KEY_FIELDS`` for scores computed with the weight files ``files``."""
+        weights = hashlib.sha256(json.dumps(self.weight_digests(files)).encode()).hexdigest()
+        return (self.metric, pyiqa_version(), str(self.version), self._transform(), weights)
+
+    def _note_training_overlap(self, images: ImageSet) -> None:
+        """Record whether the checkpoint was trained on the dataset scored here (cell fact + note)."""
+        dataset = images.dataset.name
+        hit = trained_on(self.metric, dataset)
+        self.context.record("trained_on_test_dataset", hit)
+        if hit:
+            entry = TRAINING_SETS[self.metric]
+            self.context.note(f"pyiqa:{self.metric}: its checkpoint{f' ({entry.checkpoint})' if entry.checkpoint else ''} "
+                              f"was trained on {dataset} ({entry.source}): these scores are not zero-shot")
+        elif hit is None:
+            self.context.note(f"pyiqa:{self.metric}: the training sets of its checkpoint are not listed in "
+                              f"methods/pyiqa_training_sets.py; check that it was not trained on {dataset}")
+
     def predict(self, images: ImageSet) -> np.ndarray:
+        self._note_training_overlap(images)
         hashes = [W.file_sha256(r.path) for r in images.records]
-        key = (self.metric, pyiqa_version(), self._transform())
+        unique = sorted(set(hashes))
+        files = self.declared_weight_files()
+        if files is None:               # only loading tells which files the metric uses
+            self.load_model()
+            files = self.loaded_weights
+        key = self.cache_key(files)
         cache = self._cache()
         try:
-            known = cache.get(key, sorted(set(hashes))) if cache else {}
-            todo = {h: r for h, r in zip(hashes, images.records) if h not in known}
-            if todo:
-                fresh = self._score(list(todo.items()))
-                known.update(fresh)
-                if cache:
-                    cache.put(key, fresh)
+            known = cache.get(key, unique) if cache else {}
+            if any(h not in known for h in unique):
+                self.load_model()
+                loaded_key = self.cache_key(self.loaded_weights)
+                if loaded_key != key:   # METRIC_WEIGHTS did not name what was loaded: key by what was
+                    self.context.note(f"pyiqa:{self.metric}: loaded weight files "
+                                      f"{[d['file'] for d in self.weight_digests(self.loaded_weights)]} differ from "
+                                      f"the declared {[d['file'] for d in self.weight_digests(files)]}")
+                    key, files = loaded_key, self.loaded_weights
+                    known = cache.get(key, unique) if cache else {}
+                todo = {h: r for h, r in zip(hashes, images.records) if h not in known}
+                if todo:
+                    fresh = self._score(list(todo.items()))
+                    known.update(fresh)
+                    if cache:
+                        cache.put(key, fresh)
         finally:
             if cache:
                 cache.close()
+        self.context.record("weights_sha256", self.weight_digests(files))
         raw = np.asarray([known[h] for h in hashes], dtype=np.float64)
         if not np.all(np.isfinite(raw)):
             self.context.note(f"{self.metric}: {int((~np.isfinite(raw)).sum())} non-finite score(s)")
@@ -235,6 +307,9 @@ class PyiqaZeroShot(Method):
         if not m or max(h, w) <= m:
             return h, w
         s = m / max(h, w)
+        floor = MIN_SHORT_SIDE.get(self.metric, 0)     # e.g. pyiqa's LIQE asserts a short side >= 224
+        if floor and min(h, w) * s < floor:
+            s = min(1.0, floor / min(h, w))
         return max(1, round(h * s)), max(1, round(w * s))
 
     def _resize(self, img: np.ndarray) -> np.ndarray:

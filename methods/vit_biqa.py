@@ -14,7 +14,7 @@ from typing import Any
 
 from methods import weights as W
 from methods.base import WeightSpec
-from methods.regression_trainer import Trainable, TrainedRegressor, recipe_dataclass
+from methods.retrained.engine import Trainable, TrainedRegressor, recipe_dataclass
 
 ViTBIQAParams = recipe_dataclass(
     "ViTBIQAParams", epochs=30, warmup_epochs=5, batch_size=64, optimizer="adam", lr=3e-5, scheduler="cosine",
@@ -34,6 +34,13 @@ class ViTBIQA(TrainedRegressor):
                "ci": {"epochs": 1, "warmup_epochs": 0, "max_steps": 2, "batch_size": 2, "test_crops": 1,
                       "crop_size": 64}}
     source = "MP-IQE paper's training schedule (the paper states none for ViT-BIQA)"
+    sources = {
+        "optimizer, lr, schedule, epochs, batch": "MP-IQE paper, implementation details (the paper states no "
+        "recipe for ViT-BIQA): Adam 3e-5, 5 warm-up epochs then cosine, 30 epochs, batch 64",
+        "crops, test": "ours, as MP-IQE: random 224 crops (one per image per epoch), 8 test crops averaged",
+        "loss, targets": "ours: MSE on standardised MOS",
+        "weights": "timm vit_base_patch16_224.augreg2_in21k_ft_in1k",
+    }
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:

@@ -37,6 +37,7 @@ TORCHVISION_FILES = {
     "resnet18": "resnet18-f37072fd.pth",
     "resnet34": "resnet34-b627a593.pth",
     "resnet50": "resnet50-0676ba61.pth",
+    "efficientnet_b0": "efficientnet_b0_rwightman-7f5810bc.pth",   # DACNN's two streams
 }
 
 
@@ -150,6 +151,7 @@ class _Resolver:
         self.weights_dir = Path(weights_dir) if weights_dir else None
         self.real_hub = torch_hub_dir()
         self.requested: list[str] = []
+        self.loaded: list[Path] = []     # the files handed to the loaders (score cache keys hash them)
 
     def find(self, filename: str, sub: str) -> Path | None:
         return next((p for p in _candidates(filename, sub, self.weights_dir) if p.is_file()), None)
@@ -165,6 +167,7 @@ class _Resolver:
             target.parent.mkdir(parents=True, exist_ok=True)
             original(url, str(target), None, True)   # the user's own cache, as pyiqa would
             src = target
+        self.loaded.append(Path(src))
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         if os.path.lexists(dst):
             os.remove(dst)
@@ -252,7 +255,10 @@ def _patch_pyiqa(patch, res: _Resolver, view: Path, notes) -> None:
             if src is None:
                 if not downloads_allowed():
                     raise _missing(filename, res.real_hub / "clip", res.weights_dir, url)
-                return original(url, real_root or root)
+                path = original(url, real_root or root)
+                res.loaded.append(Path(path))
+                return path
+            res.loaded.append(Path(src))
             expected = url.split("/")[-2]
             if notes is not None and file_sha256(src) != expected:
                 notes.append(f"{filename}: sha256 differs from OpenAI's published hash; used as found ({src})")
@@ -277,6 +283,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def weight_file_sha256(path: Path) -> str:
+    """SHA-256 of a weight file, hashed once per process: cached by (real path, size, mtime), so a file
+    replaced in place (another size or modification time) is hashed again."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    key = (real, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_sha256(Path(real))
+    return _DIGESTS[key]
+
+
 def _patch_timm(patch, res: _Resolver) -> None:
     try:
         import timm.models._hub as th
@@ -292,9 +312,12 @@ def _patch_timm(patch, res: _Resolver) -> None:
         for p in spec.search_paths:
             if p.is_file() and p.name.endswith(".safetensors") == wants_safe:   # .bin / .pth: torch pickles
                 res.requested.append(f"{repo_id}/{p.name}")
+                res.loaded.append(p)
                 return str(p)
         if downloads_allowed():
-            return original(repo_id, filename, *args, **kwargs)
+            path = original(repo_id, filename, *args, **kwargs)
+            res.loaded.append(Path(path))
+            return path
         if filename.endswith(".safetensors"):
             # timm falls back to pytorch_model.bin on this error
             raise LocalEntryNotFoundError(f"{repo_id}/{filename} not cached")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from bench.errors import did_you_mean
 from protocols.base import DEFAULT_VARIANT, Options, Protocol, ProtocolError, Unit, Variant
+from protocols.evaluation import EVAL
 from protocols.paper import PROTOCOLS
+
+PROTOCOLS = {**PROTOCOLS, EVAL.name: EVAL}
 
 __all__ = ["DEFAULT_VARIANT", "Options", "Protocol", "ProtocolError", "Unit", "Variant", "get", "names", "PROTOCOLS"]
 

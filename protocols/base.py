@@ -36,6 +36,7 @@ class Unit:
     train: str
     test: str
     split_kind: str                        # 'intra' (train/test from one set) | 'cross' (train part of train's splits, all of test)
+    #                                        | 'eval' (no training: every image of the set scored once)
     fractions: tuple[float, ...] | None    # efficiency: training shares of the whole dataset
 
 
@@ -53,6 +54,22 @@ class Options:
     seeds: tuple[int, ...] = (0,)
     split_set: str = "default"
     variants: tuple[str, ...] | None = None
+    checkpoints: tuple[str, ...] | None = None   # eval: cells' saved weights (--checkpoint) instead of zero-shot
+    # Training options the paper leaves open (docs/RUNNING.md, beside Tables 3 and 5):
+    val_fraction: float = 0.0               # share of each dataset held out of training for validation
+    select_on: str = "last"                 # 'last' epoch, or 'val': the best validation-SRCC epoch
+    cross_train: str = "split"              # cross: 'split' (train part of each of A's splits) | 'full' (all of A)
+    fraction_of: str = "dataset"            # efficiency: fractions of the whole 'dataset' | of the split's 'train' part
+
+    def training_options(self) -> dict:
+        """The options that differ from their defaults: recorded in each cell and hashed into its key."""
+        out = {}
+        for name, default in (("val_fraction", 0.0), ("select_on", "last"), ("cross_train", "split"),
+                              ("fraction_of", "dataset")):
+            value = getattr(self, name)
+            if value != default:
+                out[name] = value
+        return out
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,7 @@ class Protocol:
     fractions: tuple[float, ...] | None = None       # efficiency
     variants: dict[str, tuple[Variant, ...]] = field(default_factory=dict, hash=False)   # method -> variants
     aggregate: str = "median"
+    eval_only: bool = False                          # eval: no splits, no training (protocols/evaluation.py)
 
     @property
     def is_cross(self) -> bool:
@@ -74,6 +92,12 @@ class Protocol:
 
     # --- CLI overrides -> units -----------------------------------------------------
     def units(self, opts: Options) -> list[Unit]:
+        if self.eval_only:
+            from protocols.evaluation import eval_units
+
+            return eval_units(self, opts)
+        if opts.checkpoints:
+            raise ProtocolError(f"--checkpoint is for the eval protocol, not {self.name!r}.")
         if self.is_cross:
             if opts.datasets:
                 raise ProtocolError(f"protocol {self.name!r} takes --train A --test B, not --datasets.")
@@ -101,6 +125,28 @@ class Protocol:
                 raise ProtocolError(f"--fractions must be shares in (0, 1), e.g. 0.2,0.4; got {bad}.")
             fractions = tuple(opts.fractions)
         return [Unit(d, d, "intra", fractions) for d in datasets]
+
+    def check_training_options(self, opts: Options) -> None:
+        """--val-fraction, --select-on, --cross-train, --fraction-of: valid values, and only where they mean something."""
+        if opts.select_on not in ("last", "val"):
+            raise ProtocolError(did_you_mean(opts.select_on, ("last", "val"), "--select-on"))
+        if opts.cross_train not in ("split", "full"):
+            raise ProtocolError(did_you_mean(opts.cross_train, ("split", "full"), "--cross-train"))
+        if opts.fraction_of not in ("dataset", "train"):
+            raise ProtocolError(did_you_mean(opts.fraction_of, ("dataset", "train"), "--fraction-of"))
+        if not 0.0 <= opts.val_fraction < 1.0:
+            raise ProtocolError(f"--val-fraction must be in [0, 1), got {opts.val_fraction}.")
+        if opts.select_on == "val" and opts.val_fraction <= 0:
+            raise ProtocolError("--select-on val picks an epoch on a validation part: add --val-fraction F "
+                                "(e.g. 0.1). The test part is never used for selection.")
+        if opts.cross_train == "full":
+            if not self.is_cross:
+                raise ProtocolError(f"--cross-train is for the cross protocol, not {self.name!r}.")
+            if opts.val_fraction > 0:
+                raise ProtocolError("--cross-train full trains on every image of A, so there is no validation "
+                                    "part: drop --val-fraction or use --cross-train split.")
+        if opts.fraction_of != "dataset" and self.fractions is None:
+            raise ProtocolError(f"--fraction-of is for the efficiency protocol, not {self.name!r}.")
 
     def n_splits_for(self, opts: Options) -> int:
         n = opts.n_splits if opts.n_splits is not None else self.n_splits

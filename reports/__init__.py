@@ -6,6 +6,7 @@ recomputes nothing. Importing this package stays cheap (no pandas, no matplotlib
 Public entry points::
 
     from reports.build import build_report, write_report
-    report = build_report("runs", protocols=None, with_published=False, spread="iqr", plcc="raw")
+    report = build_report("runs", protocols=None, with_published=False, spread=None, plcc="raw",
+                          aggregate="median", metrics=None, where=None, presets=None, views=None)
     written = write_report(report, "report", formats=("md", "latex", "csv", "png"))
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _csv_list(text: str) -> list[str]:
@@ -30,10 +31,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="output folder (default: report); '-' prints md/latex/csv to stdout")
     p.add_argument("--with-published", action="store_true",
                    help="add the paper's numbers as marked rows, and a measured-minus-published table")
-    p.add_argument("--spread", default="iqr", help="iqr | minmax | none (default: iqr)")
+    p.add_argument("--aggregate", default="median", help="median | mean over splits (default: median; the "
+                   "paper's text says median, its captions 'averages')")
+    p.add_argument("--spread", default=None, help="iqr | minmax | std | ci (bootstrap 95%% interval) | none "
+                   "(bare values); default: iqr for the median, std for the mean")
     p.add_argument("--plcc", default="raw", help="raw | logistic (4-parameter logistic fit first; default: raw)")
+    p.add_argument("--metrics", type=_csv_list, default=None, metavar="M[,M]",
+                   help="columns among srcc,plcc,plcc_logistic,krcc,rmse (default: the paper's: PLCC and SRCC; "
+                        "Table 3 SRCC only)")
+    p.add_argument("--where", action="append", default=[], metavar="METHOD.PARAM=VALUE",
+                   help="only cells of METHOD with this parameter value (repeatable; PARAM=VALUE: every method "
+                        "that has PARAM); also preset, cross_train, fraction_of")
+    p.add_argument("--preset", type=_csv_list, default=None, metavar="P[,P]", help="only cells of these presets")
+    p.add_argument("--views", type=_csv_list, default=None, metavar="V[,V]",
+                   help="views after the paper's tables: distortion (per distortion type, reads the datasets' "
+                        "labels), runtime, eval (the eval protocol's table); default: all; 'none' for none")
+    p.add_argument("--data-root", default=None,
+                   help="where the datasets are, for the per-distortion view's labels (default: $BENCH_DATA, "
+                        "else ./datasets; the demo sets need none)")
     p.add_argument("--scatter", default=None, metavar="CELL",
-                   help="cell for the predicted-vs-MOS plot: a key (prefix) or METHOD:DATASET[:SPLIT]")
+                   help="cell for the predicted-vs-MOS plot: a key (prefix), METHOD:DATASET[:SPLIT], or "
+                        "'best' / METHOD[:DATASET]:best (highest SRCC)")
     p.set_defaults(func=run)
     return p
 
@@ -44,20 +62,28 @@ def run(args: argparse.Namespace) -> int:
 
     for f in args.format:
         check_choice(f, FORMATS, "format")
-    report = build_report(args.runs, args.protocol, with_published=args.with_published,
-                          spread=args.spread, plcc=args.plcc)
+    if args.out == "-" and {"png", "pdf"} & set(args.format):
+        raise ReportError("plots cannot go to stdout: give --out DIR for png/pdf.")
+    if args.out != "-":
+        from reports.output import ensure_writable
+
+        ensure_writable(Path(args.out))      # before the (possibly long) build, not after
+    views = [] if args.views == ["none"] else args.views
+    data_kwargs = {"data_root": args.data_root} if args.data_root else {}
+    report = build_report(args.runs, args.protocol, with_published=args.with_published, spread=args.spread,
+                          plcc=args.plcc, aggregate=args.aggregate, metrics=args.metrics, where=args.where,
+                          presets=args.preset, views=views, data_kwargs=data_kwargs)
     if not report.tables:
         print("nothing to report.", file=sys.stderr)
         return 0
     if args.out == "-":
-        from reports import render_csv, render_latex, render_md
+        from reports import render_csv
+        from reports.build import render_md, render_tex
 
-        if {"png", "pdf"} & set(args.format):
-            raise ReportError("plots cannot go to stdout: give --out DIR for png/pdf.")
         if "md" in args.format:
-            print(render_md.render_report(report.tables))
+            print(render_md(report))
         if "latex" in args.format:
-            print(render_latex.render_document(report.tables))
+            print(render_tex(report))
         if "csv" in args.format:
             print(render_csv.render_tables(report.tables), end="")
         return 0
@@ -65,4 +91,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(report.tables)} table(s) from {report.n_results} finished cell(s) in {args.runs}:")
     for path in written:
         print(f"  {path}")
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0

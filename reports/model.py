@@ -9,15 +9,17 @@ from typing import Any
 NOT_SIGNIFICANT = "≈"   # not significantly different from the column's best (Wilcoxon, p >= 0.05)
 UNTESTED = "°"          # no split shared with the column's best
 MISSING = "–"           # en dash: no result for this cell
+TRAINED_ON_TEST = "¶"   # a zero-shot checkpoint tested on (part of) a dataset it was trained on
 
 
 @dataclass
 class Stat:
     """One printed number and everything behind it."""
 
-    value: float | None                 # median over splits (measured), the paper's number, or a delta
-    kind: str = "measured"              # 'measured' | 'published' | 'delta'
-    spread: float | None = None         # width of the spread (IQR or max - min)
+    value: float | None                 # median (or mean) over splits, the paper's number, or a delta
+    kind: str = "measured"              # 'measured' | 'published' | 'delta' | 'text'
+    spread: float | None = None         # width of the spread (IQR, max - min, interval) or the std
+    spread_kind: str = "iqr"            # reports.stats.SPREADS
     bounds: tuple[float, float] | None = None
     n: int = 0                          # splits behind the median
     values: dict[Any, float] = field(default_factory=dict)   # pair key -> value, for the Wilcoxon test
@@ -26,7 +28,8 @@ class Stat:
     n_paired: int | None = None
     p_value: float | None = None
     versus: str | None = None           # the row label of the column's best it was tested against
-    note: str = ""                      # '*' where the paper marks a reproduced number
+    note: str = ""                      # '*' where the paper marks a reproduced number; TRAINED_ON_TEST
+    text: str = ""                      # kind 'text': printed as is (verdicts, runtimes, devices)
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Row:
     method: str = ""
     variant: str = ""
     fraction: float | None = None
+    config: str = ""                    # what sets this row's configuration apart ('' when one per row)
+    base: tuple = ()                    # (method, variant, fraction): the row before configurations split it
 
 
 @dataclass
@@ -82,6 +87,23 @@ class Report:
     plcc: str
     results: list = field(default_factory=list)      # reports.source.Result, for the plots
     published: list = field(default_factory=list)    # reports.published.Published rows used
+    aggregate: str = "median"
+    notes: list = field(default_factory=list)        # report-wide notes (synthetic data, skipped views)
+    figures: list = field(default_factory=list)      # (path relative to the report folder, caption), once written
+
+
+def spread_text(stat: Stat) -> str:
+    """What follows a measured number: ' (0.094; n=10)', ' ± 0.031 (n=10)', ' (0.51–0.57; n=10)', or ''
+    (--spread none prints bare values; cells.csv still has n)."""
+    if stat.spread_kind == "none" or stat.kind != "measured":
+        return ""
+    if stat.spread is None:
+        return f" (n={stat.n})"
+    if stat.spread_kind == "std":
+        return f" ± {stat.spread:.3f} (n={stat.n})"
+    if stat.spread_kind == "ci" and stat.bounds is not None:
+        return f" ({stat.bounds[0]:.3f}–{stat.bounds[1]:.3f}; n={stat.n})"
+    return f" ({stat.spread:.3f}; n={stat.n})"
 
 
 def delta_text(value: float) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import names
+from reports import names, provenance
 from reports.errors import ReportError
 from reports.model import Report, Row, Table
 from reports.source import Result, read_predictions
@@ -25,18 +25,30 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # TrueType (Type 42) fonts in PDF/PS: vector text that journals accept (never Type 3)
+    plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
     return plt
 
 
 def _save(fig, stem: Path, formats) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    """Each format to a temporary file beside its target, then renamed: a failed write leaves nothing."""
+    from reports.output import atomic_path
+
     paths = []
-    for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    _plt().close(fig)
+    try:
+        for fmt in formats:
+            path = stem.with_suffix(f".{fmt}")
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+            paths.append(path)
+    finally:
+        _plt().close(fig)
     return paths
+
+
+def synthetic_tag(datasets) -> str:
+    """' [synthetic data, not human-rated]' when a plotted dataset is synthetic, else ''."""
+    return " [synthetic data, not human-rated]" if provenance.synthetic_in(datasets) else ""
 
 
 def _table(report: Report, table_id: str) -> Table | None:
@@ -62,9 +74,9 @@ def _bars(ax, groups: list[str], series: list[tuple[str, list]], published: dict
     width = 0.8 / n
     values = [v for _, st in series for s in st if s and s.value is not None
               for v in ((s.bounds[0] if s.bounds else s.value),)] + list((published or {}).values())
-    low = max(-1.0, min(values + [1.0]) - 0.05)
-    base = low if low > 0.3 else 0.0      # zoom in on high scores; otherwise bars start at 0 (and go down)
-    low = min(low, 0.0) if base == 0.0 else low
+    # bars start at 0 (a zoomed axis exaggerates differences); negative correlations go below it
+    low = min(0.0, max(-1.0, min(values + [1.0]) - 0.05))
+    base = 0.0
     ax.set_ylim(low, 1.0)
     if low < 0:
         ax.axhline(0.0, color="black", linewidth=0.6)
@@ -105,8 +117,8 @@ def _bar_figure(report: Report, table: Table, stem: Path, formats, title: str, p
     plt = _plt()
     fig, ax = plt.subplots(figsize=(min(14.0, max(4.0, 0.3 * len(groups) * len(series) + 1.5)), 3.4))
     _bars(ax, groups, series, paper)
-    ax.set_ylabel(f"SRCC (median; bars: {report.spread})")
-    ax.set_title(title + ("  (x = published)" if paper else ""))
+    ax.set_ylabel(f"SRCC ({report.aggregate}; bars: {report.spread})")
+    ax.set_title(title + ("  (x = published)" if paper else "") + synthetic_tag(c.key[1] for c in cols), fontsize=9)
     _legend_below(ax, len(series))
     return _save(fig, stem, formats)
 
@@ -143,11 +155,11 @@ def plot_efficiency(report: Report, stem: Path, formats) -> list[Path]:
                     ax.errorbar(xs, [s.value for s in ss], yerr=list(zip(*[_err(s) for s in ss])),
                                 marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % len(LINESTYLES)],
                                 color="black", capsize=2, label=label)
-        ax.set_title(names.dataset_title(ds))
+        ax.set_title(names.dataset_title(ds) + synthetic_tag([ds]), fontsize=9)
         ax.set_xlabel("training fraction")
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
         ax.grid(color="0.85", linewidth=0.5)
-    axes[0][0].set_ylabel(f"SRCC (median; bars: {report.spread})")
+    axes[0][0].set_ylabel(f"SRCC ({report.aggregate}; bars: {report.spread})")
     axes[0][-1].legend(fontsize=7)
     return _save(fig, stem, formats)
 
@@ -162,8 +174,7 @@ def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
     plt = _plt()
     import numpy as np
 
-    shown = [s.value for r in rows for s in r.cells.values() if s.value is not None]
-    vmin = max(-1.0, min(shown) - 0.15)
+    vmin = 0.0          # one fixed scale: panels and reports compare by eye (values below 0 show as 0's grey)
     fig, axes = plt.subplots(1, len(rows), figsize=(1.0 * len(tests) * len(rows) + 2.0, 0.75 * len(trains) + 1.4),
                              squeeze=False)
     for ax, row in zip(axes[0], rows):
@@ -174,8 +185,11 @@ def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
         for i, train in enumerate(trains):
             for j, test in enumerate(tests):
                 s = row.cells.get((train, test, "srcc"))
-                if s is None or s.value is None:
-                    ax.text(j, i, "–", ha="center", va="center", fontsize=8)
+                if s is None or s.value is None:     # hatched: no result (not a low one)
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="white", edgecolor="0.6",
+                                               hatch="///", linewidth=0))
+                    ax.text(j, i, "–", ha="center", va="center", fontsize=8,
+                            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
                     continue
                 dark = (s.value - vmin) / (1.0 - vmin) > 0.55
                 ax.text(j, i, f"{s.value:.3f}\nn={s.n}", ha="center", va="center", fontsize=7,
@@ -186,7 +200,10 @@ def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
         ax.set_xlabel("testing")
         ax.set_title(row.label, fontsize=8)
     axes[0][0].set_ylabel("training")
-    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="SRCC (median)")
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label=f"SRCC ({report.aggregate}; fixed 0–1 scale)")
+    tag = synthetic_tag(trains + tests)
+    if tag:
+        fig.suptitle(tag.strip(" []"), fontsize=8, y=1.02)
     return _save(fig, stem, formats)
 
 
@@ -224,12 +241,12 @@ def plot_sensitivity(report: Report, stem: Path, formats) -> list[Path]:
         ax.set_xticks(sorted(ticks))
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_locator(plt.NullLocator())
-        ax.set_title(group.label or "", fontsize=9)
+        ax.set_title((group.label or "") + synthetic_tag(datasets), fontsize=8)
         param = names.parse_sensitivity(next(r.variant for r in group.rows))[0]
         ax.set_xlabel("prompt length" if param in names.SENSITIVITY_TITLES else param)
         ax.grid(color="0.85", linewidth=0.5)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel(f"SRCC (median; bars: {report.spread})")
+    axes[0][0].set_ylabel(f"SRCC ({report.aggregate}; bars: {report.spread})")
     return _save(fig, stem, formats)
 
 
@@ -238,52 +255,90 @@ def _negated(text: str) -> tuple:
     return tuple(-ord(ch) for ch in text)
 
 
+def _complete(r: Result) -> bool:
+    try:
+        read_predictions(r.preds_path, r.n_test)
+    except ReportError:
+        return False
+    return True
+
+
 def pick_cell(results: list[Result], selector: str | None) -> Result:
-    """A cell for the scatter plot: a key (or key prefix), 'method:dataset[:split]', or None for the first one
-    with predictions (intra first, then split 0)."""
+    """A cell for the scatter plot: a key (or key prefix), 'METHOD:DATASET[:SPLIT]', 'best' or
+    'METHOD[:DATASET]:best' (highest SRCC), or None for the first one with complete predictions
+    (intra first, MP-IQE, split 0)."""
     order = {p: i for i, p in enumerate(names.PROTOCOLS)}
 
+    def has_preds(r: Result) -> bool:
+        return bool(r.preds_path and r.preds_path.is_file())
+
     def preference(r: Result) -> tuple:   # with predictions, intra, MP-IQE, split 0, best SRCC, newest
-        has_preds = bool(r.preds_path and r.preds_path.is_file())
         srcc = r.metric("srcc")
-        return (not has_preds, order.get(r.protocol, 9), r.method != "mpiqe",
+        return (not has_preds(r), order.get(r.protocol, 9), r.method != "mpiqe",
                 r.split_index if r.split_index is not None else 0, names.dataset_sort_key(r.test),
                 -srcc if srcc is not None else 2.0, _negated(r.finished_at), r.key)
 
+    def by_srcc(r: Result) -> tuple:
+        srcc = r.metric("srcc")
+        return (-srcc if srcc is not None else 2.0,) + preference(r)
+
     ranked = sorted(results, key=preference)
     if selector is None:
-        found = next((r for r in ranked if r.preds_path and r.preds_path.is_file()), None)
+        found = next((r for r in ranked if has_preds(r) and _complete(r)), None)
         if found is None:
-            raise ReportError("no cell has a predictions file (.preds.csv) for the scatter plot.")
+            raise ReportError("no cell has a complete predictions file (.preds.csv) for the scatter plot.")
         return found
-    by_key = [r for r in ranked if r.key.startswith(selector)]
-    if by_key:
-        return by_key[0]
-    method, _, rest = selector.partition(":")
-    dataset, _, split = rest.partition(":")
-    hits = [r for r in ranked if r.method == method and (not dataset or r.test == dataset)
+    parts = selector.split(":")
+    best = parts[-1] == "best"
+    if best:
+        parts = parts[:-1]
+    if not best:
+        by_key = [r for r in ranked if r.key.startswith(selector)]
+        if by_key:
+            return by_key[0]
+    method, dataset, split = (parts + ["", "", ""])[:3]
+    hits = [r for r in ranked if (not method or r.method == method) and (not dataset or r.test == dataset)
             and (not split or str(r.split_index) == split)]
+    if best:
+        hits = sorted((r for r in hits if has_preds(r)), key=by_srcc)
     if not hits:
-        raise ReportError(f"no cell matches --scatter {selector!r}: give a cell key (prefix) or "
-                          "METHOD:TEST_DATASET[:SPLIT_INDEX], e.g. mpiqe:live:0.")
+        raise ReportError(f"no cell matches --scatter {selector!r}: give a cell key (prefix), "
+                          "METHOD:TEST_DATASET[:SPLIT_INDEX] (e.g. mpiqe:live:0), or 'best' / METHOD[:DATASET]:best "
+                          "for the highest SRCC.")
     return hits[0]
 
 
 def plot_scatter(result: Result, stem: Path, formats) -> list[Path]:
-    mos, pred = read_predictions(result.preds_path)
+    """Prediction vs MOS of one cell, with the fitted 4-parameter logistic (the mapping PLCC* uses)."""
+    import numpy as np
+
+    from bench.metrics import fit_logistic4, logistic4
+
+    mos, pred = read_predictions(result.preds_path, result.n_test)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(3.6, 3.4))
-    ax.scatter(mos, pred, s=10, facecolors="none", edgecolors="black", linewidths=0.6)
+    ax.scatter(mos, pred, s=10, facecolors="none", edgecolors="black", linewidths=0.6, label="test images")
+    beta = fit_logistic4(np.asarray(pred, float), np.asarray(mos, float)) if len(mos) >= 4 else None
+    if beta is not None:      # the logistic maps prediction -> MOS: draw it as MOS(prediction)
+        xs = np.linspace(min(pred), max(pred), 200)
+        ax.plot(logistic4(xs, *beta), xs, color="black", linewidth=1.0, linestyle="--", label="logistic fit")
+        ax.legend(fontsize=6, loc="best", frameon=False)
     srcc, plcc = result.metric("srcc"), result.metric("plcc")
     stats_ = ", ".join(f"{k} {v:.3f}" for k, v in (("SRCC", srcc), ("PLCC", plcc)) if v is not None)
     where = names.dataset_title(result.test) if result.train == result.test else \
         f"{names.dataset_title(result.train)} → {names.dataset_title(result.test)}"
-    ax.set_title(f"{names.method_title(result.method)} on {where}, split {result.split_index}\n{stats_}, n={len(mos)}",
-                 fontsize=8)
+    ax.set_title(f"{names.method_title(result.method)} on {where}, split {result.split_index}\n{stats_}, n={len(mos)}"
+                 + synthetic_tag([result.train, result.test]).replace(" [", "\n["), fontsize=8)
     ax.set_xlabel("MOS (as stored: higher is better)")
     ax.set_ylabel("prediction")
     ax.grid(color="0.85", linewidth=0.5)
     return _save(fig, stem, formats)
+
+
+def _curves(report: Report, stem: Path, formats) -> list[Path]:
+    from reports.plot_curves import plot_training_curves
+
+    return plot_training_curves(report, stem, formats)
 
 
 PLOTS = {
@@ -292,13 +347,40 @@ PLOTS = {
     "cross_heatmap": plot_cross_heatmap,
     "ablation_bars": plot_ablation,
     "sensitivity_lines": plot_sensitivity,
+    "training_curves": _curves,
+}
+CAPTIONS = {
+    "srcc_by_dataset": "Table 1 (intra-dataset): SRCC per dataset and method; error bars: the spread; n = splits.",
+    "efficiency_curves": "Table 5 (data-efficient learning): SRCC against the training fraction.",
+    "cross_heatmap": "Table 3 (cross-dataset): SRCC per training (rows) and testing (columns) dataset; hatched: "
+                     "no result.",
+    "ablation_bars": "Table 4 (ablation): SRCC per variant.",
+    "sensitivity_lines": "Table 6 (sensitivity): SRCC against the prompt length.",
+    "training_curves": "Training curves: loss terms per epoch (median over cells) and validation SRCC where "
+                       "recorded.",
+    "scatter": "Predictions against MOS of one cell, with the fitted 4-parameter logistic.",
 }
 
 
-def write_plots(report: Report, out: Path, formats, scatter: str | None = None) -> list[Path]:
+def _caption(report: Report, name: str, extra: str = "") -> str:
+    datasets = {d for r in report.results for d in (r.train, r.test)}
+    tag = synthetic_tag(datasets)
+    return CAPTIONS[name] + extra + (" Synthetic data, not human-rated." if tag else "")
+
+
+def write_plots(report: Report, out: Path, formats, scatter: str | None = None) -> list[tuple[Path, str]]:
+    """Every plot that has data: [(path, caption)] (one entry per format)."""
     written = []
     for name, plot in PLOTS.items():
-        written += plot(report, out / name, formats)
+        written += [(p, _caption(report, name)) for p in plot(report, out / name, formats)]
     if report.results and (scatter is not None or any(r.preds_path and r.preds_path.is_file() for r in report.results)):
-        written += plot_scatter(pick_cell(report.results, scatter), out / "scatter", formats)
+        try:
+            cell = pick_cell(report.results, scatter)
+        except ReportError as exc:
+            if scatter is not None:
+                raise
+            report.notes.append(f"No scatter plot: {exc}")
+            return written
+        extra = f" Cell {cell.key} ({cell.method}, {cell.test}, split {cell.split_index})."
+        written += [(p, _caption(report, "scatter", extra)) for p in plot_scatter(cell, out / "scatter", formats)]
     return written

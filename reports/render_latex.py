@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from reports.model import RowGroup, Stat, Table, delta_text
+from reports.model import RowGroup, Stat, Table, delta_text, spread_text
 
 _SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -17,11 +17,12 @@ _SPECIAL = {
 _SYMBOLS = {
     "≈": r"$\approx$", "°": r"$^{\circ}$", "†": r"\dag{}", "‡": r"\ddag{}", "§": r"\S{}",
     "–": "--", "—": "---", "→": r"$\rightarrow$", "≥": r"$\geq$", "≤": r"$\leq$", "−": "$-$",
-    "±": r"$\pm$", "×": r"$\times$", "Δ": r"$\Delta$", "…": r"\ldots{}", "’": "'",
+    "±": r"$\pm$", "¶": r"\P{}", "×": r"$\times$", "Δ": r"$\Delta$", "…": r"\ldots{}", "’": "'",
     "“": "``", "”": "''",
 }
 _MARKS = {"≈": r"$^{\approx}$", "°": r"$^{\circ}$", "†": r"\textsuperscript{\dag}",
-          "‡": r"\textsuperscript{\ddag}", "§": r"\textsuperscript{\S}", "*": r"$^{\ast}$"}
+          "‡": r"\textsuperscript{\ddag}", "§": r"\textsuperscript{\S}", "*": r"$^{\ast}$",
+          "¶": r"\textsuperscript{\P}"}
 
 
 def escape(text: str) -> str:
@@ -44,6 +45,8 @@ def marks(text: str) -> str:
 
 
 def number(stat: Stat | None, ranked: bool = True) -> str:
+    if stat is not None and stat.kind == "text":
+        return escape(stat.text) or "--"
     if stat is None or stat.value is None:
         return "--"     # en dash
     if stat.kind == "delta":
@@ -54,9 +57,9 @@ def number(stat: Stat | None, ranked: bool = True) -> str:
     elif ranked and stat.rank == 2:
         text = rf"\underline{{{text}}}"
     text += marks(stat.mark + stat.note)
-    if stat.kind == "measured":
-        inner = f"{stat.spread:.3f}; {stat.n}" if stat.spread is not None else f"{stat.n}"
-        text += rf" {{\scriptsize ({inner})}}"
+    extra = spread_text(stat).strip()
+    if extra:
+        text += rf" {{\scriptsize {escape(extra)}}}"
     return text
 
 
@@ -107,7 +110,7 @@ def _chunks(table: Table) -> list[list[RowGroup]]:
 def _render_part(table: Table, groups: list[RowGroup], part: int, last: bool) -> str:
     n = len(table.columns) + 1
     # LaTeX numbers floats itself: name the paper's table so a partial report still says which one it is
-    paper = f" [{table.title} of the paper]" if table.id.startswith("table") else ""
+    paper = f" [{table.title} of the paper]" if table.id.startswith("table") and table.title.startswith("Table") else ""
     caption = escape(table.caption + paper) + (" (continued)" if part else "")
     label = f"tab:{table.id}" + (f"-{part + 1}" if part else "")
     lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
@@ -142,6 +145,7 @@ def render_table(table: Table) -> str:
 
 PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[T1]{fontenc}
+\usepackage{lmodern}
 \usepackage{booktabs}
 \usepackage{graphicx}
 \setlength{\textwidth}{6.5in}\setlength{\oddsidemargin}{0in}\setlength{\evensidemargin}{0in}
@@ -149,10 +153,23 @@ PREAMBLE = r"""\documentclass[10pt]{article}
 """
 
 
-def render_document(tables: list[Table], title: str = "") -> str:
+def render_figure(path: str, caption: str, label: str) -> str:
+    return "\n".join([r"\begin{figure}[htbp]", r"\centering",
+                      rf"\includegraphics[width=\linewidth,height=0.4\textheight,keepaspectratio]{{{path}}}",
+                      rf"\caption{{{escape(caption)}}}", rf"\label{{fig:{label}}}", r"\end{figure}"]) + "\n"
+
+
+def render_document(tables: list[Table], title: str = "", notes: list[str] = (),
+                    figures: list[tuple[str, str]] = ()) -> str:
+    """The whole report; ``figures`` = (path relative to report.tex, caption), included after the tables."""
     body = [PREAMBLE]
     if title:
         body.append(rf"\section*{{{escape(title)}}}" + "\n")
+    body += [(r"\noindent\textbf{" + escape(n) + "}" if n.startswith("Synthetic data") else escape(n)) + "\n\n"
+             for n in notes]
     body += [render_table(t) for t in tables]
+    if figures:
+        body.append(r"\clearpage" + "\n")
+        body += [render_figure(path, caption, path.rsplit("/", 1)[-1].rsplit(".", 1)[0]) for path, caption in figures]
     body.append(r"\end{document}" + "\n")
     return "\n".join(body)

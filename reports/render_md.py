@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from reports.model import MISSING, Stat, Table, delta_text
+from reports.model import MISSING, Stat, Table, delta_text, spread_text
 
 _SPECIAL = re.compile(r"([\\`*_|\[\]]|<(?=[A-Za-z/!?]))")   # '<' only where it could open an HTML tag
 
@@ -20,6 +20,8 @@ def escape(text: str) -> str:
 
 def number(stat: Stat | None, ranked: bool = True) -> str:
     """The cell text: value (bold/underlined), significance mark, '(spread; n=N)'."""
+    if stat is not None and stat.kind == "text":
+        return escape(stat.text) or MISSING
     if stat is None or stat.value is None:
         return MISSING
     if stat.kind == "delta":
@@ -29,11 +31,7 @@ def number(stat: Stat | None, ranked: bool = True) -> str:
         text = f"**{text}**"
     elif ranked and stat.rank == 2:
         text = f"<ins>{text}</ins>"
-    text += stat.mark + stat.note
-    if stat.kind == "measured":
-        inner = f"{stat.spread:.3f}; n={stat.n}" if stat.spread is not None else f"n={stat.n}"
-        text += f" ({inner})"
-    return text
+    return text + stat.mark + stat.note + spread_text(stat)
 
 
 def _spans(heads: list[tuple[str, ...]], level: int) -> list[str]:
@@ -68,7 +66,19 @@ def render_table(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_report(tables: list[Table], header: str = "") -> str:
+def render_figures(figures: list[tuple[str, str]]) -> str:
+    """Links to the plots written beside report.md (PNG preferred: GitHub shows it inline)."""
+    if not figures:
+        return ""
+    lines = ["## Figures", ""]
+    for path, caption in figures:
+        lines += [f"![{escape(caption)}]({path})", "", f"*{escape(caption)}*", ""]
+    return "\n".join(lines)
+
+
+def render_report(tables: list[Table], header: str = "", figures: list[tuple[str, str]] = ()) -> str:
     parts = [header] if header else []
     parts.extend(render_table(t) for t in tables)
+    if figures:
+        parts.append(render_figures(list(figures)))
     return "\n".join(parts)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
+from reports.configs import config_of
 from reports.errors import ReportError
 
 REQUIRED = ("key", "protocol", "method", "train_dataset", "test_dataset", "metrics")
@@ -63,6 +65,19 @@ class Result:
     test_revision: str = ""
     finished_at: str = ""
     preds_path: Path | None = None
+    # configuration (reports.configs): every resolved parameter, the preset, protocol options
+    config: tuple = ()
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    preset: str = ""
+    git_commit: str = ""
+    git_dirty: bool = False
+    n_test: int | None = None
+    fit_s: float | None = None
+    predict_s: float | None = None
+    device: str = ""
+    trained_on_test: bool = False      # a zero-shot checkpoint tested on a dataset it was trained on
+    history: tuple = field(default=(), hash=False, compare=False)   # per-epoch training log (dicts)
+    selected_epoch: int | None = None
 
     @property
     def pair_key(self) -> tuple:
@@ -119,30 +134,71 @@ def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
         test_revision=str(cell.get("test_revision", "")),
         finished_at=str(cell.get("finished_at", "")),
         preds_path=preds,
+        config=config_of(cell),
+        params=dict(cell.get("params") or {}),
+        preset=str(cell.get("preset") or ""),
+        git_commit=str(cell.get("git_commit") or ""),
+        git_dirty=bool(cell.get("git_dirty")),
+        n_test=_int(cell.get("n_test")),
+        fit_s=_number(cell.get("fit_s")),
+        predict_s=_number(cell.get("predict_s")),
+        device=str(cell.get("device") or ""),
+        trained_on_test=bool(cell.get("trained_on_test_dataset")),
+        history=tuple(h for h in (cell.get("history") or ()) if isinstance(h, dict)),
+        selected_epoch=_int(cell.get("selected_epoch")),
     )
+
+
+def _number(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
 
 
 def load_results(runs: str | Path) -> list[Result]:
     return [to_result(c, Path(runs)) for c in read_cells(runs)]
 
 
-def read_predictions(path: Path) -> tuple[list[float], list[float]]:
-    """(MOS, prediction) from a cell's ``<key>.preds.csv`` (columns id,score,prediction)."""
+def read_predictions(path: Path, n_expected: int | None = None, *, with_ids: bool = False):
+    """(MOS, prediction) -- or (ids, MOS, prediction) -- from a cell's ``<key>.preds.csv``
+    (columns id,score,prediction). ``n_expected`` (the cell's ``n_test``) catches a truncated file:
+    a plot or table from part of the test images would look valid and be wrong."""
     import csv
 
-    if not path.is_file():
-        raise ReportError(f"no predictions file {path}: the scatter plot needs the cell's .preds.csv.")
-    mos, pred = [], []
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                if row["prediction"] in ("", None):     # the store writes non-finite predictions empty
-                    continue
-                mos.append(float(row["score"]))
-                pred.append(float(row["prediction"]))
-            except (KeyError, ValueError) as exc:
-                raise ReportError(f"{path}: bad row {row} ({exc}); expected columns id,score,prediction.") from exc
-    return mos, pred
+    if path is None or not path.is_file():
+        raise ReportError(f"no predictions file {path}: the scatter plot and per-distortion tables need the "
+                          "cell's .preds.csv.")
+    ids, mos, pred = [], [], []
+    n_rows = 0
+    try:
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                n_rows += 1
+                try:
+                    if row["prediction"] in ("", None):     # the store writes non-finite predictions empty
+                        continue
+                    score, value = float(row["score"]), float(row["prediction"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ReportError(f"{path}: bad row {n_rows} {row} ({exc}); expected columns "
+                                      "id,score,prediction. Delete the cell's .json and .preds.csv and rerun it.") from exc
+                ids.append(row["id"])
+                mos.append(score)
+                pred.append(value)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ReportError(f"cannot read predictions {path}: {exc}. Delete the cell's .json and .preds.csv and "
+                          "rerun it.") from exc
+    if n_expected is not None and n_rows != n_expected:
+        raise ReportError(f"{path} holds {n_rows} prediction(s) but its cell tested {n_expected} images: the file is "
+                          "truncated or damaged. Delete the cell's .json and .preds.csv and run the same "
+                          "`bench run` command again to recompute it.")
+    return (ids, mos, pred) if with_ids else (mos, pred)
 
 
 def filter_protocols(results: Iterable[Result], protocols: Iterable[str] | None) -> list[Result]:

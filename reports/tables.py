@@ -9,18 +9,39 @@ Wilcoxon test against each column's best, and the version guard's footnotes.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from reports import names, stats
+from reports import configs, names, provenance, stats
 from reports.guard import guard
-from reports.model import NOT_SIGNIFICANT, UNTESTED, Column, Row, RowGroup, Stat, Table
+from reports.model import (
+    NOT_SIGNIFICANT,
+    TRAINED_ON_TEST,
+    UNTESTED,
+    Column,
+    Row,
+    RowGroup,
+    Stat,
+    Table,
+)
 from reports.published import Published
 from reports.source import Result
 
-METRIC_TITLES = {"plcc": "PLCC", "srcc": "SRCC"}
+METRIC_TITLES = {"plcc": "PLCC", "srcc": "SRCC", "plcc_logistic": "PLCC (logistic)", "krcc": "KRCC", "rmse": "RMSE"}
+METRIC_ORDER = ("plcc", "plcc_logistic", "srcc", "krcc", "rmse")
 PAIR_METRICS = ("plcc", "srcc")
-RowKey = tuple  # (method, variant, fraction)
+RowKey = tuple  # (method, variant, fraction, configuration label); the label is '' when a row has one
+
+
+def metric_rank(metric: str) -> int:
+    base = metric.rpartition(":")[2]        # per-distortion metrics are 'DISTORTION:srcc'
+    return METRIC_ORDER.index(base) if base in METRIC_ORDER else len(METRIC_ORDER)
+
+
+def metric_title(metric: str) -> str:
+    base = metric.rpartition(":")[2]
+    return METRIC_TITLES.get(base, base.upper())
 
 
 def _is_default(variant: str) -> bool:
@@ -28,55 +49,55 @@ def _is_default(variant: str) -> bool:
 
 
 def _method_label(key: RowKey) -> str:
-    method, variant, _ = key
+    method, variant = key[0], key[1]
     label = names.method_title(method)
     return label if _is_default(variant) else f"{label} [{variant}]"
 
 
 def _ablation_label(key: RowKey) -> str:
-    method, variant, _ = key
+    method, variant = key[0], key[1]
     if method == "mpiqe":
         return names.ABLATION_TITLES.get(variant, variant)
     return f"{names.method_title(method)}: {variant}"   # other methods' variants are their own
 
 
 def _sensitivity_label(key: RowKey) -> str:
-    method, variant, _ = key
+    method, variant = key[0], key[1]
     _, value = names.parse_sensitivity(variant)
     shown = f"{value:g}" if isinstance(value, float) else (value or variant)
     return shown if method == "mpiqe" else f"{names.method_title(method)}: {shown}"
 
 
-def _dataset_heads(train: str, test: str, metric: str, marks: dict[str, str]) -> tuple[str, ...]:
+def _dataset_heads(train: str, test: str, metric: str, marks: dict[str, str], multi: bool = True) -> tuple[str, ...]:
     def t(ds: str) -> str:
         return names.dataset_title(ds) + marks.get(ds, "")
 
     where = t(test) if train == test else f"{t(train)} → {t(test)}"
-    return (where, METRIC_TITLES.get(metric, metric.upper()))
+    return (where, metric_title(metric))
 
 
-def _cross_heads(train: str, test: str, metric: str, marks: dict[str, str]) -> tuple[str, ...]:
-    return (names.dataset_title(train) + marks.get(train, ""), names.dataset_title(test) + marks.get(test, ""))
+def _cross_heads(train: str, test: str, metric: str, marks: dict[str, str], multi: bool = False) -> tuple[str, ...]:
+    tested = names.dataset_title(test) + marks.get(test, "")
+    return (names.dataset_title(train) + marks.get(train, ""), f"{tested} {metric_title(metric)}" if multi else tested)
 
 
 def _dataset_col_sort(col: tuple) -> tuple:
     train, test, metric = col
-    return (names.dataset_sort_key(test), names.dataset_sort_key(train), PAIR_METRICS.index(metric)
-            if metric in PAIR_METRICS else 9)
+    return (names.dataset_sort_key(test), names.dataset_sort_key(train), metric_rank(metric), metric)
 
 
 _PAPER_PAIRS = (("livec", "koniq10k"), ("koniq10k", "livec"), ("live", "csiq"), ("csiq", "live"))
 
 
 def _cross_col_sort(col: tuple) -> tuple:
-    train, test, _ = col
+    train, test, metric = col
     if (train, test) in _PAPER_PAIRS:
-        return (0, _PAPER_PAIRS.index((train, test)), (), ())
-    return (1, 0, names.dataset_sort_key(train), names.dataset_sort_key(test))
+        return (0, _PAPER_PAIRS.index((train, test)), (), (), metric_rank(metric))
+    return (1, 0, names.dataset_sort_key(train), names.dataset_sort_key(test), metric_rank(metric))
 
 
 def _row_sort(key: RowKey) -> tuple:
-    method, variant, fraction = key
+    method, variant, fraction = key[:3]
     return (names.method_sort_key(method), not _is_default(variant), variant, fraction or 0.0)
 
 
@@ -99,7 +120,10 @@ class Spec:
     heads: Callable[..., tuple[str, ...]] = _dataset_heads
     col_sort: Callable[[tuple], tuple] = _dataset_col_sort
 
+    metrics_fixed: bool = False         # the paper's metrics for this table even under --metrics
+
     def row_key(self, method: str, variant: str, fraction: float | None) -> RowKey:
+        """The row before configurations split it (see ``_config_keys``)."""
         return (method, self.variant_of(variant), fraction)
 
 
@@ -108,7 +132,7 @@ def _is_clip_based(method: str) -> bool:
 
 
 def _sensitivity_sort(key: RowKey) -> tuple:
-    method, variant, _ = key
+    method, variant = key[0], key[1]
     param, value = names.parse_sensitivity(variant)
     return (names.method_sort_key(method), param, (0, value, "") if isinstance(value, float) else (1, 0, str(value)))
 
@@ -151,12 +175,24 @@ def generic_spec(protocol: str) -> Spec:
                 protocol, ("", "Method"))
 
 
-def _latest_per_split(results: list[Result], spec: Spec) -> tuple[list[Result], int]:
+def _config_keys(results: list[Result], spec: Spec) -> dict[str, RowKey]:
+    """{result key: row key}. Cells that would share a row but differ in any configuration field
+    (a parameter, the preset, a protocol option) get one row per configuration, labelled by what differs."""
+    by_row: dict[RowKey, set] = defaultdict(set)
+    for r in results:
+        by_row[spec.row_key(r.method, r.variant, r.fraction)].add(r.config)
+    labels = {rk: configs.config_labels(cs) for rk, cs in by_row.items()}
+    return {r.key: spec.row_key(r.method, r.variant, r.fraction) + (labels[spec.row_key(r.method, r.variant,
+                                                                                        r.fraction)][r.config],)
+            for r in results}
+
+
+def _latest_per_split(results: list[Result], row_of: dict[str, RowKey]) -> tuple[list[Result], int]:
     """One result per (row, column, split): the newest. Returns (kept, number superseded)."""
     latest: dict[tuple, Result] = {}
     superseded = 0
     for r in results:
-        k = (spec.row_key(r.method, r.variant, r.fraction), r.train, r.test, r.pair_key)
+        k = (row_of[r.key], r.train, r.test, r.pair_key)
         if k in latest:
             superseded += 1
             if r.finished_at > latest[k].finished_at:
@@ -175,39 +211,44 @@ def _repeated_splits(results: list[Result]) -> int:
     return sum(len(indices) - 1 for indices in seen.values())
 
 
-def _remade_splits(results: list[Result], spec: Spec) -> int:
+def _remade_splits(results: list[Result], row_of: dict[str, RowKey]) -> int:
     """How many (row, column, split set, index, seed) places hold results on more than one split: the split
     was remade (another test fraction, another split-drawing version) and the old results are still stored."""
     hashes: dict[tuple, set] = defaultdict(set)
     for r in results:
         if r.split_hash:
-            hashes[(spec.row_key(r.method, r.variant, r.fraction), r.train, r.test, r.split_set, r.split_index,
-                    r.seed)].add(r.split_hash)
+            hashes[(row_of[r.key], r.train, r.test, r.split_set, r.split_index, r.seed)].add(r.split_hash)
     return sum(len(h) > 1 for h in hashes.values())
 
 
-def _measured_stat(values: dict, spread_kind: str) -> Stat:
+def measured_stat(values: dict, spread_kind: str, aggregate: str = "median") -> Stat:
     vs = list(values.values())
-    return Stat(value=stats.median(vs), spread=stats.spread(vs, spread_kind),
-                bounds=stats.spread_bounds(vs, spread_kind), n=len(vs), values=dict(values))
+    return Stat(value=stats.aggregate(vs, aggregate), spread=stats.spread(vs, spread_kind, aggregate),
+                bounds=stats.spread_bounds(vs, spread_kind, aggregate), n=len(vs), values=dict(values),
+                spread_kind=spread_kind)
 
 
 def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
+    """Best/second per column and the paired Wilcoxon test against the best, over distinct splits.
+    A column with a single measured row ranks nothing (one row is not 'the best')."""
     measured = [r for r in group.rows if not r.published]
     for col in columns:
         present = {id(r): r.cells[col.key] for r in measured
                    if r.cells.get(col.key) and r.cells[col.key].value is not None}
-        if not present:
+        if len(present) < 2:
             continue
-        for rid, rank in stats.dense_ranks({rid: s.value for rid, s in present.items()}).items():
+        higher = col.key[2].rpartition(":")[2] not in stats.LOWER_IS_BETTER
+        for rid, rank in stats.dense_ranks({rid: s.value for rid, s in present.items()}, higher).items():
             present[rid].rank = rank
-        best_row = max((r for r in measured if id(r) in present), key=lambda r: r.cells[col.key].value)
+        sign = 1 if higher else -1
+        best_row = max((r for r in measured if id(r) in present), key=lambda r: sign * r.cells[col.key].value)
         best = best_row.cells[col.key]
+        best_distinct = stats.distinct_splits(best.values)
         for r in measured:
             s = present.get(id(r))
             if s is None or r is best_row:
                 continue
-            s.n_paired, s.p_value = stats.paired_wilcoxon(best.values, s.values)
+            s.n_paired, s.p_value = stats.paired_wilcoxon(best_distinct, stats.distinct_splits(s.values))
             s.versus = best_row.label
             if s.p_value is None:
                 s.mark = UNTESTED
@@ -215,33 +256,61 @@ def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
                 s.mark = NOT_SIGNIFICANT
 
 
+def _distinct_note(rows: list[Row], columns: list[Column]) -> str | None:
+    """'Paired tests over distinct splits: demo-a 7 of 10 ...' when repeated splits were collapsed."""
+    per: dict[str, tuple[int, int]] = {}
+    for col in columns:
+        for row in rows:
+            s = row.cells.get(col.key)
+            if s is None or s.kind != "measured" or not s.values:
+                continue
+            where = col.heads[0] if len(col.heads) > 1 else names.dataset_title(col.key[1])
+            total, distinct = len(s.values), len(stats.distinct_splits(s.values))
+            old = per.get(where, (0, 0))
+            per[where] = (max(old[0], total), max(old[1], distinct))
+    collapsed = {w: v for w, v in per.items() if v[1] < v[0]}
+    if not collapsed:
+        return None
+    listed = ", ".join(f"{w} {d} of {t}" for w, (t, d) in collapsed.items())
+    return (f"The paired tests count splits holding identical images once (distinct splits per column: {listed}); "
+            "the medians count every split.")
+
+
 def build_table(spec: Spec, results: list[Result], published: list[Published] | None, *,
-                spread_kind: str = "iqr", plcc_key: str = "plcc", published_alone: bool = False) -> Table | None:
+                spread_kind: str = "iqr", plcc_key: str = "plcc", published_alone: bool = False,
+                aggregate: str = "median", metrics: tuple[str, ...] | None = None) -> Table | None:
     """The table, or None when it has nothing to show.
 
     The paper's numbers join the columns we measured; with ``published_alone`` (nothing measured at all)
     a table of published numbers only is shown in full."""
-    source = {"plcc": plcc_key, "srcc": "srcc"}
+    metrics = spec.metrics if (metrics is None or spec.metrics_fixed) else tuple(metrics)
+    source = {"plcc": plcc_key}
     chosen = [r for r in results if r.protocol == spec.protocol and spec.keep(r)]
-    kept, superseded = _latest_per_split(chosen, spec)
+    row_of = _config_keys(chosen, spec)
+    kept, superseded = _latest_per_split(chosen, row_of)
 
     values: dict[RowKey, dict[tuple, dict]] = defaultdict(lambda: defaultdict(dict))
+    seen_on_train: dict[RowKey, set] = defaultdict(set)
     row_results: dict[RowKey, list[Result]] = defaultdict(list)
     col_keys: set[tuple] = set()
     undefined = 0
     for r in kept:
-        rk = spec.row_key(r.method, r.variant, r.fraction)
+        rk = row_of[r.key]
         row_results[rk].append(r)
-        for m in spec.metrics:
-            col_keys.add((r.train, r.test, m))
-            v = r.metric(source[m])
+        for m in metrics:
+            v = r.metric(source.get(m, m))
             if v is None:
-                undefined += 1
-            else:
-                values[rk][(r.train, r.test, m)][r.pair_key] = v
+                if source.get(m, m) in r.metrics:       # stored as null: undefined, not absent
+                    undefined += 1
+                    col_keys.add((r.train, r.test, m))
+                continue
+            col_keys.add((r.train, r.test, m))
+            values[rk][(r.train, r.test, m)][r.pair_key] = v
+            if r.trained_on_test:
+                seen_on_train[rk].add((r.train, r.test, m))
 
     pubs = [p for p in (published or ()) if p.table == spec.published_table and p.protocol == spec.protocol
-            and p.metric in spec.metrics and spec.keep_published(p)]
+            and p.metric in metrics and spec.keep_published(p)]
     if kept:
         pubs = [p for p in pubs if (p.train, p.test, p.metric) in col_keys]
     elif published_alone and pubs:
@@ -249,95 +318,75 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
     else:
         return None
 
-    row_marks, dataset_marks, guard_notes = guard(row_results, spec.row_label, names.dataset_title)
-    columns = [Column(c, spec.heads(*c, dataset_marks)) for c in sorted(col_keys, key=spec.col_sort)]
+    row_marks, dataset_marks, guard_notes = guard(row_results, lambda k: _full_label(spec, k), names.dataset_title)
+    multi = len({c[2] for c in col_keys}) > 1
+    columns = [Column(c, spec.heads(*c, dataset_marks, multi)) for c in sorted(col_keys, key=spec.col_sort)]
 
     rows: list[Row] = []
     for rk in row_results:
-        row = Row(rk, spec.row_label(rk), marks=row_marks.get(rk, ""), method=rk[0], variant=rk[1], fraction=rk[2])
+        row = Row(rk, _full_label(spec, rk), marks=row_marks.get(rk, ""), method=rk[0], variant=rk[1],
+                  fraction=rk[2], config=rk[3], base=rk[:3])
         for col in columns:
             if values[rk].get(col.key):
-                row.cells[col.key] = _measured_stat(values[rk][col.key], spread_kind)
+                row.cells[col.key] = measured_stat(values[rk][col.key], spread_kind, aggregate)
+                if col.key in seen_on_train[rk]:
+                    row.cells[col.key].note = TRAINED_ON_TEST
         rows.append(row)
     pub_rows: dict[RowKey, Row] = {}
     for p in pubs:
         rk = spec.row_key(p.method, p.variant, p.fraction)
-        row = pub_rows.setdefault(rk, Row(("paper",) + rk, spec.row_label(rk) + " (paper)", published=True,
-                                          method=rk[0], variant=rk[1], fraction=rk[2]))
+        row = pub_rows.setdefault(rk, Row(("paper",) + rk + ("",), spec.row_label(rk) + " (paper)", published=True,
+                                          method=rk[0], variant=rk[1], fraction=rk[2], base=rk))
         row.cells[(p.train, p.test, p.metric)] = Stat(p.value, kind="published", note="*" if p.reproduced else "")
     rows.extend(pub_rows.values())
 
     grouped: dict[Any, list[Row]] = defaultdict(list)
     for row in rows:
-        grouped[spec.group_of(row.key[-3:])].append(row)
+        grouped[spec.group_of(row.base)].append(row)
 
     def group_sort(g: Any) -> tuple:
         return (g is None, g if g is not None else 0)
 
     groups = []
     for g in sorted(grouped, key=group_sort):
-        members = sorted(grouped[g], key=lambda r: (spec.row_sort(r.key[-3:]), r.published))
+        members = sorted(grouped[g], key=lambda r: (spec.row_sort(r.base), r.published, r.config))
         group = RowGroup(spec.group_label(g), members)
         _rank_and_test(group, columns)
         groups.append(group)
 
     notes = list(guard_notes)
+    split_rows = sorted({rk[:3] for rk in row_results if rk[3]})
+    if split_rows:
+        listed = "; ".join(spec.row_label(rk) for rk in split_rows)
+        notes.append(f"Cells of different configurations are never pooled: one row per configuration "
+                     f"(labelled by what differs) for {listed}. Choose one with --where METHOD.PARAM=VALUE "
+                     "or --preset P.")
+    if any(seen_on_train.values()):
+        notes.append(f"{TRAINED_ON_TEST} : a zero-shot checkpoint tested on a dataset it was trained on "
+                     "(not a zero-shot result).")
+    distinct = _distinct_note([r for r in rows if not r.published], columns)
+    if distinct:
+        notes.append(distinct)
     repeated = _repeated_splits(kept)
     if repeated:
         notes.append(f"{repeated} split(s) hold exactly the same images as another split "
                      "(same split hash; typical of datasets with few reference images); each counts as run.")
-    remade = _remade_splits(kept, spec)
+    remade = _remade_splits(kept, row_of)
     if remade:
         notes.append(f"{remade} split index(es) hold results on different splits (another split hash under the "
                      "same index: the splits were remade); each counts. Rerun into a fresh --out to compare "
                      "like with like.")
     if superseded:
-        notes.append(f"{superseded} older result(s) of the same method, column and split were superseded by "
-                     "newer ones (a rerun under a new cell key); only the newest counts.")
+        notes.append(f"{superseded} older result(s) of the same configuration, column and split were superseded "
+                     "by newer ones (a rerun under a new cell key); only the newest counts.")
     if undefined:
         notes.append(f"{undefined} metric value(s) were undefined (e.g. constant predictions) and are left out "
                      "of the medians.")
+    if kept:
+        notes.append(provenance.footer(kept, lambda r: _full_label(spec, row_of[r.key])))
     return Table(spec.id, spec.title, spec.caption, spec.stub, columns, groups, notes)
 
 
-def build_delta(tables: list[Table]) -> Table | None:
-    """Measured minus published, for every method/column present in both."""
-    groups: list[RowGroup] = []
-    seen: set[tuple] = set()
-    for table in tables:
-        published = {r.key[1:]: r for r in table.rows if r.published}
-        group = RowGroup(f"{table.title} of the paper")
-        for source_group, row in ((g, r) for g in table.groups for r in g.rows):
-            theirs = published.get(row.key) if not row.published else None
-            if theirs is None:
-                continue
-            for col in table.columns:
-                ours, paper = row.cells.get(col.key), theirs.cells.get(col.key)
-                if ours is None or paper is None or ours.value is None:
-                    continue
-                train, test, metric = col.key
-                where = names.dataset_title(test) if train == test else \
-                    f"{names.dataset_title(train)} → {names.dataset_title(test)}"
-                rk = (table.id, row.key, train, test)
-                if (row.key, train, test, metric) in seen:
-                    continue
-                seen.add((row.key, train, test, metric))
-                if not group.rows or group.rows[-1].key != rk:
-                    context = f"{source_group.label}: " if source_group.label else ""
-                    group.rows.append(Row(rk, f"{context}{row.label} — {where}", method=row.method, variant=row.variant,
-                                          fraction=row.fraction))
-                out = group.rows[-1]
-                mine = Stat(ours.value, spread=ours.spread, bounds=ours.bounds, n=ours.n)
-                out.cells[(metric, "ours")] = mine
-                out.cells[(metric, "paper")] = Stat(paper.value, kind="published", note=paper.note)
-                out.cells[(metric, "delta")] = Stat(ours.value - paper.value, kind="delta")
-        if group.rows:
-            groups.append(group)
-    if not groups:
-        return None
-    metrics = [m for m in PAIR_METRICS if any((m, "ours") in r.cells for g in groups for r in g.rows)]
-    columns = [Column((m, part), (METRIC_TITLES[m], title)) for m in metrics
-               for part, title in (("ours", "measured"), ("paper", "paper"), ("delta", "Δ"))]
-    return Table("delta", "Measured vs published",
-                 "Our medians minus the numbers the MP-IQE paper publishes, for every method and column "
-                 "present in both.", ("", "Method — dataset"), columns, groups, ranked=False)
+def _full_label(spec: Spec, rk: RowKey) -> str:
+    label = spec.row_label(rk)
+    return f"{label} ({rk[3]})" if len(rk) > 3 and rk[3] else label

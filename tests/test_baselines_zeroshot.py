@@ -69,8 +69,11 @@ def test_registry_resolves_every_nr_metric_without_torch():
 
 
 def test_class_modules_import_without_torch():
-    mods = ["methods.weights", "methods.pyiqa_zeroshot", "methods.pyiqa_retrained", "methods.regression_trainer",
-            "methods.clipiqa", "methods.vit_biqa", "methods.unavailable"]
+    mods = ["methods.weights", "methods.pyiqa_zeroshot", "methods.retrained.engine", "methods.retrained.dbcnn",
+            "methods.retrained.hyperiqa", "methods.retrained.tres", "methods.retrained.musiq", "methods.retrained.liqe",
+            "methods.retrained.metaiqa", "methods.retrained.unique", "methods.retrained.paq2piq",
+            "methods.retrained.clipiqa_plus_pyiqa",
+            "methods.clipiqa", "methods.vit_biqa", "methods.retrained.dacnn"]
     code = ("import sys, importlib\n"
             f"for m in {mods!r}: importlib.import_module(m)\n"
             "heavy = [m for m in ('torch', 'pyiqa', 'open_clip', 'timm', 'pandas') if m in sys.modules]\n"

@@ -106,7 +106,7 @@ def _subset(images, n, seed=0):
 def test_loss_falls_within_50_steps_and_checkpoint_round_trips(demo_small, tmp_path):
     train = _subset(demo_small, 8)
     ctx = RunContext(seed=0, workdir=tmp_path)
-    m = MPIQE(MPIQE.make_params("ci", epochs=25, warmup_epochs=1, batch_size=4), ctx)
+    m = MPIQE(MPIQE.make_params("ci", epochs=25, warmup_epochs=1, batch_size=8), ctx)   # 16 crops: 2 steps/epoch
     m.fit(train)
     losses = m.history.step_loss
     assert len(losses) == 50

@@ -35,29 +35,35 @@ def store(tmp_path):
 
 
 def test_splits_count_by_index_and_repeats_are_noted(store):
-    report = build_report(store.root)
+    report = build_report(store.root, views=[])
     (table,) = report.tables
     nss = next(r for r in table.rows if r.method == "nss-svr")
     stat = nss.cells[("demo-a", "demo-a", "srcc")]
     assert stat.n == 6 and stat.value == pytest.approx(0.625)
     noop = next(r for r in table.rows if r.method == "noop").cells[("demo-a", "demo-a", "srcc")]
-    assert noop.n_paired == 6 and noop.mark == ""            # 6 pairs, all one way: p = 0.03125
-    assert noop.p_value == pytest.approx(0.03125)
+    # splits 0 and 1 hold the same images: one observation, so 5 distinct pairs (not 6), as scipy on those
+    from scipy.stats import wilcoxon
+
+    distinct = [0, 2, 3, 4, 5]
+    expected = wilcoxon([0.60 + 0.01 * i for i in distinct], [0.01 * i for i in distinct]).pvalue
+    assert noop.n_paired == 5 and noop.p_value == pytest.approx(expected) == pytest.approx(0.0625)
+    assert noop.mark == "≈"                                   # 5 pairs can never reach p < 0.05
+    assert any("distinct splits per column: demo-a 5 of 6" in n for n in table.notes)
     assert any("1 split(s) hold exactly the same images" in n for n in table.notes)   # index 1 repeats 0
 
 
 def test_remade_split_under_the_same_index_is_noted(store):
-    (table,) = build_report(store.root).tables
+    (table,) = build_report(store.root, views=[]).tables
     assert not any("split index(es) hold results on different splits" in n for n in table.notes)
     _write(store, "nss-svr", "demo-a", 2, 0.9, "h2-remade")      # split 2 was remade (e.g. new split drawing)
-    (table,) = build_report(store.root).tables
+    (table,) = build_report(store.root, views=[]).tables
     nss = next(r for r in table.rows if r.method == "nss-svr").cells[("demo-a", "demo-a", "srcc")]
     assert nss.n == 7
     assert any(n.startswith("1 split index(es) hold results on different splits") for n in table.notes)
 
 
 def test_published_rows_only_beside_measured_tables(store):
-    report = build_report(store.root, with_published=True)
+    report = build_report(store.root, with_published=True, views=[])
     assert [t.id for t in report.tables] == ["table1"]      # no Table 2..6 of published numbers alone
     assert not any(r.published for r in report.tables[0].rows)   # the paper has no demo-a column
 
@@ -65,7 +71,7 @@ def test_published_rows_only_beside_measured_tables(store):
 def test_scatter_skips_missing_predictions(store, tmp_path):
     from reports.plots import pick_cell, plot_scatter
 
-    report = build_report(store.root)
+    report = build_report(store.root, views=[])
     cell = pick_cell(report.results, None)
     assert cell.method == "nss-svr" and cell.split_index == 0
     (path,) = plot_scatter(cell, tmp_path / "scatter", ["png"])     # the NaN prediction is left out
@@ -97,5 +103,5 @@ def test_mixed_split_sets_are_footnoted(store):
     cell = json.loads(path.read_text())
     cell["split_set"] = "liqe"
     path.write_text(json.dumps(cell))
-    (table,) = build_report(store.root).tables
+    (table,) = build_report(store.root, views=[]).tables
     assert any(n.startswith("Rows come from different split sets: default (") and "liqe (" in n for n in table.notes)

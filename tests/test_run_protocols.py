@@ -10,7 +10,7 @@ from protocols import Options, ProtocolError
 
 
 def test_the_five_protocols_with_the_papers_defaults():
-    assert protocols.names() == ["intra", "cross", "efficiency", "ablation", "sensitivity"]
+    assert protocols.names() == ["intra", "cross", "efficiency", "ablation", "sensitivity", "eval"]   # eval: not the paper's
     intra = protocols.get("intra")
     assert intra.datasets == ("live", "csiq", "kadid10k", "livec", "bid", "koniq10k")
     assert (intra.n_splits, intra.test_fraction, intra.aggregate) == (10, 0.2, "median")

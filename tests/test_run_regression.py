@@ -24,7 +24,12 @@ GOLDEN = Path(__file__).parent / "golden" / "ci_metrics.json"
 CI_METHODS = {
     "nss-svr": {"protocols": ("intra", "cross"), "n_splits": 3, "params": {}},
     "mpiqe": {"protocols": ("cross",), "n_splits": 1, "params": {}},   # tiny CLIP, ci preset: seconds
+    # retrained baselines on the shared engine (methods/retrained/engine.py), fake weight files: ~3 s CPU a cell
+    "paq2piq": {"protocols": ("cross",), "n_splits": 1, "params": {}},
+    "unique": {"protocols": ("cross",), "n_splits": 1, "params": {}},
 }
+# the pyiqa / torchvision weight files the retrained baselines above load: deterministic fakes (tests/fake_weights.py)
+FAKE_WEIGHT_FILES = ["DBCNN_scnn-7ea73d75.pth", "musiq_imagenet_pretrain-51d9b0a5.pth", "Metaiqa_prior.pth", "UNIQUE.pt"]
 METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
 # Stated tolerance: correlations within 1e-4 absolute, RMSE within 1e-4 relative. CPU runs are
 # deterministic, so the slack only absorbs BLAS/libm rounding across machines.
@@ -102,6 +107,18 @@ def golden_from(records: list[dict]) -> dict:
                              "method_version": r["method_version"]}
                   for r in sorted(records, key=label)},
     }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fake_weights_home():
+    """TORCH_HOME / HF_HOME with the fake weight files (same seeds everywhere, so the golden values hold)."""
+    from tests.fake_weights import make_fake_cache, session_fake_root
+
+    root = make_fake_cache(session_fake_root(FAKE_WEIGHT_FILES), pyiqa_files=FAKE_WEIGHT_FILES)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCH_HOME", str(root))
+        mp.setenv("HF_HOME", str(root / "hf"))
+        yield root
 
 
 @pytest.fixture(scope="module")

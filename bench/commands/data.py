@@ -55,18 +55,22 @@ def add_parser(subparsers) -> None:
     q.add_argument("--data-root", metavar="DIR", default=None)
     q.set_defaults(func=cmd_fetch)
 
+    from bench.commands.cache import add_cache_parser     # `data cache NAME`: the decoded-image cache
+
+    add_cache_parser(sub)
+
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 # --- list -----------------------------------------------------------------------------------------
 
-def cmd_list(args) -> int:
-    from bench.datasets import SPECS, data_kwargs, load_dataset, resolve_data_root
+def dataset_rows(kw: dict) -> list[dict]:
+    """One row per known dataset: found / missing / incomplete, layout, folder, image count (also `bench doctor`)."""
+    from bench.datasets import all_specs, load_dataset
     from bench.demo import demo_dir
 
-    kw = data_kwargs(args)
     rows = []
-    for name, spec in SPECS.items():
+    for name, spec in all_specs().items():
         row = {"name": name, "title": spec.title, "published": spec.n_images}
         if name.startswith("demo-"):
             folder = demo_dir(name)
@@ -82,6 +86,14 @@ def cmd_list(args) -> int:
                 status = "missing" if "not found" in first else "incomplete"
                 row.update(status=status, layout=None, folder=None, n_images=None, problem=first)
         rows.append(row)
+    return rows
+
+
+def cmd_list(args) -> int:
+    from bench.datasets import data_kwargs, resolve_data_root
+
+    kw = data_kwargs(args)        # registers the custom datasets of spec files too
+    rows = dataset_rows(kw)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -155,8 +167,8 @@ def cmd_describe(args) -> int:
 def cmd_check(args) -> int:
     from bench.datasets import get_spec
 
-    spec = get_spec(args.name)
     ds = _load(args, deep=args.deep)       # raises, with the first missing/bad files and the fix
+    spec = get_spec(args.name)             # after loading: custom datasets are registered by then
     d = describe(ds)
     problems = []
     if spec.n_images and len(ds) != spec.n_images:

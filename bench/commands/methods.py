@@ -4,9 +4,19 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("methods", help="list the methods (kind, trains, weights available here)")
+    from bench.datasets import add_data_args
+
+    p = sub.add_parser("methods", help="list the methods (kind, trains, weights available here); "
+                                       "NAME --recipe: what a method will train")
+    p.add_argument("name", nargs="?", help="one method (with --recipe)")
     p.add_argument("--weights-dir", help="also look for weight files in this folder")
     p.add_argument("--preset", default=None, help="paper | demo | ci: check weights for that preset's parameters (default: the defaults)")
+    p.add_argument("--recipe", action="store_true",
+                   help="the training recipe of NAME as it will run on --dataset: crops, resize, optimiser, "
+                        "schedule, steps, samples, test mode, loss, sources")
+    p.add_argument("--dataset", default="livec", help="with --recipe: the training dataset (default livec)")
+    p.add_argument("--json", action="store_true", help="with --recipe: print JSON")
+    add_data_args(p)
     p.set_defaults(func=run)
 
 
@@ -43,6 +53,10 @@ def method_rows(weights_dir=None, preset=None) -> list[dict]:
 def run(args) -> int:
     from bench.runner import check_preset
 
+    if args.recipe or args.name:
+        from bench.commands.recipe_view import show_recipe
+
+        return show_recipe(args)
     check_preset(args.preset, [])       # a typo would silently check the defaults
     rows = method_rows(args.weights_dir, args.preset)
     head = ("method", "kind", "trains", "runs here", "notes")

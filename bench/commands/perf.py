@@ -1,11 +1,12 @@
 """``bench perf``: how fast MP-IQE runs here, against plain CLIP on the same backbone and batch.
 
     python -m bench perf --method mpiqe [--backbone ViT-B-16] [--device cpu|cuda] [--batch 64] [--json]
+    python -m bench perf --pipeline [--images jpeg|DATASET] [--num-workers auto|1,2,auto] [--json]
 
 Times (1) open_clip ``encode_image``, (2) MP-IQE inference, (3) one MP-IQE training step, in one
 process, interleaved; prints crops/s, the ratios (2)/(1) and (3)/(1), peak memory and the estimated
 wall time of the paper's intra protocol on this device. Weights default to random ('none'):
-speed does not depend on them.
+speed does not depend on them. ``--pipeline`` (bench/perf_pipeline.py): would this device wait on data.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ def add_parser(sub) -> None:
                    help="override a method parameter, e.g. --param micro_batch=32 (repeatable)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    g = p.add_argument_group("data pipeline (--pipeline)")
+    g.add_argument("--pipeline", action="store_true",
+                   help="loader crops/s (fresh decodes and from the image cache) next to training crops/s, and a verdict")
+    g.add_argument("--images", default="jpeg", metavar="jpeg|DATASET",
+                   help="jpeg (default): 1024x768 JPEGs like KonIQ-10k's; or a dataset name, e.g. demo-a")
+    g.add_argument("--n-images", type=int, default=64, help="images per timed pass (default 64)")
+    g.add_argument("--num-workers", default="auto", metavar="auto|N[,N...]",
+                   help="loader workers, e.g. 1,2,auto to compare (default auto; the first is the headline)")
+    g.add_argument("--passes", type=int, default=2, help="timed passes over the images per loader (best counts)")
+    from bench.datasets import add_data_args
+
+    add_data_args(p)           # --data-root etc., for --images DATASET
     p.set_defaults(func=run)
 
 
@@ -59,6 +72,11 @@ def run(args) -> int:
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.pipeline:
+        try:
+            return _pipeline(args)
+        finally:
+            torch.set_num_threads(threads)
     try:
         result = run_perf(args.method, backbone=args.backbone, pretrained=args.pretrained, device=args.device,
                           batch=args.batch, repeats=max(1, args.repeats), warmup=max(0, args.warmup),
@@ -68,4 +86,31 @@ def run(args) -> int:
     finally:
         torch.set_num_threads(threads)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_result(result))
+    return 0
+
+
+def _pipeline(args) -> int:
+    import argparse
+    import json
+
+    from bench.datasets import data_kwargs
+    from bench.errors import BenchError
+    from bench.perf_pipeline import format_pipeline, run_pipeline_perf
+    from bench.pipeline import parse_num_workers
+
+    try:
+        workers = tuple(parse_num_workers(w) for w in str(args.num_workers).split(",") if w.strip())
+    except argparse.ArgumentTypeError as exc:
+        raise BenchError(f"--num-workers: {exc}") from None
+    if not workers or args.n_images < 1 or args.passes < 1:
+        raise BenchError("--pipeline needs --num-workers auto|N[,N...], --n-images >= 1 and --passes >= 1")
+    try:
+        result = run_pipeline_perf(device=args.device, backbone=args.backbone, method=args.method, batch=args.batch,
+                                   n_images=args.n_images, source=args.images, workers=workers, passes=args.passes,
+                                   repeats=max(1, args.repeats), preset=args.preset,
+                                   overrides=_parse_params(args.param), data_kwargs=data_kwargs(args),
+                                   progress=not args.json)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from exc
+    print(json.dumps(result, indent=2) if args.json else format_pipeline(result))
     return 0

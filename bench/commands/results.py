@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 COLUMNS = ("key", "protocol", "method", "variant", "params", "preset", "train", "test", "split_set", "split",
            "fraction", "seed", "srcc", "plcc", "plcc_logistic", "krcc", "rmse", "flags", "n_train", "n_test",
            "fit_s", "predict_s", "device", "versions", "git_commit", "method_version", "harness_version",
-           "finished_at")
+           "finished_at", "synthetic_data")
+EXPORT_FORMATS = ("csv", "parquet")
 
 
 def add_parser(sub) -> None:
@@ -15,8 +17,11 @@ def add_parser(sub) -> None:
     rsub = p.add_subparsers(dest="results_command", metavar="ACTION")
     e = rsub.add_parser("export", help="write one tidy table: CSV and Parquet")
     e.add_argument("--out", default="runs", help="results folder (default runs/)")
-    e.add_argument("--to", default=None, help="file stem or .csv/.parquet path (default OUT/results)")
-    e.add_argument("--format", default="csv,parquet", help="csv, parquet or both (default)")
+    e.add_argument("--to", default=None,
+                   help="file stem (writes STEM.csv and/or STEM.parquet) or one .csv/.parquet path "
+                        "(default: OUT/results)")
+    e.add_argument("--format", default=None,
+                   help="csv | parquet | csv,parquet (= both; the default unless --to names a .csv/.parquet file)")
     e.set_defaults(func=export)
     f = rsub.add_parser("failures", help="list failed cells with their error")
     f.add_argument("--out", default="runs")
@@ -26,6 +31,8 @@ def add_parser(sub) -> None:
 
 
 def tidy_rows(records) -> list[dict]:
+    from bench.datasets.registry import DEMO_NAMES
+
     rows = []
     for r in records:
         m = r.get("metrics", {})
@@ -41,51 +48,80 @@ def tidy_rows(records) -> list[dict]:
             "versions": json.dumps(r.get("versions", {}), sort_keys=True), "git_commit": r.get("git_commit"),
             "method_version": r.get("method_version"), "harness_version": r.get("harness_version"),
             "finished_at": r.get("finished_at"),
+            # the demo sets' scores are a pseudo-MOS: say so in every row that uses them
+            "synthetic_data": r["train_dataset"] in DEMO_NAMES or r["test_dataset"] in DEMO_NAMES,
         })
     return rows
 
 
-def export(args) -> int:
-    from pathlib import Path
+def _export_plan(to: str | None, out: str, fmt: str | None) -> tuple[Path, list[str]]:
+    """(file stem, formats) from --to and --format, or a BenchError saying what to type instead."""
+    from bench.errors import BenchError
 
+    formats = None
+    if fmt is not None:
+        names_ = [f.strip().lower() for f in fmt.split(",") if f.strip()]
+        names_ = [n for f in names_ for n in (EXPORT_FORMATS if f == "both" else (f,))]
+        bad = sorted(set(names_) - set(EXPORT_FORMATS))
+        if bad or not names_:
+            raise BenchError(f"--format {fmt!r}: use csv, parquet or csv,parquet (both).")
+        formats = [f for f in EXPORT_FORMATS if f in names_]
+    stem = Path(to) if to else Path(out) / "results"
+    if stem.suffix:
+        kind = stem.suffix[1:].lower()
+        if kind not in EXPORT_FORMATS:
+            raise BenchError(f"--to {to!r}: the table is written as .csv or .parquet; give a stem without a "
+                             f"suffix (e.g. --to {stem.with_suffix('')}) or a .csv/.parquet file name.")
+        if formats is not None and formats != [kind]:
+            raise BenchError(f"--to {to!r} is a .{kind} file but --format asks for {','.join(formats)}: "
+                             "drop one of the two, or give --to a stem without a suffix.")
+        return stem.with_suffix(""), [kind]
+    return stem, formats or list(EXPORT_FORMATS)
+
+
+def export(args) -> int:
     import pandas as pd
 
     from bench.errors import BenchError
     from bench.store import ResultStore
+    from reports.output import atomic_path, ensure_writable
 
-    store = ResultStore(args.out)
     if not (Path(args.out) / "cells").is_dir():
         raise BenchError(f"no results store at {args.out!r} (no cells/ folder); run `python -m bench run ... --out {args.out}` first.")
-    formats = {f.strip() for f in args.format.split(",") if f.strip()}
-    bad = formats - {"csv", "parquet"}
-    if bad:
-        raise BenchError(f"--format: unknown {sorted(bad)}; use csv, parquet or csv,parquet.")
+    stem, formats = _export_plan(args.to, args.out, args.format)
+    if "parquet" in formats:
+        try:
+            import pyarrow  # noqa: F401  -- checked before anything is written
+        except ImportError:
+            raise BenchError("Parquet needs pyarrow: pip install 'biqa-bench[parquet]' (or use --format csv).") from None
+    ensure_writable(stem.parent, "--to")      # before reading the store: a bad --to fails at once
+    store = ResultStore(args.out)
     frame = pd.DataFrame(tidy_rows(store.iter_results()), columns=list(COLUMNS))
     frame = frame.sort_values(["protocol", "method", "variant", "train", "test", "fraction", "split", "seed"],
                               na_position="first", kind="stable")
-    stem = Path(args.to) if args.to else Path(args.out) / "results"
-    if stem.suffix in (".csv", ".parquet"):
-        formats, stem = {stem.suffix[1:]}, stem.with_suffix("")
-    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    if "csv" in formats:
-        frame.to_csv(stem.with_suffix(".csv"), index=False)
-        written.append(stem.with_suffix(".csv"))
-    if "parquet" in formats:
-        try:
-            frame.to_parquet(stem.with_suffix(".parquet"), index=False)
-        except ImportError:
-            raise BenchError("Parquet needs pyarrow: pip install 'biqa-bench[parquet]' (or use --format csv).") from None
-        written.append(stem.with_suffix(".parquet"))
+    for kind in formats:
+        path = stem.parent / f"{stem.name}.{kind}"
+        with atomic_path(path, "--to") as tmp:     # a temp file beside it, then os.replace: never half a file
+            if kind == "csv":
+                frame.to_csv(tmp, index=False)
+            else:
+                frame.to_parquet(tmp, index=False)
+        written.append(path)
     print(f"{len(frame)} cells -> " + ", ".join(map(str, written)))
     return 0
 
 
 def failures(args) -> int:
+    from pathlib import Path
+
     from bench.cells import label
+    from bench.errors import BenchError
     from bench.store import ResultStore
 
     store = ResultStore(args.out)
+    if not Path(args.out).is_dir():     # "0 failed" would read as "all is well" for a mistyped --out
+        raise BenchError(f"no results store at {args.out!r} (no such folder); pass the --out of the run.")
     done = store.done_keys()
     n = 0
     for rec in store.iter_failures():

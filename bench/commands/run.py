@@ -11,6 +11,7 @@ EPILOG = """examples:
   python -m bench run --protocol intra --method nss-svr,mpiqe --data-root /data/iqa --jobs 4
   python -m bench run --protocol cross --method mpiqe --train livec --test koniq10k
   python -m bench run --protocol intra --method mpiqe --backend dask --scheduler tcp://head:8786
+  python -m bench run --protocol intra --method mpiqe --backend slurm --jobs 8 --slurm-partition gpu --out /shared/runs
 A run resumes by itself: the same command again runs only the cells that are missing."""
 
 
@@ -44,8 +45,9 @@ def _data_args():
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run a protocol (resumable, parallel)", description=__doc__, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--protocol", required=True, help="intra, cross, efficiency, ablation, sensitivity")
-    p.add_argument("--method", required=True, type=_csv, help="method name(s), comma-separated")
+    p.add_argument("--protocol", required=True, help="intra, cross, efficiency, ablation, sensitivity, eval")
+    p.add_argument("--method", required=True, type=_csv,
+                   help="method name(s), comma-separated; also my_pkg.module:Class or path/file.py:Class")
     p.add_argument("--data", choices=["demo"], help="'demo': run on the bundled synthetic demo-a / demo-b sets")
     add_data_args, _ = _data_args()
     add_data_args(p)
@@ -58,14 +60,40 @@ def add_parser(sub) -> None:
     p.add_argument("--fractions", type=_floats, help="efficiency: training shares, e.g. 0.2,0.4,0.6")
     p.add_argument("--seeds", type=_ints, default=(0,), help="seeds, comma-separated (default 0)")
     p.add_argument("--variants", type=_csv, help="ablation/sensitivity: only these variants")
+    p.add_argument("--val-fraction", type=float, default=0.0,
+                   help="hold this share of each dataset out of training as a validation part (default 0)")
+    p.add_argument("--select-on", default="last", choices=["last", "val"],
+                   help="last (default): keep the last epoch; val: the epoch with the best validation SRCC "
+                        "(needs --val-fraction; test data is never used)")
+    p.add_argument("--cross-train", default="split", choices=["split", "full"],
+                   help="cross: train on the training part of each of A's splits (split, default) or once per "
+                        "seed on all of A (full); docs/RUNNING.md, Table 3")
+    p.add_argument("--fraction-of", default="dataset", choices=["dataset", "train"],
+                   help="efficiency: --fractions are shares of the whole dataset (default) or of the split's "
+                        "training part; docs/RUNNING.md, Table 5")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="FILE",
+                   help="eval: score with a trained cell's weights (OUT/checkpoints/<k2>/<key>, saved by "
+                        "--save-checkpoints) instead of zero-shot (repeatable)")
     p.add_argument("--preset", help="paper | demo | ci (default: demo with --data demo, else paper)")
     p.add_argument("--param", action="append", default=[], metavar="[METHOD.]NAME=VALUE",
                    help="override a method parameter (repeatable); VALUE is JSON or a plain string")
     p.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
-    p.add_argument("--backend", default="loky", help="loky (default, local processes) or dask")
+    p.add_argument("--backend", default="loky",
+                   help="loky (default, local processes), dask (--scheduler), or slurm (Slurm jobs through "
+                        "dask-jobqueue: --slurm-*)")
     p.add_argument("--scheduler", help="dask: scheduler address (tcp://host:8786) or 'local'")
+    from bench.slurm import add_slurm_args
+
+    add_slurm_args(p)
     p.add_argument("--device", default="auto", help="auto (one GPU per worker when CUDA exists, else cpu), cpu, cuda:N")
-    p.add_argument("--num-workers", type=int, default=0, help="data-loading workers per cell")
+    from bench.pipeline import parse_num_workers
+
+    p.add_argument("--num-workers", type=parse_num_workers, default="auto",
+                   help="data-loading workers per cell: auto (default; on CUDA the cores per cell given --jobs, "
+                        "at most 8; on CPU 0) or a number")
+    p.add_argument("--no-image-cache", action="store_true",
+                   help="decode every image every epoch instead of using the decoded-image cache "
+                        "($BENCH_IMAGE_CACHE, default $BENCH_CACHE/images; docs/PERFORMANCE.md)")
     p.add_argument("--weights-dir", help="folder holding pretrained weight files (offline)")
     p.add_argument("--out", default="runs", help="results folder (default runs/)")
     p.add_argument("--cache-dir", help="cache shared by cells (features, zero-shot scores; default OUT/cache)")
@@ -81,6 +109,7 @@ def parse_params(items: list[str], methods: tuple[str, ...]) -> dict[str, dict]:
     from bench.runner import RunError
 
     out: dict[str, dict] = {m: {} for m in methods}
+    alias = _plugin_names(methods) if any("." in i.partition("=")[0] for i in items) else {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
@@ -90,11 +119,27 @@ def parse_params(items: list[str], methods: tuple[str, ...]) -> dict[str, dict]:
         except json.JSONDecodeError:
             parsed = value
         method, dot, pname = name.rpartition(".")
+        method = alias.get(method, method)          # a plug-in by its name as well as by its location
         targets = [method] if dot else list(methods)
         for m in targets:
             if m not in out:
                 raise RunError(f"--param {item!r} names method {m!r}, which is not in --method {','.join(methods)}")
             out[m][pname] = parsed
+    return out
+
+
+def _plugin_names(methods: tuple[str, ...]) -> dict[str, str]:
+    """name -> --method value, for plug-ins given by location (path/file.py:Class names 'my-method')."""
+    from bench.errors import BenchError
+    from methods import registry
+
+    out = {}
+    for m in methods:
+        if ":" in m and not m.startswith(registry.PYIQA_PREFIX):
+            try:
+                out[registry.resolve(m)[0]] = m
+            except BenchError:        # reported by the planner, with the same message
+                pass
     return out
 
 
@@ -104,44 +149,61 @@ def run(args) -> int:
         RunError,
         WorkerConfig,
         check_backend,
+        check_device,
         format_table,
         git_state,
         median_table,
         plan,
         run_tasks,
     )
-    from bench.store import ResultStore, StoreError
+    from bench.store import ResultStore, StoreError, ensure_writable_dir
 
     _, data_kwargs = _data_args()
     kwargs = data_kwargs(args)
     preset = args.preset or ("demo" if args.data == "demo" else "paper")
     opts = protocols.Options(data=args.data, datasets=args.datasets, train=args.train, test=args.test,
                              n_splits=args.splits, fractions=args.fractions, test_fraction=args.test_fraction,
-                             seeds=args.seeds, split_set=args.split_set, variants=args.variants)
+                             seeds=args.seeds, split_set=args.split_set, variants=args.variants,
+                             checkpoints=tuple(args.checkpoint) or None, val_fraction=args.val_fraction,
+                             select_on=args.select_on, cross_train=args.cross_train, fraction_of=args.fraction_of)
     # What can be checked without the data is checked first: loading and splitting can take minutes.
     if args.jobs < 1:
         raise RunError(f"--jobs must be at least 1, got {args.jobs}.")
     check_backend(args.backend, args.scheduler)
+    from bench import slurm
+
+    slurm_options = slurm.options_from_args(args)
+    if slurm_options:
+        slurm.check(slurm_options)
+    check_device(args.device, args.backend)
+    _check_demo_data_flags(args)
     store = ResultStore(args.out)
     unwritable = None
     try:
-        store.ensure_writable()
+        store.ensure_writable(create=not args.dry_run)      # --dry-run creates nothing
+        if args.cache_dir and not args.dry_run:
+            ensure_writable_dir(args.cache_dir, "--cache-dir")
     except StoreError as exc:
         if not args.dry_run:
             raise
         unwritable = str(exc)
+    plan_notes: list[str] = []
     tasks = plan(args.protocol, list(args.method), opts, preset=preset,
                  param_overrides=parse_params(args.param, args.method), data_kwargs=kwargs,
-                 weights_dir=args.weights_dir)
+                 weights_dir=args.weights_dir, notes=plan_notes)
+    for note in plan_notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         return _dry_run(tasks, store, args.rerun, unwritable)
     commit, dirty = git_state()
     cfg = WorkerConfig(out=str(args.out), data_kwargs=kwargs, device=args.device, weights_dir=args.weights_dir,
                        cache_dir=args.cache_dir,
                        save_checkpoints=args.save_checkpoints, num_workers=args.num_workers,
+                       image_cache=None if args.no_image_cache else "auto",
                        git_commit=commit, git_dirty=dirty)
     summary = run_tasks(tasks, store, cfg, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                        rerun=args.rerun, progress=False if args.no_progress else None)
+                        rerun=args.rerun, progress=False if args.no_progress else None,
+                        backend_options=slurm_options)
     if summary.submitted == 0:
         if args.rerun == "failed":
             print(f"nothing to rerun: none of the {summary.total} cells has a failure record in {store.root}.")
@@ -150,6 +212,7 @@ def run(args) -> int:
                   f"(--rerun all runs them again).")
     print(format_table(median_table(tasks, store)))
     print(_summary_line(summary, store))
+    _print_method_notes(tasks, store)
     if summary.interrupted:
         print(f"interrupted: the {summary.done} cell(s) that finished are kept in {store.root}. "
               "Run the same command again to resume: only the missing cells run.", file=sys.stderr)
@@ -158,6 +221,41 @@ def run(args) -> int:
         _print_failures(summary.failures, store)
         return 1
     return 0
+
+
+def _check_demo_data_flags(args) -> None:
+    """--data demo runs on the generated demo sets only: a data flag beside it would be ignored."""
+    from bench.runner import RunError
+
+    if args.data != "demo":
+        return
+    given = [flag for flag, value in (("--data-root", args.data_root), ("--dataset-dir", args.dataset_dir),
+                                      ("--labels", args.labels)) if value]
+    if given:
+        raise RunError(f"--data demo uses the generated demo sets only, so {', '.join(given)} would be ignored: "
+                       "drop --data demo to run on real data, or drop " + ", ".join(given) + ".")
+
+
+def _print_method_notes(tasks, store, shown: int = 8) -> None:
+    """The notes the methods recorded in this run's done cells (e.g. a loss switched off), each once,
+    with the number of cells that carry it."""
+    counts: dict[str, int] = {}
+    for task in {t.key: t for t in tasks}.values():
+        if not store.is_done(task.key):
+            continue
+        try:
+            record = store.load(task.key)
+        except Exception:  # noqa: BLE001 -- a damaged record is reported elsewhere; notes are a courtesy
+            continue
+        for note in record.get("notes") or []:
+            counts[note] = counts.get(note, 0) + 1
+    if not counts:
+        return
+    print(f"notes recorded by the methods ({len(counts)}):")
+    for note, n in list(counts.items())[:shown]:
+        print(f"  {note}  ({n} cell{'s' if n != 1 else ''})")
+    if len(counts) > shown:
+        print(f"  ... and {len(counts) - shown} more (python -m bench results export has them per cell)")
 
 
 def _summary_line(summary, store) -> str:
@@ -188,18 +286,22 @@ def _print_failures(failures: list[dict], store, shown: int = 3) -> None:
 
 
 def _dry_run(tasks, store, rerun: str, unwritable: str | None = None) -> int:
-    from bench.runner import select
+    from bench.runner import damaged_message, select
 
     done, failed = store.done_keys(), store.failed_keys()
     unique = list({t.key: t for t in tasks}.values())
+    damaged = store.damaged_keys(done & {t.key for t in unique})
+    done -= set(damaged)
     for t in unique:
-        state = "done" if t.key in done else "failed" if t.key in failed else "todo"
-        print(f"{t.key}  {state:6s}  {t.cell.label()}")
+        state = "done" if t.key in done else "damaged" if t.key in damaged else "failed" if t.key in failed else "todo"
+        print(f"{t.key}  {state:7s}  {t.cell.label()}")
     n_done = sum(t.key in done for t in unique)
     n_failed = sum(t.key in failed and t.key not in done for t in unique)
     n_new = len(unique) - n_done - n_failed
     print(f"{len(unique)} cells: {n_done} done, {n_failed} failed, {n_new} not run yet (results in {store.root}); "
           f"without --dry-run, {len(select(tasks, store, rerun))} would run (--rerun {rerun}).")
+    if damaged:
+        print(f"warning: {damaged_message(store, damaged)}", file=sys.stderr)
     if unwritable:
         print(f"warning: {unwritable}", file=sys.stderr)
     return 0

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Mapping
 
 from bench.datasets.common import cache_root, resolve_data_root
-from bench.datasets.registry import DEMO_NAMES, SPECS, DatasetSpec, dataset_names, get_spec
+from bench.datasets.registry import (DEMO_NAMES, SPECS, DatasetSpec, all_specs, dataset_names, get_spec,
+                                     register_custom)
 from bench.errors import DatasetError
 from bench.records import ImageSet
 
 __all__ = [
     "load_dataset", "dataset_names", "get_spec", "resolve_data_root", "cache_root",
-    "add_data_args", "data_kwargs", "DatasetSpec", "SPECS", "DEMO_NAMES",
+    "add_data_args", "data_kwargs", "DatasetSpec", "SPECS", "DEMO_NAMES", "all_specs", "register_custom",
 ]
 
 PathLike = str | os.PathLike
@@ -34,6 +35,7 @@ def load_dataset(
     labels_dir: PathLike | None = None,
     skip_corrupt: bool = False,
     *,
+    dataset_specs=None,
     layout: str | None = None,
     deep: bool = False,
     progress: bool = False,
@@ -42,15 +44,21 @@ def load_dataset(
 
     layout: force 'pyiqa' | 'official' | 'liqe' (default: detected, pyiqa first).
     deep: decode every image (slow) instead of only checking that the file exists and is not empty.
+    dataset_specs: spec files of custom datasets (besides <data-root>/datasets.toml, read when present).
     """
+    register_custom(data_root, dataset_specs)
     spec = get_spec(name)
     if spec.name in DEMO_NAMES:
         from bench.datasets.demo_loader import load_demo
 
         return load_demo(spec, progress=progress)
+    dirs = _normalise_dirs(dataset_dirs)
+    if spec.extra.get("custom") is not None:
+        from bench.datasets.custom import load_custom
+
+        return load_custom(spec, dirs.get(spec.name), skip_corrupt=skip_corrupt, deep=deep, progress=progress)
     from bench.datasets.locate import load_real
 
-    dirs = _normalise_dirs(dataset_dirs)
     return load_real(
         spec, resolve_data_root(data_root), dirs.get(spec.name),
         Path(labels_dir).expanduser() if labels_dir else None,
@@ -76,21 +84,31 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                    help="folder of one dataset, overriding the default under the data root (repeatable)")
     g.add_argument("--labels", metavar="DIR", default=None,
                    help="LIQE label files (the folder holding IQA_Database/; default: <data-root>/liqe)")
+    g.add_argument("--dataset-spec", metavar="FILE", action="append", default=[],
+                   help="TOML/YAML file declaring datasets of your own (repeatable; <data-root>/datasets.toml "
+                        "is read by itself); see docs/DATASETS.md")
     g.add_argument("--skip-corrupt", action="store_true",
                    help="exclude missing/corrupt images instead of failing (recorded in the revision)")
 
 
 def data_kwargs(args: argparse.Namespace) -> dict:
     """The keyword arguments of ``load_dataset`` from parsed ``add_data_args`` flags."""
+    specs = tuple(str(Path(p).expanduser().absolute()) for p in getattr(args, "dataset_spec", None) or [])
+    register_custom(getattr(args, "data_root", None), specs)     # before --dataset-dir names are resolved
     dirs: dict[str, Path] = {}
     for item in getattr(args, "dataset_dir", None) or []:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise DatasetError(f"--dataset-dir {item!r}: expected NAME=PATH, e.g. --dataset-dir live=/data/live")
         dirs[get_spec(name).name] = Path(path).expanduser()
+    if getattr(args, "labels", None):           # checked even where only demo data is used
+        from bench.datasets.liqe import check_labels_dir
+
+        check_labels_dir(args.labels)
     return {
         "data_root": getattr(args, "data_root", None),
         "dataset_dirs": dirs,
         "labels_dir": getattr(args, "labels", None),
         "skip_corrupt": bool(getattr(args, "skip_corrupt", False)),
+        "dataset_specs": specs,
     }

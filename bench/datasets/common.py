@@ -7,7 +7,13 @@ import json
 import os
 from pathlib import Path
 
+from bench.errors import DatasetError
+
 REVISION_LEN = 16
+
+
+class DatasetNotFound(DatasetError):
+    """No file of a dataset is where it is looked for (as opposed to a dataset found but broken)."""
 
 
 def cache_root() -> Path:

@@ -20,7 +20,7 @@ DATASETS_REPO = "chaofengc/IQA-PyTorch-Datasets"
 META_REPO = "chaofengc/IQA-PyTorch-Datasets-metainfo"
 # archive names in pyiqa's hub (pyiqa.data.dataset_api.dataset_download_name)
 ARCHIVES = {"live": "live.tgz", "csiq": "csiq.tgz", "kadid10k": "kadid10k.tgz", "livec": "live_challenge.tgz",
-            "koniq10k": "koniq10k.tgz", "tid2013": "tid2013.tgz", "spaq": "spaq.tgz"}
+            "koniq10k": "koniq10k.tgz", "tid2013": "tid2013.tgz", "spaq": "spaq.tgz", "flive": "flive.tgz"}
 
 
 class FetchError(BenchError):
@@ -32,8 +32,9 @@ def fetch(name: str, data_root=None, timeout: float = 3.0) -> Path:
     if spec.name.startswith("demo-"):
         raise FetchError(f"{spec.name} needs no download: it is generated offline on first use.")
     if spec.name not in ARCHIVES:
-        raise FetchError(f"{spec.title} is not in pyiqa's dataset hub. Download it from its authors and its labels "
-                         "from the LIQE repository (IQA_Database/BID); docs/DATASETS.md says where each file goes.")
+        labels = " and its labels from the LIQE repository (IQA_Database/BID)" if spec.name == "bid" else ""
+        raise FetchError(f"{spec.title} is not in pyiqa's dataset hub. Download it from its authors{labels}; "
+                         "docs/DATASETS.md says where each file goes.")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         raise FetchError(f"cannot fetch {spec.name}: HF_HUB_OFFLINE is set (offline mode). On a machine with "
                          f"internet, unset it and rerun; or copy the dataset there by hand (docs/DATASETS.md).")

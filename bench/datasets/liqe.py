@@ -44,13 +44,35 @@ def locate(spec: DatasetSpec, labels_dir: Path | None, data_root: Path) -> Path 
     """The splits2 folder of this dataset's LIQE files, or None."""
     if not spec.liqe_dir:
         return None
-    bases = [labels_dir] if labels_dir else [data_root / "liqe"]
-    for base in bases:
-        for cand in (base / "IQA_Database" / spec.liqe_dir / "splits2", base / spec.liqe_dir / "splits2",
-                     base / spec.liqe_dir, base / "splits2", base):
-            if _has_lists(cand, spec.liqe_prefix):
-                return cand
+    if labels_dir:
+        check_labels_dir(labels_dir)
+    base = Path(labels_dir) if labels_dir else data_root / "liqe"
+    cands = (base / "IQA_Database" / spec.liqe_dir / "splits2", base / spec.liqe_dir / "splits2",
+             base / spec.liqe_dir, base / "splits2", base)
+    for cand in cands:
+        if _has_lists(cand, spec.liqe_prefix):
+            return cand
+    if labels_dir:     # asked for explicitly: training without the labels would be a silent change of method
+        raise DatasetError(
+            f"--labels {labels_dir}: no LIQE label files of {spec.title} in it (looked for {cands[0]}/"
+            f"{spec.liqe_prefix}_*.txt). Fix: point --labels at the LIQE repository's folder holding "
+            "IQA_Database/ with this dataset's files, or leave --labels out to run without labels.")
     return None
+
+
+def check_labels_dir(labels_dir) -> Path:
+    """An explicit --labels must exist and look like LIQE's files (a typo would turn the label losses off)."""
+    folder = Path(labels_dir).expanduser()
+    if not folder.is_dir():
+        raise DatasetError(f"--labels {labels_dir}: no such folder. Fix: point it at the folder holding the LIQE "
+                           "repository's IQA_Database/ (docs/DATASETS.md), or leave it out (default <data-root>/liqe).")
+    looks_like = ((folder / "IQA_Database").is_dir() or folder.name == "splits2" or (folder / "splits2").is_dir()
+                  or any(folder.glob("*/splits2")) or any(folder.glob("*_clip.txt"))
+                  or any(folder.glob("[0-9]*/*_clip.txt")))
+    if not looks_like:
+        raise DatasetError(f"--labels {labels_dir}: holds no IQA_Database/ (nor LIQE list files). Fix: point it at "
+                           "the folder holding the LIQE repository's IQA_Database/, or leave it out.")
+    return folder
 
 
 def _has_lists(folder: Path, prefix: str) -> bool:

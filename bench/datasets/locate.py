@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.datasets import liqe, official, pyiqa_layout
-from bench.datasets.common import Revision, higher_is_better
+from bench.datasets.common import DatasetNotFound, Revision, higher_is_better
 from bench.datasets.distortions import distortion_class
 from bench.datasets.meta import Meta, Row, opt_float, score_of
 from bench.datasets.registry import DatasetSpec
@@ -64,7 +64,7 @@ def detect(spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir
     if not looked:
         raise DatasetError(f"{spec.title} has no {layout!r} layout; use one of: "
                            f"{', '.join(_layouts_of(spec))}.")
-    raise DatasetError(
+    raise DatasetNotFound(
         f"dataset {spec.name!r} ({spec.title}) not found. Looked for:\n  - " + "\n  - ".join(looked) +
         f"\nFix: put it under the data root ({data_root}; set with --data-root or $BENCH_DATA), point at its folder "
         f"with --dataset-dir {spec.name}=PATH, or download it with `python -m bench data fetch {spec.name}` "
@@ -120,7 +120,9 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
         seen[row.rel] = row.source
     scores = {row.rel: score_of(row) for row in meta.rows}
 
-    bad = _bad_images(meta, deep, progress)
+    # --skip-corrupt decodes every image (cached per file, so once): what it excludes must not depend
+    # on whether --deep was given, or `data check --deep` and `run` would report different revisions
+    bad = _bad_images(meta, deep or skip_corrupt, progress)
     excluded: list[str] = []
     if bad:
         if not skip_corrupt:
@@ -183,20 +185,63 @@ def _bad_images(meta: Meta, deep: bool, progress: bool) -> list[tuple[str, str]]
     from tqdm import tqdm
 
     bad = []
+    checked = DecodeChecks(meta.folder) if deep else None
     for row in tqdm(meta.rows, desc="checking images", disable=not progress, leave=False):
         p = meta.folder / row.rel
         try:
-            size = p.stat().st_size
+            st = p.stat()
         except OSError:
             bad.append((row.rel, "missing"))
             continue
-        if size == 0:
+        if st.st_size == 0:
             bad.append((row.rel, "empty file"))
-        elif deep:
-            why = _decode_error(p)
+        elif checked is not None:
+            why = checked.error(row.rel, p, st)
             if why:
                 bad.append((row.rel, why))
+    if checked is not None:
+        checked.save()
     return bad
+
+
+class DecodeChecks:
+    """Decode results per image file, remembered under the cache by (size, mtime): a deep check or
+    --skip-corrupt decodes each file once, not in every command and every worker."""
+
+    def __init__(self, folder: Path):
+        import hashlib
+        import json
+
+        from bench.datasets.common import cache_root
+
+        digest = hashlib.sha256(str(Path(folder).absolute()).encode()).hexdigest()[:16]
+        self.path = cache_root() / "decode-checks" / f"{digest}.json"
+        try:
+            self.known = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.known = {}
+        self.changed = False
+
+    def error(self, rel: str, path: Path, st) -> str | None:
+        stamp = [st.st_size, st.st_mtime_ns]
+        entry = self.known.get(rel)
+        if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp:
+            return entry[2]
+        why = _decode_error(path)
+        self.known[rel] = stamp + [why]
+        self.changed = True
+        return why
+
+    def save(self) -> None:
+        import json
+
+        from bench.store import atomic_write
+
+        if self.changed:
+            try:
+                atomic_write(self.path, json.dumps(self.known))
+            except OSError:      # a read-only cache: the next command decodes again
+                pass
 
 
 def _decode_error(path: Path) -> str | None:

@@ -6,6 +6,7 @@
                                  (+ Data/AllStdDev_release.mat) + Images/
     koniq10k  koniq10k/          koniq10k_scores_and_distributions.csv + 1024x768/ (or 512x384/)
     tid2013   tid2013/           mos_with_names.txt (+ mos_std.txt) + distorted_images/
+    flive, agiqa3k, uhdiqa: bench/datasets/recent.py
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bench.datasets import recent
 from bench.datasets.distortions import KADID_TYPES, LIVE_FOLDERS, TID2013_TYPES
 from bench.datasets.meta import FileIndex, Meta, Row, column, opt_float, read_csv, read_table
 from bench.datasets.pyiqa_layout import LIVEC_TRAINING, _synthetic_codes
@@ -149,7 +151,9 @@ def _koniq(spec, key, folder):
     ci, cs, cd = column(header, key, "image_name"), column(header, key, "MOS"), column(header, key, "SD")
     img_dir = next((d for d in ("1024x768", "512x384") if (folder / d).is_dir()), "1024x768")
     rows = [Row(f"{img_dir}/{r[ci].strip()}", r[cs], f"{key}:{n}", std=opt_float(r[cd])) for n, r in lines]
-    return Meta("official", folder, rows, [key], (1.0, 5.0), True,
+    files = [key]
+    recent.koniq_official_sets(folder, rows, files)      # the authors' training/validation/test sets
+    return Meta("official", folder, rows, files, (1.0, 5.0), True,
                 notes=[f"official KonIQ-10k release: MOS on 1-5, images from {img_dir}/"],
                 revision_parts=[f"image-dir:{img_dir}"])
 
@@ -175,3 +179,5 @@ def _tid2013(spec, key, folder):
 
 
 PARSERS = {"live": _live, "kadid10k": _kadid, "livec": _livec, "koniq10k": _koniq, "tid2013": _tid2013}
+PARSERS.update(recent.PARSERS)          # FLIVE, AGIQA-3K, UHD-IQA (bench/datasets/recent.py)
+KEY_FILES.update(recent.KEY_FILES)

@@ -17,7 +17,8 @@ from bench.errors import DatasetError
 from bench.labels import SCENE_PROMPTS
 
 PICKLE_PREFIX = {"live": "live_", "csiq": "csiq_", "kadid10k": "kadid10k_", "livec": "livechallenge_",
-                 "koniq10k": "koniq10k_", "tid2013": "tid2013_", "spaq": "spaq_"}   # pyiqa's split pickles
+                 "koniq10k": "koniq10k_", "tid2013": "tid2013_", "spaq": "spaq_",
+                 "flive": "flive_"}   # pyiqa's split pickles
 LIVEC_TRAINING = {f"t{i}.bmp" for i in range(1, 8)}
 _SYNTH_NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.\w+$", re.I)          # KADID I01_01_01.png, TID i01_01_1.bmp
 _CSIQ_NAME = re.compile(r"^(.+)\.([a-z0-9]+)\.(\d+)\.\w+$", re.I)       # 1600.AWGN.1.png
@@ -32,8 +33,10 @@ def meta_candidates(spec: DatasetSpec, data_root: Path, folder: Path) -> list[Pa
 
 def parse(spec: DatasetSpec, meta_file: Path, folder: Path) -> Meta:
     header, lines = read_csv(meta_file)
+    from bench.datasets.recent import PYIQA_PARSERS
+
     parser = {"live": _live, "csiq": _csiq, "kadid10k": _kadid, "livec": _livec, "koniq10k": _koniq,
-              "tid2013": _tid2013, "spaq": _spaq}[spec.name]
+              "tid2013": _tid2013, "spaq": _spaq, **PYIQA_PARSERS}[spec.name]
     index = FileIndex(folder)
     image_dir = _image_dir(spec, folder, index, lines, header, meta_file)
     meta = Meta("pyiqa", folder, [], [meta_file], spec.raw_scale, spec.raw_higher_is_better)

@@ -82,6 +82,25 @@ SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
         notes="MOS on 0-100. Scene labels from SPAQ's own scene columns; no distortion labels.",
     ),
     DatasetSpec(
+        "flive", "FLIVE (PaQ-2-PiQ database)", False, 39810, (0.0, 100.0), True,
+        pyiqa_meta="meta_info_FLIVEDataset.csv", pyiqa_dir="FLIVE_Database/database",
+        official_dirs=("FLIVE_Database", "FLIVE", "flive"), aliases=("paq2piq-db", "flive-database"),
+        notes="MOS 0-100 (higher is better); images only (the patch rows are left out); official split "
+              "(PaQ-2-PiQ's train/val/test) as split set 'official'.",
+    ),
+    DatasetSpec(
+        "agiqa3k", "AGIQA-3K (AI-generated images)", False, 2982, (0.0, 5.0), True,
+        official_dirs=("AGIQA-3K", "AGIQA-3k", "agiqa3k", "agiqa-3k"), aliases=("agiqa-3k", "agiqa"),
+        notes="Perceptual-quality MOS (mos_quality) on 0-5 from the authors' data.csv; alignment MOS not used. "
+              "No official split.",
+    ),
+    DatasetSpec(
+        "uhdiqa", "UHD-IQA", False, 6073, (0.0, 1.0), True,
+        official_dirs=("UHD-IQA-database", "UHD-IQA", "uhd-iqa", "uhdiqa"), aliases=("uhd-iqa", "uhd"),
+        notes="Quality MOS on 0-1 from uhd-iqa-metadata.csv; its training/validation/test sets "
+              "(4269/904/900) are split set 'official'.",
+    ),
+    DatasetSpec(
         "demo-a", "Demo A (synthetic, not human-rated)", True, None, (1.0, 5.0), True,
         aliases=("demoa", "demo"),
         notes="Generated offline from scikit-image photos; pseudo-MOS from SSIM + simulated raters.",
@@ -97,8 +116,18 @@ DEMO_NAMES = ("demo-a", "demo-b")
 _ALIASES = {a: s.name for s in SPECS.values() for a in s.aliases}
 
 
+# Custom datasets declared in spec files (bench.datasets.custom), registered per process by
+# ``register_custom`` (data root's datasets.toml, --dataset-spec): looked up after the built-in ones.
+CUSTOM: dict[str, DatasetSpec] = {}
+
+
+def all_specs() -> dict[str, DatasetSpec]:
+    """Built-in datasets, then the custom ones registered in this process."""
+    return {**SPECS, **CUSTOM}
+
+
 def dataset_names(include_demo: bool = True) -> list[str]:
-    return [n for n in SPECS if include_demo or n not in DEMO_NAMES]
+    return [n for n in all_specs() if include_demo or n not in DEMO_NAMES]
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -106,6 +135,20 @@ def get_spec(name: str) -> DatasetSpec:
 
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
-    if key not in SPECS:
-        raise DatasetError(did_you_mean(name, SPECS, "dataset") + " See `python -m bench data list`.")
-    return SPECS[key]
+    if key in SPECS:
+        return SPECS[key]
+    custom = {a: s.name for s in CUSTOM.values() for a in s.aliases}
+    key = custom.get(key, key)
+    if key not in CUSTOM:
+        raise DatasetError(did_you_mean(name, all_specs(), "dataset") + " See `python -m bench data list`; "
+                           "a dataset of your own is declared in a spec file (docs/DATASETS.md, --dataset-spec).")
+    return CUSTOM[key]
+
+
+def register_custom(data_root=None, spec_files=None) -> None:
+    """Register the custom datasets of ``spec_files`` and of <data-root>/datasets.toml (|.yaml|.yml)."""
+    from bench.datasets import custom
+    from bench.datasets.common import resolve_data_root
+
+    files = custom.spec_files(resolve_data_root(data_root), spec_files)
+    custom.register(files, CUSTOM, set(SPECS) | set(_ALIASES))

@@ -2,6 +2,8 @@
 
 liqe   LIQE's ten splits (``<k>/<prefix>_{train,val,test}_clip.txt``): their train + val is our train
        and their test our test; with ``val_fraction > 0`` their val is kept as our validation part.
+official  the dataset's own published split (one): a custom dataset's split_column, else the meta file's
+       'official_split' column (FLIVE, newer pyiqa files) or KonIQ-10k's 'split' column (7058/1000/2015).
 pyiqa  the split columns of pyiqa's meta CSV ('official_split', 'split' (0/1/2), 'ratio802_seed123_split_01', ...),
        one split per column, and pyiqa's split pickles in meta_info/ (dict k -> {'train'|'val'|'test': row indices}).
 """
@@ -22,6 +24,8 @@ def imported_splits(ds, split_set: str, val_fraction: float = 0.0, seed: int = 0
                          "use split_set='default'.")
     if split_set == "liqe":
         return _liqe(ds, sources, val_fraction, seed)
+    if split_set == "official":
+        return [_official(ds, sources, val_fraction, seed)]
     return _pyiqa(ds, sources, val_fraction, seed)
 
 
@@ -99,12 +103,40 @@ def _pyiqa(ds, sources, val_fraction, seed) -> list[Split]:
     return out
 
 
-def _phases_to_split(ds, index, seed, phases, val_fraction, source) -> Split:
+# Columns holding a dataset's own (published) split, first found wins: pyiqa's 'official_split'
+# (FLIVE, newer KonIQ/SPAQ files), KonIQ-10k's older 'split' (0/1/2 = its 7058/1000/2015 sets).
+OFFICIAL_COLUMNS = ("official_split", "split")
+
+
+def _official(ds, sources, val_fraction, seed) -> Split:
+    """The one split a dataset's authors publish (a custom dataset's split_column, or the meta file's)."""
+    phases = {"train": [], "val": [], "test": []}
+    present = set(ds.ids)
+    own = sources.get("official")
+    if own:
+        for rid, phase in own.items():
+            if rid in present:
+                phases[phase].append(rid)
+        return _phases_to_split(ds, 0, seed, phases, val_fraction, sources.get("official_source") or "split column",
+                                split_set="official")
+    rows = sources.get("pyiqa_rows") or []
+    column = next((c for c in OFFICIAL_COLUMNS if any(c in r.splits for r in rows)), None)
+    if column is None:
+        raise SplitError(f"split set 'official' for {ds.dataset.name!r}: the dataset defines no official split "
+                         f"(its metadata has no {' or '.join(map(repr, OFFICIAL_COLUMNS))} column; a custom "
+                         "dataset declares one with split_column). Use split_set='default'.")
+    for r in rows:
+        if r.rel in present and column in r.splits:
+            phases[r.splits[column]].append(r.rel)
+    return _phases_to_split(ds, 0, seed, phases, val_fraction, f"column {column}", split_set="official")
+
+
+def _phases_to_split(ds, index, seed, phases, val_fraction, source, split_set="pyiqa") -> Split:
     if not phases.get("train") or not phases.get("test"):
-        raise SplitError(f"pyiqa split {source} of {ds.dataset.name!r} has an empty train or test part.")
+        raise SplitError(f"{split_set} split {source} of {ds.dataset.name!r} has an empty train or test part.")
     val = phases.get("val", [])
     train = phases["train"] if val_fraction > 0 else phases["train"] + val
-    return _split(ds, "pyiqa", index, seed, train, val if val_fraction > 0 else [], phases["test"], source)
+    return _split(ds, split_set, index, seed, train, val if val_fraction > 0 else [], phases["test"], source)
 
 
 __all__ = ["imported_splits"]

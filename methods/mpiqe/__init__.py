@@ -31,6 +31,34 @@ class MPIQEConfigError(BenchError):
     """A parameter value MP-IQE cannot use."""
 
 
+class MissingLabels(MPIQEConfigError):
+    """The training set lacks the scene/distortion labels the configured losses need."""
+
+
+def missing_labels_message(method: str, dataset: str, missing: list[str]) -> str:
+    from bench.datasets.registry import get_spec
+
+    try:
+        spec = get_spec(dataset)
+        where = (f"LIQE's label files IQA_Database/{spec.liqe_dir}/splits2/<k>/{spec.liqe_prefix}_{{train,val,test}}_clip.txt"
+                 if spec.liqe_dir else "")
+    except Exception:  # noqa: BLE001 -- a dataset outside the registry: no file names to give
+        where = ""
+    have = f"{where} (from the LIQE repository, github.com/zwx8981/LIQE)" if where else "LIQE-style label files"
+    return (f"{method}: training set {dataset!r} has no {' or '.join(missing)} labels, which the "
+            f"{' and '.join('L_scene' if m == 'scene' else 'L_dist' for m in missing)} loss(es) need. Put {have} "
+            f"under <data-root>/liqe/ or pass --labels DIR; or run without them on purpose with "
+            f"--param allow_missing_labels=true (the terms are switched off and the cell says so).")
+
+
+def _srcc(mos: np.ndarray, pred: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if len(mos) < 2 or np.ptp(pred) == 0:
+        return float("nan")
+    return float(spearmanr(mos, pred)[0])
+
+
 @dataclass
 class TrainingParams:
     """What MP-IQE and VisualOnly share: backbone, decoder, schedule, losses, crops."""
@@ -47,11 +75,13 @@ class TrainingParams:
     lr: float = 3e-5
     min_lr: float = 0.0
     weight_decay: float = 0.0
-    batch_size: int | None = None        # images per step; None -> 32 on live/csiq/bid, 64 elsewhere
+    batch_unit: str = "crop"             # what batch_size counts: crop (each crop a sample) | image (k crops, mean)
+    batch_size: int | None = None        # samples per step; None -> 32 on live/csiq/bid, 64 elsewhere
     n_crops: int = 8
     crop_size: int = 224
     lambda2: float | None = None         # None -> 0.1 on live/csiq, 0.5 elsewhere
     smooth_l1_beta: float = 0.1
+    score_scale: str = "unit"            # MOS scale the score loss sees: unit (train min..max -> 0..1) | raw | 0-100
     micro_batch: int | None = None       # crops per forward/backward chunk; None -> 128 (cuda) / 64 (cpu)
     predict_batch_size: int = 16         # images per inference batch
     amp: str = "auto"                    # auto (bf16 on cuda) | bf16 | off
@@ -68,10 +98,12 @@ class MPIQEParams(TrainingParams):
     text_ctx_init: str = ""              # '' -> random N(0, 0.02); else words of exactly M tokens
     visual_prompt_init: str = "xavier"
     window: int = 4                      # w (w x w windows of the distortion alignment)
+    window_pool: str = "before"          # pool windows before the 768->512 projection or after it
     temperature: float = 0.01            # T of Eqs. 8/11
     window_temperature: float = 0.01     # T-bar of Eq. 10
     lambda1: float = 1.0
     class_mean_ce: bool = False          # paper-literal 1/M, 1/N factors in Eqs. 9/11
+    allow_missing_labels: bool = False   # True: train without scene/distortion labels (terms off, noted)
 
 
 @dataclass
@@ -81,17 +113,23 @@ class VisualOnlyParams(TrainingParams):
 
 # Tiny backbone, offline: the demo protocols finish in minutes on 2 CPU cores.
 # 4 epochs at lr 4e-3 match 6 at 2e-3 in SRCC on demo-a/demo-b (3 splits each way) in 2/3 of the time.
+# Crop reading with 32 crops per step: the same steps and crops per step as the version-1 preset
+# (8 images x 4 crops), so the two are comparable.
 _DEMO = dict(backbone="biqa-tiny-vit", pretrained="none", crop_size=64, n_crops=4, epochs=4, warmup_epochs=1,
-             lr=4e-3, batch_size=8, decoder_layers=1, decoder_heads=4, head_hidden=32, micro_batch=64,
-             predict_batch_size=32, cpu_threads=1)
-_CI = dict(_DEMO, n_crops=2, epochs=2, batch_size=4, lr=2e-3)
+             lr=4e-3, batch_unit="crop", batch_size=32, decoder_layers=1, decoder_heads=4, head_hidden=32,
+             micro_batch=64, predict_batch_size=32, cpu_threads=1, allow_missing_labels=True)
+_CI = dict(_DEMO, n_crops=2, epochs=2, batch_size=8, lr=2e-3)
+# batch_unit='crop': the authors' lineage (HyperIQA, DEIQT) counts crops; docs/MPIQE.md has the evidence.
 _PAPER = dict(backbone="ViT-B-16", pretrained="openai", epochs=30, warmup_epochs=5, lr=3e-5, n_crops=8,
-              crop_size=224, decoder_layers=3, batch_size=None, lambda2=None)
+              crop_size=224, decoder_layers=3, batch_unit="crop", batch_size=None, lambda2=None,
+              score_scale="unit", allow_missing_labels=False)
 
 
 class MPIQE(Method):
     name: ClassVar[str] = "mpiqe"
-    version: ClassVar[str] = "1"
+    # 2: batch_unit (paper preset: crops), score_scale, window_pool, fp32 alignment under bf16,
+    #    fp32 text pass, predictions on the score's own scale, labels required under the paper preset
+    version: ClassVar[str] = "2"
     kind: ClassVar[str] = "native"
     trains: ClassVar[bool] = True
     description: ClassVar[str] = "MP-IQE: deep visual + dual scene/distortion text prompts on frozen CLIP"
@@ -107,7 +145,7 @@ class MPIQE(Method):
     def __init__(self, params: Any = None, context: RunContext | None = None):
         super().__init__(params, context)
         self.model = None
-        self.score_range: tuple[float, float] | None = None
+        self.score_map: tuple[float, float] | None = None    # (lo, span) of the score loss's target
         self.history = None
         self._validate()
 
@@ -130,6 +168,12 @@ class MPIQE(Method):
             raise MPIQEConfigError(f"amp={p['amp']!r}: choose auto, bf16 or off")
         if p["projection"] not in ("clip", "learnable"):
             raise MPIQEConfigError(f"projection={p['projection']!r}: choose clip or learnable")
+        for key, choices in (("batch_unit", ("crop", "image")), ("score_scale", ("unit", "raw", "0-100")),
+                             ("window_pool", ("before", "after"))):
+            if key in p and p[key] not in choices:
+                raise MPIQEConfigError(f"{key}={p[key]!r}: choose one of {', '.join(choices)}")
+        if p["batch_size"] is not None and (not isinstance(p["batch_size"], int) or p["batch_size"] < 1):
+            raise MPIQEConfigError(f"batch_size={p['batch_size']!r} must be a positive integer or null")
         for key in ("temperature", "window_temperature", "lr"):
             if key in p and not p[key] > 0:
                 raise MPIQEConfigError(f"{key}={p[key]!r} must be > 0")
@@ -193,55 +237,104 @@ class MPIQE(Method):
         w = LossWeights(scene=1.0, dist=float(p.get("lambda1", 0.0)), score=lambda2_for(name, p["lambda2"]),
                         beta=p["smooth_l1_beta"], class_mean=bool(p.get("class_mean_ce", False)))
         text = self.model.text
+        missing = []
         if text is None or "scene" not in text.branches:
             w.scene = 0.0
         elif not train.dataset.has_scene_labels or not any(r.scenes for r in train.records):
             w.scene = 0.0
+            missing.append("scene")
             self.context.note(f"{name}: no scene labels, scene alignment loss (L_scene) off")
         if text is None or "distortion" not in text.branches:
             w.dist = 0.0
         elif not train.dataset.has_distortion_labels or all(r.distortion_class is None for r in train.records):
             w.dist = 0.0
+            missing.append("distortion")
             self.context.note(f"{name}: no distortion labels, distortion alignment loss (L_dist) off")
         else:
             unknown = sum(r.distortion_class is None for r in train.records)
             if unknown:
                 self.context.note(f"{name}: {unknown} training image(s) without distortion class left out of L_dist")
+        if missing and not p.get("allow_missing_labels", True):   # the plan-time check was bypassed
+            raise MissingLabels(missing_labels_message(self.name, name, missing))
+        self.context.record("effective_losses", {
+            "scene": w.scene, "dist": w.dist, "score": w.score, "smooth_l1_beta": w.beta,
+            "score_scale": p["score_scale"], "batch_unit": p["batch_unit"], "class_mean_ce": w.class_mean})
         return w
+
+    @classmethod
+    def check_plan(cls, params: Any, train_dataset) -> list[str]:
+        """Before any cell runs: the alignment terms this configuration needs must have labels in the
+        training set, unless ``allow_missing_labels``. Returns notes; raises MissingLabels."""
+        p = {**dataclasses.asdict(params), **cls._fixed}
+        if p.get("learnable_query"):
+            return []
+        missing = []
+        if p.get("use_scene_prompts") and not train_dataset.has_scene_labels:
+            missing.append("scene")
+        if p.get("use_distortion_prompts") and p.get("lambda1", 0) > 0 and not train_dataset.has_distortion_labels:
+            missing.append("distortion")
+        if not missing:
+            return []
+        if not p.get("allow_missing_labels", True):
+            raise MissingLabels(missing_labels_message(cls.name, train_dataset.name, missing))
+        return [f"{train_dataset.name}: no {' or '.join(missing)} labels: "
+                f"{' and '.join('L_' + ('dist' if m == 'distortion' else m) for m in missing)} off (allow_missing_labels)"]
+
+    @classmethod
+    def recipe(cls, params: Any, dataset: str, n_train_images: int) -> dict[str, Any]:
+        """The training recipe on ``dataset`` with ``n_train_images`` images, under both batch readings
+        (``readings``); the top-level numbers are those of ``params.batch_unit``."""
+        from methods.mpiqe.recipe import describe
+
+        return describe(cls.name, {**dataclasses.asdict(params), **cls._fixed}, dataset, n_train_images)
 
     def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
         import torch
 
-        from bench.images import CropDataset
         from methods.mpiqe import train as T
+        from methods.mpiqe.data import training_samples
 
         if len(train) == 0:
             raise MPIQEConfigError(f"{self.name}: the training set of {train.dataset.name!r} is empty")
         torch.manual_seed(self.context.seed)
         np.random.seed(self.context.seed % (2**32))
         p = self.settings()
+        select_on = getattr(self.context, "select_on", "last") or "last"
+        if select_on == "val" and (val is None or len(val) == 0):
+            raise MPIQEConfigError(f"{self.name}: --select-on val needs a validation part: add --val-fraction F")
         self.build()
-        scores = train.scores
-        self.score_range = (float(scores.min()), float(scores.max()))
+        self.score_map = T.score_map(p["score_scale"], train.scores, train.dataset.raw_scale)
         weights = self._loss_weights(train)
-        data = CropDataset(train.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=True,
-                           seed=self.context.seed)
+        data = training_samples(train.records, p["batch_unit"], p["n_crops"], p["crop_size"], self.context.seed)
+        validate = None
+        if val is not None and len(val):
+            def validate():
+                return _srcc(val.scores, self._predict_raw(val))
         with T.cpu_threads(p["cpu_threads"]):
             self.history = T.fit(
                 self.model, data, epochs=p["epochs"], warmup_epochs=p["warmup_epochs"], lr=p["lr"],
                 min_lr=p["min_lr"], weight_decay=p["weight_decay"],
                 batch_size=T.batch_size_for(train.dataset.name, p["batch_size"]), weights=weights,
-                score_range=self.score_range, device=self._device(), amp=p["amp"], micro_batch=p["micro_batch"],
-                seed=self.context.seed, num_workers=self.context.num_workers, progress=self.context.progress)
+                score_map=self.score_map, device=self._device(), amp=p["amp"], micro_batch=p["micro_batch"],
+                seed=self.context.seed, num_workers=self.context.num_workers, progress=self.context.progress,
+                validate=validate, select_on=select_on,
+                on_epoch=lambda epoch, row: self.context.log_epoch(epoch, **row))
+        self.context.record("optimizer_steps", self.history.steps)
+        self.context.record("selected_epoch", self.history.selected_epoch)
 
     def predict(self, images: ImageSet) -> np.ndarray:
-        from bench.images import CropDataset
-        from methods.mpiqe import train as T
-
+        """Mean over each image's test crops, on the scale of ``ImageRecord.score``."""
         if self.model is None:
             raise MPIQEConfigError(f"{self.name}: predict() before fit() or load()")
         if len(images) == 0:
             return np.zeros(0)
+        lo, span = self.score_map or (0.0, 1.0)
+        return self._predict_raw(images) * span + lo
+
+    def _predict_raw(self, images: ImageSet) -> np.ndarray:
+        from bench.images import CropDataset
+        from methods.mpiqe import train as T
+
         p = self.settings()
         data = CropDataset(images.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False,
                            seed=self.context.seed)
@@ -260,7 +353,7 @@ class MPIQE(Method):
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.model.trainable_state().items()}
         blob = {"method": self.name, "version": self.version, "params": dataclasses.asdict(self.params),
-                "score_range": self.score_range, "state": state}
+                "score_map": self.score_map, "state": state}
         tmp = path.with_name(path.name + ".tmp")
         torch.save(blob, tmp)
         tmp.replace(path)
@@ -284,7 +377,7 @@ class MPIQE(Method):
                                    f"unexpected {sorted(extra)[:5]}")
         self.model.load_state_dict(blob["state"], strict=False)
         self.model.eval()
-        self.score_range = tuple(blob["score_range"]) if blob.get("score_range") else None
+        self.score_map = tuple(blob["score_map"]) if blob.get("score_map") else None
 
 
 class VisualOnly(MPIQE):
@@ -294,9 +387,9 @@ class VisualOnly(MPIQE):
     description: ClassVar[str] = "CLIP image encoder + one transformer decoder layer (learnable query), no text"
     Params: ClassVar[type] = VisualOnlyParams
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "paper": dict(_PAPER, decoder_layers=1),
-        "demo": dict(_DEMO),
-        "ci": dict(_CI),
+        "paper": {k: v for k, v in dict(_PAPER, decoder_layers=1).items() if k != "allow_missing_labels"},
+        "demo": {k: v for k, v in _DEMO.items() if k != "allow_missing_labels"},
+        "ci": {k: v for k, v in _CI.items() if k != "allow_missing_labels"},
     }
     _fixed: ClassVar[dict[str, Any]] = dict(use_scene_prompts=False, use_distortion_prompts=False,
                                             visual_prompts="none", learnable_query=True)

@@ -39,6 +39,7 @@ class ModelConfig:
     decoder_mlp_ratio: float = 4.0
     head_hidden: int = 256
     window: int = 4                       # w: w x w windows for the distortion alignment
+    window_pool: str = "before"           # max-pool the windows before the projection (ViT width) or after (joint space)
     temperature: float = 0.01             # T  (Eqs. 8, 11): CLIP's own logit scale 100
     window_temperature: float = 0.01      # T-bar (Eq. 10)
     learnable_query: bool = False         # VisualOnly: one learnable query instead of text features
@@ -88,11 +89,15 @@ class PromptedVisual(nn.Module):
         return self._visual[0]
 
     def project(self, tokens: torch.Tensor) -> torch.Tensor:
-        """ln_post + projection to the joint space, for [CLS], patch or window tokens alike."""
+        """ln_post + projection to the joint space, for [CLS], patch or window tokens alike.
+
+        Always fp32, also under bf16 autocast: these features feed cosine similarities that are
+        divided by T = 0.01, which would multiply bf16's rounding (~0.4 %) by 100."""
         v = self.visual
         proj = self.proj if self.proj is not None else v.proj
-        x = v.ln_post(tokens)
-        return x @ proj if proj is not None else x
+        with fp32(tokens):
+            x = v.ln_post(tokens.float())
+            return x @ proj.float() if proj is not None else x
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images (normalised) -> (cls [B, D], patch tokens [B, b, D]) before ln_post (width of the ViT)."""
@@ -179,11 +184,13 @@ class MultimodalDecoder(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, head_hidden), nn.GELU(), nn.Linear(head_hidden, 1))
 
     def forward(self, queries: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        """queries [B, Q, D], memory [B, T, D] -> score [B]; the Q output tokens are mean-pooled."""
+        """queries [B, Q, D], memory [B, T, D] -> score [B]; the Q output tokens are mean-pooled.
+        The layers follow autocast; the head runs in fp32 (the score is a small regression target)."""
         q = queries
         for layer in self.layers:
             q = layer(q, memory)
-        return self.head(q.mean(dim=1)).squeeze(-1)
+        with fp32(q):
+            return self.head(q.mean(dim=1).float()).squeeze(-1)
 
 
 class MPIQEModel(nn.Module):
@@ -258,24 +265,37 @@ class MPIQEModel(nn.Module):
             queries = torch.cat([text[b] for b in self.text.branches], dim=0).to(memory.dtype)   # Eq. 12
             queries = queries.unsqueeze(0).expand(memory.shape[0], -1, -1)
         out = {"score": self.decoder(queries, memory).float()}
-        if need_alignment and "scene" in text:                               # Eq. 8
+        if need_alignment and "scene" in text:                               # Eq. 8 (fp32: see project)
             out["scene_logits"] = _cos(cls_p, text["scene"]) / cfg.temperature
         if need_alignment and "distortion" in text:                          # Eq. 10
-            B, b, W = patches.shape
             gh, gw = self.visual.grid
-            grid = patches.transpose(1, 2).reshape(B, W, gh, gw)
             w = min(cfg.window, gh, gw)
-            win = F.adaptive_max_pool2d(grid.float(), w).flatten(2).transpose(1, 2)   # [B, w*w, W]
-            win = self.visual.project(win.to(patches.dtype))
-            sim = _cos(win, text["distortion"])                                   # [B, w*w, C]
-            weights = torch.softmax(sim.float() / cfg.window_temperature, dim=1)
-            agg = (weights * sim.float()).sum(dim=1)                              # [B, C]
-            out["dist_logits"] = agg / cfg.temperature
+            if cfg.window_pool == "after":    # pool the projected patch features (the space the similarity uses)
+                win = _window_max(patch_p, gh, gw, w)                             # [B, w*w, D]
+            else:                             # pool the ViT-width tokens, then project each window like [CLS]
+                win = self.visual.project(_window_max(patches, gh, gw, w))
+            with fp32(win):
+                sim = _cos(win, text["distortion"])                               # [B, w*w, C]
+                weights = torch.softmax(sim / cfg.window_temperature, dim=1)
+                out["dist_logits"] = (weights * sim).sum(dim=1) / cfg.temperature  # [B, C]
         return out
 
 
+def _window_max(tokens: torch.Tensor, gh: int, gw: int, w: int) -> torch.Tensor:
+    """[B, gh*gw, C] patch tokens -> [B, w*w, C]: channel-wise max over each of w x w windows (fp32)."""
+    B, _, C = tokens.shape
+    grid = tokens.float().transpose(1, 2).reshape(B, C, gh, gw)
+    return F.adaptive_max_pool2d(grid, w).flatten(2).transpose(1, 2)
+
+
+def fp32(like: torch.Tensor):
+    """Autocast off (fp32 math) on the device of ``like``."""
+    return torch.autocast(device_type=like.device.type, enabled=False)
+
+
 def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).transpose(-1, -2)
+    with fp32(a):
+        return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).transpose(-1, -2)
 
 
 def count_trainable(model: MPIQEModel) -> int:

@@ -1,0 +1,94 @@
+"""``bench data cache NAME``: build a dataset's decoded-image cache up front (runs also build it lazily).
+
+    python -m bench data cache koniq10k [--crop-size 224] [--resize short:512] [--dry-run] [--json]
+
+Checks the free disk first and says how much the cache needs; prints what it built, how long it
+took and how big it is. The cache lives in $BENCH_IMAGE_CACHE (default $BENCH_CACHE/images).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from bench.errors import BenchError
+
+
+def add_cache_parser(sub) -> None:
+    from bench.datasets import add_data_args
+
+    q = sub.add_parser("cache", help="decode a dataset once into the decoded-image cache (free-disk check first)",
+                       description=__doc__)
+    q.add_argument("name")
+    add_data_args(q)
+    q.add_argument("--crop-size", type=int, default=224,
+                   help="images smaller than this are stored resized up, as crops of this size need (default 224)")
+    q.add_argument("--resize", default=None, metavar="short:N|WxH",
+                   help="a recipe's resize before cropping: short side to N, or a fixed WxH (default: none)")
+    q.add_argument("--jobs", type=int, default=1, help="decoding processes (default 1)")
+    q.add_argument("--dry-run", action="store_true", help="only say what is cached, what is missing and its size")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_cache)
+
+
+def parse_resize(text: str | None, crop_size: int) -> tuple:
+    """--resize and --crop-size as bench.image_cache resize steps."""
+    steps = []
+    if text:
+        kind, sep, value = text.partition(":")
+        try:
+            if sep and kind == "short":
+                steps.append(("short", int(value)))
+            elif "x" in text and not sep:
+                w, h = (int(v) for v in text.lower().split("x"))
+                steps.append(("fixed", w, h))
+            else:
+                raise ValueError
+        except ValueError:
+            raise BenchError(f"--resize {text!r}: write short:N (short side to N pixels) or WxH (e.g. 512x384)") from None
+    if crop_size < 1:
+        raise BenchError(f"--crop-size must be >= 1, got {crop_size}")
+    steps.append(("min", crop_size))
+    try:
+        from bench.image_cache import normalise_resize
+
+        return normalise_resize(tuple(steps))
+    except ValueError as exc:
+        raise BenchError(f"{exc}") from None
+
+
+def cmd_cache(args) -> int:
+    from bench import image_cache as ic
+    from bench.datasets import data_kwargs, load_dataset
+
+    steps = parse_resize(args.resize, args.crop_size)
+    root = ic.default_root()
+    if root is None:
+        raise BenchError(f"{ic.ENV}=off disables the image cache; unset it (or set it to a folder) to build one.")
+    ds = load_dataset(args.name, **data_kwargs(args))
+    cache = ic.ImageCache(root)
+    paths = [r.path for r in ds.records]
+    what = f"{ds.dataset.name} ({len(paths)} images)"
+    if args.dry_run:
+        plan = ic.plan_build(cache, paths, steps)
+        free = ic.check_free_space(root, 0, what, reserve_bytes=0)
+        out = {"dataset": ds.dataset.name, "images": plan["images"], "cached": plan["images"] - plan["missing"],
+               "missing": plan["missing"], "need_bytes": plan["need_bytes"], "total_bytes": plan["total_bytes"],
+               "free_bytes": free, "fits": plan["need_bytes"] + ic.RESERVE_BYTES <= free, "root": str(root),
+               "resize": ic.resize_key(steps)}
+        print(json.dumps(out, indent=2) if args.json else
+              f"{what}: {out['cached']} cached, {out['missing']} to build ({ic.gib(out['need_bytes'])}; "
+              f"{ic.gib(free)} free in {root}{'' if out['fits'] else ': DOES NOT FIT'})")
+        return 0 if out["fits"] else 1
+    if args.jobs < 1:
+        raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
+    facts = ic.build(cache, paths, steps, progress=sys.stderr.isatty() and not args.json, what=ds.dataset.name,
+                     jobs=args.jobs)
+    facts.update(dataset=ds.dataset.name, resize=ic.resize_key(steps))
+    if args.json:
+        print(json.dumps(facts, indent=2))
+    else:
+        note = (f"; {facts['not_written_disk_full']} not written (disk full)" if facts["not_written_disk_full"] else "")
+        print(f"{what}: {facts['built']} decoded and stored, {facts['already_cached']} already cached, "
+              f"{ic.gib(facts['bytes'])} in {facts['root']}, {facts['seconds']:.1f} s{note}")
+    return 0

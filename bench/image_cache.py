@@ -1,0 +1,368 @@
+"""Decoded-image cache: decode each image once per dataset, not once per epoch per cell.
+
+An entry is one image's HxWx3 uint8 pixels after a resize, in a ``.npy`` file that is memory-mapped
+when read, so worker processes share the pages instead of each holding a copy. The key is the SHA-256
+of the image file's bytes plus the resize, so every cell, epoch, worker, method and later run that needs
+the same pixels finds the same entry, and an edited image never hits a stale one.
+
+    cache = ImageCache(root)                    # root: default_root() = $BENCH_IMAGE_CACHE or $BENCH_CACHE/images
+    arr = cache.pixels(path, resize=("min", 224))   # read-only HxWx3 uint8 (np.memmap)
+
+Layout: ``<root>/<key[:2]>/<key>.npy``. Crash safety: an entry is written to a temporary name in the
+same folder, fsync'ed, then ``os.replace``'d onto its name, so a reader sees a whole file or none; a
+reader still checks the header against the file size, and a file that does not match (truncated,
+damaged) is deleted and rebuilt. Temporary files left by a killed writer are never read
+(``sweep_temp`` removes them). When the disk is nearly full a lazy build stops writing and serves
+fresh decodes instead (results are the same, only slower); ``bench data cache`` checks up front.
+
+Resizes (applied in order to the decoded RGB image, with PIL bicubic, on the cached and uncached paths
+alike): ``("min", N)`` short side at least N (aspect kept; only images smaller than N change),
+``("short", N)`` short side exactly N, ``("fixed", W, H)``. A resize that changes nothing for an image
+shares that image's raw entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+
+ENV = "BENCH_IMAGE_CACHE"          # a folder, or 'off' to disable the cache in runs
+OFF_VALUES = ("off", "0", "none", "no", "false")
+RESERVE_BYTES = 1 << 30            # a lazy build never fills the disk past this much free space
+KEY_VERSION = "v1"                 # bump if the pixels an entry holds change meaning
+
+
+class CacheDiskFull(BenchError):
+    """The image cache would not fit on its disk."""
+
+
+def default_root() -> Path | None:
+    """$BENCH_IMAGE_CACHE (None when it says 'off'), else $BENCH_CACHE/images."""
+    env = os.environ.get(ENV, "").strip()
+    if env.lower() in OFF_VALUES:
+        return None
+    if env:
+        return Path(env).expanduser().absolute()
+    from bench.datasets.common import cache_root
+
+    return cache_root().absolute() / "images"
+
+
+# --- resizes ------------------------------------------------------------------------------------------
+
+def normalise_resize(resize) -> tuple[tuple, ...]:
+    """A resize as a tuple of steps: None, one step ("min", 224), or a sequence of steps."""
+    if resize is None or resize == ():
+        return ()
+    if isinstance(resize, tuple) and resize and isinstance(resize[0], str):
+        resize = (resize,)
+    steps = []
+    for step in resize:
+        step = tuple(step)
+        kind = step[0] if step else None
+        ok = (kind in ("min", "short") and len(step) == 2) or (kind == "fixed" and len(step) == 3)
+        if not ok or not all(isinstance(v, (int, np.integer)) and v > 0 for v in step[1:]):
+            raise ValueError(f"resize step {step!r}: use ('min', N), ('short', N) or ('fixed', W, H) with N, W, H >= 1")
+        steps.append((kind, *(int(v) for v in step[1:])))
+    return tuple(steps)
+
+
+def resize_key(steps: tuple[tuple, ...]) -> str:
+    return "|".join(":".join(str(v) for v in s) for s in steps) or "raw"
+
+
+def target_size(w: int, h: int, steps: tuple[tuple, ...]) -> tuple[int, int]:
+    """The (w, h) an image of (w, h) has after ``steps``."""
+    for step in steps:
+        if step[0] == "fixed":
+            w, h = step[1], step[2]
+        elif step[0] == "min":
+            n = step[1]
+            if min(w, h) < n:
+                s = n / min(w, h)
+                w, h = max(n, int(np.ceil(w * s))), max(n, int(np.ceil(h * s)))
+        else:   # short
+            s = step[1] / min(w, h)
+            w, h = (step[1], max(1, round(h * s))) if w <= h else (max(1, round(w * s)), step[1])
+    return w, h
+
+
+def apply_resize(img, steps: tuple[tuple, ...]):
+    """``steps`` applied to a PIL image (bicubic); the image itself when nothing changes."""
+    from PIL import Image
+
+    for step in steps:
+        size = target_size(*img.size, (step,))
+        if size != img.size:
+            img = img.resize(size, Image.BICUBIC)
+    return img
+
+
+# --- content hashes -----------------------------------------------------------------------------------
+
+_DIGESTS: dict[str, tuple[tuple, str]] = {}     # per process: path -> ((size, mtime_ns, inode), sha256)
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of the file's bytes, hashed once per process while size, mtime and inode stay the same."""
+    path = os.fspath(path)
+    st = os.stat(path)
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    memo = _DIGESTS.get(path)
+    if memo and memo[0] == stamp:
+        return memo[1]
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    _DIGESTS[path] = (stamp, digest)
+    return digest
+
+
+# --- the cache ----------------------------------------------------------------------------------------
+
+class ImageCache:
+    """Decoded pixels by (file content, resize). Picklable (a root folder only), so it travels into
+    DataLoader workers; each process keeps its own hash memo and opens entries as memory maps."""
+
+    def __init__(self, root: str | os.PathLike, reserve_bytes: int = RESERVE_BYTES):
+        self.root = Path(root).expanduser().absolute()
+        self.reserve_bytes = int(reserve_bytes)
+        self.stats = {"hits": 0, "builds": 0, "rebuilt_bad": 0, "not_written_disk_full": 0}
+
+    def __repr__(self) -> str:
+        return f"ImageCache({str(self.root)!r})"
+
+    def __getstate__(self):
+        return {"root": self.root, "reserve_bytes": self.reserve_bytes}
+
+    def __setstate__(self, state):
+        self.__init__(state["root"], state["reserve_bytes"])
+
+    # keys and paths
+    def entry_path(self, digest: str, steps: tuple[tuple, ...]) -> Path:
+        key = hashlib.sha256(f"{KEY_VERSION}|{digest}|{resize_key(steps)}".encode()).hexdigest()[:32]
+        return self.root / key[:2] / f"{key}.npy"
+
+    # reading
+    def pixels(self, path: str | os.PathLike, resize=None) -> np.ndarray:
+        """The image's uint8 HxWx3 pixels after ``resize``: from the cache, or decoded, stored and returned.
+        Raises DatasetError (naming the file) when the image is missing or undecodable."""
+        steps = normalise_resize(resize)
+        try:
+            digest = file_digest(path)
+        except FileNotFoundError:
+            from bench.images import open_rgb
+
+            open_rgb(path)          # raises the harness's "image file missing" error
+            raise
+        if steps:
+            arr = self._read(self.entry_path(digest, steps))
+            if arr is not None:
+                return arr
+        raw_entry = self.entry_path(digest, ())
+        raw = self._read(raw_entry)
+        if raw is not None and target_size(raw.shape[1], raw.shape[0], steps) == (raw.shape[1], raw.shape[0]):
+            return raw
+        if raw is not None:                 # resize from the cached decode: the same pixels as a fresh one
+            from PIL import Image
+
+            img = Image.fromarray(np.asarray(raw))
+        else:
+            from bench.images import open_rgb
+
+            img = open_rgb(path)
+        out = np.asarray(apply_resize(img, steps))
+        unchanged = out.shape[:2] == (img.size[1], img.size[0])
+        self._write(raw_entry if unchanged else self.entry_path(digest, steps), out)
+        self.stats["builds"] += 1
+        return out
+
+    def _read(self, entry: Path) -> np.ndarray | None:
+        """The entry as a read-only memory map, or None when absent; a damaged entry is removed."""
+        try:
+            arr = np.load(entry, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError, EOFError):
+            arr = None
+        if arr is not None and _valid(entry, arr):
+            self.stats["hits"] += 1
+            return arr
+        self.stats["rebuilt_bad"] += 1
+        entry.unlink(missing_ok=True)
+        return None
+
+    def contains(self, path: str | os.PathLike, resize=None) -> bool:
+        steps = normalise_resize(resize)
+        digest = file_digest(path)
+        for entry in ((self.entry_path(digest, steps),) if steps else ()) + (self.entry_path(digest, ()),):
+            try:
+                arr = np.load(entry, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError, EOFError):
+                continue
+            if _valid(entry, arr) and (entry.name == self.entry_path(digest, steps).name or
+                                       target_size(arr.shape[1], arr.shape[0], steps) == (arr.shape[1], arr.shape[0])):
+                return True
+        return False
+
+    # writing
+    def _write(self, entry: Path, arr: np.ndarray) -> bool:
+        """Atomically store ``arr`` (temp file, fsync, os.replace). False when the disk is too full."""
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(entry.parent).free < arr.nbytes + self.reserve_bytes:
+            self.stats["not_written_disk_full"] += 1
+            return False
+        tmp = entry.parent / f".tmp.{entry.stem}.{os.getpid()}.{os.urandom(4).hex()}"
+        try:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, entry)
+        except OSError:
+            tmp.unlink(missing_ok=True)     # e.g. the disk filled up meanwhile: the run goes on uncached
+            self.stats["not_written_disk_full"] += 1
+            return False
+        return True
+
+    def sweep_temp(self, older_than_s: float = 3600.0) -> int:
+        """Remove temporary files of writers that died (older than ``older_than_s``). Returns how many."""
+        n, now = 0, time.time()
+        if not self.root.is_dir():
+            return 0
+        for tmp in self.root.glob("*/.tmp.*"):
+            try:
+                if now - tmp.stat().st_mtime > older_than_s:
+                    tmp.unlink()
+                    n += 1
+            except OSError:
+                pass
+        return n
+
+    def size_bytes(self) -> tuple[int, int]:
+        """(entries, bytes) under the root."""
+        n = total = 0
+        if self.root.is_dir():
+            for f in self.root.glob("*/*.npy"):
+                n += 1
+                total += f.stat().st_size
+        return n, total
+
+
+def _valid(entry: Path, arr: np.ndarray) -> bool:
+    """Header and file size agree (not truncated), and it holds HxWx3 uint8 pixels."""
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        return False
+    return entry.stat().st_size == arr.offset + arr.nbytes
+
+
+# --- building a whole dataset up front ------------------------------------------------------------
+
+def entry_bytes(w: int, h: int) -> int:
+    return w * h * 3 + 128          # .npy header: 128 bytes for these shapes
+
+
+def plan_build(cache: ImageCache, paths: Sequence[Path], resize=None) -> dict:
+    """What building ``paths`` would take: image sizes from the file headers only (no decode)."""
+    from PIL import Image
+
+    from bench.errors import DatasetError
+
+    steps = normalise_resize(resize)
+    todo, need, total = [], 0, 0
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                w, h = target_size(*im.size, steps)
+        except FileNotFoundError:
+            raise DatasetError(f"image file missing: {p}. Restore it, or pass --skip-corrupt to exclude it.") from None
+        except OSError as exc:
+            raise DatasetError(f"cannot read image {p} ({exc}). Re-download it, or pass --skip-corrupt.") from None
+        size = entry_bytes(w, h)
+        total += size
+        if not cache.contains(p, steps):
+            todo.append(p)
+            need += size
+    return {"images": len(paths), "missing": len(todo), "todo": todo, "need_bytes": need, "total_bytes": total}
+
+
+def check_free_space(root: Path, need_bytes: int, what: str, reserve_bytes: int = RESERVE_BYTES) -> int:
+    """Raise CacheDiskFull when ``need_bytes`` (+ the reserve) do not fit under ``root``. Returns free bytes."""
+    probe = Path(root)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if need_bytes + reserve_bytes > free:
+        raise CacheDiskFull(
+            f"the decoded-image cache for {what} needs {gib(need_bytes)} more in {root}, but only {gib(free)} is "
+            f"free there (keeping {gib(reserve_bytes)} in reserve). Free space, point {ENV}=/a/bigger/disk at "
+            "another folder, resize the images smaller in the recipe, or run with --no-image-cache (slower).")
+    return free
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
+
+
+def build(cache: ImageCache, paths: Sequence[Path], resize=None, progress: bool = False, what: str = "",
+          jobs: int = 1) -> dict:
+    """Build the entries of ``paths`` that are missing, after the free-space check, in ``jobs`` processes.
+    Returns facts (images, built, already_cached, bytes, seconds, root, not_written_disk_full)."""
+    t0 = time.perf_counter()
+    plan = plan_build(cache, paths, resize)
+    check_free_space(cache.root, plan["need_bytes"], what or f"{len(paths)} images", cache.reserve_bytes)
+    cache.sweep_temp()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(plan["todo"]), desc=f"caching {what}".strip(), unit="img", disable=not progress)
+    not_written = 0
+    if jobs > 1 and len(plan["todo"]) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = [plan["todo"][i::jobs * 4] for i in range(jobs * 4)]
+        with ProcessPoolExecutor(jobs) as pool:
+            for n, skipped in pool.map(_build_chunk, [(cache, c, resize) for c in chunks if c]):
+                bar.update(n)
+                not_written += skipped
+    else:
+        for p in plan["todo"]:
+            cache.pixels(p, resize)
+            bar.update(1)
+        not_written = cache.stats["not_written_disk_full"]
+    bar.close()
+    return {"images": plan["images"], "built": plan["missing"], "already_cached": plan["images"] - plan["missing"],
+            "bytes": plan["total_bytes"], "seconds": time.perf_counter() - t0, "root": str(cache.root),
+            "not_written_disk_full": not_written}
+
+
+def _build_chunk(job) -> tuple[int, int]:
+    cache, paths, resize = job
+    for p in paths:
+        cache.pixels(p, resize)
+    return len(paths), cache.stats["not_written_disk_full"]
+
+
+# --- the cache a run uses -----------------------------------------------------------------------------
+
+def active() -> ImageCache | None:
+    """The cache a CropDataset uses when none is given: the one the runner set for the cell in flight
+    (``bench.pipeline.enter_cell``), else $BENCH_IMAGE_CACHE when it names a folder, else none (plain
+    library use decodes every time)."""
+    from bench import pipeline
+
+    cell = pipeline.current()
+    if cell is not None:
+        root = cell.get("image_cache")
+        return ImageCache(root) if root else None
+    env = os.environ.get(ENV, "").strip()
+    return ImageCache(env) if env and env.lower() not in OFF_VALUES else None

@@ -1,0 +1,59 @@
+"""The losses of the retrained baselines (torch imported inside functions). Method-specific compositions
+(TReS, UNIQUE) live in their method files and use these."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+def plcc_loss(pred, target):
+    """(1 - Pearson) / 2, as pyiqa's PLCCLoss; batch-level."""
+    import torch
+
+    p = pred - pred.mean()
+    t = target - target.mean()
+    r = (p * t).sum() / torch.sqrt((p * p).sum() * (t * t).sum() + 1e-12)   # eps inside: finite grad at 0
+    return (1 - r) / 2
+
+
+def _phi(x):
+    import torch
+
+    return 0.5 * (1 + torch.erf(x / np.sqrt(2.0)))
+
+
+def fidelity_loss(pred, target, target_prob=None):
+    """Pairwise fidelity loss (Tsai et al. 2007) over all pairs i < j of the batch, Thurstone's model:
+    p_ij = Phi((s_i - s_j) / sqrt(2)); the target probability is ``target_prob`` [pairs] when given, else
+    Phi((y_i - y_j) / sqrt(2))."""
+    import torch
+
+    i, j = torch.triu_indices(len(pred), len(pred), offset=1)
+    if len(i) == 0:
+        return (pred * 0).sum()
+    p = _phi((pred[i] - pred[j]) / np.sqrt(2.0))
+    q = target_prob if target_prob is not None else _phi((target[i] - target[j]) / np.sqrt(2.0))
+    eps = 1e-8
+    return (1 - torch.sqrt(p * q + eps) - torch.sqrt((1 - p) * (1 - q) + eps)).mean()
+
+
+def fidelity_binary_loss(pred, target):
+    """LIQE's quality term (LIQE MNL_Loss.loss_m4): fidelity against g = (sign(y_i - y_j) + 1) / 2."""
+    import torch
+
+    i, j = torch.triu_indices(len(pred), len(pred), offset=1)
+    return fidelity_loss(pred, target, 0.5 * (torch.sign(target[i] - target[j]) + 1))
+
+
+def make_loss(name: str) -> Callable:
+    import torch.nn.functional as F
+
+    table = {"mse": F.mse_loss, "l1": F.l1_loss, "plcc": plcc_loss,
+             "mse+plcc": lambda p, t: F.mse_loss(p, t) + plcc_loss(p, t),
+             "fidelity": fidelity_loss, "fidelity-binary": fidelity_binary_loss}
+    if name not in table:
+        raise ValueError(f"unknown loss {name!r}; choose from {sorted(table)}")
+    return table[name]
+
+

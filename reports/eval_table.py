@@ -1,0 +1,47 @@
+"""The ``eval`` protocol's table: one row per method (or checkpoint), SRCC / PLCC / KRCC per dataset.
+
+The pyiqa-style no-reference benchmark: every image of each dataset scored once, no training, so each
+number is one cell's (the median over seeds when several ran). Built with the paper tables' machinery
+(``reports.tables.build_table``: configurations, ranks, version guard); hooked into ``reports.build``
+as the view 'eval'.
+"""
+
+from __future__ import annotations
+
+from reports.source import Result
+
+EVAL_PROTOCOL = "eval"
+EVAL_METRICS = ("srcc", "plcc", "krcc")
+
+
+def eval_spec():
+    from reports.tables import Spec
+
+    return Spec("eval", "Zero-shot evaluation",
+                "Every image of each dataset scored once by a method that was not trained on it "
+                "(protocol eval): SRCC, PLCC and KRCC over the whole dataset.",
+                EVAL_PROTOCOL, ("", "Method"), metrics=EVAL_METRICS, metrics_fixed=True)
+
+
+def eval_tables(results: list[Result], *, metrics=None, spread: str = "none", aggregate: str = "median",
+                plcc_key: str = "plcc", data_kwargs: dict | None = None):
+    """([the eval table], report-wide notes); nothing when no eval cell is in the results."""
+    from reports.tables import build_table
+
+    chosen = [r for r in results if r.protocol == EVAL_PROTOCOL]
+    if not chosen:
+        return [], []
+    table = build_table(eval_spec(), chosen, None, spread_kind="none", plcc_key=plcc_key, aggregate=aggregate)
+    if table is None:
+        return [], []
+    seeds = {r.seed for r in chosen}
+    if len(seeds) == 1:          # one number per cell: no pairs for a significance test
+        for row in table.rows:
+            for stat in row.cells.values():
+                stat.mark, stat.n_paired, stat.p_value, stat.versus = "", None, None, None
+    table.notes.insert(0, "The whole dataset is the test set of each cell (n = images scored); "
+                       + (f"{aggregate} over {len(seeds)} seeds." if len(seeds) > 1 else "one cell per number."))
+    if any(r.variant.startswith("ckpt-") for r in chosen):
+        table.notes.append("[ckpt-KEY-HASH]: the weights saved by cell KEY (file hash HASH), scored on datasets other "
+                           "than the one it was trained on.")
+    return [table], []
