@@ -99,6 +99,7 @@ class Task:
     val_ids: tuple[str, ...]
     test_ids: tuple[str, ...] | None      # None: every image of the test dataset (cross-dataset)
     method_target: str | None = None      # plug-in by location: the import target workers load (not hashed)
+    method_path: str | None = None        # module plug-in: the sys.path folder it was imported from (not hashed)
     checkpoint: str | None = None         # eval protocol: a saved cell's weights to load instead of fitting
 
     @property

@@ -242,8 +242,17 @@ def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers
                         generator=worker_seeds, drop_last=drop_last,
                         pin_memory=cuda if pin_memory is None else pin_memory,
                         persistent_workers=persistent, prefetch_factor=prefetch_factor if workers else None,
-                        worker_init_fn=_seed_worker if workers else None)
+                        worker_init_fn=_seed_worker if workers else None,
+                        multiprocessing_context=_worker_context() if workers else None)
     return DeviceLoader(loader, device) if cuda else loader
+
+
+def _worker_context():
+    """fork where there is one (fast, nothing to pickle), else spawn. Explicit because a runner worker
+    (loky) changes the default context to one whose processes a DataLoader cannot start."""
+    import multiprocessing as mp
+
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
 class SeededSampler:

@@ -188,7 +188,7 @@ def plan(
     if getattr(proto, "eval_only", False):       # one cell per (method, dataset): every image scored once
         from protocols.evaluation import eval_tasks
 
-        return eval_tasks(proto, opts, units, resolved, dataset, metric_settings, targets)
+        return _with_import_paths(eval_tasks(proto, opts, units, resolved, dataset, metric_settings, targets), targets)
     tasks: list[Task] = []
     for unit in units:
         train_ds = dataset(unit.train)
@@ -220,7 +220,16 @@ def plan(
                     )
                     tasks.append(Task(cell, tuple(split.train), tuple(split.val), test_ids,
                                       method_target=targets.get(mname)))
-    return tasks
+    return _with_import_paths(tasks, targets)
+
+
+def _with_import_paths(tasks: list[Task], targets: dict[str, str]) -> list[Task]:
+    """A module plug-in's import folder travels with its cells: a worker that started before the user's
+    sys.path was set (a reused loky pool, a Dask worker started elsewhere) can still import it."""
+    from methods.plugins import import_root
+
+    roots = {name: import_root(target) for name, target in targets.items()}
+    return [replace(t, method_path=roots[t.cell.method]) if roots.get(t.cell.method) else t for t in tasks]
 
 
 def take_splits(splits, asked: int | None, split_set: str, dataset: str):
@@ -416,6 +425,8 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         # first: the scratch folder, named with this pid, marks the cell as in flight in this process, so
         # the parent can name the cell when the process dies (run_tasks)
         workdir = _make_workdir(Path(cfg.out) / "work", cell.key)
+        if task.method_path and task.method_path not in sys.path:
+            sys.path.append(task.method_path)
         cls = get_method(task.method_target or cell.method)
         params = cls.Params(**cell.params)
         train_full = _worker_dataset(cell.train_dataset, cell.train_revision, cfg.data_kwargs)

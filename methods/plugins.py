@@ -48,6 +48,23 @@ def canonical_target(target: str) -> str:
     return target
 
 
+def import_root(target: str) -> str | None:
+    """The sys.path folder a ``pkg.module:Class`` target was imported from (None for files and
+    installed packages, which every worker finds by itself)."""
+    where, _ = _split(target)
+    if _is_path(where):
+        return None
+    top = sys.modules.get(where.split(".")[0])
+    origin = getattr(top, "__file__", None)
+    if not origin:
+        return None
+    path = Path(origin).resolve()
+    root = path.parent.parent if path.name == "__init__.py" else path.parent
+    if "site-packages" in root.parts or "dist-packages" in root.parts:
+        return None
+    return str(root)
+
+
 def load_target(target: str):
     where, attr = _split(target)
     module = _import_file(where) if _is_path(where) else _import_module(where, target)

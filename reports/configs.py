@@ -19,8 +19,9 @@ from typing import Any
 from bench.errors import did_you_mean
 from reports.errors import ReportError
 
-# Top-level cell fields (besides ``params``) that change what a row means; absent in older cells.
-OPTION_FIELDS = ("preset", "cross_train", "fraction_of")
+# Cell fields (besides ``params``) that change what a row means: the preset, and the run options a cell
+# records in ``training_options`` when they differ from their defaults (absent: the defaults).
+OPTION_FIELDS = ("preset", "cross_train", "fraction_of", "select_on", "val_fraction")
 MAX_SHOWN = 4     # fields in a row label before it is cut short
 
 
@@ -47,9 +48,10 @@ def encode(value: Any) -> str:
 
 def config_of(cell: dict) -> tuple[tuple[str, str], ...]:
     fields = {f"params.{k}": encode(v) for k, v in (cell.get("params") or {}).items()}
+    options = {**(cell.get("training_options") or {}), **{n: cell[n] for n in OPTION_FIELDS if cell.get(n) is not None}}
     for name in OPTION_FIELDS:
-        if cell.get(name) is not None:
-            fields[name] = encode(cell[name])
+        if options.get(name) is not None:
+            fields[name] = encode(options[name])
     return tuple(sorted(fields.items()))
 
 

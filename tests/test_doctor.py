@@ -51,8 +51,12 @@ def test_missing_datasets_are_reported_with_where_to_put_them(tmp_path, capsys):
     assert rc == 0              # absent datasets are not problems: the demo data always works
 
 
-def test_gpus_and_disk_on_this_machine(tmp_path, capsys):
+def test_gpus_and_disk_on_this_machine(tmp_path, capsys, demo_cache):
     import torch
+
+    from bench.datasets import load_dataset
+
+    load_dataset("demo-a")          # generated on first use: found from now on
 
     _, r = doctor(capsys, "--method", "nss-svr", "--out", str(tmp_path / "runs"))
     assert r["torch"] == torch.__version__ and r["cuda_available"] == torch.cuda.is_available()
@@ -64,6 +68,10 @@ def test_gpus_and_disk_on_this_machine(tmp_path, capsys):
     disk = {d["what"].split(" ")[0]: d for d in r["disk"]}
     assert {"cache", "results", "decoded-image"} <= set(disk)
     assert all(d["free_bytes"] > 0 and d["writable"] for d in r["disk"])
+    # the found datasets here are the demo sets (256x256 images): the estimate is exact for them
+    found = [d for d in r["datasets"] if d["status"] == "found"]
+    assert "demo-a" in {d["name"] for d in found} and all(d["layout"] == "demo" for d in found)
+    assert disk["decoded-image"]["need_bytes_estimate"] == sum(d["n_images"] for d in found) * (256 * 256 * 3 + 128)
 
 
 def test_full_disk_is_a_problem(tmp_path, capsys, monkeypatch):

@@ -298,3 +298,22 @@ def test_run_with_and_without_cache_gives_the_same_predictions(tmp_path, demo_ca
     on, off = (sorted((tmp_path / d / "cells").glob("*/*.preds.csv")) for d in ("on", "off"))
     assert len(on) == len(off) == 1 and on[0].name == off[0].name
     assert on[0].read_text() == off[0].read_text()
+
+
+def test_loader_workers_start_inside_a_runner_worker(tmp_path, photos):
+    """A loky worker (every `bench run` cell) changes multiprocessing's default context; loader workers
+    must still start there (they failed with "'Process' object has no attribute 'env'")."""
+    from joblib import Parallel, delayed
+
+    paths = [str(p) for p in photos]
+    # n_jobs=2: joblib runs n_jobs=1 in this process, which would not be a loky worker
+    outs = Parallel(n_jobs=2, backend="loky")(delayed(_crops_in_worker)(paths) for _ in range(2))
+    assert all(np.array_equal(out, _crops_in_worker(paths, workers=0)) for out in outs)
+
+
+def _crops_in_worker(paths, workers=2):
+    from bench.images import CropDataset, make_loader
+
+    ds = CropDataset([rec(Path(p), i) for i, p in enumerate(paths)], n_crops=2, crop_size=32, cache=None)
+    return np.concatenate([b["crops"].numpy() for b in make_loader(ds, batch_size=2, shuffle=True,
+                                                                    num_workers=workers, seed=1)])

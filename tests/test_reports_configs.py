@@ -218,3 +218,19 @@ def test_protocol_options_separate_rows_and_trained_on_test_is_marked(mixed, tmp
     # --where on a protocol option: only the method's cells with that value (not those without the field)
     (row,) = _table(build_report(runs, where=["nss-svr.cross_train=full"], views=[]), "table1").rows
     assert row.cells[("demo-a", "demo-a", "srcc")].n == 5 and row.label == "NSS-SVR"
+
+
+def test_run_options_recorded_by_the_runner_separate_rows(tmp_path):
+    """`--cross-train full` cells (recorded in the cell's training_options) never pool with split cells."""
+    out = tmp_path / "runs"
+    common = ["run", "--protocol", "cross", "--method", "nss-svr", "--data", "demo", "--train", "demo-a",
+              "--test", "demo-b", "--out", str(out), "--no-progress", "--jobs", "1", "--splits", "2"]
+    assert main(common) == 0
+    assert main(common + ["--cross-train", "full"]) == 0
+    cells = _cells(out)
+    assert sorted((c.get("training_options") or {}).get("cross_train", "split") for c in cells) == ["full", "split", "split"]
+    t3 = _table(build_report(out, views=[]), "table3")
+    by_label = {r.label: r for r in t3.rows}
+    assert sorted(by_label) == ["NSS-SVR (cross_train=full)", "NSS-SVR (cross_train=–)"]
+    stats = {label: next(iter(r.cells.values())) for label, r in by_label.items()}
+    assert stats["NSS-SVR (cross_train=full)"].n == 1 and stats["NSS-SVR (cross_train=–)"].n == 2

@@ -85,8 +85,12 @@ def test_module_plugin_runs_in_loky_workers(tmp_path, capsys, monkeypatch):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "levels.py").write_text(TINY.format(cls="Levels", name="levels", trains=True))
+    # workers that started before the package was on the path (joblib reuses its loky pool): the
+    # planner's import folder must travel with the cells, as PYTHONPATH is not re-read by a live worker
+    rc, _, err = cli(capsys, "run", "--protocol", "intra", "--method", "noop", "--data", "demo", "--datasets", "demo-a",
+                     "--splits", "2", "--jobs", "2", "--out", str(tmp_path / "warm"), "--no-progress")
+    assert rc == 0, err
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))       # the workers are new processes
     rc, out, err = cli(capsys, "run", "--protocol", "intra", "--method", "my_iqa_pkg.levels:Levels", "--data", "demo",
                        "--datasets", "demo-a", "--splits", "2", "--jobs", "2", "--param", "offset=1.5",
                        "--out", str(tmp_path / "runs"), "--no-progress")

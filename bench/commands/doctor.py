@@ -145,6 +145,39 @@ def check_datasets(report: dict, kw: dict) -> None:
               "put the datasets there (docs/DATASETS.md), or pass --data-root DIR / --dataset-dir NAME=PATH")
 
 
+def estimate_image_cache(report: dict, kw: dict, sample: int = 32) -> None:
+    """The decoded-image cache's size for the datasets found (image headers of a sample, no decoding)
+    against the free space where it lives: a note when it would not fit (runs then decode uncached)."""
+    from PIL import Image
+
+    from bench import image_cache
+    from bench.datasets import load_dataset
+
+    row = next((d for d in report["disk"] if "decoded-image" in d["what"]), None)
+    if row is None:
+        return
+    need = 0
+    for d in report["datasets"]:
+        if d["status"] != "found":
+            continue
+        try:
+            recs = load_dataset(d["name"], **kw).records
+            picked = recs[:: max(1, len(recs) // sample)][:sample]
+            sizes = []
+            for r in picked:
+                with Image.open(r.path) as im:
+                    sizes.append(image_cache.entry_bytes(*image_cache.target_size(*im.size, (("min", 224),))))
+            need += int(sum(sizes) / max(1, len(sizes)) * len(recs))
+        except Exception:  # noqa: BLE001 -- an estimate; the dataset's own problems are reported above
+            continue
+    row["need_bytes_estimate"] = need
+    short = need - row.get("used_bytes", 0) + image_cache.RESERVE_BYTES - row["free_bytes"]
+    if short > 0:
+        _warn(report, f"the decoded-image cache of the datasets found needs ~{image_cache.gib(need)}, more than the "
+              f"{image_cache.gib(row['free_bytes'])} free at {row['path']}: runs will decode uncached once it is full",
+              "point BENCH_IMAGE_CACHE at a bigger disk, or free space")
+
+
 def check_methods(report: dict, names: list[str] | None, preset: str | None, weights_dir: str | None) -> None:
     from bench.commands.methods import method_rows
     from methods import registry
@@ -191,6 +224,7 @@ def diagnose(kw: dict, methods: list[str] | None = None, preset: str | None = "p
     check_torch(report)
     check_disk(report, out)
     check_datasets(report, kw)
+    estimate_image_cache(report, kw)
     check_methods(report, methods, preset, weights_dir)
     report["ok"] = not report["problems"]
     report["exit_code"] = 0 if report["ok"] else 1
@@ -211,6 +245,8 @@ def format_report(r: dict) -> str:
         lines.append("GPU: none visible to torch (CPU only)")
     for d in r["disk"]:
         extra = f", {d['entries']} entries using {gib(d['used_bytes'])}" if "entries" in d else ""
+        if d.get("need_bytes_estimate"):
+            extra += f"; the datasets found need ~{gib(d['need_bytes_estimate'])}"
         lines.append(f"disk: {d['what']}: {gib(d['free_bytes'])} free at {d['path']}{extra}"
                      + ("" if d["writable"] else " (NOT WRITABLE)"))
     found = [x for x in r["datasets"] if x["status"] == "found"]
