@@ -5,6 +5,8 @@
 # choice changed. GPU users pick their torch build without editing files, e.g.
 #   make test TORCH_INDEX_URL=<the PyTorch wheel index for your CUDA version>
 # (the pins stay the known-good pair; override TORCH_PINS only if that pair has no build for your CUDA).
+# On Python 3.11 the other direct dependencies are held at the versions the tests last passed with
+# (constraints-py311.txt); CONSTRAINTS= turns that off, and other Pythons get the newest compatible ones.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,10 +16,13 @@ PYTEST_ARGS ?=
 DEMO_OUT ?= runs
 REPORT_OUT ?= report
 
+PY_MINOR := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+CONSTRAINTS ?= $(if $(filter 3.11,$(PY_MINOR)),constraints-py311.txt,)
+
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.biqa-installed
 # What the stamp certifies: if the torch choice changed since the last install, install again.
-INSTALL_SPEC := $(TORCH_PINS) $(TORCH_INDEX_URL)
+INSTALL_SPEC := $(TORCH_PINS) $(TORCH_INDEX_URL) $(CONSTRAINTS)
 ifneq ($(strip $(shell cat $(STAMP) 2>/dev/null)),$(strip $(INSTALL_SPEC)))
   $(shell rm -f $(STAMP))
 endif
@@ -32,10 +37,10 @@ setup: $(STAMP)
 
 # torch first: this pair is the one whose torch and torchvision import together here; setuptools<81
 # keeps pkg_resources, which pyiqa's CLIP metrics import.
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_PINS) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
-	$(BIN)/python -m pip install -q -e ".[all]" "setuptools<81"
+	$(BIN)/python -m pip install -q -e ".[all]" "setuptools<81" $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 	@echo "$(INSTALL_SPEC)" > $@
 
 demo: $(STAMP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from bench.errors import BenchError
@@ -61,4 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`bench protocols | head`): no traceback. stdout now points at /dev/null, so
+        # the interpreter's last flush does not raise again (Python docs, signal: "Note on SIGPIPE")
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141                       # 128 + SIGPIPE, what a shell reports for a killed writer
     return int(rc or 0)

@@ -17,8 +17,10 @@ fresh decodes instead (results are the same, only slower); ``bench data cache`` 
 
 Resizes (applied in order to the decoded RGB image, with PIL bicubic, on the cached and uncached paths
 alike): ``("min", N)`` short side at least N (aspect kept; only images smaller than N change),
-``("short", N)`` short side exactly N, ``("fixed", W, H)``. A resize that changes nothing for an image
-shares that image's raw entry.
+``("short", N)`` short side exactly N, ``("max", N)`` short side at most N (only larger images change),
+``("fixed", W, H)``. A step may end with its PIL filter, ``"bilinear"`` (torchvision's default, as the
+retrained baselines' recipes resize: ``methods/retrained/data.py``) or ``"bicubic"`` (the default, left
+out of the key). A resize that changes nothing for an image shares that image's raw entry.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ ENV = "BENCH_IMAGE_CACHE"          # a folder, or 'off' to disable the cache in 
 OFF_VALUES = ("off", "0", "none", "no", "false")
 RESERVE_BYTES = 1 << 30            # a lazy build never fills the disk past this much free space
 KEY_VERSION = "v1"                 # bump if the pixels an entry holds change meaning
+FILTERS = ("bicubic", "bilinear")  # a resize step's PIL filter (bicubic unless the step names one)
 
 
 class CacheDiskFull(BenchError):
@@ -68,10 +71,14 @@ def normalise_resize(resize) -> tuple[tuple, ...]:
     for step in resize:
         step = tuple(step)
         kind = step[0] if step else None
-        ok = (kind in ("min", "short") and len(step) == 2) or (kind == "fixed" and len(step) == 3)
-        if not ok or not all(isinstance(v, (int, np.integer)) and v > 0 for v in step[1:]):
-            raise ValueError(f"resize step {step!r}: use ('min', N), ('short', N) or ('fixed', W, H) with N, W, H >= 1")
-        steps.append((kind, *(int(v) for v in step[1:])))
+        filt = step[-1] if len(step) > 2 and isinstance(step[-1], str) else "bicubic"
+        sizes = step[1:-1] if len(step) > 2 and isinstance(step[-1], str) else step[1:]
+        ok = (kind in ("min", "short", "max") and len(sizes) == 1) or (kind == "fixed" and len(sizes) == 2)
+        if not ok or filt not in FILTERS or not all(isinstance(v, (int, np.integer)) and v > 0 for v in sizes):
+            raise ValueError(f"resize step {step!r}: use ('min', N), ('short', N), ('max', N) or ('fixed', W, H) with "
+                             "N, W, H >= 1, optionally ending with 'bilinear' or 'bicubic'")
+        # bicubic (the default) is left out, so the keys of entries stored before filters existed stay the same
+        steps.append((kind, *(int(v) for v in sizes), *((filt,) if filt != "bicubic" else ())))
     return tuple(steps)
 
 
@@ -89,7 +96,9 @@ def target_size(w: int, h: int, steps: tuple[tuple, ...]) -> tuple[int, int]:
             if min(w, h) < n:
                 s = n / min(w, h)
                 w, h = max(n, int(np.ceil(w * s))), max(n, int(np.ceil(h * s)))
-        else:   # short
+        elif step[0] == "max" and min(w, h) <= step[1]:
+            continue
+        else:   # short (and max, for images whose short side is larger)
             s = step[1] / min(w, h)
             w, h = (step[1], max(1, round(h * s))) if w <= h else (max(1, round(w * s)), step[1])
     return w, h
@@ -102,7 +111,7 @@ def apply_resize(img, steps: tuple[tuple, ...]):
     for step in steps:
         size = target_size(*img.size, (step,))
         if size != img.size:
-            img = img.resize(size, Image.BICUBIC)
+            img = img.resize(size, Image.BILINEAR if step[-1] == "bilinear" else Image.BICUBIC)
     return img
 
 

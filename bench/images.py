@@ -280,10 +280,11 @@ class SeededSampler:
 
 
 class DeviceLoader:
-    """Iterates a DataLoader and sends each batch's image tensors ('crops', 'image') to a CUDA device with
-    non-blocking copies on a side stream, one batch ahead, so the copy overlaps the model's work."""
+    """Iterates a DataLoader and sends each batch's image tensors ('crops', 'image'; 'x' of the retrained
+    baselines' PatchDataset) to a CUDA device with non-blocking copies on a side stream, one batch ahead, so
+    the copy overlaps the model's work."""
 
-    MOVED = ("crops", "image")
+    MOVED = ("crops", "image", "x")
 
     def __init__(self, loader, device):
         self.loader, self.device = loader, device

@@ -425,6 +425,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         # first: the scratch folder, named with this pid, marks the cell as in flight in this process, so
         # the parent can name the cell when the process dies (run_tasks)
         workdir = _make_workdir(Path(cfg.out) / "work", cell.key)
+        _thread_lock_for_progress_bars()
         if task.method_path and task.method_path not in sys.path:
             sys.path.append(task.method_path)
         cls = get_method(task.method_target or cell.method)
@@ -494,6 +495,21 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
             pipeline.exit_cell()
         if workdir is not None:
             _clean_workdir(workdir)
+
+
+def _thread_lock_for_progress_bars() -> None:
+    """In a worker process, tqdm's bars get a thread lock instead of its default multiprocessing RLock: that
+    one is a named semaphore, which nothing releases when the pool ends its workers, so Python warned of a
+    'leaked semaphore' at the end of every loky run. A worker's bars are its own; a thread lock is enough."""
+    import multiprocessing
+    import threading
+
+    if multiprocessing.current_process().name == "MainProcess":
+        return
+    from tqdm import tqdm
+
+    if not hasattr(tqdm, "_lock"):
+        tqdm.set_lock(threading.RLock())
 
 
 def _make_workdir(work: Path, key: str) -> Path:
@@ -711,4 +727,6 @@ def format_table(rows: list[dict]) -> str:
     synthetic = sorted({r[k] for r in rows for k in ("train_dataset", "test_dataset")} & set(DEMO_NAMES))
     tail = (f"\nSYNTHETIC DATA: {', '.join(synthetic)} {'is' if len(synthetic) == 1 else 'are'} synthetic and not "
             "human-rated (pseudo-MOS); these numbers test the pipeline, not quality prediction.") if synthetic else ""
-    return "\n".join(out) + "\n(median over splits; PLCC* after the VQEG 4-parameter logistic)" + tail
+    over = ("median over seeds; every image scored once" if rows and all(r["protocol"] == "eval" for r in rows)
+            else "median over splits")          # eval has no splits (protocols/evaluation.py)
+    return "\n".join(out) + f"\n({over}; PLCC* after the VQEG 4-parameter logistic)" + tail

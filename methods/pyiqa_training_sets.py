@@ -6,9 +6,10 @@ training. ``pyiqa_zeroshot`` looks the metric up here, notes the overlap in the 
 the cell fact ``trained_on_test_dataset`` (true / false / null when the metric is not listed).
 
 Dataset names are the harness's (``bench data list``: live, csiq, kadid10k, livec, bid, koniq10k,
-tid2013, spaq) where the harness has the dataset; other training sets keep a plain name (flive =
-the PaQ-2-PiQ set, ava, pipal, tid2008, ...). An empty tuple: fitted on no rated IQA dataset
-(NIQE / IL-NIQE model pristine images only; CLIP-IQA is CLIP with fixed prompts).
+tid2013, spaq, flive = the PaQ-2-PiQ set) where the harness has the dataset; other training sets keep
+a plain name (ava, pipal, tid2008, ...). An empty tuple: fitted on no rated IQA dataset
+(NIQE / IL-NIQE model pristine images only; CLIP-IQA is CLIP with fixed prompts; PIQE and
+entropy are formulas), so ``trained_on_test_dataset`` is false and no note is written.
 
 Sources: pyiqa 0.1.16 ``default_model_configs.py`` (the option that picks the checkpoint) and
 ``pyiqa/archs/<arch>_arch.py`` (``default_model_urls``: the file it loads), pyiqa's README
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HARNESS_DATASETS = ("live", "csiq", "kadid10k", "livec", "bid", "koniq10k", "tid2013", "spaq")
+HARNESS_DATASETS = ("live", "csiq", "kadid10k", "livec", "bid", "koniq10k", "tid2013", "spaq", "flive")
 LIQE_SIX = ("live", "csiq", "kadid10k", "livec", "bid", "koniq10k")
 
 
@@ -40,6 +41,11 @@ TRAINING_SETS: dict[str, Checkpoint] = {
     "ilniqe": Checkpoint((), "ILNIQE_templateModel.mat",
                          "Zhang, Zhang and Bovik 2015 (IL-NIQE), Sec. III: 90 pristine images, no opinion scores"),
     "clipiqa": Checkpoint((), "RN50.pt", "CLIP-IQA (Wang et al. 2023): OpenAI CLIP with fixed prompts, no IQA training"),
+    # training-free: a formula over the image, no file loaded (pyiqa archs/<name>_arch.py)
+    "piqe": Checkpoint((), "", "Venkatanath et al. 2015 (PIQE): block-wise distortion and activity measures, no "
+                               "training; pyiqa piqe_arch.py loads no file"),
+    "entropy": Checkpoint((), "", "Shannon entropy of the luminance histogram (as MATLAB's entropy), no training; "
+                                  "pyiqa entropy_arch.py loads no file"),
     # classical with a trained regressor
     "brisque": Checkpoint(("live",), "brisque_svm_weights.pth",
                           "Mittal et al. 2012 (BRISQUE), released SVR trained on the LIVE IQA database; pyiqa "

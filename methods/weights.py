@@ -31,6 +31,14 @@ from methods.base import WeightSpec, torch_hub_dir
 PYIQA_HF_REPO = "chaofengc/IQA-PyTorch-Weights"
 # pyiqa's OpenAI CLIP loader: backbone -> file name in <torch hub>/clip
 PYIQA_CLIP_FILES = {"RN50": "RN50.pt", "ViT-B/32": "ViT-B-32.pt", "ViT-B/16": "ViT-B-16.pt", "ViT-L/14": "ViT-L-14.pt"}
+# where OpenAI releases them (openai/CLIP clip/clip.py _MODELS, as pyiqa 0.1.16 archs/clip_model.py copies it)
+_OPENAI_CLIP = "https://openaipublic.azureedge.net/clip/models/"
+OPENAI_CLIP_URLS = {
+    "RN50": _OPENAI_CLIP + "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+    "ViT-B/32": _OPENAI_CLIP + "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+    "ViT-B/16": _OPENAI_CLIP + "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
+    "ViT-L/14": _OPENAI_CLIP + "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
+}
 # torchvision ImageNet checkpoints (IMAGENET1K_V1) the pyiqa architectures build on
 TORCHVISION_FILES = {
     "vgg16": "vgg16-397923af.pth",
@@ -101,7 +109,7 @@ def pyiqa_clip_weight(backbone: str, weights_dir: Path | None = None) -> WeightS
         name=f"OpenAI CLIP {backbone} (pyiqa loader)",
         filename=filename,
         search_paths=_candidates(filename, "clip", weights_dir),
-        hint=f"the OpenAI CLIP release file {filename} -> {torch_hub_dir() / 'clip'}/",
+        hint=f"{OPENAI_CLIP_URLS[backbone]} -> {torch_hub_dir() / 'clip'}/",
     )
 
 

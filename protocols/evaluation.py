@@ -71,14 +71,6 @@ def checkpoint_source(path_text: str) -> tuple[Path, dict]:
     return path, record
 
 
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _ids_hash(ds) -> str:
     return hashlib.sha256(("eval:" + "\n".join(sorted(ds.ids))).encode()).hexdigest()[:16]
 
@@ -89,6 +81,7 @@ def eval_tasks(proto: Protocol, opts, units, resolved, dataset, metric_settings,
     from bench.cells import Cell, Task
     from bench.datasets.common import DatasetNotFound
     from bench.runner import RunError
+    from methods.weights import file_sha256
 
     by_method = {mname: (cls, params, used) for mname, cls, _label, params, used in resolved}   # eval: no variants
     # what runs: (method, class, label, params, preset, checkpoint path)
@@ -104,7 +97,7 @@ def eval_tasks(proto: Protocol, opts, units, resolved, dataset, metric_settings,
         if str(record.get("method_version")) != str(cls.version):
             raise RunError(f"--checkpoint {text}: saved by {mname} version {record.get('method_version')}, this "
                            f"checkout has version {cls.version}; retrain it or check out the matching version.")
-        label = f"ckpt-{record['key'][:10]}-{_file_hash(path)[:8]}"
+        label = f"ckpt-{record['key'][:10]}-{file_sha256(path)[:8]}"
         runs.append((mname, cls, label, record["params"], "checkpoint", str(path), record.get("train_dataset")))
         with_ckpt.add(mname)
     for mname, (cls, params, used) in by_method.items():

@@ -24,7 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--runs", default="runs", help="results store (the --out of `bench run`; default: runs)")
     p.add_argument("--protocol", type=_csv_list, default=None, metavar="P[,P]",
-                   help="only these protocols (intra, cross, ablation, efficiency, sensitivity)")
+                   help="only these protocols (intra, cross, ablation, efficiency, sensitivity, eval, or any "
+                        "other protocol in the store)")
     p.add_argument("--format", type=_csv_list, default=["md"], metavar="F[,F]",
                    help="any of md,latex,csv,png,pdf (default: md)")
     p.add_argument("--out", default="report",

@@ -88,14 +88,8 @@ class Result:
         return (self.split_set, self.split_index, self.split_hash, self.seed)
 
     def metric(self, name: str) -> float | None:
-        value = self.metrics.get(name)
-        if value is None:
-            return None
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return None
-        return value if math.isfinite(value) else None
+        """The metric as a finite float; None when absent, not a number, NaN or infinite."""
+        return _number(self.metrics.get(name))
 
 
 def _fraction(value: Any) -> float | None:

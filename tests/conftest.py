@@ -36,3 +36,11 @@ def shared_dir() -> Path:
 def demo_cache() -> Path:
     """The session's private BENCH_CACHE (demo data is generated here once per session)."""
     return Path(os.environ["BENCH_CACHE"])
+
+
+@pytest.fixture(scope="session")
+def demo_small(tmp_path_factory):
+    """40 real demo-a images (one reference, every distortion and level): tests/demo_images.py."""
+    from tests.demo_images import one_reference_demo
+
+    return one_reference_demo(tmp_path_factory.mktemp("demo-cache"))

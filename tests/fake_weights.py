@@ -126,11 +126,13 @@ def clip_fakes(hub: Path, backbones=("RN50", "ViT-B/32"), full: bool = False) ->
                      transformer_width=width, transformer_heads=max(1, width // 64),
                      transformer_layers=12 if full else 1, **cfg)
         sd = fake_state_dict(model.state_dict())
-        _save_jit(sd, hub / "clip" / PYIQA_CLIP_FILES[backbone])
+        save_openai_archive(sd, hub / "clip" / PYIQA_CLIP_FILES[backbone])
 
 
-def _save_jit(state_dict: dict, path: Path) -> None:
-    """A TorchScript archive whose state_dict() is ``state_dict`` (OpenAI ships CLIP as JIT archives)."""
+def save_openai_archive(state_dict: dict, path: Path, share_storage: bool = False) -> Path:
+    """A TorchScript archive whose state_dict() is ``state_dict``, as OpenAI ships CLIP. Each tensor is
+    stored contiguously; ``share_storage=True`` registers them as they are (views of one buffer stay one
+    storage on disk: a full-size RN50 is ~2.5 MB)."""
     import torch
     from torch import nn
 
@@ -146,9 +148,12 @@ def _save_jit(state_dict: dict, path: Path) -> None:
             if not hasattr(mod, name):
                 mod.add_module(name, Holder())
             mod = getattr(mod, name)
-        mod.register_buffer(leaf, value.clone(memory_format=torch.contiguous_format))   # not the shared buffer
+        mod.register_buffer(leaf, value if share_storage else value.clone(memory_format=torch.contiguous_format))
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(root), str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)      # torch.jit's deprecation notice
+        torch.jit.save(torch.jit.script(root), str(path))
+    return path
 
 
 def pyiqa_fakes(hub: Path, names=None) -> None:

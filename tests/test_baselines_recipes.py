@@ -46,16 +46,19 @@ PINNED = {
                3 * (930 // 128) + 9 * (930 // 32), (3 * (930 // 128)) * 128 + 9 * (930 // 32) * 32, "full", 1),
     # zwx8981/LIQE train_liqe_single.py: 6 epochs x 200 steps, batch 32 images of 3 pooled patches, 15 test patches
     "liqe": (3, 224, {"kind": "short_side", "size": 768, "only_if_larger": True}, 32, 6, 1200, 1200 * 32, "crops", 15),
-    # pyiqa options/train/METAIQA/train_MetaIQA_finetune.yml: batch 50, crop 224 (1900 iters ~ 100 epochs here)
-    "metaiqa": (1, 224, None, 50, 100, 100 * (930 // 50), 100 * (930 // 50) * 50, "resize", 1),
+    # zhuhancheng/MetaIQA MetaIQA_FineTune_WILDLIVE.py: 100 epochs, batch 50, Rescale(256, 256) + RandomCrop(224),
+    # test Rescale(224, 224)
+    "metaiqa": (1, 224, {"kind": "fixed", "hw": [256, 256]}, 50, 100, 100 * (930 // 50), 100 * (930 // 50) * 50,
+                "resize", 1),
     # pyiqa options/train/CLIPIQA/train_CLIPIQA_koniq10k.yml: batch 8, 50 epochs, crop 384, full test
     "clipiqa+-pyiqa": (1, 384, None, 8, 50, 50 * (930 // 8), 50 * (930 // 8) * 8, "full", 1),
     # MUSIQ paper (lr / epochs / batch assumed): one 384 crop, full-image test
     "musiq": (1, 384, None, 16, 20, 20 * (930 // 16), 20 * (930 // 16) * 16, "full", 1),
-    # released checkpoint name P2P_RoIPoolModel-fit.10.bs.120
+    # baidut/PaQ-2-PiQ: fastai learn.fit(10) at bs=120 (released RoIPoolModel-fit.10.bs.120); 224 crops ours
     "paq2piq": (1, 224, None, 120, 10, 10 * (930 // 120), 10 * (930 // 120) * 120, "full", 1),
-    # MP-IQE paper's schedule for ViT-BIQA (the paper states none for it); CLIP-IQA+ as pyiqa's yml
-    "vit-biqa": (1, 224, None, 64, 30, 30 * (930 // 64), 30 * (930 // 64) * 64, "crops", 8),
+    # MP-IQE paper's schedule for ViT-BIQA (the paper states none for it): 8 crops per image, batch 64 (LIVEC);
+    # CLIP-IQA+ as pyiqa's yml
+    "vit-biqa": (8, 224, None, 64, 30, 30 * (930 * 8 // 64), 30 * (930 * 8 // 64) * 64, "crops", 8),
     "clipiqa+": (1, 224, None, 8, 50, 50 * (930 // 8), 50 * (930 // 8) * 8, "crops", 8),
 }
 
@@ -80,7 +83,7 @@ def test_official_learning_rate_tables():
     assert lrs(r, "all", "head") == pytest.approx([2e-4] * 7 + [2e-5] * 3 + [2e-6] * 3 + [2e-7] * 3, rel=1e-9)
     assert lrs(r, "all", "backbone") == pytest.approx([2e-5] * 16)
     assert r["optimizer"][0]["reset_on_lr_change"]
-    # TReS (models.py Solver: lr /= lrratio 10 after epochs droplr=1, 2, 3): the review bug had /2
+    # TReS (models.py class TReS, the solver: lr /= lrratio 10 after epochs droplr=1, 2, 3): the review bug had /2
     r = recipe("tres")
     assert lrs(r, "all", "head") == pytest.approx([2e-5, 2e-6, 2e-7], rel=1e-9)
     assert lrs(r, "all", "backbone") == lrs(r, "all", "head")
@@ -99,9 +102,33 @@ def test_official_learning_rate_tables():
     r = recipe("liqe")
     expected = [5e-6 * (1 + math.cos(math.pi * k / 5)) / 2 for k in (0, 1, 2, 3, 4, 6)]
     assert lrs(r, "all", "head") == pytest.approx(expected, rel=1e-9)
-    # MetaIQA: 1e-4 ResNet / 1e-2 head, x0.8 every 10 epochs
+    # MetaIQA (MetaIQA_FineTune_WILDLIVE.py): one Adam at 1e-4 for ResNet and head; exp_lr_scheduler multiplies
+    # the current lr by 0.8 ** (epoch // 10) at every epoch, so the decay compounds
     r = recipe("metaiqa")
-    assert lrs(r, "all", "head")[9:11] == pytest.approx([1e-2, 8e-3]) and lrs(r, "all", "backbone")[0] == 1e-4
+    lr, expected = 1e-4, []
+    for epoch in range(100):
+        lr = lr * 0.8 ** (epoch // 10)
+        expected.append(lr)
+    assert lrs(r, "all", "head") == pytest.approx(expected, rel=1e-9) and lrs(r, "all", "backbone") == lrs(r, "all", "head")
+    assert lrs(r, "all", "head")[9:13] == pytest.approx([1e-4, 8e-5, 6.4e-5, 5.12e-5], rel=1e-9)
+    # PaQ-2-PiQ: fastai v1 fit defaults: lr slice(3e-3) -> body 3e-4, head 3e-3, constant; AdamW wd 1e-2
+    r = recipe("paq2piq")
+    assert lrs(r, "all", "backbone") == [3e-4] * 10 and lrs(r, "all", "head") == [3e-3] * 10
+    assert (r["optimizer"][0]["type"], r["optimizer"][0]["weight_decay"]) == ("adamw-fastai", 1e-2)
+    assert r["flips"] == {"horizontal": False, "vertical": False}
+
+
+def test_vit_biqa_follows_mp_iqe_per_dataset():
+    # MP-IQE paper: batch 32 for LIVE, CSIQ, BID, 64 elsewhere; 8 random 224 crops per image in training.
+    # Review bug: ViT-BIQA trained 1 crop per image at batch 64 everywhere (8x fewer samples than MP-IQE)
+    from methods.registry import get_method
+
+    for dataset, n in (("live", 623), ("bid", 469), ("koniq10k", 8058)):
+        v, mp = recipe("vit-biqa", dataset, n), get_method("mpiqe").recipe(
+            get_method("mpiqe").make_params("paper"), dataset, n)
+        assert (v["batch_size"], v["train_crops_per_image"]) == (mp["batch_size"], mp["train_crops_per_image"])
+        assert v["optimizer_steps"] == mp["optimizer_steps"]
+    assert recipe("vit-biqa", "live", 623, batch_size=16)["batch_size"] == 16
 
 
 def test_resize_and_crop_per_dataset():
@@ -120,7 +147,8 @@ def test_resize_and_crop_per_dataset():
 def test_loss_and_target_of_each_recipe():
     want = {"tres": ("tres", "score"), "hyperiqa": ("l1", "score"), "dbcnn": ("mse", "score"),
             "unique": ("fidelity-thurstone", "score"), "liqe": ("fidelity-binary", "score"),
-            "metaiqa": ("mse", "unit"), "clipiqa+-pyiqa": ("mse+plcc", "unit"), "clipiqa+": ("mse+plcc", "unit")}
+            "metaiqa": ("mse", "unit"), "clipiqa+-pyiqa": ("mse+plcc", "unit"), "clipiqa+": ("mse+plcc", "unit"),
+            "paq2piq": ("mse", "score")}
     for name, (loss, target) in want.items():
         r = recipe(name)
         assert (r["loss"]["name"], r["target"]) == (loss, target), name
@@ -305,16 +333,19 @@ def test_tres_total_loss_is_the_official_sum():
     assert float(sum(terms.values())) == pytest.approx(float(official), rel=1e-6)
 
 
-def _fidelity_by_loops(pred, g):
-    from scipy.stats import norm
-
+def _fidelity_by_loops(pred, g, p_of=lambda d: norm_cdf(d / math.sqrt(2))):
     out = []
-    n = len(pred)
-    for i in range(n):
-        for j in range(i + 1, n):
-            p = norm.cdf((pred[i] - pred[j]) / math.sqrt(2))
+    for i in range(len(pred)):
+        for j in range(i + 1, len(pred)):
+            p = p_of(pred[i] - pred[j])
             out.append(1 - math.sqrt(p * g(i, j) + 1e-8) - math.sqrt((1 - p) * (1 - g(i, j)) + 1e-8))
     return float(np.mean(out))
+
+
+def norm_cdf(x):
+    from scipy.stats import norm
+
+    return float(norm.cdf(x))
 
 
 def test_liqe_and_unique_fidelity_losses_equal_loop_write_outs():
@@ -327,11 +358,16 @@ def test_liqe_and_unique_fidelity_losses_equal_loop_write_outs():
     rng = np.random.default_rng(0)
     pred, y, s = rng.normal(size=6), rng.uniform(0, 5, 6), rng.uniform(0.2, 1, 6)
     t = lambda a: torch.tensor(a, dtype=torch.float64)                      # noqa: E731
-    binary = _fidelity_by_loops(pred, lambda i, j: 0.5 * (np.sign(y[i] - y[j]) + 1))
-    assert float(fidelity_binary_loss(t(pred), t(y))) == pytest.approx(binary, rel=1e-9)
+    order = lambda i, j: 0.5 * (np.sign(y[i] - y[j]) + 1)                   # noqa: E731
+    # LIQE MNL_Loss.loss_m4 as written: p = 0.5 * (1 + erf(preds / sqrt(2))), i.e. Phi(s_i - s_j)
+    liqe = _fidelity_by_loops(pred, order, p_of=lambda d: 0.5 * (1 + math.erf(d / math.sqrt(2))))
+    assert float(fidelity_binary_loss(t(pred), t(y))) == pytest.approx(liqe, rel=1e-9)
+    # review bug: the quality term used Phi((s_i - s_j) / sqrt(2)), which is not loss_m4
+    assert liqe != pytest.approx(_fidelity_by_loops(pred, order), rel=1e-3)
+    # UNIQUE TrainModel.py: p = Phi((s_i - s_j) / sqrt(var_i + var_j)), unit variances here (no std head)
     thurstone = _fidelity_by_loops(pred, lambda i, j: norm.cdf((y[i] - y[j]) / math.sqrt(s[i] ** 2 + s[j] ** 2)))
     assert float(thurstone_fidelity(t(pred), t(y), t(s))) == pytest.approx(thurstone, rel=1e-6)
-    assert float(thurstone_fidelity(t(pred), t(y), None)) == pytest.approx(binary, rel=1e-9)
+    assert float(thurstone_fidelity(t(pred), t(y), None)) == pytest.approx(_fidelity_by_loops(pred, order), rel=1e-9)
 
 
 def test_plcc_loss_equals_numpy():

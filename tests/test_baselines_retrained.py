@@ -101,6 +101,26 @@ def test_builds_from_the_declared_weight_files(name, fake_env):
     assert m.availability(m.params) == (True, "ok")
     assert_loaded_from_file(name, m._ensure_model().net, fake_env)
     assert_backbone_trains(name, m)
+    if name == "tres":   # pyiqa's TReS would upscale our 224 crops to 225 and re-crop them: built without that
+        import torch
+        from pyiqa.archs import tres_arch
+
+        x = torch.rand(2, 3, 224, 224)
+        assert torch.equal(tres_arch.random_crop(x, 224, 1), x) and torch.equal(tres_arch.uniform_crop(x, 224, 1), x)
+        assert tres_arch.uniform_crop(torch.rand(1, 3, 300, 300), 224, 4).shape == (4, 3, 224, 224)
+
+
+def test_hyperiqa_param_groups_follow_the_official_solver(fake_env):
+    """SSL92/hyperIQA HyerIQASolver: 'res' = models.ResNetBackbone, which holds the LDA modules too, trains at
+    lr; the rest (hyper network) at lr * lr_ratio. Review bug: pyiqa's lda_modules sat in the 'head' group."""
+    m = method("hyperiqa")
+    model = m._ensure_model()
+    net = model.net
+    in_group = lambda ps, group: all(any(q is p for q in group) for p in ps)    # noqa: E731
+    assert in_group(list(net.base_model.parameters()) + list(net.lda_modules.parameters()), model.backbone)
+    hyper = [p for n, p in net.named_parameters() if n.split(".")[0] in ("fc_w_modules", "fc_b_modules", "conv1")]
+    assert hyper and in_group(hyper, model.head) and not any(any(q is p for q in model.backbone) for p in hyper)
+    assert len(model.backbone) + len(model.head) == len([p for p in net.parameters() if p.requires_grad])
 
 
 def test_timm_weights_from_weights_dir(fake_root, tmp_path, monkeypatch):
@@ -202,3 +222,143 @@ def test_clipiqa_plus_prompts_encode_like_clip_text(demo, tmp_path):
     other.params.n_ctx = 1
     other.load(tmp_path / "ctx.pt")
     np.testing.assert_allclose(other.predict(demo[1]), m.predict(demo[1]), rtol=1e-5)
+
+
+# --- the data path: the decoded-image cache and loader workers (methods/retrained/data.py) -----------------
+@pytest.fixture()
+def odd_images(tmp_path):
+    """Sizes for every resize branch: larger and smaller than the resize, one below the crop, a JPEG."""
+    from PIL import Image
+
+    from bench.records import ImageRecord
+
+    rng = np.random.default_rng(1)
+    recs = []
+    for k, (w, h) in enumerate([(120, 90), (40, 70), (90, 90), (161, 61)]):
+        p = tmp_path / f"odd{k}.{'jpg' if k == 3 else 'png'}"
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(p)
+        recs.append(ImageRecord(id=p.name, path=p, score=float(k), raw_score=float(k)))
+    return recs
+
+
+class DecodeCounter:
+    """Counts real decodes (bench.images.open_rgb: the cache's misses and the uncached path both call it)."""
+
+    def __init__(self, monkeypatch, when=lambda: None):
+        import bench.images
+
+        self.calls, real = [], bench.images.open_rgb
+
+        def counting(path):
+            self.calls.append(when())
+            return real(path)
+
+        monkeypatch.setattr(bench.images, "open_rgb", counting)
+
+
+def torchvision_resize(path, spec) -> np.ndarray:
+    """transforms.Resize((h, w)) / Resize(s) (both sides rounded) of a PIL image: bilinear; only_if_larger as
+    UNIQUE's AdaptiveResize."""
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    if spec is None or (spec["kind"] == "short_side" and (min(w, h) == spec["size"] or
+                                                          (spec["only_if_larger"] and min(w, h) < spec["size"]))):
+        return np.asarray(img)
+    if spec["kind"] == "fixed":
+        size = (spec["hw"][1], spec["hw"][0])
+    else:
+        k = spec["size"] / min(w, h)
+        size = (round(w * k), round(h * k))
+    return np.asarray(img.resize(size, Image.BILINEAR))
+
+
+RESIZES = [None, {"kind": "fixed", "hw": [80, 100]}, {"kind": "short_side", "size": 64, "only_if_larger": True},
+           {"kind": "short_side", "size": 64, "only_if_larger": False}]
+
+
+@pytest.mark.parametrize("resize", RESIZES, ids=["none", "fixed", "short-if-larger", "short"])
+def test_patch_crops_are_identical_from_the_cache(resize, odd_images, tmp_path, monkeypatch):
+    """Train (per-sample and pooled), test and full-image items: the same bytes from the cache as from a
+    fresh decode, for two epochs; a second pass over the cached data decodes nothing."""
+    from bench.image_cache import ImageCache
+    from methods.retrained.data import PatchDataset
+
+    cache = ImageCache(tmp_path / "cache")
+    for crop, n, train, pool in [(48, 3, True, False), (48, 2, True, True), (48, 2, False, False), (0, 1, False, False)]:
+        plain = PatchDataset(odd_images, crop, n, resize, train=train, seed=4, pool=pool)
+        cached = PatchDataset(odd_images, crop, n, resize, train=train, seed=4, pool=pool, cache=cache)
+        for epoch in (0, 1):
+            for i in range(len(plain)):
+                a, b = plain[(epoch, i)], cached[(epoch, i)]
+                assert a["x"].shape == b["x"].shape and a["x"].numpy().tobytes() == b["x"].numpy().tobytes()
+        if train:
+            assert not np.array_equal(plain[(0, 0)]["x"], plain[(1, 0)]["x"])     # new crops each epoch
+        if not crop:        # the whole image: torchvision's Resize on a PIL image, written out independently
+            for i, r in enumerate(odd_images):
+                want = torchvision_resize(r.path, resize).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
+                assert cached[i]["x"].numpy().tobytes() == want.tobytes()
+    assert cache.size_bytes()[0] > 0
+    decodes = DecodeCounter(monkeypatch)
+    again = PatchDataset(odd_images, 48, 3, resize, train=True, seed=4, cache=ImageCache(tmp_path / "cache"))
+    assert [again[(2, i)]["x"].shape[-1] for i in range(len(again))] == [48] * len(again)
+    assert decodes.calls == []
+
+
+def test_patch_loader_gives_the_same_batches_for_0_and_2_persistent_workers(odd_images, tmp_path):
+    from bench.image_cache import ImageCache
+    from bench.images import make_loader
+    from methods.retrained.data import PatchDataset
+
+    def epochs(workers, cache):
+        data = PatchDataset(odd_images, 48, 2, RESIZES[2], train=True, seed=4, cache=cache)
+        loader = make_loader(data, batch_size=3, shuffle=True, num_workers=workers, seed=9)
+        if workers:
+            assert loader.persistent_workers and loader.num_workers == workers
+        out = []
+        for e in range(2):
+            data.set_epoch(e)
+            out.append([(b["index"].tolist(), b["x"].numpy().tobytes()) for b in loader])
+        return out
+
+    ref = epochs(0, None)
+    assert ref[0] != ref[1]
+    assert epochs(2, ImageCache(tmp_path / "cache")) == ref and epochs(2, None) == ref
+
+
+def _ci_method(name, tmp_path, **ctx):
+    """A ci-preset cell's method, with two epochs so that the second one can hit the cache."""
+    from dataclasses import replace
+
+    from methods.registry import get_method
+
+    cls = get_method(name)
+    return cls(replace(cls.make_params("ci"), epochs=2, max_steps=0), RunContext(seed=0, workdir=tmp_path, **ctx))
+
+
+def test_ci_cell_is_byte_identical_with_the_cache_and_workers_and_hits_it(fake_env, demo, tmp_path, monkeypatch):
+    train, test = demo
+    cache = tmp_path / "images"
+    m = _ci_method("paq2piq", tmp_path)
+    assert m.params.train_crops == 2 and not m.params.pool_train_crops
+    decodes = DecodeCounter(monkeypatch, when=lambda: len(m.context.history))    # epochs done at each decode
+    m.fit(train)
+    ref = m.predict(test)
+    # uncached: every sample decodes its image (2 epochs x 2 crops per image), then every test image
+    assert len(decodes.calls) == 2 * 2 * len(train) + len(test)
+    decodes.calls.clear()
+    m = _ci_method("paq2piq", tmp_path, image_cache=cache)
+    m.fit(train)
+    # cached: each training image decoded once, all in the first epoch; the second epoch decodes nothing
+    assert decodes.calls == [0] * len(train) and len(m.context.history) == 2
+    pred = m.predict(test)
+    assert len(decodes.calls) == len(train) + len(test)
+    assert len(list(cache.glob("*/*.npy"))) == len(train) + len(test)       # 256-pixel images: raw entries
+    assert pred.tobytes() == ref.tobytes()
+    # 2 persistent loader workers, with and without the cache: the same bytes, no new entries
+    for c in (cache, None):
+        m = _ci_method("paq2piq", tmp_path, image_cache=c, num_workers=2)
+        m.fit(train)
+        assert m.predict(test).tobytes() == ref.tobytes()
+    assert len(list(cache.glob("*/*.npy"))) == len(train) + len(test)

@@ -12,34 +12,7 @@ import pytest
 from bench.records import DatasetInfo, ImageRecord, ImageSet
 from methods.base import RunContext
 from tests.fake_weights import fake_state_dict, one_torch_thread  # noqa: F401 (autouse fixture)
-
-
-def save_openai_archive(state_dict: dict, path: Path) -> Path:
-    """A TorchScript archive whose state_dict() is ``state_dict``, as OpenAI ships CLIP. Tensors are
-    registered as they are (views of one buffer stay one storage on disk: a full RN50 is ~2.5 MB)."""
-    import torch
-    from torch import nn
-
-    class Holder(nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x
-
-    root = Holder()
-    for key, value in state_dict.items():
-        *parents, leaf = key.split(".")
-        mod = root
-        for name in parents:
-            if not hasattr(mod, name):
-                mod.add_module(name, Holder())
-            mod = getattr(mod, name)
-        mod.register_buffer(leaf, value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(torch.jit.script(root), str(path))
-    return path
+from tests.fake_weights import save_openai_archive
 
 
 def image_set(folder: Path, sizes) -> ImageSet:
@@ -81,7 +54,8 @@ def pyiqa_tiny_rn(tmp_path_factory):
 
     ours, _ = create_clip("biqa-tiny-rn", "none")
     theirs = build_model({k: v.clone() for k, v in ours.state_dict().items()}).float().eval()   # fp16-rounded
-    path = save_openai_archive(theirs.state_dict(), tmp_path_factory.mktemp("clip") / "tiny-rn-openai.pt")
+    path = save_openai_archive(theirs.state_dict(), tmp_path_factory.mktemp("clip") / "tiny-rn-openai.pt",
+                               share_storage=True)
     return theirs, path
 
 
@@ -112,7 +86,7 @@ def test_rn50_builds_offline_at_random_and_from_the_openai_file_by_name(private_
     with torch.device("meta"):
         shapes = open_clip.create_model("RN50", pretrained=None, force_quick_gelu=True, device="meta").state_dict()
     sd = fake_state_dict(shapes, seed=3)
-    path = save_openai_archive(sd, private_caches / "hub" / "clip" / "RN50.pt")
+    path = save_openai_archive(sd, private_caches / "hub" / "clip" / "RN50.pt", share_storage=True)
     assert path.stat().st_size < 20e6
     assert m.availability(m.params) == (True, "ok")
     model, info, _ = m.net()

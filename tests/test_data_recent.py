@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench.datasets import load_dataset
-from bench.datasets.fixtures import write_fixture
+from bench.datasets.fixtures import write_csv, write_fixture, write_image
 from bench.errors import DatasetError, SplitError
 from bench.splits import make_splits
-
-
-def img(path: Path, rng) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
-
-
-def table(path: Path, header, rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-
 
 FLIVE_IMAGES = [f"{src}/{k}.jpg" for src in ("EE371R", "voc_emotic_ava", "blur_dataset") for k in range(4)]
 
@@ -36,18 +19,18 @@ def flive_tree(root: Path, layout: str) -> None:
     rng = np.random.default_rng(0)
     db = root / "FLIVE_Database" / "database"
     for name in FLIVE_IMAGES:
-        img(db / name, rng)
+        write_image(db / name, rng)
     moss = {n: float(rng.uniform(40, 90)) for n in FLIVE_IMAGES}
     phase = {n: ("test" if i % 6 == 0 else "val" if i % 6 == 1 else "train") for i, n in enumerate(FLIVE_IMAGES)}
     if layout == "pyiqa":
         rows = [(n, moss[n], {"train": 0, "val": 1, "test": 2}[phase[n]]) for n in FLIVE_IMAGES]
         rows += [(f"patches/{Path(n).stem}_patch_{p}.jpg", 50.0, 0) for n in FLIVE_IMAGES[:3] for p in (1, 2, 3)]
-        table(root / "meta_info" / "meta_info_FLIVEDataset.csv", ("img_name/patch_name", "mos", "split"), rows)
+        write_csv(root / "meta_info" / "meta_info_FLIVEDataset.csv", ("img_name/patch_name", "mos", "split"), rows)
     else:
-        table(db / "labels_image.csv", ("name", "mos", "left", "top"), [(n, moss[n], 0, 0) for n in FLIVE_IMAGES])
-        table(db / "labels640.csv", ("name_image", "mos_image"), [(n, moss[n]) for n in FLIVE_IMAGES
+        write_csv(db / "labels_image.csv", ("name", "mos", "left", "top"), [(n, moss[n], 0, 0) for n in FLIVE_IMAGES])
+        write_csv(db / "labels640.csv", ("name_image", "mos_image"), [(n, moss[n]) for n in FLIVE_IMAGES
                                                                     if phase[n] == "test"])
-        table(db / "labels=640_padded.csv", ("name_image", "mos_image", "is_valid"),
+        write_csv(db / "labels=640_padded.csv", ("name_image", "mos_image", "is_valid"),
               [(n, moss[n], phase[n] == "val") for n in FLIVE_IMAGES if phase[n] != "test"])
 
 
@@ -70,8 +53,8 @@ def test_agiqa3k_authors_layout(tmp_path):
     rng = np.random.default_rng(1)
     names = [f"{g}_normal_{k:03d}.jpg" for g in ("AttnGAN", "midjourney", "sd1.5") for k in range(3)]
     for n in names:
-        img(tmp_path / "AGIQA-3K" / n, rng)
-    table(tmp_path / "AGIQA-3K" / "data.csv",
+        write_image(tmp_path / "AGIQA-3K" / n, rng)
+    write_csv(tmp_path / "AGIQA-3K" / "data.csv",
           ("name", "prompt", "adj1", "adj2", "style", "mos_quality", "std_quality", "mos_align", "std_align"),
           [(n, "a cat, anime style", "", "", "anime style", 0.5 * i, 0.3, 4.0 - 0.1 * i, 0.2)
            for i, n in enumerate(names)])
@@ -90,9 +73,9 @@ def test_uhdiqa_authors_layout_with_its_sets(tmp_path):
     rows = []
     for i in range(9):
         phase = ("training", "validation", "test")[i % 3]
-        img(root / phase / f"{i}.jpg", rng)
+        write_image(root / phase / f"{i}.jpg", rng)
         rows.append((f"{i}.jpg", 0.1 * i, phase, "", 3840, 2160))
-    table(root / "uhd-iqa-metadata.csv", ("image_name", "quality_mos", "set", "subset", "orig_width", "orig_height"),
+    write_csv(root / "uhd-iqa-metadata.csv", ("image_name", "quality_mos", "set", "subset", "orig_width", "orig_height"),
           rows)
     ds = load_dataset("uhdiqa", data_root=tmp_path)
     assert len(ds) == 9 and "test/2.jpg" in ds.ids and "training/0.jpg" in ds.ids
@@ -100,7 +83,7 @@ def test_uhdiqa_authors_layout_with_its_sets(tmp_path):
     assert sorted(s.test) == ["test/2.jpg", "test/5.jpg", "test/8.jpg"] and len(s.train) == 6
     # a set name that is not one of the three is an error naming the file and line
     rows[4] = rows[4][:2] + ("holdout",) + rows[4][3:]
-    table(root / "uhd-iqa-metadata.csv", ("image_name", "quality_mos", "set", "subset", "orig_width", "orig_height"),
+    write_csv(root / "uhd-iqa-metadata.csv", ("image_name", "quality_mos", "set", "subset", "orig_width", "orig_height"),
           rows)
     with pytest.raises(DatasetError, match=r"uhd-iqa-metadata.csv:6: set 'holdout'"):
         load_dataset("uhdiqa", data_root=tmp_path)
@@ -116,7 +99,7 @@ def test_koniq_official_split_in_both_layouts(tmp_path):
     with pytest.raises(SplitError, match="defines no official split"):
         make_splits(load_dataset("koniq10k", data_root=tmp_path / "o"), split_set="official")
     names = sorted(p.name for p in (folder / "1024x768").iterdir())
-    table(folder / "koniq10k_distributions_sets.csv", ("image_name", "MOS", "SD", "set"),
+    write_csv(folder / "koniq10k_distributions_sets.csv", ("image_name", "MOS", "SD", "set"),
           [(n, 50, 1, ("training", "training", "validation", "test")[i % 4]) for i, n in enumerate(names)])
     (s,) = make_splits(load_dataset("koniq10k", data_root=tmp_path / "o"), split_set="official")
     assert (len(s.train), len(s.test)) == (15, 5)

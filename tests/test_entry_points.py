@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def test_readme_two_commands_and_ci_runs_the_test_one():
 
 
 def _make_n(tmp_path: Path, *args: str) -> str:
-    out = subprocess.run(["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", *args],
+    out = subprocess.run(["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", f"PYTHON={sys.executable}", *args],
                          capture_output=True, text=True, check=True)
     return out.stdout
 
@@ -42,11 +43,14 @@ def test_setup_installs_pins_once_and_follows_the_torch_choice(tmp_path):
     first = _make_n(tmp_path, "test")
     assert "-m venv" in first and "torch==2.14.1 torchvision==0.29.1" in first and 'setuptools<81' in first
     assert "-m pytest -q" in first
+    if sys.version_info[:2] == (3, 11):     # the known-good versions are held on the Python they were tested with
+        assert "-c constraints-py311.txt" in first
     # after a successful install the stamp holds the install spec: nothing is installed again
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     stamp = venv / ".biqa-installed"
-    stamp.write_text("torch==2.14.1 torchvision==0.29.1 \n")
+    spec = "torch==2.14.1 torchvision==0.29.1 " + ("constraints-py311.txt" if sys.version_info[:2] == (3, 11) else "")
+    stamp.write_text(spec + "\n")
     again = _make_n(tmp_path, "test")
     assert "pip install" not in again and "-m pytest -q" in again
     # a different torch build (a GPU user's CUDA wheels) reinstalls, with that index

@@ -133,3 +133,53 @@ def test_two_workers_claim_two_gpus(tmp_path):
         p.join(timeout=60)
     record("two_workers_gpus", gpus)
     assert gpus == [0, 1]
+
+
+def _tiny_baseline_cell(images, device, tmp_path, workers, cache):
+    """A retrained baseline through the real engine (methods/retrained/engine.py) on a tiny conv net: the
+    training inputs it saw (after the flips) and its predictions."""
+    from methods.base import RunContext
+    from methods.retrained.engine import Trainable, TrainedRegressor, recipe_dataclass
+
+    class TinyBaseline(TrainedRegressor):
+        name = "tiny-baseline"
+        Params = recipe_dataclass("TinyBaselineParams", crop_size=64, batch_size=4, epochs=2, train_crops=2,
+                                  test_crops=2, hflip=True, vflip=True, lr=1e-3)
+        seen: list = []
+
+        def build(self):
+            torch.manual_seed(0)
+            net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                      torch.nn.Linear(4, 1))
+            return Trainable(net, list(net[0].parameters()), list(net[3].parameters()))
+
+        def loss_terms(self, net, x, y, y_std=None):
+            assert x.device.type == torch.device(device).type
+            self.seen.append(x.detach().cpu().clone())
+            return super().loss_terms(net, x, y, y_std)
+
+    m = TinyBaseline(TinyBaseline.Params(), RunContext(seed=0, device=device, workdir=tmp_path, num_workers=workers,
+                                                       image_cache=cache))
+    m.seen = []
+    m.fit(images)
+    return torch.cat(m.seen), m.predict(images)
+
+
+def test_baseline_engine_on_cuda_sees_the_cpu_crops(demo_images, tmp_path):
+    """PatchDataset through make_loader on CUDA (pinned, persistent workers, the image cache, non-blocking
+    copies; the flips on the device): the same training inputs as on the CPU with 0 workers, no cache."""
+    from bench.images import DeviceLoader, make_loader
+    from methods.retrained.data import PatchDataset
+
+    loader = make_loader(PatchDataset(demo_images.records, 64, 2, None, train=True, cache=tmp_path / "c"),
+                         batch_size=4, shuffle=True, num_workers=2, device="cuda:0")
+    assert isinstance(loader, DeviceLoader) and loader.loader.pin_memory and loader.loader.persistent_workers
+    assert next(iter(loader))["x"].is_cuda
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    x_cpu, p_cpu = _tiny_baseline_cell(demo_images, "cpu", tmp_path / "cpu", 0, None)
+    x_gpu, p_gpu = _tiny_baseline_cell(demo_images, "cuda:0", tmp_path / "gpu", 2, tmp_path / "images")
+    assert torch.equal(x_cpu, x_gpu)
+    diff = float(np.max(np.abs(p_cpu - p_gpu)))
+    record("baseline_engine_cpu_vs_cuda", {"inputs_equal": True, "max_abs_pred_diff": diff})
+    assert diff <= 1e-3 * (float(np.ptp(p_cpu)) or 1.0) + 1e-5

@@ -80,6 +80,29 @@ def test_resize_entries_match_the_uncached_resize(tmp_path, photos):
     assert cache.pixels(big).shape == (50, 70, 3)
 
 
+def test_bilinear_and_max_steps_are_pil_resizes_with_their_own_keys(tmp_path, photos):
+    """The retrained baselines' resizes (torchvision's bilinear; 'max': only larger images shrink)."""
+    from bench.image_cache import ImageCache, file_digest, normalise_resize
+    from bench.images import open_rgb
+
+    cache = ImageCache(tmp_path / "cache")
+    big = photos[0]                                            # 240x160
+    img = open_rgb(big)
+    expected = np.asarray(img.resize((150, 100), Image.BILINEAR))
+    assert np.array_equal(cache.pixels(big, ("max", 100, "bilinear")), expected)
+    assert np.array_equal(cache.pixels(big, ("short", 100, "bilinear")), expected)
+    assert not np.array_equal(expected, cache.pixels(big, ("short", 100)))           # bicubic differs
+    assert cache.pixels(big, ("max", 200, "bilinear")).shape == (160, 240, 3)         # smaller: left alone
+    assert np.array_equal(cache.pixels(big, ("fixed", 90, 70, "bilinear")), np.asarray(img.resize((90, 70), Image.BILINEAR)))
+    # bicubic is the default and stays out of the key: entries stored before filters existed are still found
+    assert normalise_resize(("min", 64, "bicubic")) == (("min", 64),)
+    assert cache.entry_path(file_digest(big), normalise_resize(("short", 100, "bicubic"))) == \
+        cache.entry_path(file_digest(big), (("short", 100),))
+    for bad in (("max", 10, "lanczos"), ("fixed", 10, "bilinear"), ("max",), ("short", 0, "bilinear")):
+        with pytest.raises(ValueError, match="resize step"):
+            normalise_resize(bad)
+
+
 def test_truncated_entry_is_never_read_and_is_rebuilt(tmp_path, photos):
     from bench.image_cache import ImageCache, file_digest
     from bench.images import decode_rgb

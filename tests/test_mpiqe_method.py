@@ -12,6 +12,7 @@ import pytest
 
 from methods.base import RunContext
 from methods.mpiqe import MPIQE, MPIQEConfigError, VisualOnly
+from tests.demo_images import random_subset as _subset  # demo_small: tests/conftest.py
 
 
 def test_package_imports_without_torch_and_is_registered():
@@ -83,24 +84,6 @@ def test_missing_weights_fail_fast_and_clearly(tmp_path):
 # --- training on real demo images ------------------------------------------------------------
 
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def demo_small(tmp_path_factory):
-    """40 real demo-a images (one reference, every distortion and level), generated in seconds."""
-    from bench import demo
-    from bench.datasets import get_spec
-    from bench.datasets.demo_loader import load_demo
-
-    cache = tmp_path_factory.mktemp("demo-cache")
-    demo.generate("demo-a", demo.demo_dir("demo-a", cache), n_refs=1)
-    return load_demo(get_spec("demo-a"), cache_dir=cache)
-
-
-def _subset(images, n, seed=0):
-    rng = np.random.default_rng(seed)
-    ids = [images.records[i].id for i in sorted(rng.choice(len(images), n, replace=False))]
-    return images.subset(ids)
 
 
 def test_loss_falls_within_50_steps_and_checkpoint_round_trips(demo_small, tmp_path):

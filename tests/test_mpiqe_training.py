@@ -19,24 +19,9 @@ from methods.base import RunContext  # noqa: E402
 from methods.mpiqe import MPIQE, MissingLabels, VisualOnly  # noqa: E402
 from methods.mpiqe import train as T  # noqa: E402
 from methods.mpiqe.data import CropSamples, training_samples  # noqa: E402
+from tests.demo_images import random_subset as _subset  # noqa: E402 (demo_small: tests/conftest.py)
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def demo_small(tmp_path_factory):
-    from bench import demo
-    from bench.datasets.demo_loader import load_demo
-    from bench.datasets.registry import get_spec
-
-    cache = tmp_path_factory.mktemp("demo-cache")
-    demo.generate("demo-a", demo.demo_dir("demo-a", cache), n_refs=1)
-    return load_demo(get_spec("demo-a"), cache_dir=cache)
-
-
-def _subset(images, n, seed=0):
-    rng = np.random.default_rng(seed)
-    return images.subset([images.records[i].id for i in sorted(rng.choice(len(images), n, replace=False))])
 
 
 # --- both readings of the batch -------------------------------------------------------------
@@ -150,7 +135,8 @@ def test_paper_preset_refuses_unlabelled_data_at_plan_time(tmp_path):
     with pytest.raises(MissingLabels) as err:
         plan("cross", ["mpiqe"], opts, param_overrides={"mpiqe": {"pretrained": "none"}}, **kwargs)
     msg = str(err.value)
-    assert "clive_{train,val,test}_clip.txt" in msg and "--labels" in msg and "allow_missing_labels" in msg
+    assert "clive_{train,val,test}_clip.txt" in msg and "--labels" in msg
+    assert "--param mpiqe.allow_missing_labels=true" in msg      # method-scoped: visual-only has no such param
     notes: list[str] = []
     tasks = plan("cross", ["mpiqe", "visual-only"], opts, notes=notes, param_overrides={
         "mpiqe": {"pretrained": "none", "allow_missing_labels": True}, "visual-only": {"pretrained": "none"}},
@@ -161,6 +147,30 @@ def test_paper_preset_refuses_unlabelled_data_at_plan_time(tmp_path):
     assert MPIQE.check_plan(MPIQE.make_params("paper", use_scene_prompts=False), info) == []
     with pytest.raises(MissingLabels, match="scene"):
         MPIQE.check_plan(MPIQE.make_params("paper"), info)
+
+
+def test_lambda1_zero_needs_no_distortion_labels_at_plan_or_fit_time(demo_small):
+    """lambda1 = 0 switches L_dist off by choice: no distortion labels needed, no 'labels missing' note."""
+    base = _subset(demo_small, 4)
+    info = dataclasses.replace(base.dataset, has_distortion_labels=False)
+    unlabelled = type(base)(info, [dataclasses.replace(r, distortion_class=None) for r in base.records])
+    params = MPIQE.make_params("ci", epochs=1, lambda1=0.0, allow_missing_labels=False)
+    assert MPIQE.check_plan(params, info) == []
+    ctx = RunContext(seed=0)
+    MPIQE(params, ctx).fit(unlabelled)
+    assert ctx.facts["effective_losses"]["dist"] == 0.0 and ctx.facts["effective_losses"]["scene"] == 1.0
+    assert not any("distortion" in n for n in ctx.notes), ctx.notes
+    assert all(r["loss_dist"] is None and r["loss_scene"] is not None for r in ctx.history)
+    strict = MPIQE.make_params("ci", epochs=1, allow_missing_labels=False)      # lambda1 = 1: refused
+    with pytest.raises(MissingLabels, match="mpiqe.allow_missing_labels=true"):
+        MPIQE.check_plan(strict, info)
+    with pytest.raises(MissingLabels):
+        MPIQE(strict, RunContext(seed=0)).fit(unlabelled)
+    allowed = MPIQE.make_params("ci", epochs=1)                                 # allowed: off, and said so
+    ctx = RunContext(seed=0)
+    MPIQE(allowed, ctx).fit(unlabelled)
+    assert ctx.facts["effective_losses"]["dist"] == 0.0 and any("L_dist) off" in n for n in ctx.notes)
+    assert all(r["loss_dist"] is None for r in ctx.history)
 
 
 def _info(root, name):
@@ -257,6 +267,46 @@ def test_micro_batched_and_one_pass_gradients_agree_under_bf16():
         assert rel <= 1e-2, (k, float(rel))
 
 
+@pytest.mark.parametrize("pool", ["before", "after"])
+def test_fp32_islands_are_exactly_fp32_math_on_the_bf16_vit_output(pool):
+    """Under bf16 autocast only the ViT blocks and decoder layers may round: projection, similarities,
+    window softmax, logits and head give exactly what fp32 math gives on the bf16 ViT output and decoder
+    output. (A bf16 projection moves the scene logits by ~0.2, a bf16 head the score by ~1e-3: the
+    looser tolerance test above would not see either.) The text pass is fp32 under autocast too."""
+    from methods.mpiqe.model import _cos, _window_max
+
+    model = _tiny(window=2, window_pool=pool)
+    model.eval()
+    x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    seen = {}
+    model.visual.register_forward_hook(lambda mod, args, out: seen.__setitem__("vit", out))
+    model.decoder.layers[-1].register_forward_hook(lambda mod, args, out: seen.__setitem__("q", out))
+    with torch.no_grad():
+        text = model.text_features()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x, text)
+            text_bf16 = model.text_features()
+        cls, patches = seen["vit"]
+        assert cls.dtype == torch.bfloat16                  # the blocks did run in bf16
+        for name in text:
+            assert text_bf16[name].dtype == torch.float32
+            assert torch.allclose(text_bf16[name], text[name], atol=1e-6, rtol=0)
+        gh, gw = model.visual.grid
+        vit = model.visual.visual                           # CLIP's ln_post + proj, applied here in fp32
+
+        def project(tokens):
+            return vit.ln_post(tokens.float()) @ vit.proj
+
+        cls_p, patch_p = project(cls), project(patches)
+        scene = _cos(cls_p, text["scene"]) / model.cfg.temperature
+        win = _window_max(patch_p, gh, gw, 2) if pool == "after" else project(_window_max(patches, gh, gw, 2))
+        sim = _cos(win, text["distortion"])
+        dist = (torch.softmax(sim / model.cfg.window_temperature, dim=1) * sim).sum(1) / model.cfg.temperature
+        score = model.decoder.head(seen["q"].float().mean(1)).squeeze(-1)
+    assert torch.allclose(out["scene_logits"], scene, atol=1e-4, rtol=0)
+    assert torch.allclose(out["dist_logits"], dist, atol=1e-4, rtol=0)
+    assert torch.allclose(out["score"], score, atol=1e-6, rtol=0)
+
 # --- window pooling --------------------------------------------------------------------------
 def test_window_pooling_after_the_projection_follows_its_write_out():
     model = _tiny(window=2, window_pool="after", window_temperature=0.05, temperature=0.02)
@@ -281,7 +331,8 @@ def test_window_pooling_after_the_projection_follows_its_write_out():
 def test_bad_training_values_are_refused():
     from methods.mpiqe import MPIQEConfigError
 
-    for over in ({"batch_unit": "crops"}, {"score_scale": "percent"}, {"window_pool": "middle"}, {"batch_size": 0}):
+    for over in ({"batch_unit": "crops"}, {"score_scale": "percent"}, {"window_pool": "middle"}, {"batch_size": 0},
+                 {"lambda1": -1.0}, {"lambda2": -0.5}, {"smooth_l1_beta": -0.1}):
         with pytest.raises(MPIQEConfigError, match=next(iter(over))):
             MPIQE(MPIQE.make_params("ci", **over))
 

@@ -28,7 +28,8 @@ CI_METHODS = {
     "paq2piq": {"protocols": ("cross",), "n_splits": 1, "params": {}},
     "unique": {"protocols": ("cross",), "n_splits": 1, "params": {}},
 }
-# the pyiqa / torchvision weight files the retrained baselines above load: deterministic fakes (tests/fake_weights.py)
+# deterministic fake weight files (tests/fake_weights.py): the torchvision ones paq2piq and unique load are always
+# written; this pyiqa list is tests/test_baselines_retrained.py's, so that both share one session cache
 FAKE_WEIGHT_FILES = ["DBCNN_scnn-7ea73d75.pth", "musiq_imagenet_pretrain-51d9b0a5.pth", "Metaiqa_prior.pth", "UNIQUE.pt"]
 METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
 # Stated tolerance: correlations within 1e-4 absolute, RMSE within 1e-4 relative. CPU runs are

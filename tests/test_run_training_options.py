@@ -47,6 +47,7 @@ def test_val_fraction_and_select_on_val_reach_the_method_and_the_record(demo, tm
                   params={"epochs": 2})
     (task,) = tasks
     assert task.val_ids and not set(task.val_ids) & set(task.train_ids)
+    assert task.test_ids and not set(task.val_ids) & set(task.test_ids)    # selection never sees test images
     assert task.cell.training_options == {"val_fraction": 0.15, "select_on": "val"}
     default = _plan("intra", datasets=("demo-a",), n_splits=1, params={"epochs": 2})[0]
     assert default.cell.training_options == {} and "training_options" not in default.cell.identity()
@@ -66,6 +67,22 @@ def test_fraction_of_train_takes_shares_of_the_training_part(demo):
     assert len(of_train[0].train_ids) < len(of_data[0].train_ids)
     assert of_train[0].cell.training_options == {"fraction_of": "train"} and of_train[0].key != of_data[0].key
 
+
+
+@pytest.mark.parametrize("fraction_of", ["dataset", "train"])
+def test_efficiency_training_subsets_nest_and_share_the_test_part(demo, fraction_of):
+    tasks = _plan("efficiency", method="nss-svr", datasets=("demo-a",), n_splits=2, fractions=(0.2, 0.4, 0.6),
+                  fraction_of=fraction_of)
+    by_split: dict[int, list] = {}
+    for t in tasks:
+        by_split.setdefault(t.cell.split_index, []).append(t)
+    assert sorted(by_split) == [0, 1]
+    for split in by_split.values():
+        split.sort(key=lambda t: t.cell.fraction)
+        assert [t.cell.fraction for t in split] == [0.2, 0.4, 0.6]
+        sets = [set(t.train_ids) for t in split]
+        assert sets[0] < sets[1] < sets[2]                      # nested, strictly growing
+        assert len({t.test_ids for t in split}) == 1 and not sets[2] & set(split[0].test_ids)
 
 @pytest.mark.parametrize("protocol,options,message", [
     ("intra", {"select_on": "val"}, "--val-fraction"),

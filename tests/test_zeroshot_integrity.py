@@ -15,7 +15,7 @@ import methods.weights as W
 from bench.records import ImageSet
 from methods.base import RunContext
 from tests.fake_weights import classical_fake_hub, one_torch_thread  # noqa: F401 (autouse fixture)
-from tests.test_baselines_zeroshot import make_images
+from tests.test_baselines_zeroshot import make_images, zero_shot
 
 
 @pytest.fixture()
@@ -28,13 +28,6 @@ def private_home(tmp_path, tmp_path_factory, monkeypatch):
     shutil.copytree(shared / "hub", root / "hub")
     monkeypatch.setenv("TORCH_HOME", str(root))
     return root
-
-
-def zero_shot(name, cache, **ctx):
-    from methods.registry import get_method
-
-    cls = get_method(name)
-    return cls(cls.make_params("ci"), RunContext(cache_dir=cache, **ctx))
 
 
 def as_dataset(images: ImageSet, name: str) -> ImageSet:
@@ -140,6 +133,17 @@ def test_trained_on_test_dataset_is_recorded_and_noted(private_home, tmp_path):
     on_csiq.predict(as_dataset(images, "csiq"))
     assert on_csiq.context.facts["trained_on_test_dataset"] is False
     assert not any("zero-shot" in n for n in on_csiq.context.notes)
+
+
+@pytest.mark.parametrize("name", ["piqe", "entropy"])
+def test_training_free_metrics_are_zero_shot_everywhere_and_say_nothing(name, tmp_path):
+    """PIQE and entropy are formulas (no checkpoint): false on every dataset, and no 'not listed' note."""
+    images = make_images(tmp_path / "img", n=2, size=64)
+    for dataset in ("live", "koniq10k"):
+        m = zero_shot(f"pyiqa:{name}", tmp_path / "cache")
+        m.predict(as_dataset(images, dataset))
+        assert m.context.facts["trained_on_test_dataset"] is False
+        assert m.context.notes == [], m.context.notes
 
 
 def test_the_fact_reaches_the_cell_json(private_home, demo_cache, tmp_path):

@@ -39,8 +39,9 @@ def add_parser(subparsers) -> None:
     q.add_argument("name")
     add_data_args(q)
     q.add_argument("--protocol", choices=("intra", "efficiency"), default="intra")
-    q.add_argument("--split-set", default="default", help="default | liqe | pyiqa")
-    q.add_argument("--n-splits", type=int, default=10)
+    q.add_argument("--split-set", default="default", help="default | liqe | pyiqa | official")
+    q.add_argument("--splits", "--n-splits", dest="n_splits", type=int, default=10, metavar="N",
+                   help="number of splits (default 10), as `bench run --splits`")
     q.add_argument("--test-fraction", type=float, default=0.2)
     q.add_argument("--val-fraction", type=float, default=0.0)
     q.add_argument("--seed", type=int, default=0)

@@ -10,7 +10,9 @@ def add_parser(sub) -> None:
                                        "NAME --recipe: what a method will train")
     p.add_argument("name", nargs="?", help="one method (with --recipe)")
     p.add_argument("--weights-dir", help="also look for weight files in this folder")
-    p.add_argument("--preset", default=None, help="paper | demo | ci: check weights for that preset's parameters (default: the defaults)")
+    p.add_argument("--preset", default=None,
+                   help="paper | demo | ci: check weights for that preset's parameters (default: the defaults); "
+                        "with --recipe: the preset whose recipe is shown (default paper)")
     p.add_argument("--recipe", action="store_true",
                    help="the training recipe of NAME as it will run on --dataset: crops, resize, optimiser, "
                         "schedule, steps, samples, test mode, loss, sources")

@@ -103,6 +103,50 @@ def _resize(spec) -> str:
     return _fmt(spec)
 
 
+def _same_but_lr(a, b) -> bool:
+    """Two (optimiser, schedule) phases that differ only in their learning rates (and names)."""
+    (oa, sa), (ob, sb) = a, b
+    if not all(isinstance(x, dict) for x in (oa, sa, ob, sb)) or "type" not in oa:
+        return False
+    la, lb = sa.get("lr_per_epoch"), sb.get("lr_per_epoch")
+    if not isinstance(la, dict) or not isinstance(lb, dict) or set(la) != set(lb):
+        return False
+    drop = {"phase", "groups", "epochs", "lr_per_epoch"}
+    return ({k: v for k, v in oa.items() if k not in drop} == {k: v for k, v in ob.items() if k not in drop}
+            and set(oa.get("groups") or ()) == set(ob.get("groups") or ())
+            and {k: v for k, v in sa.items() if k not in drop} == {k: v for k, v in sb.items() if k not in drop})
+
+
+def _merge_phases(pairs: list) -> list:
+    """Runs of consecutive phases that differ only in lr shown as one (DACNN: a fresh Adam each epoch is one
+    phase per epoch): [(optimiser, schedule with the lr tables joined, [phase names])]. Display only."""
+    out = []
+    for o, s in pairs:
+        name = o.get("phase", "") if isinstance(o, dict) else ""
+        if out and _same_but_lr((out[-1][0], out[-1][1]), (o, s)):
+            last = out[-1][1]
+            last["lr_per_epoch"] = {g: list(last["lr_per_epoch"][g]) + list(s["lr_per_epoch"][g])
+                                    for g in last["lr_per_epoch"]}
+            out[-1][2].append(name)
+        else:
+            out.append((o, dict(s) if isinstance(s, dict) else s, [name]))
+    return out
+
+
+def _phase_label(names: list) -> str:
+    """'all'; 'epochs 1-30 (30 phases, each a new optimiser)' for a merged run of 'epoch N' phases (each
+    phase starts its own optimiser: bench's engine builds one per phase)."""
+    if len(names) == 1:
+        return str(names[0])
+    nums = [n.split()[-1] for n in names]
+    if all(str(n).startswith("epoch ") for n in names) and all(x.isdigit() for x in nums) and \
+            [int(x) for x in nums] == list(range(int(nums[0]), int(nums[0]) + len(nums))):
+        span = f"epochs {nums[0]}-{nums[-1]}"
+    else:
+        span = f"{names[0]} .. {names[-1]}"
+    return f"{span} ({len(names)} phases, each a new optimiser)"
+
+
 def render(r: dict) -> str:
     lines = [f"{r['method']} on {r['dataset']} (preset {r['preset']}): {r['n_train_images']} training images "
              f"({r['n_train_images_source']})"]
@@ -119,15 +163,15 @@ def render(r: dict) -> str:
                  f"steps, {r['samples_seen']} samples seen")
     opts = r["optimizer"] if isinstance(r["optimizer"], list) else [r["optimizer"]]
     scheds = r["schedule"] if isinstance(r["schedule"], list) else [r["schedule"]]
-    for o, s in zip(opts, scheds + [None] * len(opts)):
+    for o, s, labels in _merge_phases(list(zip(opts, scheds + [None] * len(opts)))):
         if not isinstance(o, dict) or "type" not in o:
             lines.append(f"  optimiser  {_fmt(o)}")
             if s is not None:
                 lines.append(f"  schedule   {_fmt(s)}")
             continue
-        lines.append(f"  phase {o.get('phase', '')}: {o.get('type')} batch {o.get('batch_size')}, wd "
+        lines.append(f"  phase {_phase_label(labels)}: {o.get('type')} batch {o.get('batch_size')}, wd "
                      f"{_fmt(o.get('weight_decay'))}" + (f", frozen {', '.join(o['frozen'])}" if o.get("frozen") else "")
-                     + (", new optimiser on each lr change" if o.get("reset_on_lr_change") else ""))
+                     + (", new optimiser on each lr change" if o.get("reset_on_lr_change") and len(labels) == 1 else ""))
         if isinstance(s, dict) and isinstance(s.get("lr_per_epoch"), dict):
             for g, lrs in s["lr_per_epoch"].items():
                 lines.append(f"    lr {g}: {_lrs(lrs)}")

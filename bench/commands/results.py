@@ -16,15 +16,18 @@ def add_parser(sub) -> None:
     p = sub.add_parser("results", help="export the results store as a table, list failures")
     rsub = p.add_subparsers(dest="results_command", metavar="ACTION")
     e = rsub.add_parser("export", help="write one tidy table: CSV and Parquet")
-    e.add_argument("--out", default="runs", help="results folder (default runs/)")
+    # --runs, as in `bench report` / `bench figures`; --out (the --out of `bench run`) stays for old scripts
+    e.add_argument("--runs", "--out", dest="out", default="runs", metavar="DIR",
+                   help="results store (the --out of `bench run`; default: runs)")
     e.add_argument("--to", default=None,
                    help="file stem (writes STEM.csv and/or STEM.parquet) or one .csv/.parquet path "
-                        "(default: OUT/results)")
+                        "(default: DIR/results)")
     e.add_argument("--format", default=None,
                    help="csv | parquet | csv,parquet (= both; the default unless --to names a .csv/.parquet file)")
     e.set_defaults(func=export)
     f = rsub.add_parser("failures", help="list failed cells with their error")
-    f.add_argument("--out", default="runs")
+    f.add_argument("--runs", "--out", dest="out", default="runs", metavar="DIR",
+                   help="results store (the --out of `bench run`; default: runs)")
     f.add_argument("--traceback", action="store_true", help="print the full tracebacks")
     f.set_defaults(func=failures)
     p.set_defaults(func=lambda args: p.print_help() or 2)
@@ -121,7 +124,7 @@ def failures(args) -> int:
 
     store = ResultStore(args.out)
     if not Path(args.out).is_dir():     # "0 failed" would read as "all is well" for a mistyped --out
-        raise BenchError(f"no results store at {args.out!r} (no such folder); pass the --out of the run.")
+        raise BenchError(f"no results store at {args.out!r} (no such folder); pass the run's --out as --runs.")
     done = store.done_keys()
     n = 0
     for rec in store.iter_failures():

@@ -55,7 +55,8 @@ def add_parser(sub) -> None:
     p.add_argument("--train", type=_csv, help="cross: training dataset(s)")
     p.add_argument("--test", type=_csv, help="cross: test dataset(s)")
     p.add_argument("--splits", type=int, help="number of splits (default: the protocol's, 10)")
-    p.add_argument("--split-set", default="default", help="'default' (ours, seeded), 'liqe', 'pyiqa'")
+    p.add_argument("--split-set", default="default",
+                   help="'default' (ours, seeded), 'liqe', 'pyiqa', 'official' (the dataset's own train/test split)")
     p.add_argument("--test-fraction", type=float, help="share of each dataset held out for testing (default 0.2)")
     p.add_argument("--fractions", type=_floats, help="efficiency: training shares, e.g. 0.2,0.4,0.6")
     p.add_argument("--seeds", type=_ints, default=(0,), help="seeds, comma-separated (default 0)")
@@ -79,8 +80,8 @@ def add_parser(sub) -> None:
                    help="override a method parameter (repeatable); VALUE is JSON or a plain string")
     p.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
     p.add_argument("--backend", default="loky",
-                   help="loky (default, local processes), dask (--scheduler), or slurm (Slurm jobs through "
-                        "dask-jobqueue: --slurm-*)")
+                   help="loky (default, local processes), dask (--scheduler), slurm (Slurm jobs through "
+                        "dask-jobqueue: --slurm-*), or threading / sequential (in this process)")
     p.add_argument("--scheduler", help="dask: scheduler address (tcp://host:8786) or 'local'")
     from bench.slurm import add_slurm_args
 
@@ -274,7 +275,7 @@ def _print_failures(failures: list[dict], store, shown: int = 3) -> None:
     by_error: dict[str, list[dict]] = {}
     for rec in failures:
         by_error.setdefault(rec.get("error", "?"), []).append(rec)
-    print(f"{len(failures)} cell(s) FAILED (tracebacks: python -m bench results failures --out {store.root} "
+    print(f"{len(failures)} cell(s) FAILED (tracebacks: python -m bench results failures --runs {store.root} "
           "--traceback):", file=sys.stderr)
     for error, recs in by_error.items():
         print(f"  {error}", file=sys.stderr)

@@ -21,7 +21,7 @@ from bench.datasets.registry import get_spec
 SIZE = 16
 
 
-def _img(path: Path, rng: np.random.Generator) -> None:
+def write_image(path: Path, rng: np.random.Generator) -> None:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,7 +29,7 @@ def _img(path: Path, rng: np.random.Generator) -> None:
     Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)).save(path, fmt)
 
 
-def _csv(path: Path, header, rows) -> None:
+def write_csv(path: Path, header, rows) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -87,11 +87,11 @@ def _live_pyiqa(root, rng, labels):
             for _ in range(2):
                 k += 1
                 rel = f"{folder}/img{k}.bmp"
-                _img(root / "LIVEIQA_release2" / rel, rng)
+                write_image(root / "LIVEIQA_release2" / rel, rng)
                 dmos = float(rng.uniform(10, 80))
                 rows.append((f"refimgs/{ref}.bmp", rel, dmos))
                 items.append((rel, dmos, liqe_name, ("animal",) if ref == "parrots" else ("cityscape", "human"), ref))
-    _csv(root / "meta_info" / "meta_info_LIVEIQADataset.csv", ("ref_name", "dist_name", "mos"), rows)
+    write_csv(root / "meta_info" / "meta_info_LIVEIQADataset.csv", ("ref_name", "dist_name", "mos"), rows)
     if labels:
         _liqe(root, "live", items)
 
@@ -102,12 +102,12 @@ def _csiq_pyiqa(root, rng, labels):
         for t, liqe_name in (("AWGN", "white noise"), ("JPEG", "jpeg compression"), ("fnoise", "fnoise")):
             for lvl in (1, 2):
                 name = f"{ref}.{t}.{lvl}.png"
-                _img(root / "CSIQ" / "dst_imgs" / name, rng)
+                write_image(root / "CSIQ" / "dst_imgs" / name, rng)
                 dmos = float(rng.uniform(0, 1))
                 rows.append((f"{ref}.png", name, dmos))
                 # LIQE's CSIQ paths have a type folder the pyiqa tree lacks: matched by file name
                 items.append((f"dst_imgs/{t.lower()}/{name}", 1 - dmos, liqe_name, ("plant",), ref))
-    _csv(root / "meta_info" / "meta_info_CSIQDataset.csv", ("ref_name", "dist_name", "dmos"), rows)
+    write_csv(root / "meta_info" / "meta_info_CSIQDataset.csv", ("ref_name", "dist_name", "dmos"), rows)
     if labels:
         _liqe(root, "csiq", items)
 
@@ -118,7 +118,7 @@ def _kadid_rows(root, rng, folder):
         for t, liqe_name in ((1, "gaussian blur"), (10, "jpeg compression"), (16, "brighten")):
             for lvl in (1, 2):
                 name = f"I{r:02d}_{t:02d}_{lvl:02d}.png"
-                _img(root / folder / "images" / name, rng)
+                write_image(root / folder / "images" / name, rng)
                 mos = float(rng.uniform(1, 5))
                 rows.append((name, f"I{r:02d}.png", mos, float(rng.uniform(0.2, 1))))
                 items.append((f"images/{name}", mos, liqe_name, ("landscape",), f"I{r:02d}"))
@@ -127,7 +127,7 @@ def _kadid_rows(root, rng, folder):
 
 def _kadid_pyiqa(root, rng, labels):
     rows, items = _kadid_rows(root, rng, "kadid10k")
-    _csv(root / "meta_info" / "meta_info_KADID10kDataset.csv", ("ref_name", "dist_name", "dmos", "std"),
+    write_csv(root / "meta_info" / "meta_info_KADID10kDataset.csv", ("ref_name", "dist_name", "dmos", "std"),
          [(r[1], r[0], r[2], r[3]) for r in rows])
     if labels:
         _liqe(root, "kadid10k", items, all_clip=False)     # like LIQE's KADID: only split lists
@@ -137,12 +137,12 @@ def _livec_pyiqa(root, rng, labels):
     rows, items = [], []
     names = [f"t{i}.bmp" for i in range(1, 8)] + [f"{i}.bmp" for i in range(100, 112)] + ["611.JPG"]
     for n in names:
-        _img(root / "LIVEC" / n, rng)
+        write_image(root / "LIVEC" / n, rng)
         mos = float(rng.uniform(5, 95))
         rows.append((n, mos, float(rng.uniform(10, 20))))
         if not n.startswith("t"):
             items.append((f"Images/{n}", mos, "realistic blur", ("night",), n))
-    _csv(root / "meta_info" / "meta_info_LIVEChallengeDataset.csv", ("img_name", "mos", "std"), rows)
+    write_csv(root / "meta_info" / "meta_info_LIVEChallengeDataset.csv", ("img_name", "mos", "std"), rows)
     if labels:
         _liqe(root, "livec", items)
 
@@ -151,11 +151,11 @@ def _koniq_pyiqa(root, rng, labels):
     rows, items = [], []
     for i in range(20):
         n = f"{1000000 + i}.jpg"
-        _img(root / "koniq10k" / "1024x768" / n, rng)
+        write_image(root / "koniq10k" / "1024x768" / n, rng)
         mos = float(rng.uniform(5, 95))
         rows.append((n, mos, 0.5, (0, 0, 0, 1, 2)[i % 5], 0, 0, 0.5, 0.5, 0, 100))
         items.append((f"1024x768/{n}", mos / 20, "other realistic", ("human", "indoor"), n))
-    _csv(root / "meta_info" / "meta_info_KonIQ10kDataset.csv",
+    write_csv(root / "meta_info" / "meta_info_KonIQ10kDataset.csv",
          ("img_name", "mos", "std", "split", "c1", "c2", "c3", "c4", "c5", "c_total"), rows)
     if labels:
         _liqe(root, "koniq10k", items)
@@ -167,9 +167,9 @@ def _tid_pyiqa(root, rng, labels):
         for t in (1, 8, 10):
             for lvl in (1, 2):
                 listed = f"{'I' if lvl == 1 else 'i'}{r:02d}_{t:02d}_{lvl}.bmp"   # case differs from the files
-                _img(root / "tid2013" / "distorted_images" / listed.lower(), rng)
+                write_image(root / "tid2013" / "distorted_images" / listed.lower(), rng)
                 rows.append((f"I{r:02d}.BMP", listed, float(rng.uniform(0, 9)), 0.1))
-    _csv(root / "meta_info" / "meta_info_TID2013Dataset.csv", ("ref_name", "dist_name", "mos", "std"), rows)
+    write_csv(root / "meta_info" / "meta_info_TID2013Dataset.csv", ("ref_name", "dist_name", "mos", "std"), rows)
 
 
 def _spaq_pyiqa(root, rng, labels):
@@ -178,19 +178,19 @@ def _spaq_pyiqa(root, rng, labels):
     rows = []
     for i in range(1, 21):
         n = f"{i:05d}.jpg"
-        _img(root / "SPAQ" / "TestImage" / n, rng)
+        write_image(root / "SPAQ" / "TestImage" / n, rng)
         scenes = [0.0] * 9
         scenes[i % 9] = 0.5
         scenes[(i + 4) % 9] = 0.5
         rows.append((n, float(rng.uniform(1, 99)), 50.0, *scenes))
-    _csv(root / "meta_info" / "meta_info_SPAQDataset.csv", header, rows)
+    write_csv(root / "meta_info" / "meta_info_SPAQDataset.csv", header, rows)
 
 
 def _bid_liqe(root, rng, labels):
     items = []
     for i in range(1, 21):
         rel = f"ImageDatabase/DatabaseImage{i:04d}.JPG"
-        _img(root / "BID" / rel, rng)
+        write_image(root / "BID" / rel, rng)
         items.append((rel, float(rng.uniform(0, 5)), "realistic blur", ("still_life",), rel))
     _liqe(root, "bid", items, all_clip=False, all_scores=True)
 
@@ -209,7 +209,7 @@ def _live_official(root, rng, labels):
             ref = REFS[i % len(REFS)]
             scored = i <= 4                 # the rest are marked as reference entries (orgs = 1)
             if scored:
-                _img(d / folder / f"img{i}.bmp", rng)
+                write_image(d / folder / f"img{i}.bmp", rng)
             dmos.append(float(rng.uniform(10, 80)) if scored else 0.0)
             orgs.append(0 if scored else 1)
             refs.append(f"{ref}.bmp")
@@ -220,7 +220,7 @@ def _live_official(root, rng, labels):
 
 def _kadid_official(root, rng, labels):
     rows, items = _kadid_rows(root, rng, "kadid10k")
-    _csv(root / "kadid10k" / "dmos.csv", ("dist_img", "ref_img", "dmos", "var"),
+    write_csv(root / "kadid10k" / "dmos.csv", ("dist_img", "ref_img", "dmos", "var"),
          [(r[0], r[1], r[2], r[3] ** 2) for r in rows])
     if labels:
         _liqe(root, "kadid10k", items, all_clip=False)
@@ -232,7 +232,7 @@ def _livec_official(root, rng, labels):
     d = root / "ChallengeDB_release"
     names = [f"t{i}.bmp" for i in range(1, 8)] + [f"{i}.bmp" for i in range(100, 113)]
     for n in names:
-        _img(d / "Images" / ("trainingImages" if n.startswith("t") else "") / n, rng)
+        write_image(d / "Images" / ("trainingImages" if n.startswith("t") else "") / n, rng)
     (d / "Data").mkdir(parents=True, exist_ok=True)
     scipy.io.savemat(d / "Data" / "AllMOS_release.mat", {"AllMOS_release": rng.uniform(5, 95, (1, len(names)))})
     scipy.io.savemat(d / "Data" / "AllStdDev_release.mat", {"AllStdDev_release": rng.uniform(10, 20, (1, len(names)))})
@@ -244,9 +244,9 @@ def _koniq_official(root, rng, labels):
     rows = []
     for i in range(20):
         n = f"{2000000 + i}.jpg"
-        _img(root / "koniq10k" / "1024x768" / n, rng)
+        write_image(root / "koniq10k" / "1024x768" / n, rng)
         rows.append((n, 0, 1, 5, 10, 4, 20, float(rng.uniform(1, 5)), 0.6, 0.1))
-    _csv(root / "koniq10k" / "koniq10k_scores_and_distributions.csv",
+    write_csv(root / "koniq10k" / "koniq10k_scores_and_distributions.csv",
          ("image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"), rows)
 
 
@@ -257,7 +257,7 @@ def _tid_official(root, rng, labels):
         for t in (1, 8, 10):
             for lvl in (1, 2):
                 n = f"i{r:02d}_{t:02d}_{lvl}.bmp"
-                _img(d / "distorted_images" / n, rng)
+                write_image(d / "distorted_images" / n, rng)
                 lines.append(f"{rng.uniform(0, 9):.5f} {n}\n")
                 stds.append("0.12\n")
     (d / "mos_with_names.txt").write_text("".join(lines))

@@ -21,7 +21,7 @@ def imported_splits(ds, split_set: str, val_fraction: float = 0.0, seed: int = 0
     name = ds.dataset.name
     if sources is None:
         raise SplitError(f"split set {split_set!r} is not available for {name!r} (a {ds.dataset.layout} dataset); "
-                         "use split_set='default'.")
+                         "use --split-set default.")
     if split_set == "liqe":
         return _liqe(ds, sources, val_fraction, seed)
     if split_set == "official":
@@ -51,7 +51,7 @@ def _liqe(ds, sources, val_fraction, seed) -> list[Split]:
             if any(x is None for x in ids):
                 miss = next(r for r, x in zip(rels, ids) if x is None)
                 raise SplitError(f"LIQE split {k} ({phase}) names {miss!r}, which is not in {ds.dataset.name!r} "
-                                 "(excluded or missing image?). Restore the image or use split_set='default'.")
+                                 "(excluded or missing image?). Restore the image or use --split-set default.")
             phases[phase] = ids
         val = phases.get("val", [])
         train = phases["train"] if val_fraction > 0 else phases["train"] + val

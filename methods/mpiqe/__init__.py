@@ -48,7 +48,7 @@ def missing_labels_message(method: str, dataset: str, missing: list[str]) -> str
     return (f"{method}: training set {dataset!r} has no {' or '.join(missing)} labels, which the "
             f"{' and '.join('L_scene' if m == 'scene' else 'L_dist' for m in missing)} loss(es) need. Put {have} "
             f"under <data-root>/liqe/ or pass --labels DIR; or run without them on purpose with "
-            f"--param allow_missing_labels=true (the terms are switched off and the cell says so).")
+            f"--param {method}.allow_missing_labels=true (the terms are switched off and the cell says so).")
 
 
 def _srcc(mos: np.ndarray, pred: np.ndarray) -> float:
@@ -177,6 +177,9 @@ class MPIQE(Method):
         for key in ("temperature", "window_temperature", "lr"):
             if key in p and not p[key] > 0:
                 raise MPIQEConfigError(f"{key}={p[key]!r} must be > 0")
+        for key in ("lambda1", "lambda2", "smooth_l1_beta"):      # 0 switches a term off (beta 0: plain L1)
+            if p.get(key) is not None and not p[key] >= 0:
+                raise MPIQEConfigError(f"{key}={p[key]!r} must be >= 0" + (" or null" if key == "lambda2" else ""))
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
@@ -244,7 +247,7 @@ class MPIQE(Method):
             w.scene = 0.0
             missing.append("scene")
             self.context.note(f"{name}: no scene labels, scene alignment loss (L_scene) off")
-        if text is None or "distortion" not in text.branches:
+        if text is None or "distortion" not in text.branches or w.dist == 0:   # lambda1 = 0: off by choice
             w.dist = 0.0
         elif not train.dataset.has_distortion_labels or all(r.distortion_class is None for r in train.records):
             w.dist = 0.0

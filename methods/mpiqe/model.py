@@ -240,12 +240,14 @@ class MPIQEModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if k in names}
 
     def text_features(self, use_cache: bool = False) -> dict[str, torch.Tensor]:
-        """All class prompts in one batch. In eval mode the result is cached (prompts are fixed)."""
+        """All class prompts in one batch, in fp32 whatever autocast is in force (20 prompts: cheap).
+        With ``use_cache`` the result is kept until the prompts change (train mode, load_state_dict)."""
         if self.text is None:
             return {}
         if use_cache and self._text_cache is not None:
             return self._text_cache
-        feats = self.text()
+        with fp32(self.mean):             # fp32 also under autocast: the logits divide these by T = 0.01
+            feats = self.text()
         if use_cache:
             self._text_cache = {k: v.detach() for k, v in feats.items()}
         return feats

@@ -1,52 +1,66 @@
 """Images as the retrained baselines see them: the recipe's resize, crops per image per epoch, target scaling.
-torch-free at import time (``PatchDataset`` is a plain map-style dataset for torch's DataLoader)."""
+torch-free at import time (``PatchDataset`` is a plain map-style dataset for torch's DataLoader).
+
+With the run's decoded-image cache (``bench.image_cache``; ``RunContext.image_cache``), an item cuts its crops
+from the image's cached uint8 pixels after the recipe's resize, decoded once for every epoch, cell and run;
+without it, from a fresh decode. The resize is the same code either way (``bench.image_cache.apply_resize``
+with bilinear steps), so the crops are identical.
+"""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from bench.records import ImageSet
 
-def apply_resize(img, spec: dict | None):
-    """The recipe's resize of a PIL image: fixed (h, w) (torchvision Resize((h, w))) or the short side to a size
-    (torchvision Resize(s); ``only_if_larger``: images with a side below s are left alone, as the
-    AdaptiveResize of UNIQUE / LIQE). Bilinear, as torchvision's default for PIL images."""
-    from PIL import Image
 
+def resize_steps(spec: dict | None) -> tuple[tuple, ...]:
+    """The recipe's resize as ``bench.image_cache`` steps: fixed (h, w) (torchvision Resize((h, w))), or the short
+    side to s (torchvision Resize(s), both sides rounded; ``only_if_larger``: images with a side below s are left
+    alone, as the AdaptiveResize of UNIQUE / LIQE). Bilinear, as torchvision's default for PIL images."""
     if not spec:
-        return img
-    w, h = img.size
+        return ()
     if spec["kind"] == "fixed":
         th, tw = spec["hw"]
-        return img if (h, w) == (th, tw) else img.resize((tw, th), Image.BILINEAR)
+        return (("fixed", int(tw), int(th), "bilinear"),)
     if spec["kind"] == "short_side":
-        s = spec["size"]
-        if spec.get("only_if_larger") and min(h, w) < s:
-            return img
-        if min(h, w) == s:
-            return img
-        k = s / min(h, w)
-        return img.resize((max(1, round(w * k)), max(1, round(h * k))), Image.BILINEAR)
+        return (("max" if spec.get("only_if_larger") else "short", int(spec["size"]), "bilinear"),)
     raise ValueError(f"unknown resize {spec!r}")
 
 
-def resized_size(size_wh: tuple[int, int], spec: dict | None) -> tuple[int, int]:
-    from PIL import Image
+def apply_resize(img, spec: dict | None):
+    """The recipe's resize (``resize_steps``) of a PIL image; the image itself when nothing changes."""
+    from bench import image_cache
 
-    return apply_resize(Image.new("L", size_wh), spec).size if spec else size_wh
+    return image_cache.apply_resize(img, resize_steps(spec))
+
+
+def resized_size(size_wh: tuple[int, int], spec: dict | None) -> tuple[int, int]:
+    from bench.image_cache import target_size
+
+    return target_size(*size_wh, resize_steps(spec))
 
 
 class PatchDataset:
     # a map-style dataset for torch's DataLoader (no torch base class: this module imports without torch)
     """Crops of resized images. train: ``n_crops`` samples per image per epoch (``pool``: one sample of
     n_crops), random crops seeded by (seed, epoch, sample); test: n deterministic crops per image, or the
-    whole image (crop_size 0). Item: {"x": float32 [k, 3, s, s] in [0, 1], "score", "index" (image)}."""
+    whole image (crop_size 0). Item: {"x": float32 [k, 3, s, s] in [0, 1], "score", "index" (image)}.
+    ``cache``: an ``ImageCache`` or its folder (the cell's ``RunContext.image_cache``), or None: decode every time.
+    ``ds[(epoch, i)]`` is item i of that epoch, as ``make_loader``'s sampler asks: persistent loader workers
+    never see ``set_epoch``, so the epoch travels with the index (the same crops for any number of workers)."""
 
     def __init__(self, records, crop_size: int, n_crops: int, resize: dict | None, train: bool,
-                 seed: int = 0, pool: bool = False):
+                 seed: int = 0, pool: bool = False, cache=None):
+        from bench.image_cache import ImageCache
+
         self.records = list(getattr(records, "records", records))
         self.crop_size, self.n_crops, self.resize, self.train = crop_size, max(1, n_crops), resize, train
         self.seed, self.pool, self.epoch = seed, pool or not train, 0
+        self.steps = resize_steps(resize)
+        self.cache = ImageCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -54,22 +68,36 @@ class PatchDataset:
     def __len__(self) -> int:
         return len(self.records) * (1 if self.pool else self.n_crops)
 
-    def __getitem__(self, i: int) -> dict:
+    def pixels(self, image: int):
+        """Image ``image`` after the resize: cached uint8 HxWx3 (with the step up to the crop size that
+        ``crops_chw_float`` would take, so it is cached too), or a fresh PIL decode."""
+        from bench.images import open_rgb
+
+        path = self.records[image].path
+        if self.cache is not None:
+            up = (("min", int(self.crop_size)),) if self.crop_size else ()
+            return self.cache.pixels(path, self.steps + up)
+        return apply_resize(open_rgb(path), self.resize)
+
+    def __getitem__(self, i) -> dict:
         import torch
 
-        from bench.images import crops_chw_float, id_seed, open_rgb
+        from bench.images import crops_chw_float, id_seed
 
+        epoch, i = i if isinstance(i, tuple) else (self.epoch, i)
         image = i if self.pool else i // self.n_crops
         rec = self.records[image]
-        img = apply_resize(open_rgb(rec.path), self.resize)
+        img = self.pixels(image)
         if self.crop_size:
-            rng = (np.random.default_rng([int(self.seed), self.epoch, i]) if self.train
+            rng = (np.random.default_rng([int(self.seed), int(epoch), i]) if self.train
                    else np.random.default_rng(id_seed(self.seed, rec.id)))
             x = crops_chw_float(img, self.n_crops if self.pool else 1, self.crop_size, rng)
         else:
             x = (np.asarray(img).transpose(2, 0, 1)[None].astype(np.float32)) / np.float32(255.0)
         std = float(rec.std) if rec.std is not None and rec.std > 0 else float("nan")
         return {"x": torch.from_numpy(x), "score": float(rec.score), "std": std, "index": image}
+
+    __getitem__.epoch_in_index = True     # make_loader passes (epoch, i): persistent workers
 
 
 def target_scaling(kind: str, train: ImageSet) -> tuple[float, float]:

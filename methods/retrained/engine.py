@@ -56,9 +56,11 @@ def make_optimizer(kind: str, groups: list[dict], momentum: float, weight_decay:
         return torch.optim.Adam(groups, weight_decay=weight_decay)
     if kind == "adamw":
         return torch.optim.AdamW(groups, weight_decay=weight_decay)
+    if kind == "adamw-fastai":     # fastai v1's default opt_func: Adam betas (0.9, 0.99), decoupled weight decay
+        return torch.optim.AdamW(groups, betas=(0.9, 0.99), weight_decay=weight_decay)
     if kind == "sgd":
         return torch.optim.SGD(groups, momentum=momentum, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {kind!r}; choose from adam, adamw, sgd")
+    raise ValueError(f"unknown optimizer {kind!r}; choose from adam, adamw, adamw-fastai, sgd")
 
 
 def default_forward(net, x):
@@ -219,8 +221,10 @@ def predict_images(model: Trainable, images: ImageSet, crop_size: int, test: dic
     net = model.net.to(context.device).eval()
     crop = crop_size if test["mode"] == "crops" else 0
     n = test["n_crops"] if crop else 1
-    data = PatchDataset(images.records, crop, n, test.get("resize"), train=False, seed=context.seed)
-    loader = make_loader(data, batch_size=max(1, batch_size // n) if crop else 1, num_workers=context.num_workers)
+    data = PatchDataset(images.records, crop, n, test.get("resize"), train=False, seed=context.seed,
+                        cache=getattr(context, "image_cache", None))     # the run's decoded-image cache, or None
+    loader = make_loader(data, batch_size=max(1, batch_size // n) if crop else 1, num_workers=context.num_workers,
+                         device=context.device)
     out = []
     with torch.no_grad():
         for item in tqdm(loader, desc="predict", disable=not context.progress, leave=False):
@@ -250,7 +254,7 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
     net = model.net.to(device)
     offset, scale = target_scaling(recipe.target, train)
     data = PatchDataset(train.records, recipe.crop_size, recipe.train_crops_per_image, recipe.resize, train=True,
-                        seed=context.seed, pool=recipe.pool_train_crops)
+                        seed=context.seed, pool=recipe.pool_train_crops, cache=getattr(context, "image_cache", None))
     gen = torch.Generator().manual_seed(int(context.seed))
     flags = [(q, q.requires_grad) for q in list(model.backbone) + list(model.head)]
     steps, samples, epoch_no = 0, 0, 0
@@ -261,7 +265,7 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
         _set_trainable(model, set(phase.lr_table))
         batch = min(phase.batch_size, len(data))
         loader = make_loader(data, batch_size=batch, shuffle=True, num_workers=context.num_workers,
-                             seed=context.seed + epoch_no, drop_last=len(data) > batch)
+                             seed=context.seed + epoch_no, drop_last=len(data) > batch, device=device)
         groups = {"backbone": model.backbone, "head": model.head}
         opt, current = None, None
         for e in tqdm(range(phase.epochs), desc=f"train ({phase.name})", disable=not context.progress, leave=False):
@@ -278,7 +282,8 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
             # crops of pass k of epoch e (fixed steps per epoch cycle the data): seeded by e + 10**6 k
             passes = (lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k))
             for item in _batches(loader, phase.steps_per_epoch, passes):
-                x = _flip(item["x"], recipe.hflip, recipe.vflip, gen).to(device)
+                # on CUDA make_loader already sent x (pinned, non-blocking): the flips run on the device
+                x = _flip(item["x"].to(device, non_blocking=True), recipe.hflip, recipe.vflip, gen)
                 y = ((item["score"].float() - offset) / scale).to(device)
                 std = item["std"].float() / scale
                 terms = method.loss_terms(net, x, y, None if torch.isnan(std).any() else std.to(device))
@@ -346,9 +351,9 @@ def _flip(x, hflip: bool, vflip: bool, gen):
 
     b = len(x)
     if hflip:
-        m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1)))
+        m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1))).to(x.device)
         x = torch.where(m, x.flip(-1), x)
     if vflip:
-        m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1)))
+        m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1))).to(x.device)
         x = torch.where(m, x.flip(-2), x)
     return x

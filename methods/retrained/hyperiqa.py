@@ -35,7 +35,7 @@ HyperIQAParams.__module__ = __name__
 class HyperIQA(PyiqaRetrained):
     name = "hyperiqa"
     description = "HyperIQA (Su et al. 2020): ResNet-50 (ImageNet, timm) + hyper network, retrained per cell"
-    version = "2"        # 2: official recipe (25 crops/image/epoch, official lr table, raw-MOS L1, resize)
+    version = "3"        # 3: LDA modules in the backbone group (lr 2e-5), as the official res; 2: official recipe
     Params = HyperIQAParams
     presets = {"paper": {}, "demo": {**DEMO, "scheduler": "none"}, "ci": {**CI, "scheduler": "none"}}
     weights = [(_TIMM, "timm/resnet50.a1_in1k")]
@@ -52,6 +52,8 @@ class HyperIQA(PyiqaRetrained):
         "epochs, batch": f"{SRC} --epochs 16, --batch_size 96",
         "loss": f"{SRC} HyerIQASolver: L1Loss(pred, label) on the dataset's MOS",
         "backbone": "pyiqa HyperNet arch: timm resnet50.a1_in1k (the official code uses torchvision's ImageNet ResNet-50)",
+        "param groups": f"{SRC} HyerIQASolver.py: 'res' (models.py ResNetBackbone: the ResNet-50 and the LDA "
+                        "modules lda1-4) at lr, everything else (the hyper network) at lr * lr_ratio",
     }
     source = f"{SRC}: 25 crops/image/epoch, batch 96, 16 epochs, Adam 2e-5 / 2e-4, official lr table, L1, 25 test crops"
     official_selection = "HyerIQASolver.train returns the best test SRCC over epochs: we keep the last epoch"
@@ -80,6 +82,10 @@ class HyperIQA(PyiqaRetrained):
     def build(self):
         from methods.retrained.engine import Trainable
 
+        import torch
+
         net = build_arch({"type": "HyperNet", "pretrained": False})
-        bb, head = split_params(net, net.base_model)
+        # the official ResNetBackbone (models.py, ``model_hyper.res``, lr 2e-5) holds the local distortion
+        # aware (LDA) convs / fcs too; pyiqa keeps them in ``lda_modules``: they belong to the backbone group
+        bb, head = split_params(net, torch.nn.ModuleList([net.base_model, net.lda_modules]))
         return Trainable(net, bb, head, forward=lambda n, x: n.forward_patch(x).reshape(len(x), -1).mean(1))

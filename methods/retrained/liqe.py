@@ -4,7 +4,8 @@ Recipe from the official single-dataset script, zwx8981/LIQE train_liqe_single.p
 MNL_Loss.py): AdamW lr 5e-6 wd 1e-3, CosineAnnealingLR(T_max=5) stepped per epoch, 6 epochs of 200 steps,
 batch 32 images, each image 3 random 224 patches whose logits are averaged (one sample), images first resized
 so the short side is 768 (AdaptiveResize: only when both sides exceed it), horizontal flip; the quality
-fidelity loss against g = (sign(mos_i - mos_j) + 1) / 2; logit_scale frozen; test 15 patches averaged.
+fidelity loss against g = (sign(mos_i - mos_j) + 1) / 2 with p = Phi(q_i - q_j) (loss_m4: 0.5 * (1 +
+erf(diff / sqrt 2))); logit_scale frozen; test 15 patches averaged.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def official_lrs(lr: float, t_max: int, epochs: int) -> list[float]:
 class LIQE(PyiqaRetrained):
     name = "liqe"
     description = "LIQE (Zhang et al. 2023): CLIP ViT-B/32 (OpenAI) vision-language model, retrained per cell"
-    version = "2"        # 2: official single-dataset recipe (3 pooled patches, 200 steps x 6 epochs, binary fidelity)
+    version = "3"        # 3: fidelity p = Phi(q_i - q_j) as loss_m4 (was Phi(diff / sqrt 2)); 2: official recipe
     Params = LIQEParams
     presets = {"paper": {}, "demo": {**DEMO, "scheduler": "cosine", "steps_per_epoch": 0},
                "ci": {**CI, "scheduler": "none", "steps_per_epoch": 0}}
@@ -52,18 +53,23 @@ class LIQE(PyiqaRetrained):
                     "one extra step when lr == 0",
         "epochs, steps": f"{SRC} train_liqe_single.py: num_epoch = 6, num_steps_per_epoch = 200",
         "batch": f"{SRC} train_liqe_single.py: set_dataset_qonly(koniq10k_train_csv, 32, ...)",
-        "patches": f"{SRC} train_liqe_single.py train_patch = 3; ImageDataset.py 224 patches (unfold, step 32); "
+        "patches": f"{SRC} train_liqe_single.py train_patch = 3; ImageDataset2.py ImageDataset_qonly: 224 patches "
+                   "drawn with replacement from the unfold grid (step 32, 48 when a side >= 1024); "
                    "do_batch averages the logits of an image's patches",
         "resize, flip": f"{SRC} utils.py _preprocess3: AdaptiveResize(768) + RandomHorizontalFlip",
-        "test": f"{SRC} train_unique_clip_weight.py: 15 test patches (set_dataset(..., 15, True)), _preprocess2",
-        "loss": f"{SRC} MNL_Loss.py loss_m4: fidelity, g = 0.5*(sign(mos_i - mos_j) + 1), p = Phi(diff/sqrt 2)",
+        "test": f"{SRC} train_liqe_single.py: set_dataset_qonly(..., 15, True) with _preprocess2 (AdaptiveResize 768, "
+                "no flip); ImageDataset2.py ImageDataset_qonly: 15 patches evenly spaced over the stride-32 grid",
+        "loss": f"{SRC} MNL_Loss.py loss_m4: fidelity, g = 0.5*(sign(mos_i - mos_j) + 1), "
+                "p = 0.5*(1 + erf(diff / sqrt 2)) = Phi(diff)",
         "frozen": f"{SRC} train_liqe_single.py freeze_model: logit_scale.requires_grad = False",
     }
     source = f"{SRC} train_liqe_single.py: AdamW 5e-6, cosine T_max 5, 6 x 200 steps, batch 32 x 3 patches, fidelity"
     official_selection = "train_liqe_single.py keeps the best test-average epoch: we keep the last epoch"
     loss_left_out = ("scene and distortion fidelity terms of the multitask script (train_unique_clip_weight.py): "
                      "the single-dataset script we follow has none")
-    simplifications = ("patches are random 224 crops anywhere (the official ones come from a stride-32 grid)",)
+    simplifications = ("patches are random 224 crops anywhere (the official ones come from a stride-32 grid); test "
+                       "patches deterministic per image, not the official evenly spaced grid patches",
+                       "fp32 training (the official script keeps CLIP in fp16 and steps the optimiser in fp32)")
 
     @classmethod
     def resize_for(cls, params, dataset: str):

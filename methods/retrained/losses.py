@@ -23,27 +23,28 @@ def _phi(x):
     return 0.5 * (1 + torch.erf(x / np.sqrt(2.0)))
 
 
-def fidelity_loss(pred, target, target_prob=None):
+def fidelity_loss(pred, target, target_prob=None, pred_scale: float = float(np.sqrt(2.0))):
     """Pairwise fidelity loss (Tsai et al. 2007) over all pairs i < j of the batch, Thurstone's model:
-    p_ij = Phi((s_i - s_j) / sqrt(2)); the target probability is ``target_prob`` [pairs] when given, else
-    Phi((y_i - y_j) / sqrt(2))."""
+    p_ij = Phi((s_i - s_j) / pred_scale) (sqrt(2): two unit-variance predictions, UNIQUE without its std head);
+    the target probability is ``target_prob`` [pairs] when given, else Phi((y_i - y_j) / sqrt(2))."""
     import torch
 
     i, j = torch.triu_indices(len(pred), len(pred), offset=1)
     if len(i) == 0:
         return (pred * 0).sum()
-    p = _phi((pred[i] - pred[j]) / np.sqrt(2.0))
+    p = _phi((pred[i] - pred[j]) / pred_scale)
     q = target_prob if target_prob is not None else _phi((target[i] - target[j]) / np.sqrt(2.0))
     eps = 1e-8
     return (1 - torch.sqrt(p * q + eps) - torch.sqrt((1 - p) * (1 - q) + eps)).mean()
 
 
 def fidelity_binary_loss(pred, target):
-    """LIQE's quality term (LIQE MNL_Loss.loss_m4): fidelity against g = (sign(y_i - y_j) + 1) / 2."""
+    """LIQE's quality term (LIQE MNL_Loss.loss_m4): fidelity against g = (sign(y_i - y_j) + 1) / 2 with
+    p = 0.5 * (1 + erf((s_i - s_j) / sqrt(2))) = Phi(s_i - s_j) -- no further 1/sqrt(2) on the difference."""
     import torch
 
     i, j = torch.triu_indices(len(pred), len(pred), offset=1)
-    return fidelity_loss(pred, target, 0.5 * (torch.sign(target[i] - target[j]) + 1))
+    return fidelity_loss(pred, target, 0.5 * (torch.sign(target[i] - target[j]) + 1), pred_scale=1.0)
 
 
 def make_loss(name: str) -> Callable:

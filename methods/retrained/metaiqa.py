@@ -1,9 +1,11 @@
 """MetaIQA (Zhu et al., CVPR 2020): ResNet-18 from the meta-learned distortion prior, fine-tuned per cell.
 
-Recipe from pyiqa options/train/METAIQA/train_MetaIQA_finetune.yml ("MetaIQA_Finetune_LIVEC_Official"): Adam,
-lr 1e-4 for the ResNet and 1e-2 for the head, wd 0, x0.8 every 190 iterations, 1900 iterations, batch 50, random
-224 crops + hflip, MSE on MOS normalised to [0, 1] (``mos_normalize``; the head ends in a sigmoid), the prior
-``Metaiqa_prior.pth`` loaded strictly. Test: the whole image, which the architecture resizes to 224x224.
+Recipe from the official code, zhuhancheng/MetaIQA MetaIQA_FineTune_WILDLIVE.py (``finetune_model``,
+``exp_lr_scheduler``, ``load_data``): the whole model (prior = TID2013_IQA_Meta_resnet18.pt; pyiqa's
+``Metaiqa_prior.pth``, loaded strictly) fine-tuned with one Adam(model.parameters(), lr 1e-4, wd 0), 100
+epochs, batch 50; every epoch e the lr is multiplied by 0.8 ** (e // 10) (compounding, as the code runs);
+images rescaled to 256x256, random 224 crop + hflip; MSE on MOS in [0, 1] (the LIVEC csv is MOS / 100; the
+head ends in a sigmoid); test: the image rescaled to 224x224.
 """
 
 from __future__ import annotations
@@ -11,17 +13,27 @@ from __future__ import annotations
 from methods import weights as W
 from methods.pyiqa_zeroshot import _P
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
-from methods.retrained.recipe import recipe_dataclass
+from methods.retrained.recipe import Phase, fixed, recipe_dataclass, standard_phases
 
-YML = "pyiqa options/train/METAIQA/train_MetaIQA_finetune.yml"
+SRC = "zhuhancheng/MetaIQA MetaIQA_FineTune_WILDLIVE.py"
 # constant buffers of pyiqa's MetaIQA (ImageNet mean / std), not learned: a prior may omit them
 CONSTANT_BUFFERS = ("mean", "std")
 
 MetaIQAParams = recipe_dataclass(
-    "MetaIQAParams", epochs=100, batch_size=50, optimizer="adam", lr=1e-2, backbone_lr=1e-4,
-    weight_decay=0.0, scheduler="step", step_epochs=10, gamma=0.8, loss="mse", target="unit", crop_size=224,
+    "MetaIQAParams", epochs=100, batch_size=50, optimizer="adam", lr=1e-4, backbone_lr=None,
+    weight_decay=0.0, scheduler="official", step_epochs=10, gamma=0.8, loss="mse", target="unit", crop_size=224,
     hflip=True, train_crops=1, test_mode="resize", test_crops=1)
 MetaIQAParams.__module__ = __name__
+
+
+def official_lrs(lr: float, gamma: float, every: int, epochs: int) -> list[float]:
+    """exp_lr_scheduler(optimizer, epoch) runs at the start of every epoch and multiplies the current lr by
+    gamma ** (epoch // every): the factors compound (1e-4 for epochs 1-10, then x0.8 per epoch, x0.64 ...)."""
+    out, value = [], lr
+    for e in range(epochs):
+        value *= gamma ** (e // every)
+        out.append(float(f"{value:.12g}"))   # no float noise in the shown table
+    return out
 
 
 class PriorMismatch(Exception):
@@ -31,24 +43,45 @@ class PriorMismatch(Exception):
 class MetaIQA(PyiqaRetrained):
     name = "metaiqa"
     description = "MetaIQA (Zhu et al. 2020): ResNet-18 from the meta-learned distortion prior, fine-tuned per cell"
-    version = "2"    # 2: [0, 1] targets for the sigmoid head (were standardised), strict prior, resized full test
+    version = "3"    # 3: the official fine-tuning script (one lr 1e-4, compounding x0.8 decay, 256x256 rescale);
+                     # 2: [0, 1] targets for the sigmoid head (were standardised), strict prior, resized full test
     Params = MetaIQAParams
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
     weights = [(_P, "Metaiqa_prior.pth")]
     sources = {
-        "optimizer": f"{YML}: Adam, lr_resnet_layer 1e-4, lr_net 1e-2, weight_decay 0",
-        "schedule": f"{YML}: MultiStepLR milestones every 190 iterations, gamma 0.8, total_iter 1900 -- at batch 50 "
-                    "on LIVEC's 930 training images (18 iterations per epoch) ~10 and ~105 epochs: 10 and 100 here",
-        "batch, crop": f"{YML}: batch_size_per_gpu 50, random_crop 224, hflip",
-        "loss, targets": f"{YML}: MSELoss, mos_normalize true (MOS / its range -> [0, 1]); the head ends in a sigmoid",
-        "test": "pyiqa metaiqa_arch.preprocess: the image is resized to 224x224 (the yml's val set has no crop)",
-        "initialisation": "pyiqa Metaiqa_prior.pth (the meta-learned prior, not Metaiqa_livec.pth)",
+        "optimizer": f"{SRC}: optim.Adam(model.parameters(), lr=1e-4, weight_decay=0) -- one group, ResNet and head",
+        "schedule": f"{SRC} exp_lr_scheduler(lr_decay_epoch=10): every epoch lr *= 0.8 ** (epoch // 10) (compounds)",
+        "epochs, batch": f"{SRC}: epochs = 100; load_data: batch 50 (meta_num)",
+        "resize, crop, flip": f"{SRC} load_data: Rescale((256, 256)), RandomHorizontalFlip(0.5), RandomCrop(224)",
+        "test": f"{SRC} load_data('test'): Rescale((224, 224)), the whole image",
+        "loss, targets": f"{SRC}: nn.MSELoss on LIVE_WILD/image_labeled_by_score.csv (MOS / 100, in [0, 1]); "
+                         "the head ends in a sigmoid",
+        "initialisation": f"{SRC}: torch.load('model_IQA/TID2013_IQA_Meta_resnet18.pt') (the meta-learned prior); "
+                          "here pyiqa's Metaiqa_prior.pth",
     }
-    source = f"{YML}: Adam 1e-4 / 1e-2, x0.8 every ~10 epochs, ~100 epochs, batch 50, 224 crops, MSE on [0, 1] MOS"
+    source = f"{SRC}: Adam 1e-4 (all), x0.8**(e//10) per epoch compounding, 100 epochs, batch 50, 256 -> 224 crops, MSE"
+    official_selection = "finetune_model keeps the best test SROCC over epochs (and the untrained prior): we keep the last"
+    simplifications = ("the training batches are shuffled (the official train DataLoader has shuffle=False)",
+                       "pyiqa's options/train/METAIQA yml (lr 1e-2 head, x0.8 per 190 iterations) is not used: "
+                       "the official script is")
+
+    @classmethod
+    def resize_for(cls, params, dataset: str):
+        return fixed(256, 256)
 
     @classmethod
     def test_resize_for(cls, params, dataset: str):
-        return {"kind": "fixed", "hw": [224, 224]}
+        return fixed(224, 224)
+
+    @classmethod
+    def phases_for(cls, params):
+        if params.scheduler != "official":
+            return standard_phases(params)
+        table = lambda lr: official_lrs(lr, params.gamma, params.step_epochs, params.epochs)   # noqa: E731
+        head = table(params.lr)
+        bb = head if params.backbone_lr is None else table(params.backbone_lr)
+        return [Phase("all", params.epochs, params.optimizer, params.batch_size, params.weight_decay,
+                      params.momentum, {"backbone": bb, "head": head}, False, params.steps_per_epoch)]
 
     def build(self):
         from methods.retrained.engine import Trainable

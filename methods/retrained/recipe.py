@@ -21,7 +21,7 @@ class RecipeParams:
 
     epochs: int = 10                 # epochs of the main phase (all trainable groups)
     batch_size: int = 16             # samples (crops) per optimiser step
-    optimizer: str = "adam"          # adam | adamw | sgd
+    optimizer: str = "adam"          # adam | adamw | adamw-fastai (betas 0.9, 0.99) | sgd
     lr: float = 1e-4                 # 'head' group: everything that is not the backbone
     backbone_lr: float | None = None # None: same as lr
     weight_decay: float = 0.0

@@ -1,9 +1,9 @@
 """TReS (Golestaneh et al., WACV 2022): ResNet-50 (ImageNet) + transformer encoder over multi-level features.
 
-Recipe from the official code, isalirezag/TReS (args.py defaults, run.sh for ResNet-50, models.py ``Solver``):
+Recipe from the official code, isalirezag/TReS (args.py defaults, run.sh for ResNet-50, models.py class ``TReS``, the solver):
 50 random 224 crops per training image per epoch, horizontal + vertical flips, batch 53, 3 epochs, Adam lr 2e-5
 wd 5e-4 on all parameters, lr divided by 10 (``lrratio``) after every ``droplr`` = 1 epochs with a new Adam each
-time, 50 crops averaged at test; KonIQ-10k resized to (512, 384) first. Loss as ``Solver.train`` writes it:
+time, 50 crops averaged at test; KonIQ-10k resized to (512, 384) first. Loss as ``TReS.train`` (models.py) writes it:
 L1 on the image and on its flipped copy, the self-consistency terms the network returns for both, and the
 relative-ranking triplets (batch min / second min / max and max / second max / min) with their consistency.
 """
@@ -33,7 +33,7 @@ def triplet(a, p, n, margin):
 
 
 def ranking_triplets(pred, y):
-    """The two relative-ranking triplets of TReS Solver.train, on predictions ``pred`` [B] for labels ``y`` [B]."""
+    """The two relative-ranking triplets of TReS models.py TReS.train, on predictions ``pred`` [B] for labels ``y`` [B]."""
     order = y.argsort()
     lo, lo2, hi2, hi = order[0], order[1], order[-2], order[-1]
     return (triplet(pred[lo], pred[lo2], pred[hi], y[hi] - y[lo2])
@@ -43,27 +43,30 @@ def ranking_triplets(pred, y):
 class TReS(PyiqaRetrained):
     name = "tres"
     description = "TReS (Golestaneh et al. 2022): ResNet-50 (ImageNet) + transformer, retrained per cell"
-    version = "2"   # 2: official recipe (lr /10 per epoch, was /2; 50 crops/image/epoch; its own loss; raw MOS)
+    version = "3"   # 3: 224 crops reach the network as cut (pyiqa upscaled them to 225 and re-cropped);
+                    # 2: official recipe (lr /10 per epoch, was /2; 50 crops/image/epoch; its own loss; raw MOS)
     Params = TReSParams
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
     weights = [(_TV, "resnet50")]
     sources = {
         "train crops per image": f"{SRC} args.py --train_patch_num 50 (folders.py: patch_num samples per image)",
-        "test crops": f"{SRC} args.py --test_patch_num 50; Solver.test averages them",
+        "test crops": f"{SRC} args.py --test_patch_num 50; models.py TReS.test averages them",
         "crop, flips": f"{SRC} data_loader.py: RandomHorizontalFlip, RandomVerticalFlip, RandomCrop(224); "
                        "koniq Resize((512, 384)), fblive Resize((512, 512))",
         "epochs, batch, droplr": f"{SRC} run.sh (resnet50): --batch_size 53 --droplr 1 --epochs 3",
-        "optimizer": f"{SRC} models.py Solver: self.lr = 2e-5, Adam(net.parameters(), weight_decay 5e-4 (args.py))",
-        "schedule": f"{SRC} models.py Solver.train: lr /= lrratio (= 10) when epoch+1 is droplr, 2*droplr or "
+        "optimizer": f"{SRC} models.py class TReS (the solver): self.lr = 2e-5, Adam(net.parameters(), weight_decay 5e-4 (args.py))",
+        "schedule": f"{SRC} models.py TReS.train: lr /= lrratio (= 10) when epoch+1 is droplr, 2*droplr or "
                     "3*droplr, with a new Adam",
-        "loss": f"{SRC} models.py Solver.train: loss_qa + closs + loss_qa2 + closs2 + 0.5*(|T - T'| + |T' - T|) "
+        "loss": f"{SRC} models.py TReS.train: loss_qa + closs + loss_qa2 + closs2 + 0.5*(|T - T'| + |T' - T|) "
                 "+ 0.05*(T + T'), triplets with margins from the labels",
         "bid, spaq resize": "our choice: as the official fblive branch (Resize((512, 512)))",
     }
     source = f"{SRC}: 50 crops/image/epoch, batch 53, 3 epochs, Adam 2e-5 /10 per epoch, L1 + consistency + ranking"
-    official_selection = "Solver.train keeps the best test SRCC epoch: we keep the last epoch"
-    simplifications = ("test crops are deterministic per image (the official ones are random)",)
-    loss_left_out = "nothing: all of Solver.train's terms"
+    official_selection = "models.py TReS.train keeps the best test SRCC epoch: we keep the last epoch"
+    simplifications = ("test crops are deterministic per image (the official ones are random)",
+                       "the lr keeps dividing by 10 per droplr epochs beyond 3 drops (the official stops after "
+                       "3 * droplr; the paper preset has 3 epochs, so the same)")
+    loss_left_out = "nothing: all of TReS.train's terms"
 
     @classmethod
     def resize_for(cls, params, dataset: str):
@@ -84,6 +87,7 @@ class TReS(PyiqaRetrained):
     def build(self):
         from methods.retrained.engine import Trainable
 
+        keep_exact_crops()
         net = build_arch({"type": "TReS", "pretrained": False})
         net.test_sample = 1    # we give it crops already; its own multi-crop would repeat ours
         bb, head = split_params(net, net.model)
@@ -91,7 +95,7 @@ class TReS(PyiqaRetrained):
 
 
 def tres_loss_terms(net, x, y) -> dict:
-    """TReS Solver.train's loss on one batch (net in train mode returns (prediction, self-consistency))."""
+    """TReS models.py TReS.train's loss on one batch (net in train mode returns (prediction, self-consistency))."""
     import torch.nn.functional as F
 
     pred, closs = net(x)
@@ -102,3 +106,25 @@ def tres_loss_terms(net, x, y) -> dict:
             "consistency_flip": closs2,
             "rank_consistency": 0.5 * ((t - t2.detach()).abs() + (t2 - t.detach()).abs()),
             "rank": 0.05 * (t + t2)}
+
+
+def keep_exact_crops() -> None:
+    """pyiqa's TReS.forward re-crops its input (random_crop(x, 224, 1) in train, uniform_crop in eval), and
+    arch_util upscales any input whose short side is <= 224 to 225 first (bilinear): each of our 224 crops would
+    be resampled. The official TReS feeds the RandomCrop(224) patch as is: an exactly 224 x 224 input asked for
+    one 224 crop is returned unchanged (any other call goes to pyiqa's functions as before)."""
+    from pyiqa.archs import tres_arch
+
+    if getattr(tres_arch.random_crop, "keeps_exact_crops", False):
+        return
+
+    def exact(crop):
+        def wrapped(x, crop_size, crop_num):
+            if crop_num == 1 and not isinstance(x, (list, tuple)) and tuple(x.shape[-2:]) == (crop_size, crop_size):
+                return x
+            return crop(x, crop_size, crop_num)
+        wrapped.keeps_exact_crops = True
+        return wrapped
+
+    tres_arch.random_crop = exact(tres_arch.random_crop)
+    tres_arch.uniform_crop = exact(tres_arch.uniform_crop)

@@ -42,11 +42,14 @@ class UNIQUE(PyiqaRetrained):
         "backbone": f"{SRC} Main.py --backbone resnet34 (ImageNet)",
     }
     source = f"{SRC}: fc-only 3 epochs (batch 128) then all 9 epochs (batch 32), Adam 1e-4 StepLR(3, 0.1), 384 crops"
-    official_selection = "Main.py scores a fixed epoch per split (checkpoint DataParallel-00005/6): we keep the last"
+    official_selection = ("Main.py (get_scores) scores checkpoint DataParallel-00006.pt of every split (0-based epoch 6: "
+                          "3 fc + 4 fine-tuning epochs, not the 12th): we keep the last epoch")
     loss_left_out = ("the predicted-uncertainty (std) modelling and its hinge loss (pyiqa's UNIQUE has no std "
                      "output), and cross-dataset pair sampling: pairs are all pairs of a batch of one dataset; "
                      "without a published rating std the target is the binary order")
-    simplifications = ("single-dataset training, pairs within a batch; no uncertainty (std) head / hinge term",)
+    simplifications = ("single-dataset training, pairs within a batch; no uncertainty (std) head / hinge term",
+                       "stage 2 starts a fresh Adam (the official resume also loads stage 1's Adam state, i.e. the "
+                       "fc layer's moments)")
 
     @classmethod
     def resize_for(cls, params, dataset: str):
