@@ -39,7 +39,7 @@ from bench.errors import BenchError
 ENV = "BENCH_IMAGE_CACHE"          # a folder, or 'off' to disable the cache in runs
 OFF_VALUES = ("off", "0", "none", "no", "false")
 RESERVE_BYTES = 1 << 30            # a lazy build never fills the disk past this much free space
-KEY_VERSION = "v1"                 # bump if the pixels an entry holds change meaning
+KEY_VERSION = "v2"                 # bump if the pixels an entry holds change meaning (v2: short side as torchvision)
 FILTERS = ("bicubic", "bilinear")  # a resize step's PIL filter (bicubic unless the step names one)
 
 
@@ -98,9 +98,10 @@ def target_size(w: int, h: int, steps: tuple[tuple, ...]) -> tuple[int, int]:
                 w, h = max(n, int(np.ceil(w * s))), max(n, int(np.ceil(h * s)))
         elif step[0] == "max" and min(w, h) <= step[1]:
             continue
-        else:   # short (and max, for images whose short side is larger)
-            s = step[1] / min(w, h)
-            w, h = (step[1], max(1, round(h * s))) if w <= h else (max(1, round(w * s)), step[1])
+        else:   # short (and max, for images whose short side is larger): torchvision's Resize(n) rule,
+            # the long side truncated (int(n * long / short)), as the official UNIQUE/LIQE loaders resize
+            n = step[1]
+            w, h = (n, max(1, int(n * h / w))) if w <= h else (max(1, int(n * w / h)), n)
     return w, h
 
 

@@ -257,21 +257,17 @@ class DecodeCounter:
 
 
 def torchvision_resize(path, spec) -> np.ndarray:
-    """transforms.Resize((h, w)) / Resize(s) (both sides rounded) of a PIL image: bilinear; only_if_larger as
-    UNIQUE's AdaptiveResize."""
+    """torchvision's own transforms.Resize((h, w)) / Resize(s) of a PIL image (bilinear), only_if_larger as
+    UNIQUE's AdaptiveResize: the official loaders' resize, independent of ours."""
     from PIL import Image
+    from torchvision import transforms
 
     img = Image.open(path).convert("RGB")
     w, h = img.size
-    if spec is None or (spec["kind"] == "short_side" and (min(w, h) == spec["size"] or
-                                                          (spec["only_if_larger"] and min(w, h) < spec["size"]))):
+    if spec is None or (spec["kind"] == "short_side" and spec["only_if_larger"] and min(w, h) < spec["size"]):
         return np.asarray(img)
-    if spec["kind"] == "fixed":
-        size = (spec["hw"][1], spec["hw"][0])
-    else:
-        k = spec["size"] / min(w, h)
-        size = (round(w * k), round(h * k))
-    return np.asarray(img.resize(size, Image.BILINEAR))
+    size = tuple(spec["hw"]) if spec["kind"] == "fixed" else spec["size"]
+    return np.asarray(transforms.Resize(size, interpolation=transforms.InterpolationMode.BILINEAR)(img))
 
 
 RESIZES = [None, {"kind": "fixed", "hw": [80, 100]}, {"kind": "short_side", "size": 64, "only_if_larger": True},

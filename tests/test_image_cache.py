@@ -340,3 +340,19 @@ def _crops_in_worker(paths, workers=2):
     ds = CropDataset([rec(Path(p), i) for i, p in enumerate(paths)], n_crops=2, crop_size=32, cache=None)
     return np.concatenate([b["crops"].numpy() for b in make_loader(ds, batch_size=2, shuffle=True,
                                                                     num_workers=workers, seed=1)])
+
+
+def test_short_side_resize_follows_torchvision():
+    """UNIQUE's and LIQE's official loaders resize with torchvision's Resize(n): the long side is truncated."""
+    import torch
+    from torchvision.transforms import functional as TF
+
+    from bench.image_cache import target_size
+
+    for w, h in [(1024, 768), (768, 1024), (500, 333), (1920, 1080), (641, 480), (513, 512)]:
+        for kind in ("short", "max"):
+            if kind == "max" and min(w, h) <= 512:
+                assert target_size(w, h, ((kind, 512),)) == (w, h)
+                continue
+            th, tw = TF.resize(torch.zeros(1, h, w), 512, antialias=False).shape[-2:]
+            assert target_size(w, h, ((kind, 512),)) == (tw, th), (w, h, kind)

@@ -32,9 +32,13 @@ CI_METHODS = {
 # written; this pyiqa list is tests/test_baselines_retrained.py's, so that both share one session cache
 FAKE_WEIGHT_FILES = ["DBCNN_scnn-7ea73d75.pth", "musiq_imagenet_pretrain-51d9b0a5.pth", "Metaiqa_prior.pth", "UNIQUE.pt"]
 METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
-# Stated tolerance: correlations within 1e-4 absolute, RMSE within 1e-4 relative. CPU runs are
-# deterministic, so the slack only absorbs BLAS/libm rounding across machines.
-DEFAULT_TOLERANCE = {"abs": 1e-4, "rmse_rel": 1e-4}
+# Stated tolerance: PLCC within 1e-4 absolute, RMSE within 1e-4 relative, the rank correlations (SRCC, KRCC)
+# within 5e-3. CPU runs are deterministic on one machine; across machines BLAS/libm rounding moves
+# predictions by ~1e-5 (nss-svr's PLCC moved 4e-5 between two machines with the same packages), which can swap
+# two near-tied predictions: on 40 test images one swap moves SRCC by up to ~2e-3. Any real change to a method
+# moves PLCC and RMSE far beyond their tolerance, so the looser rank tolerance hides nothing.
+DEFAULT_TOLERANCE = {"abs": 1e-4, "rank_abs": 5e-3, "rmse_rel": 1e-4}
+RANK_METRICS = ("srcc", "krcc")
 
 
 def label(rec) -> str:
@@ -85,7 +89,8 @@ def compare(records: list[dict], golden: dict) -> list[str]:
                 if got != exp:
                     problems.append(f"{name}: {metric} = {got}, golden {exp}")
                 continue
-            allowed = tol["rmse_rel"] * abs(exp) if metric == "rmse" else tol["abs"]
+            allowed = (tol["rmse_rel"] * abs(exp) if metric == "rmse"
+                       else tol.get("rank_abs", tol["abs"]) if metric in RANK_METRICS else tol["abs"])
             if not math.isclose(got, exp, rel_tol=0.0, abs_tol=allowed):
                 problems.append(f"{name}: {metric} = {got:.6f}, golden {exp:.6f} (tolerance {allowed:.1e})")
         if rec["train_revision"] != want["train_revision"]:

@@ -159,7 +159,8 @@ def run_perf(method_name: str = "mpiqe", backbone: str = "ViT-B-16", pretrained:
             peaks[name] = max(peaks.get(name, 0.0), torch.cuda.max_memory_allocated(dev) / 2**20
                               if dev.type == "cuda" else _rss_mb())
             if progress:
-                print(f"  {name:18s} rep {rep + 1}/{warmup + repeats}: {dt:.3f} s", flush=True)
+                which = f"warm-up {rep + 1}/{warmup}" if rep < warmup else f"rep {rep - warmup + 1}/{repeats}"
+                print(f"  {name:18s} {which}: {dt:.3f} s", flush=True)
     res = PerfResult(method=cls.name, backbone=backbone, device=str(dev),
                      device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
                      batch=batch, crop_size=size, n_crops=k,
@@ -187,9 +188,10 @@ def _cpu_name() -> str:
     import platform
 
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or "cpu"

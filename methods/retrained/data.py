@@ -18,7 +18,7 @@ from bench.records import ImageSet
 
 def resize_steps(spec: dict | None) -> tuple[tuple, ...]:
     """The recipe's resize as ``bench.image_cache`` steps: fixed (h, w) (torchvision Resize((h, w))), or the short
-    side to s (torchvision Resize(s), both sides rounded; ``only_if_larger``: images with a side below s are left
+    side to s (torchvision Resize(s): the long side truncated; ``only_if_larger``: images with a side below s are left
     alone, as the AdaptiveResize of UNIQUE / LIQE). Bilinear, as torchvision's default for PIL images."""
     if not spec:
         return ()

@@ -42,7 +42,7 @@ def official_lrs(lr: float, t_max: int, epochs: int) -> list[float]:
 class LIQE(PyiqaRetrained):
     name = "liqe"
     description = "LIQE (Zhang et al. 2023): CLIP ViT-B/32 (OpenAI) vision-language model, retrained per cell"
-    version = "3"        # 3: fidelity p = Phi(q_i - q_j) as loss_m4 (was Phi(diff / sqrt 2)); 2: official recipe
+    version = "4"        # 4: short-side resize truncates the long side as torchvision's Resize(n); 3: fidelity p = Phi(q_i - q_j) as loss_m4 (was Phi(diff / sqrt 2)); 2: official recipe
     Params = LIQEParams
     presets = {"paper": {}, "demo": {**DEMO, "scheduler": "cosine", "steps_per_epoch": 0},
                "ci": {**CI, "scheduler": "none", "steps_per_epoch": 0}}

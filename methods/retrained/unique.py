@@ -25,7 +25,7 @@ UNIQUEParams.__module__ = __name__
 class UNIQUE(PyiqaRetrained):
     name = "unique"
     description = "UNIQUE (Zhang et al. 2021): ResNet-34 (ImageNet) + bilinear pooling, retrained per cell"
-    version = "2"        # 2: official two-stage recipe, resize, whole-image test, Thurstone targets from the MOS std
+    version = "3"        # 3: short-side resize truncates the long side as torchvision's Resize(n); 2: official two-stage recipe, resize, whole-image test, Thurstone targets from the MOS std
     Params = UNIQUEParams
     presets = {"paper": {}, "demo": {**DEMO, "crop_size": 224, "scheduler": "step", "test_mode": "crops"},
                "ci": {**CI, "crop_size": 64, "scheduler": "none", "test_mode": "crops"}}
