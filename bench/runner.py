@@ -10,6 +10,7 @@ becomes a 'failed' result with its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import fcntl
 import os
@@ -32,6 +33,7 @@ from bench.cells import SCHEMA, Cell, Task
 from bench.errors import BenchError, WeightsMissing, did_you_mean
 from bench.metrics import DEFAULT_SETTINGS, MetricSettings, compute_metrics
 from bench.seeding import derive_seed, seed_everything
+from bench.threads import cell_threads, resolve_cpu_threads
 from bench.store import ResultStore
 
 RERUN_CHOICES = ("missing", "failed", "all")
@@ -59,6 +61,7 @@ class WorkerConfig:
     num_workers: int | str = "auto"      # DataLoader workers per cell; 'auto': bench.pipeline.resolve_num_workers
     cells_at_once: int = 1               # --jobs: 'auto' workers share the cores among the cells in parallel
     image_cache: str | None = "auto"     # decoded-image cache folder; 'auto': bench.image_cache.default_root(); None: off
+    cpu_threads: int | str = "auto"      # BLAS/OpenMP/torch threads per cell; 'auto': cores // cells_at_once (bench/threads.py)
     skip_if_done: bool = True            # another run finished the cell meanwhile: do not redo it
     git_commit: str = ""
     git_dirty: bool = False
@@ -421,6 +424,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
                   backend=cfg.backend, git_commit=cfg.git_commit, git_dirty=cfg.git_dirty,
                   versions=package_versions(), notes=[])
     context = workdir = None
+    cell_scope = contextlib.ExitStack()          # what the cell sets for itself (threads), undone when it ends
     try:
         # first: the scratch folder, named with this pid, marks the cell as in flight in this process, so
         # the parent can name the cell when the process dies (run_tasks)
@@ -451,6 +455,9 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         pipeline.enter_cell(device=device, image_cache=context.image_cache)    # for CropDataset / make_loader
         record.update(device=device, method_seed=method_seed, trains=bool(cls.trains),
                       n_train=len(train) if cls.trains else 0, n_val=len(val) if val else 0, n_test=len(test))
+        threads = resolve_cpu_threads(cfg.cpu_threads, cfg.cells_at_once)
+        record["cpu_threads"] = threads
+        cell_scope.enter_context(cell_threads(threads))
         seed_everything(method_seed)
         method = cls(params, context)
         t0 = time.perf_counter()
@@ -489,6 +496,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
                       notes=list(context.notes) if context else [], finished_at=_now())
         return {"status": "failed", "record": record}
     finally:
+        cell_scope.close()
         if context is not None:
             from bench import pipeline
 

@@ -287,3 +287,61 @@ def test_nss_svr_linear_algebra_runs_on_one_blas_thread_whatever_the_outer_limit
         preds = method.predict(test)
     assert np.isfinite(preds).all() and len(seen) == 2          # one kernel in fit, one in predict
     assert all(threads == {1} for threads in seen), seen
+
+
+THREADS_PROBE = '''
+from dataclasses import dataclass
+import numpy as np
+import torch
+from threadpoolctl import threadpool_info
+from methods.base import Method
+
+
+@dataclass
+class P:
+    pass
+
+
+class ThreadsProbe(Method):
+    name = "threads-probe"
+    trains = True
+    Params = P
+
+    def fit(self, train, val=None):
+        self.context.record("probe_torch_threads", torch.get_num_threads())
+        self.context.record("probe_blas_threads", sorted({p["num_threads"] for p in threadpool_info()
+                                                          if p["user_api"] == "blas"}))
+        # a reduction whose summation order follows the thread count
+        x = torch.arange(1, 200_001, dtype=torch.float32).sqrt()
+        self.total = float((x * x.flip(0)).sum())
+
+    def predict(self, images):
+        return np.full(len(images), self.total) + np.arange(len(images))
+'''
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_cpu_threads_policy_pins_torch_and_blas_in_every_cell(tmp_path, capsys, jobs):
+    """--cpu-threads N: torch's intra-op pool and BLAS have N threads inside every cell, whatever --jobs,
+    and the cell records it; auto is the cores divided by --jobs."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(THREADS_PROBE)
+    base = ["run", "--protocol", "intra", "--method", f"{probe}:ThreadsProbe", "--data", "demo", "--datasets",
+            "demo-a", "--splits", "2", "--jobs", jobs, "--no-progress"]
+    assert main(base + ["--cpu-threads", "1", "--out", str(tmp_path / "one")]) == 0
+    for rec in ResultStore(tmp_path / "one").iter_results():
+        assert rec["cpu_threads"] == 1 and rec["probe_torch_threads"] == 1
+        assert set(rec["probe_blas_threads"]) <= {1}
+    assert main(base + ["--out", str(tmp_path / "auto")]) == 0
+    from bench.pipeline import available_cores
+
+    want = max(1, available_cores() // int(jobs))
+    assert {r["cpu_threads"] for r in ResultStore(tmp_path / "auto").iter_results()} == {want}
+    assert {r["probe_torch_threads"] for r in ResultStore(tmp_path / "auto").iter_results()} == {want}
+    capsys.readouterr()
+
+
+def test_bad_cpu_threads_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--protocol", "intra", "--method", "noop", "--data", "demo", "--cpu-threads", "0"])
+    assert "--cpu-threads must be >= 1" in capsys.readouterr().err

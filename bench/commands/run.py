@@ -92,6 +92,11 @@ def add_parser(sub) -> None:
     p.add_argument("--num-workers", type=parse_num_workers, default="auto",
                    help="data-loading workers per cell: auto (default; on CUDA the cores per cell given --jobs, "
                         "at most 8; on CPU 0) or a number")
+    from bench.threads import parse_cpu_threads
+
+    p.add_argument("--cpu-threads", type=parse_cpu_threads, default="auto",
+                   help="BLAS/OpenMP/torch threads per cell: auto (default; the cores divided by --jobs) or N; "
+                        "a fixed N gives the same numbers whatever --jobs and the backend (recorded per cell)")
     p.add_argument("--no-image-cache", action="store_true",
                    help="decode every image every epoch instead of using the decoded-image cache "
                         "($BENCH_IMAGE_CACHE, default $BENCH_CACHE/images; docs/PERFORMANCE.md)")
@@ -200,7 +205,7 @@ def run(args) -> int:
     cfg = WorkerConfig(out=str(args.out), data_kwargs=kwargs, device=args.device, weights_dir=args.weights_dir,
                        cache_dir=args.cache_dir,
                        save_checkpoints=args.save_checkpoints, num_workers=args.num_workers,
-                       image_cache=None if args.no_image_cache else "auto",
+                       cpu_threads=args.cpu_threads, image_cache=None if args.no_image_cache else "auto",
                        git_commit=commit, git_dirty=dirty)
     summary = run_tasks(tasks, store, cfg, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                         rerun=args.rerun, progress=False if args.no_progress else None,

@@ -1,0 +1,57 @@
+"""CPU threads of the cell in flight: one policy for BLAS, OpenMP and torch (torch-free at import).
+
+The number of threads a reduction is split over changes its summation order, so the same cell can differ
+in the last digits between ``--jobs 1`` and ``--jobs 2`` when each picks its own thread count. The runner
+runs every cell inside ``cell_threads(n)``: BLAS and OpenMP pools (threadpoolctl) and torch's intra-op
+pool all get ``n`` threads, and the cell records ``cpu_threads``. ``--cpu-threads N`` gives the same ``n``
+whatever ``--jobs`` and the backend, hence the same numbers on one machine; ``auto`` (the default) is the
+cores of this process divided by the cells run at once (speed first). A method may still set its own
+count inside (MP-IQE's ``cpu_threads`` parameter, nss-svr's one BLAS thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+
+from bench.pipeline import available_cores
+
+
+def parse_cpu_threads(text: str) -> int | str:
+    """argparse type of --cpu-threads: 'auto' or an integer >= 1."""
+    import argparse
+
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of threads >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--cpu-threads must be >= 1 or 'auto', got {n}")
+    return n
+
+
+def resolve_cpu_threads(requested: int | str | None, cells_at_once: int = 1, cores: int | None = None) -> int:
+    if requested not in (None, "auto"):
+        return max(1, int(requested))
+    return max(1, (cores or available_cores()) // max(1, int(cells_at_once)))
+
+
+@contextlib.contextmanager
+def cell_threads(n: int):
+    """BLAS, OpenMP and torch's intra-op pool on ``n`` threads while the cell runs, then as before."""
+    from threadpoolctl import threadpool_limits
+
+    torch = None
+    if importlib.util.find_spec("torch") is not None:
+        import torch    # imported here (once per worker) so that its pool is set before the method uses it
+    before = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield n
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)
