@@ -36,8 +36,8 @@ def available_cores() -> int:
     return max(1, cores)
 
 
-def parse_num_workers(text: str) -> int | str:
-    """argparse type of --num-workers: 'auto' or an integer >= 0."""
+def parse_auto_count(text: str, flag: str, minimum: int, what: str) -> int | str:
+    """argparse type of a count option: 'auto' or an integer >= ``minimum``."""
     import argparse
 
     if str(text).strip().lower() == "auto":
@@ -45,10 +45,15 @@ def parse_num_workers(text: str) -> int | str:
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of workers >= 0, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"--num-workers must be >= 0 or 'auto', got {n}")
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of {what} >= {minimum}, got {text!r}") from None
+    if n < minimum:
+        raise argparse.ArgumentTypeError(f"{flag} must be >= {minimum} or 'auto', got {n}")
     return n
+
+
+def parse_num_workers(text: str) -> int | str:
+    """argparse type of --num-workers: 'auto' or an integer >= 0."""
+    return parse_auto_count(text, "--num-workers", 0, "workers")
 
 
 def resolve_num_workers(requested: int | str | None, device: str = "cpu", cells_at_once: int = 1,

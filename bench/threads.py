@@ -14,22 +14,12 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 
-from bench.pipeline import available_cores
+from bench.pipeline import available_cores, parse_auto_count
 
 
 def parse_cpu_threads(text: str) -> int | str:
     """argparse type of --cpu-threads: 'auto' or an integer >= 1."""
-    import argparse
-
-    if str(text).strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of threads >= 1, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"--cpu-threads must be >= 1 or 'auto', got {n}")
-    return n
+    return parse_auto_count(text, "--cpu-threads", 1, "threads")
 
 
 def resolve_cpu_threads(requested: int | str | None, cells_at_once: int = 1, cores: int | None = None) -> int:
