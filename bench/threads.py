@@ -5,7 +5,7 @@ in the last digits between ``--jobs 1`` and ``--jobs 2`` when each picks its own
 runs every cell inside ``cell_threads(n)``: BLAS and OpenMP pools (threadpoolctl) and torch's intra-op
 pool all get ``n`` threads, and the cell records ``cpu_threads``. ``--cpu-threads N`` gives the same ``n``
 whatever ``--jobs`` and the backend, hence the same numbers on one machine; ``auto`` (the default) is the
-cores of this process divided by the cells run at once (speed first). A method may still set its own
+cores of this process divided by the cells run at once (speed first), capped by ``OMP_NUM_THREADS`` when set. A method may still set its own
 count inside (MP-IQE's ``cpu_threads`` parameter, nss-svr's one BLAS thread).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 
 from bench.pipeline import available_cores, parse_auto_count
 
@@ -23,9 +24,15 @@ def parse_cpu_threads(text: str) -> int | str:
 
 
 def resolve_cpu_threads(requested: int | str | None, cells_at_once: int = 1, cores: int | None = None) -> int:
+    """N as given; 'auto': the cores divided by the cells run at once, capped by an OMP_NUM_THREADS the user
+    set (a machine's or job script's own limit wins)."""
     if requested not in (None, "auto"):
         return max(1, int(requested))
-    return max(1, (cores or available_cores()) // max(1, int(cells_at_once)))
+    n = max(1, (cores or available_cores()) // max(1, int(cells_at_once)))
+    try:
+        return max(1, min(n, int(os.environ["OMP_NUM_THREADS"])))
+    except (KeyError, ValueError):
+        return n
 
 
 @contextlib.contextmanager

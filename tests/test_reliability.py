@@ -336,6 +336,8 @@ def test_cpu_threads_policy_pins_torch_and_blas_in_every_cell(tmp_path, capsys, 
     from bench.pipeline import available_cores
 
     want = max(1, available_cores() // int(jobs))
+    if os.environ.get("OMP_NUM_THREADS"):          # a limit the user set caps auto (conftest sets 1)
+        want = min(want, int(os.environ["OMP_NUM_THREADS"]))
     assert {r["cpu_threads"] for r in ResultStore(tmp_path / "auto").iter_results()} == {want}
     assert {r["probe_torch_threads"] for r in ResultStore(tmp_path / "auto").iter_results()} == {want}
     capsys.readouterr()
@@ -345,3 +347,13 @@ def test_bad_cpu_threads_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--protocol", "intra", "--method", "noop", "--data", "demo", "--cpu-threads", "0"])
     assert "--cpu-threads must be >= 1" in capsys.readouterr().err
+
+
+def test_auto_cpu_threads_share_the_cores_and_respect_omp_num_threads(monkeypatch):
+    from bench.threads import resolve_cpu_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert [resolve_cpu_threads("auto", jobs, cores=8) for jobs in (1, 2, 3, 16)] == [8, 4, 2, 1]
+    assert resolve_cpu_threads(5, 4, cores=8) == 5          # an explicit count is taken as given
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert resolve_cpu_threads("auto", 1, cores=8) == 3 and resolve_cpu_threads("auto", 4, cores=8) == 2

@@ -63,7 +63,8 @@ def ci_tasks():
 def run_ci_subset(out: Path, backend: str = "sequential") -> list[dict]:
     store = ResultStore(out)
     tasks = ci_tasks()
-    summary = run_tasks(tasks, store, WorkerConfig(out=str(out), cache_dir=feature_cache()), backend=backend,
+    # one CPU thread per cell: the golden values must not depend on the machine's cores (bench/threads.py)
+    summary = run_tasks(tasks, store, WorkerConfig(out=str(out), cache_dir=feature_cache(), cpu_threads=1), backend=backend,
                         progress=False)
     assert summary.failed == 0, [f["error"] for f in summary.failures]
     assert summary.done == len(tasks)
