@@ -12,10 +12,12 @@ count inside (MP-IQE's ``cpu_threads`` parameter, nss-svr's one BLAS thread).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
+import sys
 
 from bench.pipeline import available_cores, parse_auto_count
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")   # read by libraries loaded later
 
 
 def parse_cpu_threads(text: str) -> int | str:
@@ -37,18 +39,27 @@ def resolve_cpu_threads(requested: int | str | None, cells_at_once: int = 1, cor
 
 @contextlib.contextmanager
 def cell_threads(n: int):
-    """BLAS, OpenMP and torch's intra-op pool on ``n`` threads while the cell runs, then as before."""
+    """BLAS, OpenMP and torch's intra-op pool on ``n`` threads while the cell runs, then as before.
+
+    torch is not imported for this (a torch-free method's worker stays torch-free): if the method imports it
+    during the cell, it starts with OMP_NUM_THREADS=n; if it was imported before, its pool is set directly."""
     from threadpoolctl import threadpool_limits
 
-    torch = None
-    if importlib.util.find_spec("torch") is not None:
-        import torch    # imported here (once per worker) so that its pool is set before the method uses it
+    torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None
+    saved_env = {k: os.environ.get(k) for k in THREAD_ENV}
     with threadpool_limits(limits=n):
+        for k in THREAD_ENV:
+            os.environ[k] = str(n)
         if torch is not None:
             torch.set_num_threads(n)
         try:
             yield n
         finally:
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
             if torch is not None:
                 torch.set_num_threads(before)

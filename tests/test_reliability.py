@@ -357,3 +357,20 @@ def test_auto_cpu_threads_share_the_cores_and_respect_omp_num_threads(monkeypatc
     assert resolve_cpu_threads(5, 4, cores=8) == 5          # an explicit count is taken as given
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert resolve_cpu_threads("auto", 1, cores=8) == 3 and resolve_cpu_threads("auto", 4, cores=8) == 2
+
+
+def test_cell_threads_reach_torch_imported_during_the_cell(tmp_path):
+    """A torch-free worker stays torch-free; a method that imports torch inside the cell gets the cell's threads."""
+    import sys
+
+    code = ("import os, sys; os.environ.pop('OMP_NUM_THREADS', None)\n"
+            "from bench.threads import cell_threads\n"
+            "with cell_threads(1):\n"
+            "    assert 'torch' not in sys.modules\n"
+            "    import torch\n"
+            "    inside = torch.get_num_threads()\n"
+            "print(inside, os.environ.get('OMP_NUM_THREADS'))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parents[1], check=True).stdout.split()
+    assert out == ["1", "None"]        # torch started on the cell's 1 thread; the environment restored after
