@@ -159,7 +159,7 @@ def test_loss_and_target_of_each_recipe():
 
 # --- 2. the engine on tiny data ---------------------------------------------------------------------------
 def tiny_class(**defaults):
-    from methods.retrained.engine import Trainable, TrainedRegressor, recipe_dataclass
+    from methods.retrained.engine import TrainedRegressor, recipe_dataclass
 
     Params = recipe_dataclass("TinyParams", **{"crop_size": 16, "batch_size": 4, "epochs": 3, "lr": 1e-2,
                                                "backbone_lr": 1e-3, "target": "z", **defaults})
@@ -169,12 +169,9 @@ def tiny_class(**defaults):
         calls: list = []
 
         def build(self):
-            import torch
+            from tests.tiny_models import tiny_conv_trainable
 
-            torch.manual_seed(0)
-            net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                                      torch.nn.Linear(4, 1))
-            return Trainable(net, list(net[0].parameters()), list(net[3].parameters()))
+            return tiny_conv_trainable()
 
         def loss_terms(self, net, x, y, y_std=None):
             self.calls.append({"n": len(x), "x": x.detach().clone(), "y": y.detach().clone(),

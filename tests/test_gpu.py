@@ -139,7 +139,7 @@ def _tiny_baseline_cell(images, device, tmp_path, workers, cache):
     """A retrained baseline through the real engine (methods/retrained/engine.py) on a tiny conv net: the
     training inputs it saw (after the flips) and its predictions."""
     from methods.base import RunContext
-    from methods.retrained.engine import Trainable, TrainedRegressor, recipe_dataclass
+    from methods.retrained.engine import TrainedRegressor, recipe_dataclass
 
     class TinyBaseline(TrainedRegressor):
         name = "tiny-baseline"
@@ -148,10 +148,9 @@ def _tiny_baseline_cell(images, device, tmp_path, workers, cache):
         seen: list = []
 
         def build(self):
-            torch.manual_seed(0)
-            net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                                      torch.nn.Linear(4, 1))
-            return Trainable(net, list(net[0].parameters()), list(net[3].parameters()))
+            from tests.tiny_models import tiny_conv_trainable
+
+            return tiny_conv_trainable()
 
         def loss_terms(self, net, x, y, y_std=None):
             assert x.device.type == torch.device(device).type
