@@ -62,6 +62,7 @@ class DACNN(TrainedRegressor):
     description = ("DACNN (Pan et al. 2022): frozen EfficientNet-B0 streams for authentic (ImageNet) and synthetic "
                    "distortions, multi-scale fusion with weight generation blocks, trained per cell")
     Params = DACNNParams
+    resize_by_dataset = RESIZE
     has_backbone = False   # both streams are frozen: one trained group (fusion module + regressor)
     presets = {"paper": {}, "demo": {**DEMO, "crop_size": 224},
                "ci": {**CI, "crop_size": 64, "train_crops": 2}}
@@ -119,10 +120,6 @@ class DACNN(TrainedRegressor):
         return specs + ([cls.sdanet_weight(weights_dir)] if params.sdanet == "official" else [])
 
     # --- recipe ---
-    @classmethod
-    def resize_for(cls, params, dataset: str):
-        return RESIZE.get(dataset)
-
     @classmethod
     def phases_for(cls, params):
         if params.scheduler != "official":

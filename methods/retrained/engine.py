@@ -9,7 +9,7 @@ API (a new baseline = one file under methods/retrained/ with one class):
         def build(self) -> Trainable: ...              # the net, its 'backbone' and 'head' parameter lists
         # optional:
         @classmethod
-        def resize_for(cls, params, dataset): ...      # resize before cropping on that dataset (or None)
+        def resize_for(cls, params, dataset): ...      # resize before cropping on that dataset (default: resize_by_dataset)
         @classmethod
         def phases_for(cls, params): ...               # the optimiser phases and lr per group per epoch
         def loss_terms(self, net, x, y, y_std=None): ...   # the method's own loss: {term: tensor}, summed
@@ -109,9 +109,11 @@ class TrainedRegressor(Method):
         self.train_stats: dict = {}
 
     # --- the recipe (torch-free) ---
+    resize_by_dataset: ClassVar[dict[str, dict]] = {}   # the official per-dataset resize before cropping
+
     @classmethod
     def resize_for(cls, params, dataset: str) -> dict | None:
-        return None
+        return cls.resize_by_dataset.get(dataset)
 
     @classmethod
     def test_resize_for(cls, params, dataset: str) -> dict | None:

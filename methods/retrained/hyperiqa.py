@@ -37,6 +37,7 @@ class HyperIQA(PyiqaRetrained):
     description = "HyperIQA (Su et al. 2020): ResNet-50 (ImageNet, timm) + hyper network, retrained per cell"
     version = "3"        # 3: LDA modules in the backbone group (lr 2e-5), as the official res; 2: official recipe
     Params = HyperIQAParams
+    resize_by_dataset = RESIZE
     presets = {"paper": {}, "demo": {**DEMO, "scheduler": "none"}, "ci": {**CI, "scheduler": "none"}}
     weights = [(_TIMM, "timm/resnet50.a1_in1k")]
     sources = {
@@ -64,9 +65,6 @@ class HyperIQA(PyiqaRetrained):
         "test crops are deterministic per image (the official test crops are random)",
     )
 
-    @classmethod
-    def resize_for(cls, params, dataset: str):
-        return RESIZE.get(dataset)
 
     @classmethod
     def phases_for(cls, params):

@@ -46,6 +46,7 @@ class TReS(PyiqaRetrained):
     version = "3"   # 3: 224 crops reach the network as cut (pyiqa upscaled them to 225 and re-cropped);
                     # 2: official recipe (lr /10 per epoch, was /2; 50 crops/image/epoch; its own loss; raw MOS)
     Params = TReSParams
+    resize_by_dataset = RESIZE
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
     weights = [(_TV, "resnet50")]
     sources = {
@@ -68,9 +69,6 @@ class TReS(PyiqaRetrained):
                        "3 * droplr; the paper preset has 3 epochs, so the same)")
     loss_left_out = "nothing: all of TReS.train's terms"
 
-    @classmethod
-    def resize_for(cls, params, dataset: str):
-        return RESIZE.get(dataset)
 
     @classmethod
     def loss_spec(cls, params) -> dict:
