@@ -6,18 +6,20 @@ from the image's cached uint8 pixels, decoded once for every epoch, cell and run
 way. torch is imported here and nowhere in ``bench``'s light modules.
 
     CropDataset(records, n_crops=8, crop_size=224, train=True, seed=0, resize=None, cache="active")[i] ->
-      {"crops": float32 [n_crops, 3, s, s] in [0, 1], "score": float, "index": i,
+      {"crops": uint8 [n_crops, 3, s, s], "score": float, "index": i,
        "scene": float32 [9] multi-hot / sum (zeros if none), "distortion": int (-1 unknown)}
 
 train=True: random crops, seeded by (seed, epoch, i) -- ``set_epoch(e)`` each epoch -- so they are
 identical whatever the number of workers. train=False: deterministic crops seeded by (seed, record.id).
 Images smaller than the crop are resized up first. ``FullImageDataset`` gives whole images;
 ``make_loader`` a seeded DataLoader: the same order and crops for any number of workers (persistent),
-and on CUDA pinned memory with non-blocking side-stream copies (docs/PERFORMANCE.md).
+and on CUDA pinned memory with non-blocking side-stream copies (docs/PERFORMANCE.md). Items carry uint8
+crops; the loader's batches carry them in [0, 1] in torch's default dtype, converted on the loader's device
+by ``bench.device_input.to_unit`` (code that indexes a dataset itself calls it).
 
 Cost: an uncached item is ~1.3-1.6x one plain PIL decode of a 1024x768 JPEG with 8 crops
 (``measure_item_vs_decode``): crops are copied out of the decoded image one by one and converted to
-float in numpy; a cached item skips the decode (the crop copies and the float conversion remain).
+float on the device; a cached item skips the decode (the crop copies remain).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from bench.device_input import IMAGE_KEYS, UnitLoader
 from bench.labels import N_SCENES
 from bench.records import ImageRecord
 
@@ -82,14 +85,18 @@ def random_crops(img, n: int, size: int, rng: np.random.Generator) -> np.ndarray
     return np.stack(list(_iter_crops(img, n, size, rng)))
 
 
-def crops_chw_float(img, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """The same crops as ``random_crops``, as float32 [n, 3, size, size] in [0, 1], written crop by
-    crop into one buffer (no full-size intermediate copies)."""
-    out = np.empty((n, 3, size, size), dtype=np.float32)
-    scale = np.float32(1.0 / 255.0)
+def crops_chw_uint8(img, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """The same crops as ``random_crops``, as uint8 [n, 3, size, size], written crop by crop into one
+    buffer (no full-size intermediate copies). ``bench.device_input.to_unit`` makes them model input."""
+    out = np.empty((n, 3, size, size), dtype=np.uint8)
     for k, crop in enumerate(_iter_crops(img, n, size, rng)):
-        np.multiply(crop.transpose(2, 0, 1), scale, out=out[k])    # one pass; the same float32 products
+        out[k] = crop.transpose(2, 0, 1)
     return out
+
+
+def crops_chw_float(img, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``crops_chw_uint8`` as float32 in [0, 1] (products with float32(1/255), as ``to_unit`` computes)."""
+    return crops_chw_uint8(img, n, size, rng).astype(np.float32) * np.float32(1.0 / 255.0)
 
 
 def _iter_crops(img, n: int, size: int, rng: np.random.Generator):
@@ -159,7 +166,7 @@ class CropDataset(_torch_dataset_base()):
         path = self.records[i].path
         if self.cache is not None:
             return self.cache.pixels(path, self.resize + (("min", self.crop_size),))
-        return apply_resize(open_rgb(path), self.resize)     # the min-size step happens in crops_chw_float
+        return apply_resize(open_rgb(path), self.resize)     # the min-size step happens in crops_chw_uint8
 
     def __getitem__(self, i) -> dict:
         """``ds[i]``, or ``ds[(epoch, i)]`` as make_loader's sampler asks: persistent workers hold their own
@@ -168,8 +175,8 @@ class CropDataset(_torch_dataset_base()):
 
         epoch, i = (i if isinstance(i, tuple) else (None, i))
         rec = self.records[i]
-        # float conversion in numpy: torch's intra-op threads made it 50x slower on a busy machine
-        chw = crops_chw_float(self.pixels(i), self.n_crops, self.crop_size, self.rng_for(i, epoch))
+        # uint8: a quarter of the bytes to the device; make_loader converts there (bench.device_input)
+        chw = crops_chw_uint8(self.pixels(i), self.n_crops, self.crop_size, self.rng_for(i, epoch))
         return {
             "crops": torch.from_numpy(chw),
             "score": float(rec.score),
@@ -220,7 +227,8 @@ def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers
     loader pins memory and moves each batch's image tensors to the device with non-blocking copies on a
     side stream, one batch ahead (they arrive on the device; other fields stay on the CPU). With workers:
     persistent across epochs, ``prefetch_factor`` batches each in flight. ``num_workers='auto'``: see
-    ``bench.pipeline.resolve_num_workers``."""
+    ``bench.pipeline.resolve_num_workers``. uint8 image fields arrive as [0, 1] floats in torch's default
+    dtype, converted on ``device`` (``bench.device_input``; ``dataset.unit_exact``: divide by 255)."""
     import torch
     from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
@@ -244,7 +252,8 @@ def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers
                         persistent_workers=persistent, prefetch_factor=prefetch_factor if workers else None,
                         worker_init_fn=_seed_worker if workers else None,
                         multiprocessing_context=_worker_context() if workers else None)
-    return DeviceLoader(loader, device) if cuda else loader
+    exact = bool(getattr(dataset, "unit_exact", False))
+    return DeviceLoader(loader, device, exact) if cuda else UnitLoader(loader, device, exact)
 
 
 def _worker_context():
@@ -279,30 +288,20 @@ class SeededSampler:
                 yield (epoch, i)
 
 
-class DeviceLoader:
+class DeviceLoader(UnitLoader):
     """Iterates a DataLoader and sends each batch's image tensors ('crops', 'image'; 'x' of the retrained
     baselines' PatchDataset) to a CUDA device with non-blocking copies on a side stream, one batch ahead, so
-    the copy overlaps the model's work."""
+    the copy overlaps the model's work; uint8 ones are converted to [0, 1] floats there, after the copy."""
 
-    MOVED = ("crops", "image", "x")
-
-    def __init__(self, loader, device):
-        self.loader, self.device = loader, device
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __getattr__(self, name):          # dataset, batch_size, ... of the wrapped loader
-        if name == "loader":
-            raise AttributeError(name)
-        return getattr(self.loader, name)
+    MOVED = IMAGE_KEYS
 
     def _send(self, batch, stream):
         import torch
 
+        from bench.device_input import unit_batch
+
         with torch.cuda.stream(stream):
-            return {k: (v.to(self.device, non_blocking=True) if k in self.MOVED and torch.is_tensor(v) else v)
-                    for k, v in batch.items()}
+            return unit_batch(batch, self.device, self.exact)
 
     def __iter__(self):
         import torch

@@ -49,9 +49,11 @@ def _normalizer(info, size: int):
     std = torch.tensor(info.std).view(1, 3, 1, 1)
 
     def norm(x):
+        from bench.device_input import normalise
+
         if x.shape[-1] != size or x.shape[-2] != size:
             x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
-        return (x - mean.to(x)) / std.to(x)
+        return normalise(x, mean, std)
 
     return norm
 
@@ -190,13 +192,14 @@ class CLIPIQA(Method):
         """P(good) for a batch ``x`` [B, 3, H, W] in [0, 1] at any size (the pixels as given)."""
         import torch
 
+        from bench.device_input import normalise
         from methods.clip_backbone import encode_image_any_size
 
         model, info, text = self.net()
         mean = torch.tensor(info.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(info.std, device=x.device).view(1, 3, 1, 1)
         with torch.no_grad():
-            img = encode_image_any_size(model, (x - mean) / std, self.params.pos_embedding)
+            img = encode_image_any_size(model, normalise(x, mean, std), self.params.pos_embedding)
             img = img / img.norm(dim=-1, keepdim=True)
             return (model.logit_scale.exp() * img @ text.t()).softmax(dim=-1)[:, 0]
 
@@ -260,6 +263,7 @@ class CLIPIQA(Method):
     def _predict_crops(self, images: ImageSet) -> np.ndarray:
         import torch.nn.functional as F
 
+        from bench.device_input import to_unit
         from bench.images import CropDataset
 
         _, info, _ = self.net()
@@ -268,7 +272,7 @@ class CLIPIQA(Method):
                            train=False, seed=self.context.seed)
         out = np.zeros(len(data))
         for i in range(len(data)):
-            x = data[i]["crops"]
+            x = to_unit(data[i]["crops"])        # on the CPU, as before: the resize below runs there
             if x.shape[-1] != size or x.shape[-2] != size:
                 x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
             out[i] = float(self.scores(x.to(self.context.device)).mean())

@@ -278,6 +278,9 @@ RESIZES = [None, {"kind": "fixed", "hw": [80, 100]}, {"kind": "short_side", "siz
 def test_patch_crops_are_identical_from_the_cache(resize, odd_images, tmp_path, monkeypatch):
     """Train (per-sample and pooled), test and full-image items: the same bytes from the cache as from a
     fresh decode, for two epochs; a second pass over the cached data decodes nothing."""
+    import torch
+
+    from bench.device_input import to_unit
     from bench.image_cache import ImageCache
     from methods.retrained.data import PatchDataset
 
@@ -294,7 +297,9 @@ def test_patch_crops_are_identical_from_the_cache(resize, odd_images, tmp_path, 
         if not crop:        # the whole image: torchvision's Resize on a PIL image, written out independently
             for i, r in enumerate(odd_images):
                 want = torchvision_resize(r.path, resize).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
-                assert cached[i]["x"].numpy().tobytes() == want.tobytes()
+                # uint8 items; make_loader's conversion divides for the whole image, as the float items did
+                assert cached.unit_exact and cached[i]["x"].dtype == torch.uint8
+                assert to_unit(cached[i]["x"], exact=True).numpy().tobytes() == want.tobytes()
     assert cache.size_bytes()[0] > 0
     decodes = DecodeCounter(monkeypatch)
     again = PatchDataset(odd_images, 48, 3, resize, train=True, seed=4, cache=ImageCache(tmp_path / "cache"))

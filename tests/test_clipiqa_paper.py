@@ -165,13 +165,14 @@ def test_crops_variant_is_the_mean_over_resized_crops(tmp_path):
     import torch
     import torch.nn.functional as F
 
+    from bench.device_input import to_unit
     from bench.images import CropDataset
 
     m = clipiqa(backbone="biqa-tiny-vit", test_input="crops", crop_size=48, test_crops=3, pos_embedding="interpolate")
     images = image_set(tmp_path / "img", [(100, 90)])
     pred = m.predict(images)
     model, info, _ = m.net()
-    crops = CropDataset(images.records, n_crops=3, crop_size=48, train=False, seed=0)[0]["crops"]
+    crops = to_unit(CropDataset(images.records, n_crops=3, crop_size=48, train=False, seed=0)[0]["crops"])
     x = F.interpolate(crops, size=(64, 64), mode="bicubic", align_corners=False).clamp(0, 1)
     x = (x - torch.tensor(info.mean).view(1, 3, 1, 1)) / torch.tensor(info.std).view(1, 3, 1, 1)
     with torch.no_grad():

@@ -103,6 +103,7 @@ def test_gradcam_rejects_a_layer_outside_the_encoder_and_unknown_targets(loaded)
 def test_mpiqe_features_are_the_pooled_decoder_output_and_the_cls_embedding(loaded):
     import torch
 
+    from bench.device_input import to_unit
     from bench.images import CropDataset
     from reports.figures.hooks import features
 
@@ -121,7 +122,7 @@ def test_mpiqe_features_are_the_pooled_decoder_output_and_the_cls_embedding(load
     p = v.settings()
     crops = CropDataset(few.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False, seed=v.context.seed)
     with torch.no_grad():
-        want = [v.model.clip.encode_image((crops[i]["crops"] - v.model.mean) / v.model.std).mean(0).numpy()
+        want = [v.model.clip.encode_image((to_unit(crops[i]["crops"]) - v.model.mean) / v.model.std).mean(0).numpy()
                 for i in range(len(few))]
     np.testing.assert_allclose(got, np.stack(want), rtol=1e-4, atol=1e-5)
     assert not np.allclose(got, feats["cls"][:3])       # MP-IQE's prompts change its CLS feature

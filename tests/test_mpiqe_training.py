@@ -14,6 +14,7 @@ open_clip = pytest.importorskip("open_clip")
 
 import torch.nn.functional as F  # noqa: E402
 
+from bench.device_input import to_unit  # noqa: E402
 from bench.images import CropDataset  # noqa: E402
 from methods.base import RunContext  # noqa: E402
 from methods.mpiqe import MPIQE, MissingLabels, VisualOnly  # noqa: E402
@@ -92,7 +93,7 @@ def test_history_terms_equal_the_terms_written_out_for_one_batch(demo_small, uni
     m.model.train()
     data.set_epoch(0)
     items = [data[i] for i in range(len(data))]
-    crops = torch.stack([it["crops"] for it in items])         # [samples, k, 3, s, s]
+    crops = to_unit(torch.stack([it["crops"] for it in items]))   # [samples, k, 3, s, s] uint8 -> [0, 1]
     k = crops.shape[1]
     mos = (torch.tensor([it["score"] for it in items], dtype=torch.float64) - lo) / span
     with torch.no_grad():

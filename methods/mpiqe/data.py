@@ -15,7 +15,7 @@ from bench.images import CropDataset, crop_boxes, ensure_min_size, open_rgb, sce
 
 
 class CropSamples(CropDataset):
-    """One crop per item: item ``i * k + j`` is crop j of image i, as a [1, 3, s, s] ``crops`` tensor
+    """One crop per item: item ``i * k + j`` is crop j of image i, as a uint8 [1, 3, s, s] ``crops`` tensor
     (the batch then has the image reading's layout with k = 1). Each item decodes its image, as
     HyperIQA's and DEIQT's loaders do; only the one crop is copied out."""
 
@@ -39,7 +39,7 @@ class CropSamples(CropDataset):
         y, x = crop_boxes(h, w, self.crops_per_image, self.crop_size, rng)[j]
         s = self.crop_size
         crop = img[y:y + s, x:x + s] if isinstance(img, np.ndarray) else np.asarray(img.crop((x, y, x + s, y + s)))
-        chw = crop.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1.0 / 255.0)
+        chw = crop.transpose(2, 0, 1)[None]       # uint8: make_loader converts on the device
         return {
             "crops": torch.from_numpy(np.ascontiguousarray(chw)),
             "score": float(rec.score),

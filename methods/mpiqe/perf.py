@@ -113,7 +113,9 @@ def run_perf(method_name: str = "mpiqe", backbone: str = "ViT-B-16", pretrained:
     g = torch.Generator().manual_seed(0)
     crops = torch.rand(n_img, k, 3, size, size, generator=g).to(dev)
     flat = crops.flatten(0, 1)
-    norm = ((flat - model.mean) / model.std)
+    from bench.device_input import normalise
+
+    norm = normalise(flat, model.mean, model.std)
     step_batch = {"crops": crops, "target": torch.rand(n_img, generator=g),
                   "scene": torch.nn.functional.one_hot(torch.arange(n_img) % 9, 9).float(),
                   "distortion": torch.arange(n_img) % 11}

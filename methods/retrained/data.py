@@ -47,7 +47,9 @@ class PatchDataset:
     # a map-style dataset for torch's DataLoader (no torch base class: this module imports without torch)
     """Crops of resized images. train: ``n_crops`` samples per image per epoch (``pool``: one sample of
     n_crops), random crops seeded by (seed, epoch, sample); test: n deterministic crops per image, or the
-    whole image (crop_size 0). Item: {"x": float32 [k, 3, s, s] in [0, 1], "score", "index" (image)}.
+    whole image (crop_size 0). Item: {"x": uint8 [k, 3, s, s], "score", "index" (image)}; ``make_loader``
+    converts x to [0, 1] on the device (``bench.device_input``; the whole image divides by 255, as it always did:
+    ``unit_exact``).
     ``cache``: an ``ImageCache`` or its folder (the cell's ``RunContext.image_cache``), or None: decode every time.
     ``ds[(epoch, i)]`` is item i of that epoch, as ``make_loader``'s sampler asks: persistent loader workers
     never see ``set_epoch``, so the epoch travels with the index (the same crops for any number of workers)."""
@@ -61,6 +63,7 @@ class PatchDataset:
         self.seed, self.pool, self.epoch = seed, pool or not train, 0
         self.steps = resize_steps(resize)
         self.cache = ImageCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
+        self.unit_exact = not crop_size       # x / 255 (the crops: x * float(1/255)); see bench.device_input
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -70,7 +73,7 @@ class PatchDataset:
 
     def pixels(self, image: int):
         """Image ``image`` after the resize: cached uint8 HxWx3 (with the step up to the crop size that
-        ``crops_chw_float`` would take, so it is cached too), or a fresh PIL decode."""
+        ``crops_chw_uint8`` would take, so it is cached too), or a fresh PIL decode."""
         from bench.images import open_rgb
 
         path = self.records[image].path
@@ -82,7 +85,7 @@ class PatchDataset:
     def __getitem__(self, i) -> dict:
         import torch
 
-        from bench.images import crops_chw_float, id_seed
+        from bench.images import crops_chw_uint8, id_seed
 
         epoch, i = i if isinstance(i, tuple) else (self.epoch, i)
         image = i if self.pool else i // self.n_crops
@@ -91,9 +94,9 @@ class PatchDataset:
         if self.crop_size:
             rng = (np.random.default_rng([int(self.seed), int(epoch), i]) if self.train
                    else np.random.default_rng(id_seed(self.seed, rec.id)))
-            x = crops_chw_float(img, self.n_crops if self.pool else 1, self.crop_size, rng)
+            x = crops_chw_uint8(img, self.n_crops if self.pool else 1, self.crop_size, rng)
         else:
-            x = (np.asarray(img).transpose(2, 0, 1)[None].astype(np.float32)) / np.float32(255.0)
+            x = np.ascontiguousarray(np.asarray(img).transpose(2, 0, 1)[None])
         std = float(rec.std) if rec.std is not None and rec.std > 0 else float("nan")
         return {"x": torch.from_numpy(x), "score": float(rec.score), "std": std, "index": image}
 
