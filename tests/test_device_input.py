@@ -29,6 +29,11 @@ def test_to_unit_is_the_old_float_path_bit_for_bit_for_every_pixel_value():
     exact = to_unit(v, exact=True)             # PatchDataset's whole image divided by 255
     assert exact.numpy().tobytes() == (v.numpy().astype(np.float32) / np.float32(255)).tobytes()
     assert not torch.equal(got, exact)         # the two roundings differ (126 of 256 values): both kept
+    from bench.device_input import _unit_torch     # the CUDA path's arithmetic, run on the CPU here
+
+    for dtype in (torch.float32, torch.float64):
+        for exact in (False, True):
+            assert torch.equal(_unit_torch(v, dtype, exact), to_unit(v, dtype=dtype, exact=exact))
     floats = torch.rand(2, 3)
     assert to_unit(floats) is floats           # floats are taken as [0, 1] already
     with pytest.raises(TypeError, match="uint8"):
