@@ -42,26 +42,46 @@ def _labels(dataset: str, data_kwargs: dict) -> dict[str, str]:
     return {r.id: d for r in ds.records if (d := _distortion_of(r)) is not None}
 
 
-def _per_type_metrics(ids, mos, pred, labels: dict[str, str], wanted: dict[str, str]) -> dict[str, float | None]:
-    """{'TYPE:column': value}; ``wanted`` maps each column to the metric it shows ('plcc' -> 'plcc_logistic'
-    under --plcc logistic). The logistic fit (slow, and shaky on a few images) runs only when needed."""
+def _per_type_metrics(cells: list[tuple], labels: dict[str, str], wanted: dict[str, str]) -> list[dict]:
+    """One {'TYPE:column': value} per cell (``cells``: (ids, mos, pred) each), every (cell, type) group at once:
+    SRCC and PLCC in one vectorised pass (``reports.grouped_metrics``); other columns (KRCC, the logistic fit:
+    slow, and shaky on a few images) per group, only when asked for. ``wanted`` maps each column to the metric
+    it shows ('plcc' -> 'plcc_logistic' under --plcc logistic)."""
     import numpy as np
 
     from bench.metrics import MetricSettings, compute_metrics
+    from reports.grouped_metrics import VECTORISED, grouped_srcc_plcc
 
-    needs_fit = bool({"plcc_logistic", "rmse"} & set(wanted.values()))
+    kinds = sorted(set(labels.values()))
+    code = {k: i for i, k in enumerate(kinds)}
+    type_of = [[code.get(labels.get(image), -1) for image in ids] for ids, _, _ in cells]
+    cell_of = np.concatenate([np.full(len(t), c, dtype=np.int64) for c, t in enumerate(type_of)] or [np.zeros(0, int)])
+    kind = np.concatenate([np.asarray(t, dtype=np.int64) for t in type_of] or [np.zeros(0, int)])
+    mos = np.concatenate([np.asarray(m, dtype=np.float64) for _, m, _ in cells] or [np.zeros(0)])
+    pred = np.concatenate([np.asarray(q, dtype=np.float64) for _, _, q in cells] or [np.zeros(0)])
+    labelled = kind >= 0
+    cell_of, kind, mos, pred = cell_of[labelled], kind[labelled], mos[labelled], pred[labelled]
+    group = cell_of * max(1, len(kinds)) + kind
+    n_groups = len(cells) * max(1, len(kinds))
+    fast = grouped_srcc_plcc(group, mos, pred, n_groups)
+    slow = {c: m for c, m in wanted.items() if m not in VECTORISED}
+    needs_fit = bool({"plcc_logistic", "rmse"} & set(slow.values()))
     settings = MetricSettings(logistic="vqeg4" if needs_fit else "none", rmse_on="logistic" if needs_fit else "raw")
-    by_type: dict[str, list[int]] = defaultdict(list)
-    for i, image in enumerate(ids):
-        if image in labels:
-            by_type[labels[image]].append(i)
-    mos, pred = np.asarray(mos), np.asarray(pred)
-    out: dict[str, float | None] = {}
-    for kind, idx in by_type.items():
-        m = compute_metrics(mos[idx], pred[idx], settings)
+    present = np.bincount(group, minlength=n_groups) > 0
+    if slow:
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
+    out: list[dict] = [{} for _ in cells]
+    for g in np.flatnonzero(present):
+        c, k = divmod(int(g), max(1, len(kinds)))
+        row = out[c]
+        m = {}
+        if slow:
+            idx = order[bounds[g]:bounds[g + 1]]
+            m = compute_metrics(mos[idx], pred[idx], settings)
         for column, metric in wanted.items():
-            value = m.get(metric)
-            out[f"{kind}:{column}"] = float(value) if value is not None and math.isfinite(value) else None
+            value = fast[metric][g] if metric in VECTORISED else m.get(metric)
+            row[f"{kinds[k]}:{column}"] = float(value) if value is not None and math.isfinite(value) else None
     return out
 
 
@@ -85,14 +105,13 @@ def per_distortion_tables(results: list[Result], *, metrics: tuple[str, ...], sp
         if not labels:
             notes.append(f"No per-distortion table for {names.dataset_title(dataset)}: no distortion labels.")
             continue
-        derived, damaged, unmatched = [], [], 0
+        derived, damaged, unmatched, read = [], [], 0, []
         for r in (c for c in candidates if c.test == dataset):
-            try:
-                ids, mos, pred = read_predictions(r.preds_path, r.n_test, with_ids=True)
+            try:                  # each cell's predictions read once; all cells' metrics in one pass below
+                read.append((r, read_predictions(r.preds_path, r.n_test, with_ids=True)))
             except ReportError as exc:
                 damaged.append(f"{r.key} ({exc})")
-                continue
-            per = _per_type_metrics(ids, mos, pred, labels, wanted)
+        for (r, _), per in zip(read, _per_type_metrics([p for _, p in read], labels, wanted)):
             if not per:           # no predicted image is in the dataset as loaded (another revision)
                 unmatched += 1
                 continue
