@@ -104,6 +104,9 @@ def run_pipeline_perf(device: str = "cpu", backbone: str = "ViT-B-16", method: s
                                  cache=cache if kind == "cached" else None)
                 loaders[kind] = (ds, make_loader(ds, batch_size=images_per_batch, shuffle=True, num_workers=w,
                                                  seed=0, device=device))
+            if w == 0 and not device.startswith("cuda"):    # uint8 batches, not converted: a CUDA cell's CPU share
+                ds, loader = loaders["cached"]
+                loaders["cached_uint8"] = (ds, loader.loader)
             best = {k: float("inf") for k in loaders}
             cpu = {k: float("inf") for k in loaders}
             for p in range(passes + 1):                  # pass 0 warms up (worker start, file cache)
@@ -119,6 +122,8 @@ def run_pipeline_perf(device: str = "cpu", backbone: str = "ViT-B-16", method: s
             if w == 0:                       # all loading in this process: crops per CPU-second = per core, load-proof
                 row["uncached_crops_per_cpu_s"] = n / max(cpu["uncached"], 1e-9)
                 row["cached_crops_per_cpu_s"] = n / max(cpu["cached"], 1e-9)
+                if "cached_uint8" in cpu:    # without the float conversion (on CUDA it runs on the GPU)
+                    row["cached_uint8_crops_per_cpu_s"] = n / max(cpu["cached_uint8"], 1e-9)
                 row["cached_vs_uncached_cpu"] = row["cached_crops_per_cpu_s"] / row["uncached_crops_per_cpu_s"]
             rows.append(row)
             say(f"  workers {w}: uncached {row['loader_uncached_crops_per_s']:.0f} crops/s, "
@@ -182,6 +187,9 @@ def format_pipeline(r: dict) -> str:
         if "cached_crops_per_cpu_s" in row:
             lines.append(f"  {'per CPU-s':>7}  {row['uncached_crops_per_cpu_s']:16.1f}  "
                          f"{row['cached_crops_per_cpu_s']:14.1f}  {row['cached_vs_uncached_cpu']:.2f}x  (one core, load-proof)")
+        if "cached_uint8_crops_per_cpu_s" in row:
+            lines.append(f"  {'uint8/CPU-s':>7}  {'':16}  {row['cached_uint8_crops_per_cpu_s']:14.1f}  "
+                         "(cached, before the float conversion: a CUDA cell's CPU share)")
     lines += [f"  model training: {r['model_train_crops_per_s']:.1f} crops/s, inference "
               f"{r['model_inference_crops_per_s']:.1f} crops/s",
               f"  cache build: {r['cache_build_s']:.2f} s for {r['cache_entries']} images, "

@@ -69,21 +69,27 @@ def _runtime(results, **_):
     return ([table] if table else []), []
 
 
-def _per_distortion(results, **options):
+def _per_distortion(results, runs=None, **options):
     from reports.views import per_distortion_tables
 
     return per_distortion_tables(results, **options)
 
 
-# Views after the paper's tables: f(results, metrics=, spread=, aggregate=, plcc_key=, data_kwargs=)
+# Views after the paper's tables: f(results, runs=, metrics=, spread=, aggregate=, plcc_key=, data_kwargs=)
 # -> (tables, report-wide notes).
-def _eval(results, **options):
+def _eval(results, runs=None, **options):
     from reports.eval_table import eval_tables
 
     return eval_tables(results, **options)
 
 
-VIEW_BUILDERS = {"distortion": _per_distortion, "runtime": _runtime, "eval": _eval}
+def _efficiency(results, runs=None, **_):
+    from reports.efficiency_view import efficiency_tables
+
+    return efficiency_tables(runs)
+
+
+VIEW_BUILDERS = {"distortion": _per_distortion, "runtime": _runtime, "eval": _eval, "efficiency": _efficiency}
 
 
 def build_report(runs: str | Path = "runs", protocols: list[str] | None = None, *, with_published: bool = False,
@@ -139,7 +145,7 @@ def build_report(runs: str | Path = "runs", protocols: list[str] | None = None, 
                          (" — the demo datasets are not in the paper." if provenance.synthetic_in(
                              {d for r in results for d in (r.train, r.test)}) else "."))
     view_options = {"metrics": metric_choice or ("plcc", "srcc"), "spread": spread, "aggregate": aggregate,
-                    "plcc_key": PLCC_KEYS[plcc], "data_kwargs": data_kwargs or {}}
+                    "plcc_key": PLCC_KEYS[plcc], "data_kwargs": data_kwargs or {}, "runs": runs}
     for name in views:
         view_tables, view_notes = VIEW_BUILDERS[name](results, **view_options)
         for t in view_tables:

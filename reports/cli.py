@@ -46,7 +46,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--preset", type=_csv_list, default=None, metavar="P[,P]", help="only cells of these presets")
     p.add_argument("--views", type=_csv_list, default=None, metavar="V[,V]",
                    help="views after the paper's tables: distortion (per distortion type, reads the datasets' "
-                        "labels), runtime, eval (the eval protocol's table); default: all; 'none' for none")
+                        "labels), runtime, eval (the eval protocol's table), efficiency (`bench perf --methods --save`); "
+                        "default: all; 'none' for none")
     p.add_argument("--data-root", default=None,
                    help="where the datasets are, for the per-distortion view's labels (default: $BENCH_DATA, "
                         "else ./datasets; the demo sets need none)")

@@ -29,7 +29,9 @@ def test_to_unit_is_the_old_float_path_bit_for_bit_for_every_pixel_value():
     exact = to_unit(v, exact=True)             # PatchDataset's whole image divided by 255
     assert exact.numpy().tobytes() == (v.numpy().astype(np.float32) / np.float32(255)).tobytes()
     assert not torch.equal(got, exact)         # the two roundings differ (126 of 256 values): both kept
-    from bench.device_input import _unit_torch     # the CUDA path's arithmetic, run on the CPU here
+    from bench.device_input import (
+        _unit_torch,  # the CUDA path's arithmetic, run on the CPU here
+    )
 
     for dtype in (torch.float32, torch.float64):
         for exact in (False, True):

@@ -2,6 +2,7 @@
 
     python -m bench perf --method mpiqe [--backbone ViT-B-16] [--device cpu|cuda] [--batch 64] [--json]
     python -m bench perf --pipeline [--images jpeg|DATASET] [--num-workers auto|1,2,auto] [--json]
+    python -m bench perf --methods all|M[,M...] [--device D] [--json] [--save RUNS]   (methods/efficiency.py)
 
 Times (1) open_clip ``encode_image``, (2) MP-IQE inference, (3) one MP-IQE training step, in one
 process, interleaved; prints crops/s, the ratios (2)/(1) and (3)/(1), peak memory and the estimated
@@ -35,6 +36,14 @@ def add_parser(sub) -> None:
     g.add_argument("--num-workers", default="auto", metavar="auto|N[,N...]",
                    help="loader workers, e.g. 1,2,auto to compare (default auto; the first is the headline)")
     g.add_argument("--passes", type=int, default=2, help="timed passes over the images per loader (best counts)")
+    e = p.add_argument_group("efficiency table (--methods)")
+    e.add_argument("--methods", default=None, metavar="all|M[,M...]",
+                   help="params, GFLOPs, latency per image, peak memory, training crops/s per method (each in its "
+                        "own process; fake weight files where the real ones are missing, said so)")
+    e.add_argument("--train-batch", type=int, default=None, help="crops per timed training step (default: 64 on "
+                                                                    "CUDA, 8 on CPU)")
+    e.add_argument("--save", default=None, metavar="RUNS",
+                   help="also write the records to RUNS/efficiency/ for the report's Efficiency view")
     from bench.datasets import add_data_args
 
     add_data_args(p)           # --data-root etc., for --images DATASET
@@ -72,6 +81,8 @@ def run(args) -> int:
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.methods:
+        return _methods(args)
     if args.pipeline:
         try:
             return _pipeline(args)
@@ -113,4 +124,34 @@ def _pipeline(args) -> int:
     except ValueError as exc:
         raise BenchError(str(exc)) from exc
     print(json.dumps(result, indent=2) if args.json else format_pipeline(result))
+    return 0
+
+
+def _methods(args) -> int:
+    import datetime
+    import json
+    import socket
+    from pathlib import Path
+
+    from bench.errors import BenchError
+    from methods import registry
+    from methods.efficiency import TABLE_METHODS, format_table, measure
+
+    names = list(TABLE_METHODS) if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    for name in names:
+        registry.get_method(name)            # unknown names fail here, with did-you-mean
+    if args.train_batch is not None and args.train_batch < 1:
+        raise BenchError("--train-batch must be >= 1 crop")
+    overrides = _parse_params(args.param)
+    records = measure(names, device=args.device, preset=args.preset, overrides=overrides,
+                      repeats=max(1, args.repeats), train_batch=args.train_batch, progress=not args.json)
+    if args.save:
+        out = Path(args.save) / "efficiency"
+        out.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = out / f"{socket.gethostname()}-{args.device.replace(':', '')}-{stamp}.json"
+        path.write_text(json.dumps({"preset": args.preset, "params": overrides, "records": records}, indent=1))
+        if not args.json:
+            print(f"saved: {path}")
+    print(json.dumps(records, indent=2) if args.json else format_table(records))
     return 0

@@ -1,0 +1,65 @@
+"""JPEG decoding for the image cache, measured: PIL (libjpeg) against ``torchvision.io.decode_jpeg`` in batches on
+a device (CUDA: nvJPEG), images/s and how far the pixels differ (issue 23; ``scripts/gpu-check`` runs it).
+
+    python -m bench.perf_decode [--device cuda] [--n-images 64] [--batch 16]
+
+This only measures; ``bench data cache`` still decodes with PIL (a cache entry decoded by nvJPEG may differ by a
+level or two, so the cache key would have to name the decoder: not done yet).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+
+def compare_decoders(paths, device: str = "cpu", batch: int = 16, passes: int = 2) -> dict:
+    import numpy as np
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+    from bench.images import decode_rgb
+
+    data = [read_file(str(p)) for p in paths]
+    pil_s = gpu_s = float("inf")
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        ref = [decode_rgb(p) for p in paths]
+        pil_s = min(pil_s, time.perf_counter() - t0)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = []
+        for i in range(0, len(data), batch):
+            out += decode_jpeg(data[i:i + batch], mode=ImageReadMode.RGB, device=device)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        gpu_s = min(gpu_s, time.perf_counter() - t0)
+    diffs = [np.abs(o.permute(1, 2, 0).cpu().numpy().astype(np.int16) - r.astype(np.int16)) for o, r in zip(out, ref)]
+    n = len(paths)
+    return {"images": n, "device": device, "batch": batch, "pil_images_per_s": n / pil_s,
+            "torchvision_images_per_s": n / gpu_s, "speedup": pil_s / gpu_s,
+            "identical_images": int(sum(not d.any() for d in diffs)), "max_abs_diff": int(max(d.max() for d in diffs)),
+            "mean_abs_diff": float(np.mean([d.mean() for d in diffs]))}
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from bench.perf_pipeline import koniq_like_jpegs
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--n-images", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=16)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-decode-") as tmp:
+        paths = koniq_like_jpegs(Path(tmp), args.n_images)
+        print(json.dumps(compare_decoders(paths, args.device, args.batch)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
