@@ -236,7 +236,7 @@ def fake_weights_home() -> Path | None:
     from tests.fake_weights import make_fake_cache
 
     home = Path(tempfile.mkdtemp(prefix="bench-efficiency-fake-weights-"))
-    return make_fake_cache(home)
+    return make_fake_cache(home, full_clip=True)        # full-size CLIP files: the real architecture
 
 
 def measure(names, device: str = "cpu", preset: str = "paper", overrides: dict | None = None, repeats: int = 3,
