@@ -63,7 +63,9 @@ def show_recipe(args) -> int:
         what = "it does not train (zero-shot)" if not cls.trains else "it states no recipe (Method.recipe returns None)"
         raise UsageError(f"method {cls.name!r} has no training recipe to show: {what}.")
     recipe = {**recipe, "n_train_images_source": where, "preset": preset}
-    if args.json:
+    if getattr(args, "format", None) == "md":
+        raise UsageError("--format md writes every method's recipes: add --all (docs/RECIPES.md)")
+    if args.json or getattr(args, "format", None) == "json":
         print(json.dumps(recipe, indent=1, default=str))
     else:
         print(render(recipe))

@@ -43,7 +43,8 @@ class PriorMismatch(Exception):
 class MetaIQA(PyiqaRetrained):
     name = "metaiqa"
     description = "MetaIQA (Zhu et al. 2020): ResNet-18 from the meta-learned distortion prior, fine-tuned per cell"
-    version = "4"    # 4: training batches in the official (unshuffled) order; 3: the official fine-tuning script (one lr 1e-4, compounding x0.8 decay, 256x256 rescale);
+    version = "4"    # 4: training batches in the official (unshuffled) order;
+                     # 3: the official fine-tuning script (one lr 1e-4, compounding x0.8 decay, 256x256 rescale);
                      # 2: [0, 1] targets for the sigmoid head (were standardised), strict prior, resized full test
     Params = MetaIQAParams
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
@@ -65,7 +66,7 @@ class MetaIQA(PyiqaRetrained):
     official_selection = "finetune_model keeps the best test SROCC over epochs (and the untrained prior): we keep the last"
     shuffle_training = False     # load_data('train'): DataLoader(..., shuffle=False)
     simplifications = ("pyiqa's options/train/METAIQA yml (lr 1e-2 head, x0.8 per 190 iterations) is not used: "
-                       "the official script is")
+                       "the official script is",)
 
     @classmethod
     def resize_for(cls, params, dataset: str):
