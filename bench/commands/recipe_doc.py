@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import json
 
-from bench.commands.recipe_view import TRAIN_SHARE, _lrs, _merge_phases, _phase_label, _resize
+from bench.commands.recipe_view import (
+    TRAIN_SHARE,
+    _lrs,
+    _merge_phases,
+    _phase_label,
+    _resize,
+)
 
 COMMAND = "python -m bench methods --recipe --all --format md > docs/RECIPES.md"
 ROW_KEYS = ("n_train_images", "resize", "crop_size", "train_crops_per_image", "pairs_per_epoch", "batch_size",

@@ -19,7 +19,12 @@ import numpy as np
 
 from methods.pyiqa_zeroshot import _TV
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, split_params
-from methods.retrained.recipe import Phase, recipe_dataclass, short_side, standard_phases
+from methods.retrained.recipe import (
+    Phase,
+    recipe_dataclass,
+    short_side,
+    standard_phases,
+)
 
 SRC = "zwx8981/UNIQUE"
 # IQA_database/data_all.m: num_selection = 10000 times a factor per dataset (pairs per split's training list)
