@@ -158,6 +158,8 @@ def render(r: dict) -> str:
                  + (" averaged into one sample" if r.get("pool_train_crops") else " (each a sample)")
                  + f", resize {_resize(r.get('resize'))}"
                  + (f", flips {_fmt(r['flips'])}" if r.get("flips") else ""))
+    if r.get("pairs_per_epoch"):
+        lines.append(f"  samples    {r['pairs_per_epoch']} image pairs per epoch (drawn once per cell), batches of pairs")
     t = r["test"]
     lines.append(f"  test       {t['mode']}" + (f", {t['n_crops']} crops averaged" if t["mode"] == "crops" else "")
                  + (f", resize {_resize(t['resize'])}" if t.get("resize") else ""))
@@ -173,7 +175,8 @@ def render(r: dict) -> str:
             continue
         lines.append(f"  phase {_phase_label(labels)}: {o.get('type')} batch {o.get('batch_size')}, wd "
                      f"{_fmt(o.get('weight_decay'))}" + (f", frozen {', '.join(o['frozen'])}" if o.get("frozen") else "")
-                     + (", new optimiser on each lr change" if o.get("reset_on_lr_change") and len(labels) == 1 else ""))
+                     + (", a new optimiser every epoch" if o.get("reset_every_epoch") else
+                        ", new optimiser on each lr change" if o.get("reset_on_lr_change") and len(labels) == 1 else ""))
         if isinstance(s, dict) and isinstance(s.get("lr_per_epoch"), dict):
             for g, lrs in s["lr_per_epoch"].items():
                 lines.append(f"    lr {g}: {_lrs(lrs)}")
