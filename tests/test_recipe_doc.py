@@ -31,3 +31,9 @@ def test_every_retrained_baseline_has_a_section_per_dataset():
 def test_md_format_needs_all(capsys):
     assert main(["methods", "hyperiqa", "--recipe", "--format", "md"]) != 0
     assert "add --all" in capsys.readouterr().err
+
+
+def test_output_writes_the_file(tmp_path, capsys):
+    out = tmp_path / "RECIPES.md"
+    assert main(["methods", "--recipe", "--all", "--format", "md", "--output", str(out)]) == 0
+    assert out.read_text() == render_markdown() and "wrote" in capsys.readouterr().out

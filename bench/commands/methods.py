@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
                    help="with --recipe --format md: every retrained baseline on every dataset (docs/RECIPES.md)")
     p.add_argument("--format", choices=("text", "json", "md"), default=None,
                    help="with --recipe: text (default), json (= --json) or md (with --all: docs/RECIPES.md)")
+    p.add_argument("--output", default=None, help="with --recipe --all: write to this file instead of stdout")
     add_data_args(p)
     p.set_defaults(func=run)
 

@@ -18,7 +18,7 @@ from bench.commands.recipe_view import (
     _resize,
 )
 
-COMMAND = "python -m bench methods --recipe --all --format md > docs/RECIPES.md"
+COMMAND = "python -m bench methods --recipe --all --format md --output docs/RECIPES.md"
 ROW_KEYS = ("n_train_images", "resize", "crop_size", "train_crops_per_image", "pairs_per_epoch", "batch_size",
             "optimizer_steps", "samples_seen", "test")
 
@@ -144,5 +144,12 @@ def show_all(args) -> int:
     if args.name or (args.format or "md") != "md" or args.json:
         raise UsageError("--recipe --all writes docs/RECIPES.md: `python -m bench methods --recipe --all --format md` "
                          "(one method: `python -m bench methods NAME --recipe [--json]`)")
-    print(render_markdown(), end="")
+    text = render_markdown()
+    if args.output:
+        from pathlib import Path
+
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
     return 0
