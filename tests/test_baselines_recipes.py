@@ -157,6 +157,9 @@ def test_loss_and_target_of_each_recipe():
                                                    "rank_consistency", "rank"}
     assert "scene and distortion" in recipe("liqe")["loss"]["left_out"]
     assert set(recipe("unique")["loss"]["terms"]) == {"fidelity", "std_hinge"}
+    # issue 20: train_liqe_single.py selects on its validation set (the note said the best test epoch)
+    liqe = recipe("liqe")["official_selection"]
+    assert "validation SRCC" in liqe and "best test" not in liqe
 
 
 # --- 2. the engine on tiny data ---------------------------------------------------------------------------
