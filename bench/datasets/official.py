@@ -18,7 +18,6 @@ from pathlib import Path
 from bench.datasets.distortions import KADID_TYPES, LIVE_FOLDERS, TID2013_TYPES
 from bench.datasets.meta import (LIVEC_TRAINING, OFFICIAL_SPLIT, SET_NAMES, FileIndex, Meta, Row, column, opt_float,
                                  read_csv, read_table, synthetic_codes)
-from bench.datasets.registry import DatasetSpec
 from bench.errors import DatasetError
 
 KEY_FILES = {

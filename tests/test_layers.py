@@ -1,0 +1,61 @@
+"""The layer rules are checked by tools, not prose: import-linter's contracts (pyproject.toml,
+[tool.importlinter]) on the project, that they catch a violation, and ruff's lint and format checks.
+(The no-heavy-imports rule: tests/test_run_protocols.py::test_run_layer_modules_and_listings_import_nothing_heavy.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True, no_logo=True))"
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    pytest.importorskip("importlinter")
+    return subprocess.run([sys.executable, "-c", LINT], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_import_contracts_hold():
+    out = _lint_imports(ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 broken" in out.stdout and "4 kept" in out.stdout
+
+
+def test_import_contracts_catch_a_core_module_that_imports_methods(tmp_path):
+    """The same contracts on a skeleton of the project whose records module imports a method: broken."""
+    try:
+        import tomllib
+    except ImportError:                       # Python 3.10
+        import tomli as tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    modules = {m for c in config["contracts"] for key in ("source_modules", "forbidden_modules") for m in c[key]}
+    for name in modules | set(config["root_packages"]):
+        pkg = tmp_path.joinpath(*name.split("."))
+        pkg.mkdir(parents=True, exist_ok=True)
+        (pkg / "__init__.py").touch()
+    (tmp_path / "methods" / "base.py").write_text("")
+    (tmp_path / "bench" / "records" / "__init__.py").write_text("def f():\n    import methods.base\n")
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    out = _lint_imports(tmp_path)
+    assert out.returncode != 0
+    assert "bench.records -> methods.base" in out.stdout and "1 broken" in out.stdout
+
+
+def _ruff(*args: str) -> subprocess.CompletedProcess:
+    ruff = pytest.importorskip("ruff.__main__")
+    return subprocess.run([ruff.find_ruff_bin(), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_ruff_check_is_clean():
+    out = _ruff("check", "--no-cache", ".")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr
+
+
+def test_ruff_format_is_clean():
+    out = _ruff("format", "--check", "--no-cache", ".")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr
