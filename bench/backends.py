@@ -19,17 +19,17 @@ from bench.execute import WorkerConfig
 from bench.planning import damaged_message, select, unique_keys
 from bench.store import ResultStore
 
-BACKENDS = ("loky", "dask", "threading", "sequential", "slurm")     # slurm: bench/slurm.py (dask-jobqueue)
+BACKENDS = ("loky", "dask", "threading", "sequential", "slurm")  # slurm: bench/slurm.py (dask-jobqueue)
 
 
 @dataclass
 class RunSummary:
-    total: int = 0            # cells in the plan
-    already_done: int = 0     # done before this run (skipped)
+    total: int = 0  # cells in the plan
+    already_done: int = 0  # done before this run (skipped)
     submitted: int = 0
     done: int = 0
     failed: int = 0
-    skipped: int = 0          # finished by a concurrent run while queued
+    skipped: int = 0  # finished by a concurrent run while queued
     failures: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
@@ -62,15 +62,18 @@ def _backend_context(backend: str, jobs: int, scheduler: str | None, backend_opt
         from dask.distributed import Client, LocalCluster
 
         if scheduler == "local":
-            cluster = stack.enter_context(LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None))
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+            )
             scheduler = cluster.scheduler_address
         try:
             stack.enter_context(Client(scheduler, timeout="20s"))
         except (OSError, TimeoutError) as exc:
-            raise RunError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it, or check the address.") from None
+            raise RunError(
+                f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it, or check the address."
+            ) from None
         stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
-    elif backend == "slurm":                 # --jobs Slurm jobs of dask-jobqueue workers
+    elif backend == "slurm":  # --jobs Slurm jobs of dask-jobqueue workers
         from bench.slurm import slurm_client
 
         stack.enter_context(slurm_client(backend_options or {}, jobs))
@@ -127,29 +130,37 @@ def run_tasks(
         summary.seconds = time.perf_counter() - start
         return summary
     show = sys.stderr.isatty() if progress is None else progress
-    cfg = replace(cfg, backend=backend, skip_if_done=(rerun != "all"), cells_at_once=jobs,
-                  progress=show and jobs == 1 and backend in ("loky", "sequential"))
-    backend_context = _backend_context(backend, jobs, scheduler, backend_options)   # its errors are the user's
+    cfg = replace(
+        cfg,
+        backend=backend,
+        skip_if_done=(rerun != "all"),
+        cells_at_once=jobs,
+        progress=show and jobs == 1 and backend in ("loky", "sequential"),
+    )
+    backend_context = _backend_context(backend, jobs, scheduler, backend_options)  # its errors are the user's
     try:
         with backend_context:
             with tqdm(total=len(todo), desc="cells", unit="cell", disable=not show) as bar:
+
                 def deliver(result: dict) -> None:
                     _store_result(store, result, summary)
                     if on_result:
                         on_result(result)
                     bar.update(1)
 
-                run_contained(todo, cfg, jobs, backend, deliver)     # a dead worker's cells: bench/workers.py
+                run_contained(todo, cfg, jobs, backend, deliver)  # a dead worker's cells: bench/workers.py
     except KeyboardInterrupt:
         summary.interrupted = True
     except (BenchError, OSError) as exc:
         raise RunError(f"the run stopped: {exc}. {_kept(summary, store)}") from None
     except Exception as exc:  # noqa: BLE001 -- execute_task never raises: this is the machinery (a worker died)
         why = str(exc).strip().split("\n\n")[0].replace("\n", " ")
-        raise RunError(f"the run stopped: a worker process died or the cluster was lost ({type(exc).__name__}: "
-                       f"{why}). Out of memory? Try fewer --jobs. {_kept(summary, store)}") from None
+        raise RunError(
+            f"the run stopped: a worker process died or the cluster was lost ({type(exc).__name__}: "
+            f"{why}). Out of memory? Try fewer --jobs. {_kept(summary, store)}"
+        ) from None
     try:
-        (store.root / "work").rmdir()     # scratch of cells: gone when no cell is in flight
+        (store.root / "work").rmdir()  # scratch of cells: gone when no cell is in flight
     except OSError:
         pass
     summary.seconds = time.perf_counter() - start
@@ -157,8 +168,10 @@ def run_tasks(
 
 
 def _kept(summary: RunSummary, store: ResultStore) -> str:
-    return (f"The {summary.done} cell(s) that finished are kept in {store.root}; run the same command again "
-            "to resume (only the missing cells run).")
+    return (
+        f"The {summary.done} cell(s) that finished are kept in {store.root}; run the same command again "
+        "to resume (only the missing cells run)."
+    )
 
 
 def _store_result(store: ResultStore, result: dict, summary: RunSummary) -> None:

@@ -23,5 +23,6 @@ def open_rgb(path: str | Path):
     except FileNotFoundError:
         raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(f"cannot decode image {path} ({exc}). Re-download it, "
-                           "or pass --skip-corrupt to exclude it.") from None
+        raise DatasetError(
+            f"cannot decode image {path} ({exc}). Re-download it, or pass --skip-corrupt to exclude it."
+        ) from None

@@ -13,7 +13,7 @@ import numpy as np
 
 from bench.errors import RunError
 
-_DEVICE: str | None = None      # per worker process: the device 'auto' resolved to (its claimed GPU)
+_DEVICE: str | None = None  # per worker process: the device 'auto' resolved to (its claimed GPU)
 
 
 def visible_gpus() -> int:
@@ -60,7 +60,7 @@ def check_device(device: str, backend: str = "loky") -> None:
 
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
         raise RunError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N (e.g. cuda:0), or mps.")
-    if device.startswith("cuda") and backend not in ("dask", "slurm"):   # their workers may have GPUs this host lacks
+    if device.startswith("cuda") and backend not in ("dask", "slurm"):  # their workers may have GPUs this host lacks
         n, index = visible_gpus(), int(device.partition(":")[2] or 0)
         if n == 0:
             raise RunError(f"--device {device}: no CUDA device is visible here; use --device cpu (or auto).")

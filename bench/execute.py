@@ -43,22 +43,24 @@ class WorkerConfig:
 
     out: str
     data_kwargs: dict = field(default_factory=dict, hash=False)
-    device: str = "auto"                 # 'auto' (one GPU per worker if any, else cpu), 'cpu', 'cuda:N'
+    device: str = "auto"  # 'auto' (one GPU per worker if any, else cpu), 'cpu', 'cuda:N'
     weights_dir: str | None = None
-    cache_dir: str | None = None         # shared cache (features, zero-shot scores); default OUT/cache
+    cache_dir: str | None = None  # shared cache (features, zero-shot scores); default OUT/cache
     save_checkpoints: bool = False
-    progress: bool = False               # bars inside training (only when one job runs in this terminal)
-    num_workers: int | str = "auto"      # DataLoader workers per cell; 'auto': bench.pipeline.resolve_num_workers
-    cells_at_once: int = 1               # --jobs: 'auto' workers share the cores among the cells in parallel
-    image_cache: str | None = "auto"     # decoded-image cache folder; 'auto': bench.image_cache.default_root(); None: off
-    cpu_threads: int | str = "auto"      # BLAS/OpenMP/torch threads per cell; 'auto': cores // cells_at_once (bench/threads.py)
-    skip_if_done: bool = True            # another run finished the cell meanwhile: do not redo it
+    progress: bool = False  # bars inside training (only when one job runs in this terminal)
+    num_workers: int | str = "auto"  # DataLoader workers per cell; 'auto': bench.pipeline.resolve_num_workers
+    cells_at_once: int = 1  # --jobs: 'auto' workers share the cores among the cells in parallel
+    image_cache: str | None = "auto"  # decoded-image cache folder; 'auto': bench.image_cache.default_root(); None: off
+    cpu_threads: int | str = (
+        "auto"  # BLAS/OpenMP/torch threads per cell; 'auto': cores // cells_at_once (bench/threads.py)
+    )
+    skip_if_done: bool = True  # another run finished the cell meanwhile: do not redo it
     git_commit: str = ""
     git_dirty: bool = False
     backend: str = "loky"
 
 
-_DATASETS: dict = {}      # per worker process: datasets are loaded once, not once per cell
+_DATASETS: dict = {}  # per worker process: datasets are loaded once, not once per cell
 _VERSIONS: dict | None = None
 
 
@@ -81,8 +83,18 @@ def package_versions() -> dict:
         from importlib import metadata
 
         versions = {"python": platform.python_version(), "biqa-bench": __version__}
-        for dist in ("numpy", "scipy", "torch", "torchvision", "open_clip_torch", "pyiqa", "timm",
-                     "scikit-image", "pillow", "joblib"):
+        for dist in (
+            "numpy",
+            "scipy",
+            "torch",
+            "torchvision",
+            "open_clip_torch",
+            "pyiqa",
+            "timm",
+            "scikit-image",
+            "pillow",
+            "joblib",
+        ):
             try:
                 versions[dist] = metadata.version(dist)
             except metadata.PackageNotFoundError:
@@ -93,10 +105,17 @@ def package_versions() -> dict:
 
 def git_state(root: Path = ROOT) -> tuple[str, bool]:
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         return "", False
     return commit, dirty
@@ -131,13 +150,22 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
     record = cell.record_fields()
     if task.method_target:
         record["method_source"] = task.method_target
-    if os.environ.get("SLURM_JOB_ID"):           # --backend slurm: which job ran the cell (its logs are per job)
+    if os.environ.get("SLURM_JOB_ID"):  # --backend slurm: which job ran the cell (its logs are per job)
         record["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
-    record.update(status="running", schema=SCHEMA, started_at=utc_now(), host=socket.gethostname(), pid=os.getpid(),
-                  backend=cfg.backend, git_commit=cfg.git_commit, git_dirty=cfg.git_dirty,
-                  versions=package_versions(), notes=[])
+    record.update(
+        status="running",
+        schema=SCHEMA,
+        started_at=utc_now(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        backend=cfg.backend,
+        git_commit=cfg.git_commit,
+        git_dirty=cfg.git_dirty,
+        versions=package_versions(),
+        notes=[],
+    )
     context = workdir = None
-    cell_scope = contextlib.ExitStack()          # what the cell sets for itself (threads), undone when it ends
+    cell_scope = contextlib.ExitStack()  # what the cell sets for itself (threads), undone when it ends
     try:
         # first: the scratch folder, named with this pid, marks the cell as in flight in this process, so
         # the parent can name the cell when the process dies (bench/workers.py)
@@ -153,28 +181,40 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         val = train_full.subset(task.val_ids) if task.val_ids else None
         test = test_full if task.test_ids is None else test_full.subset(task.test_ids)
         device = resolve_device(cfg.device)
-        method_seed = derive_seed(cell.seed, cell.train_dataset, cell.test_dataset, cell.split_set,
-                                  cell.split_index, cell.fraction)
+        method_seed = derive_seed(
+            cell.seed, cell.train_dataset, cell.test_dataset, cell.split_set, cell.split_index, cell.fraction
+        )
         from bench import image_cache, pipeline
 
         images = image_cache.default_root() if cfg.image_cache == "auto" else cfg.image_cache
-        context = RunContext(seed=method_seed, device=device, workdir=workdir,
-                             cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else store.cache_dir,
-                             weights_dir=Path(cfg.weights_dir) if cfg.weights_dir else None,
-                             progress=cfg.progress, save_checkpoint=cfg.save_checkpoints,
-                             num_workers=pipeline.resolve_num_workers(cfg.num_workers, device, cfg.cells_at_once),
-                             image_cache=Path(images) if images else None,
-                             select_on=cell.training_options.get("select_on", "last"))
-        pipeline.enter_cell(device=device, image_cache=context.image_cache)    # for CropDataset / make_loader
-        record.update(device=device, method_seed=method_seed, trains=bool(cls.trains),
-                      n_train=len(train) if cls.trains else 0, n_val=len(val) if val else 0, n_test=len(test))
+        context = RunContext(
+            seed=method_seed,
+            device=device,
+            workdir=workdir,
+            cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else store.cache_dir,
+            weights_dir=Path(cfg.weights_dir) if cfg.weights_dir else None,
+            progress=cfg.progress,
+            save_checkpoint=cfg.save_checkpoints,
+            num_workers=pipeline.resolve_num_workers(cfg.num_workers, device, cfg.cells_at_once),
+            image_cache=Path(images) if images else None,
+            select_on=cell.training_options.get("select_on", "last"),
+        )
+        pipeline.enter_cell(device=device, image_cache=context.image_cache)  # for CropDataset / make_loader
+        record.update(
+            device=device,
+            method_seed=method_seed,
+            trains=bool(cls.trains),
+            n_train=len(train) if cls.trains else 0,
+            n_val=len(val) if val else 0,
+            n_test=len(test),
+        )
         threads = resolve_cpu_threads(cfg.cpu_threads, cfg.cells_at_once)
         record["cpu_threads"] = threads
         cell_scope.enter_context(cell_threads(threads))
         seed_everything(method_seed)
         method = cls(params, context)
         t0 = time.perf_counter()
-        if task.checkpoint:                  # eval protocol: a trained cell's weights, nothing fitted here
+        if task.checkpoint:  # eval protocol: a trained cell's weights, nothing fitted here
             method.load(Path(task.checkpoint))
             record.update(checkpoint=task.checkpoint, n_train=0)
         elif cls.trains:
@@ -193,20 +233,33 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
                 record["checkpoint"] = str(ckpt)
             except NotImplementedError as exc:
                 context.note(f"no checkpoint saved: {exc}")
-        record.update(metrics=compute_metrics(test.scores, preds, MetricSettings(**cell.metric_settings)),
-                      fit_s=round(fit_s, 4), predict_s=round(predict_s, 4), notes=list(context.notes),
-                      status="done", finished_at=utc_now())
+        record.update(
+            metrics=compute_metrics(test.scores, preds, MetricSettings(**cell.metric_settings)),
+            fit_s=round(fit_s, 4),
+            predict_s=round(predict_s, 4),
+            notes=list(context.notes),
+            status="done",
+            finished_at=utc_now(),
+        )
         if context.history:
             record["history"] = list(context.history)
-        used = context.facts.pop("device", device)      # a CPU-only method says where it really ran
+        used = context.facts.pop("device", device)  # a CPU-only method says where it really ran
         if used != device:
             record.update(device=used, device_requested=device)
         record.update({k: v for k, v in context.facts.items() if k not in record})
-        return {"status": "done", "record": record,
-                "predictions": list(zip(test.ids, test.scores.tolist(), preds.tolist()))}
+        return {
+            "status": "done",
+            "record": record,
+            "predictions": list(zip(test.ids, test.scores.tolist(), preds.tolist())),
+        }
     except Exception as exc:  # noqa: BLE001 -- a failing cell must not stop the others
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
-                      notes=list(context.notes) if context else [], finished_at=utc_now())
+        record.update(
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+            notes=list(context.notes) if context else [],
+            finished_at=utc_now(),
+        )
         return {"status": "failed", "record": record}
     finally:
         cell_scope.close()
@@ -244,6 +297,6 @@ def _clean_workdir(workdir: Path) -> None:
     import shutil
 
     try:
-        workdir.rmdir()                 # the usual case: the method left nothing (one syscall)
+        workdir.rmdir()  # the usual case: the method left nothing (one syscall)
     except OSError:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -54,7 +54,7 @@ def default_root() -> Path | None:
         return None
     if env:
         return Path(env).expanduser().absolute()
-    from bench.datasets.common import cache_root
+    from bench.paths import cache_root
 
     return cache_root().absolute() / "images"
 

@@ -67,8 +67,10 @@ def resolve_params(cls, preset: str | None, overrides: dict, variant_overrides: 
         params = cls.Params(**normalise_params(cls.Params, cls.params_dict(params), cls.name))
         cls(params)
     except (TypeError, ValueError) as exc:
-        raise RunError(f"{exc}. Fix --param (--param {cls.name}.NAME=VALUE sets it for this method only), "
-                       "or the protocol's variant.") from None
+        raise RunError(
+            f"{exc}. Fix --param (--param {cls.name}.NAME=VALUE sets it for this method only), "
+            "or the protocol's variant."
+        ) from None
     return params, used
 
 
@@ -94,7 +96,7 @@ def plan(
     opts = options or protocol_registry.Options()
     param_overrides = param_overrides or {}
     data_kwargs = dict(data_kwargs or {})
-    from bench.datasets import register_custom      # custom datasets (spec files) before names resolve
+    from bench.datasets import register_custom  # custom datasets (spec files) before names resolve
 
     register_custom(data_kwargs.get("data_root"), data_kwargs.get("dataset_specs"))
     if not methods:
@@ -108,8 +110,11 @@ def plan(
         found[cname] = (cls, m, target)
     classes = {name: cls for name, (cls, _, _) in found.items()}
     check_preset(preset, classes.values())
-    units = list(dict.fromkeys(replace(u, train=_canonical_dataset(u.train), test=_canonical_dataset(u.test))
-                               for u in proto.units(opts)))
+    units = list(
+        dict.fromkeys(
+            replace(u, train=_canonical_dataset(u.train), test=_canonical_dataset(u.test)) for u in proto.units(opts)
+        )
+    )
     if any(u.split_kind == "cross" and u.train == u.test for u in units):
         raise RunError("cross-dataset runs need two different datasets (an alias named the training set again).")
     n_splits, test_fraction = proto.n_splits_for(opts), proto.test_fraction_for(opts)
@@ -135,20 +140,25 @@ def plan(
             resolved.append((mname, cls, variant.label, cls.params_dict(params), used))
 
     targets = {name: target for name, (_, _, target) in found.items() if target}
-    if getattr(proto, "eval_only", False):       # one cell per (method, dataset): every image scored once
+    if getattr(proto, "eval_only", False):  # one cell per (method, dataset): every image scored once
         return _with_import_paths(eval_tasks(proto, opts, units, resolved, dataset, metric_settings, targets), targets)
     tasks: list[Task] = []
     for unit in units:
         train_ds = dataset(unit.train)
         test_ds = dataset(unit.test)
         check_training_sets(resolved, train_ds.dataset, notes)
-        kwargs = dict(protocol="efficiency" if unit.fractions else "intra", split_set=opts.split_set,
-                      n_splits=n_splits, test_fraction=test_fraction, val_fraction=opts.val_fraction)
+        kwargs = dict(
+            protocol="efficiency" if unit.fractions else "intra",
+            split_set=opts.split_set,
+            n_splits=n_splits,
+            test_fraction=test_fraction,
+            val_fraction=opts.val_fraction,
+        )
         if unit.fractions:
             kwargs["fractions"] = tuple(unit.fractions)
             kwargs["fraction_of"] = opts.fraction_of
         cross = unit.split_kind == "cross"
-        if cross and opts.cross_train == "full":       # one run per seed on every image of A
+        if cross and opts.cross_train == "full":  # one run per seed on every image of A
             splits = [full_split(train_ds, opts.split_set)]
         else:
             splits = take_splits(make_splits(train_ds, **kwargs), opts.n_splits, opts.split_set, unit.train)
@@ -158,16 +168,29 @@ def plan(
             for seed in opts.seeds:
                 for mname, cls, label, params, used in resolved:
                     cell = Cell(
-                        protocol=proto.name, method=mname, method_version=str(cls.version), method_kind=cls.kind,
-                        variant=label, params=params, preset=used,
-                        train_dataset=unit.train, test_dataset=unit.test,
-                        train_revision=train_ds.dataset.revision, test_revision=test_ds.dataset.revision,
-                        split_set=split.split_set, split_index=split.index, split_hash=split_hash,
-                        fraction=split.fraction, seed=seed, metric_settings=metric_settings.as_dict(),
-                        harness_version=__version__, training_options=dict(training_options),
+                        protocol=proto.name,
+                        method=mname,
+                        method_version=str(cls.version),
+                        method_kind=cls.kind,
+                        variant=label,
+                        params=params,
+                        preset=used,
+                        train_dataset=unit.train,
+                        test_dataset=unit.test,
+                        train_revision=train_ds.dataset.revision,
+                        test_revision=test_ds.dataset.revision,
+                        split_set=split.split_set,
+                        split_index=split.index,
+                        split_hash=split_hash,
+                        fraction=split.fraction,
+                        seed=seed,
+                        metric_settings=metric_settings.as_dict(),
+                        harness_version=__version__,
+                        training_options=dict(training_options),
                     )
-                    tasks.append(Task(cell, tuple(split.train), tuple(split.val), test_ids,
-                                      method_target=targets.get(mname)))
+                    tasks.append(
+                        Task(cell, tuple(split.train), tuple(split.val), test_ids, method_target=targets.get(mname))
+                    )
     return _with_import_paths(tasks, targets)
 
 
@@ -187,8 +210,10 @@ def take_splits(splits, asked: int | None, split_set: str, dataset: str):
         return splits
     have = sorted({s.index for s in splits})
     if asked > len(have):
-        raise RunError(f"--splits {asked}: split set {split_set!r} has {len(have)} split(s) for {dataset!r}; "
-                       f"ask for at most {len(have)}, or use --split-set default for more.")
+        raise RunError(
+            f"--splits {asked}: split set {split_set!r} has {len(have)} split(s) for {dataset!r}; "
+            f"ask for at most {len(have)}, or use --split-set default for more."
+        )
     keep = set(have[:asked])
     return [s for s in splits if s.index in keep]
 
@@ -211,8 +236,9 @@ def full_split(ds, split_set: str):
     from bench.splits import Split
 
     ids = tuple(r.id for r in ds.records)
-    return Split(ds.dataset.name, ds.dataset.revision, split_set, 0, 0, train=ids, test=(),
-                 meta={"cross_train": "full"})
+    return Split(
+        ds.dataset.name, ds.dataset.revision, split_set, 0, 0, train=ids, test=(), meta={"cross_train": "full"}
+    )
 
 
 def derive_cross_hash(split) -> str:
@@ -240,7 +266,7 @@ def select(tasks: list[Task], store: ResultStore, rerun: str = "missing") -> lis
     if rerun == "all":
         return unique
     done = store.done_keys()
-    done -= set(store.damaged_keys(done & set(unique_keys(unique))))     # a damaged file is not a result
+    done -= set(store.damaged_keys(done & set(unique_keys(unique))))  # a damaged file is not a result
     if rerun == "missing":
         return [t for t in unique if t.key not in done]
     failed = store.failed_keys() - done
@@ -258,7 +284,7 @@ def eval_tasks(proto: Protocol, opts, units, resolved, dataset, metric_settings,
     from methods.weights import file_sha256
     from protocols.evaluation import SPLIT_SET, checkpoint_source
 
-    by_method = {mname: (cls, params, used) for mname, cls, _label, params, used in resolved}   # eval: no variants
+    by_method = {mname: (cls, params, used) for mname, cls, _label, params, used in resolved}  # eval: no variants
     # what runs: (method, class, label, params, preset, checkpoint path)
     runs = []
     with_ckpt = set()
@@ -266,12 +292,15 @@ def eval_tasks(proto: Protocol, opts, units, resolved, dataset, metric_settings,
         path, record = checkpoint_source(text)
         mname = record.get("method")
         if mname not in by_method:
-            raise RunError(f"--checkpoint {text} was saved by method {mname!r}; name it in --method "
-                           f"(now {', '.join(by_method)}).")
+            raise RunError(
+                f"--checkpoint {text} was saved by method {mname!r}; name it in --method (now {', '.join(by_method)})."
+            )
         cls = by_method[mname][0]
         if str(record.get("method_version")) != str(cls.version):
-            raise RunError(f"--checkpoint {text}: saved by {mname} version {record.get('method_version')}, this "
-                           f"checkout has version {cls.version}; retrain it or check out the matching version.")
+            raise RunError(
+                f"--checkpoint {text}: saved by {mname} version {record.get('method_version')}, this "
+                f"checkout has version {cls.version}; retrain it or check out the matching version."
+            )
         label = f"ckpt-{record['key'][:10]}-{file_sha256(path)[:8]}"
         runs.append((mname, cls, label, record["params"], "checkpoint", str(path), record.get("train_dataset")))
         with_ckpt.add(mname)
@@ -279,9 +308,11 @@ def eval_tasks(proto: Protocol, opts, units, resolved, dataset, metric_settings,
         if mname in with_ckpt:
             continue
         if cls.trains:
-            raise RunError(f"method {mname!r} trains; the eval protocol scores with methods that need no training "
-                           "(pyiqa:<metric>, clipiqa, niqe, ...) or with a trained cell's weights: "
-                           f"--method {mname} --checkpoint OUT/checkpoints/<k2>/<key> (saved by --save-checkpoints).")
+            raise RunError(
+                f"method {mname!r} trains; the eval protocol scores with methods that need no training "
+                "(pyiqa:<metric>, clipiqa, niqe, ...) or with a trained cell's weights: "
+                f"--method {mname} --checkpoint OUT/checkpoints/<k2>/<key> (saved by --save-checkpoints)."
+            )
         runs.append((mname, cls, "default", params, used, None, None))
 
     skip_missing = not opts.datasets and opts.data != "demo"
@@ -296,25 +327,47 @@ def eval_tasks(proto: Protocol, opts, units, resolved, dataset, metric_settings,
             continue
         for seed in opts.seeds:
             for mname, cls, label, params, used, ckpt, trained_on in runs:
-                if trained_on == unit.test:      # its training images are in there: the source cell tested it
+                if trained_on == unit.test:  # its training images are in there: the source cell tested it
                     seen_in_training.append(f"{label} on {unit.test}")
                     continue
                 cell = Cell(
-                    protocol=proto.name, method=mname, method_version=str(cls.version), method_kind=cls.kind,
-                    variant=label, params=params, preset=used, train_dataset=unit.test, test_dataset=unit.test,
-                    train_revision=ds.dataset.revision, test_revision=ds.dataset.revision, split_set=SPLIT_SET,
-                    split_index=0, split_hash=_eval_ids_hash(ds), fraction=None, seed=seed,
-                    metric_settings=metric_settings.as_dict(), harness_version=__version__)
+                    protocol=proto.name,
+                    method=mname,
+                    method_version=str(cls.version),
+                    method_kind=cls.kind,
+                    variant=label,
+                    params=params,
+                    preset=used,
+                    train_dataset=unit.test,
+                    test_dataset=unit.test,
+                    train_revision=ds.dataset.revision,
+                    test_revision=ds.dataset.revision,
+                    split_set=SPLIT_SET,
+                    split_index=0,
+                    split_hash=_eval_ids_hash(ds),
+                    fraction=None,
+                    seed=seed,
+                    metric_settings=metric_settings.as_dict(),
+                    harness_version=__version__,
+                )
                 tasks.append(Task(cell, (), (), None, method_target=targets.get(mname), checkpoint=ckpt))
     if seen_in_training:
-        print(f"eval: not scored, trained on that dataset (its own cell tested it on held-out images): "
-              f"{', '.join(dict.fromkeys(seen_in_training))}.", file=sys.stderr)
+        print(
+            f"eval: not scored, trained on that dataset (its own cell tested it on held-out images): "
+            f"{', '.join(dict.fromkeys(seen_in_training))}.",
+            file=sys.stderr,
+        )
     if not tasks and seen_in_training:
         raise RunError("eval: every dataset chosen is the one the checkpoint was trained on; evaluate it on others.")
     if skip_missing and not tasks:
-        raise RunError("eval: no dataset found (looked for every known one). Point --data-root at your datasets, "
-                       "name them with --datasets, or try --data demo.")
+        raise RunError(
+            "eval: no dataset found (looked for every known one). Point --data-root at your datasets, "
+            "name them with --datasets, or try --data demo."
+        )
     if skipped:
-        print(f"eval: skipped {len(skipped)} dataset(s) not found: {', '.join(skipped)} "
-              "(`python -m bench data list` says where each is looked for).", file=sys.stderr)
+        print(
+            f"eval: skipped {len(skipped)} dataset(s) not found: {', '.join(skipped)} "
+            "(`python -m bench data list` says where each is looked for).",
+            file=sys.stderr,
+        )
     return tasks

@@ -8,7 +8,6 @@ import numpy as np
 from bench.cells import Task
 from bench.store import ResultStore
 
-
 TABLE_KEYS = ("protocol", "method", "variant", "train_dataset", "test_dataset", "fraction")
 
 
@@ -43,8 +42,16 @@ def format_table(rows: list[dict]) -> str:
     if any(r["fraction"] is not None for r in rows):
         columns.append(("frac", lambda r: "-" if r["fraction"] is None else f"{r['fraction']:g}"))
     columns.append(("done", lambda r: f"{r['done']}/{r['cells']}"))
-    columns += [(title, lambda r, m=metric: fmt(r[m])) for title, metric in
-                (("SRCC", "srcc"), ("PLCC", "plcc"), ("PLCC*", "plcc_logistic"), ("KRCC", "krcc"), ("RMSE", "rmse"))]
+    columns += [
+        (title, lambda r, m=metric: fmt(r[m]))
+        for title, metric in (
+            ("SRCC", "srcc"),
+            ("PLCC", "plcc"),
+            ("PLCC*", "plcc_logistic"),
+            ("KRCC", "krcc"),
+            ("RMSE", "rmse"),
+        )
+    ]
     lines = [[title for title, _ in columns]] + [[cell(r) for _, cell in columns] for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     out = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
@@ -52,8 +59,17 @@ def format_table(rows: list[dict]) -> str:
     from bench.datasets.registry import DEMO_NAMES
 
     synthetic = sorted({r[k] for r in rows for k in ("train_dataset", "test_dataset")} & set(DEMO_NAMES))
-    tail = (f"\nSYNTHETIC DATA: {', '.join(synthetic)} {'is' if len(synthetic) == 1 else 'are'} synthetic and not "
-            "human-rated (pseudo-MOS); these numbers test the pipeline, not quality prediction.") if synthetic else ""
-    over = ("median over seeds; every image scored once" if rows and all(r["protocol"] == "eval" for r in rows)
-            else "median over splits")          # eval has no splits (protocols/evaluation.py)
+    tail = (
+        (
+            f"\nSYNTHETIC DATA: {', '.join(synthetic)} {'is' if len(synthetic) == 1 else 'are'} synthetic and not "
+            "human-rated (pseudo-MOS); these numbers test the pipeline, not quality prediction."
+        )
+        if synthetic
+        else ""
+    )
+    over = (
+        "median over seeds; every image scored once"
+        if rows and all(r["protocol"] == "eval" for r in rows)
+        else "median over splits"
+    )  # eval has no splits (protocols/evaluation.py)
     return "\n".join(out) + f"\n({over}; PLCC* after the VQEG 4-parameter logistic)" + tail
