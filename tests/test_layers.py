@@ -69,3 +69,26 @@ def test_ruff_check_is_clean():
 def test_ruff_format_is_clean():
     out = _ruff("format", "--check", "--no-cache", ".")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr
+
+
+def test_no_private_names_cross_modules_of_bench_protocols_reports():
+    """A module of bench/, protocols/ or reports/ imports only public names of the project's other modules
+    (methods/ has its own shared private tables, e.g. pyiqa_zeroshot._TV, not covered here)."""
+    import ast
+
+    found = []
+    for pkg in ("bench", "protocols", "reports"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module
+                    and node.level == 0
+                    and node.module.split(".")[0] in ("bench", "methods", "protocols", "reports")
+                ):
+                    found += [
+                        f"{path.relative_to(ROOT)}:{node.lineno}: {node.module}.{a.name}"
+                        for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")
+                    ]
+    assert not found, "private names imported across modules:\n" + "\n".join(found)
