@@ -29,6 +29,7 @@ from bench.cells import SCHEMA, Task
 from bench.devices import resolve_device
 from bench.errors import RunError
 from bench.metrics import MetricSettings, compute_metrics
+from bench.numerics import cell_numerics, numerics_facts
 from bench.planning import load_run_dataset
 from bench.seeding import derive_seed, seed_everything
 from bench.store import ResultStore
@@ -211,6 +212,8 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         threads = resolve_cpu_threads(cfg.cpu_threads, cfg.cells_at_once)
         record["cpu_threads"] = threads
         cell_scope.enter_context(cell_threads(threads))
+        numerics = (cell.training_options.get("precision", "auto"), cell.training_options.get("deterministic", False))
+        cell_scope.enter_context(cell_numerics(*numerics))
         seed_everything(method_seed)
         method = cls(params, context)
         t0 = time.perf_counter()
@@ -247,6 +250,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         if used != device:
             record.update(device=used, device_requested=device)
         record.update({k: v for k, v in context.facts.items() if k not in record})
+        record["numerics"] = numerics_facts(*numerics)
         return {
             "status": "done",
             "record": record,
