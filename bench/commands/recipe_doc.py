@@ -12,10 +12,10 @@ import json
 
 from bench.commands.recipe_view import (
     TRAIN_SHARE,
-    _lrs,
-    _merge_phases,
-    _phase_label,
-    _resize,
+    describe_resize,
+    lr_runs,
+    merge_phases,
+    phase_label,
 )
 
 COMMAND = "python -m bench methods --recipe --all --format md --output docs/RECIPES.md"
@@ -53,13 +53,13 @@ def resolved(cls, spec) -> dict:
 
 def _test(t: dict) -> str:
     mode = t["mode"] + (f", {t['n_crops']} crops averaged" if t["mode"] == "crops" else "")
-    return mode + (f", resize {_resize(t['resize'])}" if t.get("resize") else "")
+    return mode + (f", resize {describe_resize(t['resize'])}" if t.get("resize") else "")
 
 
 def _row(r: dict) -> str:
     per = (f"{r['pairs_per_epoch']} pairs" if r.get("pairs_per_epoch") else
            f"{r['n_train_images'] * r['train_crops_per_image'] if not r['pool_train_crops'] else r['n_train_images']}")
-    cells = [r["dataset"], str(r["n_train_images"]), _resize(r["resize"]), str(r["crop_size"]),
+    cells = [r["dataset"], str(r["n_train_images"]), describe_resize(r["resize"]), str(r["crop_size"]),
              str(r["train_crops_per_image"]) + (" (pooled)" if r["pool_train_crops"] else ""), per,
              str(r["batch_size"]), str(r["optimizer_steps"]), str(r["samples_seen"]), _test(r["test"])]
     return "| " + " | ".join(cells) + " |"
@@ -73,7 +73,7 @@ def _shared(r: dict) -> dict:
 
 def _phase_lines(r: dict) -> list[str]:
     lines = []
-    for o, s, names in _merge_phases(list(zip(r["optimizer"], r["schedule"]))):
+    for o, s, names in merge_phases(list(zip(r["optimizer"], r["schedule"]))):
         extra = [f"momentum {o['momentum']:g}"] if "momentum" in o else []
         if o.get("reset_every_epoch"):
             extra.append("a new optimiser every epoch")
@@ -83,10 +83,10 @@ def _phase_lines(r: dict) -> list[str]:
             extra.append(f"{s['steps_per_epoch']} steps per epoch")
         frozen = f"; frozen: {', '.join(o['frozen'])}" if o["frozen"] else ""
         epochs = sum(len(v) for v in s["lr_per_epoch"].values()) // max(1, len(s["lr_per_epoch"]))
-        lines.append(f"* phase `{_phase_label(names)}`: {o['type']}, batch {o['batch_size']}, weight decay "
+        lines.append(f"* phase `{phase_label(names)}`: {o['type']}, batch {o['batch_size']}, weight decay "
                      f"{o['weight_decay']:g}, {epochs} epoch(s){', ' + ', '.join(extra) if extra else ''}{frozen}")
         for group, lrs in s["lr_per_epoch"].items():
-            lines.append(f"  * lr `{group}` per epoch: {_lrs(lrs)}")
+            lines.append(f"  * lr `{group}` per epoch: {lr_runs(lrs)}")
     return lines
 
 
