@@ -71,8 +71,9 @@ def unit_batch(batch: dict, device=None, exact: bool = False) -> dict:
     """A collated batch with its image fields through :func:`to_unit` (other fields unchanged)."""
     import torch
 
-    return {k: (to_unit(v, device, exact=exact) if k in IMAGE_KEYS and torch.is_tensor(v) else v)
-            for k, v in batch.items()}
+    return {
+        k: (to_unit(v, device, exact=exact) if k in IMAGE_KEYS and torch.is_tensor(v) else v) for k, v in batch.items()
+    }
 
 
 class UnitLoader:
@@ -85,7 +86,7 @@ class UnitLoader:
     def __len__(self) -> int:
         return len(self.loader)
 
-    def __getattr__(self, name):          # dataset, batch_size, ... of the wrapped loader
+    def __getattr__(self, name):  # dataset, batch_size, ... of the wrapped loader
         if name == "loader":
             raise AttributeError(name)
         return getattr(self.loader, name)

@@ -33,16 +33,23 @@ def compare_decoders(paths, device: str = "cpu", batch: int = 16, passes: int = 
         t0 = time.perf_counter()
         out = []
         for i in range(0, len(data), batch):
-            out += decode_jpeg(data[i:i + batch], mode=ImageReadMode.RGB, device=device)
+            out += decode_jpeg(data[i : i + batch], mode=ImageReadMode.RGB, device=device)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         gpu_s = min(gpu_s, time.perf_counter() - t0)
     diffs = [np.abs(o.permute(1, 2, 0).cpu().numpy().astype(np.int16) - r.astype(np.int16)) for o, r in zip(out, ref)]
     n = len(paths)
-    return {"images": n, "device": device, "batch": batch, "pil_images_per_s": n / pil_s,
-            "torchvision_images_per_s": n / gpu_s, "speedup": pil_s / gpu_s,
-            "identical_images": int(sum(not d.any() for d in diffs)), "max_abs_diff": int(max(d.max() for d in diffs)),
-            "mean_abs_diff": float(np.mean([d.mean() for d in diffs]))}
+    return {
+        "images": n,
+        "device": device,
+        "batch": batch,
+        "pil_images_per_s": n / pil_s,
+        "torchvision_images_per_s": n / gpu_s,
+        "speedup": pil_s / gpu_s,
+        "identical_images": int(sum(not d.any() for d in diffs)),
+        "max_abs_diff": int(max(d.max() for d in diffs)),
+        "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
+    }
 
 
 def main(argv=None) -> int:

@@ -29,10 +29,23 @@ import sys
 import time
 from pathlib import Path
 
-TABLE_METHODS = ("mpiqe", "visual-only", "liqe", "hyperiqa", "dbcnn", "paq2piq", "unique", "musiq", "metaiqa",
-                 "tres", "dacnn", "clipiqa+-pyiqa", "vit-biqa")
-REFERENCE_HW = (800, 1080)       # pyiqa tests/Efficiency_benchmark.csv: one 1080x800 image
-TEST_IMAGE_WH = (1024, 768)      # a KonIQ-10k image for the test mode
+TABLE_METHODS = (
+    "mpiqe",
+    "visual-only",
+    "liqe",
+    "hyperiqa",
+    "dbcnn",
+    "paq2piq",
+    "unique",
+    "musiq",
+    "metaiqa",
+    "tres",
+    "dacnn",
+    "clipiqa+-pyiqa",
+    "vit-biqa",
+)
+REFERENCE_HW = (800, 1080)  # pyiqa tests/Efficiency_benchmark.csv: one 1080x800 image
+TEST_IMAGE_WH = (1024, 768)  # a KonIQ-10k image for the test mode
 
 
 def _sync(device):
@@ -107,11 +120,16 @@ def _mpiqe_probe(method, device, train_batch: int):
             return model(crops, text, need_alignment=False)["score"].float().mean()
 
     n_img = max(1, train_batch // k)
-    batch = {"crops": torch.rand(n_img, k, 3, s, s, device=device), "target": torch.rand(n_img),
-             "scene": torch.nn.functional.one_hot(torch.arange(n_img) % 9, 9).float(),
-             "distortion": torch.arange(n_img) % 11}
-    weights = T.LossWeights(scene=1.0 if model.text is not None and "scene" in model.text.branches else 0.0,
-                            dist=1.0 if model.text is not None and "distortion" in model.text.branches else 0.0)
+    batch = {
+        "crops": torch.rand(n_img, k, 3, s, s, device=device),
+        "target": torch.rand(n_img),
+        "scene": torch.nn.functional.one_hot(torch.arange(n_img) % 9, 9).float(),
+        "distortion": torch.arange(n_img) % 11,
+    }
+    weights = T.LossWeights(
+        scene=1.0 if model.text is not None and "scene" in model.text.branches else 0.0,
+        dist=1.0 if model.text is not None and "distortion" in model.text.branches else 0.0,
+    )
     opt = T.make_optimizer(model, lr=1e-9, weight_decay=0.0)
     micro = T.micro_batch_images(p["micro_batch"], k, device)
 
@@ -147,6 +165,7 @@ def _retrained_probe(method, device, train_batch: int):
     def scorer(x):
         def run():
             return model.pool(net, x)
+
         return run
 
     k = recipe.train_crops_per_image if recipe.pool_train_crops else 1
@@ -168,8 +187,15 @@ def _retrained_probe(method, device, train_batch: int):
     return params, trainable, scorer(x_test), scorer(x_ref), train, n * k, mode, ref_mode
 
 
-def measure_one(name: str, device: str = "cpu", preset: str = "paper", overrides: dict | None = None,
-                repeats: int = 3, train_batch: int | None = None, weights: str = "real") -> dict:
+def measure_one(
+    name: str,
+    device: str = "cpu",
+    preset: str = "paper",
+    overrides: dict | None = None,
+    repeats: int = 3,
+    train_batch: int | None = None,
+    weights: str = "real",
+) -> dict:
     """The efficiency record of one method (in this process)."""
     import torch
 
@@ -180,11 +206,17 @@ def measure_one(name: str, device: str = "cpu", preset: str = "paper", overrides
 
     cls = registry.get_method(name)
     dev = torch.device(device)
-    rec = {"method": name, "device": str(dev), "preset": preset, "weights": weights, "threads": torch.get_num_threads(),
-           "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()}
+    rec = {
+        "method": name,
+        "device": str(dev),
+        "preset": preset,
+        "weights": weights,
+        "threads": torch.get_num_threads(),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
+    }
     values = dict(overrides or {})
     if issubclass(cls, MPIQE):
-        values.setdefault("pretrained", "none")          # random CLIP weights: the same architecture and cost
+        values.setdefault("pretrained", "none")  # random CLIP weights: the same architecture and cost
         rec["weights"] = "random (pretrained=none)"
     params = cls.make_params(preset if preset in cls.presets else None, **values)
     method = cls(params, RunContext(seed=0, device=str(dev)))
@@ -199,8 +231,13 @@ def measure_one(name: str, device: str = "cpu", preset: str = "paper", overrides
     all_params, trainable, test, reference, train, train_crops, mode, ref_mode = probe
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    rec.update(params_total=_count(all_params), params_trainable=_count({id(q): q for q in trainable}.values()),
-               test_mode=mode, reference_mode=ref_mode, gflops=_flops(test))
+    rec.update(
+        params_total=_count(all_params),
+        params_trainable=_count({id(q): q for q in trainable}.values()),
+        test_mode=mode,
+        reference_mode=ref_mode,
+        gflops=_flops(test),
+    )
     rec["gmacs"] = rec["gflops"] / 2
     rec["latency_s"] = _timed(test, dev, repeats)
     rec["peak_mem_mb"] = _peak_mb(dev)
@@ -236,11 +273,19 @@ def fake_weights_home() -> Path | None:
     from tests.fake_weights import make_fake_cache
 
     home = Path(tempfile.mkdtemp(prefix="bench-efficiency-fake-weights-"))
-    return make_fake_cache(home, full_clip=True)        # full-size CLIP files: the real architecture
+    return make_fake_cache(home, full_clip=True)  # full-size CLIP files: the real architecture
 
 
-def measure(names, device: str = "cpu", preset: str = "paper", overrides: dict | None = None, repeats: int = 3,
-            train_batch: int | None = None, timeout_s: float = 600, progress: bool = False) -> list[dict]:
+def measure(
+    names,
+    device: str = "cpu",
+    preset: str = "paper",
+    overrides: dict | None = None,
+    repeats: int = 3,
+    train_batch: int | None = None,
+    timeout_s: float = 600,
+    progress: bool = False,
+) -> list[dict]:
     """One record per method, each measured in its own process (its own peak memory; a crash costs one row).
     Real weight files first; where building with them fails, again with fake ones in a private TORCH_HOME."""
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else (lambda m: None)
@@ -256,17 +301,26 @@ def measure(names, device: str = "cpu", preset: str = "paper", overrides: dict |
                 env.update(TORCH_HOME=str(fake_home), HF_HOME=str(fake_home / "hf"), HF_HUB_OFFLINE="1")
             say(f"efficiency: {name} ({weights} weights) ...")
             args = json.dumps([name, device, preset, overrides or {}, repeats, train_batch, weights])
-            code = ("import json, sys; from methods.efficiency import measure_one; "
-                    "a = json.loads(sys.argv[1]); print('EFFICIENCY ' + json.dumps(measure_one(*a)))")
+            code = (
+                "import json, sys; from methods.efficiency import measure_one; "
+                "a = json.loads(sys.argv[1]); print('EFFICIENCY ' + json.dumps(measure_one(*a)))"
+            )
             try:
-                out = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True, env=env,
-                                     timeout=timeout_s, cwd=str(Path(__file__).resolve().parents[1]), check=False)
+                out = subprocess.run(
+                    [sys.executable, "-c", code, args],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=timeout_s,
+                    cwd=str(Path(__file__).resolve().parents[1]),
+                    check=False,
+                )
             except subprocess.TimeoutExpired:
                 rec = {"method": name, "device": device, "error": f"timed out after {timeout_s:.0f} s"}
                 break
             line = [ln for ln in out.stdout.splitlines() if ln.startswith("EFFICIENCY ")]
             if out.returncode == 0 and line:
-                rec = json.loads(line[-1][len("EFFICIENCY "):])
+                rec = json.loads(line[-1][len("EFFICIENCY ") :])
                 break
             err = (out.stderr.strip().splitlines() or ["no output"])[-1]
             rec = {"method": name, "device": device, "error": err[:300]}
@@ -275,19 +329,25 @@ def measure(names, device: str = "cpu", preset: str = "paper", overrides: dict |
 
 
 def format_table(records: list[dict]) -> str:
-    head = (f"{'method':15} {'params M':>9} {'trainable M':>11} {'GFLOPs':>8} {'test s/img':>10} {'1080x800 s':>10} "
-            f"{'peak MB':>8} {'train crops/s':>13}  test mode / weights")
+    head = (
+        f"{'method':15} {'params M':>9} {'trainable M':>11} {'GFLOPs':>8} {'test s/img':>10} {'1080x800 s':>10} "
+        f"{'peak MB':>8} {'train crops/s':>13}  test mode / weights"
+    )
     lines = [head]
     for r in records:
         if "error" in r or "skipped" in r:
             lines.append(f"{r['method']:15} {'-- ' + r.get('error', r.get('skipped', ''))}")
             continue
         train = f"{r['train_crops_per_s']:13.1f}" if "train_crops_per_s" in r else f"{'-':>13}"
-        lines.append(f"{r['method']:15} {r['params_total'] / 1e6:9.2f} {r['params_trainable'] / 1e6:11.2f} "
-                     f"{r['gflops']:8.2f} {r['latency_s']:10.4f} {r['latency_1080x800_s']:10.4f} "
-                     f"{r['peak_mem_mb']:8.0f} {train}  {r['test_mode']}; {r['weights']}")
+        lines.append(
+            f"{r['method']:15} {r['params_total'] / 1e6:9.2f} {r['params_trainable'] / 1e6:11.2f} "
+            f"{r['gflops']:8.2f} {r['latency_s']:10.4f} {r['latency_1080x800_s']:10.4f} "
+            f"{r['peak_mem_mb']:8.0f} {train}  {r['test_mode']}; {r['weights']}"
+        )
     if records:
         r0 = next((r for r in records if "device_name" in r), records[0])
-        lines.append(f"device: {r0.get('device')} ({r0.get('device_name', '?')}), {r0.get('threads', '?')} threads; "
-                     "GFLOPs: FlopCounterMode, matmul/conv only (no element-wise, norm, softmax, pooling)")
+        lines.append(
+            f"device: {r0.get('device')} ({r0.get('device_name', '?')}), {r0.get('threads', '?')} threads; "
+            "GFLOPs: FlopCounterMode, matmul/conv only (no element-wise, norm, softmax, pooling)"
+        )
     return "\n".join(lines)

@@ -24,7 +24,7 @@ def group_ranks(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     new_group = np.ones(n, dtype=bool)
     new_group[1:] = g[1:] != g[:-1]
     starts = np.flatnonzero(new_run)
-    ends = np.append(starts[1:], n)                     # one past each run of ties
+    ends = np.append(starts[1:], n)  # one past each run of ties
     run = np.cumsum(new_run) - 1
     group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
     ranks = np.empty(n, dtype=np.float64)

@@ -26,9 +26,9 @@ def test_to_unit_is_the_old_float_path_bit_for_bit_for_every_pixel_value():
     got = to_unit(v)
     assert got.dtype == torch.float32
     assert got.numpy().tobytes() == old_crops_chw_float(v.numpy()).tobytes()
-    exact = to_unit(v, exact=True)             # PatchDataset's whole image divided by 255
+    exact = to_unit(v, exact=True)  # PatchDataset's whole image divided by 255
     assert exact.numpy().tobytes() == (v.numpy().astype(np.float32) / np.float32(255)).tobytes()
-    assert not torch.equal(got, exact)         # the two roundings differ (126 of 256 values): both kept
+    assert not torch.equal(got, exact)  # the two roundings differ (126 of 256 values): both kept
     from bench.device_input import (
         _unit_torch,  # the CUDA path's arithmetic, run on the CPU here
     )
@@ -37,7 +37,7 @@ def test_to_unit_is_the_old_float_path_bit_for_bit_for_every_pixel_value():
         for exact in (False, True):
             assert torch.equal(_unit_torch(v, dtype, exact), to_unit(v, dtype=dtype, exact=exact))
     floats = torch.rand(2, 3)
-    assert to_unit(floats) is floats           # floats are taken as [0, 1] already
+    assert to_unit(floats) is floats  # floats are taken as [0, 1] already
     with pytest.raises(TypeError, match="uint8"):
         to_unit(torch.zeros(2, dtype=torch.int32))
 
@@ -87,7 +87,7 @@ def test_mpiqe_predictions_equal_the_old_float_crops_predictions(demo_small):
     with torch.no_grad():
         text = m.model.text_features(use_cache=True)
         want = []
-        for pair in ((0, 1), (2, 3)):                # predict's batches: 2 images x k crops, one pass
+        for pair in ((0, 1), (2, 3)):  # predict's batches: 2 images x k crops, one pass
             x = torch.from_numpy(np.stack([old_crops_chw_float(data[i]["crops"].numpy()) for i in pair]))
             s = m.model(x.flatten(0, 1), text, need_alignment=False)["score"]
             want += s.float().view(2, -1).mean(1).double().tolist()
@@ -111,9 +111,13 @@ def test_retrained_whole_image_predictions_equal_the_old_division(demo_small):
     whole = PatchDataset(images.records, 0, 1, None, train=False, seed=0)
     cut = PatchDataset(images.records, 32, 2, None, train=False, seed=0)
     with torch.no_grad():
-        want_full = [model.pool(net, torch.from_numpy(whole[i]["x"].numpy().astype(np.float32) / np.float32(255))[None])
-                     .double().item() for i in range(3)]        # one image per batch, as predict_images does
-        batch = np.stack([old_crops_chw_float(cut[i]["x"].numpy()) for i in range(3)])   # the 3 images in one batch
+        want_full = [
+            model.pool(net, torch.from_numpy(whole[i]["x"].numpy().astype(np.float32) / np.float32(255))[None])
+            .double()
+            .item()
+            for i in range(3)
+        ]  # one image per batch, as predict_images does
+        batch = np.stack([old_crops_chw_float(cut[i]["x"].numpy()) for i in range(3)])  # the 3 images in one batch
         want_crops = model.pool(net, torch.from_numpy(batch)).double().numpy()
     np.testing.assert_array_equal(full, want_full)
     np.testing.assert_array_equal(crops, want_crops)

@@ -22,8 +22,10 @@ def test_perf_methods_records_and_the_efficiency_view(tmp_path, capsys):
     from reports.build import build_report
 
     runs = tmp_path / "runs"
-    assert main(["perf", "--methods", "mpiqe,nss-svr", "--preset", "ci", "--repeats", "1", "--json",
-                 "--save", str(runs)]) == 0
+    assert (
+        main(["perf", "--methods", "mpiqe,nss-svr", "--preset", "ci", "--repeats", "1", "--json", "--save", str(runs)])
+        == 0
+    )
     records = json.loads(capsys.readouterr().out)
     mp, classical = records
     assert "skipped" in classical and classical["method"] == "nss-svr"
@@ -40,16 +42,33 @@ def test_perf_methods_records_and_the_efficiency_view(tmp_path, capsys):
     assert mp["weights"].startswith("random") and mp["peak_mem_kind"] == "process peak RSS"
     assert len(list((runs / "efficiency").glob("*.json"))) == 1
     # the report's Efficiency view (a store needs one cell to report on)
-    ResultStore(runs, create=True).write_done({
-        "key": "k" * 20, "status": "done", "schema": 1, "protocol": "intra", "method": "noop", "method_version": "1",
-        "variant": "default", "train_dataset": "demo-a", "test_dataset": "demo-a", "train_revision": "r",
-        "test_revision": "r", "split_set": "default", "split_index": 0, "split_hash": "h", "fraction": None,
-        "seed": 0, "harness_version": "0.1.0", "metrics": {"srcc": 0.5, "plcc": 0.5, "flags": []}},
-        [("a.png", 1.0, 0.5), ("b.png", 2.0, 0.7), ("c.png", 3.0, 0.9)])
+    ResultStore(runs, create=True).write_done(
+        {
+            "key": "k" * 20,
+            "status": "done",
+            "schema": 1,
+            "protocol": "intra",
+            "method": "noop",
+            "method_version": "1",
+            "variant": "default",
+            "train_dataset": "demo-a",
+            "test_dataset": "demo-a",
+            "train_revision": "r",
+            "test_revision": "r",
+            "split_set": "default",
+            "split_index": 0,
+            "split_hash": "h",
+            "fraction": None,
+            "seed": 0,
+            "harness_version": "0.1.0",
+            "metrics": {"srcc": 0.5, "plcc": 0.5, "flags": []},
+        },
+        [("a.png", 1.0, 0.5), ("b.png", 2.0, 0.7), ("c.png", 3.0, 0.9)],
+    )
     report = build_report(runs, views=["efficiency"])
     table = next(t for t in report.tables if t.id == "efficiency-cpu")
     row = table.groups[0].rows[0]
-    assert row.method == "mpiqe" and row.label.endswith("‡")            # random weights, said so
+    assert row.method == "mpiqe" and row.label.endswith("‡")  # random weights, said so
     assert row.cells[("params",)].text == f"{mp['params_total'] / 1e6:.2f}"
     assert any("another machine" in n for n in table.notes)
 
@@ -65,12 +84,25 @@ def test_pyiqa_published_latencies_are_read():
 def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     out = tmp_path / "gc"
     env = {**os.environ, "PYTHON": sys.executable}
-    proc = subprocess.run([str(ROOT / "scripts" / "gpu-check"), "--device", "cpu", "--quick", str(out)], cwd=ROOT, check=False,
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "gpu-check"), "--device", "cpu", "--quick", str(out)],
+        cwd=ROOT,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "gpu-check.json").read_text())
-    assert summary["passed"] and set(summary["steps"]) == {"doctor", "perf8", "perf16", "pipeline", "decode",
-                                                           "efficiency"}
+    assert summary["passed"] and set(summary["steps"]) == {
+        "doctor",
+        "perf8",
+        "perf16",
+        "pipeline",
+        "decode",
+        "efficiency",
+    }
     assert [r["method"] for r in summary["efficiency"]] == ["mpiqe", "visual-only"]
     assert summary["decode"]["images"] == 4 and summary["pipeline"]["by_workers"]
     assert "GPU CHECK PASSED" in proc.stdout

@@ -16,7 +16,7 @@ def test_group_ranks_are_scipy_average_ranks_per_group():
 
     rng = np.random.default_rng(0)
     group = rng.integers(0, 7, 300)
-    values = rng.integers(0, 12, 300).astype(float)          # many ties
+    values = rng.integers(0, 12, 300).astype(float)  # many ties
     ranks = group_ranks(group, values)
     for g in range(7):
         np.testing.assert_array_equal(ranks[group == g], rankdata(values[group == g]))
@@ -30,16 +30,16 @@ def test_grouped_srcc_plcc_equal_compute_metrics_within_rounding():
         mos = rng.normal(size=n)
         pred = mos + rng.normal(size=n)
         if g % 7 == 0:
-            pred[:] = 0.1                                       # constant predictions
+            pred[:] = 0.1  # constant predictions
         if g % 11 == 0:
-            mos[:] = 3.0                                        # constant scores
+            mos[:] = 3.0  # constant scores
         if g % 5 == 0:
-            pred = np.round(pred, 1)                            # ties
+            pred = np.round(pred, 1)  # ties
         if g % 13 == 0 and n > 3:
-            pred[0] = np.nan                                    # a non-finite prediction
+            pred[0] = np.nan  # a non-finite prediction
         parts.append((np.full(n, g), mos, pred))
     group, mos, pred = (np.concatenate(x) for x in zip(*parts))
-    got = grouped_srcc_plcc(group, mos, pred, n_groups + 2)     # two empty groups at the end
+    got = grouped_srcc_plcc(group, mos, pred, n_groups + 2)  # two empty groups at the end
     settings = MetricSettings(logistic="none", rmse_on="raw")
     checked = 0
     for g, (_, m, p) in enumerate(parts):
