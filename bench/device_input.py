@@ -7,10 +7,13 @@ queues, the pinned buffers and the host-to-device copy. ``make_loader`` converts
 copy), so every method receives what it received before: floats in [0, 1]. Code that indexes a dataset
 itself calls :func:`to_unit`; a network that normalises its input calls :func:`normalise`.
 
-Rounding: ``to_unit`` computes ``float(x) * float(1/255)`` in the target dtype, exactly what the crop
-path computed in numpy before (bit-equal in float32); ``exact=True`` divides by 255 instead, as the
-retrained baselines' whole-image path did (datasets say so with ``unit_exact = True``). The dtype is
-``torch.get_default_dtype()`` at call time, so a cell that sets float64 gets float64 input.
+Rounding: ``to_unit`` computes ``float32(x) * float32(1/255)``, exactly what the crop path computed in numpy
+before (bit-equal); ``exact=True`` divides by 255 instead, as the retrained baselines' whole-image path did
+(datasets say so with ``unit_exact = True``). The result's dtype is ``torch.get_default_dtype()`` at call time:
+a ``--precision float64`` cell gets float64 tensors holding those float32-rounded values -- what it got before,
+when float32 crops were cast to float64, so its numbers (and the float64 CI goldens) are unchanged. (Scaling in
+float64 itself moves inputs by ~3e-8 relative and, through training, changed the paq2piq CI cell's SRCC by ~2e-3:
+a change of the float64 mode's numbers, not made here.)
 torch is imported inside the functions (``bench`` stays importable without it).
 """
 
@@ -31,34 +34,32 @@ def to_unit(x, device=None, dtype=None, exact: bool = False):
     if x.dtype != torch.uint8:
         raise TypeError(f"to_unit: expected uint8 pixels or floats in [0, 1], got {x.dtype}")
     dtype = dtype or torch.get_default_dtype()
-    if x.device.type == "cpu" and dtype in (torch.float32, torch.float64):
-        return _unit_numpy(x, dtype, exact)
-    return _unit_torch(x, dtype, exact)
+    out = _unit_numpy(x, exact) if x.device.type == "cpu" else _unit_torch(x, exact)
+    return out if dtype == torch.float32 else out.to(dtype)
 
 
-def _unit_torch(x, dtype, exact: bool):
-    """The conversion where ``x`` is (CUDA: on the current stream)."""
+def _unit_torch(x, exact: bool):
+    """The float32 conversion where ``x`` is (CUDA: on the current stream)."""
     import torch
 
-    out = x.to(dtype)
+    out = x.to(torch.float32)
     if exact:
         return out.div_(255)
-    # the reciprocal rounded to the dtype, as numpy's float32(1 / 255) was: the same products
-    return out.mul_(torch.tensor(1.0 / 255.0, dtype=dtype, device=out.device))
+    # the reciprocal rounded to float32, as numpy's float32(1 / 255) was: the same products
+    return out.mul_(torch.tensor(1.0 / 255.0, dtype=torch.float32, device=out.device))
 
 
-def _unit_numpy(x, dtype, exact: bool):
-    """The CPU conversion in numpy: one pass, one thread (torch's intra-op threads in the loading process
-    cost far more than the arithmetic on a busy machine), the same products and quotients as torch's."""
+def _unit_numpy(x, exact: bool):
+    """The float32 conversion on the CPU in numpy: one pass, one thread (torch's intra-op threads in the loading
+    process cost far more than the arithmetic on a busy machine), the same products and quotients as torch's."""
     import numpy as np
     import torch
 
-    kind = np.float32 if dtype == torch.float32 else np.float64
-    out = np.empty(tuple(x.shape), dtype=kind)
+    out = np.empty(tuple(x.shape), dtype=np.float32)
     if exact:
-        np.divide(x.numpy(), kind(255), out=out)
+        np.divide(x.numpy(), np.float32(255), out=out)
     else:
-        np.multiply(x.numpy(), kind(1.0 / 255.0), out=out)
+        np.multiply(x.numpy(), np.float32(1.0 / 255.0), out=out)
     return torch.from_numpy(out)
 
 

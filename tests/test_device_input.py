@@ -29,20 +29,18 @@ def test_to_unit_is_the_old_float_path_bit_for_bit_for_every_pixel_value():
     exact = to_unit(v, exact=True)  # PatchDataset's whole image divided by 255
     assert exact.numpy().tobytes() == (v.numpy().astype(np.float32) / np.float32(255)).tobytes()
     assert not torch.equal(got, exact)  # the two roundings differ (126 of 256 values): both kept
-    from bench.device_input import (
-        _unit_torch,  # the CUDA path's arithmetic, run on the CPU here
-    )
+    from bench.device_input import _unit_torch  # the CUDA path's arithmetic, run on the CPU here
 
-    for dtype in (torch.float32, torch.float64):
-        for exact in (False, True):
-            assert torch.equal(_unit_torch(v, dtype, exact), to_unit(v, dtype=dtype, exact=exact))
+    for exact in (False, True):
+        assert torch.equal(_unit_torch(v, exact), to_unit(v, exact=exact))
     floats = torch.rand(2, 3)
     assert to_unit(floats) is floats  # floats are taken as [0, 1] already
     with pytest.raises(TypeError, match="uint8"):
         to_unit(torch.zeros(2, dtype=torch.int32))
 
 
-def test_default_dtype_float64_gives_float64_input_within_rounding():
+def test_default_dtype_float64_gives_float64_tensors_of_the_float32_values():
+    """--precision float64 (issue 19) cast the float32 crops to float64: the same values now, in float64."""
     from bench.device_input import to_unit
 
     v = torch.arange(256, dtype=torch.uint8)
@@ -53,7 +51,8 @@ def test_default_dtype_float64_gives_float64_input_within_rounding():
     finally:
         torch.set_default_dtype(before)
     assert got.dtype == torch.float64
-    np.testing.assert_allclose(got.numpy(), np.arange(256) / 255.0, rtol=2**-52, atol=0)
+    assert got.numpy().tobytes() == to_unit(v).double().numpy().tobytes()
+    np.testing.assert_allclose(got.numpy(), np.arange(256) / 255.0, rtol=1e-7, atol=0)  # float32 rounding
 
 
 def test_loader_batches_are_the_old_float_crops(demo_small):
