@@ -93,6 +93,12 @@ def _peak_mb(device) -> float:
 
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:  # VmHWM: this process's own peak (ru_maxrss survives exec: it would include the parent's)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -172,7 +178,13 @@ def _retrained_probe(method, device, train_batch: int):
     n = max(1, train_batch // k)
     xb = torch.rand(n, k, 3, s, s, device=device)
     yb = torch.rand(n, device=device)
-    params = [q for q in net.parameters()]
+    # a frozen CLIP kept out of the module tree (CLIP-IQA+: net.clip = [model]) still runs: count it
+    hidden = (
+        [m for m in getattr(net, "clip", []) if hasattr(m, "parameters")]
+        if isinstance(getattr(net, "clip", None), list)
+        else []
+    )
+    params = list({id(q): q for m in [net, *hidden] for q in m.parameters()}.values())
     trainable = list(model.backbone) + list(model.head)
     opt = torch.optim.SGD(trainable, lr=1e-9)
 
@@ -245,7 +257,10 @@ def measure_one(
     rec["latency_1080x800_s"] = rec["latency_s"] if ref_mode == mode else _timed(reference, dev, repeats)
     if getattr(cls, "trains", True):
         rec["train_batch_crops"] = train_crops
-        rec["train_crops_per_s"] = train_crops / _timed(train, dev, max(1, repeats - 1), grad=True)
+        try:
+            rec["train_crops_per_s"] = train_crops / _timed(train, dev, max(1, repeats - 1), grad=True)
+        except (RuntimeError, ValueError, TypeError) as exc:  # a loss on other samples (UNIQUE's image pairs)
+            rec["train_error"] = f"{type(exc).__name__}: {exc}"[:200]
     return rec
 
 
@@ -273,7 +288,9 @@ def fake_weights_home() -> Path | None:
     from tests.fake_weights import make_fake_cache
 
     home = Path(tempfile.mkdtemp(prefix="bench-efficiency-fake-weights-"))
-    return make_fake_cache(home, full_clip=True)  # full-size CLIP files: the real architecture
+    return make_fake_cache(
+        home, full_clip=True
+    )  # full-size CLIP files: the real architecture  # full-size CLIP files: the real architecture
 
 
 def measure(
