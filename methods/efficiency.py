@@ -149,6 +149,22 @@ def _mpiqe_probe(method, device, train_batch: int):
     return list(model.parameters()), trainable, test, test, train, n_img * k, mode, mode
 
 
+def _all_parameters(net) -> list:
+    """Every parameter the forward pass uses, also of a frozen model kept in a plain list to stay out of the module
+    tree (CLIP-IQA+: ``self.clip = [model]``; pyiqa's ``clip_model = [model]``)."""
+    from torch import nn
+
+    hidden = [
+        m
+        for sub in net.modules()
+        for v in vars(sub).values()
+        if isinstance(v, (list, tuple))
+        for m in v
+        if isinstance(m, nn.Module)
+    ]
+    return list({id(q): q for m in [net, *hidden] for q in m.parameters()}.values())
+
+
 def _retrained_probe(method, device, train_batch: int):
     import torch
 
@@ -178,13 +194,7 @@ def _retrained_probe(method, device, train_batch: int):
     n = max(1, train_batch // k)
     xb = torch.rand(n, k, 3, s, s, device=device)
     yb = torch.rand(n, device=device)
-    # a frozen CLIP kept out of the module tree (CLIP-IQA+: net.clip = [model]) still runs: count it
-    hidden = (
-        [m for m in getattr(net, "clip", []) if hasattr(m, "parameters")]
-        if isinstance(getattr(net, "clip", None), list)
-        else []
-    )
-    params = list({id(q): q for m in [net, *hidden] for q in m.parameters()}.values())
+    params = _all_parameters(net)
     trainable = list(model.backbone) + list(model.head)
     opt = torch.optim.SGD(trainable, lr=1e-9)
 
