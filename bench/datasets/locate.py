@@ -13,6 +13,7 @@ from pathlib import Path
 from bench.datasets import liqe, official, pyiqa_layout
 from bench.datasets.common import DatasetNotFound, Revision, higher_is_better
 from bench.datasets.distortions import distortion_class
+from bench.datasets.ids import BadId, file_identity, normalise_id
 from bench.datasets.meta import Meta, Row, opt_float, score_of
 from bench.datasets.registry import DatasetSpec
 from bench.errors import DatasetError
@@ -112,17 +113,13 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
     if not meta.rows:
         raise DatasetError(f"{spec.title}: the metadata ({', '.join(map(str, meta.files[:1]))}) lists no images. "
                            "Restore it from the dataset's release.")
-    seen: dict[str, str] = {}
-    for row in meta.rows:
-        if row.rel in seen:
-            raise DatasetError(f"{row.source}: image {row.rel!r} is listed twice (first at {seen[row.rel]}). "
-                               "Remove the duplicate line from the metadata file.")
-        seen[row.rel] = row.source
+    canonical_ids(meta)
     scores = {row.rel: score_of(row) for row in meta.rows}
 
     # --skip-corrupt decodes every image (cached per file, so once): what it excludes must not depend
     # on whether --deep was given, or `data check --deep` and `run` would report different revisions
     bad = _bad_images(meta, deep or skip_corrupt, progress)
+    _one_file_one_id(meta, {rel for rel, _ in bad})
     excluded: list[str] = []
     if bad:
         if not skip_corrupt:
@@ -178,6 +175,44 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
                          "pyiqa_rows": [r for r in meta.rows if r.rel not in skip],
                          "pyiqa_order": meta.pyiqa_order, "split_pickles": meta.split_pickles}
     return ds
+
+
+def canonical_ids(meta: Meta) -> None:
+    """Every row's id normalised (``./a.bmp`` -> ``a.bmp``); an id listed twice, under any spelling, is an
+    error naming both lines: two spellings of one image could land on both sides of a split."""
+    seen: dict[str, Row] = {}
+    written, renamed = {}, {}
+    for row in meta.rows:
+        try:
+            rel = normalise_id(row.rel)
+        except BadId as why:
+            raise DatasetError(f"{row.source}: image path {row.rel!r} {why}. Fix that line of the metadata "
+                               "file.") from None
+        if rel in seen:
+            first = seen[rel]
+            spelt = "" if written[rel] == row.rel else f" (there written {written[rel]!r}, here {row.rel!r})"
+            raise DatasetError(f"{row.source}: image {rel!r} is listed twice: first at {first.source}{spelt}. "
+                               "Remove the duplicate line from the metadata file.")
+        seen[rel], written[rel], renamed[row.rel] = row, row.rel, rel
+        row.rel = rel
+    if meta.pyiqa_order is not None:
+        meta.pyiqa_order = [renamed.get(r, r) for r in meta.pyiqa_order]
+
+
+def _one_file_one_id(meta: Meta, skip: set[str]) -> None:
+    """Two ids that reach one file (symlink, hard link, case-insensitive disk) are one image listed twice."""
+    owner: dict[tuple[int, int], Row] = {}
+    for row in meta.rows:
+        if row.rel in skip:
+            continue
+        try:
+            ident = file_identity((meta.folder / row.rel).stat())
+        except OSError:
+            continue
+        first = owner.setdefault(ident, row)
+        if first is not row:
+            raise DatasetError(f"{row.source}: image {row.rel!r} is the same file as {first.rel!r} at {first.source} "
+                               "(a link, or a case-insensitive disk). Remove one of the two lines.")
 
 
 def _bad_images(meta: Meta, deep: bool, progress: bool) -> list[tuple[str, str]]:
