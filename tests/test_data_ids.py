@@ -49,7 +49,7 @@ def test_bad_ids_are_refused(written, why):
 @pytest.mark.parametrize("second", ["./100.bmp", "x/../100.bmp", "100.bmp"])
 def test_one_image_under_two_spellings_names_both_lines(tmp_path, second):
     tree(tmp_path, ["100.bmp,3", "146.bmp,2", f"{second},4"])
-    with pytest.raises(DatasetError, match=r"line 4: image '100\.bmp' is listed twice: first at .*line 2"):
+    with pytest.raises(DatasetError, match=r"line 4: image '100\.bmp' is listed twice \(first at .*line 2"):
         load_dataset("mine", data_root=tmp_path)
 
 

@@ -190,8 +190,8 @@ def canonical_ids(meta: Meta) -> None:
                                "file.") from None
         if rel in seen:
             first = seen[rel]
-            spelt = "" if written[rel] == row.rel else f" (there written {written[rel]!r}, here {row.rel!r})"
-            raise DatasetError(f"{row.source}: image {rel!r} is listed twice: first at {first.source}{spelt}. "
+            spelt = "" if written[rel] == row.rel else f", written {written[rel]!r} there and {row.rel!r} here"
+            raise DatasetError(f"{row.source}: image {rel!r} is listed twice (first at {first.source}{spelt}). "
                                "Remove the duplicate line from the metadata file.")
         seen[rel], written[rel], renamed[row.rel] = row, row.rel, rel
         row.rel = rel
