@@ -33,20 +33,21 @@ from bench.records import ImageRecord
 
 
 def open_rgb(path: str | Path):
-    """The decoded image as an RGB PIL image. Raises DatasetError naming the file when it is
-    missing or not an image."""
+    """The decoded image as an 8-bit RGB PIL image, from any bit depth and mode (``bench.image_modes``).
+    Raises DatasetError naming the file when it is missing, not an image, or of a mode that cannot be read."""
     from PIL import Image, UnidentifiedImageError
 
     from bench.errors import DatasetError
+    from bench.image_modes import to_rgb8
 
     try:
         with Image.open(path) as img:
             img.load()
-            return img if img.mode == "RGB" else img.convert("RGB")
+            return to_rgb8(img, path)
     except FileNotFoundError:
         raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(f"cannot decode image {path} ({exc}). Re-download it, "
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"cannot decode image {path} ({type(exc).__name__}: {exc}). Re-download it, "
                            "or pass --skip-corrupt to exclude it.") from None
 
 
