@@ -317,8 +317,9 @@ def plan_build(cache: ImageCache, paths: Sequence[Path], resize=None) -> dict:
                 w, h = target_size(*im.size, steps)
         except FileNotFoundError:
             raise DatasetError(f"image file missing: {p}. Restore it, or pass --skip-corrupt to exclude it.") from None
-        except OSError as exc:
-            raise DatasetError(f"cannot read image {p} ({exc}). Re-download it, or pass --skip-corrupt.") from None
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise DatasetError(f"cannot read image {p} ({type(exc).__name__}: {exc}). Re-download it, "
+                               "or pass --skip-corrupt.") from None
         size = entry_bytes(w, h)
         total += size
         if not cache.contains(p, steps):

@@ -51,6 +51,23 @@ def open_rgb(path: str | Path):
                            "or pass --skip-corrupt to exclude it.") from None
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the file header, no decode; a DatasetError naming the file when it cannot be
+    read (missing, not an image, a decompression bomb: Pillow refuses those while opening)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from bench.errors import DatasetError
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except FileNotFoundError:
+        raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"cannot read image {path} ({type(exc).__name__}: {exc}). Re-download it, "
+                           "or pass --skip-corrupt to exclude it.") from None
+
+
 def decode_rgb(path: str | Path) -> np.ndarray:
     """HxWx3 uint8 (a full copy; cutting crops from ``open_rgb``'s image is cheaper)."""
     return np.asarray(open_rgb(path))

@@ -247,10 +247,9 @@ class CLIPIQA(Method):
 
     def _decoded_size(self, path) -> tuple[int, int]:
         """(width, height) FullImageDataset will decode ``path`` to, from the file header (for batching)."""
-        from PIL import Image
+        from bench.images import image_size
 
-        with Image.open(path) as im:
-            w, h = im.size
+        w, h = image_size(path)
         m = self.params.max_side
         if m and max(w, h) > m:
             s = m / max(w, h)

@@ -179,12 +179,11 @@ class TrainedRegressor(Method):
         """Crops larger than a (resized) image are cut after a bicubic upscale: say so instead of doing it silently."""
         if not recipe.crop_size:
             return
-        from PIL import Image
+        from bench.images import image_size
 
         small = 0
         for rec in train.records:
-            with Image.open(rec.path) as im:
-                w, h = resized_size(im.size, recipe.resize)
+            w, h = resized_size(image_size(rec.path), recipe.resize)
             small += min(w, h) < recipe.crop_size
         if small:
             self.context.note(f"{self.name}: {small} of {len(train)} training images are smaller than the "
