@@ -328,12 +328,17 @@ def plan_build(cache: ImageCache, paths: Sequence[Path], resize=None) -> dict:
     return {"images": len(paths), "missing": len(todo), "todo": todo, "need_bytes": need, "total_bytes": total}
 
 
-def check_free_space(root: Path, need_bytes: int, what: str, reserve_bytes: int = RESERVE_BYTES) -> int:
-    """Raise CacheDiskFull when ``need_bytes`` (+ the reserve) do not fit under ``root``. Returns free bytes."""
+def free_bytes(root: Path) -> int:
+    """Free bytes on the disk that holds (or will hold) ``root``."""
     probe = Path(root)
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    return shutil.disk_usage(probe).free
+
+
+def check_free_space(root: Path, need_bytes: int, what: str, reserve_bytes: int = RESERVE_BYTES) -> int:
+    """Raise CacheDiskFull when ``need_bytes`` (+ the reserve) do not fit under ``root``. Returns free bytes."""
+    free = free_bytes(root)
     if need_bytes + reserve_bytes > free:
         raise CacheDiskFull(
             f"the decoded-image cache for {what} needs {gib(need_bytes)} more in {root}, but only {gib(free)} is "
