@@ -26,6 +26,7 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from bench.errors import WeightsMissing
+from methods.checkpoints import guarded_torch_load, release_mismatch
 from methods.base import WeightSpec, torch_hub_dir
 
 PYIQA_HF_REPO = "chaofengc/IQA-PyTorch-Weights"
@@ -155,8 +156,9 @@ def _missing(filename: str, where: Path, weights_dir: Path | None, url: str) -> 
 class _Resolver:
     """Finds weight files for the intercepted downloaders; links them where the loader expects them."""
 
-    def __init__(self, weights_dir: Path | None):
+    def __init__(self, weights_dir: Path | None, notes: list[str] | None = None):
         self.weights_dir = Path(weights_dir) if weights_dir else None
+        self.notes = notes
         self.real_hub = torch_hub_dir()
         self.requested: list[str] = []
         self.loaded: list[Path] = []     # the files handed to the loaders (score cache keys hash them)
@@ -176,6 +178,9 @@ class _Resolver:
             original(url, str(target), None, True)   # the user's own cache, as pyiqa would
             src = target
         self.loaded.append(Path(src))
+        mismatch = release_mismatch(Path(src))        # a release's name carries its SHA-256 prefix
+        if mismatch and self.notes is not None and mismatch not in self.notes:
+            self.notes.append(mismatch)
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         if os.path.lexists(dst):
             os.remove(dst)
@@ -190,7 +195,7 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
     view = Path(tempfile.mkdtemp(prefix="biqa-weights-"))
     for sub in ("pyiqa", "checkpoints", "clip"):
         (view / sub).mkdir()
-    res = _Resolver(weights_dir)
+    res = _Resolver(weights_dir, notes)
     patches: list[tuple[object, str, object]] = []
 
     def patch(obj, attr, value):
@@ -205,6 +210,7 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
         res.provide(url, dst, sub, torch_dl)
 
     patch(torch.hub, "download_url_to_file", torch_download)
+    patch(torch, "load", guarded_torch_load())      # pyiqa's loaders too: tensors only (methods/checkpoints.py)
     torch.hub.set_dir(str(view))
     try:
         _patch_pyiqa(patch, res, view, notes)

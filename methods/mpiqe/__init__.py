@@ -362,12 +362,12 @@ class MPIQE(Method):
         tmp.replace(path)
 
     def load(self, path: Path) -> None:
-        import torch
+        from methods.checkpoints import load_tensors
 
         path = Path(path)
         if not path.is_file():
             raise MPIQEConfigError(f"checkpoint {path} does not exist")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_tensors(path)
         if blob.get("method") != self.name:
             raise MPIQEConfigError(f"checkpoint {path} is for method {blob.get('method')!r}, not {self.name!r}")
         self.params = self.Params(**blob["params"])

@@ -205,9 +205,9 @@ class TrainedRegressor(Method):
         torch.save(self._ensure_model().net.state_dict(), path)
 
     def load(self, path: Path) -> None:
-        import torch
+        from methods.checkpoints import load_tensors
 
-        self._ensure_model().net.load_state_dict(torch.load(path, map_location="cpu"))
+        self._ensure_model().net.load_state_dict(load_tensors(path))
 
 
 def predict_images(model: Trainable, images: ImageSet, crop_size: int, test: dict, context,
