@@ -39,7 +39,8 @@ def describe(im) -> str:
     """The mode as ``data check --deep`` lists it, e.g. 'I;16 (16-bit greyscale)', 'RGB (16-bit PNG)'.
     Call before ``im.load()``: the file's raw mode (16-bit RGB PNGs) is known only until then."""
     mode = im.mode
-    raw = im.tile[0].args[0] if getattr(im, "tile", None) and isinstance(im.tile[0].args, tuple) else ""
+    args = im.tile[0].args if getattr(im, "tile", None) else ""
+    raw = args[0] if isinstance(args, tuple) and args else args      # the decoder's raw mode, e.g. 'RGB;16B'
     label = _LABELS.get(mode, mode)
     if isinstance(raw, str) and raw.endswith(";16B") and mode in ("RGB", "RGBA", "LA"):
         label = f"16-bit {mode} PNG, read as its high byte"

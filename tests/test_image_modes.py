@@ -70,6 +70,10 @@ def test_16bit_rgb_png_reads_its_high_byte(tmp_path):
     rgb16 = rng.integers(0, 65536, (20, 30, 3), dtype=np.uint16)
     png16_rgb(tmp_path / "c.png", rgb16)
     assert np.array_equal(decode_rgb(tmp_path / "c.png"), (rgb16 >> 8).astype(np.uint8))
+    from bench.image_modes import describe
+
+    with Image.open(tmp_path / "c.png") as im:
+        assert describe(im) == "RGB (16-bit RGB PNG, read as its high byte)"
 
 
 @pytest.mark.parametrize("mode", ["P", "LA", "RGBA", "CMYK", "1", "L"])
