@@ -18,17 +18,35 @@ EXIF orientation is never applied (docs/DATASETS.md: the official codes do not e
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from bench.errors import DatasetError
 
-DECODER = "modes-v1"       # in the keys of caches of values computed from decoded pixels (features, entries)
+if TYPE_CHECKING:
+    from PIL import Image
+
+DECODER = "modes-v1"  # in the keys of caches of values computed from decoded pixels (features, entries)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 HIGH_DEPTH = SIXTEEN_BIT + ("I", "F")
-_LABELS = {"I;16": "16-bit greyscale", "I;16B": "16-bit greyscale", "I;16L": "16-bit greyscale",
-           "I;16N": "16-bit greyscale", "I": "32-bit integer greyscale", "F": "32-bit float greyscale",
-           "L": "8-bit greyscale", "1": "1-bit", "P": "palette", "LA": "greyscale + alpha",
-           "RGBA": "RGB + alpha", "PA": "palette + alpha", "CMYK": "CMYK", "YCbCr": "YCbCr", "RGB": "8-bit RGB"}
+_LABELS = {
+    "I;16": "16-bit greyscale",
+    "I;16B": "16-bit greyscale",
+    "I;16L": "16-bit greyscale",
+    "I;16N": "16-bit greyscale",
+    "I": "32-bit integer greyscale",
+    "F": "32-bit float greyscale",
+    "L": "8-bit greyscale",
+    "1": "1-bit",
+    "P": "palette",
+    "LA": "greyscale + alpha",
+    "RGBA": "RGB + alpha",
+    "PA": "palette + alpha",
+    "CMYK": "CMYK",
+    "YCbCr": "YCbCr",
+    "RGB": "8-bit RGB",
+}
 
 
 class ImageModeError(DatasetError):
@@ -40,25 +58,25 @@ def describe(im) -> str:
     Call before ``im.load()``: the file's raw mode (16-bit RGB PNGs) is known only until then."""
     mode = im.mode
     args = im.tile[0].args if getattr(im, "tile", None) else ""
-    raw = args[0] if isinstance(args, tuple) and args else args      # the decoder's raw mode, e.g. 'RGB;16B'
+    raw = args[0] if isinstance(args, tuple) and args else args  # the decoder's raw mode, e.g. 'RGB;16B'
     label = _LABELS.get(mode, mode)
     if isinstance(raw, str) and raw.endswith(";16B") and mode in ("RGB", "RGBA", "LA"):
         label = f"16-bit {mode} PNG, read as its high byte"
     return f"{mode} ({label})"
 
 
-def to_rgb8(im, path) -> "Image.Image":  # noqa: F821 -- PIL is imported by the caller
+def to_rgb8(im, path) -> Image.Image:
     """``im`` (loaded) as an 8-bit RGB PIL image; ImageModeError naming ``path`` where there is no sound way."""
     if im.mode == "RGB":
         return im
     if im.mode in HIGH_DEPTH:
         return _grey8(im, path).convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")           # a palette with transparency: Pillow wants it through RGBA
+        im = im.convert("RGBA")  # a palette with transparency: Pillow wants it through RGBA
     return _convert(im, "RGB", path)
 
 
-def to_grey8(im, path) -> "Image.Image":  # noqa: F821
+def to_grey8(im, path) -> Image.Image:
     """``im`` (loaded) as an 8-bit greyscale ('L') PIL image (Pillow's luma for colour modes)."""
     if im.mode == "L":
         return im
@@ -75,9 +93,11 @@ def check(im, path) -> None:
 def _convert(im, mode: str, path):
     try:
         return im.convert(mode)
-    except ValueError as exc:      # e.g. LAB -> RGB: Pillow has no conversion
-        raise ImageModeError(f"image {path} has pixel mode {im.mode!r}, which cannot be converted to {mode} "
-                             f"({exc}). Save it as 8- or 16-bit RGB or greyscale PNG.") from None
+    except ValueError as exc:  # e.g. LAB -> RGB: Pillow has no conversion
+        raise ImageModeError(
+            f"image {path} has pixel mode {im.mode!r}, which cannot be converted to {mode} "
+            f"({exc}). Save it as 8- or 16-bit RGB or greyscale PNG."
+        ) from None
 
 
 def _grey8(im, path):
@@ -89,11 +109,15 @@ def _grey8(im, path):
         lo, hi = (float(a.min()), float(a.max())) if a.size and finite else (0.0, 0.0)
         if not finite or lo < 0.0 or hi > 1.0:
             what = "non-finite values" if not finite else f"values in [{lo:g}, {hi:g}]"
-            raise ImageModeError(f"image {path} holds float pixels (mode 'F') with {what}; float images are read "
-                                 "only in [0, 1] (there is no standard range otherwise). Save it as 8- or 16-bit PNG.")
+            raise ImageModeError(
+                f"image {path} holds float pixels (mode 'F') with {what}; float images are read "
+                "only in [0, 1] (there is no standard range otherwise). Save it as 8- or 16-bit PNG."
+            )
         return Image.fromarray(np.rint(a * 255.0).astype(np.uint8))
     a = a.astype(np.int64)
     if a.size and (a.min() < 0 or a.max() > 65535):
-        raise ImageModeError(f"image {path} holds 32-bit integer pixels (mode {im.mode!r}) in [{a.min()}, {a.max()}], "
-                             "outside the 16-bit range 0..65535 this harness scales from. Save it as 8- or 16-bit PNG.")
+        raise ImageModeError(
+            f"image {path} holds 32-bit integer pixels (mode {im.mode!r}) in [{a.min()}, {a.max()}], "
+            "outside the 16-bit range 0..65535 this harness scales from. Save it as 8- or 16-bit PNG."
+        )
     return Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8))

@@ -28,44 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
+from bench.decode import image_size, open_rgb  # noqa: F401  (the one decoder and header reader, re-exported)
 from bench.labels import N_SCENES
 from bench.records import ImageRecord
-
-
-def open_rgb(path: str | Path):
-    """The decoded image as an 8-bit RGB PIL image, from any bit depth and mode (``bench.image_modes``).
-    Raises DatasetError naming the file when it is missing, not an image, or of a mode that cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    from bench.errors import DatasetError
-    from bench.image_modes import to_rgb8
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb8(img, path)
-    except FileNotFoundError:
-        raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"cannot decode image {path} ({type(exc).__name__}: {exc}). Re-download it, "
-                           "or pass --skip-corrupt to exclude it.") from None
-
-
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the file header, no decode; a DatasetError naming the file when it cannot be
-    read (missing, not an image, a decompression bomb: Pillow refuses those while opening)."""
-    from PIL import Image, UnidentifiedImageError
-
-    from bench.errors import DatasetError
-
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except FileNotFoundError:
-        raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"cannot read image {path} ({type(exc).__name__}: {exc}). Re-download it, "
-                           "or pass --skip-corrupt to exclude it.") from None
 
 
 def decode_rgb(path: str | Path) -> np.ndarray:
@@ -176,7 +141,7 @@ class CropDataset(_torch_dataset_base()):
 
         path = self.records[i].path
         if self.cache is not None:
-            return self.cache.pixels(path, self.resize + (("min", self.crop_size),))
+            return self.cache.pixels(path, self.resize + (("min", self.crop_size),), decode=open_rgb)
         return apply_resize(open_rgb(path), self.resize)     # the min-size step happens in crops_chw_float
 
     def __getitem__(self, i) -> dict:

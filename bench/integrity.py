@@ -25,7 +25,7 @@ import struct
 import zlib
 from pathlib import Path
 
-UNVERIFIED = "unverified"       # a record without hashes (written before schema 2)
+UNVERIFIED = "unverified"  # a record without hashes (written before schema 2)
 VERIFIED = "verified"
 
 

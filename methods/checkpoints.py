@@ -20,8 +20,8 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
-SAFE_GLOBALS: tuple = ()          # torch.serialization.add_safe_globals entries a genuine release needs
-HASH_TAG = re.compile(r"-([a-f0-9]{8,64})\.(?:pth|pt|ckpt|bin)$")     # torch.hub's HASH_REGEX, anchored
+SAFE_GLOBALS: tuple = ()  # torch.serialization.add_safe_globals entries a genuine release needs
+HASH_TAG = re.compile(r"-([a-f0-9]{8,64})\.(?:pth|pt|ckpt|bin)$")  # torch.hub's HASH_REGEX, anchored
 
 
 class CheckpointRefused(BenchError):
@@ -36,7 +36,7 @@ def load_tensors(source, map_location="cpu", **kwargs):
     import torch
 
     kwargs.pop("weights_only", None)
-    kwargs.pop("pickle_module", None)      # torch refuses a pickle module with weights_only
+    kwargs.pop("pickle_module", None)  # torch refuses a pickle module with weights_only
     try:
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
             return _real_torch_load()(source, map_location=map_location, weights_only=True, **kwargs)
@@ -48,16 +48,17 @@ def load_tensors(source, map_location="cpu", **kwargs):
             f"checkpoint {name} holds Python objects beyond tensors and plain data ({found}); it is not loaded, "
             "because unpickling them could run code. If the file is the genuine release, add that type to "
             "SAFE_GLOBALS in methods/checkpoints.py (after checking it is plain data); otherwise replace the file "
-            "with the release.") from None
+            "with the release."
+        ) from None
 
 
-_TORCH_LOAD: list = []       # the real torch.load, kept while offline_weights has replaced it
+_TORCH_LOAD: list = []  # the real torch.load, kept while offline_weights has replaced it
 
 
 def _real_torch_load():
     import torch
 
-    if not _TORCH_LOAD:          # taken before any replacement: guarded_torch_load calls this first
+    if not _TORCH_LOAD:  # taken before any replacement: guarded_torch_load calls this first
         _TORCH_LOAD.append(torch.load)
     return _TORCH_LOAD[0]
 
@@ -72,15 +73,16 @@ def guarded_torch_load():
     return load
 
 
-def release_mismatch(path: Path) -> str | None:
-    """A note when ``path``'s name carries a SHA-256 tag its bytes do not match, else None."""
-    from methods.weights import weight_file_sha256
-
+def release_mismatch(path: Path, sha256) -> str | None:
+    """A note when ``path``'s name carries a SHA-256 tag its bytes do not match, else None. ``sha256``: the
+    function that hashes the file (``methods.weights.weight_file_sha256``: once per process per file)."""
     tag = HASH_TAG.search(os.path.basename(path))
     if tag is None:
         return None
-    digest = weight_file_sha256(Path(path))
+    digest = sha256(Path(path))
     if digest.startswith(tag.group(1)):
         return None
-    return (f"{os.path.basename(path)}: its SHA-256 ({digest[:12]}...) does not start with the {tag.group(1)} its "
-            f"release name says: not the released file (damaged or replaced); used as found ({path})")
+    return (
+        f"{os.path.basename(path)}: its SHA-256 ({digest[:12]}...) does not start with the {tag.group(1)} its "
+        f"release name says: not the released file (damaged or replaced); used as found ({path})"
+    )

@@ -26,8 +26,8 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from bench.errors import WeightsMissing
-from methods.checkpoints import guarded_torch_load, release_mismatch
 from methods.base import WeightSpec, torch_hub_dir
+from methods.checkpoints import guarded_torch_load, release_mismatch
 
 PYIQA_HF_REPO = "chaofengc/IQA-PyTorch-Weights"
 # pyiqa's OpenAI CLIP loader: backbone -> file name in <torch hub>/clip
@@ -178,7 +178,7 @@ class _Resolver:
             original(url, str(target), None, True)   # the user's own cache, as pyiqa would
             src = target
         self.loaded.append(Path(src))
-        mismatch = release_mismatch(Path(src))        # a release's name carries its SHA-256 prefix
+        mismatch = release_mismatch(Path(src), weight_file_sha256)     # a release's name carries its SHA-256 prefix
         if mismatch and self.notes is not None and mismatch not in self.notes:
             self.notes.append(mismatch)
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
@@ -239,8 +239,8 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
 
 def _patch_pyiqa(patch, res: _Resolver, view: Path, notes) -> None:
     try:
-        import pyiqa.utils.download_util as du
         import pyiqa.archs.clip_model as cm
+        import pyiqa.utils.download_util as du
     except ImportError:
         return
     pyiqa_dl = du.download_url_to_file

@@ -6,6 +6,7 @@ import pytest
 
 from methods.checkpoints import CheckpointRefused, load_tensors
 
+
 class _RunsCode:
     """What a replaced weight file can hold: unpickling it calls os.system / writes a file."""
 
@@ -48,7 +49,7 @@ def test_pyiqa_loaders_inside_offline_weights_load_tensors_only(tmp_path):
         with pytest.raises(CheckpointRefused):
             load_pretrained_network(net, str(tmp_path / "evil.pth"), weight_keys="params")
     assert not marker.exists()
-    assert torch.load is not None and getattr(torch.load, "__module__", "").startswith("torch")   # restored
+    assert torch.load is not None and getattr(torch.load, "__module__", "").startswith("torch")  # restored
 
 
 def test_metaiqa_refuses_a_replaced_prior(tmp_path, monkeypatch):
@@ -80,7 +81,7 @@ def test_a_release_file_whose_bytes_do_not_match_its_hash_tag_is_noted(tmp_path,
 
     hub = tmp_path / "hub" / "checkpoints"
     hub.mkdir(parents=True)
-    torch.save(fake_state_dict(sd), hub / W.TORCHVISION_FILES["resnet18"])       # not the released bytes
+    torch.save(fake_state_dict(sd), hub / W.TORCHVISION_FILES["resnet18"])  # not the released bytes
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     notes: list[str] = []
     with W.offline_weights(None, notes):
@@ -92,14 +93,15 @@ def test_hash_tag_is_checked_against_the_sha256(tmp_path):
     import hashlib
 
     from methods.checkpoints import release_mismatch
+    from methods.weights import weight_file_sha256
 
     data = b"weights"
     tag = hashlib.sha256(data).hexdigest()[:8]
     good = tmp_path / f"net-{tag}.pth"
     good.write_bytes(data)
-    assert release_mismatch(good) is None
+    assert release_mismatch(good, weight_file_sha256) is None
     bad = tmp_path / "net-00000000.pth"
     bad.write_bytes(data)
-    assert "does not start with the 00000000" in release_mismatch(bad)
+    assert "does not start with the 00000000" in release_mismatch(bad, weight_file_sha256)
     (tmp_path / "untagged.pth").write_bytes(data)
-    assert release_mismatch(tmp_path / "untagged.pth") is None
+    assert release_mismatch(tmp_path / "untagged.pth", weight_file_sha256) is None

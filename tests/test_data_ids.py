@@ -31,16 +31,31 @@ def tree(root, lines, names=("100.bmp", "146.bmp", "sub/7.png")):
     return root
 
 
-@pytest.mark.parametrize("written, canonical", [
-    ("100.bmp", "100.bmp"), ("./100.bmp", "100.bmp"), ("x/../100.bmp", "100.bmp"), ("sub//7.png", "sub/7.png"),
-    ("sub\\7.png", "sub/7.png"), ("sub/./7.png", "sub/7.png")])
+@pytest.mark.parametrize(
+    "written, canonical",
+    [
+        ("100.bmp", "100.bmp"),
+        ("./100.bmp", "100.bmp"),
+        ("x/../100.bmp", "100.bmp"),
+        ("sub//7.png", "sub/7.png"),
+        ("sub\\7.png", "sub/7.png"),
+        ("sub/./7.png", "sub/7.png"),
+    ],
+)
 def test_spellings_normalise_to_one_id(written, canonical):
     assert normalise_id(written) == canonical
 
 
-@pytest.mark.parametrize("written, why", [("/etc/passwd", "absolute"), ("C:/x.bmp", "absolute"),
-                                          ("../x.bmp", "climbs out"), ("a/../../x.bmp", "climbs out"),
-                                          (".", "folder itself")])
+@pytest.mark.parametrize(
+    "written, why",
+    [
+        ("/etc/passwd", "absolute"),
+        ("C:/x.bmp", "absolute"),
+        ("../x.bmp", "climbs out"),
+        ("a/../../x.bmp", "climbs out"),
+        (".", "folder itself"),
+    ],
+)
 def test_bad_ids_are_refused(written, why):
     with pytest.raises(BadId, match=why):
         normalise_id(written)
@@ -73,11 +88,16 @@ def test_data_check_deep_refuses_the_duplicate(tmp_path, capsys):
     assert "listed twice" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("written, why", [("../outside.bmp", "climbs out of the image folder"),
-                                          ("sub/../../outside.bmp", "climbs out of the image folder"),
-                                          ("/abs/100.bmp", "is an absolute path")])
+@pytest.mark.parametrize(
+    "written, why",
+    [
+        ("../outside.bmp", "climbs out of the image folder"),
+        ("sub/../../outside.bmp", "climbs out of the image folder"),
+        ("/abs/100.bmp", "is an absolute path"),
+    ],
+)
 def test_custom_paths_outside_the_folder_are_spec_errors(tmp_path, written, why):
     tree(tmp_path, ["100.bmp,3", f"{written},2"])
-    images(tmp_path / "mine", ["outside.bmp"])      # exists: the old code read it
+    images(tmp_path / "mine", ["outside.bmp"])  # exists: the old code read it
     with pytest.raises(SpecError, match=rf"line 3: image '{written}' in column 'file' {why}"):
         load_dataset("mine", data_root=tmp_path)

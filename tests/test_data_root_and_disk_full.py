@@ -15,8 +15,10 @@ from PIL import Image
 from bench.cli import main
 from tests.test_data_custom import write_spec
 
-SPEC = ('[datasets.mine]\nimages = "mine/img"\nscores = "mine/scores.csv"\nimage_column = "file"\n'
-        'score_column = "mos"\nscale = [1, 5]\norientation = "mos"\n')
+SPEC = (
+    '[datasets.mine]\nimages = "mine/img"\nscores = "mine/scores.csv"\nimage_column = "file"\n'
+    'score_column = "mos"\nscale = [1, 5]\norientation = "mos"\n'
+)
 
 
 @pytest.mark.parametrize("argv", [["data", "list"], ["data", "check", "live"]])
@@ -48,15 +50,15 @@ def test_data_cache_on_a_disk_that_fills_during_the_build_fails_saying_so(tmp_pa
     rng = np.random.default_rng(0)
     folder = tmp_path / "mine" / "img"
     folder.mkdir(parents=True)
-    for i in range(8):            # 8 x 300x300x3 = 2.1 MiB of pixels: fits the empty 4 MiB disk
+    for i in range(8):  # 8 x 300x300x3 = 2.1 MiB of pixels: fits the empty 4 MiB disk
         Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     (tmp_path / "mine" / "scores.csv").write_text("file,mos\n" + "".join(f"{i}.png,3\n" for i in range(8)))
     write_spec(tmp_path, SPEC)
     monkeypatch.setenv(ic.ENV, str(small_disk / "cache"))
-    monkeypatch.setattr(ic.ImageCache.__init__, "__defaults__", (0,))    # no 1 GiB reserve on a 4 MiB disk
+    monkeypatch.setattr(ic.ImageCache.__init__, "__defaults__", (0,))  # no 1 GiB reserve on a 4 MiB disk
     real_sweep = ic.ImageCache.sweep_temp
 
-    def another_process_fills_the_disk(self, *a):       # after the check up front, before the first write
+    def another_process_fills_the_disk(self, *a):  # after the check up front, before the first write
         (small_disk / "filler").write_bytes(b"\0" * (3 << 20))
         return real_sweep(self, *a)
 

@@ -16,7 +16,7 @@ from bench.images import decode_rgb
 from methods.classical import load_grey
 from tests.test_data_custom import write_spec
 
-GRADIENT16 = (np.arange(48 * 64, dtype=np.uint32).reshape(48, 64) * 21).astype(np.uint16)   # 0 .. 64491
+GRADIENT16 = (np.arange(48 * 64, dtype=np.uint32).reshape(48, 64) * 21).astype(np.uint16)  # 0 .. 64491
 
 
 def expected8(v16: np.ndarray) -> np.ndarray:
@@ -30,8 +30,13 @@ def png16_rgb(path, rgb16: np.ndarray) -> None:
 
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_16bit_grey_png_is_scaled_not_clipped(tmp_path):
@@ -40,7 +45,7 @@ def test_16bit_grey_png_is_scaled_not_clipped(tmp_path):
     rgb = decode_rgb(tmp_path / "g.png")
     assert rgb.dtype == np.uint8 and rgb.shape == (48, 64, 3)
     assert np.array_equal(rgb[..., 0], expected8(GRADIENT16)) and np.array_equal(rgb[..., 0], rgb[..., 2])
-    assert len(np.unique(rgb)) > 200                  # before: every pixel >= 255 -> one value (white)
+    assert len(np.unique(rgb)) > 200  # before: every pixel >= 255 -> one value (white)
 
 
 def test_16bit_big_endian_and_32bit_integer_grey(tmp_path):
@@ -94,7 +99,7 @@ def test_image_cache_and_nss_grey_loader_read_16bit_right(tmp_path):
     px = ImageCache(tmp_path / "cache").pixels(tmp_path / "g.png")
     assert np.array_equal(px[..., 0], expected8(GRADIENT16))
     grey = load_grey(tmp_path / "g.png")
-    assert np.array_equal(grey, expected8(GRADIENT16).astype(np.float64))      # before: 255 everywhere
+    assert np.array_equal(grey, expected8(GRADIENT16).astype(np.float64))  # before: 255 everywhere
 
 
 def test_data_check_deep_reports_modes_and_refuses_unreadable(tmp_path, capsys):
@@ -103,8 +108,11 @@ def test_data_check_deep_reports_modes_and_refuses_unreadable(tmp_path, capsys):
     Image.fromarray(GRADIENT16).save(folder / "a.png")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "b.png")
     (tmp_path / "mine" / "scores.csv").write_text("file,mos\na.png,2\nb.png,3\n")
-    write_spec(tmp_path, '[datasets.mine]\nimages = "mine/img"\nscores = "mine/scores.csv"\nimage_column = "file"\n'
-                         'score_column = "mos"\nscale = [1, 5]\norientation = "mos"\n')
+    write_spec(
+        tmp_path,
+        '[datasets.mine]\nimages = "mine/img"\nscores = "mine/scores.csv"\nimage_column = "file"\n'
+        'score_column = "mos"\nscale = [1, 5]\norientation = "mos"\n',
+    )
     assert main(["data", "check", "mine", "--deep", "--data-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "I;16 (16-bit greyscale): 1" in out and "RGB (8-bit RGB): 1" in out

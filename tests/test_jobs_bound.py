@@ -6,8 +6,8 @@ import pytest
 
 from bench import pipeline
 from bench.cli import main
+from bench.errors import RunError
 from bench.jobs import OVERSUBSCRIBE, bounded_jobs
-from bench.runner import RunError
 
 
 @pytest.fixture()
@@ -26,7 +26,10 @@ def test_jobs_are_capped_at_the_cells_to_run(two_cores):
 def test_above_the_cores_warns_far_above_refuses(two_cores):
     jobs, notes = bounded_jobs(5, 100, "loky", None, "cpu")
     assert jobs == 5 and "more than the 2 CPU core(s)" in notes[0]
-    with pytest.raises(RunError, match=rf"--jobs 9 would start 9 worker processes on 2 CPU core\(s\).*at most --jobs {2 * OVERSUBSCRIBE}"):
+    with pytest.raises(
+        RunError,
+        match=rf"--jobs 9 would start 9 worker processes on 2 CPU core\(s\).*at most --jobs {2 * OVERSUBSCRIBE}",
+    ):
         bounded_jobs(9, 100, "dask", "local", "cpu")
     assert bounded_jobs(2, 100, "loky", None, "cpu") == (2, [])
 
@@ -47,8 +50,31 @@ def test_run_with_too_many_jobs_starts_one_worker_per_cell(tmp_path, demo_cache,
 
     seen = []
     real = bench.workers.run_contained
-    monkeypatch.setattr(bench.workers, "run_contained", lambda todo, cfg, jobs, *a: (seen.append(jobs), real(todo, cfg, jobs, *a))[1])
-    assert main(["run", "--protocol", "intra", "--method", "noop", "--data", "demo", "--datasets", "demo-a",
-                 "--splits", "1", "--jobs", "64", "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
+    monkeypatch.setattr(
+        bench.workers, "run_contained", lambda todo, cfg, jobs, *a: (seen.append(jobs), real(todo, cfg, jobs, *a))[1]
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--protocol",
+                "intra",
+                "--method",
+                "noop",
+                "--data",
+                "demo",
+                "--datasets",
+                "demo-a",
+                "--splits",
+                "1",
+                "--jobs",
+                "64",
+                "--out",
+                str(tmp_path / "runs"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "--jobs 64 capped at 1" in capsys.readouterr().err
     assert seen == [1]

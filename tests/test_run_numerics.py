@@ -145,3 +145,24 @@ def test_a_trained_baseline_is_bit_identical_across_backends_and_jobs(tmp_path):
             store = ResultStore(out)
             got[backend] = {r["key"]: (r["metrics"], store.load_predictions(r["key"])) for r in store.iter_results()}
     assert got["sequential"] == got["loky"]
+
+
+def test_mpiqe_window_max_has_a_deterministic_twin_with_the_same_values_and_gradients():
+    """MP-IQE's distortion windows (adaptive max pooling) would raise under --deterministic on CUDA
+    (scripts/deterministic-ops); under the flag it takes a mask-based twin: same forward, same gradient routing
+    (ties included: all to the first maximum), so --deterministic does not change what MP-IQE computes."""
+    from methods.mpiqe.model import _window_max_deterministic
+
+    g = torch.Generator().manual_seed(0)
+    for (H, W, w) in ((14, 14, 4), (7, 9, 3), (4, 4, 4)):
+        grid = torch.randint(0, 5, (2, 3, H, W), generator=g).float()      # few values: many ties
+        grid = grid + torch.rand(grid.shape, generator=g) * (torch.rand(grid.shape, generator=g) < 0.5)
+        a = grid.clone().requires_grad_(True)
+        b = grid.clone().requires_grad_(True)
+        ref = torch.nn.functional.adaptive_max_pool2d(a, w)
+        twin = _window_max_deterministic(b, w)
+        assert torch.equal(ref, twin)
+        up = torch.randn(ref.shape, generator=g)
+        ref.backward(up)
+        twin.backward(up)
+        assert torch.equal(a.grad, b.grad)

@@ -14,8 +14,20 @@ import pytest
 from bench.cli import main
 from bench.store import ResultStore
 
-RUN = ["run", "--protocol", "intra", "--method", "noop", "--data", "demo", "--datasets", "demo-a", "--splits", "1",
-       "--no-progress"]
+RUN = [
+    "run",
+    "--protocol",
+    "intra",
+    "--method",
+    "noop",
+    "--data",
+    "demo",
+    "--datasets",
+    "demo-a",
+    "--splits",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.fixture()
@@ -68,8 +80,13 @@ def _edit_predictions(out, key):
     path.write_text("\n".join(",".join(r) for r in rows) + "\n")
 
 
-@pytest.mark.parametrize("edit, what", [(_edit_metrics, "metrics block does not match"),
-                                        (_edit_predictions, "predictions file .*preds.csv does not match")])
+@pytest.mark.parametrize(
+    "edit, what",
+    [
+        (_edit_metrics, "metrics block does not match"),
+        (_edit_predictions, "predictions file .*preds.csv does not match"),
+    ],
+)
 def test_an_edited_cell_is_refused_by_report_and_export_and_recomputed_on_resume(runs, tmp_path, capsys, edit, what):
     out, key = runs
     before = json.loads(cell_file(out, key).read_text())["metrics"]
@@ -82,7 +99,7 @@ def test_an_edited_cell_is_refused_by_report_and_export_and_recomputed_on_resume
     assert code == 2 and str(cell_file(out, key)) in cap.err and not (tmp_path / "t.csv").exists()
     assert main(RUN + ["--out", str(out), "--dry-run"]) == 0
     assert "damaged" in capsys.readouterr().out
-    assert main(RUN + ["--out", str(out)]) == 0                  # resume: recomputed, not trusted
+    assert main(RUN + ["--out", str(out)]) == 0  # resume: recomputed, not trusted
     assert "damaged, not counted as done" in capsys.readouterr().err
     assert json.loads(cell_file(out, key).read_text())["metrics"] == before
     assert report(out, tmp_path, capsys)[0] == 0
@@ -97,7 +114,7 @@ def test_a_record_written_before_the_hashes_is_read_and_marked_unverified(runs, 
     (row,) = list(csv.DictReader((tmp_path / "t.csv").open()))
     assert row["integrity"] == "unverified"
     mtime = cell_file(out, key).stat().st_mtime_ns
-    assert main(RUN + ["--out", str(out)]) == 0                  # resume keeps it: nothing to recompute
+    assert main(RUN + ["--out", str(out)]) == 0  # resume keeps it: nothing to recompute
     assert cell_file(out, key).stat().st_mtime_ns == mtime
 
 
@@ -136,9 +153,9 @@ def test_image_cache_entry_with_zeroed_pixels_is_rebuilt(tmp_path):
     arr = np.load(entry, mmap_mode="r")
     start = arr.offset
     del arr
-    data[start:start + 40 * 50 * 3] = bytes(40 * 50 * 3)          # pixels zeroed, the file size unchanged
+    data[start : start + 40 * 50 * 3] = bytes(40 * 50 * 3)  # pixels zeroed, the file size unchanged
     entry.write_bytes(bytes(data))
-    fresh = ImageCache(tmp_path / "c")                            # as a new process would: nothing memoised
+    fresh = ImageCache(tmp_path / "c")  # as a new process would: nothing memoised
     from bench import image_cache
 
     image_cache._VERIFIED.clear()

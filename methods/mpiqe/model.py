@@ -287,7 +287,30 @@ def _window_max(tokens: torch.Tensor, gh: int, gw: int, w: int) -> torch.Tensor:
     """[B, gh*gw, C] patch tokens -> [B, w*w, C]: channel-wise max over each of w x w windows (fp32)."""
     B, _, C = tokens.shape
     grid = tokens.to(torch.get_default_dtype()).transpose(1, 2).reshape(B, C, gh, gw)
+    if torch.are_deterministic_algorithms_enabled():      # --deterministic: CUDA has no deterministic backward
+        return _window_max_deterministic(grid, w).flatten(2).transpose(1, 2)
     return F.adaptive_max_pool2d(grid, w).flatten(2).transpose(1, 2)
+
+
+def _window_max_deterministic(grid: torch.Tensor, w: int) -> torch.Tensor:
+    """``F.adaptive_max_pool2d(grid, w)`` with the same values and the same gradient (all of it to the first
+    maximum of each window in row-major order, as torch's kernels pick it), from a mask instead of argmax
+    indices, so that its backward is elementwise: adaptive max pooling's CUDA backward has no deterministic
+    implementation and raises under ``torch.use_deterministic_algorithms(True)``."""
+    H, W = grid.shape[-2:]
+    rows = []
+    for i in range(w):
+        h0, h1 = (i * H) // w, -((-(i + 1) * H) // w)        # adaptive pooling's window bounds: floor / ceil
+        cols = []
+        for j in range(w):
+            w0, w1 = (j * W) // w, -((-(j + 1) * W) // w)
+            win = grid[..., h0:h1, w0:w1].flatten(-2)            # [B, C, n]
+            top = win.amax(dim=-1, keepdim=True)
+            hit = (win == top) | win.isnan()
+            first = hit & (hit.long().cumsum(-1) == 1)          # integer cumsum: deterministic
+            cols.append(torch.where(first, win, torch.zeros_like(win)).sum(-1))
+        rows.append(torch.stack(cols, dim=-1))
+    return torch.stack(rows, dim=-2)
 
 
 def fp32(like: torch.Tensor):
