@@ -34,6 +34,7 @@ class WeightSpec:
     filename: str               # file name the loader looks for
     search_paths: tuple[Path, ...]   # candidate full paths, first existing wins
     hint: str = ""              # how to obtain it (URL, pyiqa command...)
+    url: str = ""               # where `bench weights fetch` downloads it from ('' : not fetchable by URL)
 
     @property
     def found(self) -> Path | None:
