@@ -152,7 +152,8 @@ def _missing(filename: str, where: Path, weights_dir: Path | None, url: str) -> 
     wd = f" or into --weights-dir ({weights_dir})" if weights_dir else " or into a folder passed as --weights-dir"
     return WeightsMissing(
         f"weight file {filename!r} is not on disk and downloads are off (HF_HUB_OFFLINE=1). "
-        f"Put it at {where / filename}{wd}; get it from {url}"
+        f"Put it at {where / filename}{wd}; get it from {url}, or with `python -m bench weights fetch METHOD` "
+        "(every file a method needs, SHA-256 checked; --to DIR makes a folder for an offline machine)"
     )
 
 

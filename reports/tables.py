@@ -121,6 +121,7 @@ class Spec:
     col_sort: Callable[[tuple], tuple] = _dataset_col_sort
 
     metrics_fixed: bool = False         # the paper's metrics for this table even under --metrics
+    published_label: str = "paper"      # the label of published rows: 'Method (paper)'
 
     def row_key(self, method: str, variant: str, fraction: float | None) -> RowKey:
         """The row before configurations split it (see ``_config_keys``)."""
@@ -335,7 +336,7 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
     pub_rows: dict[RowKey, Row] = {}
     for p in pubs:
         rk = spec.row_key(p.method, p.variant, p.fraction)
-        row = pub_rows.setdefault(rk, Row(("paper",) + rk + ("",), spec.row_label(rk) + " (paper)", published=True,
+        row = pub_rows.setdefault(rk, Row(("paper",) + rk + ("",), spec.row_label(rk) + f" ({spec.published_label})", published=True,
                                           method=rk[0], variant=rk[1], fraction=rk[2], base=rk))
         row.cells[(p.train, p.test, p.metric)] = Stat(p.value, kind="published", note="*" if p.reproduced else "")
     rows.extend(pub_rows.values())

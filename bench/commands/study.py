@@ -179,10 +179,13 @@ def run(args) -> int:
     cfg = WorkerConfig(out=str(args.runs), data_kwargs=data_kwargs(args), device=args.device,
                        weights_dir=args.weights_dir, cache_dir=args.cache_dir, git_commit=commit, git_dirty=dirty)
     summary = None
-    if tasks:      # one run, one progress bar over the whole study
-        summary = run_tasks(tasks, store, cfg, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                            rerun=args.rerun, progress=False if args.no_progress else None,
-                            backend_options=slurm_options)
+    if tasks:      # one run, one progress bar over the whole study; --json keeps stdout for the JSON
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            summary = run_tasks(tasks, store, cfg, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                                rerun=args.rerun, progress=False if args.no_progress else None,
+                                backend_options=slurm_options)
     per = experiment_summaries(sp, store)
     if args.json:
         print(json.dumps({"study": sp.study.name, "experiments": per, "seconds": summary.seconds if summary else 0.0},
