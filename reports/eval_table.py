@@ -35,8 +35,10 @@ def eval_tables(results: list[Result], *, metrics=None, spread: str = "none", ag
         return [], []
     from reports.published import PYIQA_NR_SOURCE, load_pyiqa_nr
 
-    # pyiqa's published numbers join the columns measured here (never ranked; a row '<method> (pyiqa)')
-    table = build_table(eval_spec(), chosen, load_pyiqa_nr(), spread_kind="none", plcc_key=plcc_key,
+    # pyiqa's published numbers join the rows and columns measured here (never ranked; '<method> (pyiqa)')
+    measured = {r.method for r in chosen}       # pyiqa's rows of the methods measured here, not all 25
+    published = [p for p in load_pyiqa_nr() if p.method in measured]
+    table = build_table(eval_spec(), chosen, published, spread_kind="none", plcc_key=plcc_key,
                         aggregate=aggregate)
     if table is None:
         return [], []
