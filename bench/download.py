@@ -89,7 +89,7 @@ def fetch_file(url: str, dest: Path, sha256: str | None = None, sha256_prefix: s
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                digest, n = _stream(url, out, timeout)
+                digest, _ = _stream(url, out, timeout)
                 out.flush()
                 os.fsync(out.fileno())
             expected = _check(digest, sha256, sha256_prefix)

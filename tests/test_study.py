@@ -87,6 +87,7 @@ def test_plan_uses_the_perf_measurement(tmp_path, capsys, monkeypatch):
                "crops_per_s": {"mpiqe_train_step": 100.0, "mpiqe_inference": 400.0}})
     rc, out, _ = cli(capsys, "study", "plan", "mpiqe-paper", "--data-root", str(tmp_path), "--json",
                      "--only", "table4", "--out", str(tmp_path / "r"))
+    assert rc == 0
     plan = json.loads(out)
     assert plan["throughput"]["source"].startswith("measured: bench perf --method mpiqe on Test GPU")
     default_h = 13.9        # table4 at the default 390.86 / 1132.21 samples/s; 100 / 400 is ~3.9x slower
@@ -100,8 +101,8 @@ def test_plan_uses_the_perf_measurement(tmp_path, capsys, monkeypatch):
      "experiment 'a': key 'splits': bad value 0"),
     ('[[experiment]]\nname="a"\nprotocol="intro"\nmethods=["nss-svr"]', "key 'protocol': unknown protocol 'intro'"),
     ('[[experiment]]\nname="a"\nprotocol="cross"\nmethods=["nss-svr"]\ndatasets=["live"]', "key 'datasets'"),
-    ('[[experiment]]\nname="a"\nprotocol="intra"\nmethods=["nss-svr"]\n[[experiment]]\nname="a"\nprotocol="intra"\n'
-     'methods=["nss-svr"]', "experiment 'a': key 'name': used twice"),
+    (('[[experiment]]\nname="a"\nprotocol="intra"\nmethods=["nss-svr"]\n[[experiment]]\nname="a"\nprotocol="intra"\n'
+      'methods=["nss-svr"]'), "experiment 'a': key 'name': used twice"),
     ('[[experiment]]\nname="a"\nprotocol="intra"', "experiment 'a': key 'methods': missing"),
     ('[[experiment]\nname="a"', "not valid TOML"),
 ])
@@ -123,7 +124,7 @@ def test_bad_values_found_before_anything_runs(tmp_path, capsys, extra, needle):
     key = extra.split(" ", 1)[0]
     lines = [v for k, v in base.items() if k != key] + [extra]
     path = write(tmp_path, '[[experiment]]\nname = "a"\nprotocol = "intra"\n' + "\n".join(lines))
-    rc, out, err = cli(capsys, "study", "run", str(path), "--data", "demo", "--out", str(tmp_path / "runs"))
+    rc, _, err = cli(capsys, "study", "run", str(path), "--data", "demo", "--out", str(tmp_path / "runs"))
     assert rc == 2 and "experiment 'a'" in err and needle in err, err
     assert not (tmp_path / "runs" / "cells").exists()
 

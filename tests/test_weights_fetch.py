@@ -24,7 +24,7 @@ class Server:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 -- http.server's name
+            def do_GET(self):
                 name = self.path.lstrip("/")
                 outer.hits[name] = outer.hits.get(name, 0) + 1
                 entry = outer.files.get(name)
@@ -93,16 +93,14 @@ def test_wrong_hash_leaves_nothing(tmp_path):
 
 
 def test_truncated_transfer_leaves_nothing(tmp_path):
-    with Server({"a.pth": ("truncated", GOOD)}) as srv:
-        with pytest.raises(DownloadError, match="transfer stopped|received"):
-            fetch_file(f"{srv.url}/a.pth", tmp_path / "a.pth")
+    with Server({"a.pth": ("truncated", GOOD)}) as srv, pytest.raises(DownloadError, match="stopped|received"):
+        fetch_file(f"{srv.url}/a.pth", tmp_path / "a.pth")
     assert leftovers(tmp_path) == []
 
 
 def test_404(tmp_path):
-    with Server({}) as srv:
-        with pytest.raises(DownloadError, match="HTTP 404"):
-            fetch_file(f"{srv.url}/missing.pth", tmp_path / "missing.pth")
+    with Server({}) as srv, pytest.raises(DownloadError, match="HTTP 404"):
+        fetch_file(f"{srv.url}/missing.pth", tmp_path / "missing.pth")
     assert leftovers(tmp_path) == []
 
 

@@ -103,10 +103,10 @@ def _n(x) -> str:
 
 def format_plan(sp) -> str:
     lines = [f"study {sp.study.name}: {sp.study.title} ({sp.study.path})",
-             f"throughput: {sp.rate['train_samples_per_s']:.1f} training / {sp.rate['infer_samples_per_s']:.1f} "
-             f"inference samples/s per device (224x224) -- {sp.rate['source']}", ""]
-    head = f"{'experiment':14s} {'table':8s} {'protocol':12s} {'cells':>7s} {'done':>6s} {'to do':>7s} " \
-           f"{'steps':>12s} {'samples':>14s} {'device-h':>9s}"
+             (f"throughput: {sp.rate['train_samples_per_s']:.1f} training / {sp.rate['infer_samples_per_s']:.1f} "
+              f"inference samples/s per device (224x224) -- {sp.rate['source']}"), ""]
+    head = (f"{'experiment':14s} {'table':8s} {'protocol':12s} {'cells':>7s} {'done':>6s} {'to do':>7s} "
+            f"{'steps':>12s} {'samples':>14s} {'device-h':>9s}")
     lines += [head, "-" * len(head)]
     for ep in sp.experiments:
         t = ep.estimate.totals()
@@ -125,8 +125,8 @@ def format_plan(sp) -> str:
         lines += [f"  {s}" for s in refused]
     t = sp.totals()
     lines += ["-" * len(head),
-              f"{'total (unique)':14s} {'':8s} {'':12s} {t['cells']:>7,} {t['done']:>6,} {t['cells'] - t['done']:>7,} "
-              f"{_n(t['optimizer_steps']):>12s} {_n(t['samples']):>14s} {t['device_hours']:>9.1f}"]
+              (f"{'total (unique)':14s} {'':8s} {'':12s} {t['cells']:>7,} {t['done']:>6,} {t['cells'] - t['done']:>7,} "
+               f"{_n(t['optimizer_steps']):>12s} {_n(t['samples']):>14s} {t['device_hours']:>9.1f}")]
     all_missing_data = sorted({n for ep in sp.experiments for n in ep.missing_datasets})
     all_missing_w = sorted({w["file"] for ep in sp.experiments for w in ep.missing_weights})
     if all_missing_data:

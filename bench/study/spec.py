@@ -152,7 +152,7 @@ def load_study(name_or_path: str) -> Study:
 def parse(doc: dict, path: Path) -> Study:
     unknown = set(doc) - {"study", "experiment"}
     if unknown:
-        key = sorted(unknown)[0]
+        key = min(unknown)
         raise StudyError(f"{path}: top-level key {key!r}: " + did_you_mean(key, ("study", "experiment"), "section"))
     head = doc.get("study", {})
     if not isinstance(head, dict):
