@@ -157,6 +157,8 @@ def test_missing_weights_skip_or_strict(tmp_path, capsys):
     path = write(tmp_path, '[[experiment]]\nname = "mixed"\nprotocol = "intra"\nmethods = ["nss-svr", "dbcnn"]\n'
                            'datasets = ["live"]\nsplits = 1\n')
     runs = tmp_path / "runs"
+    rc, out, _ = cli(capsys, "study", "run", str(path), "--data", "demo", "--out", str(runs), "--dry-run")
+    assert rc == 0 and "vgg16-397923af.pth (dbcnn)" in out and not runs.exists()
     rc, out, err = cli(capsys, "study", "run", str(path), "--data", "demo", "--out", str(runs), "--strict")
     assert rc == 2 and "--strict" in err and "dbcnn" in err and "weights fetch" in err
     assert not (runs / "cells").exists()
