@@ -1,6 +1,8 @@
 # Two commands on a fresh clone (Python 3.10+):
 #   make demo   set up .venv if needed, run the main job on the offline demo data, write report/
 #   make test   set up .venv if needed, run the test suite (what CI runs)
+#   make test-repro  the slow reproducibility checks: the CI regression under every CPU kernel path this
+#               machine has, and bit-identical results across backends (CI runs it after make test)
 # Set-up is idempotent: a second call reinstalls nothing unless pyproject.toml, this file or the torch
 # choice changed. GPU users pick their torch build without editing files, e.g.
 #   make test TORCH_INDEX_URL=<the PyTorch wheel index for your CUDA version>
@@ -31,7 +33,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test clean-venv
+.PHONY: setup demo test test-repro clean-venv
 
 setup: $(STAMP)
 
@@ -50,6 +52,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-repro: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/test_run_regression_kernels.py tests/test_run_numerics.py $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -33,6 +33,7 @@ from bench.cells import SCHEMA, Cell, Task
 from bench.errors import BenchError, WeightsMissing, did_you_mean
 from bench.metrics import DEFAULT_SETTINGS, MetricSettings, compute_metrics
 from bench.seeding import derive_seed, seed_everything
+from bench.numerics import cell_numerics, numerics_facts
 from bench.threads import cell_threads, resolve_cpu_threads
 from bench.store import ResultStore
 
@@ -458,6 +459,8 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         threads = resolve_cpu_threads(cfg.cpu_threads, cfg.cells_at_once)
         record["cpu_threads"] = threads
         cell_scope.enter_context(cell_threads(threads))
+        numerics = (cell.training_options.get("precision", "auto"), cell.training_options.get("deterministic", False))
+        cell_scope.enter_context(cell_numerics(*numerics))
         seed_everything(method_seed)
         method = cls(params, context)
         t0 = time.perf_counter()
@@ -489,6 +492,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         if used != device:
             record.update(device=used, device_requested=device)
         record.update({k: v for k, v in context.facts.items() if k not in record})
+        record["numerics"] = numerics_facts(*numerics)
         return {"status": "done", "record": record,
                 "predictions": list(zip(test.ids, test.scores.tolist(), preds.tolist()))}
     except Exception as exc:  # noqa: BLE001 -- a failing cell must not stop the others

@@ -49,7 +49,7 @@ class DualTextPrompts(nn.Module):
                 if n_words != n_ctx:
                     raise ValueError(f"text_ctx_init {ctx_init!r} is {n_words} tokens; text_prompt_len is {n_ctx}")
                 with torch.no_grad():
-                    ctx = emb(init_tok.to(emb.weight.device))[0, 1:1 + n_ctx].clone().float()
+                    ctx = emb(init_tok.to(emb.weight.device))[0, 1:1 + n_ctx].clone().to(torch.get_default_dtype())
             else:
                 ctx = torch.empty(n_ctx, width)
                 nn.init.normal_(ctx, std=0.02)
@@ -57,7 +57,7 @@ class DualTextPrompts(nn.Module):
             placeholder = " ".join(["X"] * n_ctx)
             tok = tokenizer([f"{placeholder} {c}." for c in branches[name]])
             with torch.no_grad():
-                e = emb(tok.to(emb.weight.device)).float()
+                e = emb(tok.to(emb.weight.device)).to(torch.get_default_dtype())
             tokens.append(tok)
             prefixes.append(e[:, :1])
             suffixes.append(e[:, 1 + n_ctx:])

@@ -60,12 +60,16 @@ class Options:
     select_on: str = "last"                 # 'last' epoch, or 'val': the best validation-SRCC epoch
     cross_train: str = "split"              # cross: 'split' (train part of each of A's splits) | 'full' (all of A)
     fraction_of: str = "dataset"            # efficiency: fractions of the whole 'dataset' | of the split's 'train' part
+    # Numerics (bench/numerics.py, docs/RUNNING.md "Reproducibility"): recorded and hashed like the above
+    precision: str = "auto"                 # 'auto' (each method's own) | 'float64' (every torch tensor of the cell)
+    deterministic: bool = False             # torch deterministic algorithms, cuDNN deterministic, cuBLAS workspace
 
     def training_options(self) -> dict:
         """The options that differ from their defaults: recorded in each cell and hashed into its key."""
         out = {}
         for name, default in (("val_fraction", 0.0), ("select_on", "last"), ("cross_train", "split"),
-                              ("fraction_of", "dataset")):
+                              ("fraction_of", "dataset"), ("precision", "auto"),
+                              ("deterministic", False)):
             value = getattr(self, name)
             if value != default:
                 out[name] = value
@@ -134,6 +138,9 @@ class Protocol:
             raise ProtocolError(did_you_mean(opts.cross_train, ("split", "full"), "--cross-train"))
         if opts.fraction_of not in ("dataset", "train"):
             raise ProtocolError(did_you_mean(opts.fraction_of, ("dataset", "train"), "--fraction-of"))
+        from bench.numerics import check_precision
+
+        check_precision(opts.precision)
         if not 0.0 <= opts.val_fraction < 1.0:
             raise ProtocolError(f"--val-fraction must be in [0, 1), got {opts.val_fraction}.")
         if opts.select_on == "val" and opts.val_fraction <= 0:

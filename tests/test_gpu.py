@@ -182,3 +182,34 @@ def test_baseline_engine_on_cuda_sees_the_cpu_crops(demo_images, tmp_path):
     diff = float(np.max(np.abs(p_cpu - p_gpu)))
     record("baseline_engine_cpu_vs_cuda", {"inputs_equal": True, "max_abs_pred_diff": diff})
     assert diff <= 1e-3 * (float(np.ptp(p_cpu)) or 1.0) + 1e-5
+
+
+def test_deterministic_reruns_are_bit_identical(demo_images, tmp_path):
+    """--deterministic (bench/numerics.py) on CUDA: MP-IQE's tiny config trained twice gives the same bits, and
+    the flags and CUBLAS_WORKSPACE_CONFIG are in force during the cell. (Run in a fresh process the workspace
+    variable is read when cuBLAS starts; here cuBLAS may have started already, which the comparison shows.)"""
+    from bench.numerics import cell_numerics
+
+    runs = []
+    for k in range(2):
+        with cell_numerics("auto", deterministic=True):
+            assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+            assert not torch.backends.cudnn.benchmark and os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+            _, preds = _fit_predict("mpiqe", "ci", demo_images, "cuda:0", tmp_path / f"det{k}", amp="bf16")
+        runs.append(preds)
+    assert not torch.are_deterministic_algorithms_enabled()
+    record("deterministic_rerun_max_abs_diff", float(np.max(np.abs(runs[0] - runs[1]))))
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_float64_on_cuda_matches_cpu_float64(demo_images, tmp_path):
+    """--precision float64 on CUDA and on the CPU: the tiny MP-IQE within the CI regression's tolerance."""
+    from bench.numerics import cell_numerics
+
+    out = {}
+    for device in ("cpu", "cuda:0"):
+        with cell_numerics("float64"):
+            _, out[device] = _fit_predict("mpiqe", "ci", demo_images, device, tmp_path / device.replace(":", ""))
+    diff = float(np.max(np.abs(out["cpu"] - out["cuda:0"])))
+    record("cpu_vs_cuda_tiny_float64_max_abs_diff", diff)
+    assert diff <= 1e-6 * (float(np.ptp(out["cpu"])) or 1.0)

@@ -68,15 +68,20 @@ def test_offline_availability_reads_hf_hub_offline_like_huggingface_hub(tmp_path
     assert ok and "will download" in why
 
 
-def test_missing_weights_fail_fast_and_clearly(tmp_path):
-    pytest.importorskip("open_clip")            # import cost is not what this test times
+def test_missing_weights_fail_fast_and_clearly(tmp_path, monkeypatch):
+    """Fast because nothing is tried on the network (checked, not timed: a timing depends on the machine)."""
+    import socket
+
+    pytest.importorskip("open_clip")
     from bench.errors import WeightsMissing
 
+    tried = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, addr: tried.append(addr) or (_ for _ in ()).throw(
+        OSError("test: no network")))
     m = MPIQE(MPIQE.make_params("paper"), RunContext(weights_dir=tmp_path))
-    t0 = time.perf_counter()
     with pytest.raises(WeightsMissing) as exc:
         m.build()
-    assert time.perf_counter() - t0 < 5
+    assert tried == []
     msg = str(exc.value)
     assert "ViT-B-16.pt" in msg and str(tmp_path) in msg and "HF_HUB_OFFLINE" in msg
 
@@ -173,4 +178,4 @@ def test_demo_cross_protocol_end_to_end(tmp_path):
     assert len(rows) == 20 and all(r["status"] == "done" and r["preset"] == "demo" for r in rows)
     assert {(r["train_dataset"], r["test_dataset"]) for r in rows} == {("demo-a", "demo-b"), ("demo-b", "demo-a")}
     assert all(np.isfinite(r["metrics"]["srcc"]) for r in rows)
-    assert wall < 600, wall
+    print(f"demo cross protocol, 20 cells, --jobs 2: {wall:.0f} s")      # a figure, not a timed assertion

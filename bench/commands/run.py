@@ -72,6 +72,14 @@ def add_parser(sub) -> None:
     p.add_argument("--fraction-of", default="dataset", choices=["dataset", "train"],
                    help="efficiency: --fractions are shares of the whole dataset (default) or of the split's "
                         "training part; docs/RUNNING.md, Table 5")
+    p.add_argument("--precision", default="auto", choices=["auto", "float64"],
+                   help="auto (default): each method's own precision (float32; bf16 autocast on CUDA where the "
+                        "method uses it); float64: every torch tensor of the cell in float64, the same numbers on "
+                        "any CPU to ~1e-9 at ~2x the CPU time (what the CI regression uses; docs/RUNNING.md)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="torch deterministic algorithms, cuDNN deterministic and not benchmarking, "
+                        "CUBLAS_WORKSPACE_CONFIG: bit-identical reruns on one GPU, slower; a kernel without a "
+                        "deterministic version then raises (docs/RUNNING.md, Reproducibility)")
     p.add_argument("--checkpoint", action="append", default=[], metavar="FILE",
                    help="eval: score with a trained cell's weights (OUT/checkpoints/<k2>/<key>, saved by "
                         "--save-checkpoints) instead of zero-shot (repeatable)")
@@ -171,7 +179,8 @@ def run(args) -> int:
                              n_splits=args.splits, fractions=args.fractions, test_fraction=args.test_fraction,
                              seeds=args.seeds, split_set=args.split_set, variants=args.variants,
                              checkpoints=tuple(args.checkpoint) or None, val_fraction=args.val_fraction,
-                             select_on=args.select_on, cross_train=args.cross_train, fraction_of=args.fraction_of)
+                             select_on=args.select_on, cross_train=args.cross_train, fraction_of=args.fraction_of,
+                             precision=args.precision, deterministic=args.deterministic)
     # What can be checked without the data is checked first: loading and splitting can take minutes.
     if args.jobs < 1:
         raise RunError(f"--jobs must be at least 1, got {args.jobs}.")

@@ -96,8 +96,8 @@ class PromptedVisual(nn.Module):
         v = self.visual
         proj = self.proj if self.proj is not None else v.proj
         with fp32(tokens):
-            x = v.ln_post(tokens.float())
-            return x @ proj.float() if proj is not None else x
+            x = v.ln_post(tokens.to(torch.get_default_dtype()))
+            return x @ proj.to(torch.get_default_dtype()) if proj is not None else x
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images (normalised) -> (cls [B, D], patch tokens [B, b, D]) before ln_post (width of the ViT)."""
@@ -190,7 +190,7 @@ class MultimodalDecoder(nn.Module):
         for layer in self.layers:
             q = layer(q, memory)
         with fp32(q):
-            return self.head(q.mean(dim=1).float()).squeeze(-1)
+            return self.head(q.mean(dim=1).to(torch.get_default_dtype())).squeeze(-1)
 
 
 class MPIQEModel(nn.Module):
@@ -266,7 +266,7 @@ class MPIQEModel(nn.Module):
         else:
             queries = torch.cat([text[b] for b in self.text.branches], dim=0).to(memory.dtype)   # Eq. 12
             queries = queries.unsqueeze(0).expand(memory.shape[0], -1, -1)
-        out = {"score": self.decoder(queries, memory).float()}
+        out = {"score": self.decoder(queries, memory).to(torch.get_default_dtype())}
         if need_alignment and "scene" in text:                               # Eq. 8 (fp32: see project)
             out["scene_logits"] = _cos(cls_p, text["scene"]) / cfg.temperature
         if need_alignment and "distortion" in text:                          # Eq. 10
@@ -286,8 +286,31 @@ class MPIQEModel(nn.Module):
 def _window_max(tokens: torch.Tensor, gh: int, gw: int, w: int) -> torch.Tensor:
     """[B, gh*gw, C] patch tokens -> [B, w*w, C]: channel-wise max over each of w x w windows (fp32)."""
     B, _, C = tokens.shape
-    grid = tokens.float().transpose(1, 2).reshape(B, C, gh, gw)
+    grid = tokens.to(torch.get_default_dtype()).transpose(1, 2).reshape(B, C, gh, gw)
+    if torch.are_deterministic_algorithms_enabled():      # --deterministic: CUDA has no deterministic backward
+        return _window_max_deterministic(grid, w).flatten(2).transpose(1, 2)
     return F.adaptive_max_pool2d(grid, w).flatten(2).transpose(1, 2)
+
+
+def _window_max_deterministic(grid: torch.Tensor, w: int) -> torch.Tensor:
+    """``F.adaptive_max_pool2d(grid, w)`` with the same values and the same gradient (all of it to the first
+    maximum of each window in row-major order, as torch's kernels pick it), from a mask instead of argmax
+    indices, so that its backward is elementwise: adaptive max pooling's CUDA backward has no deterministic
+    implementation and raises under ``torch.use_deterministic_algorithms(True)``."""
+    H, W = grid.shape[-2:]
+    rows = []
+    for i in range(w):
+        h0, h1 = (i * H) // w, -((-(i + 1) * H) // w)        # adaptive pooling's window bounds: floor / ceil
+        cols = []
+        for j in range(w):
+            w0, w1 = (j * W) // w, -((-(j + 1) * W) // w)
+            win = grid[..., h0:h1, w0:w1].flatten(-2)            # [B, C, n]
+            top = win.amax(dim=-1, keepdim=True)
+            hit = (win == top) | win.isnan()
+            first = hit & (hit.long().cumsum(-1) == 1)          # integer cumsum: deterministic
+            cols.append(torch.where(first, win, torch.zeros_like(win)).sum(-1))
+        rows.append(torch.stack(cols, dim=-1))
+    return torch.stack(rows, dim=-2)
 
 
 def fp32(like: torch.Tensor):
@@ -297,7 +320,7 @@ def fp32(like: torch.Tensor):
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     with fp32(a):
-        return F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).transpose(-1, -2)
+        return F.normalize(a.to(torch.get_default_dtype()), dim=-1) @ F.normalize(b.to(torch.get_default_dtype()), dim=-1).transpose(-1, -2)
 
 
 def count_trainable(model: MPIQEModel) -> int:

@@ -66,8 +66,11 @@ def lr_factor(step: int, total: int, warmup: int, min_ratio: float = 0.0) -> flo
 
 
 def autocast_for(device: torch.device, amp: str):
-    """bf16 autocast on CUDA (amp='auto' or 'bf16'); plain fp32 elsewhere."""
+    """bf16 autocast on CUDA (amp='auto' or 'bf16'); plain fp32 elsewhere (the default dtype: float64 under
+    ``--precision float64``, where autocast is off)."""
     use = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    if torch.get_default_dtype() == torch.float64:      # --precision float64: every tensor in float64, no autocast
+        use = False
     if use:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return torch.autocast(device_type=device.type, enabled=False)
@@ -115,7 +118,7 @@ class FitHistory:
 
 def _soft_ce(logits: torch.Tensor, target: torch.Tensor, class_mean: bool) -> torch.Tensor:
     """Sum over crops of -sum_c y_c log p_c (target rows sum to 1)."""
-    loss = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+    loss = -(target * F.log_softmax(logits.to(torch.get_default_dtype()), dim=-1)).sum(-1)
     if class_mean:
         loss = loss / logits.shape[-1]
     return loss.sum()
@@ -133,7 +136,7 @@ def step_losses(model: MPIQEModel, crops: torch.Tensor, mos: torch.Tensor, scene
     n_img, n_scene, n_dist = counts
     with autocast:
         out = model(crops.flatten(0, 1), text, need_alignment=w.scene > 0 or w.dist > 0)
-    score = out["score"].float().view(b, k).mean(1)
+    score = out["score"].to(torch.get_default_dtype()).view(b, k).mean(1)
     parts = {"score": F.smooth_l1_loss(score, mos, beta=w.beta, reduction="sum") / n_img}
     total = w.score * parts["score"]
     if w.scene > 0 and "scene_logits" in out and n_scene:
@@ -146,7 +149,7 @@ def step_losses(model: MPIQEModel, crops: torch.Tensor, mos: torch.Tensor, scene
         tgt = dist.repeat_interleave(k, 0)
         keep = tgt >= 0
         if keep.any():
-            onehot = F.one_hot(tgt[keep], out["dist_logits"].shape[-1]).float()
+            onehot = F.one_hot(tgt[keep], out["dist_logits"].shape[-1]).to(torch.get_default_dtype())
             parts["dist"] = _soft_ce(out["dist_logits"][keep], onehot, w.class_mean) / n_dist
             total = total + w.dist * parts["dist"]
     return total, {k_: float(v.detach()) for k_, v in parts.items()}
@@ -157,14 +160,14 @@ def train_step(model: MPIQEModel, optimizer, batch: dict, w: LossWeights, device
     """One optimiser step on a batch of samples (images with k crops, or single crops: k = 1), text
     encoder run once in fp32. Returns the weighted loss; ``parts`` gets the unweighted terms."""
     optimizer.zero_grad(set_to_none=True)
-    crops = batch["crops"].to(device, non_blocking=True)
-    mos = batch["target"].to(device, dtype=torch.float32)
-    scene = batch["scene"].to(device, dtype=torch.float32)
+    crops = batch["crops"].to(device, dtype=torch.get_default_dtype(), non_blocking=True)
+    mos = batch["target"].to(device, dtype=torch.get_default_dtype())
+    scene = batch["scene"].to(device, dtype=torch.get_default_dtype())
     dist = batch["distortion"].to(device, dtype=torch.long)
     k = crops.shape[1]
     counts = (crops.shape[0], int((scene.sum(-1) > 0).sum()) * k, int((dist >= 0).sum()) * k)
     text = model.text_features()
-    detached = {n: t.detach().float().requires_grad_(True) for n, t in text.items()}
+    detached = {n: t.detach().to(torch.get_default_dtype()).requires_grad_(True) for n, t in text.items()}
     total = 0.0
     for i in range(0, crops.shape[0], micro_images):
         sl = slice(i, i + micro_images)
@@ -313,13 +316,13 @@ def predict(model: MPIQEModel, dataset, *, batch_size: int, device: torch.device
     loader = _loader(dataset, batch_size, False, 0, num_workers)
     bar = _bar(len(loader), progress, "mpiqe predict")
     for batch in loader:
-        crops = batch["crops"].to(device)
+        crops = batch["crops"].to(device, dtype=torch.get_default_dtype())
         b, k = crops.shape[:2]
         scores = []
         for i in range(0, b, micro):
             with autocast:
                 s = model(crops[i:i + micro].flatten(0, 1), text, need_alignment=False)["score"]
-            scores.append(s.float().view(-1, k).mean(1))
+            scores.append(s.to(torch.get_default_dtype()).view(-1, k).mean(1))
         out[batch["index"].numpy()] = torch.cat(scores).cpu().double().numpy()
         if bar is not None:
             bar.update(1)

@@ -160,7 +160,7 @@ class TrainedRegressor(Method):
     def loss_terms(self, net, x, y, y_std=None) -> dict:
         """The method's loss on one batch: x [B, k, 3, s, s], y [B] scaled targets, y_std [B] the ratings' std on
         the same scale (None where the dataset publishes none) -> {term: tensor}, summed by the engine."""
-        return {self.params.loss: make_loss(self.params.loss)(self.model.pool(net, x).float(), y)}
+        return {self.params.loss: make_loss(self.params.loss)(self.model.pool(net, x).to(y.dtype), y)}
 
     # --- fit / predict ---
     def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
@@ -230,7 +230,7 @@ def predict_images(model: Trainable, images: ImageSet, crop_size: int, test: dic
     out = []
     with torch.no_grad():
         for item in tqdm(loader, desc="predict", disable=not context.progress, leave=False):
-            out.append(model.pool(net, item["x"].to(context.device)).float().cpu().numpy())
+            out.append(model.pool(net, item["x"].to(context.device, dtype=torch.get_default_dtype())).to(torch.get_default_dtype()).cpu().numpy())
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
@@ -285,9 +285,9 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
             passes = (lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k))
             for item in _batches(loader, phase.steps_per_epoch, passes):
                 # on CUDA make_loader already sent x (pinned, non-blocking): the flips run on the device
-                x = _flip(item["x"].to(device, non_blocking=True), recipe.hflip, recipe.vflip, gen)
-                y = ((item["score"].float() - offset) / scale).to(device)
-                std = item["std"].float() / scale
+                x = _flip(item["x"].to(device, dtype=torch.get_default_dtype(), non_blocking=True), recipe.hflip, recipe.vflip, gen)
+                y = ((item["score"].to(torch.get_default_dtype()) - offset) / scale).to(device)
+                std = item["std"].to(torch.get_default_dtype()) / scale
                 terms = method.loss_terms(net, x, y, None if torch.isnan(std).any() else std.to(device))
                 loss = sum(terms.values())
                 if not torch.isfinite(loss):

@@ -81,7 +81,7 @@ class UNIQUE(PyiqaRetrained):
     def loss_terms(self, net, x, y, y_std=None) -> dict:
         if self.params.loss != "fidelity-thurstone":
             return super().loss_terms(net, x, y, y_std)
-        return {"fidelity": thurstone_fidelity(self.model.pool(net, x).float(), y, y_std)}
+        return {"fidelity": thurstone_fidelity(self.model.pool(net, x).to(y.dtype), y, y_std)}
 
     def fit(self, train, val=None):
         if any(r.std is None or not r.std > 0 for r in train.records):
