@@ -82,7 +82,7 @@ def options_for(exp: Experiment, data: str | None, splits: int | None = None) ->
         data=data, n_splits=splits if splits is not None else exp.splits, fractions=exp.fractions,
         test_fraction=exp.test_fraction, seeds=exp.seeds, split_set=exp.split_set, variants=exp.variants,
         val_fraction=exp.val_fraction, select_on=exp.select_on, cross_train=exp.cross_train,
-        fraction_of=exp.fraction_of)
+        fraction_of=exp.fraction_of, precision=exp.precision, deterministic=exp.deterministic)
     if data == "demo":             # every protocol maps onto demo-a / demo-b
         return [base]
     if exp.pairs:

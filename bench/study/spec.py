@@ -10,7 +10,8 @@
     methods = ["mpiqe", "dbcnn"]
     datasets = ["live", "csiq"]  # or pairs = [["livec", "koniq10k"], ...] for cross
     preset = "paper"             # and: splits, seeds, split_set, test_fraction, fractions, variants,
-    params = { "mpiqe.epochs" = 30 }   # val_fraction, select_on, cross_train, fraction_of, note
+    params = { "mpiqe.epochs" = 30 }   # val_fraction, select_on, cross_train, fraction_of, precision,
+                                       # deterministic, note
 
 A shipped study is named by its file stem (``bench/studies/<name>.toml``); any other is a path. Every
 mistake is one ``StudyError`` naming the file, the experiment and the key, raised before anything runs.
@@ -70,6 +71,8 @@ EXPERIMENT_KEYS: dict[str, tuple[Any, str]] = {
     "select_on": (lambda v: v in ("last", "val"), "last or val"),
     "cross_train": (lambda v: v in ("split", "full"), "split or full"),
     "fraction_of": (lambda v: v in ("dataset", "train"), "dataset or train"),
+    "precision": (lambda v: v in ("auto", "float64"), "auto or float64"),
+    "deterministic": (lambda v: isinstance(v, bool), "true or false"),
     "note": (_str, "a sentence"),
 }
 STUDY_KEYS = {"name": _str, "title": _str, "description": _str, "source": _str,
@@ -96,6 +99,8 @@ class Experiment:
     select_on: str = "last"
     cross_train: str = "split"
     fraction_of: str = "dataset"
+    precision: str = "auto"
+    deterministic: bool = False
     note: str = ""
 
 
@@ -220,7 +225,8 @@ def _experiment(entry: Any, path: Path, index: int) -> Experiment:
         variants=tuple(entry["variants"]) if "variants" in entry else None, preset=entry.get("preset"),
         params=dict(entry.get("params", {})), val_fraction=float(entry.get("val_fraction", 0.0)),
         select_on=entry.get("select_on", "last"), cross_train=entry.get("cross_train", "split"),
-        fraction_of=entry.get("fraction_of", "dataset"), note=entry.get("note", ""))
+        fraction_of=entry.get("fraction_of", "dataset"), precision=entry.get("precision", "auto"),
+        deterministic=entry.get("deterministic", False), note=entry.get("note", ""))
 
 
 def check_dataset_names(exp: Experiment, path: Path) -> None:
