@@ -104,6 +104,8 @@ def test_plan_uses_the_perf_measurement(tmp_path, capsys, monkeypatch):
     (('[[experiment]]\nname="a"\nprotocol="intra"\nmethods=["nss-svr"]\n[[experiment]]\nname="a"\nprotocol="intra"\n'
       'methods=["nss-svr"]'), "experiment 'a': key 'name': used twice"),
     ('[[experiment]]\nname="a"\nprotocol="intra"', "experiment 'a': key 'methods': missing"),
+    ('[[experiment]]\nname="a"\nprotocol="intra"\nmethods=["nss-svr"]\nprecision="float16"',
+     "key 'precision': bad value 'float16'; expected auto or float64"),
     ('[[experiment]\nname="a"', "not valid TOML"),
 ])
 def test_bad_study_file_one_error(tmp_path, capsys, text, needle):
