@@ -79,7 +79,7 @@ TITLES = {"demo-a": "Demo A (synthetic, not human-rated)", "demo-b": "Demo B (sy
 
 
 def demo_dir(name: str, cache_dir: Path | None = None) -> Path:
-    from bench.datasets.common import cache_root
+    from bench.paths import cache_root
 
     return Path(cache_dir or cache_root()) / "demo" / f"{name}-v{VERSION}"
 

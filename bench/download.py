@@ -34,8 +34,8 @@ class DownloadError(BenchError):
 class Fetched:
     path: Path
     sha256: str
-    status: str          # 'downloaded' | 'present' (already there and verified)
-    verified: str        # 'sha256' | 'sha256-prefix' | 'unpinned' (no published hash to compare with)
+    status: str  # 'downloaded' | 'present' (already there and verified)
+    verified: str  # 'sha256' | 'sha256-prefix' | 'unpinned' (no published hash to compare with)
 
 
 def sha256_of(path: Path) -> str:
@@ -73,8 +73,9 @@ def _kind(sha256: str | None, sha256_prefix: str | None) -> str:
     return "sha256" if sha256 else "sha256-prefix" if sha256_prefix else "unpinned"
 
 
-def fetch_file(url: str, dest: Path, sha256: str | None = None, sha256_prefix: str | None = None,
-               timeout: float = 60.0) -> Fetched:
+def fetch_file(
+    url: str, dest: Path, sha256: str | None = None, sha256_prefix: str | None = None, timeout: float = 60.0
+) -> Fetched:
     dest = Path(dest)
     kind = _kind(sha256, sha256_prefix)
     with file_lock(dest.with_name(f".{dest.name}.lock")):
@@ -82,8 +83,10 @@ def fetch_file(url: str, dest: Path, sha256: str | None = None, sha256_prefix: s
             digest = sha256_of(dest)
             expected = _check(digest, sha256, sha256_prefix)
             if expected:
-                raise DownloadError(f"{dest} exists but its SHA-256 is {digest}, not {expected}: a damaged or "
-                                    f"different file. Remove it and run `python -m bench weights fetch` again.")
+                raise DownloadError(
+                    f"{dest} exists but its SHA-256 is {digest}, not {expected}: a damaged or "
+                    f"different file. Remove it and run `python -m bench weights fetch` again."
+                )
             return Fetched(dest, digest, "present", kind)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         tmp = Path(tmp_name)
@@ -94,9 +97,11 @@ def fetch_file(url: str, dest: Path, sha256: str | None = None, sha256_prefix: s
                 os.fsync(out.fileno())
             expected = _check(digest, sha256, sha256_prefix)
             if expected:
-                raise DownloadError(f"{url}: the downloaded file's SHA-256 is {digest}, not the published "
-                                    f"{expected}; nothing was written to {dest}. Try again (a proxy or mirror may "
-                                    "serve another file).")
+                raise DownloadError(
+                    f"{url}: the downloaded file's SHA-256 is {digest}, not the published "
+                    f"{expected}; nothing was written to {dest}. Try again (a proxy or mirror may "
+                    "serve another file)."
+                )
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -119,14 +124,20 @@ def _stream(url: str, out, timeout: float) -> tuple[str, int]:
                 out.write(chunk)
                 n += len(chunk)
     except urllib.error.HTTPError as exc:
-        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}. Check the address (or the mirror given by "
-                            "BENCH_WEIGHTS_URL / --base-url).") from None
+        raise DownloadError(
+            f"{url}: HTTP {exc.code} {exc.reason}. Check the address (or the mirror given by "
+            "BENCH_WEIGHTS_URL / --base-url)."
+        ) from None
     except http.client.IncompleteRead as exc:
-        raise DownloadError(f"{url}: the transfer stopped after {len(exc.partial) + n} bytes "
-                            f"({exc.expected} more expected); nothing was kept. Run the same command again.") from None
+        raise DownloadError(
+            f"{url}: the transfer stopped after {len(exc.partial) + n} bytes "
+            f"({exc.expected} more expected); nothing was kept. Run the same command again."
+        ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise DownloadError(f"{url}: {getattr(exc, 'reason', exc)}. No internet here? Run `python -m bench weights "
-                            "fetch --to DIR` on a machine with internet and copy DIR over (--weights-dir DIR).") from None
+        raise DownloadError(
+            f"{url}: {getattr(exc, 'reason', exc)}. No internet here? Run `python -m bench weights "
+            "fetch --to DIR` on a machine with internet and copy DIR over (--weights-dir DIR)."
+        ) from None
     if announced is not None and n != int(announced):
         raise DownloadError(f"{url}: received {n} of {announced} bytes; nothing was kept. Run the same command again.")
     return h.hexdigest(), n

@@ -26,3 +26,7 @@ def did_you_mean(name: str, choices, what: str) -> str:
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return f"unknown {what} {name!r}.{hint} Known: {', '.join(sorted(choices))}."
+
+
+class RunError(BenchError):
+    """A run cannot start as asked (bench.runner: planning, backends)."""

@@ -54,7 +54,7 @@ def default_root() -> Path | None:
         return None
     if env:
         return Path(env).expanduser().absolute()
-    from bench.datasets.common import cache_root
+    from bench.paths import cache_root
 
     return cache_root().absolute() / "images"
 
@@ -164,16 +164,17 @@ class ImageCache:
         return self.root / key[:2] / f"{key}.npy"
 
     # reading
-    def pixels(self, path: str | os.PathLike, resize=None) -> np.ndarray:
+    def pixels(self, path: str | os.PathLike, resize=None, decode=None) -> np.ndarray:
         """The image's uint8 HxWx3 pixels after ``resize``: from the cache, or decoded, stored and returned.
-        Raises DatasetError (naming the file) when the image is missing or undecodable."""
+        Raises DatasetError (naming the file) when the image is missing or undecodable. ``decode``: the
+        decoder of a miss (default ``bench.decode.open_rgb``; callers pass the one they decode with)."""
+        if decode is None:
+            from bench.decode import open_rgb as decode
         steps = normalise_resize(resize)
         try:
             digest = file_digest(path)
         except FileNotFoundError:
-            from bench.images import open_rgb
-
-            open_rgb(path)          # raises the harness's "image file missing" error
+            decode(path)          # raises the harness's "image file missing" error
             raise
         if steps:
             arr = self._read(self.entry_path(digest, steps))
@@ -188,9 +189,7 @@ class ImageCache:
 
             img = Image.fromarray(np.asarray(raw))
         else:
-            from bench.images import open_rgb
-
-            img = open_rgb(path)
+            img = decode(path)
         out = np.asarray(apply_resize(img, steps))
         unchanged = out.shape[:2] == (img.size[1], img.size[0])
         self._write(raw_entry if unchanged else self.entry_path(digest, steps), out)

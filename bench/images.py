@@ -28,26 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
+from bench.decode import open_rgb  # noqa: F401  (bench.images.open_rgb: the one decoder, re-exported)
 from bench.labels import N_SCENES
 from bench.records import ImageRecord
-
-
-def open_rgb(path: str | Path):
-    """The decoded image as an RGB PIL image. Raises DatasetError naming the file when it is
-    missing or not an image."""
-    from PIL import Image, UnidentifiedImageError
-
-    from bench.errors import DatasetError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img if img.mode == "RGB" else img.convert("RGB")
-    except FileNotFoundError:
-        raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(f"cannot decode image {path} ({exc}). Re-download it, "
-                           "or pass --skip-corrupt to exclude it.") from None
 
 
 def decode_rgb(path: str | Path) -> np.ndarray:
@@ -158,7 +141,7 @@ class CropDataset(_torch_dataset_base()):
 
         path = self.records[i].path
         if self.cache is not None:
-            return self.cache.pixels(path, self.resize + (("min", self.crop_size),))
+            return self.cache.pixels(path, self.resize + (("min", self.crop_size),), decode=open_rgb)
         return apply_resize(open_rgb(path), self.resize)     # the min-size step happens in crops_chw_float
 
     def __getitem__(self, i) -> dict:

@@ -1,4 +1,4 @@
-"""What every layer exchanges: one record per image, a dataset's facts, a set of images.
+"""What every layer exchanges: one record per image, a dataset's facts, a set of images, a split of it.
 
 These are plain, torch-free dataclasses. Loaders (``bench.datasets``) produce them,
 splits select them by ``ImageRecord.id``, methods receive them in an ``ImageSet``.
@@ -6,6 +6,8 @@ splits select them by ``ImageRecord.id``, methods receive them in an ``ImageSet`
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -79,3 +81,26 @@ class ImageSet:
                 "the split was made for another revision of the dataset: remake it with `bench data splits`."
             )
         return ImageSet(self.dataset, [by_id[i] for i in ids])
+
+
+@dataclass(frozen=True)
+class Split:
+    dataset: str                 # dataset name
+    revision: str                # dataset revision the ids refer to
+    split_set: str               # 'default' (ours, seeded), 'liqe', 'pyiqa'
+    index: int                   # 0-based split index within the set
+    seed: int
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    val: tuple[str, ...] = ()
+    fraction: float | None = None    # efficiency protocol: share of the WHOLE dataset used for training
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the id lists: identical splits on every machine have identical hashes."""
+        payload = json.dumps(
+            {"train": sorted(self.train), "val": sorted(self.val), "test": sorted(self.test)},
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]

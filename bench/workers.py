@@ -2,7 +2,7 @@
 
 With the loky backend every cell runs in a worker process, ``--jobs 1`` included, so a cell that
 dies cannot take the run with it. A worker marks the cell it runs by its scratch folder
-``OUT/work/<key>.<pid>-<host>.<random>`` (``runner.execute_task`` makes it first). When loky reports
+``OUT/work/<key>.<pid>-<host>.<random>`` (``bench.execute.execute_task`` makes it first). When loky reports
 a dead worker (``BrokenProcessPool``) it has killed the whole pool, so every cell in flight is lost;
 the markers whose process is gone name them. Each of them runs once more alone, in a fresh
 single-worker pool: one that dies there too is recorded as failed ("worker died"), the others
@@ -10,7 +10,7 @@ finish, and the run goes on with the remaining cells in parallel. On resume, cel
 failure was a worker death run last, so they cannot hold up the others.
 
 Dask handles lost workers itself (it retries a task, then raises ``KilledWorker``): that still
-stops the run with a clear message (``run_tasks``), as does a death under the threading and
+stops the run with a clear message (``bench.backends.run_tasks``), as does a death under the threading and
 sequential backends, where the cell runs in this process.
 """
 
@@ -23,22 +23,14 @@ import shutil
 import socket
 import sys
 import time
-import zlib
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from bench.execute import host_tag, marker_prefix  # noqa: F401  (the marks execute_task makes; bench.workers.marker_prefix stays)
+
 WORKER_DEATHS = (BrokenProcessPool,)     # loky's TerminatedWorkerError is one
 DIED_HINT = "likely out of memory; try fewer --jobs or a smaller micro_batch"
-
-
-def host_tag() -> str:
-    """Short and dot-free: a marker names the machine whose pid it holds (a store may be shared)."""
-    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
-
-
-def marker_prefix(key: str) -> str:
-    return f"{key}.{os.getpid()}-{host_tag()}."
 
 
 def _alive(pid: int) -> bool:
@@ -84,7 +76,7 @@ def exit_codes(exc: BaseException) -> str:
 def died_record(task, cfg, exc: BaseException) -> dict:
     """The failure record of a cell that killed a fresh worker running it alone."""
     from bench.cells import SCHEMA
-    from bench.runner import _now, package_versions
+    from bench.execute import package_versions, utc_now
 
     record = task.cell.record_fields()
     why = (f"worker died ({exit_codes(exc)}) running this cell, and again when it ran alone in a fresh worker: "
@@ -92,7 +84,7 @@ def died_record(task, cfg, exc: BaseException) -> dict:
     record.update(status="failed", schema=SCHEMA, worker_died=True, error=f"WorkerDied: {why}",
                   traceback=f"{type(exc).__name__}: {exc}", host=socket.gethostname(), backend=cfg.backend,
                   git_commit=cfg.git_commit, git_dirty=cfg.git_dirty, versions=package_versions(), notes=[],
-                  finished_at=_now())
+                  finished_at=utc_now())
     return record
 
 
@@ -105,7 +97,7 @@ def _in_one_worker(todo, cfg):
     own: loky's shared reusable executor is joblib's too, and of another class."""
     from joblib.externals.loky import ProcessPoolExecutor
 
-    from bench.runner import execute_task
+    from bench.execute import execute_task
 
     pool = ProcessPoolExecutor(max_workers=1)
     try:
@@ -123,7 +115,7 @@ def results(todo, cfg, jobs: int, backend: str):
         return _on_dask(todo, cfg)
     from joblib import Parallel, delayed
 
-    from bench.runner import execute_task
+    from bench.execute import execute_task
 
     return Parallel(return_as="generator_unordered")(delayed(execute_task)(t, cfg) for t in todo)
 
@@ -134,7 +126,7 @@ def _on_dask(todo, cfg):
     (one Slurm job started, a one-worker cluster), so the cells would silently not run on the cluster."""
     from dask.distributed import as_completed, get_client
 
-    from bench.runner import execute_task
+    from bench.execute import execute_task
 
     client = get_client()
     futures = [client.submit(execute_task, t, cfg, pure=False, key=f"cell-{t.key}-{os.urandom(4).hex()}")
@@ -150,7 +142,7 @@ def run_alone(task, cfg) -> dict:
     """The cell in a fresh pool of one worker; a death there is its failure record."""
     from joblib.externals.loky import ProcessPoolExecutor
 
-    from bench.runner import execute_task
+    from bench.execute import execute_task
 
     pool = ProcessPoolExecutor(max_workers=1)
     try:

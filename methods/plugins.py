@@ -8,6 +8,9 @@
 A plug-in class is a ``methods.base.Method`` subclass with a ``name``; its cells are keyed like a built-in
 method's (name, version, parameters). A file is imported once per process under a module name derived
 from its absolute path, so the same file is the same module in the planner and in every worker.
+
+The registry (``methods.registry``) is the only caller of the loaders and hands them the built-in names a
+plug-in may not take (``builtins``: name -> "module:Class"); this module imports nothing of the registry.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import re
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 from bench.errors import BenchError
 
 BUILTIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+RESERVED_PREFIX = "pyiqa"        # names of pyiqa's metrics (methods.registry.PYIQA_PREFIX, 'pyiqa:<metric>')
 
 
 class PluginError(BenchError):
@@ -65,14 +70,14 @@ def import_root(target: str) -> str | None:
     return str(root)
 
 
-def load_target(target: str):
+def load_target(target: str, builtins: Mapping[str, str]):
     where, attr = _split(target)
     module = _import_file(where) if _is_path(where) else _import_module(where, target)
     if not hasattr(module, attr):
         public = sorted(n for n, v in vars(module).items() if isinstance(v, type) and not n.startswith("_"))
         raise PluginError(f"--method {target!r}: {where} defines no {attr!r} (classes there: "
                           f"{', '.join(public) or 'none'}).")
-    return check_method_class(getattr(module, attr), target)
+    return check_method_class(getattr(module, attr), target, builtins)
 
 
 def _import_module(module: str, target: str):
@@ -106,7 +111,7 @@ def _import_file(where: str):
     return module
 
 
-def check_method_class(obj, target: str):
+def check_method_class(obj, target: str, builtins: Mapping[str, str]):
     from methods.base import Method
 
     if not (isinstance(obj, type) and issubclass(obj, Method)):
@@ -115,11 +120,9 @@ def check_method_class(obj, target: str):
     if not obj.name or not BUILTIN_NAME.match(obj.name) or ":" in obj.name:
         raise PluginError(f"--method {target!r}: set the class attribute name = \"my-method\" (letters, digits, "
                           f". _ + -): it names the cells and the results.")
-    from methods import registry
-
-    if obj.name in registry._REGISTRY and registry._REGISTRY[obj.name] != f"{obj.__module__}:{obj.__name__}":
+    if obj.name in builtins and builtins[obj.name] != f"{obj.__module__}:{obj.__name__}":
         raise PluginError(f"--method {target!r}: its name {obj.name!r} is a built-in method's; choose another.")
-    if obj.name.startswith(registry.PYIQA_PREFIX.rstrip(":")):
+    if obj.name.startswith(RESERVED_PREFIX):
         raise PluginError(f"--method {target!r}: names starting with 'pyiqa' are reserved; choose another.")
     return obj
 
@@ -131,10 +134,10 @@ def entry_points(group: str) -> dict:
     return {ep.name: ep for ep in eps(group=group)}
 
 
-def load_entry_point(ep):
+def load_entry_point(ep, builtins: Mapping[str, str]):
     try:
         obj = ep.load()
     except Exception as exc:    # an installed plug-in that fails to import: say which one
         raise PluginError(f"method {ep.name!r} (entry point {ep.value!r} of group {ep.group!r}) failed to import: "
                           f"{type(exc).__name__}: {exc}") from exc
-    return check_method_class(obj, ep.value)
+    return check_method_class(obj, ep.value, builtins)

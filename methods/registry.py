@@ -76,11 +76,11 @@ def get_method(name: str) -> type["Method"]:
     if ":" in name:                          # a plug-in by location: pkg.module:Class or path/file.py:Class
         from methods.plugins import load_target
 
-        return load_target(name)
+        return load_target(name, _REGISTRY)
     if name not in _REGISTRY and name in _entry_points():
         from methods.plugins import load_entry_point
 
-        return load_entry_point(_entry_points()[name])
+        return load_entry_point(_entry_points()[name], _REGISTRY)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""

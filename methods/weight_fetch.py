@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 SHA_TABLE = Path(__file__).with_name("weight_sha256.csv")
-URL_ENV = "BENCH_WEIGHTS_URL"        # a mirror: every file is fetched from <base>/<file name>
+URL_ENV = "BENCH_WEIGHTS_URL"  # a mirror: every file is fetched from <base>/<file name>
 GENERIC_NAMES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors")
 FETCHED_REVISION = "fetched-by-biqa-bench"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
@@ -28,9 +28,9 @@ _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 @dataclass
 class WeightFile:
     filename: str
-    rel: str                          # path under --to DIR / a mirror (timm: <repo>/model.safetensors)
-    url: str                          # '' : no direct address (e.g. the Hugging Face cache of timm)
-    cache_path: Path | None           # where the harness looks first when no --weights-dir is given
+    rel: str  # path under --to DIR / a mirror (timm: <repo>/model.safetensors)
+    url: str  # '' : no direct address (e.g. the Hugging Face cache of timm)
+    cache_path: Path | None  # where the harness looks first when no --weights-dir is given
     found: Path | None
     sha256: str = ""
     sha256_prefix: str = ""
@@ -91,15 +91,17 @@ def files_for(methods: Iterable[tuple[str, Any]], weights_dir: Path | None = Non
             label = weight_label(spec)
             wf = out.get(label)
             if wf is None:
-                cache = next((p for p in spec.search_paths
-                              if weights_dir is None or Path(weights_dir) not in p.parents), None)
+                cache = next(
+                    (p for p in spec.search_paths if weights_dir is None or Path(weights_dir) not in p.parents), None
+                )
                 if cache is not None and "<revision>" in cache.parts:
                     # an HF cache snapshot folder of our own: found by the harness (any snapshot), not by HF's refs
                     cache = Path(str(cache).replace("<revision>", FETCHED_REVISION))
                 sha, prefix, source = digests_for(spec.filename, cache, table)
                 rel = _hf_repo(spec.url) + "/" + spec.filename if spec.filename in GENERIC_NAMES else spec.filename
-                wf = out[label] = WeightFile(spec.filename, rel, spec.url, cache, spec.found, sha, prefix,
-                                                     source, spec.hint)
+                wf = out[label] = WeightFile(
+                    spec.filename, rel, spec.url, cache, spec.found, sha, prefix, source, spec.hint
+                )
             if cls.name not in wf.methods:
                 wf.methods.append(cls.name)
     return list(out.values())

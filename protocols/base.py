@@ -96,10 +96,6 @@ class Protocol:
 
     # --- CLI overrides -> units -----------------------------------------------------
     def units(self, opts: Options) -> list[Unit]:
-        if self.eval_only:
-            from protocols.evaluation import eval_units
-
-            return eval_units(self, opts)
         if opts.checkpoints:
             raise ProtocolError(f"--checkpoint is for the eval protocol, not {self.name!r}.")
         if self.is_cross:

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from reports import configs, names
 from reports.model import Report
+from reports.plot_style import LINESTYLES, MARKERS, synthetic_tag
+from reports.plot_style import pyplot as _plt
+from reports.plot_style import save as _save
 
 MAX_PANELS = 8
 
@@ -50,8 +53,6 @@ def curve_panels(report: Report) -> dict[tuple, dict]:
 
 
 def plot_training_curves(report: Report, stem: Path, formats) -> list[Path]:
-    from reports.plots import LINESTYLES, MARKERS, _plt, _save, synthetic_tag
-
     panels = curve_panels(report)
     if not panels:
         return []

@@ -8,49 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import names, provenance
+from reports import names
 from reports.errors import ReportError
 from reports.model import Report, Row, Table
+from reports.plot_style import LINESTYLES, MARKERS, synthetic_tag  # noqa: F401  (reports.plots.* stays)
+from reports.plot_style import pyplot as _plt
+from reports.plot_style import save as _save
 from reports.source import Result, read_predictions
 
 HATCHES = ("", "///", "\\\\\\", "xxx", "...", "ooo", "---", "+++", "|||", "***")
 GREYS = ("0.15", "0.85", "0.55", "1.0", "0.35", "0.7", "0.95", "0.45", "0.25", "0.6")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
-LINESTYLES = ("-", "--", ":", "-.")
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # TrueType (Type 42) fonts in PDF/PS: vector text that journals accept (never Type 3)
-    plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
-    return plt
-
-
-def _save(fig, stem: Path, formats) -> list[Path]:
-    """Each format to a temporary file beside its target, then renamed: a failed write leaves nothing."""
-    from reports.output import atomic_path
-
-    paths = []
-    try:
-        for fmt in formats:
-            path = stem.with_suffix(f".{fmt}")
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-            paths.append(path)
-    finally:
-        _plt().close(fig)
-    return paths
-
-
-def synthetic_tag(datasets) -> str:
-    """' [synthetic data, not human-rated]' when a plotted dataset is synthetic, else ''."""
-    return " [synthetic data, not human-rated]" if provenance.synthetic_in(datasets) else ""
-
-
 def _table(report: Report, table_id: str) -> Table | None:
     """The report's table with this id, if it has measured rows (plots never show published numbers alone)."""
     return next((t for t in report.tables if t.id == table_id and _measured(t)), None)

@@ -35,15 +35,15 @@ class Server:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if mode == "truncated":          # announce all, send half, hang up
+                if mode == "truncated":  # announce all, send half, hang up
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                if mode == "slow":               # keeps a second fetcher waiting on the lock
+                if mode == "slow":  # keeps a second fetcher waiting on the lock
                     step = len(body) // SLOW_CHUNKS + 1
                     for i in range(0, len(body), step):
-                        self.wfile.write(body[i:i + step])
+                        self.wfile.write(body[i : i + step])
                         self.wfile.flush()
                         threading.Event().wait(0.05)
                     return
@@ -79,7 +79,7 @@ def test_good_file_verified_and_atomic(tmp_path):
         assert got.status == "downloaded" and got.verified == "sha256"
         assert (tmp_path / "a.pth").read_bytes() == GOOD
         again = fetch_file(f"{srv.url}/a.pth", tmp_path / "a.pth", sha256=sha(GOOD))
-        assert again.status == "present" and srv.hits["a.pth"] == 1          # checked, not downloaded again
+        assert again.status == "present" and srv.hits["a.pth"] == 1  # checked, not downloaded again
     assert leftovers(tmp_path) == ["a.pth"]
 
 

@@ -20,16 +20,22 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("weights", help="fetch the weight files methods or a study need (online), verified",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "weights",
+        help="fetch the weight files methods or a study need (online), verified",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="fetch")
     f = actions.add_parser("fetch", help="download weight files once, verify SHA-256, write atomically")
     f.add_argument("methods", nargs="*", metavar="METHOD", help="method names (python -m bench methods)")
     f.add_argument("--study", help="every method of a study (shipped name or file), with the study's presets")
     f.add_argument("--preset", default="paper", help="preset of the METHODs' parameters (default paper)")
     f.add_argument("--to", metavar="DIR", help="write the files flat into DIR (use as --weights-dir DIR)")
-    f.add_argument("--base-url", help="a mirror holding the files as <base>/<file name> (default: each file's "
-                                      "source; also $BENCH_WEIGHTS_URL)")
+    f.add_argument(
+        "--base-url",
+        help="a mirror holding the files as <base>/<file name> (default: each file's source; also $BENCH_WEIGHTS_URL)",
+    )
     f.add_argument("--dry-run", action="store_true", help="list the files, their sources and hashes; fetch nothing")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=fetch)
@@ -46,8 +52,9 @@ def _targets(args) -> list:
 
         pairs += study_method_params(load_study(args.study))
     if not pairs:
-        raise BenchError("name the methods (python -m bench weights fetch dbcnn mpiqe) or a study "
-                         "(--study mpiqe-paper).")
+        raise BenchError(
+            "name the methods (python -m bench weights fetch dbcnn mpiqe) or a study (--study mpiqe-paper)."
+        )
     return pairs
 
 
@@ -62,8 +69,16 @@ def fetch(args) -> int:
     for wf in files:
         url = download_url(wf, args.base_url)
         dest = (to / wf.rel) if to else wf.cache_path
-        row = {"file": wf.filename, "methods": wf.methods, "url": url, "dest": str(dest), "pin": wf.pin,
-               "hash_source": wf.hash_source, "status": "", "sha256": ""}
+        row = {
+            "file": wf.filename,
+            "methods": wf.methods,
+            "url": url,
+            "dest": str(dest),
+            "pin": wf.pin,
+            "hash_source": wf.hash_source,
+            "status": "",
+            "sha256": "",
+        }
         rows.append(row)
         if not url or dest is None:
             row["status"] = f"not fetchable here: {wf.hint}"
@@ -88,20 +103,31 @@ def fetch(args) -> int:
         print(json.dumps(rows, indent=1))
     else:
         for r in rows:
-            pin = {"sha256": "sha256 checked", "sha256-prefix": "sha256 prefix checked",
-                   "unpinned": "no published hash: sha256 recorded only"}[r["pin"]]
-            print(f"{r['file']:40s} {r['status']}" + (f"  ({pin})" if r["sha256"] else "")
-                  + (f"  <- {r['url']}" if args.dry_run else ""))
+            pin = {
+                "sha256": "sha256 checked",
+                "sha256-prefix": "sha256 prefix checked",
+                "unpinned": "no published hash: sha256 recorded only",
+            }[r["pin"]]
+            print(
+                f"{r['file']:40s} {r['status']}"
+                + (f"  ({pin})" if r["sha256"] else "")
+                + (f"  <- {r['url']}" if args.dry_run else "")
+            )
         if args.dry_run:
             print(f"{sum(r['status'] == 'would fetch' for r in rows)} of {len(rows)} file(s) would be fetched")
         else:
-            print(f"{len(rows) - len(failures)} of {len(rows)} file(s) in place" + (f" under {to}" if to else "")
-                  + ("; use --weights-dir " + str(to) + " on the offline machine" if to else ""))
+            print(
+                f"{len(rows) - len(failures)} of {len(rows)} file(s) in place"
+                + (f" under {to}" if to else "")
+                + ("; use --weights-dir " + str(to) + " on the offline machine" if to else "")
+            )
     if failures:
         if all(r["status"].startswith("not fetchable") for r in failures):
             return 1
-        raise BenchError(f"{len(failures)} weight file(s) failed; nothing partial was left. Run the same command "
-                         "again (files already fetched are kept and checked, not downloaded again).")
+        raise BenchError(
+            f"{len(failures)} weight file(s) failed; nothing partial was left. Run the same command "
+            "again (files already fetched are kept and checked, not downloaded again)."
+        )
     return 0
 
 

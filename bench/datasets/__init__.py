@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Mapping
 
 from bench.datasets.common import cache_root, resolve_data_root
-from bench.datasets.registry import (DEMO_NAMES, SPECS, DatasetSpec, all_specs, dataset_names, get_spec,
-                                     register_custom)
+from bench.datasets.custom import register_custom
+from bench.datasets.registry import DEMO_NAMES, SPECS, DatasetSpec, all_specs, dataset_names, get_spec
 from bench.errors import DatasetError
 from bench.records import ImageSet
 

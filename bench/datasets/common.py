@@ -8,18 +8,13 @@ import os
 from pathlib import Path
 
 from bench.errors import DatasetError
+from bench.paths import cache_root  # noqa: F401  (bench.datasets.common.cache_root stays)
 
 REVISION_LEN = 16
 
 
 class DatasetNotFound(DatasetError):
     """No file of a dataset is where it is looked for (as opposed to a dataset found but broken)."""
-
-
-def cache_root() -> Path:
-    """$BENCH_CACHE, else ~/.cache/biqa-bench (demo data and persisted splits live here)."""
-    env = os.environ.get("BENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "biqa-bench"
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.datasets.custom_spec import (NONE, OFFICIAL_SPLIT, PHASES, SCENE_NAMES, SPEC_NAMES,  # noqa: F401
                                         CustomDataset, SpecError, parse_spec_file, to_dataset_spec)
-from bench.datasets.registry import DatasetSpec
+from bench.datasets.registry import BUILTIN_NAMES, CUSTOM, DatasetSpec
 from bench.labels import DISTORTION_CLASSES
 
 # --- loading ------------------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def _canonical(c: CustomDataset) -> str:
 _FILES: dict[Path, tuple[float, dict[str, DatasetSpec]]] = {}      # spec file -> (mtime, its datasets)
 
 
-def spec_files(data_root: Path | None, explicit) -> list[Path]:
+def find_spec_files(data_root: Path | None, explicit) -> list[Path]:
     """--dataset-spec files, then <data-root>/datasets.{toml,yaml,yml} when present."""
     out = [Path(p).expanduser().absolute() for p in explicit or ()]
     if data_root is not None:
@@ -208,3 +208,10 @@ def register(files, custom: dict[str, DatasetSpec], builtin_names) -> None:
             owner[name] = path
     custom.clear()
     custom.update(found)
+
+
+def register_custom(data_root=None, spec_files=None) -> None:
+    """Register the custom datasets of ``spec_files`` and of <data-root>/datasets.toml (|.yaml|.yml)."""
+    from bench.datasets.common import resolve_data_root
+
+    register(find_spec_files(resolve_data_root(data_root), spec_files), CUSTOM, BUILTIN_NAMES)

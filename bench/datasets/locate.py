@@ -1,7 +1,7 @@
 """Find a real dataset on disk, parse its layout, and build validated records.
 
 Detection order: pyiqa layout (meta CSV present), then the authors' release layout, then
-(BID only) LIQE's list as the index. LIQE label files, when found, add scenes and distortion
+(BID only) LIQE's list as the index; the readers of each layout come from the table in layouts.py. LIQE label files, when found, add scenes and distortion
 names. Everything read goes into the revision; so do exclusions made by ``skip_corrupt``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from bench.datasets import liqe, official, pyiqa_layout
+from bench.datasets import layouts, liqe
 from bench.datasets.common import DatasetNotFound, Revision, higher_is_better
 from bench.datasets.distortions import distortion_class
 from bench.datasets.meta import Meta, Row, opt_float, score_of
@@ -43,17 +43,17 @@ def detect(spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir
     looked = []
     if spec.pyiqa_meta and layout in (None, "pyiqa"):
         folder = dataset_folder(spec, data_root, override, "pyiqa")
-        cands = pyiqa_layout.meta_candidates(spec, data_root, folder)
+        cands = layouts.pyiqa_meta_candidates(spec, data_root, folder)
         for c in cands:
             if c.is_file():
                 return "pyiqa", folder, c
         looked.append(f"pyiqa layout: {cands[0]} (+ images in {folder}/)")
-    if layout in (None, "official") and spec.name in official.PARSERS:
+    if layout in (None, "official") and spec.name in layouts.OFFICIAL_PARSERS:
         folder = dataset_folder(spec, data_root, override, "official")
-        key = official.key_file(spec, folder)
+        key = layouts.official_key_file(spec, folder)
         if key is not None:
             return "official", folder, key
-        looked.append(f"official layout: {folder}/{' or '.join(official.KEY_FILES[spec.name])}")
+        looked.append(f"official layout: {folder}/{' or '.join(layouts.OFFICIAL_KEY_FILES[spec.name])}")
     if layout in (None, "liqe") and spec.name == "bid":
         folder = dataset_folder(spec, data_root, override, "liqe")
         lab = liqe.locate(spec, labels_dir, data_root)
@@ -73,7 +73,7 @@ def detect(spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir
 
 def _layouts_of(spec: DatasetSpec) -> list[str]:
     out = ["pyiqa"] if spec.pyiqa_meta else []
-    if spec.name in official.PARSERS:
+    if spec.name in layouts.OFFICIAL_PARSERS:
         out.append("official")
     if spec.name == "bid":
         out.append("liqe")
@@ -90,9 +90,9 @@ def load_real(spec: DatasetSpec, data_root: Path, override: Path | None, labels_
         raise DatasetError(f"{spec.title}: metadata found ({meta_path}) but the image folder {folder} does not exist. "
                            f"Fix: put the images there or pass --dataset-dir {spec.name}=PATH.")
     if layout == "pyiqa":
-        meta = pyiqa_layout.parse(spec, meta_path, folder)
+        meta = layouts.parse_pyiqa(spec, meta_path, folder)
     elif layout == "official":
-        meta = official.parse(spec, meta_path, folder)
+        meta = layouts.parse_official(spec, meta_path, folder)
     else:
         meta = _bid_from_liqe(spec, labels, folder)
     return build(spec, meta, labels, skip_corrupt=skip_corrupt, deep=deep, progress=progress)

@@ -5,10 +5,17 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import DatasetError
+
+OFFICIAL_SPLIT = "official_split"     # Row.splits column of a dataset's own train/val/test sets (split set 'official')
+SET_NAMES = {"training": "train", "train": "train", "validation": "val", "val": "val", "valid": "val",
+             "test": "test", "testing": "test", "0": "train", "1": "val", "2": "test"}
+LIVEC_TRAINING = {f"t{i}.bmp" for i in range(1, 8)}    # LIVE Challenge's 7 training images, excluded by prior work
+_SYNTH_NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.\w+$", re.I)          # KADID I01_01_01.png, TID i01_01_1.bmp
 
 
 @dataclass
@@ -140,3 +147,9 @@ class FileIndex:
             self._build()
         hits = self._by_name.get(name.lower(), [])
         return hits[0] if len(hits) == 1 else None
+
+
+def synthetic_codes(name: str) -> tuple[int, int] | None:
+    """(distortion type, level) from a KADID-10k / TID2013 file name, e.g. I01_03_4.png -> (3, 4)."""
+    m = _SYNTH_NAME.match(Path(name).name)
+    return (int(m.group(2)), int(m.group(3))) if m else None

@@ -5,8 +5,9 @@
     livec     ChallengeDB_release/  Data/AllMOS_release.mat, Data/AllImages_release.mat
                                  (+ Data/AllStdDev_release.mat) + Images/
     koniq10k  koniq10k/          koniq10k_scores_and_distributions.csv + 1024x768/ (or 512x384/)
+                                 (+ koniq10k_distributions_sets.csv: the authors' sets, split set 'official')
     tid2013   tid2013/           mos_with_names.txt (+ mos_std.txt) + distorted_images/
-    flive, agiqa3k, uhdiqa: bench/datasets/recent.py
+    flive, agiqa3k, uhdiqa: bench/datasets/recent.py (bench/datasets/layouts.py joins the two tables)
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bench.datasets import recent
 from bench.datasets.distortions import KADID_TYPES, LIVE_FOLDERS, TID2013_TYPES
-from bench.datasets.meta import FileIndex, Meta, Row, column, opt_float, read_csv, read_table
-from bench.datasets.pyiqa_layout import LIVEC_TRAINING, _synthetic_codes
-from bench.datasets.registry import DatasetSpec
+from bench.datasets.meta import (LIVEC_TRAINING, OFFICIAL_SPLIT, SET_NAMES, FileIndex, Meta, Row, column, opt_float,
+                                 read_csv, read_table, synthetic_codes)
 from bench.errors import DatasetError
 
 KEY_FILES = {
@@ -30,17 +29,6 @@ KEY_FILES = {
 }
 # LIVE release 2: the order of the 982 entries of dmos*.mat / refnames_all.mat
 LIVE_ORDER = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174))
-
-
-def key_file(spec: DatasetSpec, folder: Path) -> Path | None:
-    for name in KEY_FILES.get(spec.name, ()):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def parse(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
-    return PARSERS[spec.name](spec, key, folder)
 
 
 def _readmat(path: Path) -> dict:
@@ -113,7 +101,7 @@ def _kadid(spec, key, folder):
     img_dir = "images" if (folder / "images").is_dir() else ""
     rows = []
     for n, r in lines:
-        codes = _synthetic_codes(r[ci])
+        codes = synthetic_codes(r[ci])
         var = opt_float(r[cv])
         rel = f"{img_dir}/{r[ci].strip()}" if img_dir else r[ci].strip()
         rows.append(Row(index.find([rel]) or rel, r[cs], f"{key}:{n}",
@@ -152,10 +140,32 @@ def _koniq(spec, key, folder):
     img_dir = next((d for d in ("1024x768", "512x384") if (folder / d).is_dir()), "1024x768")
     rows = [Row(f"{img_dir}/{r[ci].strip()}", r[cs], f"{key}:{n}", std=opt_float(r[cd])) for n, r in lines]
     files = [key]
-    recent.koniq_official_sets(folder, rows, files)      # the authors' training/validation/test sets
+    _koniq_official_sets(folder, rows, files)      # the authors' training/validation/test sets
     return Meta("official", folder, rows, files, (1.0, 5.0), True,
                 notes=[f"official KonIQ-10k release: MOS on 1-5, images from {img_dir}/"],
                 revision_parts=[f"image-dir:{img_dir}"])
+
+
+def _koniq_official_sets(folder: Path, rows: list[Row], files: list[Path]) -> None:
+    """KonIQ-10k's own 7058/1000/2015 sets from koniq10k_distributions_sets.csv, when it is there."""
+    sets = folder / "koniq10k_distributions_sets.csv"
+    if not sets.is_file():
+        return
+    header, lines = read_csv(sets)
+    ci, cset = column(header, sets, "image_name"), column(header, sets, "set")
+    phase_of = {}
+    for n, r in lines:
+        phase = SET_NAMES.get(r[cset].strip().lower())
+        if phase is None:
+            raise DatasetError(f"{sets}:{n}: set {r[cset]!r} is not training/validation/test. Restore the file.")
+        phase_of[r[ci].strip()] = phase
+    for row in rows:
+        phase = phase_of.get(Path(row.rel).name)
+        if phase is None:
+            raise DatasetError(f"{sets} does not list {Path(row.rel).name}, which the scores file has: the two files "
+                               "are from different releases. Restore them.")
+        row.splits[OFFICIAL_SPLIT] = phase
+    files.append(sets)
 
 
 def _tid2013(spec, key, folder):
@@ -168,7 +178,7 @@ def _tid2013(spec, key, folder):
     rows = []
     for k, (n, parts) in enumerate(lines):
         name = parts[1]
-        codes = _synthetic_codes(name)
+        codes = synthetic_codes(name)
         t = TID2013_TYPES.get(codes[0]) if codes else None
         rel = index.find([f"distorted_images/{name}"]) or f"distorted_images/{name}"
         rows.append(Row(rel, parts[0], f"{key}:{n}", std=opt_float(stds[k]) if stds else None,
@@ -179,5 +189,3 @@ def _tid2013(spec, key, folder):
 
 
 PARSERS = {"live": _live, "kadid10k": _kadid, "livec": _livec, "koniq10k": _koniq, "tid2013": _tid2013}
-PARSERS.update(recent.PARSERS)          # FLIVE, AGIQA-3K, UHD-IQA (bench/datasets/recent.py)
-KEY_FILES.update(recent.KEY_FILES)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from bench.datasets.distortions import CSIQ_TYPES, KADID_TYPES, LIVE_FOLDERS, TID2013_TYPES
-from bench.datasets.meta import FileIndex, Meta, Row, column, opt_float, read_csv
+from bench.datasets.meta import LIVEC_TRAINING, FileIndex, Meta, Row, column, opt_float, read_csv, synthetic_codes
 from bench.datasets.registry import DatasetSpec
 from bench.errors import DatasetError
 from bench.labels import SCENE_PROMPTS
@@ -19,8 +19,6 @@ from bench.labels import SCENE_PROMPTS
 PICKLE_PREFIX = {"live": "live_", "csiq": "csiq_", "kadid10k": "kadid10k_", "livec": "livechallenge_",
                  "koniq10k": "koniq10k_", "tid2013": "tid2013_", "spaq": "spaq_",
                  "flive": "flive_"}   # pyiqa's split pickles
-LIVEC_TRAINING = {f"t{i}.bmp" for i in range(1, 8)}
-_SYNTH_NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.\w+$", re.I)          # KADID I01_01_01.png, TID i01_01_1.bmp
 _CSIQ_NAME = re.compile(r"^(.+)\.([a-z0-9]+)\.(\d+)\.\w+$", re.I)       # 1600.AWGN.1.png
 
 
@@ -31,12 +29,9 @@ def meta_candidates(spec: DatasetSpec, data_root: Path, folder: Path) -> list[Pa
             folder.parent / "meta_info" / name]
 
 
-def parse(spec: DatasetSpec, meta_file: Path, folder: Path) -> Meta:
+def parse(spec: DatasetSpec, meta_file: Path, folder: Path, parser) -> Meta:
+    """``parser``: the dataset's row reader (``ROW_READERS`` here or another module's; bench/datasets/layouts.py)."""
     header, lines = read_csv(meta_file)
-    from bench.datasets.recent import PYIQA_PARSERS
-
-    parser = {"live": _live, "csiq": _csiq, "kadid10k": _kadid, "livec": _livec, "koniq10k": _koniq,
-              "tid2013": _tid2013, "spaq": _spaq, **PYIQA_PARSERS}[spec.name]
     index = FileIndex(folder)
     image_dir = _image_dir(spec, folder, index, lines, header, meta_file)
     meta = Meta("pyiqa", folder, [], [meta_file], spec.raw_scale, spec.raw_higher_is_better)
@@ -96,16 +91,11 @@ def _csiq(meta, header, lines, path, image_dir, index):
                              level=int(m.group(3)) if m else None))
 
 
-def _synthetic_codes(name: str) -> tuple[int, int] | None:
-    m = _SYNTH_NAME.match(Path(name).name)
-    return (int(m.group(2)), int(m.group(3))) if m else None
-
-
 def _kadid(meta, header, lines, path, image_dir, index):
     ci, cr = column(header, path, "dist_name", "dist_img"), column(header, path, "ref_name", "ref_img")
     cs, cd = column(header, path, "dmos", "mos"), _maybe(header, "std")
     for n, r in lines:
-        codes = _synthetic_codes(r[ci])
+        codes = synthetic_codes(r[ci])
         meta.rows.append(Row(_rel(image_dir, r[ci]), r[cs], f"{path}:{n}", std=opt_float(r[cd]) if cd is not None else None,
                              ref=Path(r[cr]).stem.upper(), distortion=KADID_TYPES.get(codes[0]) if codes else None,
                              level=codes[1] if codes else None))
@@ -116,7 +106,7 @@ def _tid2013(meta, header, lines, path, image_dir, index):
     cs, cd = column(header, path, "mos"), _maybe(header, "std")
     for n, r in lines:
         name = r[ci].strip()
-        codes = _synthetic_codes(name)
+        codes = synthetic_codes(name)
         found = index.find([_rel(image_dir, name)])          # TID2013 file names differ in case from the list
         t = TID2013_TYPES.get(codes[0]) if codes else None
         meta.rows.append(Row(found or _rel(image_dir, name), r[cs], f"{path}:{n}",
@@ -179,3 +169,8 @@ def _split_columns(meta: Meta, header, lines, path) -> None:
                 raise DatasetError(f"{path}:{n}: split column {h!r} holds {r[i]!r}; expected train/val/test "
                                    "(or 0/1/2). Restore the meta file.")
             row.splits[h] = _PHASES[v]
+
+
+# dataset -> reader of the rows of its pyiqa meta CSV (FLIVE's: bench/datasets/recent.py)
+ROW_READERS = {"live": _live, "csiq": _csiq, "kadid10k": _kadid, "livec": _livec, "koniq10k": _koniq,
+               "tid2013": _tid2013, "spaq": _spaq}

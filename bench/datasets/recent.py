@@ -1,4 +1,4 @@
-"""Layouts of the datasets recent papers test on: FLIVE, AGIQA-3K, UHD-IQA (and KonIQ-10k's official sets).
+"""Layouts of the datasets recent papers test on: FLIVE, AGIQA-3K, UHD-IQA.
 
     flive     pyiqa:  meta_info/meta_info_FLIVEDataset.csv ('img_name/patch_name', mos, split|official_split)
                       + FLIVE_Database/database/<source>/<image>
@@ -7,7 +7,6 @@
     agiqa3k   authors: AGIQA-3K/data.csv (name, ..., mos_quality, std_quality, mos_align, std_align) + images
     uhdiqa    authors: UHD-IQA-database/uhd-iqa-metadata.csv (image_name, quality_mos, set)
                       + training/ validation/ test/
-    koniq10k  authors: koniq10k_distributions_sets.csv ('set': training/validation/test) beside the scores file
 
 The official splits go into each row's ``splits['official_split']`` (split set 'official').
 """
@@ -16,13 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.datasets.meta import FileIndex, Meta, Row, column, opt_float, read_csv
+from bench.datasets.meta import OFFICIAL_SPLIT, SET_NAMES, FileIndex, Meta, Row, column, opt_float, read_csv
 from bench.datasets.registry import DatasetSpec
 from bench.errors import DatasetError
 
-OFFICIAL = "official_split"
-_SET_NAMES = {"training": "train", "train": "train", "validation": "val", "val": "val", "valid": "val",
-              "test": "test", "testing": "test", "0": "train", "1": "val", "2": "test"}
 KEY_FILES = {
     "flive": ("database/labels_image.csv", "labels_image.csv"),
     "agiqa3k": ("data.csv",),
@@ -58,7 +54,7 @@ def _flive(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
         name = r[ci].strip().replace("\\", "/")
         row = Row(name, r[cs], f"{key}:{n}")
         if phases:
-            row.splits[OFFICIAL] = phases.get(name, "train")
+            row.splits[OFFICIAL_SPLIT] = phases.get(name, "train")
         rows.append(row)
     notes = ["authors' FLIVE release (labels_image.csv), MOS 0-100"]
     if not phases:
@@ -107,7 +103,7 @@ def _uhdiqa(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
     rows = []
     for n, r in lines:
         name = r[ci].strip()
-        phase = _SET_NAMES.get(r[cset].strip().lower()) if cset is not None else None
+        phase = SET_NAMES.get(r[cset].strip().lower()) if cset is not None else None
         if cset is not None and phase is None:
             raise DatasetError(f"{key}:{n}: set {r[cset]!r} of {name!r} is not training/validation/test. "
                                "Restore the metadata file from the release.")
@@ -116,34 +112,12 @@ def _uhdiqa(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
                or index.find_name(name) or (f"{subdir}/{name}" if subdir else name))
         row = Row(rel, r[cs], f"{key}:{n}")
         if phase:
-            row.splits[OFFICIAL] = phase
+            row.splits[OFFICIAL_SPLIT] = phase
         rows.append(row)
     return Meta("official", folder, rows, [key], (0.0, 1.0), True,
                 notes=["UHD-IQA release: quality MOS on 0-1; its training/validation/test sets are the split "
                        "set 'official'"])
 
 
-def koniq_official_sets(folder: Path, rows: list[Row], files: list[Path]) -> None:
-    """KonIQ-10k's own 7058/1000/2015 sets from koniq10k_distributions_sets.csv, when it is there."""
-    sets = folder / "koniq10k_distributions_sets.csv"
-    if not sets.is_file():
-        return
-    header, lines = read_csv(sets)
-    ci, cset = column(header, sets, "image_name"), column(header, sets, "set")
-    phase_of = {}
-    for n, r in lines:
-        phase = _SET_NAMES.get(r[cset].strip().lower())
-        if phase is None:
-            raise DatasetError(f"{sets}:{n}: set {r[cset]!r} is not training/validation/test. Restore the file.")
-        phase_of[r[ci].strip()] = phase
-    for row in rows:
-        phase = phase_of.get(Path(row.rel).name)
-        if phase is None:
-            raise DatasetError(f"{sets} does not list {Path(row.rel).name}, which the scores file has: the two files "
-                               "are from different releases. Restore them.")
-        row.splits[OFFICIAL] = phase
-    files.append(sets)
-
-
 PARSERS = {"flive": _flive, "agiqa3k": _agiqa3k, "uhdiqa": _uhdiqa}
-PYIQA_PARSERS = {"flive": flive_pyiqa}
+PYIQA_PARSERS = {"flive": flive_pyiqa}      # row readers of pyiqa's meta CSV (bench/datasets/layouts.py)

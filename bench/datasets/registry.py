@@ -116,8 +116,10 @@ DEMO_NAMES = ("demo-a", "demo-b")
 _ALIASES = {a: s.name for s in SPECS.values() for a in s.aliases}
 
 
-# Custom datasets declared in spec files (bench.datasets.custom), registered per process by
-# ``register_custom`` (data root's datasets.toml, --dataset-spec): looked up after the built-in ones.
+BUILTIN_NAMES = frozenset(SPECS) | frozenset(_ALIASES)      # names a custom dataset may not take
+
+# Custom datasets declared in spec files, registered per process by ``bench.datasets.custom.register_custom``
+# (data root's datasets.toml, --dataset-spec): looked up after the built-in ones.
 CUSTOM: dict[str, DatasetSpec] = {}
 
 
@@ -143,12 +145,3 @@ def get_spec(name: str) -> DatasetSpec:
         raise DatasetError(did_you_mean(name, all_specs(), "dataset") + " See `python -m bench data list`; "
                            "a dataset of your own is declared in a spec file (docs/DATASETS.md, --dataset-spec).")
     return CUSTOM[key]
-
-
-def register_custom(data_root=None, spec_files=None) -> None:
-    """Register the custom datasets of ``spec_files`` and of <data-root>/datasets.toml (|.yaml|.yml)."""
-    from bench.datasets import custom
-    from bench.datasets.common import resolve_data_root
-
-    files = custom.spec_files(resolve_data_root(data_root), spec_files)
-    custom.register(files, CUSTOM, set(SPECS) | set(_ALIASES))

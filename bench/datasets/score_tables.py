@@ -26,7 +26,7 @@ class Table:
     def column(self, name: str, key: str, where: str) -> int:
         """Index of column ``name`` (exact, then ignoring case); an error naming the spec key otherwise.
         ``where``: the spec file and entry, e.g. '/data/datasets.toml [datasets.mine]'."""
-        from bench.datasets.custom import SpecError
+        from bench.datasets.custom_spec import SpecError
 
         if name in self.header:
             return self.header.index(name)

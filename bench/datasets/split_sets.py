@@ -13,7 +13,7 @@ from __future__ import annotations
 import pickle
 
 from bench.errors import SplitError
-from bench.splits import Split
+from bench.records import Split
 
 
 def imported_splits(ds, split_set: str, val_fraction: float = 0.0, seed: int = 0) -> list[Split]:

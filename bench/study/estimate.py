@@ -23,15 +23,15 @@ DEFAULT_THROUGHPUT = {
     "train_samples_per_s": 390.86,
     "infer_samples_per_s": 1132.21,
     "source": "default: timm vit_base_patch16_224 on an RTX 3090 with AMP (huggingface/pytorch-image-models "
-              "results/benchmark-train-amp-nchw-pt112-cu113-rtx3090.csv and benchmark-infer-amp-nchw-pt112-"
-              "cu113-rtx3090.csv); run `python -m bench perf --device cuda` here to measure this machine",
+    "results/benchmark-train-amp-nchw-pt112-cu113-rtx3090.csv and benchmark-infer-amp-nchw-pt112-"
+    "cu113-rtx3090.csv); run `python -m bench perf --device cuda` here to measure this machine",
 }
-CPU_ONLY = {"nss-svr", "niqe", "ilniqe", "brisque", "noop"}     # no GPU work; their CPU time is not counted
+CPU_ONLY = {"nss-svr", "niqe", "ilniqe", "brisque", "noop"}  # no GPU work; their CPU time is not counted
 PERF_DIR_NAME = "perf"
 
 
 def perf_dir() -> Path:
-    from bench.datasets.common import cache_root
+    from bench.paths import cache_root
 
     return cache_root() / PERF_DIR_NAME
 
@@ -56,16 +56,19 @@ def throughput() -> dict:
             train, infer = r["crops_per_s"]["mpiqe_train_step"], r["crops_per_s"]["mpiqe_inference"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        return {"train_samples_per_s": float(train), "infer_samples_per_s": float(infer),
-                "source": f"measured: bench perf --method mpiqe on {r.get('device_name', device)} "
-                          f"({r.get('backbone', '?')}, {r.get('dtype', '?')}, batch {r.get('batch', '?')}), {path}"}
+        return {
+            "train_samples_per_s": float(train),
+            "infer_samples_per_s": float(infer),
+            "source": f"measured: bench perf --method mpiqe on {r.get('device_name', device)} "
+            f"({r.get('backbone', '?')}, {r.get('dtype', '?')}, batch {r.get('batch', '?')}), {path}",
+        }
     return dict(DEFAULT_THROUGHPUT)
 
 
 @dataclass
 class CellCost:
-    key: tuple                      # identity without data (dedupes cells shared by experiments)
-    steps: int | None = 0           # None: unknown (dataset size unknown)
+    key: tuple  # identity without data (dedupes cells shared by experiments)
+    steps: int | None = 0  # None: unknown (dataset size unknown)
     samples: int | None = 0
     device_s: float | None = 0.0
 
@@ -92,8 +95,13 @@ class Estimate:
             steps += c.steps
             samples += c.samples or 0
             hours += c.device_s / 3600.0
-        return {"cells": n, "optimizer_steps": steps, "samples": samples, "device_hours": round(hours, 3),
-                "cells_without_estimate": unknown}
+        return {
+            "cells": n,
+            "optimizer_steps": steps,
+            "samples": samples,
+            "device_hours": round(hours, 3),
+            "cells_without_estimate": unknown,
+        }
 
 
 def _size(name: str, sizes: dict[str, int | None]) -> int | None:
@@ -127,8 +135,16 @@ def cell_cost(cls, params, dataset: str, n_train: int | None, n_test: int | None
     return steps, samples, seconds
 
 
-def train_test_sizes(unit, n_a: int | None, n_b: int | None, test_fraction: float, val_fraction: float,
-                     fraction: float | None, fraction_of: str, cross_full: bool) -> tuple[int | None, int | None]:
+def train_test_sizes(
+    unit,
+    n_a: int | None,
+    n_b: int | None,
+    test_fraction: float,
+    val_fraction: float,
+    fraction: float | None,
+    fraction_of: str,
+    cross_full: bool,
+) -> tuple[int | None, int | None]:
     """Training and test images of one cell of ``unit`` (as bench.splits makes them, to rounding)."""
     if unit.split_kind == "eval":
         return 0, n_a

@@ -28,12 +28,12 @@ class ExperimentPlan:
     exp: Experiment
     preset: str
     estimate: Estimate = field(default_factory=Estimate)
-    datasets: list[str] = field(default_factory=list)            # every dataset the experiment names
+    datasets: list[str] = field(default_factory=list)  # every dataset the experiment names
     missing_datasets: dict[str, str] = field(default_factory=dict)
-    weights: list[dict] = field(default_factory=list)            # {file, methods, found}
-    skipped: list[str] = field(default_factory=list)             # why cells are left out (data, weights, refusals)
-    notes: list[str] = field(default_factory=list)               # the methods' plan-time notes
-    tasks: list = field(default_factory=list)                    # the runnable cells (bench.cells.Task)
+    weights: list[dict] = field(default_factory=list)  # {file, methods, found}
+    skipped: list[str] = field(default_factory=list)  # why cells are left out (data, weights, refusals)
+    notes: list[str] = field(default_factory=list)  # the methods' plan-time notes
+    tasks: list = field(default_factory=list)  # the runnable cells (bench.cells.Task)
     done: int = 0
 
     @property
@@ -68,8 +68,10 @@ def param_overrides(exp: Experiment, study: Study) -> dict[str, dict]:
         targets = [method] if dot else list(exp.methods)
         for m in targets:
             if m not in out:
-                raise StudyError(f"{study.path}: experiment {exp.name!r}: key 'params': {key!r} names method {m!r}, "
-                                 f"which is not in its methods ({', '.join(exp.methods)}).")
+                raise StudyError(
+                    f"{study.path}: experiment {exp.name!r}: key 'params': {key!r} names method {m!r}, "
+                    f"which is not in its methods ({', '.join(exp.methods)})."
+                )
             out[m][name] = value
     return out
 
@@ -79,11 +81,21 @@ def options_for(exp: Experiment, data: str | None, splits: int | None = None) ->
     import protocols
 
     base = protocols.Options(
-        data=data, n_splits=splits if splits is not None else exp.splits, fractions=exp.fractions,
-        test_fraction=exp.test_fraction, seeds=exp.seeds, split_set=exp.split_set, variants=exp.variants,
-        val_fraction=exp.val_fraction, select_on=exp.select_on, cross_train=exp.cross_train,
-        fraction_of=exp.fraction_of, precision=exp.precision, deterministic=exp.deterministic)
-    if data == "demo":             # every protocol maps onto demo-a / demo-b
+        data=data,
+        n_splits=splits if splits is not None else exp.splits,
+        fractions=exp.fractions,
+        test_fraction=exp.test_fraction,
+        seeds=exp.seeds,
+        split_set=exp.split_set,
+        variants=exp.variants,
+        val_fraction=exp.val_fraction,
+        select_on=exp.select_on,
+        cross_train=exp.cross_train,
+        fraction_of=exp.fraction_of,
+        precision=exp.precision,
+        deterministic=exp.deterministic,
+    )
+    if data == "demo":  # every protocol maps onto demo-a / demo-b
         return [base]
     if exp.pairs:
         return [replace(base, train=(a,), test=(b,)) for a, b in exp.pairs]
@@ -143,9 +155,19 @@ class _Data:
             self.sizes[name] = spec.n_images
 
 
-def plan_experiment(exp: Experiment, study: Study, data: _Data, rate: dict, *, data_flag: str | None,
-                    preset: str | None, splits: int | None, weights_dir: str | None, store,
-                    runnable: bool) -> ExperimentPlan:
+def plan_experiment(
+    exp: Experiment,
+    study: Study,
+    data: _Data,
+    rate: dict,
+    *,
+    data_flag: str | None,
+    preset: str | None,
+    splits: int | None,
+    weights_dir: str | None,
+    store,
+    runnable: bool,
+) -> ExperimentPlan:
     from pathlib import Path
 
     import protocols
@@ -175,14 +197,32 @@ def plan_experiment(exp: Experiment, study: Study, data: _Data, rate: dict, *, d
         full = u.split_kind == "cross" and opts.cross_train == "full"
         for index in range(1 if full else n_splits):
             for fraction in u.fractions or (None,):
-                n_train, n_test = train_test_sizes(u, data.sizes.get(u.train), data.sizes.get(u.test), test_fraction,
-                                                   opts.val_fraction, fraction, opts.fraction_of, full)
-                for m, cname, cls, label, params in resolved:
+                n_train, n_test = train_test_sizes(
+                    u,
+                    data.sizes.get(u.train),
+                    data.sizes.get(u.test),
+                    test_fraction,
+                    opts.val_fraction,
+                    fraction,
+                    opts.fraction_of,
+                    full,
+                )
+                for _m, cname, cls, label, params in resolved:
                     steps, samples, secs = cell_cost(cls, params, u.train, n_train, n_test, rate)
                     for seed in opts.seeds:
-                        key = (proto.name, cname, label, json.dumps(cls.params_dict(params), sort_keys=True, default=str),
-                               u.train, u.test, opts.split_set, index, fraction, seed,
-                               json.dumps(opts.training_options(), sort_keys=True))
+                        key = (
+                            proto.name,
+                            cname,
+                            label,
+                            json.dumps(cls.params_dict(params), sort_keys=True, default=str),
+                            u.train,
+                            u.test,
+                            opts.split_set,
+                            index,
+                            fraction,
+                            seed,
+                            json.dumps(opts.training_options(), sort_keys=True),
+                        )
                         ep.estimate.cells.append(CellCost(key, steps, samples, secs))
     # --- weights
     from methods.weight_fetch import weight_label
@@ -199,8 +239,9 @@ def plan_experiment(exp: Experiment, study: Study, data: _Data, rate: dict, *, d
             if cname not in entry["methods"]:
                 entry["methods"].append(cname)
             if not w.found:
-                blocked_methods.setdefault(m, f"weight file {label} missing; fetch it with "
-                                              + FETCH_HINT.format(study=study.name))
+                blocked_methods.setdefault(
+                    m, f"weight file {label} missing; fetch it with " + FETCH_HINT.format(study=study.name)
+                )
     ep.weights = list(seen_files.values())
     for m, why in blocked_methods.items():
         ep.skipped.append(f"method {m}: {why}")
@@ -211,8 +252,9 @@ def plan_experiment(exp: Experiment, study: Study, data: _Data, rate: dict, *, d
     return ep
 
 
-def _plan_cells(ep: ExperimentPlan, study: Study, all_opts, proto, resolved, blocked: dict, data: _Data,
-                weights_dir, store) -> None:
+def _plan_cells(
+    ep: ExperimentPlan, study: Study, all_opts, proto, resolved, blocked: dict, data: _Data, weights_dir, store
+) -> None:
     """The real cells (bench.runner.plan) of what is here: missing datasets and methods left out."""
     from bench.runner import plan
 
@@ -230,35 +272,68 @@ def _plan_cells(ep: ExperimentPlan, study: Study, all_opts, proto, resolved, blo
             opts = replace(opts, datasets=tuple(dict.fromkeys(u.train for u in here)))
         notes: list[str] = []
         try:
-            ep.tasks += plan(exp.protocol, methods, opts, preset=ep.preset, param_overrides=overrides,
-                             data_kwargs=data.kwargs, weights_dir=weights_dir, notes=notes)
-        except BenchError as exc:           # e.g. MP-IQE's paper preset refusing a set without its labels
+            ep.tasks += plan(
+                exp.protocol,
+                methods,
+                opts,
+                preset=ep.preset,
+                param_overrides=overrides,
+                data_kwargs=data.kwargs,
+                weights_dir=weights_dir,
+                notes=notes,
+            )
+        except BenchError as exc:  # e.g. MP-IQE's paper preset refusing a set without its labels
             ep.skipped.append(f"refused at plan time: {exc}")
         ep.notes += notes
     if ep.tasks:
         ep.done = len({t.key for t in ep.tasks} & store.done_keys())
 
 
-def plan_study(study: Study, *, data_kwargs: dict | None = None, data_flag: str | None = None,
-               preset: str | None = None, splits: int | None = None, weights_dir: str | None = None,
-               out: str = "runs", runnable: bool = True, only: list[str] | None = None) -> StudyPlan:
+def plan_study(
+    study: Study,
+    *,
+    data_kwargs: dict | None = None,
+    data_flag: str | None = None,
+    preset: str | None = None,
+    splits: int | None = None,
+    weights_dir: str | None = None,
+    out: str = "runs",
+    runnable: bool = True,
+    only: list[str] | None = None,
+) -> StudyPlan:
     """``runnable``: also plan the real cells where the data is here (needs the datasets loaded)."""
     from bench.store import ResultStore
 
     if only:
         unknown = [n for n in only if n not in {e.name for e in study.experiments}]
         if unknown:
-            raise StudyError(f"{study.path}: no experiment {unknown[0]!r}; it has "
-                             + ", ".join(e.name for e in study.experiments) + ".")
+            raise StudyError(
+                f"{study.path}: no experiment {unknown[0]!r}; it has "
+                + ", ".join(e.name for e in study.experiments)
+                + "."
+            )
     rate = throughput()
     data = _Data(dict(data_kwargs or {}))
     from bench.datasets import register_custom
 
     register_custom(data.kwargs.get("data_root"), data.kwargs.get("dataset_specs"))
     store = ResultStore(out)
-    plans = [plan_experiment(exp, study, data, rate, data_flag=data_flag, preset=preset, splits=splits,
-                             weights_dir=weights_dir, store=store, runnable=runnable)
-             for exp in study.experiments if not only or exp.name in only]
+    plans = [
+        plan_experiment(
+            exp,
+            study,
+            data,
+            rate,
+            data_flag=data_flag,
+            preset=preset,
+            splits=splits,
+            weights_dir=weights_dir,
+            store=store,
+            runnable=runnable,
+        )
+        for exp in study.experiments
+        if not only or exp.name in only
+    ]
     return StudyPlan(study, plans, rate, store.done_keys() if store.root.exists() else set())
 
 

@@ -54,16 +54,23 @@ EXPERIMENT_KEYS: dict[str, tuple[Any, str]] = {
     "table": (_str, "the table it feeds, e.g. 'Table 1'"),
     "protocol": (_str, "a protocol name (python -m bench protocols)"),
     "methods": (_strs, "a list of method names"),
-    "datasets": (lambda v: _strs(v) or v == "found", "a list of dataset names, or \"found\" (eval: every one found)"),
-    "pairs": (lambda v: isinstance(v, list) and bool(v) and all(
-        isinstance(p, list) and len(p) == 2 and all(_str(x) for x in p) for p in v),
-        "a list of [train, test] dataset pairs"),
+    "datasets": (lambda v: _strs(v) or v == "found", 'a list of dataset names, or "found" (eval: every one found)'),
+    "pairs": (
+        lambda v: (
+            isinstance(v, list)
+            and bool(v)
+            and all(isinstance(p, list) and len(p) == 2 and all(_str(x) for x in p) for p in v)
+        ),
+        "a list of [train, test] dataset pairs",
+    ),
     "splits": (lambda v: _int(v) and v >= 1, "a whole number >= 1"),
     "seeds": (lambda v: isinstance(v, list) and bool(v) and all(_int(x) for x in v), "a list of whole numbers"),
     "split_set": (_str, "default, liqe, pyiqa or official"),
     "test_fraction": (lambda v: _num(v) and 0 < v < 1, "a share in (0, 1)"),
-    "fractions": (lambda v: isinstance(v, list) and bool(v) and all(_num(x) and 0 < x < 1 for x in v),
-                  "a list of shares in (0, 1)"),
+    "fractions": (
+        lambda v: isinstance(v, list) and bool(v) and all(_num(x) and 0 < x < 1 for x in v),
+        "a list of shares in (0, 1)",
+    ),
     "variants": (_strs, "a list of variant labels (python -m bench protocols NAME)"),
     "preset": (_str, "paper, demo or ci"),
     "params": (lambda v: isinstance(v, dict), "a table of [METHOD.]NAME = value"),
@@ -75,8 +82,13 @@ EXPERIMENT_KEYS: dict[str, tuple[Any, str]] = {
     "deterministic": (lambda v: isinstance(v, bool), "true or false"),
     "note": (_str, "a sentence"),
 }
-STUDY_KEYS = {"name": _str, "title": _str, "description": _str, "source": _str,
-              "with_published": lambda v: isinstance(v, bool)}
+STUDY_KEYS = {
+    "name": _str,
+    "title": _str,
+    "description": _str,
+    "source": _str,
+    "with_published": lambda v: isinstance(v, bool),
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,7 @@ class Experiment:
     protocol: str
     methods: tuple[str, ...]
     table: str = ""
-    datasets: tuple[str, ...] | None = None     # None: the protocol's (eval: every dataset found)
+    datasets: tuple[str, ...] | None = None  # None: the protocol's (eval: every dataset found)
     pairs: tuple[tuple[str, str], ...] | None = None
     splits: int | None = None
     seeds: tuple[int, ...] = (0,)
@@ -177,9 +189,15 @@ def parse(doc: dict, path: Path) -> Study:
             raise StudyError(f"{path}: experiment {exp.name!r}: key 'name': used twice; names are unique in a study.")
         seen.add(exp.name)
         experiments.append(exp)
-    return Study(name=head.get("name", path.stem), path=path, experiments=tuple(experiments),
-                 title=head.get("title", ""), description=head.get("description", ""),
-                 source=head.get("source", ""), with_published=head.get("with_published", True))
+    return Study(
+        name=head.get("name", path.stem),
+        path=path,
+        experiments=tuple(experiments),
+        title=head.get("title", ""),
+        description=head.get("description", ""),
+        source=head.get("source", ""),
+        with_published=head.get("with_published", True),
+    )
 
 
 def _experiment(entry: Any, path: Path, index: int) -> Experiment:
@@ -213,20 +231,31 @@ def _experiment(entry: Any, path: Path, index: int) -> Experiment:
     if "datasets" in entry and proto.is_cross:
         raise fail("datasets", "the cross protocol takes pairs = [[train, test], ...].")
     if entry.get("datasets") == "found" and not getattr(proto, "eval_only", False):
-        raise fail("datasets", "\"found\" (every dataset found) is for the eval protocol; list the datasets.")
+        raise fail("datasets", '"found" (every dataset found) is for the eval protocol; list the datasets.')
     datasets = entry.get("datasets")
     return Experiment(
-        name=entry["name"], protocol=entry["protocol"], methods=tuple(entry["methods"]), table=entry.get("table", ""),
+        name=entry["name"],
+        protocol=entry["protocol"],
+        methods=tuple(entry["methods"]),
+        table=entry.get("table", ""),
         datasets=None if datasets in (None, "found") else tuple(datasets),
         pairs=tuple(tuple(p) for p in entry["pairs"]) if "pairs" in entry else None,
-        splits=entry.get("splits"), seeds=tuple(entry.get("seeds", (0,))), split_set=entry.get("split_set", "default"),
+        splits=entry.get("splits"),
+        seeds=tuple(entry.get("seeds", (0,))),
+        split_set=entry.get("split_set", "default"),
         test_fraction=entry.get("test_fraction"),
         fractions=tuple(float(f) for f in entry["fractions"]) if "fractions" in entry else None,
-        variants=tuple(entry["variants"]) if "variants" in entry else None, preset=entry.get("preset"),
-        params=dict(entry.get("params", {})), val_fraction=float(entry.get("val_fraction", 0.0)),
-        select_on=entry.get("select_on", "last"), cross_train=entry.get("cross_train", "split"),
-        fraction_of=entry.get("fraction_of", "dataset"), precision=entry.get("precision", "auto"),
-        deterministic=entry.get("deterministic", False), note=entry.get("note", ""))
+        variants=tuple(entry["variants"]) if "variants" in entry else None,
+        preset=entry.get("preset"),
+        params=dict(entry.get("params", {})),
+        val_fraction=float(entry.get("val_fraction", 0.0)),
+        select_on=entry.get("select_on", "last"),
+        cross_train=entry.get("cross_train", "split"),
+        fraction_of=entry.get("fraction_of", "dataset"),
+        precision=entry.get("precision", "auto"),
+        deterministic=entry.get("deterministic", False),
+        note=entry.get("note", ""),
+    )
 
 
 def check_dataset_names(exp: Experiment, path: Path) -> None:

@@ -76,7 +76,7 @@ class PatchDataset:
         path = self.records[image].path
         if self.cache is not None:
             up = (("min", int(self.crop_size)),) if self.crop_size else ()
-            return self.cache.pixels(path, self.steps + up)
+            return self.cache.pixels(path, self.steps + up, decode=open_rgb)
         return apply_resize(open_rgb(path), self.resize)
 
     def __getitem__(self, i) -> dict:
