@@ -33,7 +33,10 @@ def clip_weight_specs(backbone: str, pretrained: str, weights_dir: Path | None) 
     filename, paths, hint = describe_weights(backbone, pretrained, weights_dir)
     if not filename:
         return []
-    return [WeightSpec(name=f"CLIP {backbone} ({pretrained})", filename=filename, search_paths=tuple(paths), hint=hint)]
+    from methods.clip_backbone import weight_url
+
+    return [WeightSpec(name=f"CLIP {backbone} ({pretrained})", filename=filename, search_paths=tuple(paths), hint=hint,
+                       url=weight_url(backbone, pretrained))]
 
 
 # --- CLIP-IQA (zero-shot) ------------------------------------------------------------------------
