@@ -1,7 +1,8 @@
 """CoOp prompt learning on a frozen open_clip text tower, shared by MP-IQE and CLIP-IQA+.
 
-:class:`DualTextPrompts` builds ``[V]_1..[V]_M <class>.`` for every class of every branch, with one
-learnable context per branch (MP-IQE: scene and distortion; CLIP-IQA+: one "quality" branch), and
+:class:`DualTextPrompts` builds ``[V]_1..[V]_M <class>.`` for every class of every branch (``position='middle'``:
+``[V]_1..[V]_M/2 <class> [V]_M/2+1..[V]_M.``, CoOp's middle class token as the CLIP-IQA authors' coopclipiqa.py), with
+one learnable context per branch (MP-IQE: scene and distortion; CLIP-IQA+: one "quality" branch), and
 runs all prompts through CLIP's own text modules in ONE batch. The CLIP model is held by reference,
 so its weights never enter this module's parameters or state_dict.
 
@@ -32,8 +33,14 @@ def _text_tower(clip):
 class DualTextPrompts(nn.Module):
     """CoOp prompts ``[V]_1..[V]_M [class].`` with one context per branch, e.g. {scene, distortion}."""
 
-    def __init__(self, clip, tokenizer, branches: dict[str, tuple[str, ...]], n_ctx: int = 8, ctx_init: str = ""):
+    def __init__(self, clip, tokenizer, branches: dict[str, tuple[str, ...]], n_ctx: int = 8, ctx_init: str = "",
+                 position: str = "end"):
         super().__init__()
+        if position not in ("end", "middle"):
+            raise ValueError(f"class token position {position!r}: choose end or middle")
+        self.position, self.n_ctx = position, n_ctx
+        # tokens of each class name (between SOS and EOS): the part of the suffix moved between the context halves
+        self.name_lens = [int(tokenizer([c]).argmax(-1).item()) - 1 for b in branches for c in branches[b]]
         self._clip = [clip]
         t, self.pool_type, eos_id = _text_tower(clip)
         emb = t.token_embedding
@@ -83,7 +90,13 @@ class DualTextPrompts(nn.Module):
         t = _text_tower(self._clip[0])[0]
         ctx = torch.cat([self.ctx[b].unsqueeze(0).expand(k, -1, -1) for b, k in zip(self.branches, self.sizes)])
         dtype = t.transformer.get_cast_dtype() if hasattr(t.transformer, "get_cast_dtype") else ctx.dtype
-        x = torch.cat([self.prefix, ctx, self.suffix], dim=1).to(dtype)
+        if self.position == "middle":
+            half = self.n_ctx // 2
+            rows = [torch.cat([self.prefix[i:i + 1], ctx[i:i + 1, :half], self.suffix[i:i + 1, :k], ctx[i:i + 1, half:],
+                               self.suffix[i:i + 1, k:]], dim=1) for i, k in enumerate(self.name_lens)]
+            x = torch.cat(rows).to(dtype)
+        else:
+            x = torch.cat([self.prefix, ctx, self.suffix], dim=1).to(dtype)
         L = self.seq_len
         x = x + t.positional_embedding[:L].to(dtype)
         mask = t.attn_mask[:L, :L] if t.attn_mask is not None else None

@@ -24,7 +24,7 @@ _REGISTRY: dict[str, str] = {
     "nss-svr": "methods.classical:NSSRegressor",
     "noop": "methods.testing:NoOp",
     "clipiqa": "methods.clipiqa:CLIPIQA",
-    "clipiqa+": "methods.clipiqa:CLIPIQAPlus",
+    "clipiqa+": "methods.clipiqa_plus:CLIPIQAPlus",
     "vit-biqa": "methods.vit_biqa:ViTBIQA",
     "visual-only": "methods.mpiqe:VisualOnly",
     "dacnn": "methods.retrained.dacnn:DACNN",

@@ -91,6 +91,7 @@ def pyiqa_weight(filename: str, weights_dir: Path | None = None, name: str | Non
         filename=filename,
         search_paths=_candidates(filename, "pyiqa", weights_dir),
         hint=f"{pyiqa_url(filename)} -> {torch_hub_dir() / 'pyiqa'}/",
+        url=pyiqa_url(filename),
     )
 
 
@@ -101,6 +102,7 @@ def torchvision_weight(arch: str, weights_dir: Path | None = None) -> WeightSpec
         filename=filename,
         search_paths=_candidates(filename, "checkpoints", weights_dir),
         hint=f"https://download.pytorch.org/models/{filename} -> {torch_hub_dir() / 'checkpoints'}/",
+        url=f"https://download.pytorch.org/models/{filename}",
     )
 
 
@@ -111,6 +113,7 @@ def pyiqa_clip_weight(backbone: str, weights_dir: Path | None = None) -> WeightS
         filename=filename,
         search_paths=_candidates(filename, "clip", weights_dir),
         hint=f"{OPENAI_CLIP_URLS[backbone]} -> {torch_hub_dir() / 'clip'}/",
+        url=OPENAI_CLIP_URLS[backbone],
     )
 
 
@@ -142,6 +145,7 @@ def timm_weight(hf_repo: str, weights_dir: Path | None = None) -> WeightSpec:
         filename=TIMM_FILES[0],
         search_paths=tuple(paths),
         hint=f"`huggingface-cli download {hf_repo}` (HF cache {hf_hub_cache()}) or {weights_dir or '<weights-dir>'}/{hf_repo}/model.safetensors",
+        url=f"https://huggingface.co/{hf_repo}/resolve/main/{TIMM_FILES[0]}",
     )
 
 
@@ -149,7 +153,8 @@ def _missing(filename: str, where: Path, weights_dir: Path | None, url: str) -> 
     wd = f" or into --weights-dir ({weights_dir})" if weights_dir else " or into a folder passed as --weights-dir"
     return WeightsMissing(
         f"weight file {filename!r} is not on disk and downloads are off (HF_HUB_OFFLINE=1). "
-        f"Put it at {where / filename}{wd}; get it from {url}"
+        f"Put it at {where / filename}{wd}; get it from {url}, or with `python -m bench weights fetch METHOD` "
+        "(every file a method needs, SHA-256 checked; --to DIR makes a folder for an offline machine)"
     )
 
 

@@ -41,9 +41,10 @@ PINNED = {
     "tres": (50, 224, None, 53, 3, 3 * (930 * 50 // 53), 3 * (930 * 50 // 53) * 53, "crops", 50),
     # zwx8981/DBCNN-PyTorch DBCNN.py: 50 epochs fc + 50 epochs all, batch 8, RandomCrop 448 (livec), full test
     "dbcnn": (1, 448, None, 8, 100, 100 * (930 // 8), 100 * (930 // 8) * 8, "full", 1),
-    # zwx8981/UNIQUE Main.py: 3 epochs batch 128 (fc), then to epoch 12 at batch 32; AdaptiveResize(512), crop 384
+    # zwx8981/UNIQUE Main.py: 3 epochs batch 128 (fc), then to epoch 12 at batch 32, batches of pairs from the
+    # 40,000-pair list of data_clive.m (data_all.m: 4 x 10000); AdaptiveResize(512), crop 384
     "unique": (1, 384, {"kind": "short_side", "size": 512, "only_if_larger": True}, 32, 12,
-               3 * (930 // 128) + 9 * (930 // 32), (3 * (930 // 128)) * 128 + 9 * (930 // 32) * 32, "full", 1),
+               3 * (40000 // 128) + 9 * (40000 // 32), 3 * (40000 // 128) * 128 + 9 * (40000 // 32) * 32, "full", 1),
     # zwx8981/LIQE train_liqe_single.py: 6 epochs x 200 steps, batch 32 images of 3 pooled patches, 15 test patches
     "liqe": (3, 224, {"kind": "short_side", "size": 768, "only_if_larger": True}, 32, 6, 1200, 1200 * 32, "crops", 15),
     # zhuhancheng/MetaIQA MetaIQA_FineTune_WILDLIVE.py: 100 epochs, batch 50, Rescale(256, 256) + RandomCrop(224),
@@ -56,10 +57,10 @@ PINNED = {
     "musiq": (1, 384, None, 16, 20, 20 * (930 // 16), 20 * (930 // 16) * 16, "full", 1),
     # baidut/PaQ-2-PiQ: fastai learn.fit(10) at bs=120 (released RoIPoolModel-fit.10.bs.120); 224 crops ours
     "paq2piq": (1, 224, None, 120, 10, 10 * (930 // 120), 10 * (930 // 120) * 120, "full", 1),
-    # MP-IQE paper's schedule for ViT-BIQA (the paper states none for it): 8 crops per image, batch 64 (LIVEC);
-    # CLIP-IQA+ as pyiqa's yml
+    # MP-IQE paper's schedule for ViT-BIQA (the paper states none for it): 8 crops per image, batch 64 (LIVEC)
     "vit-biqa": (8, 224, None, 64, 30, 30 * (930 * 8 // 64), 30 * (930 * 8 // 64) * 64, "crops", 8),
-    "clipiqa+": (1, 224, None, 8, 50, 50 * (930 // 8), 50 * (930 // 8) * 8, "crops", 8),
+    # IceClear/CLIP-IQA clipiqa_coop_koniq.py: batch 64 x 2 GPUs of whole images; 50 passes per cell (ours)
+    "clipiqa+": (1, "full image", None, 128, 50, 50 * (930 // 128), 50 * (930 // 128) * 128, "full", 1),
 }
 
 
@@ -82,7 +83,7 @@ def test_official_learning_rate_tables():
     r = recipe("hyperiqa")
     assert lrs(r, "all", "head") == pytest.approx([2e-4] * 7 + [2e-5] * 3 + [2e-6] * 3 + [2e-7] * 3, rel=1e-9)
     assert lrs(r, "all", "backbone") == pytest.approx([2e-5] * 16)
-    assert r["optimizer"][0]["reset_on_lr_change"]
+    assert r["optimizer"][0]["reset_every_epoch"] and not r["optimizer"][0]["reset_on_lr_change"]
     # TReS (models.py class TReS, the solver: lr /= lrratio 10 after epochs droplr=1, 2, 3): the review bug had /2
     r = recipe("tres")
     assert lrs(r, "all", "head") == pytest.approx([2e-5, 2e-6, 2e-7], rel=1e-9)
@@ -147,7 +148,7 @@ def test_resize_and_crop_per_dataset():
 def test_loss_and_target_of_each_recipe():
     want = {"tres": ("tres", "score"), "hyperiqa": ("l1", "score"), "dbcnn": ("mse", "score"),
             "unique": ("fidelity-thurstone", "score"), "liqe": ("fidelity-binary", "score"),
-            "metaiqa": ("mse", "unit"), "clipiqa+-pyiqa": ("mse+plcc", "unit"), "clipiqa+": ("mse+plcc", "unit"),
+            "metaiqa": ("mse", "unit"), "clipiqa+-pyiqa": ("mse+plcc", "unit"), "clipiqa+": ("mse", "unit"),
             "paq2piq": ("mse", "score")}
     for name, (loss, target) in want.items():
         r = recipe(name)
@@ -155,6 +156,10 @@ def test_loss_and_target_of_each_recipe():
     assert set(recipe("tres")["loss"]["terms"]) == {"l1", "l1_flip", "consistency", "consistency_flip",
                                                    "rank_consistency", "rank"}
     assert "scene and distortion" in recipe("liqe")["loss"]["left_out"]
+    assert set(recipe("unique")["loss"]["terms"]) == {"fidelity", "std_hinge"}
+    # issue 20: train_liqe_single.py selects on its validation set (the note said the best test epoch)
+    liqe = recipe("liqe")["official_selection"]
+    assert "validation SRCC" in liqe and "best test" not in liqe
 
 
 # --- 2. the engine on tiny data ---------------------------------------------------------------------------
@@ -345,15 +350,13 @@ def norm_cdf(x):
     return float(norm.cdf(x))
 
 
-def test_liqe_and_unique_fidelity_losses_equal_loop_write_outs():
+def test_liqe_fidelity_loss_equals_loop_write_out():
     import torch
-    from scipy.stats import norm
 
     from methods.retrained.engine import fidelity_binary_loss
-    from methods.retrained.unique import thurstone_fidelity
 
     rng = np.random.default_rng(0)
-    pred, y, s = rng.normal(size=6), rng.uniform(0, 5, 6), rng.uniform(0.2, 1, 6)
+    pred, y = rng.normal(size=6), rng.uniform(0, 5, 6)
     t = lambda a: torch.tensor(a, dtype=torch.float64)                      # noqa: E731
     order = lambda i, j: 0.5 * (np.sign(y[i] - y[j]) + 1)                   # noqa: E731
     # LIQE MNL_Loss.loss_m4 as written: p = 0.5 * (1 + erf(preds / sqrt(2))), i.e. Phi(s_i - s_j)
@@ -361,10 +364,53 @@ def test_liqe_and_unique_fidelity_losses_equal_loop_write_outs():
     assert float(fidelity_binary_loss(t(pred), t(y))) == pytest.approx(liqe, rel=1e-9)
     # review bug: the quality term used Phi((s_i - s_j) / sqrt(2)), which is not loss_m4
     assert liqe != pytest.approx(_fidelity_by_loops(pred, order), rel=1e-3)
-    # UNIQUE TrainModel.py: p = Phi((s_i - s_j) / sqrt(var_i + var_j)), unit variances here (no std head)
-    thurstone = _fidelity_by_loops(pred, lambda i, j: norm.cdf((y[i] - y[j]) / math.sqrt(s[i] ** 2 + s[j] ** 2)))
-    assert float(thurstone_fidelity(t(pred), t(y), t(s))) == pytest.approx(thurstone, rel=1e-6)
-    assert float(thurstone_fidelity(t(pred), t(y), None)) == pytest.approx(_fidelity_by_loops(pred, order), rel=1e-9)
+
+
+def test_unique_pair_loss_equals_the_official_training_step_written_out():
+    """zwx8981/UNIQUE TrainModel.py with std_modeling, fidelity and std_loss (Main.py defaults), per pair:
+    p = 0.5 (1 + erf((y1 - y2) / sqrt(2 (v1^2 + v2^2 + 1e-8)))), g = normcdf((m1 - m2) / (sqrt(s1^2 + s2^2) + eps))
+    (GT_Gaussian.m), Fidelity_Loss(p, g) + MarginRankingLoss(margin 0.025)(v1, v2, sign(s1 - s2))."""
+    import torch
+
+    from methods.retrained.unique import pair_losses
+
+    rng = np.random.default_rng(0)
+    q, v = rng.normal(size=(5, 2)), rng.uniform(0.1, 2, (5, 2))
+    m, s = rng.uniform(0, 100, (5, 2)), rng.uniform(5, 20, (5, 2))
+    t = lambda a: torch.tensor(a, dtype=torch.float64)                      # noqa: E731
+    fid, hinge = [], []
+    for (q1, q2), (v1, v2), (m1, m2), (s1, s2) in zip(q, v, m, s):
+        p = 0.5 * (1 + math.erf((q1 - q2) / math.sqrt(2 * (v1 * v1 + v2 * v2 + 1e-8))))
+        g = norm_cdf((m1 - m2) / (math.sqrt(s1 ** 2 + s2 ** 2) + 1e-8))
+        fid.append(1 - (math.sqrt(p * g + 1e-8) + math.sqrt((1 - p) * (1 - g) + 1e-8)))
+        hinge.append(max(0.0, -np.sign(s1 - s2) * (v1 - v2) + 0.025))
+    terms = pair_losses(t(q), t(v), t(m), t(s))
+    assert float(terms["fidelity"]) == pytest.approx(np.mean(fid), rel=1e-9)
+    assert float(terms["std_hinge"]) == pytest.approx(np.mean(hinge), rel=1e-9)
+    # without the ratings' std: the binary order (yb) and no hinge
+    binary = pair_losses(t(q), t(v), t(m), None)
+    want = [1 - (math.sqrt(p * g + 1e-8) + math.sqrt((1 - p) * (1 - g) + 1e-8)) for p, g in
+            ((0.5 * (1 + math.erf((q1 - q2) / math.sqrt(2 * (v1 * v1 + v2 * v2 + 1e-8)))), float(m1 > m2))
+             for (q1, q2), (v1, v2), (m1, m2) in zip(q, v, m))]
+    assert set(binary) == {"fidelity"} and float(binary["fidelity"]) == pytest.approx(np.mean(want), rel=1e-9)
+
+
+def test_unique_epoch_is_the_official_pair_list():
+    """Review bug (issue 20): an epoch was one pass over the images in batches of 32 (282 steps on LIVEC); the
+    official epoch is the pair list of data_all.m in batches of pairs (~12,000 steps on LIVEC)."""
+    from methods.retrained.unique import official_pair_steps, sample_pairs
+
+    for dataset, n, pairs in (("livec", LIVEC, 40_000), ("koniq10k", 8058, 90_000), ("kadid10k", 8100, 50_000)):
+        r = recipe("unique", dataset, n)
+        assert r["pairs_per_epoch"] == pairs
+        assert r["optimizer_steps"] == pytest.approx(official_pair_steps(pairs), rel=0.05)
+    assert recipe("unique", "spaq", 8000)["pairs_per_epoch"] == 10_000         # data_all.m's num_selection
+    assert recipe("unique", "livec", 5)["pairs_per_epoch"] == 10                # all pairs of 5 images
+    p = sample_pairs(930, 40_000, seed=3)
+    assert len({tuple(x) for x in p}) == 40_000 and (p[:, 0] < p[:, 1]).all() and p.max() == 929
+    assert (sample_pairs(930, 40_000, seed=3) == p).all() and not (sample_pairs(930, 40_000, seed=4) == p).all()
+    with pytest.raises(ValueError, match="train_crops"):
+        recipe("unique", train_crops=2)
 
 
 def test_plcc_loss_equals_numpy():

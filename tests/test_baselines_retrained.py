@@ -202,24 +202,26 @@ def test_method_rows_kinds(demo):
 
 
 def test_clipiqa_plus_prompts_encode_like_clip_text(demo, tmp_path):
-    """CLIP-IQA+'s learned context, set to the embedding of a real word, gives exactly CLIP's text features
-    of that sentence; and the trained context survives save / load."""
+    """CLIP-IQA+'s prompt is the authors' template (coopclipiqa.py): 'X X Good photo..' tokenised, the class's
+    3 tokens ('good', 'photo', '..': the double period is one token) moved between the context halves. Its learned
+    context, set to the embeddings of real words, gives exactly CLIP's text features of that sentence; and the
+    trained context survives save / load."""
     import open_clip
     import torch
 
     m = method("clipiqa+")
-    m.params.n_ctx = 1
+    m.params.n_ctx = 2
     net = m._ensure_model().net
     clip = net.clip[0]
-    tok = open_clip.get_tokenizer("biqa-tiny-vit")
+    tok = open_clip.get_tokenizer("biqa-tiny-rn")
     with torch.no_grad():
-        net.prompts.ctx["quality"].copy_(clip.token_embedding(tok(["very"]))[0, 1:2])
-        expected = clip.encode_text(tok(["very good.", "very bad."]))
+        net.prompts.ctx["quality"].copy_(clip.token_embedding(tok(["a very"]))[0, 1:3])
+        expected = clip.encode_text(tok(["a Good photo.. very", "a Bad photo.. very"]))
         np.testing.assert_allclose(net.text_features().numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
         net.prompts.ctx["quality"].add_(0.1)
     m.save(tmp_path / "ctx.pt")
     other = method("clipiqa+")
-    other.params.n_ctx = 1
+    other.params.n_ctx = 2
     other.load(tmp_path / "ctx.pt")
     np.testing.assert_allclose(other.predict(demo[1]), m.predict(demo[1]), rtol=1e-5)
 

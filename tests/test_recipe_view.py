@@ -7,7 +7,7 @@ import copy
 import json
 
 from bench.cli import main
-from bench.commands.recipe_view import _lrs, render
+from bench.commands.recipe_view import lr_runs, render
 from methods.registry import get_method
 
 
@@ -29,7 +29,7 @@ def test_dacnn_per_epoch_phases_are_one_line_with_the_whole_lr_table():
     assert lines == [f"  phase epochs 1-{recipe['epochs']} ({recipe['epochs']} phases, each a new optimiser): "
                      "adam batch 16, wd 0, frozen backbone"]
     per_epoch = [lr for s in recipe["schedule"] for lr in s["lr_per_epoch"]["head"]]
-    assert f"    lr head: {_lrs(per_epoch)}" in text.splitlines()
+    assert f"    lr head: {lr_runs(per_epoch)}" in text.splitlines()
     assert render(recipe) == text and len(recipe["optimizer"]) == recipe["epochs"]   # display only: data unchanged
 
 

@@ -18,6 +18,11 @@ def add_parser(sub) -> None:
                         "schedule, steps, samples, test mode, loss, sources")
     p.add_argument("--dataset", default="livec", help="with --recipe: the training dataset (default livec)")
     p.add_argument("--json", action="store_true", help="with --recipe: print JSON")
+    p.add_argument("--all", action="store_true",
+                   help="with --recipe --format md: every retrained baseline on every dataset (docs/RECIPES.md)")
+    p.add_argument("--format", choices=("text", "json", "md"), default=None,
+                   help="with --recipe: text (default), json (= --json) or md (with --all: docs/RECIPES.md)")
+    p.add_argument("--output", default=None, help="with --recipe --all: write to this file instead of stdout")
     add_data_args(p)
     p.set_defaults(func=run)
 
@@ -55,6 +60,10 @@ def method_rows(weights_dir=None, preset=None) -> list[dict]:
 def run(args) -> int:
     from bench.runner import check_preset
 
+    if args.recipe and args.all:
+        from bench.commands.recipe_doc import show_all
+
+        return show_all(args)
     if args.recipe or args.name:
         from bench.commands.recipe_view import show_recipe
 

@@ -63,7 +63,9 @@ def show_recipe(args) -> int:
         what = "it does not train (zero-shot)" if not cls.trains else "it states no recipe (Method.recipe returns None)"
         raise UsageError(f"method {cls.name!r} has no training recipe to show: {what}.")
     recipe = {**recipe, "n_train_images_source": where, "preset": preset}
-    if args.json:
+    if getattr(args, "format", None) == "md":
+        raise UsageError("--format md writes every method's recipes: add --all (docs/RECIPES.md)")
+    if args.json or getattr(args, "format", None) == "json":
         print(json.dumps(recipe, indent=1, default=str))
     else:
         print(render(recipe))
@@ -80,7 +82,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _lrs(values: list) -> str:
+def lr_runs(values: list) -> str:
     """An lr table, runs of equal values compressed: '2e-04 x7, 2e-05 x3'."""
     runs, out = [], []
     for v in values:
@@ -93,7 +95,7 @@ def _lrs(values: list) -> str:
     return ", ".join(out) if len(runs) <= 8 else f"{values[0]:.3g} -> {values[-1]:.3g} over {len(values)} epochs"
 
 
-def _resize(spec) -> str:
+def describe_resize(spec) -> str:
     if not spec:
         return "none"
     if isinstance(spec, dict) and spec.get("kind") == "fixed":
@@ -117,7 +119,7 @@ def _same_but_lr(a, b) -> bool:
             and {k: v for k, v in sa.items() if k not in drop} == {k: v for k, v in sb.items() if k not in drop})
 
 
-def _merge_phases(pairs: list) -> list:
+def merge_phases(pairs: list) -> list:
     """Runs of consecutive phases that differ only in lr shown as one (DACNN: a fresh Adam each epoch is one
     phase per epoch): [(optimiser, schedule with the lr tables joined, [phase names])]. Display only."""
     out = []
@@ -133,7 +135,7 @@ def _merge_phases(pairs: list) -> list:
     return out
 
 
-def _phase_label(names: list) -> str:
+def phase_label(names: list) -> str:
     """'all'; 'epochs 1-30 (30 phases, each a new optimiser)' for a merged run of 'epoch N' phases (each
     phase starts its own optimiser: bench's engine builds one per phase)."""
     if len(names) == 1:
@@ -154,27 +156,30 @@ def render(r: dict) -> str:
     per = r["train_crops_per_image"]
     lines.append(f"  input      crop {crop}, {per} crop(s) per image per epoch"
                  + (" averaged into one sample" if r.get("pool_train_crops") else " (each a sample)")
-                 + f", resize {_resize(r.get('resize'))}"
+                 + f", resize {describe_resize(r.get('resize'))}"
                  + (f", flips {_fmt(r['flips'])}" if r.get("flips") else ""))
+    if r.get("pairs_per_epoch"):
+        lines.append(f"  samples    {r['pairs_per_epoch']} image pairs per epoch (drawn once per cell), batches of pairs")
     t = r["test"]
     lines.append(f"  test       {t['mode']}" + (f", {t['n_crops']} crops averaged" if t["mode"] == "crops" else "")
-                 + (f", resize {_resize(t['resize'])}" if t.get("resize") else ""))
+                 + (f", resize {describe_resize(t['resize'])}" if t.get("resize") else ""))
     lines.append(f"  totals     {r['epochs']} epochs, batch {r['batch_size']}, {r['optimizer_steps']} optimiser "
                  f"steps, {r['samples_seen']} samples seen")
     opts = r["optimizer"] if isinstance(r["optimizer"], list) else [r["optimizer"]]
     scheds = r["schedule"] if isinstance(r["schedule"], list) else [r["schedule"]]
-    for o, s, labels in _merge_phases(list(zip(opts, scheds + [None] * len(opts)))):
+    for o, s, labels in merge_phases(list(zip(opts, scheds + [None] * len(opts)))):
         if not isinstance(o, dict) or "type" not in o:
             lines.append(f"  optimiser  {_fmt(o)}")
             if s is not None:
                 lines.append(f"  schedule   {_fmt(s)}")
             continue
-        lines.append(f"  phase {_phase_label(labels)}: {o.get('type')} batch {o.get('batch_size')}, wd "
+        lines.append(f"  phase {phase_label(labels)}: {o.get('type')} batch {o.get('batch_size')}, wd "
                      f"{_fmt(o.get('weight_decay'))}" + (f", frozen {', '.join(o['frozen'])}" if o.get("frozen") else "")
-                     + (", new optimiser on each lr change" if o.get("reset_on_lr_change") and len(labels) == 1 else ""))
+                     + (", a new optimiser every epoch" if o.get("reset_every_epoch") else
+                        ", new optimiser on each lr change" if o.get("reset_on_lr_change") and len(labels) == 1 else ""))
         if isinstance(s, dict) and isinstance(s.get("lr_per_epoch"), dict):
             for g, lrs in s["lr_per_epoch"].items():
-                lines.append(f"    lr {g}: {_lrs(lrs)}")
+                lines.append(f"    lr {g}: {lr_runs(lrs)}")
     loss = r["loss"]
     lines.append(f"  loss       {_fmt(loss) if not isinstance(loss, dict) else (loss.get('name') or _fmt(loss))}"
                  + (f" = {_fmt(loss['terms'])}" if isinstance(loss, dict) and loss.get("terms") else "")

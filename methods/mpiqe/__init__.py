@@ -183,13 +183,9 @@ class MPIQE(Method):
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
-        from methods.clip_backbone import describe_weights
+        from methods.clipiqa import clip_weight_specs
 
-        filename, paths, hint = describe_weights(params.backbone, params.pretrained, weights_dir)
-        if not filename:
-            return []
-        return [WeightSpec(name=f"CLIP {params.backbone} ({params.pretrained})", filename=filename,
-                           search_paths=tuple(paths), hint=hint)]
+        return clip_weight_specs(params.backbone, params.pretrained, weights_dir)
 
     @classmethod
     def availability(cls, params: Any = None, weights_dir: Path | None = None) -> tuple[bool, str]:

@@ -1,6 +1,8 @@
-"""CLIP-IQA+ (Wang, Chan and Loy, AAAI 2023) through pyiqa: CoOp prompts on a frozen CLIP RN50.
+"""CLIP-IQA+ (Wang, Chan and Loy, AAAI 2023) as pyiqa trains it: CoOp prompts on a frozen CLIP RN50.
 
-Recipe from pyiqa options/train/CLIPIQA/train_CLIPIQA_koniq10k.yml (the CLIP-IQA authors' own toolbox release):
+Recipe from pyiqa's own options/train/CLIPIQA/train_CLIPIQA_koniq10k.yml -- pyiqa's recipe, not the CLIP-IQA
+authors' (their IceClear/CLIP-IQA configuration, SGD 2e-3 over 500k iterations of whole images, is ``clipiqa+``,
+methods/clipiqa_plus.py):
 RN50 with positional embedding, 16 learned context tokens, Adam lr 2e-3, CosineAnnealingLR(T_max 50, eta_min 0),
 50 epochs, batch 8, random 384 crops + hflip of KonIQ's 512x384 copy, MSE + PLCC on MOS normalised to [0, 1]
 (``mos_normalize``), the whole image at test.
@@ -22,7 +24,8 @@ CLIPIQAPlusParams.__module__ = __name__
 
 class CLIPIQAPlusPyiqa(PyiqaRetrained):
     name = "clipiqa+-pyiqa"
-    description = "CLIP-IQA+ (Wang et al. 2023) via pyiqa: CoOp prompts on frozen CLIP RN50, retrained per cell"
+    description = ("CLIP-IQA+ (Wang et al. 2023) with pyiqa's training recipe (not the authors'): CoOp prompts on "
+                   "frozen CLIP RN50, retrained per cell")
     version = "2"        # 2: [0, 1] targets (were standardised), whole-image test, KonIQ at 512x384
     Params = CLIPIQAPlusParams
     presets = {"paper": {}, "demo": {**DEMO, "crop_size": 224, "test_mode": "crops"},
@@ -36,7 +39,7 @@ class CLIPIQAPlusPyiqa(PyiqaRetrained):
         "test": f"{YML}: the val set has no crop (whole image)",
         "model": "pyiqa clipiqa_arch: model_type clipiqa+, RN50, pos_embedding, 16 context tokens, CLIP frozen",
     }
-    source = f"{YML}: Adam 2e-3, cosine 50, batch 8, 384 crops, MSE + PLCC on [0, 1] MOS, whole-image test"
+    source = f"pyiqa's own recipe, {YML}: Adam 2e-3, cosine 50, batch 8, 384 crops, MSE + PLCC on [0, 1] MOS, whole-image test"
     has_backbone = False
     official_selection = "pyiqa's trainer saves the best validation checkpoint: we keep the last epoch"
 

@@ -112,7 +112,7 @@ class DACNN(TrainedRegressor):
     def sdanet_weight(cls, weights_dir: Path | None) -> WeightSpec:
         return WeightSpec(name="DACNN SDANet (EfficientNet-B0 pre-trained on synthetic distortions)",
                           filename=SDANET_FILE, search_paths=W._candidates(SDANET_FILE, "dacnn", weights_dir),
-                          hint=f"{SDANET_URL} -> {W.torch_hub_dir() / 'dacnn'}/ or --weights-dir")
+                          hint=f"{SDANET_URL} -> {W.torch_hub_dir() / 'dacnn'}/ or --weights-dir", url=SDANET_URL)
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:

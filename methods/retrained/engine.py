@@ -20,7 +20,8 @@ API (a new baseline = one file under methods/retrained/ with one class):
 * each training image gives ``train_crops`` random crops per epoch, each its own sample (``pool_train_crops``:
   one sample whose crop outputs are averaged), cut after the recipe's resize; flips per sample;
 * phases in order; a phase trains only the groups in its ``lr_table`` (the rest is frozen), with the lr of each
-  group set at the start of every epoch from the table (a fresh optimiser on a change when ``reset_optimizer``);
+  group set at the start of every epoch from the table (a fresh optimiser on a change when ``reset_optimizer``,
+  at every epoch when ``reset_every_epoch``);
 * every epoch is logged with ``context.log_epoch(epoch, lr=, lr_<group>=, seconds=, loss=, loss_<term>=,
   [val_srcc=])``; selection is the last epoch, or the best ``val_srcc`` one when ``context.select_on == 'val'``
   and a validation part is given; ``context.record('selected_epoch', k)`` either way;
@@ -102,6 +103,7 @@ class TrainedRegressor(Method):
     loss_left_out: ClassVar[str] = ""                 # what of the method's own loss is not implemented, and why
     official_selection: ClassVar[str] = ""            # what the official script selected (best test epoch ...)
     has_backbone: ClassVar[bool] = True               # False: one trained group ('head'), e.g. prompts on frozen CLIP
+    shuffle_training: ClassVar[bool] = True           # False: the official loader keeps the data order (MetaIQA)
 
     def __init__(self, params: Any = None, context=None):
         super().__init__(params, context)
@@ -128,6 +130,11 @@ class TrainedRegressor(Method):
         return standard_phases(params, cls.has_backbone)
 
     @classmethod
+    def pairs_for(cls, params, dataset: str) -> int:
+        """>0: the method trains on this many image pairs per epoch (``training_data`` hands them out)."""
+        return 0
+
+    @classmethod
     def loss_spec(cls, params) -> dict:
         return {"name": params.loss, "terms": {params.loss: 1.0}, "left_out": cls.loss_left_out}
 
@@ -142,7 +149,8 @@ class TrainedRegressor(Method):
                       hflip=params.hflip, vflip=params.vflip, test=describe_test(params, test_resize),
                       phases=cls.phases_for(params), loss=cls.loss_spec(params), target=params.target,
                       official_selection=cls.official_selection, sources=dict(cls.sources),
-                      notes=list(cls.simplifications), max_steps=params.max_steps)
+                      notes=list(cls.simplifications), max_steps=params.max_steps, shuffle=cls.shuffle_training,
+                      pairs_per_epoch=cls.pairs_for(params, dataset))
 
     @classmethod
     def recipe(cls, params, dataset: str, n_train_images: int) -> dict:
@@ -174,6 +182,12 @@ class TrainedRegressor(Method):
         recipe = self.recipe_for(self.params, train.dataset.name)
         self._note_small_images(train, recipe)
         self.train_stats = run_training(self, self._ensure_model(), train, val, recipe)
+
+    def training_data(self, train: ImageSet, recipe: Recipe):
+        """The training samples: crops of single images (``PatchDataset``)."""
+        return PatchDataset(train.records, recipe.crop_size, recipe.train_crops_per_image, recipe.resize, train=True,
+                            seed=self.context.seed, pool=recipe.pool_train_crops,
+                            cache=getattr(self.context, "image_cache", None))
 
     def _note_small_images(self, train: ImageSet, recipe: Recipe) -> None:
         """Crops larger than a (resized) image are cut after a bicubic upscale: say so instead of doing it silently."""
@@ -254,8 +268,7 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
     device = context.device
     net = model.net.to(device)
     offset, scale = target_scaling(recipe.target, train)
-    data = PatchDataset(train.records, recipe.crop_size, recipe.train_crops_per_image, recipe.resize, train=True,
-                        seed=context.seed, pool=recipe.pool_train_crops, cache=getattr(context, "image_cache", None))
+    data = method.training_data(train, recipe)
     gen = torch.Generator().manual_seed(int(context.seed))
     flags = [(q, q.requires_grad) for q in list(model.backbone) + list(model.head)]
     steps, samples, epoch_no = 0, 0, 0
@@ -265,13 +278,13 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
     for phase in recipe.phases:
         _set_trainable(model, set(phase.lr_table))
         batch = min(phase.batch_size, len(data))
-        loader = make_loader(data, batch_size=batch, shuffle=True, num_workers=context.num_workers,
+        loader = make_loader(data, batch_size=batch, shuffle=recipe.shuffle, num_workers=context.num_workers,
                              seed=context.seed + epoch_no, drop_last=len(data) > batch, device=device)
         groups = {"backbone": model.backbone, "head": model.head}
         opt, current = None, None
         for e in tqdm(range(phase.epochs), desc=f"train ({phase.name})", disable=not context.progress, leave=False):
             lrs = {g: table[e] for g, table in phase.lr_table.items()}
-            if opt is None or (phase.reset_optimizer and lrs != current):
+            if opt is None or phase.reset_every_epoch or (phase.reset_optimizer and lrs != current):
                 opt = make_optimizer(phase.optimizer, [{"params": list(groups[g]), "lr": lr, "name": g}
                                                       for g, lr in lrs.items()], phase.momentum, phase.weight_decay)
             for g in opt.param_groups:
@@ -284,7 +297,8 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
             passes = (lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k))
             for item in _batches(loader, phase.steps_per_epoch, passes):
                 # on CUDA make_loader already sent x (pinned, non-blocking): the flips run on the device
-                x = _flip(item["x"].to(device, dtype=torch.get_default_dtype(), non_blocking=True), recipe.hflip, recipe.vflip, gen)
+                x = _flip(item["x"].to(device, dtype=torch.get_default_dtype(), non_blocking=True), recipe.hflip,
+                          recipe.vflip, gen, per_crop=bool(recipe.pairs_per_epoch))
                 y = ((item["score"].to(torch.get_default_dtype()) - offset) / scale).to(device)
                 std = item["std"].to(torch.get_default_dtype()) / scale
                 terms = method.loss_terms(net, x, y, None if torch.isnan(std).any() else std.to(device))
@@ -346,8 +360,11 @@ def _batches(loader, fixed_steps: int, new_pass):
                 return
 
 
-def _flip(x, hflip: bool, vflip: bool, gen):
-    """Random horizontal / vertical flips, one draw per sample (the same for all crops of a pooled sample)."""
+def _flip(x, hflip: bool, vflip: bool, gen, per_crop: bool = False):
+    """Random horizontal / vertical flips, one draw per sample (the same for all crops of a pooled sample);
+    ``per_crop``: one draw per crop (the two images of a pair are transformed independently)."""
+    if per_crop:
+        return _flip(x.flatten(0, 1), hflip, vflip, gen).view_as(x)
     import torch
 
     b = len(x)

@@ -35,7 +35,7 @@ HyperIQAParams.__module__ = __name__
 class HyperIQA(PyiqaRetrained):
     name = "hyperiqa"
     description = "HyperIQA (Su et al. 2020): ResNet-50 (ImageNet, timm) + hyper network, retrained per cell"
-    version = "3"        # 3: LDA modules in the backbone group (lr 2e-5), as the official res; 2: official recipe
+    version = "4"        # 4: a new Adam every epoch (moments restart), as HyerIQASolver.train; 3: LDA modules in the backbone group (lr 2e-5), as the official res; 2: official recipe
     Params = HyperIQAParams
     resize_by_dataset = RESIZE
     presets = {"paper": {}, "demo": {**DEMO, "scheduler": "none"}, "ci": {**CI, "scheduler": "none"}}
@@ -49,7 +49,7 @@ class HyperIQA(PyiqaRetrained):
         "optimizer": f"{SRC} HyerIQASolver.py: Adam([hyper network lr*lr_ratio, res lr], weight_decay)",
         "lr": f"{SRC} --lr 2e-5 (backbone), --lr_ratio 10 (hyper network), --weight_decay 5e-4",
         "schedule": f"{SRC} HyerIQASolver.train 'Update optimizer': hyper lr = lr/10**(t//6)*ratio, ratio=1 after "
-                    "t>8, backbone constant, a new Adam every epoch",
+                    "t>8, backbone constant; self.solver = torch.optim.Adam(...) after every epoch (fresh moments)",
         "epochs, batch": f"{SRC} --epochs 16, --batch_size 96",
         "loss": f"{SRC} HyerIQASolver: L1Loss(pred, label) on the dataset's MOS",
         "backbone": "pyiqa HyperNet arch: timm resnet50.a1_in1k (the official code uses torchvision's ImageNet ResNet-50)",
@@ -74,8 +74,10 @@ class HyperIQA(PyiqaRetrained):
         ratio = params.lr / bb
         table = {"backbone": [bb] * params.epochs,
                  "head": [official_head_lr(bb, ratio, e) for e in range(params.epochs)]}
+        # reset_optimizer: HyerIQASolver.train builds a new Adam at the end of every epoch, lr changed or not
         return [Phase("all", params.epochs, params.optimizer, params.batch_size, params.weight_decay,
-                      params.momentum, table, params.reset_optimizer, params.steps_per_epoch)]
+                      params.momentum, table, False, params.steps_per_epoch,
+                      reset_every_epoch=params.reset_optimizer)]
 
     def build(self):
         from methods.retrained.engine import Trainable

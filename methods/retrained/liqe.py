@@ -64,12 +64,18 @@ class LIQE(PyiqaRetrained):
         "frozen": f"{SRC} train_liqe_single.py freeze_model: logit_scale.requires_grad = False",
     }
     source = f"{SRC} train_liqe_single.py: AdamW 5e-6, cosine T_max 5, 6 x 200 steps, batch 32 x 3 patches, fidelity"
-    official_selection = "train_liqe_single.py keeps the best test-average epoch: we keep the last epoch"
+    official_selection = ("train_liqe_single.py keeps the epoch with the best validation SRCC (its KonIQ val set, "
+                          "set=1; the test SRCC is only reported) -- as released it crashes at that comparison "
+                          "(best_result = 0, then best_result['avg']): we keep the last epoch, or the best val_srcc "
+                          "one with --val-fraction and select_on=val")
     loss_left_out = ("scene and distortion fidelity terms of the multitask script (train_unique_clip_weight.py): "
                      "the single-dataset script we follow has none")
     simplifications = ("patches are random 224 crops anywhere (the official ones come from a stride-32 grid); test "
                        "patches deterministic per image, not the official evenly spaced grid patches",
-                       "fp32 training (the official script keeps CLIP in fp16 and steps the optimiser in fp32)")
+                       "fp32 training (the official script keeps CLIP in fp16 and steps the optimiser in fp32)",
+                       "the refiner of the stored train_liqe_single.py (Linear(1, 32) - ReLU - Linear(32, 1) on the "
+                       "score, lr x1000, + 0.1 x its MSE) is left out: pyiqa's LIQE has none, and the score we "
+                       "evaluate is the prompt-weighted one")
 
     @classmethod
     def resize_for(cls, params, dataset: str):

@@ -25,7 +25,7 @@ def _phi(x):
 
 def fidelity_loss(pred, target, target_prob=None, pred_scale: float = float(np.sqrt(2.0))):
     """Pairwise fidelity loss (Tsai et al. 2007) over all pairs i < j of the batch, Thurstone's model:
-    p_ij = Phi((s_i - s_j) / pred_scale) (sqrt(2): two unit-variance predictions, UNIQUE without its std head);
+    p_ij = Phi((s_i - s_j) / pred_scale) (sqrt(2): two unit-variance predictions);
     the target probability is ``target_prob`` [pairs] when given, else Phi((y_i - y_j) / sqrt(2))."""
     import torch
 

@@ -43,7 +43,8 @@ class PriorMismatch(Exception):
 class MetaIQA(PyiqaRetrained):
     name = "metaiqa"
     description = "MetaIQA (Zhu et al. 2020): ResNet-18 from the meta-learned distortion prior, fine-tuned per cell"
-    version = "3"    # 3: the official fine-tuning script (one lr 1e-4, compounding x0.8 decay, 256x256 rescale);
+    version = "4"    # 4: training batches in the official (unshuffled) order;
+                     # 3: the official fine-tuning script (one lr 1e-4, compounding x0.8 decay, 256x256 rescale);
                      # 2: [0, 1] targets for the sigmoid head (were standardised), strict prior, resized full test
     Params = MetaIQAParams
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
@@ -52,6 +53,8 @@ class MetaIQA(PyiqaRetrained):
         "optimizer": f"{SRC}: optim.Adam(model.parameters(), lr=1e-4, weight_decay=0) -- one group, ResNet and head",
         "schedule": f"{SRC} exp_lr_scheduler(lr_decay_epoch=10): every epoch lr *= 0.8 ** (epoch // 10) (compounds)",
         "epochs, batch": f"{SRC}: epochs = 100; load_data: batch 50 (meta_num)",
+        "order": f"{SRC} load_data('train'): DataLoader(transformed_dataset_train, batch_size=50, shuffle=False) -- "
+                 "the same image order every epoch",
         "resize, crop, flip": f"{SRC} load_data: Rescale((256, 256)), RandomHorizontalFlip(0.5), RandomCrop(224)",
         "test": f"{SRC} load_data('test'): Rescale((224, 224)), the whole image",
         "loss, targets": f"{SRC}: nn.MSELoss on LIVE_WILD/image_labeled_by_score.csv (MOS / 100, in [0, 1]); "
@@ -61,9 +64,9 @@ class MetaIQA(PyiqaRetrained):
     }
     source = f"{SRC}: Adam 1e-4 (all), x0.8**(e//10) per epoch compounding, 100 epochs, batch 50, 256 -> 224 crops, MSE"
     official_selection = "finetune_model keeps the best test SROCC over epochs (and the untrained prior): we keep the last"
-    simplifications = ("the training batches are shuffled (the official train DataLoader has shuffle=False)",
-                       "pyiqa's options/train/METAIQA yml (lr 1e-2 head, x0.8 per 190 iterations) is not used: "
-                       "the official script is")
+    shuffle_training = False     # load_data('train'): DataLoader(..., shuffle=False)
+    simplifications = ("pyiqa's options/train/METAIQA yml (lr 1e-2 head, x0.8 per 190 iterations) is not used: "
+                       "the official script is",)
 
     @classmethod
     def resize_for(cls, params, dataset: str):

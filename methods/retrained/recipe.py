@@ -31,7 +31,7 @@ class RecipeParams:
     gamma: float = 0.1
     cosine_t_max: int = 0            # cosine: period in epochs (0: the phase's epochs)
     warmup_epochs: int = 0           # cosine: linear warm-up epochs first
-    reset_optimizer: bool = False    # a fresh optimiser whenever the lr changes (HyperIQA, TReS scripts)
+    reset_optimizer: bool = False    # a fresh optimiser whenever the lr changes (TReS, DACNN; HyperIQA: every epoch)
     loss: str = "mse"                # the method's own loss name (see the method's loss_terms)
     target: str = "z"                # z: standardised train scores | unit: dataset scale -> [0, 1] | score: as is
     crop_size: int = 224             # 0: the whole (resized) image
@@ -72,8 +72,9 @@ class Phase:
     weight_decay: float
     momentum: float
     lr_table: dict[str, list[float]]  # group ('backbone' | 'head') -> lr per epoch; groups absent are frozen
-    reset_optimizer: bool = False
+    reset_optimizer: bool = False     # a fresh optimiser whenever the lr changes (TReS, DACNN)
     steps_per_epoch: int = 0          # >0: fixed steps per epoch
+    reset_every_epoch: bool = False   # a fresh optimiser at the start of every epoch (HyperIQA's solver)
 
     def steps(self, n_samples: int) -> int:
         per = self.steps_per_epoch or steps_per_epoch(n_samples, self.batch_size)
@@ -100,12 +101,17 @@ class Recipe:
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     max_steps: int = 0
+    shuffle: bool = True             # the training loader reshuffles every epoch (MetaIQA's does not)
+    pairs_per_epoch: int = 0         # >0: samples are image pairs, this many (at most all pairs) drawn once per
+                                     # cell and visited every epoch (UNIQUE's data_all.m); batches count pairs
 
     @property
     def epochs(self) -> int:
         return sum(p.epochs for p in self.phases)
 
     def samples_per_epoch(self, n_images: int) -> int:
+        if self.pairs_per_epoch:
+            return min(self.pairs_per_epoch, n_images * (n_images - 1) // 2)
         return n_images if self.pool_train_crops else n_images * self.train_crops_per_image
 
     def as_dict(self, n_train_images: int) -> dict[str, Any]:
@@ -124,12 +130,14 @@ class Recipe:
             "flips": {"horizontal": self.hflip, "vertical": self.vflip},
             "batch_size": main.batch_size, "epochs": self.epochs,
             "optimizer_steps": total_steps, "samples_seen": sum(seen) if not self.max_steps else None,
-            "test": self.test,
+            "test": self.test, "shuffle": self.shuffle,
+            **({"pairs_per_epoch": n, "sample": "image pair"} if self.pairs_per_epoch else {}),
             "optimizer": [{"phase": p.name, "type": p.optimizer, "batch_size": p.batch_size,
                            "weight_decay": p.weight_decay, **({"momentum": p.momentum} if p.optimizer == "sgd" else {}),
                            "groups": {g: lrs[0] for g, lrs in p.lr_table.items()},
                            "frozen": sorted({"backbone", "head"} - set(p.lr_table)),
-                           "reset_on_lr_change": p.reset_optimizer} for p in self.phases],
+                           "reset_on_lr_change": p.reset_optimizer,
+                           "reset_every_epoch": p.reset_every_epoch} for p in self.phases],
             "schedule": [{"phase": p.name, "epochs": p.epochs, "lr_per_epoch": p.lr_table,
                           **({"steps_per_epoch": p.steps_per_epoch} if p.steps_per_epoch else {})}
                          for p in self.phases],
