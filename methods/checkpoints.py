@@ -7,21 +7,19 @@ built) ``torch.load`` itself is this guarded version, so pyiqa's own loaders (wh
 are held to it too. ``SAFE_GLOBALS`` is torch's allow-list for further types a genuine release needs; it is
 empty because no release we load needs one -- a refusal names the type, for a maintainer to judge.
 
-A release file whose name carries torch hub's hash tag (``resnet50-0676ba61.pth``: the first hex digits of its
-SHA-256, as torchvision and BasicSR/pyiqa name them) is checked against it once per process;
-a mismatch is noted in the cell (as OpenAI's CLIP hashes are, ``methods/weights.py``).
+A release file with a published SHA-256 (``methods/weight_sha256.csv``; torchvision's ``resnet50-0676ba61.pth``
+names carry its first hex digits) is checked against it once per process; a mismatch is noted in the cell
+(as OpenAI's CLIP hashes are, ``methods/weights.py``). pyiqa publishes no digests, so its files are not checked.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from bench.errors import BenchError
 
 SAFE_GLOBALS: tuple = ()  # torch.serialization.add_safe_globals entries a genuine release needs
-HASH_TAG = re.compile(r"-([a-f0-9]{8,64})\.(?:pth|pt|ckpt|bin)$")  # torch.hub's HASH_REGEX, anchored
 
 
 class CheckpointRefused(BenchError):
@@ -73,16 +71,21 @@ def guarded_torch_load():
     return load
 
 
-def release_mismatch(path: Path, sha256) -> str | None:
-    """A note when ``path``'s name carries a SHA-256 tag its bytes do not match, else None. ``sha256``: the
-    function that hashes the file (``methods.weights.weight_file_sha256``: once per process per file)."""
-    tag = HASH_TAG.search(os.path.basename(path))
-    if tag is None:
-        return None
+def release_mismatch(path: Path, sub: str, sha256) -> str | None:
+    """A note when ``path`` (found for the loader's ``sub`` folder: 'checkpoints', 'pyiqa', 'clip') is a release
+    with a published SHA-256 (``methods/weight_sha256.csv``, or torchvision's name-<prefix>.pth rule, as
+    ``bench weights fetch`` pins them: ``methods.weight_fetch.digests_for``) that its bytes do not match.
+    ``sha256``: the function that hashes the file (``methods.weights.weight_file_sha256``, once per process)."""
+    from methods.weight_fetch import digests_for, sha_table
+
+    name = os.path.basename(path)
+    full, prefix, source = digests_for(name, Path(sub) / name, sha_table())
+    if not (full or prefix):
+        return None  # pyiqa publishes no digests: nothing to compare with
     digest = sha256(Path(path))
-    if digest.startswith(tag.group(1)):
+    if digest == full or (prefix and digest.startswith(prefix)):
         return None
     return (
-        f"{os.path.basename(path)}: its SHA-256 ({digest[:12]}...) does not start with the {tag.group(1)} its "
-        f"release name says: not the released file (damaged or replaced); used as found ({path})"
+        f"{name}: its SHA-256 ({digest[:12]}...) is not the published {full[:12] or prefix}... ({source}): "
+        f"not the released file (damaged or replaced); used as found ({path})"
     )

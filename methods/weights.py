@@ -183,7 +183,7 @@ class _Resolver:
             original(url, str(target), None, True)   # the user's own cache, as pyiqa would
             src = target
         self.loaded.append(Path(src))
-        mismatch = release_mismatch(Path(src), weight_file_sha256)     # a release's name carries its SHA-256 prefix
+        mismatch = release_mismatch(Path(src), sub, weight_file_sha256)  # a release with a published SHA-256
         if mismatch and self.notes is not None and mismatch not in self.notes:
             self.notes.append(mismatch)
         Path(dst).parent.mkdir(parents=True, exist_ok=True)

@@ -86,10 +86,10 @@ def test_a_release_file_whose_bytes_do_not_match_its_hash_tag_is_noted(tmp_path,
     notes: list[str] = []
     with W.offline_weights(None, notes):
         torchvision.models.resnet18(weights="IMAGENET1K_V1")
-    assert any("resnet18-f37072fd.pth: its SHA-256" in n and "does not start with the f37072fd" in n for n in notes)
+    assert any("resnet18-f37072fd.pth: its SHA-256" in n and "is not the published f37072fd" in n for n in notes)
 
 
-def test_hash_tag_is_checked_against_the_sha256(tmp_path):
+def test_published_digests_are_checked_where_there_are_any(tmp_path):
     import hashlib
 
     from methods.checkpoints import release_mismatch
@@ -99,9 +99,11 @@ def test_hash_tag_is_checked_against_the_sha256(tmp_path):
     tag = hashlib.sha256(data).hexdigest()[:8]
     good = tmp_path / f"net-{tag}.pth"
     good.write_bytes(data)
-    assert release_mismatch(good, weight_file_sha256) is None
+    assert release_mismatch(good, "checkpoints", weight_file_sha256) is None  # torchvision's naming rule
     bad = tmp_path / "net-00000000.pth"
     bad.write_bytes(data)
-    assert "does not start with the 00000000" in release_mismatch(bad, weight_file_sha256)
-    (tmp_path / "untagged.pth").write_bytes(data)
-    assert release_mismatch(tmp_path / "untagged.pth", weight_file_sha256) is None
+    assert "is not the published 00000000" in release_mismatch(bad, "checkpoints", weight_file_sha256)
+    assert release_mismatch(bad, "pyiqa", weight_file_sha256) is None  # pyiqa publishes no digests
+    clip = tmp_path / "RN50.pt"  # a full digest in methods/weight_sha256.csv
+    clip.write_bytes(data)
+    assert "is not the published afeb0e10f9e5" in release_mismatch(clip, "clip", weight_file_sha256)
