@@ -18,11 +18,13 @@ from bench.errors import BenchError
 COMMANDS = {
     "data": "bench.commands.data",
     "run": "bench.commands.run",
+    "study": "bench.commands.study",
     "methods": "bench.commands.methods",
     "protocols": "bench.commands.protocols",
     "results": "bench.commands.results",
     "perf": "bench.commands.perf",
     "doctor": "bench.commands.doctor",
+    "weights": "bench.commands.weights",
     "figures": "bench.commands.figures",
     "report": "reports.cli",
 }

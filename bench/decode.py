@@ -10,19 +10,39 @@ from pathlib import Path
 
 
 def open_rgb(path: str | Path):
-    """The decoded image as an RGB PIL image. Raises DatasetError naming the file when it is
-    missing or not an image."""
+    """The decoded image as an 8-bit RGB PIL image, from any bit depth and mode (``bench.image_modes``).
+    Raises DatasetError naming the file when it is missing, not an image (a decompression bomb included),
+    or of a mode that cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    from bench.errors import DatasetError
+    from bench.image_modes import to_rgb8
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return to_rgb8(img, path)
+    except FileNotFoundError:
+        raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(
+            f"cannot decode image {path} ({type(exc).__name__}: {exc}). Re-download it, or pass --skip-corrupt "
+            "to exclude it."
+        ) from None
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the file header, no decode; a DatasetError naming the file when it cannot be
+    read (missing, not an image, a decompression bomb: Pillow refuses those while opening)."""
     from PIL import Image, UnidentifiedImageError
 
     from bench.errors import DatasetError
 
     try:
         with Image.open(path) as img:
-            img.load()
-            return img if img.mode == "RGB" else img.convert("RGB")
+            return img.size
     except FileNotFoundError:
         raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(
-            f"cannot decode image {path} ({exc}). Re-download it, or pass --skip-corrupt to exclude it."
-        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"cannot read image {path} ({type(exc).__name__}: {exc}). Re-download it, "
+                           "or pass --skip-corrupt to exclude it.") from None

@@ -10,8 +10,9 @@ the same pixels finds the same entry, and an edited image never hits a stale one
 
 Layout: ``<root>/<key[:2]>/<key>.npy``. Crash safety: an entry is written to a temporary name in the
 same folder, fsync'ed, then ``os.replace``'d onto its name, so a reader sees a whole file or none; a
-reader still checks the header against the file size, and a file that does not match (truncated,
-damaged) is deleted and rebuilt. Temporary files left by a killed writer are never read
+reader still checks the header against the file size and the pixels against the CRC-32 written after
+them (once per process while the file is unchanged: bench/integrity.py), and a file that does not match
+(truncated, damaged, edited) is deleted and rebuilt. Temporary files left by a killed writer are never read
 (``sweep_temp`` removes them). When the disk is nearly full a lazy build stops writing and serves
 fresh decodes instead (results are the same, only slower); ``bench data cache`` checks up front.
 
@@ -35,11 +36,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError
+from bench.integrity import PIXEL_TRAILER, pixel_trailer, pixels_match
 
 ENV = "BENCH_IMAGE_CACHE"          # a folder, or 'off' to disable the cache in runs
 OFF_VALUES = ("off", "0", "none", "no", "false")
 RESERVE_BYTES = 1 << 30            # a lazy build never fills the disk past this much free space
-KEY_VERSION = "v2"                 # bump if the pixels an entry holds change meaning (v2: short side as torchvision)
+KEY_VERSION = "v3"                 # bump if the pixels an entry holds change meaning (v2: short side as torchvision;
+                                   # v3: 16-bit/float images scaled, not clipped; a CRC-32 trailer after the pixels)
 FILTERS = ("bicubic", "bilinear")  # a resize step's PIL filter (bicubic unless the step names one)
 
 
@@ -204,7 +207,7 @@ class ImageCache:
             return None
         except (ValueError, OSError, EOFError):
             arr = None
-        if arr is not None and _valid(entry, arr):
+        if arr is not None and _valid(entry, arr) and _pixels_verified(entry, arr):
             self.stats["hits"] += 1
             return arr
         self.stats["rebuilt_bad"] += 1
@@ -219,7 +222,7 @@ class ImageCache:
                 arr = np.load(entry, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError, EOFError):
                 continue
-            if _valid(entry, arr) and (entry.name == self.entry_path(digest, steps).name or
+            if _valid(entry, arr) and _pixels_verified(entry, arr) and (entry.name == self.entry_path(digest, steps).name or
                                        target_size(arr.shape[1], arr.shape[0], steps) == (arr.shape[1], arr.shape[0])):
                 return True
         return False
@@ -234,7 +237,9 @@ class ImageCache:
         tmp = entry.parent / f".tmp.{entry.stem}.{os.getpid()}.{os.urandom(4).hex()}"
         try:
             with open(tmp, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
+                arr = np.ascontiguousarray(arr)
+                np.save(fh, arr, allow_pickle=False)
+                fh.write(pixel_trailer(arr))        # CRC-32 of the pixels, checked when read (bench/integrity.py)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, entry)
@@ -272,13 +277,29 @@ def _valid(entry: Path, arr: np.ndarray) -> bool:
     """Header and file size agree (not truncated), and it holds HxWx3 uint8 pixels."""
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         return False
-    return entry.stat().st_size == arr.offset + arr.nbytes
+    return entry.stat().st_size == arr.offset + arr.nbytes + PIXEL_TRAILER
+
+
+_VERIFIED: dict[str, tuple] = {}     # per process: entry -> (size, mtime_ns, inode) when its CRC last matched
+
+
+def _pixels_verified(entry: Path, arr: np.ndarray) -> bool:
+    """The pixels match the CRC-32 written after them; checked once per process while the file is unchanged
+    (a memory-mapped entry is read by every epoch: hashing it on every read would cost more than the crops)."""
+    st = entry.stat()
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    if _VERIFIED.get(str(entry)) == stamp:
+        return True
+    if not pixels_match(entry, arr, arr.offset + arr.nbytes):
+        return False
+    _VERIFIED[str(entry)] = stamp
+    return True
 
 
 # --- building a whole dataset up front ------------------------------------------------------------
 
 def entry_bytes(w: int, h: int) -> int:
-    return w * h * 3 + 128          # .npy header: 128 bytes for these shapes
+    return w * h * 3 + 128 + PIXEL_TRAILER      # .npy header: 128 bytes for these shapes
 
 
 def plan_build(cache: ImageCache, paths: Sequence[Path], resize=None) -> dict:
@@ -295,8 +316,9 @@ def plan_build(cache: ImageCache, paths: Sequence[Path], resize=None) -> dict:
                 w, h = target_size(*im.size, steps)
         except FileNotFoundError:
             raise DatasetError(f"image file missing: {p}. Restore it, or pass --skip-corrupt to exclude it.") from None
-        except OSError as exc:
-            raise DatasetError(f"cannot read image {p} ({exc}). Re-download it, or pass --skip-corrupt.") from None
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise DatasetError(f"cannot read image {p} ({type(exc).__name__}: {exc}). Re-download it, "
+                               "or pass --skip-corrupt.") from None
         size = entry_bytes(w, h)
         total += size
         if not cache.contains(p, steps):
@@ -305,12 +327,17 @@ def plan_build(cache: ImageCache, paths: Sequence[Path], resize=None) -> dict:
     return {"images": len(paths), "missing": len(todo), "todo": todo, "need_bytes": need, "total_bytes": total}
 
 
-def check_free_space(root: Path, need_bytes: int, what: str, reserve_bytes: int = RESERVE_BYTES) -> int:
-    """Raise CacheDiskFull when ``need_bytes`` (+ the reserve) do not fit under ``root``. Returns free bytes."""
+def free_bytes(root: Path) -> int:
+    """Free bytes on the disk that holds (or will hold) ``root``."""
     probe = Path(root)
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    return shutil.disk_usage(probe).free
+
+
+def check_free_space(root: Path, need_bytes: int, what: str, reserve_bytes: int = RESERVE_BYTES) -> int:
+    """Raise CacheDiskFull when ``need_bytes`` (+ the reserve) do not fit under ``root``. Returns free bytes."""
+    free = free_bytes(root)
     if need_bytes + reserve_bytes > free:
         raise CacheDiskFull(
             f"the decoded-image cache for {what} needs {gib(need_bytes)} more in {root}, but only {gib(free)} is "

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bench.decode import open_rgb  # noqa: F401  (bench.images.open_rgb: the one decoder, re-exported)
+from bench.decode import image_size, open_rgb  # noqa: F401  (the one decoder and header reader, re-exported)
 from bench.device_input import IMAGE_KEYS, UnitLoader
 from bench.labels import N_SCENES
 from bench.records import ImageRecord

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.integrity import check_record, record_hashes
 
 
 class StoreError(BenchError):
@@ -150,7 +151,20 @@ class ResultStore:
                 continue
             if not isinstance(record, dict) or record.get("key") != key or "metrics" not in record:
                 out[key] = "not a finished cell record"
+                continue
+            mismatch = check_record(record, self.preds_path(key))
+            if mismatch:
+                out[key] = mismatch
         return out
+
+    def tampered(self, record: dict, path: Path | None = None) -> str | None:
+        """One message naming the cell file when ``record`` fails its integrity hashes, else None."""
+        mismatch = check_record(record, self.preds_path(str(record.get("key", ""))))
+        if not mismatch:
+            return None
+        path = path or self.cell_path(str(record.get("key", "")))
+        return (f"result {path}: {mismatch}. Its numbers cannot be trusted: delete it and its .preds.csv and run "
+                "the same `bench run` command again to recompute that cell.")
 
     def done_keys(self) -> set[str]:
         cells = self.root / "cells"
@@ -196,6 +210,7 @@ class ResultStore:
 
     # --- writing --------------------------------------------------------------------
     def write_done(self, record: dict, predictions: Iterable[tuple[str, float, float]]) -> Path:
+        """Predictions, then the cell JSON with the SHA-256 of both (bench/integrity.py)."""
         key = record["key"]
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -204,7 +219,9 @@ class ResultStore:
             writer.writerow((image_id, repr(float(score)), "" if pred is None or not math.isfinite(pred) else repr(float(pred))))
         atomic_write(self.preds_path(key), buf.getvalue())
         path = self.cell_path(key)
-        atomic_write(path, json.dumps(_finite(record), indent=1, sort_keys=False, allow_nan=False) + "\n")
+        record = _finite(record)
+        record["integrity"] = record_hashes(record.get("metrics"), buf.getvalue())
+        atomic_write(path, json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n")
         self.failed_path(key).unlink(missing_ok=True)     # done now: an old failure is history
         return path
 

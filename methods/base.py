@@ -34,6 +34,7 @@ class WeightSpec:
     filename: str               # file name the loader looks for
     search_paths: tuple[Path, ...]   # candidate full paths, first existing wins
     hint: str = ""              # how to obtain it (URL, pyiqa command...)
+    url: str = ""               # where `bench weights fetch` downloads it from ('' : not fetchable by URL)
 
     @property
     def found(self) -> Path | None:
@@ -136,7 +137,10 @@ class Method:
         params = params if params is not None else cls.make_params()
         missing = [w for w in cls.required_weights(params, weights_dir) if w.found is None]
         if missing:
-            return False, "missing weights: " + ", ".join(f"{w.filename} ({w.hint})" if w.hint else w.filename for w in missing)
+            return False, ("missing weights: " + ", ".join(f"{w.filename} ({w.hint})" if w.hint else w.filename
+                                                         for w in missing)
+                           + f"; `python -m bench weights fetch {cls.name}` downloads them, verified (on a machine "
+                             "with internet; --to DIR for an offline one)")
         return True, "ok"
 
     # --- what a cell will do, before it runs ---------------------------------------------------

@@ -80,7 +80,10 @@ class NSSRegressor(Method):
         """Memory, then the disk cache (shared by processes and runs), then the image."""
         st = _stat(path)
         p = self.params
-        ident = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{p.n_scales}|{p.paired_products}|{p.max_side}|v{self.version}"
+        from bench.image_modes import DECODER
+
+        ident = (f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{p.n_scales}|{p.paired_products}|{p.max_side}"
+                 f"|v{self.version}|{DECODER}")
         if ident in _MEMO:
             return _MEMO[ident]
         cache = self.context.cache_dir
@@ -277,8 +280,11 @@ def _half(img: np.ndarray) -> np.ndarray:
 def load_grey(path: os.PathLike, max_side: int = 0) -> np.ndarray:
     from PIL import Image
 
+    from bench.image_modes import to_grey8
+
     with Image.open(path) as im:
-        im = im.convert("L")
+        im.load()
+        im = to_grey8(im, path)           # 16-bit and float greyscale scaled, not clipped at 255
         if max_side and max(im.size) > max_side:
             scale = max_side / max(im.size)
             im = im.resize((max(8, round(im.width * scale)), max(8, round(im.height * scale))), Image.BICUBIC)
@@ -286,13 +292,17 @@ def load_grey(path: os.PathLike, max_side: int = 0) -> np.ndarray:
 
 
 def image_features(path: os.PathLike, params: NSSParams) -> np.ndarray:
-    from PIL import UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     from bench.errors import DatasetError
 
     try:
         grey = load_grey(path, params.max_side)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:   # e.g. a truncated JPEG
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DatasetError(f"cannot decode image {path} ({type(exc).__name__}: {exc}). Re-download it, "
                            "or pass --skip-corrupt to exclude it.") from None
-    return nss_features(grey, params.n_scales, params.paired_products)
+    try:
+        return nss_features(grey, params.n_scales, params.paired_products)
+    except ValueError as exc:          # too small for the scales: name the image, not only the shape
+        raise DatasetError(f"image {path} ({grey.shape[1]}x{grey.shape[0]}): {exc}. Exclude it, or lower "
+                           "--param n_scales.") from None

@@ -293,6 +293,17 @@ def describe_weights(backbone: str, pretrained: str, weights_dir: Path | None = 
     return filename, paths, (f"download {src} into --weights-dir" if src else "")
 
 
+def weight_url(backbone: str, pretrained: str) -> str:
+    """The direct download address of an open_clip tag's file ('' when it has none: a path, 'none')."""
+    p = (pretrained or "none").strip()
+    if p.lower() in NO_WEIGHTS or os.path.sep in p or p.endswith((".pt", ".pth", ".bin", ".safetensors")):
+        return ""
+    try:
+        return tag_config(backbone, p).get("url", "")
+    except Exception:  # open_clip missing
+        return ""
+
+
 def config_json(name: str) -> dict:
     return json.loads((CONFIG_DIR / f"{name}.json").read_text())
 

@@ -33,7 +33,10 @@ def clip_weight_specs(backbone: str, pretrained: str, weights_dir: Path | None) 
     filename, paths, hint = describe_weights(backbone, pretrained, weights_dir)
     if not filename:
         return []
-    return [WeightSpec(name=f"CLIP {backbone} ({pretrained})", filename=filename, search_paths=tuple(paths), hint=hint)]
+    from methods.clip_backbone import weight_url
+
+    return [WeightSpec(name=f"CLIP {backbone} ({pretrained})", filename=filename, search_paths=tuple(paths), hint=hint,
+                       url=weight_url(backbone, pretrained))]
 
 
 # --- CLIP-IQA (zero-shot) ------------------------------------------------------------------------
@@ -172,10 +175,9 @@ class CLIPIQA(Method):
 
     def _decoded_size(self, path) -> tuple[int, int]:
         """(width, height) FullImageDataset will decode ``path`` to, from the file header (for batching)."""
-        from PIL import Image
+        from bench.images import image_size
 
-        with Image.open(path) as im:
-            w, h = im.size
+        w, h = image_size(path)
         m = self.params.max_side
         if m and max(w, h) > m:
             s = m / max(w, h)

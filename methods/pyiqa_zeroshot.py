@@ -265,16 +265,14 @@ class PyiqaZeroShot(Method):
     def _score(self, items: list[tuple[str, Any]]) -> dict[str, float]:
         """Raw metric scores; images of equal size go through together."""
         import torch
-        from PIL import Image
         from tqdm import tqdm
 
-        from bench.images import decode_rgb
+        from bench.images import decode_rgb, image_size
 
         model = self.load_model()
 
         def size(rec):
-            with Image.open(rec.path) as im:
-                w, h = im.size
+            w, h = image_size(rec.path)         # names the file when it cannot be read (e.g. a bomb)
             return self._target_size(h, w)
 
         items = sorted(items, key=lambda it: size(it[1]))

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 
 from bench.errors import WeightsMissing
 from methods.base import WeightSpec, torch_hub_dir
+from methods.checkpoints import guarded_torch_load, release_mismatch
 
 PYIQA_HF_REPO = "chaofengc/IQA-PyTorch-Weights"
 # pyiqa's OpenAI CLIP loader: backbone -> file name in <torch hub>/clip
@@ -90,6 +91,7 @@ def pyiqa_weight(filename: str, weights_dir: Path | None = None, name: str | Non
         filename=filename,
         search_paths=_candidates(filename, "pyiqa", weights_dir),
         hint=f"{pyiqa_url(filename)} -> {torch_hub_dir() / 'pyiqa'}/",
+        url=pyiqa_url(filename),
     )
 
 
@@ -100,6 +102,7 @@ def torchvision_weight(arch: str, weights_dir: Path | None = None) -> WeightSpec
         filename=filename,
         search_paths=_candidates(filename, "checkpoints", weights_dir),
         hint=f"https://download.pytorch.org/models/{filename} -> {torch_hub_dir() / 'checkpoints'}/",
+        url=f"https://download.pytorch.org/models/{filename}",
     )
 
 
@@ -110,6 +113,7 @@ def pyiqa_clip_weight(backbone: str, weights_dir: Path | None = None) -> WeightS
         filename=filename,
         search_paths=_candidates(filename, "clip", weights_dir),
         hint=f"{OPENAI_CLIP_URLS[backbone]} -> {torch_hub_dir() / 'clip'}/",
+        url=OPENAI_CLIP_URLS[backbone],
     )
 
 
@@ -141,6 +145,7 @@ def timm_weight(hf_repo: str, weights_dir: Path | None = None) -> WeightSpec:
         filename=TIMM_FILES[0],
         search_paths=tuple(paths),
         hint=f"`huggingface-cli download {hf_repo}` (HF cache {hf_hub_cache()}) or {weights_dir or '<weights-dir>'}/{hf_repo}/model.safetensors",
+        url=f"https://huggingface.co/{hf_repo}/resolve/main/{TIMM_FILES[0]}",
     )
 
 
@@ -148,15 +153,17 @@ def _missing(filename: str, where: Path, weights_dir: Path | None, url: str) -> 
     wd = f" or into --weights-dir ({weights_dir})" if weights_dir else " or into a folder passed as --weights-dir"
     return WeightsMissing(
         f"weight file {filename!r} is not on disk and downloads are off (HF_HUB_OFFLINE=1). "
-        f"Put it at {where / filename}{wd}; get it from {url}"
+        f"Put it at {where / filename}{wd}; get it from {url}, or with `python -m bench weights fetch METHOD` "
+        "(every file a method needs, SHA-256 checked; --to DIR makes a folder for an offline machine)"
     )
 
 
 class _Resolver:
     """Finds weight files for the intercepted downloaders; links them where the loader expects them."""
 
-    def __init__(self, weights_dir: Path | None):
+    def __init__(self, weights_dir: Path | None, notes: list[str] | None = None):
         self.weights_dir = Path(weights_dir) if weights_dir else None
+        self.notes = notes
         self.real_hub = torch_hub_dir()
         self.requested: list[str] = []
         self.loaded: list[Path] = []     # the files handed to the loaders (score cache keys hash them)
@@ -176,6 +183,9 @@ class _Resolver:
             original(url, str(target), None, True)   # the user's own cache, as pyiqa would
             src = target
         self.loaded.append(Path(src))
+        mismatch = release_mismatch(Path(src), sub, weight_file_sha256)  # a release with a published SHA-256
+        if mismatch and self.notes is not None and mismatch not in self.notes:
+            self.notes.append(mismatch)
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         if os.path.lexists(dst):
             os.remove(dst)
@@ -190,7 +200,7 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
     view = Path(tempfile.mkdtemp(prefix="biqa-weights-"))
     for sub in ("pyiqa", "checkpoints", "clip"):
         (view / sub).mkdir()
-    res = _Resolver(weights_dir)
+    res = _Resolver(weights_dir, notes)
     patches: list[tuple[object, str, object]] = []
 
     def patch(obj, attr, value):
@@ -205,6 +215,7 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
         res.provide(url, dst, sub, torch_dl)
 
     patch(torch.hub, "download_url_to_file", torch_download)
+    patch(torch, "load", guarded_torch_load())      # pyiqa's loaders too: tensors only (methods/checkpoints.py)
     torch.hub.set_dir(str(view))
     try:
         _patch_pyiqa(patch, res, view, notes)
@@ -233,8 +244,8 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
 
 def _patch_pyiqa(patch, res: _Resolver, view: Path, notes) -> None:
     try:
-        import pyiqa.utils.download_util as du
         import pyiqa.archs.clip_model as cm
+        import pyiqa.utils.download_util as du
     except ImportError:
         return
     pyiqa_dl = du.download_url_to_file

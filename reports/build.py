@@ -153,6 +153,10 @@ def build_report(runs: str | Path = "runs", protocols: list[str] | None = None, 
                 t.notes = _stat_notes(t, spread, aggregate) + t.notes
         tables += view_tables
         notes += view_notes
+    unverified = sum(r.integrity == "unverified" for r in results)
+    if unverified:
+        notes.append(f"{unverified} of {len(results)} cell(s) were written before the store recorded integrity "
+                     "hashes: their numbers are not verified against edits (docs/RUNNING.md)")
     synthetic = provenance.synthetic_sentence({d for r in results for d in (r.train, r.test)})
     if synthetic:
         notes.insert(0, synthetic)

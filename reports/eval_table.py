@@ -15,12 +15,14 @@ EVAL_METRICS = ("srcc", "plcc", "krcc")
 
 
 def eval_spec():
+    from reports.published import PYIQA_NR_TABLE
     from reports.tables import Spec
 
     return Spec("eval", "Zero-shot evaluation",
                 "Every image of each dataset scored once by a method that was not trained on it "
                 "(protocol eval): SRCC, PLCC and KRCC over the whole dataset.",
-                EVAL_PROTOCOL, ("", "Method"), metrics=EVAL_METRICS, metrics_fixed=True)
+                EVAL_PROTOCOL, ("", "Method"), metrics=EVAL_METRICS, metrics_fixed=True,
+                published_table=PYIQA_NR_TABLE, published_label="pyiqa")
 
 
 def eval_tables(results: list[Result], *, metrics=None, spread: str = "none", aggregate: str = "median",
@@ -31,9 +33,18 @@ def eval_tables(results: list[Result], *, metrics=None, spread: str = "none", ag
     chosen = [r for r in results if r.protocol == EVAL_PROTOCOL]
     if not chosen:
         return [], []
-    table = build_table(eval_spec(), chosen, None, spread_kind="none", plcc_key=plcc_key, aggregate=aggregate)
+    from reports.published import PYIQA_NR_SOURCE, load_pyiqa_nr
+
+    # pyiqa's published numbers join the rows and columns measured here (never ranked; '<method> (pyiqa)')
+    measured = {r.method for r in chosen}       # pyiqa's rows of the methods measured here, not all 25
+    published = [p for p in load_pyiqa_nr() if p.method in measured]
+    table = build_table(eval_spec(), chosen, published, spread_kind="none", plcc_key=plcc_key,
+                        aggregate=aggregate)
     if table is None:
         return [], []
+    if any(r.published for r in table.rows):
+        table.notes.append(f"(pyiqa): as published in {PYIQA_NR_SOURCE}, not measured here; pyiqa's KonIQ-10k "
+                           "numbers are its 1024x768 column. PLCC there is as pyiqa computes it.")
     seeds = {r.seed for r in chosen}
     if len(seeds) == 1:          # one number per cell: no pairs for a significance test
         for row in table.rows:

@@ -56,3 +56,29 @@ def load_published(path: Path = CSV_PATH) -> list[Published]:
         except (TypeError, ValueError) as exc:
             raise ReportError(f"{path}:{line}: bad row {row} ({exc}).") from exc
     return out
+
+
+# pyiqa's no-reference benchmark (every image of a dataset scored by a released metric), for the eval table.
+PYIQA_NR_PATH = Path(__file__).with_name("published_pyiqa_nr.csv")
+PYIQA_NR_SOURCE = ("pyiqa's NR benchmark, chaofengc/IQA-PyTorch tests/NR_benchmark_results.csv "
+                   "(commit 3c6ebdc, 2024-09-03)")
+PYIQA_NR_TABLE = 0          # `Published.table` of these rows: no table of the MP-IQE paper
+
+
+def load_pyiqa_nr(path: Path = PYIQA_NR_PATH) -> list[Published]:
+    """pyiqa's published SRCC/PLCC/KRCC per metric and dataset, as ``Published`` rows of protocol 'eval'
+    (written by scripts/import-pyiqa-nr-benchmark; names mapped to the harness's there)."""
+    try:
+        rows = list(csv.DictReader(path.read_text().splitlines()))
+    except OSError as exc:
+        raise ReportError(f"cannot read pyiqa's published numbers {path}: {exc}; reinstall biqa-bench.") from exc
+    out = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            out.append(Published(table=PYIQA_NR_TABLE, protocol="eval", method=row["method"],
+                                 paper_name=row["pyiqa_metric"], train=row["dataset"], test=row["dataset"],
+                                 metric=row["metric"], fraction=None, variant="default", value=float(row["value"]),
+                                 note=f"pyiqa column {row['pyiqa_column']}"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReportError(f"{path}:{line}: bad row {row} ({exc}).") from exc
+    return out

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.integrity import status_of
 from reports.configs import config_of
 from reports.errors import ReportError
 
@@ -31,16 +32,32 @@ def read_cells(runs: str | Path) -> list[dict[str, Any]]:
             "Pass the folder given to `bench run --out` with --runs DIR."
         )
     store = ResultStore(runs)
-    cells = []
+    cells, tampered = [], []
     for key in sorted(store.done_keys()):
         path = store.cell_path(key)
         try:
-            cells.append(json.loads(path.read_text(encoding="utf-8")))
+            cell = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:      # removed by a concurrent `--rerun all` since the listing
             continue
         except (OSError, ValueError) as exc:
             raise ReportError(f"cannot read result {path}: {exc}. Delete it and rerun its cell.") from exc
-    return [c for c in cells if c.get("status", "done") == "done"]
+        if not isinstance(cell, dict):
+            raise ReportError(f"result {path} is not a cell record (a JSON {type(cell).__name__}). Delete it "
+                              "and rerun its cell.")
+        if cell.get("status", "done") != "done":
+            continue
+        missing = [k for k in REQUIRED if k not in cell]
+        if missing:
+            raise ReportError(f"result {path} lacks field(s) {missing}: it was not written by `bench run`. "
+                              "Delete it from the store.")
+        problem = store.tampered(cell, path)
+        if problem:
+            tampered.append(problem)
+        cells.append(cell)
+    if tampered:      # refused, never reported: an edited number would look like a measured one
+        more = f" (and {len(tampered) - 3} more)" if len(tampered) > 3 else ""
+        raise ReportError(f"{len(tampered)} result(s) fail their integrity check{more}: " + " | ".join(tampered[:3]))
+    return cells
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,7 @@ class Result:
     trained_on_test: bool = False      # a zero-shot checkpoint tested on a dataset it was trained on
     history: tuple = field(default=(), hash=False, compare=False)   # per-epoch training log (dicts)
     selected_epoch: int | None = None
+    integrity: str = "verified"        # 'unverified': written before the store's hashes (schema 1)
 
     @property
     def pair_key(self) -> tuple:
@@ -140,6 +158,7 @@ def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
         trained_on_test=bool(cell.get("trained_on_test_dataset")),
         history=tuple(h for h in (cell.get("history") or ()) if isinstance(h, dict)),
         selected_epoch=_int(cell.get("selected_epoch")),
+        integrity=status_of(cell),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bench.cli import main
+from bench.image_cache import entry_bytes
 
 KEYS = {"python", "versions", "torch", "cuda", "cuda_available", "gpus", "disk", "data_root", "datasets",
         "methods", "problems", "warnings", "ok", "exit_code"}
@@ -71,7 +72,7 @@ def test_gpus_and_disk_on_this_machine(tmp_path, capsys, demo_cache):
     # the found datasets here are the demo sets (256x256 images): the estimate is exact for them
     found = [d for d in r["datasets"] if d["status"] == "found"]
     assert "demo-a" in {d["name"] for d in found} and all(d["layout"] == "demo" for d in found)
-    assert disk["decoded-image"]["need_bytes_estimate"] == sum(d["n_images"] for d in found) * (256 * 256 * 3 + 128)
+    assert disk["decoded-image"]["need_bytes_estimate"] == sum(d["n_images"] for d in found) * entry_bytes(256, 256)
 
 
 def test_full_disk_is_a_problem(tmp_path, capsys, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bench.cli import main
+from bench.image_cache import entry_bytes
 
 
 def test_pipeline_json_on_the_tiny_config(capsys, tmp_path, monkeypatch):
@@ -20,7 +21,7 @@ def test_pipeline_json_on_the_tiny_config(capsys, tmp_path, monkeypatch):
     assert all(row["loader_uncached_crops_per_s"] > 0 and row["loader_cached_crops_per_s"] > 0 for row in r["by_workers"])
     assert r["by_workers"][0]["cached_crops_per_cpu_s"] > 0 and "cached_crops_per_cpu_s" not in r["by_workers"][1]
     assert r["model_train_crops_per_s"] > 0 and r["images"] == 4 and r["image_source"].startswith("1024x768")
-    assert r["cache_entries"] == 4 and r["cache_bytes"] == 4 * (1024 * 768 * 3 + 128)
+    assert r["cache_entries"] == 4 and r["cache_bytes"] == 4 * entry_bytes(1024, 768)
     assert r["intra_estimate_with_loading_h"] >= r["intra_estimate_compute_only_h"] > 0
     assert r["verdict"] and not (tmp_path / "unused").exists()
 

@@ -77,7 +77,7 @@ def test_decode_checks_are_cached_per_file(koniq_truncated):
     root, bad = koniq_truncated
     first = load_dataset("koniq10k", data_root=root, skip_corrupt=True)
     checks = DecodeChecks(bad.parent.parent)
-    assert len(checks.known) == 20 and checks.known[f"1024x768/{bad.name}"][2].startswith("does not decode")
+    assert len(checks.known) == 20 and checks.known[f"1024x768/{bad.name}"][3].startswith("does not decode")
     bad.write_bytes(b"\xff\xd8 still broken, other size")          # a changed file is decoded again
     again = load_dataset("koniq10k", data_root=root, skip_corrupt=True)
     assert len(again) == len(first) == 19

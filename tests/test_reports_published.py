@@ -87,3 +87,25 @@ def test_tables_match_the_paper_text(pub, shared_dir):
         ours = [_value(pub, table=5, method=method, fraction=fraction, test=d, metric=m).value
                 for d in ("live", "livec") for m in ("plcc", "srcc")]
         assert ours == _numbers(line)[-4:], (fraction, method)
+
+
+def test_pyiqa_nr_numbers_join_the_eval_table():
+    """pyiqa's published NR benchmark (with its source) appears beside a measured eval cell on the same dataset."""
+    from reports.eval_table import eval_tables
+    from reports.published import PYIQA_NR_SOURCE, load_pyiqa_nr
+    from reports.source import to_result
+
+    pub = {(p.method, p.test, p.metric): p.value for p in load_pyiqa_nr()}
+    assert pub[("pyiqa:brisque", "livec", "srcc")] == pub[("brisque", "livec", "srcc")] == 0.3128
+    assert pub[("pyiqa:clipiqa+", "koniq10k", "plcc")] == 0.909                 # pyiqa's 1024x768 column
+    assert pub[("pyiqa:clipiqa+", "koniq10k@512x384", "plcc")] == 0.8454        # its 512x384 one, kept apart
+    assert ("pyiqa:tres", "livec", "srcc") in pub                               # pyiqa's 'tres-koniq'
+    assert ("pyiqa:qalign", "koniq10k@512x384", "srcc") not in pub      # empty cells stay empty
+    cell = {"key": "k1", "protocol": "eval", "method": "brisque", "variant": "default", "train_dataset": "livec",
+            "test_dataset": "livec", "split_set": "default", "split_index": 0, "split_hash": "h", "seed": 0,
+            "metrics": {"srcc": 0.30, "plcc": 0.33, "krcc": 0.2}, "params": {}, "preset": "paper"}
+    tables, _ = eval_tables([to_result(cell)])
+    rows = {r.label: r for r in tables[0].rows}
+    published = next(r for label, r in rows.items() if label.endswith("(pyiqa)"))
+    assert published.published and published.cells[("livec", "livec", "srcc")].value == 0.3128
+    assert any(PYIQA_NR_SOURCE in n for n in tables[0].notes)

@@ -85,10 +85,17 @@ def cmd_cache(args) -> int:
     facts = ic.build(cache, paths, steps, progress=sys.stderr.isatty() and not args.json, what=ds.dataset.name,
                      jobs=args.jobs)
     facts.update(dataset=ds.dataset.name, resize=ic.resize_key(steps))
+    lost = facts["not_written_disk_full"]
+    facts["stored"] = facts["built"] - lost
     if args.json:
         print(json.dumps(facts, indent=2))
-    else:
-        note = (f"; {facts['not_written_disk_full']} not written (disk full)" if facts["not_written_disk_full"] else "")
-        print(f"{what}: {facts['built']} decoded and stored, {facts['already_cached']} already cached, "
-              f"{ic.gib(facts['bytes'])} in {facts['root']}, {facts['seconds']:.1f} s{note}")
+        return 1 if lost else 0
+    if lost:      # the disk filled during the build (the check up front passed): not a success
+        raise ic.CacheDiskFull(
+            f"{what}: the disk under {facts['root']} filled up during the build: {lost} of {facts['built']} decoded "
+            f"images could not be stored ({facts['stored']} stored, {facts['already_cached']} already cached; "
+            f"{ic.gib(ic.free_bytes(root))} free now). Runs decode the missing ones each time (the same numbers, "
+            f"slower). Free space, or point {ic.ENV} at a bigger disk, and run `bench data cache {args.name}` again.")
+    print(f"{what}: {facts['built']} decoded and stored, {facts['already_cached']} already cached, "
+          f"{ic.gib(facts['bytes'])} in {facts['root']}, {facts['seconds']:.1f} s")
     return 0

@@ -178,14 +178,18 @@ def cmd_check(args) -> int:
     cov = d["label_coverage"]
     if 0 < cov["scene"] < 1:
         problems.append(f"only {cov['scene']:.1%} of images have scene labels (partial label files?)")
+    modes = dict(getattr(ds, "image_modes", None) or {}) if args.deep else {}
     result = {"name": spec.name, "ok": not problems, "problems": problems,
-              "images_decoded": bool(args.deep), **d}
+              "images_decoded": bool(args.deep), **d, **({"pixel_modes": modes} if args.deep else {})}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"{spec.title}: {len(ds)} images ({d['layout']} layout) in {d['folder']}")
         print(f"  files present{' and decodable' if args.deep else ''}: yes; scores finite: yes; revision {d['revision']}")
         print(f"  labels: scene {cov['scene']:.1%}, distortion {cov['distortion']:.1%}")
+        if modes:
+            print("  pixel modes: " + ", ".join(f"{m}: {n}" for m, n in sorted(modes.items())) +
+                  "; every mode is read at its bit depth and scaled to 8 bits (docs/DATASETS.md)")
         for note in d["notes"]:
             print(f"  note: {note}")
         for p in problems:

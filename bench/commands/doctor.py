@@ -208,7 +208,9 @@ def check_methods(report: dict, names: list[str] | None, preset: str | None, wei
         missing = [w for w in entry["weights"] if not w["found"]]
         if missing:
             what = f"method {r['name']}: weight file(s) not found: {', '.join(w['file'] for w in missing)}"
-            fix = "; ".join(w["hint"] or f"put {w['file']} in --weights-dir or {w['looked_in'][0]}" for w in missing)
+            fix = (f"python -m bench weights fetch {r['name']} (on a machine with internet; --to DIR makes a folder "
+                   "for this one, then --weights-dir DIR); or by hand: "
+                   + "; ".join(w["hint"] or f"put {w['file']} in --weights-dir or {w['looked_in'][0]}" for w in missing))
         elif "not installed" in r["why"] or "import failed" in r["why"]:
             what, fix = f"method {r['name']} cannot run here: {r['why']}", "pip install -e '.[all]' 'setuptools<81'"
         else:

@@ -97,6 +97,13 @@ def run(args) -> int:
     finally:
         torch.set_num_threads(threads)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_result(result))
+    if result.method == "mpiqe" and args.backbone == "ViT-B-16" and not args.param:
+        # this machine's paper-size throughput, for `bench study plan`'s cost estimate
+        import sys
+
+        from bench.study.estimate import save_perf
+
+        print(f"saved for cost estimates (bench study plan): {save_perf(result.to_dict())}", file=sys.stderr)
     return 0
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 COLUMNS = ("key", "protocol", "method", "variant", "params", "preset", "train", "test", "split_set", "split",
            "fraction", "seed", "srcc", "plcc", "plcc_logistic", "krcc", "rmse", "flags", "n_train", "n_test",
            "fit_s", "predict_s", "device", "versions", "git_commit", "method_version", "harness_version",
-           "finished_at", "synthetic_data")
+           "finished_at", "synthetic_data", "integrity")
+# what a row is built from: a record without one of these was not written by `bench run`
+EXPORT_FIELDS = {"key": str, "protocol": str, "method": str, "train_dataset": str, "test_dataset": str,
+                 "split_index": (int, type(None)), "seed": (int, type(None)), "metrics": dict, "params": dict}
 EXPORT_FORMATS = ("csv", "parquet")
 
 
@@ -35,6 +38,7 @@ def add_parser(sub) -> None:
 
 def tidy_rows(records) -> list[dict]:
     from bench.datasets.registry import DEMO_NAMES
+    from bench.integrity import status_of
 
     rows = []
     for r in records:
@@ -53,8 +57,43 @@ def tidy_rows(records) -> list[dict]:
             "finished_at": r.get("finished_at"),
             # the demo sets' scores are a pseudo-MOS: say so in every row that uses them
             "synthetic_data": r["train_dataset"] in DEMO_NAMES or r["test_dataset"] in DEMO_NAMES,
+            "integrity": status_of(r),      # 'unverified': written before the store's hashes (docs/RUNNING.md)
         })
     return rows
+
+
+def checked_records(store) -> list[dict]:
+    """Every finished cell, each a record `bench run` wrote that passes its integrity hashes; else one
+    BenchError naming the file (a junk or edited record is never a row of the table)."""
+    from bench.errors import BenchError
+
+    records, problems = [], []
+    for key in sorted(store.done_keys()):
+        path = store.cell_path(key)
+        try:
+            r = store.load(key)
+        except FileNotFoundError:      # removed by a concurrent --rerun all
+            continue
+        if not isinstance(r, dict):
+            problems.append(f"{path} is not a cell record (a JSON {type(r).__name__})")
+            continue
+        if r.get("status", "done") != "done":
+            continue
+        wrong = [k for k, kind in EXPORT_FIELDS.items() if not isinstance(r.get(k), kind) or k not in r]
+        if wrong:
+            problems.append(f"{path} lacks field(s) {wrong} (or holds the wrong type): not written by `bench run`")
+            continue
+        tampered = store.tampered(r, path)
+        if tampered:
+            problems.append(tampered)
+            continue
+        records.append(r)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise BenchError(f"{len(problems)} result file(s) cannot be exported{more}: " + " | ".join(problems[:3]) +
+                         ". Delete each such .json (and its .preds.csv) and run the same `bench run` command "
+                         "again to recompute it; nothing was written.")
+    return records
 
 
 def _export_plan(to: str | None, out: str, fmt: str | None) -> tuple[Path, list[str]]:
@@ -99,7 +138,7 @@ def export(args) -> int:
             raise BenchError("Parquet needs pyarrow: pip install 'biqa-bench[parquet]' (or use --format csv).") from None
     ensure_writable(stem.parent, "--to")      # before reading the store: a bad --to fails at once
     store = ResultStore(args.out)
-    frame = pd.DataFrame(tidy_rows(store.iter_results()), columns=list(COLUMNS))
+    frame = pd.DataFrame(tidy_rows(checked_records(store)), columns=list(COLUMNS))
     frame = frame.sort_values(["protocol", "method", "variant", "train", "test", "fraction", "split", "seed"],
                               na_position="first", kind="stable")
     written = []

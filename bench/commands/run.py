@@ -159,6 +159,7 @@ def _plugin_names(methods: tuple[str, ...]) -> dict[str, str]:
 
 def run(args) -> int:
     import protocols
+    from bench.jobs import bounded_jobs
     from bench.runner import (
         RunError,
         WorkerConfig,
@@ -169,6 +170,7 @@ def run(args) -> int:
         median_table,
         plan,
         run_tasks,
+        select,
     )
     from bench.store import ResultStore, StoreError, ensure_writable_dir
 
@@ -210,13 +212,17 @@ def run(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         return _dry_run(tasks, store, args.rerun, unwritable)
+    jobs, job_notes = bounded_jobs(args.jobs, len(select(tasks, store, args.rerun)), args.backend, args.scheduler,
+                                   args.device)
+    for note in job_notes:
+        print(f"note: {note}", file=sys.stderr)
     commit, dirty = git_state()
     cfg = WorkerConfig(out=str(args.out), data_kwargs=kwargs, device=args.device, weights_dir=args.weights_dir,
                        cache_dir=args.cache_dir,
                        save_checkpoints=args.save_checkpoints, num_workers=args.num_workers,
                        cpu_threads=args.cpu_threads, image_cache=None if args.no_image_cache else "auto",
                        git_commit=commit, git_dirty=dirty)
-    summary = run_tasks(tasks, store, cfg, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+    summary = run_tasks(tasks, store, cfg, jobs=jobs, backend=args.backend, scheduler=args.scheduler,
                         rerun=args.rerun, progress=False if args.no_progress else None,
                         backend_options=slurm_options)
     if summary.submitted == 0:

@@ -52,6 +52,7 @@ def load_dataset(
         from bench.datasets.demo_loader import load_demo
 
         return load_demo(spec, progress=progress)
+    check_data_root(data_root)
     dirs = _normalise_dirs(dataset_dirs)
     if spec.extra.get("custom") is not None:
         from bench.datasets.custom import load_custom
@@ -91,9 +92,20 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                    help="exclude missing/corrupt images instead of failing (recorded in the revision)")
 
 
+def check_data_root(data_root: PathLike | None) -> None:
+    """A data root (--data-root, else $BENCH_DATA) that exists but is not a folder is the user's typo: say so,
+    rather than report every dataset as not found under it."""
+    root = resolve_data_root(data_root)
+    if root.exists() and not root.is_dir():
+        flag = "--data-root" if data_root else "$BENCH_DATA" if os.environ.get("BENCH_DATA") else "the data root"
+        raise DatasetError(f"{flag} {str(root)!r} is a file, not a folder. Point it at the folder that holds the "
+                           "datasets (each in its own sub-folder; docs/DATASETS.md), or at a datasets.toml's folder.")
+
+
 def data_kwargs(args: argparse.Namespace) -> dict:
     """The keyword arguments of ``load_dataset`` from parsed ``add_data_args`` flags."""
     specs = tuple(str(Path(p).expanduser().absolute()) for p in getattr(args, "dataset_spec", None) or [])
+    check_data_root(getattr(args, "data_root", None))
     register_custom(getattr(args, "data_root", None), specs)     # before --dataset-dir names are resolved
     dirs: dict[str, Path] = {}
     for item in getattr(args, "dataset_dir", None) or []:

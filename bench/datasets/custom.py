@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.datasets.custom_spec import (NONE, OFFICIAL_SPLIT, PHASES, SCENE_NAMES, SPEC_NAMES,  # noqa: F401
                                         CustomDataset, SpecError, parse_spec_file, to_dataset_spec)
+from bench.datasets.ids import BadId, normalise_id
 from bench.datasets.registry import BUILTIN_NAMES, CUSTOM, DatasetSpec
 from bench.labels import DISTORTION_CLASSES
 
@@ -54,9 +55,15 @@ def load_custom(spec: DatasetSpec, images_override: Path | None = None, skip_cor
     lo, hi = c.scale
     for where, cells in table.rows:
         src = f"{table.what}, {where}"
-        rel = cells[cols["image_column"]].replace("\\", "/").lstrip("/")
-        if not rel:
+        written = cells[cols["image_column"]]
+        if not written:
             raise SpecError(f"{src}: the image column {c.image_column!r} is empty.")
+        try:
+            rel = normalise_id(written)
+        except BadId as why:
+            raise SpecError(f"{src}: image {written!r} in column {c.image_column!r} {why} ({c.where('images')} is "
+                            f"{c.images}). Write it relative to that folder, or point 'images' at a folder "
+                            "that holds it.") from None
         raw = cells[cols["score_column"]]
         if not _numeric(raw):
             raise SpecError(f"{src}: score column {c.score_column!r} holds {raw!r} for {rel!r}, which is not a "

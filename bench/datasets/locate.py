@@ -13,9 +13,11 @@ from pathlib import Path
 from bench.datasets import layouts, liqe
 from bench.datasets.common import DatasetNotFound, Revision, higher_is_better
 from bench.datasets.distortions import distortion_class
+from bench.datasets.ids import BadId, file_identity, normalise_id
 from bench.datasets.meta import Meta, Row, opt_float, score_of
 from bench.datasets.registry import DatasetSpec
 from bench.errors import DatasetError
+from bench.image_modes import DECODER
 from bench.records import DatasetInfo, ImageRecord, ImageSet
 
 LAYOUTS = ("pyiqa", "official", "liqe")
@@ -112,17 +114,13 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
     if not meta.rows:
         raise DatasetError(f"{spec.title}: the metadata ({', '.join(map(str, meta.files[:1]))}) lists no images. "
                            "Restore it from the dataset's release.")
-    seen: dict[str, str] = {}
-    for row in meta.rows:
-        if row.rel in seen:
-            raise DatasetError(f"{row.source}: image {row.rel!r} is listed twice (first at {seen[row.rel]}). "
-                               "Remove the duplicate line from the metadata file.")
-        seen[row.rel] = row.source
+    canonical_ids(meta)
     scores = {row.rel: score_of(row) for row in meta.rows}
 
     # --skip-corrupt decodes every image (cached per file, so once): what it excludes must not depend
     # on whether --deep was given, or `data check --deep` and `run` would report different revisions
-    bad = _bad_images(meta, deep or skip_corrupt, progress)
+    bad, modes = _bad_images(meta, deep or skip_corrupt, progress)
+    _one_file_one_id(meta, {rel for rel, _ in bad})
     excluded: list[str] = []
     if bad:
         if not skip_corrupt:
@@ -174,17 +172,57 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
         has_distortion_labels=any(r.distortion_class is not None for r in records),
         notes=tuple(notes))
     ds = ImageSet(info, records)
+    ds.image_modes = modes          # (deep) pixel mode -> number of images, for `data check --deep`
     ds._split_sources = {"liqe": labels.splits if labels else {}, "liqe_folder": labels.folder if labels else None,
                          "pyiqa_rows": [r for r in meta.rows if r.rel not in skip],
                          "pyiqa_order": meta.pyiqa_order, "split_pickles": meta.split_pickles}
     return ds
 
 
-def _bad_images(meta: Meta, deep: bool, progress: bool) -> list[tuple[str, str]]:
-    """(id, reason) of images that are missing, empty, or (deep) do not decode."""
+def canonical_ids(meta: Meta) -> None:
+    """Every row's id normalised (``./a.bmp`` -> ``a.bmp``); an id listed twice, under any spelling, is an
+    error naming both lines: two spellings of one image could land on both sides of a split."""
+    seen: dict[str, Row] = {}
+    written, renamed = {}, {}
+    for row in meta.rows:
+        try:
+            rel = normalise_id(row.rel)
+        except BadId as why:
+            raise DatasetError(f"{row.source}: image path {row.rel!r} {why}. Fix that line of the metadata "
+                               "file.") from None
+        if rel in seen:
+            first = seen[rel]
+            spelt = "" if written[rel] == row.rel else f", written {written[rel]!r} there and {row.rel!r} here"
+            raise DatasetError(f"{row.source}: image {rel!r} is listed twice (first at {first.source}{spelt}). "
+                               "Remove the duplicate line from the metadata file.")
+        seen[rel], written[rel], renamed[row.rel] = row, row.rel, rel
+        row.rel = rel
+    if meta.pyiqa_order is not None:
+        meta.pyiqa_order = [renamed.get(r, r) for r in meta.pyiqa_order]
+
+
+def _one_file_one_id(meta: Meta, skip: set[str]) -> None:
+    """Two ids that reach one file (symlink, hard link, case-insensitive disk) are one image listed twice."""
+    owner: dict[tuple[int, int], Row] = {}
+    for row in meta.rows:
+        if row.rel in skip:
+            continue
+        try:
+            ident = file_identity((meta.folder / row.rel).stat())
+        except OSError:
+            continue
+        first = owner.setdefault(ident, row)
+        if first is not row:
+            raise DatasetError(f"{row.source}: image {row.rel!r} is the same file as {first.rel!r} at {first.source} "
+                               "(a link, or a case-insensitive disk). Remove one of the two lines.")
+
+
+def _bad_images(meta: Meta, deep: bool, progress: bool) -> tuple[list[tuple[str, str]], Counter]:
+    """(id, reason) of images that are missing, empty, or (deep) do not decode or have a pixel mode that
+    cannot be read; and (deep) how many images have each pixel mode."""
     from tqdm import tqdm
 
-    bad = []
+    bad, modes = [], Counter()
     checked = DecodeChecks(meta.folder) if deep else None
     for row in tqdm(meta.rows, desc="checking images", disable=not progress, leave=False):
         p = meta.folder / row.rel
@@ -196,12 +234,13 @@ def _bad_images(meta: Meta, deep: bool, progress: bool) -> list[tuple[str, str]]
         if st.st_size == 0:
             bad.append((row.rel, "empty file"))
         elif checked is not None:
-            why = checked.error(row.rel, p, st)
+            why, mode = checked.error(row.rel, p, st)
+            modes[mode] += 1
             if why:
                 bad.append((row.rel, why))
     if checked is not None:
         checked.save()
-    return bad
+    return bad, modes
 
 
 class DecodeChecks:
@@ -222,15 +261,16 @@ class DecodeChecks:
             self.known = {}
         self.changed = False
 
-    def error(self, rel: str, path: Path, st) -> str | None:
-        stamp = [st.st_size, st.st_mtime_ns]
+    def error(self, rel: str, path: Path, st) -> tuple[str | None, str]:
+        """(why the image cannot be used or None, its pixel mode)."""
+        stamp = [st.st_size, st.st_mtime_ns, DECODER]
         entry = self.known.get(rel)
-        if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp:
-            return entry[2]
-        why = _decode_error(path)
-        self.known[rel] = stamp + [why]
+        if isinstance(entry, list) and len(entry) == 5 and entry[:3] == stamp:
+            return entry[3], entry[4]
+        why, mode = _decode_error(path)
+        self.known[rel] = stamp + [why, mode]
         self.changed = True
-        return why
+        return why, mode
 
     def save(self) -> None:
         import json
@@ -244,15 +284,22 @@ class DecodeChecks:
                 pass
 
 
-def _decode_error(path: Path) -> str | None:
+def _decode_error(path: Path) -> tuple[str | None, str]:
     from PIL import Image
 
+    from bench.image_modes import ImageModeError, check, describe
+
+    mode = "?"
     try:
         with Image.open(path) as im:
+            mode = describe(im)
             im.load()
+            check(im, path)
+    except ImageModeError as exc:
+        return f"pixel mode cannot be read ({exc})", mode
     except Exception as exc:     # any decoder failure makes the file unusable
-        return f"does not decode ({type(exc).__name__}: {exc})"
-    return None
+        return f"does not decode ({type(exc).__name__}: {exc})", mode
+    return None, mode
 
 
 def _match_labels(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, excluded: set[str]):

@@ -183,13 +183,9 @@ class MPIQE(Method):
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
-        from methods.clip_backbone import describe_weights
+        from methods.clipiqa import clip_weight_specs
 
-        filename, paths, hint = describe_weights(params.backbone, params.pretrained, weights_dir)
-        if not filename:
-            return []
-        return [WeightSpec(name=f"CLIP {params.backbone} ({params.pretrained})", filename=filename,
-                           search_paths=tuple(paths), hint=hint)]
+        return clip_weight_specs(params.backbone, params.pretrained, weights_dir)
 
     @classmethod
     def availability(cls, params: Any = None, weights_dir: Path | None = None) -> tuple[bool, str]:
@@ -362,12 +358,12 @@ class MPIQE(Method):
         tmp.replace(path)
 
     def load(self, path: Path) -> None:
-        import torch
+        from methods.checkpoints import load_tensors
 
         path = Path(path)
         if not path.is_file():
             raise MPIQEConfigError(f"checkpoint {path} does not exist")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_tensors(path)
         if blob.get("method") != self.name:
             raise MPIQEConfigError(f"checkpoint {path} is for method {blob.get('method')!r}, not {self.name!r}")
         self.params = self.Params(**blob["params"])

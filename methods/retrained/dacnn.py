@@ -112,7 +112,7 @@ class DACNN(TrainedRegressor):
     def sdanet_weight(cls, weights_dir: Path | None) -> WeightSpec:
         return WeightSpec(name="DACNN SDANet (EfficientNet-B0 pre-trained on synthetic distortions)",
                           filename=SDANET_FILE, search_paths=W._candidates(SDANET_FILE, "dacnn", weights_dir),
-                          hint=f"{SDANET_URL} -> {W.torch_hub_dir() / 'dacnn'}/ or --weights-dir")
+                          hint=f"{SDANET_URL} -> {W.torch_hub_dir() / 'dacnn'}/ or --weights-dir", url=SDANET_URL)
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
@@ -131,9 +131,8 @@ class DACNN(TrainedRegressor):
 
     # --- model ---
     def build(self):
-        import torch
-
         from bench.errors import WeightsMissing
+        from methods.checkpoints import load_tensors
         from methods.retrained import dacnn_model as M
         from methods.retrained.engine import Trainable
 
@@ -149,7 +148,7 @@ class DACNN(TrainedRegressor):
                                      "or --param dacnn.sdanet=imagenet to start it from ImageNet (not the paper)")
             sdanet = M.efficientnet_b0(weights=None)
             try:
-                M.load_sdanet(sdanet, torch.load(path, map_location="cpu", weights_only=True), str(path))
+                M.load_sdanet(sdanet, load_tensors(path), str(path))
             except M.CheckpointMismatch as exc:
                 raise BenchError(f"dacnn: {exc}. The file should be {SRC}'s {SDANET_FILE} ({SDANET_URL}).") from None
             M.use_tf_same_padding(sdanet)

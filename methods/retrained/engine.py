@@ -193,12 +193,11 @@ class TrainedRegressor(Method):
         """Crops larger than a (resized) image are cut after a bicubic upscale: say so instead of doing it silently."""
         if not recipe.crop_size:
             return
-        from PIL import Image
+        from bench.images import image_size
 
         small = 0
         for rec in train.records:
-            with Image.open(rec.path) as im:
-                w, h = resized_size(im.size, recipe.resize)
+            w, h = resized_size(image_size(rec.path), recipe.resize)
             small += min(w, h) < recipe.crop_size
         if small:
             self.context.note(f"{self.name}: {small} of {len(train)} training images are smaller than the "
@@ -220,9 +219,9 @@ class TrainedRegressor(Method):
         torch.save(self._ensure_model().net.state_dict(), path)
 
     def load(self, path: Path) -> None:
-        import torch
+        from methods.checkpoints import load_tensors
 
-        self._ensure_model().net.load_state_dict(torch.load(path, map_location="cpu"))
+        self._ensure_model().net.load_state_dict(load_tensors(path))
 
 
 def predict_images(model: Trainable, images: ImageSet, crop_size: int, test: dict, context,

@@ -98,13 +98,12 @@ class MetaIQA(PyiqaRetrained):
 def load_prior_strictly(net, url: str) -> None:
     """Load the prior; any missing or unexpected tensor (beyond the constant normalisation buffers) is an error
     naming the keys -- pyiqa loads it with strict=False, which would silently start from random weights."""
-    import torch
-
     from bench.errors import WeightsMissing
+    from methods.checkpoints import load_tensors
     from pyiqa.utils.download_util import load_file_from_url
 
     path = load_file_from_url(url)
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_tensors(path)            # tensors only: a replaced file cannot run code (methods/checkpoints.py)
     state = state.get("params", state.get("state_dict", state)) if isinstance(state, dict) else state
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = net.state_dict()

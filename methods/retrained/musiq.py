@@ -44,12 +44,12 @@ class MUSIQ(PyiqaRetrained):
     def build(self):
         import torch
 
+        from methods.checkpoints import load_tensors
         from methods.retrained.engine import Trainable
         from pyiqa.utils.download_util import load_file_from_url
 
         net = build_arch({"type": "MUSIQ", "pretrained": False, "num_class": 1})
-        state = torch.load(load_file_from_url(W.pyiqa_url("musiq_imagenet_pretrain-51d9b0a5.pth")),
-                           map_location="cpu", weights_only=False)
+        state = load_tensors(load_file_from_url(W.pyiqa_url("musiq_imagenet_pretrain-51d9b0a5.pth")))
         state = state.get("params", state)
         own = net.state_dict()
         keep = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
