@@ -125,7 +125,7 @@ def run_tasks(
         print(f"warning: {damaged_message(store, damaged)}", file=sys.stderr)
     todo = died_last(interleave(select(tasks, store, rerun)), store)
     summary.submitted = len(todo)
-    jobs = min(jobs, max(len(todo), 1))      # a worker without a cell only takes memory (bench/jobs.py)
+    jobs = min(jobs, max(len(todo), 1))  # a worker without a cell only takes memory (bench/jobs.py)
     summary.already_done = len((store.done_keys() & {t.key for t in tasks}) - {t.key for t in todo})
     if not todo:
         summary.seconds = time.perf_counter() - start

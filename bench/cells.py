@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any
 
 KEY_LENGTH = 20
-SCHEMA = 2                 # 2: finished cells carry integrity hashes (bench/integrity.py); 1 is still read
+SCHEMA = 2  # 2: finished cells carry integrity hashes (bench/integrity.py); 1 is still read
 
 
 def canonical_json(value: Any) -> str:
@@ -26,7 +26,7 @@ def canonical_json(value: Any) -> str:
 
 
 def _plain(value: Any):
-    if hasattr(value, "item"):          # numpy scalar
+    if hasattr(value, "item"):  # numpy scalar
         return value.item()
     if isinstance(value, (set, frozenset)):
         return sorted(value)
@@ -39,16 +39,16 @@ class Cell:
     method: str
     method_version: str
     method_kind: str
-    variant: str                  # ablation/sensitivity label; 'default' otherwise
+    variant: str  # ablation/sensitivity label; 'default' otherwise
     params: dict = field(hash=False)
-    preset: str                   # informational: the params are what counts
+    preset: str  # informational: the params are what counts
     train_dataset: str
     test_dataset: str
     train_revision: str
     test_revision: str
     split_set: str
     split_index: int
-    split_hash: str               # content hash of the ids used (test side included)
+    split_hash: str  # content hash of the ids used (test side included)
     fraction: float | None
     seed: int
     metric_settings: dict = field(hash=False)
@@ -97,10 +97,10 @@ class Task:
     cell: Cell
     train_ids: tuple[str, ...]
     val_ids: tuple[str, ...]
-    test_ids: tuple[str, ...] | None      # None: every image of the test dataset (cross-dataset)
-    method_target: str | None = None      # plug-in by location: the import target workers load (not hashed)
-    method_path: str | None = None        # module plug-in: the sys.path folder it was imported from (not hashed)
-    checkpoint: str | None = None         # eval protocol: a saved cell's weights to load instead of fitting
+    test_ids: tuple[str, ...] | None  # None: every image of the test dataset (cross-dataset)
+    method_target: str | None = None  # plug-in by location: the import target workers load (not hashed)
+    method_path: str | None = None  # module plug-in: the sys.path folder it was imported from (not hashed)
+    checkpoint: str | None = None  # eval protocol: a saved cell's weights to load instead of fitting
 
     @property
     def key(self) -> str:

@@ -44,5 +44,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     except FileNotFoundError:
         raise DatasetError(f"image file missing: {path}. Restore it, or pass --skip-corrupt to exclude it.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"cannot read image {path} ({type(exc).__name__}: {exc}). Re-download it, "
-                           "or pass --skip-corrupt to exclude it.") from None
+        raise DatasetError(
+            f"cannot read image {path} ({type(exc).__name__}: {exc}). Re-download it, "
+            "or pass --skip-corrupt to exclude it."
+        ) from None

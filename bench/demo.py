@@ -33,9 +33,9 @@ NAMES = ("demo-a", "demo-b")
 
 @dataclass(frozen=True)
 class DemoRef:
-    name: str          # file in skimage/data
-    key: str           # short id used in file names
-    scenes: tuple[str, ...]   # scene class names (bench.labels.SCENE_CLASSES)
+    name: str  # file in skimage/data
+    key: str  # short id used in file names
+    scenes: tuple[str, ...]  # scene class names (bench.labels.SCENE_CLASSES)
 
 
 # Disjoint references; grey photographs are toned (see _load_ref) so colour distortions act on them.
@@ -62,19 +62,19 @@ REFERENCES = {
 
 # native name (LIQE vocabulary, so bench.datasets.distortions maps it) -> 4 levels, mild to strong
 DISTORTIONS: dict[str, tuple[float, ...]] = {
-    "gaussian blur": (1.0, 2.0, 3.5, 6.0),          # Gaussian radius (px)
-    "white noise": (8.0, 16.0, 30.0, 50.0),         # sigma on 0-255
-    "jpeg compression": (40, 20, 10, 4),            # JPEG quality
-    "jpeg2000 compression": (20, 50, 100, 200),     # compression ratio
-    "contrast": (0.7, 0.5, 0.32, 0.18),             # contrast factor around the mean
-    "brighten": (0.75, 0.55, 0.4, 0.28),            # gamma < 1
-    "darken": (1.4, 2.0, 2.8, 4.0),                 # gamma > 1
-    "desaturation": (0.6, 0.35, 0.15, 0.0),         # saturation factor
-    "color quantization": (32, 12, 6, 3),           # levels per channel
-    "pixelate": (2, 4, 8, 14),                      # block size (px)
+    "gaussian blur": (1.0, 2.0, 3.5, 6.0),  # Gaussian radius (px)
+    "white noise": (8.0, 16.0, 30.0, 50.0),  # sigma on 0-255
+    "jpeg compression": (40, 20, 10, 4),  # JPEG quality
+    "jpeg2000 compression": (20, 50, 100, 200),  # compression ratio
+    "contrast": (0.7, 0.5, 0.32, 0.18),  # contrast factor around the mean
+    "brighten": (0.75, 0.55, 0.4, 0.28),  # gamma < 1
+    "darken": (1.4, 2.0, 2.8, 4.0),  # gamma > 1
+    "desaturation": (0.6, 0.35, 0.15, 0.0),  # saturation factor
+    "color quantization": (32, 12, 6, 3),  # levels per channel
+    "pixelate": (2, 4, 8, 14),  # block size (px)
 }
 
-SCALES = {"demo-a": ((1.0, 5.0), True), "demo-b": ((0.0, 100.0), False)}   # (raw scale, higher is better)
+SCALES = {"demo-a": ((1.0, 5.0), True), "demo-b": ((0.0, 100.0), False)}  # (raw scale, higher is better)
 TITLES = {"demo-a": "Demo A (synthetic, not human-rated)", "demo-b": "Demo B (synthetic, not human-rated)"}
 
 
@@ -94,7 +94,7 @@ def ensure_demo(name: str, cache_dir: Path | None = None, progress: bool = False
     try:
         generate(name, tmp, progress=progress)
         try:
-            os.replace(tmp, target)          # atomic; fails if another process won the race
+            os.replace(tmp, target)  # atomic; fails if another process won the race
         except OSError:
             if not (target / "meta.csv").is_file():
                 raise
@@ -123,14 +123,15 @@ def generate(name: str, out: Path, progress: bool = False, n_refs: int | None = 
     for ref, dist, lvl in tqdm(jobs, desc=f"generating {name}", disable=not progress, leave=False):
         img = apply_distortion(ref_px[ref.key], dist, DISTORTIONS[dist][lvl], rng)
         rel = f"dist/{ref.key}_{dist.replace(' ', '-')}_{lvl + 1}.png"
-        Image.fromarray(img).save(out / rel, compress_level=1)   # lossless, fast
+        Image.fromarray(img).save(out / rel, compress_level=1)  # lossless, fast
         q = _fidelity(ref_px[ref.key], img)
-        ratings = _rate(q, rng)                      # on 1..5, higher is better
-        if not hib:                                  # DMOS on 0-100
+        ratings = _rate(q, rng)  # on 1..5, higher is better
+        if not hib:  # DMOS on 0-100
             ratings = (5.0 - ratings) * 25.0
         ratings = np.clip(ratings, lo, hi)
-        rows.append((rel, ref.key, dist, lvl + 1, round(float(ratings.mean()), 4),
-                     round(float(ratings.std(ddof=1)), 4)))
+        rows.append(
+            (rel, ref.key, dist, lvl + 1, round(float(ratings.mean()), 4), round(float(ratings.std(ddof=1)), 4))
+        )
     with open(out / "meta.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(("id", "ref", "distortion", "level", "score", "std"))
@@ -197,7 +198,7 @@ def ssim(ref: np.ndarray, img: np.ndarray) -> float:
     covariance, K1=0.01, K2=0.03, 3 px border cropped), in float32 for speed."""
     from scipy.ndimage import uniform_filter1d
 
-    x, y = (np.moveaxis(a, -1, 0).astype(np.float32) for a in (ref, img))   # channels first
+    x, y = (np.moveaxis(a, -1, 0).astype(np.float32) for a in (ref, img))  # channels first
     m = np.stack([x, y, x * x, y * y, x * y])
     m = uniform_filter1d(uniform_filter1d(m, 7, axis=-1), 7, axis=-2)[..., 3:-3, 3:-3]
     mx, my, mxx, myy, mxy = m

@@ -38,11 +38,11 @@ import numpy as np
 from bench.errors import BenchError
 from bench.integrity import PIXEL_TRAILER, pixel_trailer, pixels_match
 
-ENV = "BENCH_IMAGE_CACHE"          # a folder, or 'off' to disable the cache in runs
+ENV = "BENCH_IMAGE_CACHE"  # a folder, or 'off' to disable the cache in runs
 OFF_VALUES = ("off", "0", "none", "no", "false")
-RESERVE_BYTES = 1 << 30            # a lazy build never fills the disk past this much free space
-KEY_VERSION = "v3"                 # bump if the pixels an entry holds change meaning (v2: short side as torchvision;
-                                   # v3: 16-bit/float images scaled, not clipped; a CRC-32 trailer after the pixels)
+RESERVE_BYTES = 1 << 30  # a lazy build never fills the disk past this much free space
+KEY_VERSION = "v3"  # bump if the pixels an entry holds change meaning (v2: short side as torchvision;
+# v3: 16-bit/float images scaled, not clipped; a CRC-32 trailer after the pixels)
 FILTERS = ("bicubic", "bilinear")  # a resize step's PIL filter (bicubic unless the step names one)
 
 
@@ -64,6 +64,7 @@ def default_root() -> Path | None:
 
 # --- resizes ------------------------------------------------------------------------------------------
 
+
 def normalise_resize(resize) -> tuple[tuple, ...]:
     """A resize as a tuple of steps: None, one step ("min", 224), or a sequence of steps."""
     if resize is None or resize == ():
@@ -78,8 +79,10 @@ def normalise_resize(resize) -> tuple[tuple, ...]:
         sizes = step[1:-1] if len(step) > 2 and isinstance(step[-1], str) else step[1:]
         ok = (kind in ("min", "short", "max") and len(sizes) == 1) or (kind == "fixed" and len(sizes) == 2)
         if not ok or filt not in FILTERS or not all(isinstance(v, (int, np.integer)) and v > 0 for v in sizes):
-            raise ValueError(f"resize step {step!r}: use ('min', N), ('short', N), ('max', N) or ('fixed', W, H) with "
-                             "N, W, H >= 1, optionally ending with 'bilinear' or 'bicubic'")
+            raise ValueError(
+                f"resize step {step!r}: use ('min', N), ('short', N), ('max', N) or ('fixed', W, H) with "
+                "N, W, H >= 1, optionally ending with 'bilinear' or 'bicubic'"
+            )
         # bicubic (the default) is left out, so the keys of entries stored before filters existed stay the same
         steps.append((kind, *(int(v) for v in sizes), *((filt,) if filt != "bicubic" else ())))
     return tuple(steps)
@@ -101,7 +104,7 @@ def target_size(w: int, h: int, steps: tuple[tuple, ...]) -> tuple[int, int]:
                 w, h = max(n, int(np.ceil(w * s))), max(n, int(np.ceil(h * s)))
         elif step[0] == "max" and min(w, h) <= step[1]:
             continue
-        else:   # short (and max, for images whose short side is larger): torchvision's Resize(n) rule,
+        else:  # short (and max, for images whose short side is larger): torchvision's Resize(n) rule,
             # the long side truncated (int(n * long / short)), as the official UNIQUE/LIQE loaders resize
             n = step[1]
             w, h = (n, max(1, int(n * h / w))) if w <= h else (max(1, int(n * w / h)), n)
@@ -121,7 +124,7 @@ def apply_resize(img, steps: tuple[tuple, ...]):
 
 # --- content hashes -----------------------------------------------------------------------------------
 
-_DIGESTS: dict[str, tuple[tuple, str]] = {}     # per process: path -> ((size, mtime_ns, inode), sha256)
+_DIGESTS: dict[str, tuple[tuple, str]] = {}  # per process: path -> ((size, mtime_ns, inode), sha256)
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -142,6 +145,7 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 # --- the cache ----------------------------------------------------------------------------------------
+
 
 class ImageCache:
     """Decoded pixels by (file content, resize). Picklable (a root folder only), so it travels into
@@ -177,7 +181,7 @@ class ImageCache:
         try:
             digest = file_digest(path)
         except FileNotFoundError:
-            decode(path)          # raises the harness's "image file missing" error
+            decode(path)  # raises the harness's "image file missing" error
             raise
         if steps:
             arr = self._read(self.entry_path(digest, steps))
@@ -187,7 +191,7 @@ class ImageCache:
         raw = self._read(raw_entry)
         if raw is not None and target_size(raw.shape[1], raw.shape[0], steps) == (raw.shape[1], raw.shape[0]):
             return raw
-        if raw is not None:                 # resize from the cached decode: the same pixels as a fresh one
+        if raw is not None:  # resize from the cached decode: the same pixels as a fresh one
             from PIL import Image
 
             img = Image.fromarray(np.asarray(raw))
@@ -222,8 +226,14 @@ class ImageCache:
                 arr = np.load(entry, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError, EOFError):
                 continue
-            if _valid(entry, arr) and _pixels_verified(entry, arr) and (entry.name == self.entry_path(digest, steps).name or
-                                       target_size(arr.shape[1], arr.shape[0], steps) == (arr.shape[1], arr.shape[0])):
+            if (
+                _valid(entry, arr)
+                and _pixels_verified(entry, arr)
+                and (
+                    entry.name == self.entry_path(digest, steps).name
+                    or target_size(arr.shape[1], arr.shape[0], steps) == (arr.shape[1], arr.shape[0])
+                )
+            ):
                 return True
         return False
 
@@ -239,12 +249,12 @@ class ImageCache:
             with open(tmp, "wb") as fh:
                 arr = np.ascontiguousarray(arr)
                 np.save(fh, arr, allow_pickle=False)
-                fh.write(pixel_trailer(arr))        # CRC-32 of the pixels, checked when read (bench/integrity.py)
+                fh.write(pixel_trailer(arr))  # CRC-32 of the pixels, checked when read (bench/integrity.py)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, entry)
         except OSError:
-            tmp.unlink(missing_ok=True)     # e.g. the disk filled up meanwhile: the run goes on uncached
+            tmp.unlink(missing_ok=True)  # e.g. the disk filled up meanwhile: the run goes on uncached
             self.stats["not_written_disk_full"] += 1
             return False
         return True
@@ -280,7 +290,7 @@ def _valid(entry: Path, arr: np.ndarray) -> bool:
     return entry.stat().st_size == arr.offset + arr.nbytes + PIXEL_TRAILER
 
 
-_VERIFIED: dict[str, tuple] = {}     # per process: entry -> (size, mtime_ns, inode) when its CRC last matched
+_VERIFIED: dict[str, tuple] = {}  # per process: entry -> (size, mtime_ns, inode) when its CRC last matched
 
 
 def _pixels_verified(entry: Path, arr: np.ndarray) -> bool:
@@ -298,8 +308,9 @@ def _pixels_verified(entry: Path, arr: np.ndarray) -> bool:
 
 # --- building a whole dataset up front ------------------------------------------------------------
 
+
 def entry_bytes(w: int, h: int) -> int:
-    return w * h * 3 + 128 + PIXEL_TRAILER      # .npy header: 128 bytes for these shapes
+    return w * h * 3 + 128 + PIXEL_TRAILER  # .npy header: 128 bytes for these shapes
 
 
 def plan_build(cache: ImageCache, paths: Sequence[Path], resize=None) -> dict:
@@ -317,8 +328,9 @@ def plan_build(cache: ImageCache, paths: Sequence[Path], resize=None) -> dict:
         except FileNotFoundError:
             raise DatasetError(f"image file missing: {p}. Restore it, or pass --skip-corrupt to exclude it.") from None
         except (OSError, Image.DecompressionBombError) as exc:
-            raise DatasetError(f"cannot read image {p} ({type(exc).__name__}: {exc}). Re-download it, "
-                               "or pass --skip-corrupt.") from None
+            raise DatasetError(
+                f"cannot read image {p} ({type(exc).__name__}: {exc}). Re-download it, or pass --skip-corrupt."
+            ) from None
         size = entry_bytes(w, h)
         total += size
         if not cache.contains(p, steps):
@@ -342,7 +354,8 @@ def check_free_space(root: Path, need_bytes: int, what: str, reserve_bytes: int 
         raise CacheDiskFull(
             f"the decoded-image cache for {what} needs {gib(need_bytes)} more in {root}, but only {gib(free)} is "
             f"free there (keeping {gib(reserve_bytes)} in reserve). Free space, point {ENV}=/a/bigger/disk at "
-            "another folder, resize the images smaller in the recipe, or run with --no-image-cache (slower).")
+            "another folder, resize the images smaller in the recipe, or run with --no-image-cache (slower)."
+        )
     return free
 
 
@@ -350,8 +363,9 @@ def gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
 
 
-def build(cache: ImageCache, paths: Sequence[Path], resize=None, progress: bool = False, what: str = "",
-          jobs: int = 1) -> dict:
+def build(
+    cache: ImageCache, paths: Sequence[Path], resize=None, progress: bool = False, what: str = "", jobs: int = 1
+) -> dict:
     """Build the entries of ``paths`` that are missing, after the free-space check, in ``jobs`` processes.
     Returns facts (images, built, already_cached, bytes, seconds, root, not_written_disk_full)."""
     t0 = time.perf_counter()
@@ -365,7 +379,7 @@ def build(cache: ImageCache, paths: Sequence[Path], resize=None, progress: bool 
     if jobs > 1 and len(plan["todo"]) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        chunks = [plan["todo"][i::jobs * 4] for i in range(jobs * 4)]
+        chunks = [plan["todo"][i :: jobs * 4] for i in range(jobs * 4)]
         with ProcessPoolExecutor(jobs) as pool:
             for n, skipped in pool.map(_build_chunk, [(cache, c, resize) for c in chunks if c]):
                 bar.update(n)
@@ -376,9 +390,15 @@ def build(cache: ImageCache, paths: Sequence[Path], resize=None, progress: bool 
             bar.update(1)
         not_written = cache.stats["not_written_disk_full"]
     bar.close()
-    return {"images": plan["images"], "built": plan["missing"], "already_cached": plan["images"] - plan["missing"],
-            "bytes": plan["total_bytes"], "seconds": time.perf_counter() - t0, "root": str(cache.root),
-            "not_written_disk_full": not_written}
+    return {
+        "images": plan["images"],
+        "built": plan["missing"],
+        "already_cached": plan["images"] - plan["missing"],
+        "bytes": plan["total_bytes"],
+        "seconds": time.perf_counter() - t0,
+        "root": str(cache.root),
+        "not_written_disk_full": not_written,
+    }
 
 
 def _build_chunk(job) -> tuple[int, int]:
@@ -389,6 +409,7 @@ def _build_chunk(job) -> tuple[int, int]:
 
 
 # --- the cache a run uses -----------------------------------------------------------------------------
+
 
 def active() -> ImageCache | None:
     """The cache a CropDataset uses when none is given: the one the runner set for the cell in flight

@@ -25,8 +25,8 @@ float on the device; a cached item skips the decode (the crop copies remain).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def ensure_min_size(img, size: int):
     is_array = isinstance(img, np.ndarray)
     h, w = img.shape[:2] if is_array else img.size[::-1]
     if min(h, w) >= size:
-        return img                      # (before fromarray: that would copy a large image for nothing)
+        return img  # (before fromarray: that would copy a large image for nothing)
     pil = Image.fromarray(img) if is_array else img
     s = size / min(h, w)
     out = pil.resize((max(size, int(np.ceil(w * s))), max(size, int(np.ceil(h * s)))), Image.BICUBIC)
@@ -87,7 +87,7 @@ def _iter_crops(img, n: int, size: int, rng: np.random.Generator):
     if isinstance(img, np.ndarray):
         h, w = img.shape[:2]
         for y, x in crop_boxes(h, w, n, size, rng):
-            yield img[y:y + size, x:x + size]
+            yield img[y : y + size, x : x + size]
     else:
         w, h = img.size
         for y, x in crop_boxes(h, w, n, size, rng):
@@ -116,18 +116,31 @@ def _torch_dataset_base():
 class CropDataset(_torch_dataset_base()):
     """n crops per image from one decode. Usable by any method; works with multi-worker loaders."""
 
-    def __init__(self, records: Sequence[ImageRecord], n_crops: int = 8, crop_size: int = 224,
-                 train: bool = True, seed: int = 0, resize=None, cache="active"):
+    def __init__(
+        self,
+        records: Sequence[ImageRecord],
+        n_crops: int = 8,
+        crop_size: int = 224,
+        train: bool = True,
+        seed: int = 0,
+        resize=None,
+        cache="active",
+    ):
         from bench import image_cache
 
         if n_crops < 1 or crop_size < 1:
             raise ValueError(f"n_crops={n_crops}, crop_size={crop_size}: both must be >= 1")
-        self.records = list(getattr(records, "records", records))   # an ImageSet or a list of records
+        self.records = list(getattr(records, "records", records))  # an ImageSet or a list of records
         self.n_crops, self.crop_size, self.train, self.seed = n_crops, crop_size, train, seed
-        self.resize = image_cache.normalise_resize(resize)    # before cropping, e.g. ("short", 512)
+        self.resize = image_cache.normalise_resize(resize)  # before cropping, e.g. ("short", 512)
         # 'active': the run's decoded-image cache (bench.image_cache.active()); None: decode every time
-        self.cache = image_cache.active() if isinstance(cache, str) and cache == "active" else \
-            image_cache.ImageCache(cache) if isinstance(cache, (str, Path)) else cache
+        self.cache = (
+            image_cache.active()
+            if isinstance(cache, str) and cache == "active"
+            else image_cache.ImageCache(cache)
+            if isinstance(cache, (str, Path))
+            else cache
+        )
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -149,14 +162,14 @@ class CropDataset(_torch_dataset_base()):
         path = self.records[i].path
         if self.cache is not None:
             return self.cache.pixels(path, self.resize + (("min", self.crop_size),), decode=open_rgb)
-        return apply_resize(open_rgb(path), self.resize)     # the min-size step happens in crops_chw_uint8
+        return apply_resize(open_rgb(path), self.resize)  # the min-size step happens in crops_chw_uint8
 
     def __getitem__(self, i) -> dict:
         """``ds[i]``, or ``ds[(epoch, i)]`` as make_loader's sampler asks: persistent workers hold their own
         copy of the dataset, so the epoch travels with the index (identical crops for any worker count)."""
         import torch
 
-        epoch, i = (i if isinstance(i, tuple) else (None, i))
+        epoch, i = i if isinstance(i, tuple) else (None, i)
         rec = self.records[i]
         # uint8: a quarter of the bytes to the device; make_loader converts there (bench.device_input)
         chw = crops_chw_uint8(self.pixels(i), self.n_crops, self.crop_size, self.rng_for(i, epoch))
@@ -168,7 +181,7 @@ class CropDataset(_torch_dataset_base()):
             "distortion": int(rec.distortion_class) if rec.distortion_class is not None else -1,
         }
 
-    __getitem__.epoch_in_index = True     # make_loader may pass (epoch, i); a subclass's own __getitem__ is not
+    __getitem__.epoch_in_index = True  # make_loader may pass (epoch, i); a subclass's own __getitem__ is not
 
     @staticmethod
     def split_index(item) -> tuple[int | None, int]:
@@ -201,9 +214,17 @@ class FullImageDataset(_torch_dataset_base()):
         return {"image": torch.from_numpy(chw), "score": float(rec.score), "index": i}
 
 
-def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers: int | str = 0,
-                seed: int = 0, drop_last: bool = False, pin_memory: bool | None = None, device=None,
-                prefetch_factor: int = 4):
+def make_loader(
+    dataset,
+    batch_size: int = 8,
+    shuffle: bool = False,
+    num_workers: int | str = 0,
+    seed: int = 0,
+    drop_last: bool = False,
+    pin_memory: bool | None = None,
+    device=None,
+    prefetch_factor: int = 4,
+):
     """A DataLoader with a seeded shuffle order, the same whatever ``num_workers`` is.
 
     ``device``: where the batches go (default: the device of the cell in flight, else cpu). On CUDA the
@@ -223,18 +244,28 @@ def make_loader(dataset, batch_size: int = 8, shuffle: bool = False, num_workers
     g = torch.Generator()
     g.manual_seed(int(seed))
     epoch_aware = getattr(type(dataset).__getitem__, "epoch_in_index", False)
-    sampler = SeededSampler(RandomSampler(dataset, generator=g) if shuffle else SequentialSampler(dataset),
-                            g if shuffle else None, dataset if epoch_aware else None)
+    sampler = SeededSampler(
+        RandomSampler(dataset, generator=g) if shuffle else SequentialSampler(dataset),
+        g if shuffle else None,
+        dataset if epoch_aware else None,
+    )
     # a worker's dataset copy never sees set_epoch: persistent workers only where the epoch rides the index
     persistent = workers > 0 and (epoch_aware or not hasattr(dataset, "set_epoch"))
     worker_seeds = torch.Generator()
     worker_seeds.manual_seed(int(seed))
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        generator=worker_seeds, drop_last=drop_last,
-                        pin_memory=cuda if pin_memory is None else pin_memory,
-                        persistent_workers=persistent, prefetch_factor=prefetch_factor if workers else None,
-                        worker_init_fn=_seed_worker if workers else None,
-                        multiprocessing_context=_worker_context() if workers else None)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        generator=worker_seeds,
+        drop_last=drop_last,
+        pin_memory=cuda if pin_memory is None else pin_memory,
+        persistent_workers=persistent,
+        prefetch_factor=prefetch_factor if workers else None,
+        worker_init_fn=_seed_worker if workers else None,
+        multiprocessing_context=_worker_context() if workers else None,
+    )
     exact = bool(getattr(dataset, "unit_exact", False))
     return DeviceLoader(loader, device, exact) if cuda else UnitLoader(loader, device, exact)
 
@@ -261,7 +292,7 @@ class SeededSampler:
     def __iter__(self):
         import torch
 
-        if self.generator is not None:       # what DataLoader's iterator drew for its base seed
+        if self.generator is not None:  # what DataLoader's iterator drew for its base seed
             torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         if self.dataset is None:
             yield from self.inner
@@ -309,10 +340,10 @@ class DeviceLoader(UnitLoader):
         import torch
 
         current = torch.cuda.current_stream(device)
-        current.wait_stream(stream)           # the model's stream waits for this batch's copy only
+        current.wait_stream(stream)  # the model's stream waits for this batch's copy only
         for k in self.MOVED:
             if k in batch and torch.is_tensor(batch[k]):
-                batch[k].record_stream(current)   # its memory is in use on the model's stream
+                batch[k].record_stream(current)  # its memory is in use on the model's stream
         return batch
 
 
@@ -335,7 +366,7 @@ def measure_item_vs_decode(path: str | Path, n_crops: int = 8, crop_size: int = 
 
     rec = ImageRecord(id=Path(path).name, path=Path(path), score=0.0, raw_score=0.0)
     ds = CropDataset([rec], n_crops=n_crops, crop_size=crop_size, train=True)
-    ds[0]                                             # warm up (imports, file cache)
+    ds[0]  # warm up (imports, file cache)
     decode, item, decode_cpu, item_cpu = [], [], 0.0, 0.0
     for k in range(repeats):
         t, c = time.perf_counter(), time.process_time()
@@ -349,8 +380,15 @@ def measure_item_vs_decode(path: str | Path, n_crops: int = 8, crop_size: int = 
         item.append(time.perf_counter() - t)
         item_cpu += time.process_time() - c
     d, i = float(np.median(decode)), float(np.median(item))
-    return {"decode_s": d, "item_s": i, "ratio": i / d, "cpu_ratio": item_cpu / decode_cpu,
-            "n_crops": n_crops, "crop_size": crop_size, "repeats": repeats}
+    return {
+        "decode_s": d,
+        "item_s": i,
+        "ratio": i / d,
+        "cpu_ratio": item_cpu / decode_cpu,
+        "n_crops": n_crops,
+        "crop_size": crop_size,
+        "repeats": repeats,
+    }
 
 
 def _main() -> None:

@@ -6,22 +6,53 @@ are the class names as the paper writes them, used verbatim in text prompts.
 """
 
 SCENE_CLASSES = (
-    "animal", "cityscape", "human", "indoor", "landscape",
-    "night", "plant", "still_life", "others",
+    "animal",
+    "cityscape",
+    "human",
+    "indoor",
+    "landscape",
+    "night",
+    "plant",
+    "still_life",
+    "others",
 )
 SCENE_PROMPTS = (
-    "animal", "cityscape", "human", "indoor scene", "landscape",
-    "night scene", "plant", "still-life", "others",
+    "animal",
+    "cityscape",
+    "human",
+    "indoor scene",
+    "landscape",
+    "night scene",
+    "plant",
+    "still-life",
+    "others",
 )
 
 DISTORTION_CLASSES = (
-    "jpeg2000 compression", "jpeg compression", "noise", "blur", "color",
-    "contrast", "overexposure", "underexposure", "spatial", "quantization", "other",
+    "jpeg2000 compression",
+    "jpeg compression",
+    "noise",
+    "blur",
+    "color",
+    "contrast",
+    "overexposure",
+    "underexposure",
+    "spatial",
+    "quantization",
+    "other",
 )
 DISTORTION_PROMPTS = (
-    "JPEG2000 compression", "JPEG compression", "noise", "blur", "color-related",
-    "contrast", "over-exposure", "under-exposure", "spatially-localized",
-    "quantization", "others",
+    "JPEG2000 compression",
+    "JPEG compression",
+    "noise",
+    "blur",
+    "color-related",
+    "contrast",
+    "over-exposure",
+    "under-exposure",
+    "spatially-localized",
+    "quantization",
+    "others",
 )
 
 N_SCENES = len(SCENE_CLASSES)

@@ -24,9 +24,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class MetricSettings:
-    logistic: str = "vqeg4"     # 'vqeg4': PLCC/RMSE also after the VQEG 4-parameter logistic; 'none': raw only
-    rmse_on: str = "logistic"   # 'logistic' (mapped predictions, when logistic='vqeg4') or 'raw'
-    version: int = 1            # bump when the computation changes: it is part of every cell key
+    logistic: str = "vqeg4"  # 'vqeg4': PLCC/RMSE also after the VQEG 4-parameter logistic; 'none': raw only
+    rmse_on: str = "logistic"  # 'logistic' (mapped predictions, when logistic='vqeg4') or 'raw'
+    version: int = 1  # bump when the computation changes: it is part of every cell key
 
     def __post_init__(self):
         if self.logistic not in ("vqeg4", "none"):
@@ -45,7 +45,7 @@ MIN_SAMPLES = 3
 
 def logistic4(x, b1, b2, b3, b4):
     """VQEG (2000) 4-parameter logistic: b2 + (b1 - b2) / (1 + exp(-(x - b3) / |b4|))."""
-    z = np.clip(-(x - b3) / max(abs(b4), 1e-12), -500, 500)   # clip: no overflow warnings on outliers
+    z = np.clip(-(x - b3) / max(abs(b4), 1e-12), -500, 500)  # clip: no overflow warnings on outliers
     return b2 + (b1 - b2) / (1.0 + np.exp(z))
 
 
@@ -54,8 +54,8 @@ def _logistic4_jac(x, b1, b2, b3, b4):
     scale = max(abs(b4), 1e-12)
     u = np.clip(-(x - b3) / scale, -500, 500)
     s = 1.0 / (1.0 + np.exp(u))
-    ds = -(b1 - b2) * s * (1.0 - s)                 # d f / d u
-    return np.column_stack([s, 1.0 - s, ds / scale, ds * (x - b3) / scale ** 2 * np.sign(b4 or 1.0)])
+    ds = -(b1 - b2) * s * (1.0 - s)  # d f / d u
+    return np.column_stack([s, 1.0 - s, ds / scale, ds * (x - b3) / scale**2 * np.sign(b4 or 1.0)])
 
 
 def fit_logistic4(pred: np.ndarray, mos: np.ndarray) -> np.ndarray | None:
@@ -73,8 +73,9 @@ def fit_logistic4(pred: np.ndarray, mos: np.ndarray) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            beta, _ = optimize.curve_fit(logistic4, z, mos, p0=[mos.max(), mos.min(), 0.0, 1.0],
-                                       jac=_logistic4_jac, maxfev=20000)
+            beta, _ = optimize.curve_fit(
+                logistic4, z, mos, p0=[mos.max(), mos.min(), 0.0, 1.0], jac=_logistic4_jac, maxfev=20000
+            )
     except (RuntimeError, ValueError, optimize.OptimizeWarning):
         return None
     if not np.all(np.isfinite(beta)):
@@ -110,8 +111,11 @@ def compute_metrics(mos, pred, settings: MetricSettings = DEFAULT_SETTINGS) -> d
         return out
     if np.ptp(pred) == 0:
         flags.append("constant_predictions")
-        out["rmse"] = float(np.sqrt(np.mean((mos - mos.mean()) ** 2))) if settings.rmse_on == "logistic" else \
-            float(np.sqrt(np.mean((pred - mos) ** 2)))
+        out["rmse"] = (
+            float(np.sqrt(np.mean((mos - mos.mean()) ** 2)))
+            if settings.rmse_on == "logistic"
+            else float(np.sqrt(np.mean((pred - mos) ** 2)))
+        )
         out["flags"] = flags
         return out
     if np.ptp(mos) == 0:

@@ -25,10 +25,16 @@ import os
 import platform
 import sys
 
-PRECISIONS = ("auto", "float64")          # auto: each method's own (float32; bf16 autocast on CUDA where it says)
-CUBLAS_WORKSPACE = ":4096:8"              # what cuBLAS needs for deterministic results (CUDA docs)
-KERNEL_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS",
-              "OPENBLAS_CORETYPE", "CUBLAS_WORKSPACE_CONFIG")
+PRECISIONS = ("auto", "float64")  # auto: each method's own (float32; bf16 autocast on CUDA where it says)
+CUBLAS_WORKSPACE = ":4096:8"  # what cuBLAS needs for deterministic results (CUDA docs)
+KERNEL_ENV = (
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "OPENBLAS_CORETYPE",
+    "CUBLAS_WORKSPACE_CONFIG",
+)
 
 
 def check_precision(value: str) -> str:
@@ -48,8 +54,11 @@ def cell_numerics(precision: str = "auto", deterministic: bool = False):
     import torch
 
     saved_dtype = torch.get_default_dtype()
-    saved_flags = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-                   torch.backends.cudnn.benchmark)
+    saved_flags = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
     saved_env = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     try:
         if deterministic:
@@ -83,27 +92,45 @@ def numerics_facts(precision: str = "auto", deterministic: bool = False) -> dict
     the kernel-path settings, the BLAS libraries numpy loaded, and (when the cell used torch) torch's CPU
     capability, oneDNN, threads, CUDA / cuDNN and the GPU. Collected after the cell, so torch is not imported
     for a method that did not use it."""
-    facts = {"precision": precision, "deterministic": bool(deterministic), "machine": platform.machine(),
-             "cpu": cpu_model(), "env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ}}
+    facts = {
+        "precision": precision,
+        "deterministic": bool(deterministic),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
+    }
     try:
         from threadpoolctl import threadpool_info
 
-        facts["blas"] = sorted({f"{i.get('internal_api')}:{i.get('architecture') or '?'}" for i in threadpool_info()
-                                if i.get("user_api") == "blas"})
+        facts["blas"] = sorted(
+            {
+                f"{i.get('internal_api')}:{i.get('architecture') or '?'}"
+                for i in threadpool_info()
+                if i.get("user_api") == "blas"
+            }
+        )
     except Exception:  # noqa: BLE001 -- facts are best effort, never a reason to fail a cell
         pass
     torch = sys.modules.get("torch")
     if torch is None:
         return facts
-    facts.update(torch=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                 mkldnn=bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
-                 torch_threads=torch.get_num_threads(), deterministic_algorithms=torch.are_deterministic_algorithms_enabled())
+    facts.update(
+        torch=torch.__version__,
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        mkldnn=bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+        torch_threads=torch.get_num_threads(),
+        deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+    )
     if torch.cuda.is_available():
-        facts.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
-                     cudnn_deterministic=torch.backends.cudnn.deterministic,
-                     cudnn_benchmark=torch.backends.cudnn.benchmark,
-                     tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32,
-                     gpu=torch.cuda.get_device_name())
+        facts.update(
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            cudnn_deterministic=torch.backends.cudnn.deterministic,
+            cudnn_benchmark=torch.backends.cudnn.benchmark,
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+            tf32_cudnn=torch.backends.cudnn.allow_tf32,
+            gpu=torch.cuda.get_device_name(),
+        )
     return facts
 
 

@@ -17,7 +17,7 @@ import os
 
 MAX_AUTO_WORKERS = 8
 
-_CELLS: list[dict] = []     # stack: the innermost cell's settings win
+_CELLS: list[dict] = []  # stack: the innermost cell's settings win
 
 
 def available_cores() -> int:
@@ -56,8 +56,9 @@ def parse_num_workers(text: str) -> int | str:
     return parse_auto_count(text, "--num-workers", 0, "workers")
 
 
-def resolve_num_workers(requested: int | str | None, device: str = "cpu", cells_at_once: int = 1,
-                        cores: int | None = None) -> int:
+def resolve_num_workers(
+    requested: int | str | None, device: str = "cpu", cells_at_once: int = 1, cores: int | None = None
+) -> int:
     """DataLoader workers for one cell: an explicit number as given; 'auto' as documented above."""
     if requested is None:
         requested = "auto"
@@ -74,8 +75,9 @@ def resolve_num_workers(requested: int | str | None, device: str = "cpu", cells_
 
 def enter_cell(device: str | None = None, image_cache: str | os.PathLike | None = None) -> None:
     """Settings for the cell about to run (image_cache: a cache folder, or None for no cache)."""
-    _CELLS.append({"device": str(device) if device else None,
-                   "image_cache": os.fspath(image_cache) if image_cache else None})
+    _CELLS.append(
+        {"device": str(device) if device else None, "image_cache": os.fspath(image_cache) if image_cache else None}
+    )
 
 
 def exit_cell() -> None:

@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class ImageRecord:
-    id: str                      # path relative to the dataset folder, '/'-separated: stable across machines
-    path: Path                   # absolute path of the image file
-    score: float                 # normalised so that HIGHER IS BETTER (DMOS sets are flipped)
-    raw_score: float             # the score exactly as the dataset's file gives it
-    std: float | None = None     # std of the human ratings, where the dataset publishes it
-    ref_id: str | None = None    # reference/content id on synthetic datasets (split grouping), else None
-    distortion: str | None = None        # native distortion name (dataset's own vocabulary)
+    id: str  # path relative to the dataset folder, '/'-separated: stable across machines
+    path: Path  # absolute path of the image file
+    score: float  # normalised so that HIGHER IS BETTER (DMOS sets are flipped)
+    raw_score: float  # the score exactly as the dataset's file gives it
+    std: float | None = None  # std of the human ratings, where the dataset publishes it
+    ref_id: str | None = None  # reference/content id on synthetic datasets (split grouping), else None
+    distortion: str | None = None  # native distortion name (dataset's own vocabulary)
     distortion_class: int | None = None  # index into bench.labels.DISTORTION_CLASSES
-    scenes: tuple[int, ...] = ()         # indices into bench.labels.SCENE_CLASSES (multi-label)
-    level: int | None = None             # distortion level where the dataset has one
+    scenes: tuple[int, ...] = ()  # indices into bench.labels.SCENE_CLASSES (multi-label)
+    level: int | None = None  # distortion level where the dataset has one
 
     @property
     def group(self) -> str:
@@ -36,14 +36,14 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    name: str                    # registry name, e.g. 'live', 'koniq10k', 'demo-a'
-    title: str                   # human name, e.g. 'KonIQ-10k'
-    root: Path                   # the dataset folder actually used
-    layout: str                  # 'pyiqa', 'official', 'liqe', 'demo'
-    synthetic: bool              # synthetic distortions of reference images -> split by reference
-    raw_scale: tuple[float, float]   # (min, max) of raw_score's scale, e.g. (0, 100)
-    raw_higher_is_better: bool   # orientation of raw_score (False for DMOS)
-    revision: str                # hash of the metadata actually loaded (+ exclusions)
+    name: str  # registry name, e.g. 'live', 'koniq10k', 'demo-a'
+    title: str  # human name, e.g. 'KonIQ-10k'
+    root: Path  # the dataset folder actually used
+    layout: str  # 'pyiqa', 'official', 'liqe', 'demo'
+    synthetic: bool  # synthetic distortions of reference images -> split by reference
+    raw_scale: tuple[float, float]  # (min, max) of raw_score's scale, e.g. (0, 100)
+    raw_higher_is_better: bool  # orientation of raw_score (False for DMOS)
+    revision: str  # hash of the metadata actually loaded (+ exclusions)
     has_scene_labels: bool = False
     has_distortion_labels: bool = False
     notes: tuple[str, ...] = ()  # e.g. exclusions, label disagreements
@@ -70,7 +70,7 @@ class ImageSet:
     def scores(self) -> np.ndarray:
         return np.asarray([r.score for r in self.records], dtype=np.float64)
 
-    def subset(self, ids: Sequence[str]) -> "ImageSet":
+    def subset(self, ids: Sequence[str]) -> ImageSet:
         by_id = {r.id: r for r in self.records}
         missing = [i for i in ids if i not in by_id]
         if missing:
@@ -85,15 +85,15 @@ class ImageSet:
 
 @dataclass(frozen=True)
 class Split:
-    dataset: str                 # dataset name
-    revision: str                # dataset revision the ids refer to
-    split_set: str               # 'default' (ours, seeded), 'liqe', 'pyiqa'
-    index: int                   # 0-based split index within the set
+    dataset: str  # dataset name
+    revision: str  # dataset revision the ids refer to
+    split_set: str  # 'default' (ours, seeded), 'liqe', 'pyiqa'
+    index: int  # 0-based split index within the set
     seed: int
     train: tuple[str, ...]
     test: tuple[str, ...]
     val: tuple[str, ...] = ()
-    fraction: float | None = None    # efficiency protocol: share of the WHOLE dataset used for training
+    fraction: float | None = None  # efficiency protocol: share of the WHOLE dataset used for training
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property

@@ -23,10 +23,21 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
-TIME_RE = re.compile(r"^(\d+-)?\d{1,3}(:\d{2}){0,2}$")          # Slurm: MM, MM:SS, HH:MM:SS, D-HH[:MM[:SS]]
+TIME_RE = re.compile(r"^(\d+-)?\d{1,3}(:\d{2}){0,2}$")  # Slurm: MM, MM:SS, HH:MM:SS, D-HH[:MM[:SS]]
 MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*([KMGT]i?B|[KMGT])$", re.I)
-DEFAULTS = {"partition": None, "account": None, "gpus": 1, "cpus": 4, "memory": "16GB", "time": "04:00:00",
-            "sbatch": (), "interface": None, "python": None, "log_dir": None, "start_timeout": 600.0}
+DEFAULTS = {
+    "partition": None,
+    "account": None,
+    "gpus": 1,
+    "cpus": 4,
+    "memory": "16GB",
+    "time": "04:00:00",
+    "sbatch": (),
+    "interface": None,
+    "python": None,
+    "log_dir": None,
+    "start_timeout": 600.0,
+}
 
 
 class SlurmError(BenchError):
@@ -37,32 +48,57 @@ def add_slurm_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("slurm (--backend slurm, through dask-jobqueue)")
     g.add_argument("--slurm-partition", help="partition (sbatch -p); default: the cluster's default partition")
     g.add_argument("--slurm-account", help="account to charge (sbatch -A)")
-    g.add_argument("--slurm-gpus", type=int, default=DEFAULTS["gpus"],
-                   help="GPUs per job (--gres=gpu:N), one worker per GPU; 0 for CPU-only jobs (default 1)")
+    g.add_argument(
+        "--slurm-gpus",
+        type=int,
+        default=DEFAULTS["gpus"],
+        help="GPUs per job (--gres=gpu:N), one worker per GPU; 0 for CPU-only jobs (default 1)",
+    )
     g.add_argument("--slurm-cpus", type=int, default=DEFAULTS["cpus"], help="CPU cores per job (default 4)")
     g.add_argument("--slurm-memory", default=DEFAULTS["memory"], help="memory per job, e.g. 32GB (default 16GB)")
     g.add_argument("--slurm-time", default=DEFAULTS["time"], help="wall time per job, e.g. 08:00:00 (default 04:00:00)")
-    g.add_argument("--slurm-sbatch", action="append", default=[], metavar="LINE",
-                   help="extra sbatch directive, e.g. --slurm-sbatch=--constraint=a100 (repeatable)")
+    g.add_argument(
+        "--slurm-sbatch",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="extra sbatch directive, e.g. --slurm-sbatch=--constraint=a100 (repeatable)",
+    )
     g.add_argument("--slurm-interface", help="network interface the workers reach the scheduler on (e.g. ib0)")
     g.add_argument("--slurm-python", help="python on the nodes (default: this interpreter, same path)")
-    g.add_argument("--slurm-start-timeout", type=float, default=DEFAULTS["start_timeout"],
-                   help="seconds to wait for the first worker before giving up (default 600)")
+    g.add_argument(
+        "--slurm-start-timeout",
+        type=float,
+        default=DEFAULTS["start_timeout"],
+        help="seconds to wait for the first worker before giving up (default 600)",
+    )
 
 
 def options_from_args(args) -> dict | None:
     """The Slurm options of parsed arguments (None unless --backend slurm)."""
     if getattr(args, "backend", None) != "slurm":
-        given = [f for f in ("slurm_partition", "slurm_account", "slurm_interface", "slurm_python")
-                 if getattr(args, f, None)] + (["slurm_sbatch"] if getattr(args, "slurm_sbatch", None) else [])
+        given = [
+            f for f in ("slurm_partition", "slurm_account", "slurm_interface", "slurm_python") if getattr(args, f, None)
+        ] + (["slurm_sbatch"] if getattr(args, "slurm_sbatch", None) else [])
         if given:
-            raise SlurmError(f"--{given[0].replace('_', '-')} is for --backend slurm (the backend is "
-                             f"{getattr(args, 'backend', None)!r}).")
+            raise SlurmError(
+                f"--{given[0].replace('_', '-')} is for --backend slurm (the backend is "
+                f"{getattr(args, 'backend', None)!r})."
+            )
         return None
-    return {"partition": args.slurm_partition, "account": args.slurm_account, "gpus": args.slurm_gpus,
-            "cpus": args.slurm_cpus, "memory": args.slurm_memory, "time": args.slurm_time,
-            "sbatch": tuple(args.slurm_sbatch), "interface": args.slurm_interface, "python": args.slurm_python,
-            "log_dir": str(Path(args.out).absolute() / "slurm-logs"), "start_timeout": args.slurm_start_timeout}
+    return {
+        "partition": args.slurm_partition,
+        "account": args.slurm_account,
+        "gpus": args.slurm_gpus,
+        "cpus": args.slurm_cpus,
+        "memory": args.slurm_memory,
+        "time": args.slurm_time,
+        "sbatch": tuple(args.slurm_sbatch),
+        "interface": args.slurm_interface,
+        "python": args.slurm_python,
+        "log_dir": str(Path(args.out).absolute() / "slurm-logs"),
+        "start_timeout": args.slurm_start_timeout,
+    }
 
 
 def check(options: dict) -> None:
@@ -71,16 +107,19 @@ def check(options: dict) -> None:
     if not isinstance(o["gpus"], int) or o["gpus"] < 0:
         raise SlurmError(f"--slurm-gpus {o['gpus']}: 0 or more GPUs per job.")
     if not isinstance(o["cpus"], int) or o["cpus"] < max(1, o["gpus"]):
-        raise SlurmError(f"--slurm-cpus {o['cpus']}: at least one core per job and per GPU worker "
-                         f"({max(1, o['gpus'])}).")
+        raise SlurmError(
+            f"--slurm-cpus {o['cpus']}: at least one core per job and per GPU worker ({max(1, o['gpus'])})."
+        )
     if not MEMORY_RE.match(str(o["memory"])):
         raise SlurmError(f"--slurm-memory {o['memory']!r}: a size such as 16GB or 64000MB.")
     if not TIME_RE.match(str(o["time"])):
         raise SlurmError(f"--slurm-time {o['time']!r}: Slurm's format, e.g. 04:00:00 or 1-12:00:00.")
     bad = [line for line in o["sbatch"] if not str(line).startswith("-")]
     if bad:
-        raise SlurmError(f"--slurm-sbatch {bad[0]!r}: an sbatch option such as --constraint=a100 "
-                         "(written --slurm-sbatch=--constraint=a100).")
+        raise SlurmError(
+            f"--slurm-sbatch {bad[0]!r}: an sbatch option such as --constraint=a100 "
+            "(written --slurm-sbatch=--constraint=a100)."
+        )
     if o["start_timeout"] <= 0:
         raise SlurmError("--slurm-start-timeout must be positive.")
     try:
@@ -88,8 +127,10 @@ def check(options: dict) -> None:
     except ImportError:
         raise SlurmError("--backend slurm needs dask-jobqueue: pip install 'biqa-bench[slurm]'.") from None
     if shutil.which("sbatch") is None:
-        raise SlurmError("--backend slurm: no `sbatch` on PATH. Run from a Slurm login node (or load the "
-                         "cluster's slurm module); with a Dask cluster of your own use --backend dask --scheduler.")
+        raise SlurmError(
+            "--backend slurm: no `sbatch` on PATH. Run from a Slurm login node (or load the "
+            "cluster's slurm module); with a Dask cluster of your own use --backend dask --scheduler."
+        )
 
 
 def make_cluster(options: dict, jobs: int):
@@ -103,10 +144,19 @@ def make_cluster(options: dict, jobs: int):
     if o["log_dir"]:
         Path(o["log_dir"]).mkdir(parents=True, exist_ok=True)
     return SLURMCluster(
-        queue=o["partition"], account=o["account"], cores=workers, processes=workers, job_cpu=o["cpus"],
-        memory=str(o["memory"]).replace(" ", ""), walltime=o["time"], job_extra_directives=directives,
-        interface=o["interface"], python=o["python"] or sys.executable, log_directory=o["log_dir"],
-        job_name="biqa-bench", scheduler_options={"dashboard_address": None},
+        queue=o["partition"],
+        account=o["account"],
+        cores=workers,
+        processes=workers,
+        job_cpu=o["cpus"],
+        memory=str(o["memory"]).replace(" ", ""),
+        walltime=o["time"],
+        job_extra_directives=directives,
+        interface=o["interface"],
+        python=o["python"] or sys.executable,
+        log_directory=o["log_dir"],
+        job_name="biqa-bench",
+        scheduler_options={"dashboard_address": None},
     )
 
 
@@ -128,8 +178,8 @@ def slurm_client(options: dict, jobs: int):
                 raise SlurmError(
                     f"no Slurm worker started within {o['start_timeout']:g} s ({type(exc).__name__}). "
                     f"Check the jobs with `squeue --me` and their logs in {o['log_dir']}; partition, account, "
-                    "GPU or time limits the cluster refuses keep them pending. Job script:\n"
-                    + cluster.job_script()) from None
+                    "GPU or time limits the cluster refuses keep them pending. Job script:\n" + cluster.job_script()
+                ) from None
             yield client
         finally:
             client.close()

@@ -20,24 +20,39 @@ import json
 
 from bench.records import Split  # noqa: F401  (the value lives with the other data values; bench.splits.Split stays)
 
-
 PROTOCOLS = ("intra", "efficiency")
-SPLIT_SETS = ("default", "liqe", "pyiqa", "official")     # official: the dataset's own train/test split
+SPLIT_SETS = ("default", "liqe", "pyiqa", "official")  # official: the dataset's own train/test split
 EFFICIENCY_FRACTIONS = (0.2, 0.4, 0.6)
-FORMAT_VERSION = 2          # 2: seeded splits redraw repeated test sets (older cached files are not reused)
+FORMAT_VERSION = 2  # 2: seeded splits redraw repeated test sets (older cached files are not reused)
 
 
 def split_to_dict(split: Split) -> dict:
-    d = {"index": split.index, "seed": split.seed, "fraction": split.fraction, "hash": split.hash,
-         "train": list(split.train), "val": list(split.val), "test": list(split.test)}
+    d = {
+        "index": split.index,
+        "seed": split.seed,
+        "fraction": split.fraction,
+        "hash": split.hash,
+        "train": list(split.train),
+        "val": list(split.val),
+        "test": list(split.test),
+    }
     if split.meta:
         d["meta"] = split.meta
     return d
 
 
-def make_splits(ds, protocol: str = "intra", split_set: str = "default", n_splits: int = 10,
-                test_fraction: float = 0.2, val_fraction: float = 0.0, seed: int = 0,
-                fractions=None, fraction_of: str = "dataset", cache_dir=None) -> list[Split]:
+def make_splits(
+    ds,
+    protocol: str = "intra",
+    split_set: str = "default",
+    n_splits: int = 10,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+    seed: int = 0,
+    fractions=None,
+    fraction_of: str = "dataset",
+    cache_dir=None,
+) -> list[Split]:
     """The splits of one protocol on one dataset (an ``ImageSet``); reloaded from the cache when made before."""
     from bench.errors import SplitError, did_you_mean
 
@@ -46,11 +61,15 @@ def make_splits(ds, protocol: str = "intra", split_set: str = "default", n_split
     if split_set not in SPLIT_SETS:
         raise SplitError(did_you_mean(split_set, SPLIT_SETS, "split set"))
     if fraction_of not in ("dataset", "train"):
-        raise SplitError(f"fraction_of={fraction_of!r}: use 'dataset' (share of the whole dataset, the default) "
-                         "or 'train' (share of the split's training part).")
+        raise SplitError(
+            f"fraction_of={fraction_of!r}: use 'dataset' (share of the whole dataset, the default) "
+            "or 'train' (share of the split's training part)."
+        )
     if not 0.0 < test_fraction < 1.0 or not 0.0 <= val_fraction < 1.0 or test_fraction + val_fraction >= 1.0:
-        raise SplitError(f"test_fraction={test_fraction}, val_fraction={val_fraction}: both must be in [0, 1) "
-                         "with test > 0 and test + val < 1 (e.g. 0.2 and 0.1 for 70/10/20).")
+        raise SplitError(
+            f"test_fraction={test_fraction}, val_fraction={val_fraction}: both must be in [0, 1) "
+            "with test > 0 and test + val < 1 (e.g. 0.2 and 0.1 for 70/10/20)."
+        )
     if n_splits < 1:
         raise SplitError(f"n_splits={n_splits}: need at least 1.")
     if seed < 0:
@@ -65,12 +84,19 @@ def make_splits(ds, protocol: str = "intra", split_set: str = "default", n_split
     if len(ds) == 0:
         raise SplitError(f"dataset {ds.dataset.name!r} has no images to split.")
 
-    params = {"format": FORMAT_VERSION, "dataset": ds.dataset.name, "revision": ds.dataset.revision,
-              "protocol": protocol, "split_set": split_set, "seed": seed,
-              "test_fraction": test_fraction, "val_fraction": val_fraction,
-              "fractions": list(fractions) if fractions else None,
-              "fraction_of": fraction_of if protocol == "efficiency" else None,
-              "by": "reference" if ds.dataset.synthetic else "image"}
+    params = {
+        "format": FORMAT_VERSION,
+        "dataset": ds.dataset.name,
+        "revision": ds.dataset.revision,
+        "protocol": protocol,
+        "split_set": split_set,
+        "seed": seed,
+        "test_fraction": test_fraction,
+        "val_fraction": val_fraction,
+        "fractions": list(fractions) if fractions else None,
+        "fraction_of": fraction_of if protocol == "efficiency" else None,
+        "by": "reference" if ds.dataset.synthetic else "image",
+    }
     if split_set == "default":
         params["n_splits"] = n_splits
     path = _cache_path(params, cache_dir)
@@ -95,8 +121,17 @@ def make_splits(ds, protocol: str = "intra", split_set: str = "default", n_split
 
 
 def _fields(s: Split) -> dict:
-    return {"dataset": s.dataset, "revision": s.revision, "split_set": s.split_set, "index": s.index,
-            "seed": s.seed, "train": s.train, "test": s.test, "val": s.val, "fraction": s.fraction}
+    return {
+        "dataset": s.dataset,
+        "revision": s.revision,
+        "split_set": s.split_set,
+        "index": s.index,
+        "seed": s.seed,
+        "train": s.train,
+        "test": s.test,
+        "val": s.val,
+        "fraction": s.fraction,
+    }
 
 
 def _groups(records) -> dict[str, list[str]]:
@@ -121,14 +156,16 @@ def _default_splits(ds, n_splits: int, seed: int, test_fraction: float, val_frac
     from bench.errors import SplitError
 
     groups = _groups(ds.records)
-    keys = sorted(groups)                   # independent of record order
+    keys = sorted(groups)  # independent of record order
     n = len(keys)
     n_test = max(1, int(round(test_fraction * n)))
     n_val = max(1, int(round(val_fraction * n))) if val_fraction > 0 else 0
     if n_test + n_val >= n:
         unit = "references" if ds.dataset.synthetic else "images"
-        raise SplitError(f"dataset {ds.dataset.name!r} has only {n} {unit}: too few for a "
-                         f"{test_fraction:.0%} test / {val_fraction:.0%} validation split.")
+        raise SplitError(
+            f"dataset {ds.dataset.name!r} has only {n} {unit}: too few for a "
+            f"{test_fraction:.0%} test / {val_fraction:.0%} validation split."
+        )
     n_test_sets = math.comb(n, n_test)
 
     def ids(gs):
@@ -139,7 +176,7 @@ def _default_splits(ds, n_splits: int, seed: int, test_fraction: float, val_frac
     for index in range(n_splits):
         split_seed = seed * 1000 + index
         rng = np.random.default_rng(split_seed)
-        if len(used) >= n_test_sets:        # every test-group set has been used: start a new round
+        if len(used) >= n_test_sets:  # every test-group set has been used: start a new round
             used.clear()
         while True:
             order = [keys[i] for i in rng.permutation(n)]
@@ -147,9 +184,19 @@ def _default_splits(ds, n_splits: int, seed: int, test_fraction: float, val_frac
             if test_g not in used:
                 break
         used.add(test_g)
-        val_g, train_g = order[n_test:n_test + n_val], order[n_test + n_val:]
-        out.append(Split(ds.dataset.name, ds.dataset.revision, "default", index, split_seed,
-                         train=ids(train_g), test=ids(test_g), val=ids(val_g)))
+        val_g, train_g = order[n_test : n_test + n_val], order[n_test + n_val :]
+        out.append(
+            Split(
+                ds.dataset.name,
+                ds.dataset.revision,
+                "default",
+                index,
+                split_seed,
+                train=ids(train_g),
+                test=ids(test_g),
+                val=ids(val_g),
+            )
+        )
     return out
 
 
@@ -173,9 +220,10 @@ def _efficiency(ds, base: Split, fractions, fraction_of: str, meta: dict) -> lis
             raise SplitError(
                 f"efficiency fraction {f:.0%} of the {fraction_of} ({target:.0f} images) exceeds split "
                 f"{base.index}'s training part ({len(base.train)} images); lower the fraction, lower "
-                "test_fraction/val_fraction, or use fraction_of='train'.")
+                "test_fraction/val_fraction, or use fraction_of='train'."
+            )
         chosen, count = [], 0
-        for g in order:                     # whole groups until the target is reached (nearest count)
+        for g in order:  # whole groups until the target is reached (nearest count)
             if count >= target:
                 break
             n = len(groups[g])
@@ -184,9 +232,20 @@ def _efficiency(ds, base: Split, fractions, fraction_of: str, meta: dict) -> lis
             chosen.append(g)
             count += n
         train = tuple(i for g in sorted(chosen) for i in groups[g])
-        out.append(Split(base.dataset, base.revision, base.split_set, base.index, base.seed,
-                         train=train, test=base.test, val=base.val, fraction=f,
-                         meta={**meta, "fraction_of": fraction_of, "n_train_target": round(target)}))
+        out.append(
+            Split(
+                base.dataset,
+                base.revision,
+                base.split_set,
+                base.index,
+                base.seed,
+                train=train,
+                test=base.test,
+                val=base.val,
+                fraction=f,
+                meta={**meta, "fraction_of": fraction_of, "n_train_target": round(target)},
+            )
+        )
     return out
 
 
@@ -200,25 +259,31 @@ def check_leaks(splits, ds=None) -> None:
             raise SplitError(
                 f"split {s.split_set}/{s.index} of {s.dataset!r} was made for dataset revision {s.revision}, "
                 f"but the loaded data has revision {ds.dataset.revision}: remake it "
-                f"(`python -m bench data splits {s.dataset}`) or load the data it was made for.")
+                f"(`python -m bench data splits {s.dataset}`) or load the data it was made for."
+            )
         if ds is not None:
             unknown = [i for i in (*s.train, *s.val, *s.test) if i not in group_of]
             if unknown:
-                raise SplitError(f"split {s.split_set}/{s.index} of {s.dataset!r} names {len(unknown)} image(s) "
-                                 f"not in the dataset, e.g. {unknown[:3]}: remake the split.")
+                raise SplitError(
+                    f"split {s.split_set}/{s.index} of {s.dataset!r} names {len(unknown)} image(s) "
+                    f"not in the dataset, e.g. {unknown[:3]}: remake the split."
+                )
         for a_name, a in (("train", s.train), ("val", s.val)):
             both = set(a) & set(s.test)
             if both:
-                raise SplitError(f"split {s.split_set}/{s.index} of {s.dataset!r} leaks: {len(both)} image(s) in "
-                                 f"both {a_name} and test, e.g. {sorted(both)[:3]}.")
+                raise SplitError(
+                    f"split {s.split_set}/{s.index} of {s.dataset!r} leaks: {len(both)} image(s) in "
+                    f"both {a_name} and test, e.g. {sorted(both)[:3]}."
+                )
             if ds is not None:
                 shared = {group_of[i] for i in a} & {group_of[i] for i in s.test}
-                shared -= {i for i in (*a, *s.test)}     # image-level groups were caught above
+                shared -= {i for i in (*a, *s.test)}  # image-level groups were caught above
                 if shared:
                     raise SplitError(
                         f"split {s.split_set}/{s.index} of {s.dataset!r} leaks content: {a_name} and test share "
                         f"{len(shared)} reference(s), e.g. {sorted(shared)[:3]}. Synthetic datasets must be "
-                        "split by reference; remake the split with `python -m bench data splits`.")
+                        "split by reference; remake the split with `python -m bench data splits`."
+                    )
         if len(set(s.train)) != len(s.train) or len(set(s.test)) != len(s.test):
             raise SplitError(f"split {s.split_set}/{s.index} of {s.dataset!r} lists an image twice.")
 
@@ -243,9 +308,15 @@ def save_splits(splits, path, params: dict | None = None) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     first = splits[0]
-    doc = {"format": FORMAT_VERSION, "dataset": first.dataset, "revision": first.revision,
-           "split_set": first.split_set, "params": params or {},
-           "set_hash": splits_hash(splits), "splits": [split_to_dict(s) for s in splits]}
+    doc = {
+        "format": FORMAT_VERSION,
+        "dataset": first.dataset,
+        "revision": first.revision,
+        "split_set": first.split_set,
+        "params": params or {},
+        "set_hash": splits_hash(splits),
+        "splits": [split_to_dict(s) for s in splits],
+    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh)
@@ -261,17 +332,30 @@ def load_splits(path, ds=None) -> list[Split]:
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
-        splits = [Split(doc["dataset"], doc["revision"], doc["split_set"], d["index"], d["seed"],
-                        train=tuple(d["train"]), test=tuple(d["test"]), val=tuple(d.get("val", ())),
-                        fraction=d.get("fraction"), meta=d.get("meta", {}))
-                  for d in doc["splits"]]
+        splits = [
+            Split(
+                doc["dataset"],
+                doc["revision"],
+                doc["split_set"],
+                d["index"],
+                d["seed"],
+                train=tuple(d["train"]),
+                test=tuple(d["test"]),
+                val=tuple(d.get("val", ())),
+                fraction=d.get("fraction"),
+                meta=d.get("meta", {}),
+            )
+            for d in doc["splits"]
+        ]
         stored = [d.get("hash") for d in doc["splits"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SplitError(f"cannot read split file {path}: {exc}. Delete it and remake the splits.") from None
     for s, h in zip(splits, stored):
         if h is not None and h != s.hash:
-            raise SplitError(f"split file {path} was modified: split {s.index} hash {s.hash} != stored {h}. "
-                             "Delete it and remake the splits.")
+            raise SplitError(
+                f"split file {path} was modified: split {s.index} hash {s.hash} != stored {h}. "
+                "Delete it and remake the splits."
+            )
     check_leaks(splits, ds)
     return splits
 

@@ -68,7 +68,7 @@ def unwritable_reason(folder: Path) -> str | None:
         probe = probe.parent
     if not probe.is_dir():
         return f"{probe} is not a folder"
-    if not os.access(probe, os.W_OK | os.X_OK):     # read-only mounts too (EROFS), even for root
+    if not os.access(probe, os.W_OK | os.X_OK):  # read-only mounts too (EROFS), even for root
         return "read-only file system" if _read_only_fs(probe) else "permission denied"
     return None
 
@@ -88,8 +88,10 @@ def ensure_writable_dir(folder: Path, flag: str) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise StoreError(f"{flag} {str(folder)!r} is not writable ({exc.strerror or exc}); "
-                         f"pass a folder you can write with {flag} DIR.") from None
+        raise StoreError(
+            f"{flag} {str(folder)!r} is not writable ({exc.strerror or exc}); "
+            f"pass a folder you can write with {flag} DIR."
+        ) from None
 
 
 class ResultStore:
@@ -118,8 +120,10 @@ class ResultStore:
         if not create:
             problem = unwritable_reason(self.root)
             if problem:
-                raise StoreError(f"results folder {str(self.root)!r} is not writable ({problem}); "
-                                 "pass a folder you can write with --out DIR.")
+                raise StoreError(
+                    f"results folder {str(self.root)!r} is not writable ({problem}); "
+                    "pass a folder you can write with --out DIR."
+                )
             return
         probe = self.root / f".write-probe.{os.getpid()}.{uuid.uuid4().hex[:6]}"
         try:
@@ -163,15 +167,22 @@ class ResultStore:
         if not mismatch:
             return None
         path = path or self.cell_path(str(record.get("key", "")))
-        return (f"result {path}: {mismatch}. Its numbers cannot be trusted: delete it and its .preds.csv and run "
-                "the same `bench run` command again to recompute that cell.")
+        return (
+            f"result {path}: {mismatch}. Its numbers cannot be trusted: delete it and its .preds.csv and run "
+            "the same `bench run` command again to recompute that cell."
+        )
 
     def done_keys(self) -> set[str]:
         cells = self.root / "cells"
         if not cells.is_dir():
             return set()
-        return {p.name[:-5] for sub in os.scandir(cells) if sub.is_dir() for p in os.scandir(sub.path)
-                if p.name.endswith(".json") and not p.name.startswith(".")}
+        return {
+            p.name[:-5]
+            for sub in os.scandir(cells)
+            if sub.is_dir()
+            for p in os.scandir(sub.path)
+            if p.name.endswith(".json") and not p.name.startswith(".")
+        }
 
     def failed_keys(self) -> set[str]:
         failed = self.root / "failed"
@@ -184,16 +195,17 @@ class ResultStore:
         text = path.read_text(encoding="utf-8")
         try:
             return json.loads(text)
-        except json.JSONDecodeError as exc:   # never written by us (writes are atomic): edited or damaged by hand
-            raise StoreError(f"result file {path} is not valid JSON ({exc}); delete it and run again "
-                             "to recompute that cell.") from None
+        except json.JSONDecodeError as exc:  # never written by us (writes are atomic): edited or damaged by hand
+            raise StoreError(
+                f"result file {path} is not valid JSON ({exc}); delete it and run again to recompute that cell."
+            ) from None
 
     def iter_results(self) -> Iterator[dict]:
         """Every finished cell (the reports' only input), in key order."""
         for key in sorted(self.done_keys()):
             try:
                 yield self.load(key)
-            except FileNotFoundError:    # removed by a concurrent --rerun all between listing and reading
+            except FileNotFoundError:  # removed by a concurrent --rerun all between listing and reading
                 continue
 
     def iter_failures(self) -> Iterator[dict]:
@@ -216,13 +228,15 @@ class ResultStore:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(("id", "score", "prediction"))
         for image_id, score, pred in predictions:
-            writer.writerow((image_id, repr(float(score)), "" if pred is None or not math.isfinite(pred) else repr(float(pred))))
+            writer.writerow(
+                (image_id, repr(float(score)), "" if pred is None or not math.isfinite(pred) else repr(float(pred)))
+            )
         atomic_write(self.preds_path(key), buf.getvalue())
         path = self.cell_path(key)
         record = _finite(record)
         record["integrity"] = record_hashes(record.get("metrics"), buf.getvalue())
         atomic_write(path, json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n")
-        self.failed_path(key).unlink(missing_ok=True)     # done now: an old failure is history
+        self.failed_path(key).unlink(missing_ok=True)  # done now: an old failure is history
         return path
 
     def write_failed(self, record: dict) -> Path:

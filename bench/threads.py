@@ -17,7 +17,7 @@ import sys
 
 from bench.pipeline import available_cores, parse_auto_count
 
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")   # read by libraries loaded later
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # read by libraries loaded later
 
 
 def parse_cpu_threads(text: str) -> int | str:

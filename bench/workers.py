@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.execute import host_tag, marker_prefix  # noqa: F401  (the marks execute_task makes; bench.workers.marker_prefix stays)
 
-WORKER_DEATHS = (BrokenProcessPool,)     # loky's TerminatedWorkerError is one
+WORKER_DEATHS = (BrokenProcessPool,)  # loky's TerminatedWorkerError is one
 DIED_HINT = "likely out of memory; try fewer --jobs or a smaller micro_batch"
 
 
@@ -79,12 +79,23 @@ def died_record(task, cfg, exc: BaseException) -> dict:
     from bench.execute import package_versions, utc_now
 
     record = task.cell.record_fields()
-    why = (f"worker died ({exit_codes(exc)}) running this cell, and again when it ran alone in a fresh worker: "
-           f"{DIED_HINT}")
-    record.update(status="failed", schema=SCHEMA, worker_died=True, error=f"WorkerDied: {why}",
-                  traceback=f"{type(exc).__name__}: {exc}", host=socket.gethostname(), backend=cfg.backend,
-                  git_commit=cfg.git_commit, git_dirty=cfg.git_dirty, versions=package_versions(), notes=[],
-                  finished_at=utc_now())
+    why = (
+        f"worker died ({exit_codes(exc)}) running this cell, and again when it ran alone in a fresh worker: {DIED_HINT}"
+    )
+    record.update(
+        status="failed",
+        schema=SCHEMA,
+        worker_died=True,
+        error=f"WorkerDied: {why}",
+        traceback=f"{type(exc).__name__}: {exc}",
+        host=socket.gethostname(),
+        backend=cfg.backend,
+        git_commit=cfg.git_commit,
+        git_dirty=cfg.git_dirty,
+        versions=package_versions(),
+        notes=[],
+        finished_at=utc_now(),
+    )
     return record
 
 
@@ -129,8 +140,7 @@ def _on_dask(todo, cfg):
     from bench.execute import execute_task
 
     client = get_client()
-    futures = [client.submit(execute_task, t, cfg, pure=False, key=f"cell-{t.key}-{os.urandom(4).hex()}")
-               for t in todo]
+    futures = [client.submit(execute_task, t, cfg, pure=False, key=f"cell-{t.key}-{os.urandom(4).hex()}") for t in todo]
     try:
         for future in as_completed(futures):
             yield future.result()
@@ -148,7 +158,7 @@ def run_alone(task, cfg) -> dict:
     try:
         return pool.submit(execute_task, task, cfg).result()
     except WORKER_DEATHS as exc:
-        dead_in_flight(Path(cfg.out) / "work", {task.key})      # its scratch
+        dead_in_flight(Path(cfg.out) / "work", {task.key})  # its scratch
         return {"status": "failed", "record": died_record(task, cfg, exc)}
     finally:
         pool.shutdown(wait=True)
@@ -171,8 +181,10 @@ def run_contained(todo, cfg, jobs: int, backend: str, deliver: Callable[[dict], 
             if not suspects:
                 raise
             names = "; ".join(f"{k} {label(vars(remaining[k].cell))}" for k in suspects)
-            _say(f"a worker process died ({exit_codes(exc)}) with {len(suspects)} cell(s) in flight: {names}. "
-                 "Running each alone in a fresh worker; the run goes on.")
+            _say(
+                f"a worker process died ({exit_codes(exc)}) with {len(suspects)} cell(s) in flight: {names}. "
+                "Running each alone in a fresh worker; the run goes on."
+            )
             for key in suspects:
                 deliver(run_alone(remaining.pop(key), cfg))
 

@@ -30,11 +30,11 @@ KINDS = ("native", "pyiqa-zero-shot", "pyiqa-retrained", "native-zero-shot", "un
 class WeightSpec:
     """A weight file a method needs, and where it looks for it."""
 
-    name: str                   # e.g. 'CLIP ViT-B/16 (openai)'
-    filename: str               # file name the loader looks for
-    search_paths: tuple[Path, ...]   # candidate full paths, first existing wins
-    hint: str = ""              # how to obtain it (URL, pyiqa command...)
-    url: str = ""               # where `bench weights fetch` downloads it from ('' : not fetchable by URL)
+    name: str  # e.g. 'CLIP ViT-B/16 (openai)'
+    filename: str  # file name the loader looks for
+    search_paths: tuple[Path, ...]  # candidate full paths, first existing wins
+    hint: str = ""  # how to obtain it (URL, pyiqa command...)
+    url: str = ""  # where `bench weights fetch` downloads it from ('' : not fetchable by URL)
 
     @property
     def found(self) -> Path | None:
@@ -46,16 +46,16 @@ class RunContext:
     """What the runner tells a method about the cell it runs in."""
 
     seed: int = 0
-    device: str = "cpu"              # 'cpu' or 'cuda:N'
-    workdir: Path = Path(".")        # per-cell scratch folder (checkpoints, caches)
-    cache_dir: Path | None = None    # shared cache across cells (e.g. zero-shot scores)
+    device: str = "cpu"  # 'cpu' or 'cuda:N'
+    workdir: Path = Path(".")  # per-cell scratch folder (checkpoints, caches)
+    cache_dir: Path | None = None  # shared cache across cells (e.g. zero-shot scores)
     weights_dir: Path | None = None  # --weights-dir
-    progress: bool = False           # show tqdm bars
-    num_workers: int = 0             # DataLoader workers (the runner resolves --num-workers auto per cell)
+    progress: bool = False  # show tqdm bars
+    num_workers: int = 0  # DataLoader workers (the runner resolves --num-workers auto per cell)
     image_cache: Path | None = None  # decoded-image cache folder of the run (bench.image_cache); None: off
     save_checkpoint: bool = False
-    select_on: str = "last"          # 'last': keep the last epoch; 'val': the best val_srcc epoch (only when asked)
-    notes: list[str] = field(default_factory=list)   # warnings the method wants recorded in the result
+    select_on: str = "last"  # 'last': keep the last epoch; 'val': the best val_srcc epoch (only when asked)
+    notes: list[str] = field(default_factory=list)  # warnings the method wants recorded in the result
     history: list[dict] = field(default_factory=list)  # one dict per training epoch (see log_epoch)
     facts: dict[str, Any] = field(default_factory=dict)  # extra result fields (effective_losses, selected_epoch...)
 
@@ -67,8 +67,12 @@ class RunContext:
         method's own loss terms (``loss_<name>``), ``val_srcc`` with a validation part. Stored as the
         cell's ``history``."""
         row = {"epoch": int(epoch)}
-        row.update({k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)
-                        else v) for k, v in values.items()})
+        row.update(
+            {
+                k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) else v)
+                for k, v in values.items()
+            }
+        )
         self.history.append(row)
 
     def record(self, name: str, value: Any) -> None:
@@ -88,13 +92,13 @@ class NoParams:
 
 class Method:
     name: ClassVar[str] = ""
-    version: ClassVar[str] = "1"     # bump when a change alters scores: it is part of every cell key
+    version: ClassVar[str] = "1"  # bump when a change alters scores: it is part of every cell key
     kind: ClassVar[str] = "native"
     trains: ClassVar[bool] = True
     description: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}   # 'paper', 'demo', 'ci' -> overrides
-    unavailable_reason: ClassVar[str | None] = None     # set for rows kept in tables but not runnable
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # 'paper', 'demo', 'ci' -> overrides
+    unavailable_reason: ClassVar[str | None] = None  # set for rows kept in tables but not runnable
 
     def __init__(self, params: Any = None, context: RunContext | None = None):
         self.params = params if params is not None else self.Params()
@@ -115,9 +119,7 @@ class Method:
         names = {f.name for f in dataclasses.fields(cls.Params)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(
-                f"method {cls.name!r} has no parameter(s) {unknown}; its parameters are {sorted(names)}"
-            )
+            raise ValueError(f"method {cls.name!r} has no parameter(s) {unknown}; its parameters are {sorted(names)}")
         return cls.Params(**values)
 
     @staticmethod
@@ -137,10 +139,12 @@ class Method:
         params = params if params is not None else cls.make_params()
         missing = [w for w in cls.required_weights(params, weights_dir) if w.found is None]
         if missing:
-            return False, ("missing weights: " + ", ".join(f"{w.filename} ({w.hint})" if w.hint else w.filename
-                                                         for w in missing)
-                           + f"; `python -m bench weights fetch {cls.name}` downloads them, verified (on a machine "
-                             "with internet; --to DIR for an offline one)")
+            return False, (
+                "missing weights: "
+                + ", ".join(f"{w.filename} ({w.hint})" if w.hint else w.filename for w in missing)
+                + f"; `python -m bench weights fetch {cls.name}` downloads them, verified (on a machine "
+                "with internet; --to DIR for an offline one)"
+            )
         return True, "ok"
 
     # --- what a cell will do, before it runs ---------------------------------------------------

@@ -28,15 +28,15 @@ from methods.base import Method
 
 @dataclass
 class NSSParams:
-    n_scales: int = 2              # dyadic scales the statistics are taken at
-    paired_products: bool = True   # the 16 neighbour-product features per scale (else 2 per scale)
-    max_side: int = 512            # images are first shrunk so their longer side is at most this (0: keep)
-    regressor: str = "krr"         # 'krr' (RBF kernel ridge) or 'ridge' (linear)
-    alpha: float = 1.0             # ridge penalty
-    gamma: float = 0.0             # RBF width; 0: the median heuristic (1 / median squared distance)
+    n_scales: int = 2  # dyadic scales the statistics are taken at
+    paired_products: bool = True  # the 16 neighbour-product features per scale (else 2 per scale)
+    max_side: int = 512  # images are first shrunk so their longer side is at most this (0: keep)
+    regressor: str = "krr"  # 'krr' (RBF kernel ridge) or 'ridge' (linear)
+    alpha: float = 1.0  # ridge penalty
+    gamma: float = 0.0  # RBF width; 0: the median heuristic (1 / median squared distance)
 
 
-_MEMO: dict[str, np.ndarray] = {}    # per process: splits of one dataset share every image's features
+_MEMO: dict[str, np.ndarray] = {}  # per process: splits of one dataset share every image's features
 _MEMO_MAX = 200_000
 
 
@@ -68,8 +68,10 @@ class NSSRegressor(Method):
     def features(self, images: ImageSet, desc: str = "features") -> np.ndarray:
         from tqdm.auto import tqdm
 
-        rows = [self._cached_features(Path(r.path)) for r in
-                tqdm(images.records, desc=f"nss-svr {desc}", disable=not self.context.progress, leave=False)]
+        rows = [
+            self._cached_features(Path(r.path))
+            for r in tqdm(images.records, desc=f"nss-svr {desc}", disable=not self.context.progress, leave=False)
+        ]
         return np.vstack(rows) if rows else np.zeros((0, self.n_features))
 
     @property
@@ -82,8 +84,10 @@ class NSSRegressor(Method):
         p = self.params
         from bench.image_modes import DECODER
 
-        ident = (f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{p.n_scales}|{p.paired_products}|{p.max_side}"
-                 f"|v{self.version}|{DECODER}")
+        ident = (
+            f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{p.n_scales}|{p.paired_products}|{p.max_side}"
+            f"|v{self.version}|{DECODER}"
+        )
         if ident in _MEMO:
             return _MEMO[ident]
         cache = self.context.cache_dir
@@ -92,7 +96,7 @@ class NSSRegressor(Method):
         if file is not None and file.is_file():
             try:
                 feats = np.load(file)
-            except (ValueError, OSError):   # damaged cache entry: recompute and overwrite
+            except (ValueError, OSError):  # damaged cache entry: recompute and overwrite
                 feats = None
         if feats is None:
             feats = image_features(path, p)
@@ -125,7 +129,7 @@ class NSSRegressor(Method):
             else:
                 gamma = self.params.gamma or _median_gamma(z)
                 k = _rbf(z, z, gamma)
-                k[np.diag_indices_from(k)] += self.params.alpha     # in place: one n x n matrix, not three
+                k[np.diag_indices_from(k)] += self.params.alpha  # in place: one n x n matrix, not three
                 state["dual"] = np.linalg.solve(k, yc)
                 state["z_train"], state["gamma"] = z, gamma
         self._state = state
@@ -134,7 +138,7 @@ class NSSRegressor(Method):
         if self._state is None:
             raise RuntimeError("nss-svr: predict() before fit()")
         s = self._state
-        self.context.record("device", "cpu")        # whatever --device asked: this method is CPU-only
+        self.context.record("device", "cpu")  # whatever --device asked: this method is CPU-only
         z = (self.features(images, "test") - s["mean"]) / s["std"]
         with one_blas_thread():
             if "w" in s:
@@ -142,7 +146,7 @@ class NSSRegressor(Method):
             return _rbf(z, s["z_train"], s["gamma"]) @ s["dual"] + s["y_mean"]
 
     def save(self, path: Path) -> None:
-        with open(path, "wb") as fh:          # exactly at ``path`` (np.savez would append .npz to a name)
+        with open(path, "wb") as fh:  # exactly at ``path`` (np.savez would append .npz to a name)
             np.savez(fh, **{k: np.asarray(v) for k, v in (self._state or {}).items()})
 
     def load(self, path: Path) -> None:
@@ -166,8 +170,9 @@ def _stat(path: Path) -> os.stat_result:
     except OSError as exc:
         from bench.errors import DatasetError
 
-        raise DatasetError(f"image file missing: {path} ({exc.strerror}). Restore it, "
-                           "or pass --skip-corrupt to exclude it.") from None
+        raise DatasetError(
+            f"image file missing: {path} ({exc.strerror}). Restore it, or pass --skip-corrupt to exclude it."
+        ) from None
 
 
 def _median_gamma(z: np.ndarray) -> float:
@@ -222,8 +227,8 @@ def ggd_fit(x: np.ndarray) -> tuple[float, float]:
     mean_abs = float(np.mean(np.abs(x)))
     if var <= 0 or mean_abs <= 0:
         return 0.0, 0.0
-    rho = var / mean_abs ** 2
-    alpha = _nearest_alpha(_tables()[1], 1.0 / rho)     # 1/rho is the increasing aggd table
+    rho = var / mean_abs**2
+    alpha = _nearest_alpha(_tables()[1], 1.0 / rho)  # 1/rho is the increasing aggd table
     return alpha, var
 
 
@@ -239,7 +244,7 @@ def aggd_fit(x: np.ndarray) -> tuple[float, float, float, float]:
         return 0.0, 0.0, left_var, right_var
     gamma_hat = np.sqrt(left_var) / np.sqrt(right_var)
     r_hat = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x * x))
-    rhat_norm = r_hat * (gamma_hat ** 3 + 1) * (gamma_hat + 1) / (gamma_hat ** 2 + 1) ** 2
+    rhat_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / (gamma_hat**2 + 1) ** 2
     alpha = _nearest_alpha(_tables()[1], rhat_norm)
     beta_l = np.sqrt(left_var) * np.sqrt(g(1 / alpha) / g(3 / alpha))
     beta_r = np.sqrt(right_var) * np.sqrt(g(1 / alpha) / g(3 / alpha))
@@ -264,7 +269,12 @@ def nss_features(img: np.ndarray, n_scales: int = 2, paired_products: bool = Tru
         m = mscn(img)
         feats.extend(ggd_fit(m))
         if paired_products:
-            for shifted in (m[:, 1:] * m[:, :-1], m[1:, :] * m[:-1, :], m[1:, 1:] * m[:-1, :-1], m[1:, :-1] * m[:-1, 1:]):
+            for shifted in (
+                m[:, 1:] * m[:, :-1],
+                m[1:, :] * m[:-1, :],
+                m[1:, 1:] * m[:-1, :-1],
+                m[1:, :-1] * m[:-1, 1:],
+            ):
                 feats.extend(aggd_fit(shifted))
         img = _half(img)
     return np.asarray(feats, dtype=np.float64)
@@ -284,7 +294,7 @@ def load_grey(path: os.PathLike, max_side: int = 0) -> np.ndarray:
 
     with Image.open(path) as im:
         im.load()
-        im = to_grey8(im, path)           # 16-bit and float greyscale scaled, not clipped at 255
+        im = to_grey8(im, path)  # 16-bit and float greyscale scaled, not clipped at 255
         if max_side and max(im.size) > max_side:
             scale = max_side / max(im.size)
             im = im.resize((max(8, round(im.width * scale)), max(8, round(im.height * scale))), Image.BICUBIC)
@@ -299,10 +309,13 @@ def image_features(path: os.PathLike, params: NSSParams) -> np.ndarray:
     try:
         grey = load_grey(path, params.max_side)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"cannot decode image {path} ({type(exc).__name__}: {exc}). Re-download it, "
-                           "or pass --skip-corrupt to exclude it.") from None
+        raise DatasetError(
+            f"cannot decode image {path} ({type(exc).__name__}: {exc}). Re-download it, "
+            "or pass --skip-corrupt to exclude it."
+        ) from None
     try:
         return nss_features(grey, params.n_scales, params.paired_products)
-    except ValueError as exc:          # too small for the scales: name the image, not only the shape
-        raise DatasetError(f"image {path} ({grey.shape[1]}x{grey.shape[0]}): {exc}. Exclude it, or lower "
-                           "--param n_scales.") from None
+    except ValueError as exc:  # too small for the scales: name the image, not only the shape
+        raise DatasetError(
+            f"image {path} ({grey.shape[1]}x{grey.shape[0]}): {exc}. Exclude it, or lower --param n_scales."
+        ) from None

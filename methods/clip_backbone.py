@@ -33,7 +33,7 @@ from bench.errors import BenchError, WeightsMissing, did_you_mean
 CONFIG_DIR = Path(__file__).with_name("clip_configs")
 TINY_BACKBONE = "biqa-tiny-vit"
 NO_WEIGHTS = ("none", "random", "")
-RANDOM_INIT_SEED = 0      # pretrained='none' builds the same random weights every time
+RANDOM_INIT_SEED = 0  # pretrained='none' builds the same random weights every time
 
 
 class BackboneError(BenchError):
@@ -43,11 +43,11 @@ class BackboneError(BenchError):
 @dataclass(frozen=True)
 class ClipInfo:
     backbone: str
-    pretrained: str           # tag, file path, or 'none'
+    pretrained: str  # tag, file path, or 'none'
     weights_file: str | None  # the file actually loaded
     quick_gelu: bool
     image_size: int
-    embed_dim: int            # joint image-text space width
+    embed_dim: int  # joint image-text space width
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
@@ -77,7 +77,8 @@ def _hf_cache_dir() -> Path:
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"])
     hf_home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
+    )
     return Path(hf_home) / "hub"
 
 
@@ -86,13 +87,13 @@ def _hf_cache_dir() -> Path:
 _KNOWN_TAGS = {
     ("ViT-B-16", "openai"): {
         "url": "https://openaipublic.azureedge.net/clip/models/"
-               "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
+        "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
         "hf_hub": "timm/vit_base_patch16_clip_224.openai/",
         "quick_gelu": True,
     },
-    ("RN50", "openai"): {    # CLIP-IQA's backbone
+    ("RN50", "openai"): {  # CLIP-IQA's backbone
         "url": "https://openaipublic.azureedge.net/clip/models/"
-               "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+        "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
         "hf_hub": "timm/resnet50_clip.openai/",
         "quick_gelu": True,
     },
@@ -125,7 +126,7 @@ def weight_candidates(backbone: str, tag: str, weights_dir: Path | None = None) 
     if hub_id:
         snap = _hf_cache_dir() / ("models--" + hub_id.replace("/", "--")) / "snapshots"
         if snap.is_dir():
-            for n in ([hub_file] if hub_file else hub_names):
+            for n in [hub_file] if hub_file else hub_names:
                 paths += sorted(snap.glob(f"*/{n}"))
     return names[0], paths
 
@@ -133,11 +134,15 @@ def weight_candidates(backbone: str, tag: str, weights_dir: Path | None = None) 
 def _missing_message(backbone: str, tag: str, filename: str, weights_dir: Path | None, cause: str = "") -> str:
     cfg = tag_config(backbone, tag)
     where = f"{weights_dir}/{filename}" if weights_dir else f"--weights-dir DIR (as DIR/{filename})"
-    src = cfg.get("url") or (f"https://huggingface.co/{os.path.split(cfg.get('hf_hub', ''))[0]}" if cfg.get("hf_hub") else "")
-    msg = (f"CLIP weights {backbone} ({tag}) are not on disk and cannot be downloaded here"
-           f"{' (HF_HUB_OFFLINE=1)' if hf_offline() else ''}. Put the file {filename} at {where}"
-           f"{f' (download it from {src})' if src else ''}, or pass --pretrained /path/to/{filename}; "
-           "use pretrained 'none' for an offline smoke test with random weights.")
+    src = cfg.get("url") or (
+        f"https://huggingface.co/{os.path.split(cfg.get('hf_hub', ''))[0]}" if cfg.get("hf_hub") else ""
+    )
+    msg = (
+        f"CLIP weights {backbone} ({tag}) are not on disk and cannot be downloaded here"
+        f"{' (HF_HUB_OFFLINE=1)' if hf_offline() else ''}. Put the file {filename} at {where}"
+        f"{f' (download it from {src})' if src else ''}, or pass --pretrained /path/to/{filename}; "
+        "use pretrained 'none' for an offline smoke test with random weights."
+    )
     return msg + (f" Cause: {cause}" if cause else "")
 
 
@@ -147,8 +152,10 @@ def _check_backbone(backbone: str) -> None:
     if backbone in local_config_names():
         register_tiny_configs()
     if backbone not in open_clip.list_models():
-        raise BackboneError(did_you_mean(backbone, open_clip.list_models(), "CLIP backbone")
-                            + f" Tiny test configs live in {CONFIG_DIR}.")
+        raise BackboneError(
+            did_you_mean(backbone, open_clip.list_models(), "CLIP backbone")
+            + f" Tiny test configs live in {CONFIG_DIR}."
+        )
 
 
 def _default_quick_gelu(backbone: str, tag: str | None) -> bool:
@@ -166,6 +173,7 @@ def _default_quick_gelu(backbone: str, tag: str | None) -> bool:
 @contextlib.contextmanager
 def _quiet_random_init():
     """Drop open_clip's 'No pretrained weights loaded' warning: random weights were asked for."""
+
     class _Drop(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             return "No pretrained weights loaded" not in record.getMessage()
@@ -186,13 +194,13 @@ def _load_file(model, path: str) -> None:
     import torch
 
     try:
-        with warnings.catch_warnings():   # torch.load hands OpenAI's TorchScript archives to jit.load itself
+        with warnings.catch_warnings():  # torch.load hands OpenAI's TorchScript archives to jit.load itself
             warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive.*")
             open_clip.load_checkpoint(model, path)
         return
     except Exception as first:  # noqa: BLE001 -- fall back to TorchScript, re-raise the first if that fails too
         try:
-            with warnings.catch_warnings():   # OpenAI ships TorchScript; jit.load's deprecation is not the user's to fix
+            with warnings.catch_warnings():  # OpenAI ships TorchScript; jit.load's deprecation is not the user's to fix
                 warnings.simplefilter("ignore", FutureWarning)
                 sd = torch.jit.load(path, map_location="cpu").state_dict()
         except Exception:
@@ -204,12 +212,19 @@ def _load_file(model, path: str) -> None:
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as exc:
-        raise BenchError(f"CLIP checkpoint {path} does not fit this backbone ({exc}); "
-                         "pass the backbone it was trained for, e.g. --param backbone=ViT-B-16") from exc
+        raise BenchError(
+            f"CLIP checkpoint {path} does not fit this backbone ({exc}); "
+            "pass the backbone it was trained for, e.g. --param backbone=ViT-B-16"
+        ) from exc
 
 
-def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: str = "cpu",
-                weights_dir: Path | str | None = None, quick_gelu: bool | None = None):
+def create_clip(
+    backbone: str = "ViT-B-16",
+    pretrained: str = "openai",
+    device: str = "cpu",
+    weights_dir: Path | str | None = None,
+    quick_gelu: bool | None = None,
+):
     """Build an open_clip CLIP model in eval mode. Returns ``(model, ClipInfo)``."""
     _check_backbone(backbone)
     import open_clip
@@ -222,14 +237,18 @@ def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: 
         pretrained = "none"
     elif os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
         if not Path(pretrained).is_file():
-            raise WeightsMissing(f"CLIP checkpoint {pretrained} does not exist; pass an existing file, "
-                                 "a pretrained tag such as 'openai', or 'none'.")
+            raise WeightsMissing(
+                f"CLIP checkpoint {pretrained} does not exist; pass an existing file, "
+                "a pretrained tag such as 'openai', or 'none'."
+            )
         weights_file = pretrained
     else:
         tags = open_clip.list_pretrained_tags_by_model(backbone)
         if pretrained not in tags:
-            raise BackboneError(did_you_mean(pretrained, tags or ["none"], f"pretrained tag for {backbone}")
-                                + " Or pass a checkpoint path, or 'none'.")
+            raise BackboneError(
+                did_you_mean(pretrained, tags or ["none"], f"pretrained tag for {backbone}")
+                + " Or pass a checkpoint path, or 'none'."
+            )
         tag = pretrained
         filename, candidates = weight_candidates(backbone, tag, weights_dir)
         found = next((p for p in candidates if p.is_file()), None)
@@ -241,12 +260,13 @@ def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: 
         quick_gelu = _default_quick_gelu(backbone, tag)
 
     try:
-        if tag is not None and weights_file is None:   # online: let open_clip download into its caches
+        if tag is not None and weights_file is None:  # online: let open_clip download into its caches
             model = open_clip.create_model(backbone, pretrained=tag, force_quick_gelu=quick_gelu, device="cpu")
         elif weights_file:
-            with _quiet_random_init():   # the file's weights replace the random ones right after
-                model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=quick_gelu,
-                                               device="cpu", pretrained_text=False)
+            with _quiet_random_init():  # the file's weights replace the random ones right after
+                model = open_clip.create_model(
+                    backbone, pretrained=None, force_quick_gelu=quick_gelu, device="cpu", pretrained_text=False
+                )
             _load_file(model, weights_file)
         else:
             # random weights, but the same ones every time: a checkpoint of the trainable parts
@@ -255,8 +275,9 @@ def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: 
 
             with torch.random.fork_rng(devices=[]), _quiet_random_init():
                 torch.manual_seed(RANDOM_INIT_SEED)
-                model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=quick_gelu,
-                                               device="cpu", pretrained_text=False)
+                model = open_clip.create_model(
+                    backbone, pretrained=None, force_quick_gelu=quick_gelu, device="cpu", pretrained_text=False
+                )
     except BenchError:
         raise
     except RuntimeError as exc:
@@ -269,11 +290,20 @@ def create_clip(backbone: str = "ViT-B-16", pretrained: str = "openai", device: 
     mean = tuple(cfg.get("mean") or getattr(model.visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN)
     std = tuple(cfg.get("std") or getattr(model.visual, "image_std", None) or open_clip.OPENAI_DATASET_STD)
     size = model.visual.image_size
-    info = ClipInfo(backbone=backbone, pretrained=tag or pretrained, weights_file=weights_file,
-                    quick_gelu=bool(quick_gelu), image_size=int(size[0] if isinstance(size, (tuple, list)) else size),
-                    embed_dim=int(model.text_projection.shape[-1] if hasattr(model, "text_projection")
-                                  and model.text_projection is not None else model.visual.output_dim),
-                    mean=mean, std=std)
+    info = ClipInfo(
+        backbone=backbone,
+        pretrained=tag or pretrained,
+        weights_file=weights_file,
+        quick_gelu=bool(quick_gelu),
+        image_size=int(size[0] if isinstance(size, (tuple, list)) else size),
+        embed_dim=int(
+            model.text_projection.shape[-1]
+            if hasattr(model, "text_projection") and model.text_projection is not None
+            else model.visual.output_dim
+        ),
+        mean=mean,
+        std=std,
+    )
     return model, info
 
 
@@ -327,8 +357,9 @@ def positional_table(table, n_tokens: int, mode: str):
     if mode == "interpolate":
         if n_tokens == table.shape[0]:
             return table
-        return F.interpolate(table[None, None], size=(n_tokens, table.shape[1]), mode="bicubic",
-                             align_corners=False)[0, 0]
+        return F.interpolate(table[None, None], size=(n_tokens, table.shape[1]), mode="bicubic", align_corners=False)[
+            0, 0
+        ]
     raise BackboneError(f"pos_embedding={mode!r}: choose one of {', '.join(POS_EMBEDDING_MODES)}")
 
 
@@ -348,15 +379,17 @@ def encode_image_any_size(model, x, pos_embedding: str = "none"):
     from torch.func import functional_call
 
     visual = model.visual
-    if hasattr(visual, "attnpool"):                        # open_clip ModifiedResNet
+    if hasattr(visual, "attnpool"):  # open_clip ModifiedResNet
         feats = visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(x)))))
         pool = visual.attnpool
         table = positional_table(pool.positional_embedding, feats.shape[2] * feats.shape[3] + 1, pos_embedding)
         return functional_call(pool, {"positional_embedding": table}, (feats,))
-    if hasattr(visual, "positional_embedding") and hasattr(visual, "patch_size"):   # open_clip VisionTransformer
+    if hasattr(visual, "positional_embedding") and hasattr(visual, "patch_size"):  # open_clip VisionTransformer
         ph, pw = visual.patch_size
         n = (x.shape[-2] // ph) * (x.shape[-1] // pw) + 1
         table = positional_table(visual.positional_embedding, n, pos_embedding)
         return functional_call(visual, {"positional_embedding": table}, (x,))
-    raise BackboneError(f"{type(visual).__name__} image towers cannot encode arbitrary input sizes here; "
-                        "use an RN or ViT CLIP backbone, or test_input=crops")
+    raise BackboneError(
+        f"{type(visual).__name__} image towers cannot encode arbitrary input sizes here; "
+        "use an RN or ViT CLIP backbone, or test_input=crops"
+    )

@@ -25,16 +25,24 @@ def _text_tower(clip):
     if getattr(t, "cls_emb", None) is not None:
         raise ValueError("CoOp prompts need a CLIP text tower without an appended CLS embedding (CoCa)")
     if not hasattr(t, "token_embedding") or pool not in POOL_TYPES:
-        raise ValueError(f"CoOp prompts need an open_clip text transformer pooled by {'/'.join(POOL_TYPES)}, "
-                         f"not {pool!r}")
+        raise ValueError(
+            f"CoOp prompts need an open_clip text transformer pooled by {'/'.join(POOL_TYPES)}, not {pool!r}"
+        )
     return t, pool, eos_id
 
 
 class DualTextPrompts(nn.Module):
     """CoOp prompts ``[V]_1..[V]_M [class].`` with one context per branch, e.g. {scene, distortion}."""
 
-    def __init__(self, clip, tokenizer, branches: dict[str, tuple[str, ...]], n_ctx: int = 8, ctx_init: str = "",
-                 position: str = "end"):
+    def __init__(
+        self,
+        clip,
+        tokenizer,
+        branches: dict[str, tuple[str, ...]],
+        n_ctx: int = 8,
+        ctx_init: str = "",
+        position: str = "end",
+    ):
         super().__init__()
         if position not in ("end", "middle"):
             raise ValueError(f"class token position {position!r}: choose end or middle")
@@ -52,11 +60,11 @@ class DualTextPrompts(nn.Module):
         for name in self.branches:
             if ctx_init:
                 init_tok = tokenizer([ctx_init])
-                n_words = int(init_tok.argmax(-1).item()) - 1   # tokens between SOS and EOS
+                n_words = int(init_tok.argmax(-1).item()) - 1  # tokens between SOS and EOS
                 if n_words != n_ctx:
                     raise ValueError(f"text_ctx_init {ctx_init!r} is {n_words} tokens; text_prompt_len is {n_ctx}")
                 with torch.no_grad():
-                    ctx = emb(init_tok.to(emb.weight.device))[0, 1:1 + n_ctx].clone().to(torch.get_default_dtype())
+                    ctx = emb(init_tok.to(emb.weight.device))[0, 1 : 1 + n_ctx].clone().to(torch.get_default_dtype())
             else:
                 ctx = torch.empty(n_ctx, width)
                 nn.init.normal_(ctx, std=0.02)
@@ -67,7 +75,7 @@ class DualTextPrompts(nn.Module):
                 e = emb(tok.to(emb.weight.device)).to(torch.get_default_dtype())
             tokens.append(tok)
             prefixes.append(e[:, :1])
-            suffixes.append(e[:, 1 + n_ctx:])
+            suffixes.append(e[:, 1 + n_ctx :])
         tok = torch.cat(tokens)
         if self.pool_type == "argmax":
             pool_at = tok.argmax(-1)
@@ -80,10 +88,10 @@ class DualTextPrompts(nn.Module):
         # is attended to: keep the full context length.
         causal = getattr(t, "attn_mask", None) is not None
         self.seq_len = int(pool_at.max().item()) + 1 if causal else tok.shape[1]
-        self.register_buffer("tokens", tok[:, :self.seq_len], persistent=False)
+        self.register_buffer("tokens", tok[:, : self.seq_len], persistent=False)
         self.register_buffer("pool_at", pool_at, persistent=False)
         self.register_buffer("prefix", torch.cat(prefixes), persistent=False)
-        self.register_buffer("suffix", torch.cat(suffixes)[:, :self.seq_len - 1 - n_ctx], persistent=False)
+        self.register_buffer("suffix", torch.cat(suffixes)[:, : self.seq_len - 1 - n_ctx], persistent=False)
 
     def forward(self) -> dict[str, torch.Tensor]:
         """Text features (unnormalised, joint space) of every class prompt: {branch: [C, D]}."""
@@ -92,8 +100,19 @@ class DualTextPrompts(nn.Module):
         dtype = t.transformer.get_cast_dtype() if hasattr(t.transformer, "get_cast_dtype") else ctx.dtype
         if self.position == "middle":
             half = self.n_ctx // 2
-            rows = [torch.cat([self.prefix[i:i + 1], ctx[i:i + 1, :half], self.suffix[i:i + 1, :k], ctx[i:i + 1, half:],
-                               self.suffix[i:i + 1, k:]], dim=1) for i, k in enumerate(self.name_lens)]
+            rows = [
+                torch.cat(
+                    [
+                        self.prefix[i : i + 1],
+                        ctx[i : i + 1, :half],
+                        self.suffix[i : i + 1, :k],
+                        ctx[i : i + 1, half:],
+                        self.suffix[i : i + 1, k:],
+                    ],
+                    dim=1,
+                )
+                for i, k in enumerate(self.name_lens)
+            ]
             x = torch.cat(rows).to(dtype)
         else:
             x = torch.cat([self.prefix, ctx, self.suffix], dim=1).to(dtype)

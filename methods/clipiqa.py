@@ -35,13 +35,20 @@ def clip_weight_specs(backbone: str, pretrained: str, weights_dir: Path | None) 
         return []
     from methods.clip_backbone import weight_url
 
-    return [WeightSpec(name=f"CLIP {backbone} ({pretrained})", filename=filename, search_paths=tuple(paths), hint=hint,
-                       url=weight_url(backbone, pretrained))]
+    return [
+        WeightSpec(
+            name=f"CLIP {backbone} ({pretrained})",
+            filename=filename,
+            search_paths=tuple(paths),
+            hint=hint,
+            url=weight_url(backbone, pretrained),
+        )
+    ]
 
 
 # --- CLIP-IQA (zero-shot) ------------------------------------------------------------------------
 TEST_INPUTS = ("full", "crops")
-POS_EMBEDDING_MODES = ("none", "interpolate")    # = methods.clip_backbone.POS_EMBEDDING_MODES (torch-free here)
+POS_EMBEDDING_MODES = ("none", "interpolate")  # = methods.clip_backbone.POS_EMBEDDING_MODES (torch-free here)
 
 
 class ClipIQAConfigError(BenchError, ValueError):
@@ -50,30 +57,37 @@ class ClipIQAConfigError(BenchError, ValueError):
 
 @dataclass
 class CLIPIQAParams:
-    backbone: str = "RN50"         # the CLIP-IQA paper's; ViT-B-16 = MP-IQE's backbone
+    backbone: str = "RN50"  # the CLIP-IQA paper's; ViT-B-16 = MP-IQE's backbone
     pretrained: str = "openai"
-    test_input: str = "full"       # full: the whole image (the paper); crops: test_crops crops, resized to the input size
-    pos_embedding: str = "none"    # none: left out (official default); interpolate: resized to the token count
-    max_side: int = 0              # full: 0 = native resolution; else shrink so that the long side <= max_side
-    batch_size: int = 8            # full: images of equal size scored together
-    crop_size: int = 224           # crops: crop side (then resized to the backbone's input size)
-    test_crops: int = 8            # crops: crops averaged per image
+    test_input: str = "full"  # full: the whole image (the paper); crops: test_crops crops, resized to the input size
+    pos_embedding: str = "none"  # none: left out (official default); interpolate: resized to the token count
+    max_side: int = 0  # full: 0 = native resolution; else shrink so that the long side <= max_side
+    batch_size: int = 8  # full: images of equal size scored together
+    crop_size: int = 224  # crops: crop side (then resized to the backbone's input size)
+    test_crops: int = 8  # crops: crops averaged per image
 
 
 class CLIPIQA(Method):
     name = "clipiqa"
     kind = "native-zero-shot"
     trains = False
-    version = "2"        # 2: RN50, full image, no positional embedding, the model's logit scale (v1: ViT-B/16, 8 crops)
-    description = ("CLIP-IQA zero-shot as its paper: OpenAI CLIP RN50, 'Good photo.'/'Bad photo.', the full image "
-                   "without positional embedding, softmax(logit_scale cos)[good]")
+    version = "2"  # 2: RN50, full image, no positional embedding, the model's logit scale (v1: ViT-B/16, 8 crops)
+    description = (
+        "CLIP-IQA zero-shot as its paper: OpenAI CLIP RN50, 'Good photo.'/'Bad photo.', the full image "
+        "without positional embedding, softmax(logit_scale cos)[good]"
+    )
     Params = CLIPIQAParams
-    presets = {"paper": {}, "demo": {"max_side": 256},
-               "ci": {"backbone": "biqa-tiny-rn", "pretrained": "none", "max_side": 96, "batch_size": 4}}
-    source = ("CLIP-IQA paper (AAAI 2023) Sec. 3 + official code IceClear/CLIP-IQA: configs/clipiqa/"
-              "clipiqa_attribute_test.py (CLIPIQAFixed, RN50, classnames ['Good photo.', 'Bad photo.'], test "
-              "pipeline = the whole image, batch 1), mmedit/models/backbones/sr_backbones/coopclipiqa.py "
-              "(pos_embedding=False by default), mmedit/models/components/clip/model.py (AttentionPool2d)")
+    presets = {
+        "paper": {},
+        "demo": {"max_side": 256},
+        "ci": {"backbone": "biqa-tiny-rn", "pretrained": "none", "max_side": 96, "batch_size": 4},
+    }
+    source = (
+        "CLIP-IQA paper (AAAI 2023) Sec. 3 + official code IceClear/CLIP-IQA: configs/clipiqa/"
+        "clipiqa_attribute_test.py (CLIPIQAFixed, RN50, classnames ['Good photo.', 'Bad photo.'], test "
+        "pipeline = the whole image, batch 1), mmedit/models/backbones/sr_backbones/coopclipiqa.py "
+        "(pos_embedding=False by default), mmedit/models/components/clip/model.py (AttentionPool2d)"
+    )
 
     def __init__(self, params: Any = None, context=None):
         super().__init__(params, context)
@@ -81,8 +95,9 @@ class CLIPIQA(Method):
         if p.test_input not in TEST_INPUTS:
             raise ClipIQAConfigError(f"clipiqa: test_input={p.test_input!r}: choose one of {', '.join(TEST_INPUTS)}")
         if p.pos_embedding not in POS_EMBEDDING_MODES:
-            raise ClipIQAConfigError(f"clipiqa: pos_embedding={p.pos_embedding!r}: choose one of "
-                                     f"{', '.join(POS_EMBEDDING_MODES)}")
+            raise ClipIQAConfigError(
+                f"clipiqa: pos_embedding={p.pos_embedding!r}: choose one of {', '.join(POS_EMBEDDING_MODES)}"
+            )
         for key in ("batch_size", "crop_size", "test_crops"):
             if not isinstance(getattr(p, key), int) or getattr(p, key) < 1:
                 raise ClipIQAConfigError(f"clipiqa: {key}={getattr(p, key)!r} must be a positive integer")
@@ -105,8 +120,9 @@ class CLIPIQA(Method):
 
             from methods.clip_backbone import create_clip
 
-            model, info = create_clip(self.params.backbone, self.params.pretrained, self.context.device,
-                                      weights_dir=self.context.weights_dir)
+            model, info = create_clip(
+                self.params.backbone, self.params.pretrained, self.context.device, weights_dir=self.context.weights_dir
+            )
             with torch.no_grad():
                 tokens = open_clip.get_tokenizer(info.backbone)(list(PROMPTS)).to(self.context.device)
                 text = model.encode_text(tokens, normalize=True)
@@ -159,10 +175,14 @@ class CLIPIQA(Method):
         for i in order:
             x = data[i]["image"]
             h, w = x.shape[-2:]
-            if min(h, w) < smallest:       # the tower needs one feature cell: bicubic up to the smallest side
+            if min(h, w) < smallest:  # the tower needs one feature cell: bicubic up to the smallest side
                 s = smallest / min(h, w)
-                x = F.interpolate(x[None], size=(max(smallest, round(h * s)), max(smallest, round(w * s))),
-                                  mode="bicubic", align_corners=False)[0].clamp(0, 1)
+                x = F.interpolate(
+                    x[None],
+                    size=(max(smallest, round(h * s)), max(smallest, round(w * s))),
+                    mode="bicubic",
+                    align_corners=False,
+                )[0].clamp(0, 1)
                 upscaled += 1
             if batch and (batch[0][1].shape != x.shape or len(batch) >= self.params.batch_size):
                 flush()
@@ -192,11 +212,16 @@ class CLIPIQA(Method):
 
         _, info, _ = self.net()
         size = info.image_size
-        data = CropDataset(images.records, n_crops=self.params.test_crops, crop_size=self.params.crop_size,
-                           train=False, seed=self.context.seed)
+        data = CropDataset(
+            images.records,
+            n_crops=self.params.test_crops,
+            crop_size=self.params.crop_size,
+            train=False,
+            seed=self.context.seed,
+        )
         out = np.zeros(len(data))
         for i in range(len(data)):
-            x = to_unit(data[i]["crops"])        # on the CPU, as before: the resize below runs there
+            x = to_unit(data[i]["crops"])  # on the CPU, as before: the resize below runs there
             if x.shape[-1] != size or x.shape[-2] != size:
                 x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
             out[i] = float(self.scores(x.to(self.context.device)).mean())

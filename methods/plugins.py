@@ -20,14 +20,14 @@ import importlib
 import importlib.util
 import re
 import sys
-from functools import lru_cache
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Mapping
 
 from bench.errors import BenchError
 
 BUILTIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-RESERVED_PREFIX = "pyiqa"        # names of pyiqa's metrics (methods.registry.PYIQA_PREFIX, 'pyiqa:<metric>')
+RESERVED_PREFIX = "pyiqa"  # names of pyiqa's metrics (methods.registry.PYIQA_PREFIX, 'pyiqa:<metric>')
 
 
 class PluginError(BenchError):
@@ -75,8 +75,9 @@ def load_target(target: str, builtins: Mapping[str, str]):
     module = _import_file(where) if _is_path(where) else _import_module(where, target)
     if not hasattr(module, attr):
         public = sorted(n for n, v in vars(module).items() if isinstance(v, type) and not n.startswith("_"))
-        raise PluginError(f"--method {target!r}: {where} defines no {attr!r} (classes there: "
-                          f"{', '.join(public) or 'none'}).")
+        raise PluginError(
+            f"--method {target!r}: {where} defines no {attr!r} (classes there: {', '.join(public) or 'none'})."
+        )
     return check_method_class(getattr(module, attr), target, builtins)
 
 
@@ -85,13 +86,15 @@ def _import_module(module: str, target: str):
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name and module.startswith(exc.name):
-            raise PluginError(f"--method {target!r}: no module {exc.name!r} on the Python path. Install the package "
-                              "(pip install -e .), run from the folder holding it, or give the file: "
-                              "path/to/file.py:ClassName.") from None
+            raise PluginError(
+                f"--method {target!r}: no module {exc.name!r} on the Python path. Install the package "
+                "(pip install -e .), run from the folder holding it, or give the file: "
+                "path/to/file.py:ClassName."
+            ) from None
         raise
 
 
-@lru_cache(maxsize=None)
+@cache
 def _import_file(where: str):
     path = Path(where).expanduser().resolve()
     if not path.is_file():
@@ -102,7 +105,7 @@ def _import_file(where: str):
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module          # before exec: dataclasses and pickle look the module up by name
+    sys.modules[name] = module  # before exec: dataclasses and pickle look the module up by name
     try:
         spec.loader.exec_module(module)
     except BaseException:
@@ -115,11 +118,15 @@ def check_method_class(obj, target: str, builtins: Mapping[str, str]):
     from methods.base import Method
 
     if not (isinstance(obj, type) and issubclass(obj, Method)):
-        raise PluginError(f"--method {target!r}: {obj!r} is not a subclass of methods.base.Method "
-                          "(docs/ADDING_A_METHOD.md shows the shape).")
+        raise PluginError(
+            f"--method {target!r}: {obj!r} is not a subclass of methods.base.Method "
+            "(docs/ADDING_A_METHOD.md shows the shape)."
+        )
     if not obj.name or not BUILTIN_NAME.match(obj.name) or ":" in obj.name:
-        raise PluginError(f"--method {target!r}: set the class attribute name = \"my-method\" (letters, digits, "
-                          f". _ + -): it names the cells and the results.")
+        raise PluginError(
+            f'--method {target!r}: set the class attribute name = "my-method" (letters, digits, '
+            f". _ + -): it names the cells and the results."
+        )
     if obj.name in builtins and builtins[obj.name] != f"{obj.__module__}:{obj.__name__}":
         raise PluginError(f"--method {target!r}: its name {obj.name!r} is a built-in method's; choose another.")
     if obj.name.startswith(RESERVED_PREFIX):
@@ -137,7 +144,9 @@ def entry_points(group: str) -> dict:
 def load_entry_point(ep, builtins: Mapping[str, str]):
     try:
         obj = ep.load()
-    except Exception as exc:    # an installed plug-in that fails to import: say which one
-        raise PluginError(f"method {ep.name!r} (entry point {ep.value!r} of group {ep.group!r}) failed to import: "
-                          f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # an installed plug-in that fails to import: say which one
+        raise PluginError(
+            f"method {ep.name!r} (entry point {ep.value!r} of group {ep.group!r}) failed to import: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     return check_method_class(obj, ep.value, builtins)

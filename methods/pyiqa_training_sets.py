@@ -27,60 +27,106 @@ LIQE_SIX = ("live", "csiq", "kadid10k", "livec", "bid", "koniq10k")
 
 @dataclass(frozen=True)
 class Checkpoint:
-    datasets: tuple[str, ...]   # training sets (harness names where the harness has the dataset)
-    checkpoint: str             # the file that carries that training ('' when none)
+    datasets: tuple[str, ...]  # training sets (harness names where the harness has the dataset)
+    checkpoint: str  # the file that carries that training ('' when none)
     source: str
 
 
 _CFG = "pyiqa default_model_configs.py"
 TRAINING_SETS: dict[str, Checkpoint] = {
     # training-free / fitted on pristine images only
-    "niqe": Checkpoint((), "niqe_modelparameters.mat",
-                       "Mittal et al. 2013 (NIQE), Sec. III: MVG fitted to 125 pristine images, no opinion scores"),
+    "niqe": Checkpoint(
+        (),
+        "niqe_modelparameters.mat",
+        "Mittal et al. 2013 (NIQE), Sec. III: MVG fitted to 125 pristine images, no opinion scores",
+    ),
     "niqe_matlab": Checkpoint((), "niqe_matlab_params.mat", "as niqe (the original MATLAB parameters)"),
-    "ilniqe": Checkpoint((), "ILNIQE_templateModel.mat",
-                         "Zhang, Zhang and Bovik 2015 (IL-NIQE), Sec. III: 90 pristine images, no opinion scores"),
-    "clipiqa": Checkpoint((), "RN50.pt", "CLIP-IQA (Wang et al. 2023): OpenAI CLIP with fixed prompts, no IQA training"),
+    "ilniqe": Checkpoint(
+        (),
+        "ILNIQE_templateModel.mat",
+        "Zhang, Zhang and Bovik 2015 (IL-NIQE), Sec. III: 90 pristine images, no opinion scores",
+    ),
+    "clipiqa": Checkpoint(
+        (), "RN50.pt", "CLIP-IQA (Wang et al. 2023): OpenAI CLIP with fixed prompts, no IQA training"
+    ),
     # training-free: a formula over the image, no file loaded (pyiqa archs/<name>_arch.py)
-    "piqe": Checkpoint((), "", "Venkatanath et al. 2015 (PIQE): block-wise distortion and activity measures, no "
-                               "training; pyiqa piqe_arch.py loads no file"),
-    "entropy": Checkpoint((), "", "Shannon entropy of the luminance histogram (as MATLAB's entropy), no training; "
-                                  "pyiqa entropy_arch.py loads no file"),
+    "piqe": Checkpoint(
+        (),
+        "",
+        "Venkatanath et al. 2015 (PIQE): block-wise distortion and activity measures, no "
+        "training; pyiqa piqe_arch.py loads no file",
+    ),
+    "entropy": Checkpoint(
+        (),
+        "",
+        "Shannon entropy of the luminance histogram (as MATLAB's entropy), no training; "
+        "pyiqa entropy_arch.py loads no file",
+    ),
     # classical with a trained regressor
-    "brisque": Checkpoint(("live",), "brisque_svm_weights.pth",
-                          "Mittal et al. 2012 (BRISQUE), released SVR trained on the LIVE IQA database; pyiqa "
-                          "brisque_arch.py takes it from piq's port of that release"),
+    "brisque": Checkpoint(
+        ("live",),
+        "brisque_svm_weights.pth",
+        "Mittal et al. 2012 (BRISQUE), released SVR trained on the LIVE IQA database; pyiqa "
+        "brisque_arch.py takes it from piq's port of that release",
+    ),
     "brisque_matlab": Checkpoint(("live",), "brisque_matlab.mat", "as brisque (the original MATLAB model)"),
     # deep checkpoints
-    "dbcnn": Checkpoint(("koniq10k",), "DBCNN_KonIQ10k-2de81c0a.pth",
-                        f"{_CFG} dbcnn: pretrained='koniq'; dbcnn_arch.py; pyiqa README: retrained by pyiqa on KonIQ"),
-    "hyperiqa": Checkpoint(("koniq10k",), "HyperIQA-resnet50-koniq10k-c96c41b1.pth",
-                           "hypernet_arch.py default_model_urls['resnet50-koniq']; pyiqa README: retrained on KonIQ"),
+    "dbcnn": Checkpoint(
+        ("koniq10k",),
+        "DBCNN_KonIQ10k-2de81c0a.pth",
+        f"{_CFG} dbcnn: pretrained='koniq'; dbcnn_arch.py; pyiqa README: retrained by pyiqa on KonIQ",
+    ),
+    "hyperiqa": Checkpoint(
+        ("koniq10k",),
+        "HyperIQA-resnet50-koniq10k-c96c41b1.pth",
+        "hypernet_arch.py default_model_urls['resnet50-koniq']; pyiqa README: retrained on KonIQ",
+    ),
     "tres": Checkpoint(("koniq10k",), "tres_koniq-f0502926.pth", f"{_CFG} tres: train_dataset='koniq'"),
     "tres-flive": Checkpoint(("flive",), "tres_flive-09b0de5b.pth", f"{_CFG} tres-flive: train_dataset='flive'"),
     "musiq": Checkpoint(("koniq10k",), "musiq_koniq_ckpt-e95806b9.pth", f"{_CFG} musiq: pretrained='koniq10k'"),
     "musiq-ava": Checkpoint(("ava",), "musiq_ava_ckpt-e8d3f067.pth", f"{_CFG} musiq-ava: pretrained='ava'"),
     "musiq-spaq": Checkpoint(("spaq",), "musiq_spaq_ckpt-358bb6af.pth", f"{_CFG} musiq-spaq: pretrained='spaq'"),
-    "musiq-paq2piq": Checkpoint(("flive",), "musiq_paq2piq_ckpt-364c0c84.pth",
-                                f"{_CFG} musiq-paq2piq: pretrained='paq2piq' (the PaQ-2-PiQ set, FLIVE)"),
+    "musiq-paq2piq": Checkpoint(
+        ("flive",),
+        "musiq_paq2piq_ckpt-364c0c84.pth",
+        f"{_CFG} musiq-paq2piq: pretrained='paq2piq' (the PaQ-2-PiQ set, FLIVE)",
+    ),
     "liqe": Checkpoint(("koniq10k",), "liqe_koniq.pt", f"{_CFG} liqe: pretrained='koniq'; liqe_arch.py"),
-    "liqe_mix": Checkpoint(LIQE_SIX, "liqe_mix.pt",
-                           f"{_CFG} liqe_mix: pretrained='mix'; LIQE paper (Zhang et al. CVPR 2023) Sec. 4.1: trained "
-                           "jointly on LIVE, CSIQ, KADID-10k, BID, LIVE Challenge and KonIQ-10k"),
-    "clipiqa+": Checkpoint(("koniq10k",), "CLIP-IQA%2B_learned_prompts-603f3273.pth",
-                           "clipiqa_arch.py default_model_urls['clipiqa+']: the prompts of the official CLIP-IQA+ "
-                           "checkpoint, trained on KonIQ-10k (IceClear/CLIP-IQA configs/clipiqa/clipiqa_coop_koniq.py)"),
-    "metaiqa": Checkpoint(("tid2013", "kadid10k", "livec"), "Metaiqa_livec.pth",
-                          "metaiqa_arch.py default_model_urls['meta-infer-ready']; MetaIQA paper (Zhu et al. CVPR "
-                          "2020) Sec. 4: prior meta-trained on TID2013 + KADID-10k distortions, fine-tuned on LIVE "
-                          "Challenge"),
-    "unique": Checkpoint(LIQE_SIX, "UNIQUE.pt",
-                         "unique_arch.py default_model_urls['mix']; UNIQUE paper (Zhang et al. TIP 2021) Sec. IV-A: "
-                         "trained on LIVE, CSIQ, KADID-10k, BID, LIVE Challenge and KonIQ-10k"),
-    "paq2piq": Checkpoint(("flive",), "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth",
-                          "paq2piq_arch.py (baidut/paq2piq release): trained on the PaQ-2-PiQ set (FLIVE)"),
-    "nima": Checkpoint(("ava",), "NIMA_InceptionV2_ava-b0c77c00.pth",
-                       f"{_CFG} nima (inception_resnet_v2, train_dataset default 'ava'); pyiqa ModelCard: trained on AVA"),
+    "liqe_mix": Checkpoint(
+        LIQE_SIX,
+        "liqe_mix.pt",
+        f"{_CFG} liqe_mix: pretrained='mix'; LIQE paper (Zhang et al. CVPR 2023) Sec. 4.1: trained "
+        "jointly on LIVE, CSIQ, KADID-10k, BID, LIVE Challenge and KonIQ-10k",
+    ),
+    "clipiqa+": Checkpoint(
+        ("koniq10k",),
+        "CLIP-IQA%2B_learned_prompts-603f3273.pth",
+        "clipiqa_arch.py default_model_urls['clipiqa+']: the prompts of the official CLIP-IQA+ "
+        "checkpoint, trained on KonIQ-10k (IceClear/CLIP-IQA configs/clipiqa/clipiqa_coop_koniq.py)",
+    ),
+    "metaiqa": Checkpoint(
+        ("tid2013", "kadid10k", "livec"),
+        "Metaiqa_livec.pth",
+        "metaiqa_arch.py default_model_urls['meta-infer-ready']; MetaIQA paper (Zhu et al. CVPR "
+        "2020) Sec. 4: prior meta-trained on TID2013 + KADID-10k distortions, fine-tuned on LIVE "
+        "Challenge",
+    ),
+    "unique": Checkpoint(
+        LIQE_SIX,
+        "UNIQUE.pt",
+        "unique_arch.py default_model_urls['mix']; UNIQUE paper (Zhang et al. TIP 2021) Sec. IV-A: "
+        "trained on LIVE, CSIQ, KADID-10k, BID, LIVE Challenge and KonIQ-10k",
+    ),
+    "paq2piq": Checkpoint(
+        ("flive",),
+        "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth",
+        "paq2piq_arch.py (baidut/paq2piq release): trained on the PaQ-2-PiQ set (FLIVE)",
+    ),
+    "nima": Checkpoint(
+        ("ava",),
+        "NIMA_InceptionV2_ava-b0c77c00.pth",
+        f"{_CFG} nima (inception_resnet_v2, train_dataset default 'ava'); pyiqa ModelCard: trained on AVA",
+    ),
     "nima-vgg16-ava": Checkpoint(("ava",), "NIMA_VGG16_ava-dc4e8265.pth", f"{_CFG} nima-vgg16-ava"),
     "nima-koniq": Checkpoint(("koniq10k",), "NIMA_koniq-250367ae.pth", f"{_CFG} nima-koniq: train_dataset='koniq'"),
     "nima-spaq": Checkpoint(("spaq",), "NIMA-spaq-46a7fcb7.pth", f"{_CFG} nima-spaq: train_dataset='spaq'"),
@@ -93,11 +139,19 @@ TRAINING_SETS: dict[str, Checkpoint] = {
     "maniqa-kadid": Checkpoint(("kadid10k",), "", f"{_CFG} maniqa-kadid: train_dataset='kadid'"),
     "maniqa-pipal": Checkpoint(("pipal",), "", f"{_CFG} maniqa-pipal: train_dataset='pipal'"),
     # ARNIQA: a regressor fitted on the named set over a self-supervised encoder (no opinion scores)
-    **{name: Checkpoint((ds,), "", f"{_CFG} {name}: regressor_dataset='{key}'")
-       for name, key, ds in [("arniqa", "koniq", "koniq10k"), ("arniqa-live", "live", "live"),
-                             ("arniqa-csiq", "csiq", "csiq"), ("arniqa-tid", "tid", "tid2013"),
-                             ("arniqa-kadid", "kadid", "kadid10k"), ("arniqa-clive", "clive", "livec"),
-                             ("arniqa-flive", "flive", "flive"), ("arniqa-spaq", "spaq", "spaq")]},
+    **{
+        name: Checkpoint((ds,), "", f"{_CFG} {name}: regressor_dataset='{key}'")
+        for name, key, ds in [
+            ("arniqa", "koniq", "koniq10k"),
+            ("arniqa-live", "live", "live"),
+            ("arniqa-csiq", "csiq", "csiq"),
+            ("arniqa-tid", "tid", "tid2013"),
+            ("arniqa-kadid", "kadid", "kadid10k"),
+            ("arniqa-clive", "clive", "livec"),
+            ("arniqa-flive", "flive", "flive"),
+            ("arniqa-spaq", "spaq", "spaq"),
+        ]
+    },
 }
 
 

@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,8 +28,8 @@ import numpy as np
 
 from bench.errors import BenchError, did_you_mean
 from bench.records import ImageSet
-from methods.base import Method, WeightSpec
 from methods import weights as W
+from methods.base import Method, WeightSpec
 from methods.pyiqa_training_sets import TRAINING_SETS, trained_on
 
 # Metrics that give no per-image quality score (distribution metrics, caption metrics).
@@ -110,25 +110,30 @@ class ScoreCache:
         self.db = sqlite3.connect(str(path), timeout=60)
         self.db.execute("PRAGMA journal_mode=WAL")
         cols = ", ".join(f"{c} TEXT" for c in KEY_FIELDS)
-        self.db.execute(f"CREATE TABLE IF NOT EXISTS image_scores ({cols}, image_sha256 TEXT, score REAL, "
-                        f"PRIMARY KEY ({', '.join(KEY_FIELDS)}, image_sha256))")
+        self.db.execute(
+            f"CREATE TABLE IF NOT EXISTS image_scores ({cols}, image_sha256 TEXT, score REAL, "
+            f"PRIMARY KEY ({', '.join(KEY_FIELDS)}, image_sha256))"
+        )
 
     def get(self, key: tuple[str, ...], hashes: list[str]) -> dict[str, float]:
         where = " AND ".join(f"{c}=?" for c in KEY_FIELDS)
         out: dict[str, float] = {}
         for i in range(0, len(hashes), 500):
-            chunk = hashes[i:i + 500]
+            chunk = hashes[i : i + 500]
             rows = self.db.execute(
                 f"SELECT image_sha256, score FROM image_scores WHERE {where} "
-                f"AND image_sha256 IN ({','.join('?' * len(chunk))})", (*key, *chunk)).fetchall()
+                f"AND image_sha256 IN ({','.join('?' * len(chunk))})",
+                (*key, *chunk),
+            ).fetchall()
             out.update(rows)
         return out
 
     def put(self, key: tuple[str, ...], items: dict[str, float]) -> None:
         marks = ",".join("?" * (len(KEY_FIELDS) + 2))
         with self.db:
-            self.db.executemany(f"INSERT OR REPLACE INTO image_scores VALUES ({marks})",
-                                [(*key, h, float(s)) for h, s in items.items()])
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO image_scores VALUES ({marks})", [(*key, h, float(s)) for h, s in items.items()]
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -141,8 +146,8 @@ MIN_SHORT_SIDE = {"liqe": 224, "liqe_mix": 224}
 
 @dataclass
 class ZeroShotParams:
-    batch_size: int = 8        # images of the same size scored together
-    max_side: int = 0          # 0: native resolution (pyiqa's default); else resize so the long side <= this
+    batch_size: int = 8  # images of the same size scored together
+    max_side: int = 0  # 0: native resolution (pyiqa's default); else resize so the long side <= this
     use_cache: bool = True
 
 
@@ -158,9 +163,9 @@ class PyiqaZeroShot(Method):
 
     def __init__(self, params: Any = None, context=None):
         super().__init__(params, context)
-        self.inferences = 0       # images actually run through the metric (cache misses)
+        self.inferences = 0  # images actually run through the metric (cache misses)
         self._model = None
-        self.loaded_weights: list[Path] = []   # the files the metric's loaders were handed (after load_model)
+        self.loaded_weights: list[Path] = []  # the files the metric's loaders were handed (after load_model)
 
     @classmethod
     def lower_better(cls) -> bool:
@@ -220,18 +225,22 @@ class PyiqaZeroShot(Method):
         self.context.record("trained_on_test_dataset", hit)
         if hit:
             entry = TRAINING_SETS[self.metric]
-            self.context.note(f"pyiqa:{self.metric}: its checkpoint{f' ({entry.checkpoint})' if entry.checkpoint else ''} "
-                              f"was trained on {dataset} ({entry.source}): these scores are not zero-shot")
+            self.context.note(
+                f"pyiqa:{self.metric}: its checkpoint{f' ({entry.checkpoint})' if entry.checkpoint else ''} "
+                f"was trained on {dataset} ({entry.source}): these scores are not zero-shot"
+            )
         elif hit is None:
-            self.context.note(f"pyiqa:{self.metric}: the training sets of its checkpoint are not listed in "
-                              f"methods/pyiqa_training_sets.py; check that it was not trained on {dataset}")
+            self.context.note(
+                f"pyiqa:{self.metric}: the training sets of its checkpoint are not listed in "
+                f"methods/pyiqa_training_sets.py; check that it was not trained on {dataset}"
+            )
 
     def predict(self, images: ImageSet) -> np.ndarray:
         self._note_training_overlap(images)
         hashes = [W.file_sha256(r.path) for r in images.records]
         unique = sorted(set(hashes))
         files = self.declared_weight_files()
-        if files is None:               # only loading tells which files the metric uses
+        if files is None:  # only loading tells which files the metric uses
             self.load_model()
             files = self.loaded_weights
         key = self.cache_key(files)
@@ -241,10 +250,12 @@ class PyiqaZeroShot(Method):
             if any(h not in known for h in unique):
                 self.load_model()
                 loaded_key = self.cache_key(self.loaded_weights)
-                if loaded_key != key:   # METRIC_WEIGHTS did not name what was loaded: key by what was
-                    self.context.note(f"pyiqa:{self.metric}: loaded weight files "
-                                      f"{[d['file'] for d in self.weight_digests(self.loaded_weights)]} differ from "
-                                      f"the declared {[d['file'] for d in self.weight_digests(files)]}")
+                if loaded_key != key:  # METRIC_WEIGHTS did not name what was loaded: key by what was
+                    self.context.note(
+                        f"pyiqa:{self.metric}: loaded weight files "
+                        f"{[d['file'] for d in self.weight_digests(self.loaded_weights)]} differ from "
+                        f"the declared {[d['file'] for d in self.weight_digests(files)]}"
+                    )
                     key, files = loaded_key, self.loaded_weights
                     known = cache.get(key, unique) if cache else {}
                 todo = {h: r for h, r in zip(hashes, images.records) if h not in known}
@@ -272,7 +283,7 @@ class PyiqaZeroShot(Method):
         model = self.load_model()
 
         def size(rec):
-            w, h = image_size(rec.path)         # names the file when it cannot be read (e.g. a bomb)
+            w, h = image_size(rec.path)  # names the file when it cannot be read (e.g. a bomb)
             return self._target_size(h, w)
 
         items = sorted(items, key=lambda it: size(it[1]))
@@ -305,7 +316,7 @@ class PyiqaZeroShot(Method):
         if not m or max(h, w) <= m:
             return h, w
         s = m / max(h, w)
-        floor = MIN_SHORT_SIDE.get(self.metric, 0)     # e.g. pyiqa's LIQE asserts a short side >= 224
+        floor = MIN_SHORT_SIDE.get(self.metric, 0)  # e.g. pyiqa's LIQE asserts a short side >= 224
         if floor and min(h, w) * s < floor:
             s = min(1.0, floor / min(h, w))
         return max(1, round(h * s)), max(1, round(w * s))
@@ -324,7 +335,7 @@ class UnsupportedPyiqaMetric(BenchError):
     pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def make_pyiqa_method(metric_name: str) -> type[PyiqaZeroShot]:
     """The Method class for ``pyiqa:<metric_name>`` (registry hook)."""
     names = nr_metric_names()
@@ -333,17 +344,24 @@ def make_pyiqa_method(metric_name: str) -> type[PyiqaZeroShot]:
         if metric_name in all_configs:
             raise UnsupportedPyiqaMetric(
                 f"pyiqa metric {metric_name!r} is full-reference (needs a reference image); "
-                "only no-reference metrics can be benchmarked here. See `pyiqa.list_models(metric_mode='NR')`.")
+                "only no-reference metrics can be benchmarked here. See `pyiqa.list_models(metric_mode='NR')`."
+            )
         raise UnsupportedPyiqaMetric(did_you_mean(metric_name, names, "pyiqa no-reference metric"))
     if metric_name in NOT_PER_IMAGE:
-        raise UnsupportedPyiqaMetric(f"pyiqa metric {metric_name!r} cannot be benchmarked per image: "
-                                     f"{NOT_PER_IMAGE[metric_name]}.")
+        raise UnsupportedPyiqaMetric(
+            f"pyiqa metric {metric_name!r} cannot be benchmarked per image: {NOT_PER_IMAGE[metric_name]}."
+        )
     cfg = pyiqa_configs()[metric_name]
     return type(
-        f"{_CLASS_PREFIX}{metric_name}", (PyiqaZeroShot,),
-        {"metric": metric_name, "name": f"pyiqa:{metric_name}", "__module__": __name__,
-         "description": f"pyiqa {metric_name} with its released weights, zero-shot"
-                        + (" (lower_better: negated)" if cfg.get("lower_better") else "")},
+        f"{_CLASS_PREFIX}{metric_name}",
+        (PyiqaZeroShot,),
+        {
+            "metric": metric_name,
+            "name": f"pyiqa:{metric_name}",
+            "__module__": __name__,
+            "description": f"pyiqa {metric_name} with its released weights, zero-shot"
+            + (" (lower_better: negated)" if cfg.get("lower_better") else ""),
+        },
     )
 
 
@@ -353,7 +371,7 @@ _CLASS_PREFIX = "Pyiqa_"
 def __getattr__(attr: str):
     """Generated classes resolve by name, so pickle (loky / dask workers) can find them."""
     if attr.startswith(_CLASS_PREFIX):
-        return make_pyiqa_method(attr[len(_CLASS_PREFIX):])
+        return make_pyiqa_method(attr[len(_CLASS_PREFIX) :])
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 

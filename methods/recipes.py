@@ -10,9 +10,21 @@ from __future__ import annotations
 import math
 
 RECIPE_KEYS = (
-    "method", "dataset", "n_train_images", "train_crops_per_image", "crop_size", "resize",
-    "batch_size", "epochs", "optimizer_steps", "samples_seen", "test", "optimizer", "schedule",
-    "loss", "sources",
+    "method",
+    "dataset",
+    "n_train_images",
+    "train_crops_per_image",
+    "crop_size",
+    "resize",
+    "batch_size",
+    "epochs",
+    "optimizer_steps",
+    "samples_seen",
+    "test",
+    "optimizer",
+    "schedule",
+    "loss",
+    "sources",
 )
 
 

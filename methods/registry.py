@@ -52,7 +52,7 @@ class UnknownMethod(BenchError):
     pass
 
 
-ENTRY_POINT_GROUP = "biqa_bench.methods"     # installed plug-ins: [project.entry-points."biqa_bench.methods"]
+ENTRY_POINT_GROUP = "biqa_bench.methods"  # installed plug-ins: [project.entry-points."biqa_bench.methods"]
 
 
 def names() -> list[str]:
@@ -70,10 +70,10 @@ def _load(target: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def get_method(name: str) -> type["Method"]:
+def get_method(name: str) -> type[Method]:
     if name.startswith(PYIQA_PREFIX):
-        return _load(_PYIQA_ZERO_SHOT)(name[len(PYIQA_PREFIX):])
-    if ":" in name:                          # a plug-in by location: pkg.module:Class or path/file.py:Class
+        return _load(_PYIQA_ZERO_SHOT)(name[len(PYIQA_PREFIX) :])
+    if ":" in name:  # a plug-in by location: pkg.module:Class or path/file.py:Class
         from methods.plugins import load_target
 
         return load_target(name, _REGISTRY)
@@ -92,7 +92,7 @@ def get_method(name: str) -> type["Method"]:
     return _load(_REGISTRY[name])
 
 
-def resolve(name: str) -> tuple[str, type["Method"], str | None]:
+def resolve(name: str) -> tuple[str, type[Method], str | None]:
     """(cell name, class, import target for the workers or None) of a --method value.
 
     Built-in and entry-point methods are named as given. A plug-in given by location is named by its

@@ -22,12 +22,12 @@ from methods.base import Method
 
 @dataclass
 class NoOpParams:
-    sleep_s: float = 0.0        # seconds spent in fit (simulates work)
-    fail_on: str = ""           # raise in fit when the training set has this dataset name
-    fail_while_file: str = ""   # raise in fit while this file exists (a failure fixed outside the parameters)
-    die_on: str = ""            # SIGKILL its own process in fit when the training set has this dataset name
-    output: str = "hash"        # 'hash' (pseudo-random per id), 'score' (+ noise), 'constant', 'nan'
-    noise: float = 0.1          # output='score': Gaussian noise added to the true score
+    sleep_s: float = 0.0  # seconds spent in fit (simulates work)
+    fail_on: str = ""  # raise in fit when the training set has this dataset name
+    fail_while_file: str = ""  # raise in fit while this file exists (a failure fixed outside the parameters)
+    die_on: str = ""  # SIGKILL its own process in fit when the training set has this dataset name
+    output: str = "hash"  # 'hash' (pseudo-random per id), 'score' (+ noise), 'constant', 'nan'
+    noise: float = 0.1  # output='score': Gaussian noise added to the true score
 
 
 class NoOp(Method):

@@ -18,9 +18,20 @@ from methods.base import WeightSpec
 from methods.retrained.engine import Trainable, TrainedRegressor, recipe_dataclass
 
 ViTBIQAParams = recipe_dataclass(
-    "ViTBIQAParams", epochs=30, warmup_epochs=5, batch_size=0, optimizer="adam", lr=3e-5, scheduler="cosine",
-    loss="mse", crop_size=224, hflip=True, train_crops=8, test_crops=8,
-    extra=[("model", str, "vit_base_patch16_224.augreg2_in21k_ft_in1k"), ("pretrained", bool, True)])
+    "ViTBIQAParams",
+    epochs=30,
+    warmup_epochs=5,
+    batch_size=0,
+    optimizer="adam",
+    lr=3e-5,
+    scheduler="cosine",
+    loss="mse",
+    crop_size=224,
+    hflip=True,
+    train_crops=8,
+    test_crops=8,
+    extra=[("model", str, "vit_base_patch16_224.augreg2_in21k_ft_in1k"), ("pretrained", bool, True)],
+)
 ViTBIQAParams.__module__ = __name__
 
 
@@ -28,18 +39,28 @@ class ViTBIQA(TrainedRegressor):
     name = "vit-biqa"
     kind = "native"
     trains = True
-    version = "2"    # 2: 8 crops per image per epoch and batch 32 on LIVE / CSIQ / BID, as MP-IQE (was 1, 64)
+    version = "2"  # 2: 8 crops per image per epoch and batch 32 on LIVE / CSIQ / BID, as MP-IQE (was 1, 64)
     description = "ViT-BIQA: timm ViT-B/16 (ImageNet-21k -> 1k) + linear regression head, fine-tuned per cell"
     Params = ViTBIQAParams
-    presets = {"paper": {}, "demo": {"epochs": 2, "warmup_epochs": 0, "batch_size": 8, "train_crops": 2, "test_crops": 2},
-               "ci": {"epochs": 1, "warmup_epochs": 0, "max_steps": 2, "batch_size": 2, "train_crops": 2, "test_crops": 1,
-                      "crop_size": 64}}
+    presets = {
+        "paper": {},
+        "demo": {"epochs": 2, "warmup_epochs": 0, "batch_size": 8, "train_crops": 2, "test_crops": 2},
+        "ci": {
+            "epochs": 1,
+            "warmup_epochs": 0,
+            "max_steps": 2,
+            "batch_size": 2,
+            "train_crops": 2,
+            "test_crops": 1,
+            "crop_size": 64,
+        },
+    }
     source = "MP-IQE paper's training schedule (the paper states none for ViT-BIQA)"
     sources = {
         "optimizer, lr, schedule, epochs, batch": "MP-IQE paper, implementation details (the paper states no "
         "recipe for ViT-BIQA): Adam 3e-5, 5 warm-up epochs then cosine, 30 epochs, batch 32 (LIVE, CSIQ, BID) / 64",
         "crops, test": "MP-IQE paper: 'During training and inference, we randomly crop 8 sub-images' of 224: 8 "
-                       "crops per image per epoch (each a sample, as methods/mpiqe/recipe.py), 8 test crops averaged",
+        "crops per image per epoch (each a sample, as methods/mpiqe/recipe.py), 8 test crops averaged",
         "loss, targets": "ours: MSE on standardised MOS",
         "schedule granularity": "ours: warm-up and cosine resolved per epoch (MP-IQE's trainer steps them per step)",
         "weights": "timm vit_base_patch16_224.augreg2_in21k_ft_in1k",
@@ -64,7 +85,7 @@ class ViTBIQA(TrainedRegressor):
         import timm
 
         kwargs = {"num_classes": 1}
-        if self.params.crop_size != 224:   # small inputs (tests): timm resamples the position embedding
+        if self.params.crop_size != 224:  # small inputs (tests): timm resamples the position embedding
             kwargs["img_size"] = self.params.crop_size
         with W.offline_weights(self.context.weights_dir, self.context.notes):
             net = timm.create_model(self.params.model, pretrained=self.params.pretrained, **kwargs)

@@ -21,8 +21,8 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlparse
 
 from bench.errors import WeightsMissing
@@ -46,7 +46,7 @@ TORCHVISION_FILES = {
     "resnet18": "resnet18-f37072fd.pth",
     "resnet34": "resnet34-b627a593.pth",
     "resnet50": "resnet50-0676ba61.pth",
-    "efficientnet_b0": "efficientnet_b0_rwightman-7f5810bc.pth",   # DACNN's two streams
+    "efficientnet_b0": "efficientnet_b0_rwightman-7f5810bc.pth",  # DACNN's two streams
 }
 
 
@@ -166,7 +166,7 @@ class _Resolver:
         self.notes = notes
         self.real_hub = torch_hub_dir()
         self.requested: list[str] = []
-        self.loaded: list[Path] = []     # the files handed to the loaders (score cache keys hash them)
+        self.loaded: list[Path] = []  # the files handed to the loaders (score cache keys hash them)
 
     def find(self, filename: str, sub: str) -> Path | None:
         return next((p for p in _candidates(filename, sub, self.weights_dir) if p.is_file()), None)
@@ -180,7 +180,7 @@ class _Resolver:
                 raise _missing(filename, self.real_hub / sub, self.weights_dir, url)
             target = self.real_hub / sub / filename
             target.parent.mkdir(parents=True, exist_ok=True)
-            original(url, str(target), None, True)   # the user's own cache, as pyiqa would
+            original(url, str(target), None, True)  # the user's own cache, as pyiqa would
             src = target
         self.loaded.append(Path(src))
         mismatch = release_mismatch(Path(src), sub, weight_file_sha256)  # a release with a published SHA-256
@@ -193,7 +193,9 @@ class _Resolver:
 
 
 @contextlib.contextmanager
-def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = None, quiet: bool = True) -> Iterator[_Resolver]:
+def offline_weights(
+    weights_dir: Path | None = None, notes: list[str] | None = None, quiet: bool = True
+) -> Iterator[_Resolver]:
     """Build pyiqa / torchvision / timm models inside this block (see module docstring)."""
     import torch.hub
 
@@ -211,11 +213,11 @@ def offline_weights(weights_dir: Path | None = None, notes: list[str] | None = N
     torch_dl = torch.hub.download_url_to_file
 
     def torch_download(url, dst, hash_prefix=None, progress=True):
-        sub = Path(dst).parent.name    # 'checkpoints' for torchvision
+        sub = Path(dst).parent.name  # 'checkpoints' for torchvision
         res.provide(url, dst, sub, torch_dl)
 
     patch(torch.hub, "download_url_to_file", torch_download)
-    patch(torch, "load", guarded_torch_load())      # pyiqa's loaders too: tensors only (methods/checkpoints.py)
+    patch(torch, "load", guarded_torch_load())  # pyiqa's loaders too: tensors only (methods/checkpoints.py)
     torch.hub.set_dir(str(view))
     try:
         _patch_pyiqa(patch, res, view, notes)
@@ -264,6 +266,7 @@ def _patch_pyiqa(patch, res: _Resolver, view: Path, notes) -> None:
             patch(importlib.import_module(modname), "DEFAULT_CACHE_DIR", str(view / "pyiqa"))
         except ImportError:
             pass
+
     def clip_loader(original, real_root):
         """pyiqa's OpenAI CLIP downloaders: found files are used in place, a missing one is named at once."""
 
@@ -287,7 +290,7 @@ def _patch_pyiqa(patch, res: _Resolver, view: Path, notes) -> None:
 
     # clip_model's default root is <torch hub>/clip, which points into our view here: use the real one
     patch(cm, "_download", clip_loader(cm._download, str(res.real_hub / "clip")))
-    try:   # A-FINE has its own copy of the loader (default root ~/.cache/clip)
+    try:  # A-FINE has its own copy of the loader (default root ~/.cache/clip)
         import pyiqa.archs.afineclip_model as acm
     except ImportError:
         return
@@ -329,7 +332,7 @@ def _patch_timm(patch, res: _Resolver) -> None:
         spec = timm_weight(repo_id, res.weights_dir)
         wants_safe = filename.endswith(".safetensors")
         for p in spec.search_paths:
-            if p.is_file() and p.name.endswith(".safetensors") == wants_safe:   # .bin / .pth: torch pickles
+            if p.is_file() and p.name.endswith(".safetensors") == wants_safe:  # .bin / .pth: torch pickles
                 res.requested.append(f"{repo_id}/{p.name}")
                 res.loaded.append(p)
                 return str(p)

@@ -35,18 +35,18 @@ class Unit:
 
     train: str
     test: str
-    split_kind: str                        # 'intra' (train/test from one set) | 'cross' (train part of train's splits, all of test)
+    split_kind: str  # 'intra' (train/test from one set) | 'cross' (train part of train's splits, all of test)
     #                                        | 'eval' (no training: every image of the set scored once)
-    fractions: tuple[float, ...] | None    # efficiency: training shares of the whole dataset
+    fractions: tuple[float, ...] | None  # efficiency: training shares of the whole dataset
 
 
 @dataclass(frozen=True)
 class Options:
     """The CLI's overrides of a protocol's defaults (None: keep the default)."""
 
-    data: str | None = None                 # 'demo' maps every protocol onto demo-a / demo-b
+    data: str | None = None  # 'demo' maps every protocol onto demo-a / demo-b
     datasets: tuple[str, ...] | None = None
-    train: tuple[str, ...] | None = None    # cross: --train A[,A2] --test B[,B2] -> every A->B with A != B
+    train: tuple[str, ...] | None = None  # cross: --train A[,A2] --test B[,B2] -> every A->B with A != B
     test: tuple[str, ...] | None = None
     n_splits: int | None = None
     fractions: tuple[float, ...] | None = None
@@ -54,22 +54,27 @@ class Options:
     seeds: tuple[int, ...] = (0,)
     split_set: str = "default"
     variants: tuple[str, ...] | None = None
-    checkpoints: tuple[str, ...] | None = None   # eval: cells' saved weights (--checkpoint) instead of zero-shot
+    checkpoints: tuple[str, ...] | None = None  # eval: cells' saved weights (--checkpoint) instead of zero-shot
     # Training options the paper leaves open (docs/RUNNING.md, beside Tables 3 and 5):
-    val_fraction: float = 0.0               # share of each dataset held out of training for validation
-    select_on: str = "last"                 # 'last' epoch, or 'val': the best validation-SRCC epoch
-    cross_train: str = "split"              # cross: 'split' (train part of each of A's splits) | 'full' (all of A)
-    fraction_of: str = "dataset"            # efficiency: fractions of the whole 'dataset' | of the split's 'train' part
+    val_fraction: float = 0.0  # share of each dataset held out of training for validation
+    select_on: str = "last"  # 'last' epoch, or 'val': the best validation-SRCC epoch
+    cross_train: str = "split"  # cross: 'split' (train part of each of A's splits) | 'full' (all of A)
+    fraction_of: str = "dataset"  # efficiency: fractions of the whole 'dataset' | of the split's 'train' part
     # Numerics (bench/numerics.py, docs/RUNNING.md "Reproducibility"): recorded and hashed like the above
-    precision: str = "auto"                 # 'auto' (each method's own) | 'float64' (every torch tensor of the cell)
-    deterministic: bool = False             # torch deterministic algorithms, cuDNN deterministic, cuBLAS workspace
+    precision: str = "auto"  # 'auto' (each method's own) | 'float64' (every torch tensor of the cell)
+    deterministic: bool = False  # torch deterministic algorithms, cuDNN deterministic, cuBLAS workspace
 
     def training_options(self) -> dict:
         """The options that differ from their defaults: recorded in each cell and hashed into its key."""
         out = {}
-        for name, default in (("val_fraction", 0.0), ("select_on", "last"), ("cross_train", "split"),
-                              ("fraction_of", "dataset"), ("precision", "auto"),
-                              ("deterministic", False)):
+        for name, default in (
+            ("val_fraction", 0.0),
+            ("select_on", "last"),
+            ("cross_train", "split"),
+            ("fraction_of", "dataset"),
+            ("precision", "auto"),
+            ("deterministic", False),
+        ):
             value = getattr(self, name)
             if value != default:
                 out[name] = value
@@ -80,15 +85,15 @@ class Options:
 class Protocol:
     name: str
     description: str
-    paper: str                                       # where its numbers are in the paper
-    datasets: tuple[str, ...] = ()                   # intra-like protocols
-    pairs: tuple[tuple[str, str], ...] = ()          # cross
+    paper: str  # where its numbers are in the paper
+    datasets: tuple[str, ...] = ()  # intra-like protocols
+    pairs: tuple[tuple[str, str], ...] = ()  # cross
     n_splits: int = 10
     test_fraction: float = 0.2
-    fractions: tuple[float, ...] | None = None       # efficiency
-    variants: dict[str, tuple[Variant, ...]] = field(default_factory=dict, hash=False)   # method -> variants
+    fractions: tuple[float, ...] | None = None  # efficiency
+    variants: dict[str, tuple[Variant, ...]] = field(default_factory=dict, hash=False)  # method -> variants
     aggregate: str = "median"
-    eval_only: bool = False                          # eval: no splits, no training (protocols/evaluation.py)
+    eval_only: bool = False  # eval: no splits, no training (protocols/evaluation.py)
 
     @property
     def is_cross(self) -> bool:
@@ -140,14 +145,18 @@ class Protocol:
         if not 0.0 <= opts.val_fraction < 1.0:
             raise ProtocolError(f"--val-fraction must be in [0, 1), got {opts.val_fraction}.")
         if opts.select_on == "val" and opts.val_fraction <= 0:
-            raise ProtocolError("--select-on val picks an epoch on a validation part: add --val-fraction F "
-                                "(e.g. 0.1). The test part is never used for selection.")
+            raise ProtocolError(
+                "--select-on val picks an epoch on a validation part: add --val-fraction F "
+                "(e.g. 0.1). The test part is never used for selection."
+            )
         if opts.cross_train == "full":
             if not self.is_cross:
                 raise ProtocolError(f"--cross-train is for the cross protocol, not {self.name!r}.")
             if opts.val_fraction > 0:
-                raise ProtocolError("--cross-train full trains on every image of A, so there is no validation "
-                                    "part: drop --val-fraction or use --cross-train split.")
+                raise ProtocolError(
+                    "--cross-train full trains on every image of A, so there is no validation "
+                    "part: drop --val-fraction or use --cross-train split."
+                )
         if opts.fraction_of != "dataset" and self.fractions is None:
             raise ProtocolError(f"--fraction-of is for the efficiency protocol, not {self.name!r}.")
 
@@ -167,7 +176,9 @@ class Protocol:
         """The variants a method runs under; protocols without variants run 'default' only."""
         if not self.variants:
             if opts.variants:
-                raise ProtocolError(f"protocol {self.name!r} has no variants; --variants is for ablation and sensitivity.")
+                raise ProtocolError(
+                    f"protocol {self.name!r} has no variants; --variants is for ablation and sensitivity."
+                )
             return (DEFAULT_VARIANT,)
         declared = self.variants.get(method)
         if declared is None:
@@ -180,6 +191,8 @@ class Protocol:
         by_label = {v.label: v for v in declared}
         for label in opts.variants:
             if label not in by_label:
-                raise ProtocolError(did_you_mean(label, by_label, f"{self.name} variant of {method}")
-                                    + f" `python -m bench protocols {self.name}` describes them.")
+                raise ProtocolError(
+                    did_you_mean(label, by_label, f"{self.name} variant of {method}")
+                    + f" `python -m bench protocols {self.name}` describes them."
+                )
         return tuple(by_label[label] for label in opts.variants)

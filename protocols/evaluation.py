@@ -19,7 +19,8 @@ from pathlib import Path
 
 from protocols.base import DEMO_DATASETS, Protocol, ProtocolError, Unit
 
-SPLIT_SET = "all"            # the cells' split set: the whole dataset is the test set
+SPLIT_SET = "all"  # the cells' split set: the whole dataset is the test set
+
 
 class EvalProtocol(Protocol):
     """A protocol whose units are the datasets themselves (no splits): ``eval_units``."""
@@ -31,7 +32,7 @@ class EvalProtocol(Protocol):
 EVAL = EvalProtocol(
     name="eval",
     description="every image of each dataset scored once by a zero-shot method or a saved checkpoint "
-                "(no splits, no training); default: every dataset found",
+    "(no splits, no training); default: every dataset found",
     paper="pyiqa-style NR benchmark (not in the paper)",
     n_splits=1,
     eval_only=True,
@@ -40,12 +41,19 @@ EVAL = EvalProtocol(
 
 def eval_units(proto: Protocol, opts) -> list[Unit]:
     """--datasets, else the demo sets with --data demo, else every dataset known (missing ones are skipped)."""
-    for flag, given in (("--train/--test", opts.train or opts.test), ("--fractions", opts.fractions),
-                        ("--splits", opts.n_splits), ("--test-fraction", opts.test_fraction),
-                        ("--variants", opts.variants), ("--split-set", opts.split_set != "default")):
+    for flag, given in (
+        ("--train/--test", opts.train or opts.test),
+        ("--fractions", opts.fractions),
+        ("--splits", opts.n_splits),
+        ("--test-fraction", opts.test_fraction),
+        ("--variants", opts.variants),
+        ("--split-set", opts.split_set != "default"),
+    ):
         if given:
-            raise ProtocolError(f"{flag} does not apply to the eval protocol: it scores every image of each dataset "
-                                "once (--datasets A,B chooses the datasets).")
+            raise ProtocolError(
+                f"{flag} does not apply to the eval protocol: it scores every image of each dataset "
+                "once (--datasets A,B chooses the datasets)."
+            )
     if opts.datasets:
         names = opts.datasets
     elif opts.data == "demo":
@@ -61,16 +69,20 @@ def checkpoint_source(path_text: str) -> tuple[Path, dict]:
     """(checkpoint file, the finished cell record that saved it): runs/checkpoints/<k2>/<key> -> runs/cells/."""
     path = Path(path_text).expanduser().absolute()
     if not path.is_file():
-        raise ProtocolError(f"--checkpoint {path_text}: no such file. Checkpoints are saved by "
-                            "`bench run ... --save-checkpoints` under OUT/checkpoints/<key[:2]>/<key>.")
+        raise ProtocolError(
+            f"--checkpoint {path_text}: no such file. Checkpoints are saved by "
+            "`bench run ... --save-checkpoints` under OUT/checkpoints/<key[:2]>/<key>."
+        )
     key = path.name
     record_path = path.parent.parent.parent / "cells" / key[:2] / f"{key}.json"
     try:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
-        raise ProtocolError(f"--checkpoint {path_text}: its cell record {record_path} is missing or unreadable; the "
-                            "eval protocol takes the method, version and parameters from it. Keep the checkpoint "
-                            "inside the --out folder that saved it.") from None
+        raise ProtocolError(
+            f"--checkpoint {path_text}: its cell record {record_path} is missing or unreadable; the "
+            "eval protocol takes the method, version and parameters from it. Keep the checkpoint "
+            "inside the --out folder that saved it."
+        ) from None
     if record.get("status") != "done" or record.get("key") != key:
         raise ProtocolError(f"--checkpoint {path_text}: {record_path} is not the finished cell {key}.")
     return path, record

@@ -20,9 +20,13 @@ from reports.tables import METRIC_TITLES, PAPER_SPECS, build_table, generic_spec
 
 FORMATS = ("md", "latex", "csv", "png", "pdf")
 PLCC_KEYS = {"raw": "plcc", "logistic": "plcc_logistic"}
-METRICS = tuple(METRIC_TITLES)          # srcc, plcc, plcc_logistic, krcc, rmse
-SPREAD_TITLES = {"iqr": "interquartile range", "minmax": "max − min", "std": "± standard deviation",
-                 "ci": "bootstrap 95 % confidence interval of the {agg}"}
+METRICS = tuple(METRIC_TITLES)  # srcc, plcc, plcc_logistic, krcc, rmse
+SPREAD_TITLES = {
+    "iqr": "interquartile range",
+    "minmax": "max − min",
+    "std": "± standard deviation",
+    "ci": "bootstrap 95 % confidence interval of the {agg}",
+}
 DEFAULT_SPREAD = {"median": "iqr", "mean": "std"}
 
 
@@ -43,22 +47,28 @@ def _stat_notes(table: Table, spread: str, aggregate: str) -> list[str]:
         notes.append(f"{aggregate.capitalize()} over splits ({inner}). – : no result.")
         if any(s.rank for s in measured):
             grouped = " within each group" if len(table.groups) > 1 else ""
-            notes.append(f"Best per column{grouped} in bold, second underlined (as printed, ties share a rank; "
-                         "a column with one row ranks nothing).")
+            notes.append(
+                f"Best per column{grouped} in bold, second underlined (as printed, ties share a rank; "
+                "a column with one row ranks nothing)."
+            )
     paired = [s.n_paired for s in measured if s.n_paired]
     if any(s.mark == NOT_SIGNIFICANT for s in measured):
         span = f"{min(paired)}" if min(paired) == max(paired) else f"{min(paired)}–{max(paired)}"
-        notes.append(f"{NOT_SIGNIFICANT} : not significantly different from the column's best (two-sided paired "
-                     f"Wilcoxon signed-rank test over the distinct splits both share, p ≥ {stats.ALPHA}; {span} pairs)."
-                     + (" Fewer than 6 pairs can never reach p < 0.05." if min(paired) < 6 else ""))
+        notes.append(
+            f"{NOT_SIGNIFICANT} : not significantly different from the column's best (two-sided paired "
+            f"Wilcoxon signed-rank test over the distinct splits both share, p ≥ {stats.ALPHA}; {span} pairs)."
+            + (" Fewer than 6 pairs can never reach p < 0.05." if min(paired) < 6 else "")
+        )
     elif paired:
         notes.append(f"Every difference to the column's best is significant (paired Wilcoxon, p < {stats.ALPHA}).")
     if any(s.mark == UNTESTED for s in measured):
         notes.append(f"{UNTESTED} : shares no split with the column's best, not tested.")
     if any(r.published for r in rows):
         reproduced = any(s.note == "*" for s in stats_in)
-        notes.append(f"(paper): as published in the MP-IQE paper's {table.title}, not measured here"
-                     + ("; * marks the numbers the paper says it reproduced." if reproduced else "."))
+        notes.append(
+            f"(paper): as published in the MP-IQE paper's {table.title}, not measured here"
+            + ("; * marks the numbers the paper says it reproduced." if reproduced else ".")
+        )
     return notes
 
 
@@ -92,10 +102,20 @@ def _efficiency(results, runs=None, **_):
 VIEW_BUILDERS = {"distortion": _per_distortion, "runtime": _runtime, "eval": _eval, "efficiency": _efficiency}
 
 
-def build_report(runs: str | Path = "runs", protocols: list[str] | None = None, *, with_published: bool = False,
-                 spread: str | None = None, plcc: str = "raw", aggregate: str = "median",
-                 metrics: list[str] | None = None, where: list[str] | None = None, presets: list[str] | None = None,
-                 views: list[str] | None = None, data_kwargs: dict | None = None) -> Report:
+def build_report(
+    runs: str | Path = "runs",
+    protocols: list[str] | None = None,
+    *,
+    with_published: bool = False,
+    spread: str | None = None,
+    plcc: str = "raw",
+    aggregate: str = "median",
+    metrics: list[str] | None = None,
+    where: list[str] | None = None,
+    presets: list[str] | None = None,
+    views: list[str] | None = None,
+    data_kwargs: dict | None = None,
+) -> Report:
     check_choice(aggregate, stats.AGGREGATES, "aggregate")
     spread = spread or DEFAULT_SPREAD[aggregate]
     check_choice(spread, stats.SPREADS, "spread")
@@ -116,9 +136,11 @@ def build_report(runs: str | Path = "runs", protocols: list[str] | None = None, 
         published = [p for p in published if p.protocol in protocols]
     if not results and not published:
         where_ = f" for protocol(s) {', '.join(protocols)}" if protocols else ""
-        raise ReportError(f"no finished cells under {Path(runs) / 'cells'}{where_}. Run `python -m bench run ...` "
-                          "first, point --runs at its --out folder, or add --with-published to print the "
-                          "paper's numbers alone.")
+        raise ReportError(
+            f"no finished cells under {Path(runs) / 'cells'}{where_}. Run `python -m bench run ...` "
+            "first, point --runs at its --out folder, or add --with-published to print the "
+            "paper's numbers alone."
+        )
 
     metric_choice = tuple(metrics) if metrics else None
     measured_protocols = {r.protocol for r in results}
@@ -126,26 +148,51 @@ def build_report(runs: str | Path = "runs", protocols: list[str] | None = None, 
     tables, notes = [], []
     for spec in specs:
         # The paper's numbers join the tables we measured; alone only when nothing at all was measured.
-        table = build_table(spec, results, published, spread_kind=spread, plcc_key=PLCC_KEYS[plcc],
-                            published_alone=not results, aggregate=aggregate, metrics=metric_choice)
+        table = build_table(
+            spec,
+            results,
+            published,
+            spread_kind=spread,
+            plcc_key=PLCC_KEYS[plcc],
+            published_alone=not results,
+            aggregate=aggregate,
+            metrics=metric_choice,
+        )
         if table is not None:
             table.notes = _stat_notes(table, spread, aggregate) + table.notes
             tables.append(table)
     if with_published and results:
         delta = build_delta(tables)
         if delta is not None:
-            delta.notes = [f"Δ = our {aggregate} − the paper's number. PLCC here is the {plcc} PLCC; the paper does "
-                           "not say which it reports. (n = splits behind our number.)"
-                           + (" 'paper in spread?': whether the published number lies inside our "
-                              f"{SPREAD_TITLES[spread].format(agg=aggregate)}." if spread != "none" else "")]
+            delta.notes = [
+                f"Δ = our {aggregate} − the paper's number. PLCC here is the {plcc} PLCC; the paper does "
+                "not say which it reports. (n = splits behind our number.)"
+                + (
+                    " 'paper in spread?': whether the published number lies inside our "
+                    f"{SPREAD_TITLES[spread].format(agg=aggregate)}."
+                    if spread != "none"
+                    else ""
+                )
+            ]
             tables.append(delta)
         else:
-            notes.append("--with-published: no measured row has a counterpart in the paper (same method, protocol "
-                         "and dataset), so no published number is shown" +
-                         (" — the demo datasets are not in the paper." if provenance.synthetic_in(
-                             {d for r in results for d in (r.train, r.test)}) else "."))
-    view_options = {"metrics": metric_choice or ("plcc", "srcc"), "spread": spread, "aggregate": aggregate,
-                    "plcc_key": PLCC_KEYS[plcc], "data_kwargs": data_kwargs or {}, "runs": runs}
+            notes.append(
+                "--with-published: no measured row has a counterpart in the paper (same method, protocol "
+                "and dataset), so no published number is shown"
+                + (
+                    " — the demo datasets are not in the paper."
+                    if provenance.synthetic_in({d for r in results for d in (r.train, r.test)})
+                    else "."
+                )
+            )
+    view_options = {
+        "metrics": metric_choice or ("plcc", "srcc"),
+        "spread": spread,
+        "aggregate": aggregate,
+        "plcc_key": PLCC_KEYS[plcc],
+        "data_kwargs": data_kwargs or {},
+        "runs": runs,
+    }
     for name in views:
         view_tables, view_notes = VIEW_BUILDERS[name](results, **view_options)
         for t in view_tables:
@@ -155,18 +202,33 @@ def build_report(runs: str | Path = "runs", protocols: list[str] | None = None, 
         notes += view_notes
     unverified = sum(r.integrity == "unverified" for r in results)
     if unverified:
-        notes.append(f"{unverified} of {len(results)} cell(s) were written before the store recorded integrity "
-                     "hashes: their numbers are not verified against edits (docs/RUNNING.md)")
+        notes.append(
+            f"{unverified} of {len(results)} cell(s) were written before the store recorded integrity "
+            "hashes: their numbers are not verified against edits (docs/RUNNING.md)"
+        )
     synthetic = provenance.synthetic_sentence({d for r in results for d in (r.train, r.test)})
     if synthetic:
         notes.insert(0, synthetic)
-    return Report(tables=tables, source=str(runs), n_results=len(results), spread=spread, plcc=plcc,
-                  results=results, published=published or [], aggregate=aggregate, notes=notes)
+    return Report(
+        tables=tables,
+        source=str(runs),
+        n_results=len(results),
+        spread=spread,
+        plcc=plcc,
+        results=results,
+        published=published or [],
+        aggregate=aggregate,
+        notes=notes,
+    )
 
 
 def _header(report: Report) -> str:
-    lines = [(f"# biqa-bench report\n\nFrom {report.n_results} finished cell(s) in `{report.source}`; "
-              f"{report.aggregate} over splits; spread: {report.spread}; PLCC: {report.plcc}.\n")]
+    lines = [
+        (
+            f"# biqa-bench report\n\nFrom {report.n_results} finished cell(s) in `{report.source}`; "
+            f"{report.aggregate} over splits; spread: {report.spread}; PLCC: {report.plcc}.\n"
+        )
+    ]
     from reports.render_md import escape
 
     lines += [f"> **{escape(n)}**\n" if n.startswith("Synthetic data") else f"- {escape(n)}\n" for n in report.notes]
@@ -176,8 +238,9 @@ def _header(report: Report) -> str:
 def render_md(report: Report) -> str:
     from reports import render_md as md
 
-    return md.render_report(report.tables, _header(report), [(p, c) for p, c in report.figures
-                                                             if p.endswith(".png")] or report.figures)
+    return md.render_report(
+        report.tables, _header(report), [(p, c) for p, c in report.figures if p.endswith(".png")] or report.figures
+    )
 
 
 def render_tex(report: Report) -> str:

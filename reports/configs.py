@@ -22,7 +22,7 @@ from reports.errors import ReportError
 # Cell fields (besides ``params``) that change what a row means: the preset, and the run options a cell
 # records in ``training_options`` when they differ from their defaults (absent: the defaults).
 OPTION_FIELDS = ("preset", "cross_train", "fraction_of", "select_on", "val_fraction")
-MAX_SHOWN = 4     # fields in a row label before it is cut short
+MAX_SHOWN = 4  # fields in a row label before it is cut short
 
 
 def canonical(value: Any) -> Any:
@@ -96,7 +96,7 @@ def config_labels(configs: Iterable[tuple]) -> dict[tuple, str]:
     seen: dict[str, int] = defaultdict(int)
     for text in labels.values():
         seen[text] += 1
-    for c, text in labels.items():      # a cut-short label can repeat: make it unique
+    for c, text in labels.items():  # a cut-short label can repeat: make it unique
         if seen[text] > 1:
             labels[c] = f"{text}, config {hashlib.sha256(repr(c).encode()).hexdigest()[:6]}"
     return labels
@@ -110,8 +110,10 @@ def parse_where(items: Iterable[str]) -> list[tuple[str, str, str]]:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ReportError(f"--where {item!r}: expected METHOD.PARAM=VALUE (e.g. nss-svr.paired_products=0) "
-                              "or PARAM=VALUE for every method that has PARAM.")
+            raise ReportError(
+                f"--where {item!r}: expected METHOD.PARAM=VALUE (e.g. nss-svr.paired_products=0) "
+                "or PARAM=VALUE for every method that has PARAM."
+            )
         method, dot, field = name.rpartition(".")
         field = field if field in OPTION_FIELDS else f"params.{field}"
         try:
@@ -133,12 +135,16 @@ def filter_results(results: list, where: Iterable[str] = (), presets: Iterable[s
             if method and method not in known_methods:
                 raise ReportError(f"--where: {did_you_mean(method, known_methods, 'method')}")
             fields = sorted({shown_field(k) for r in kept if not method or r.method == method for k, _ in r.config})
-            raise ReportError(f"--where: {did_you_mean(shown_field(field), fields, 'parameter')}"
-                              + (f" (of {method})" if method else ""))
+            raise ReportError(
+                f"--where: {did_you_mean(shown_field(field), fields, 'parameter')}"
+                + (f" (of {method})" if method else "")
+            )
         if not any(dict(r.config)[field] == value for r in hits):
             found = sorted({shown_value(dict(r.config)[field]) for r in hits}, key=str)
-            raise ReportError(f"--where {method + '.' if method else ''}{shown_field(field)}={shown_value(value)} "
-                              f"matches no cell; the store holds {', '.join(map(str, found))}.")
+            raise ReportError(
+                f"--where {method + '.' if method else ''}{shown_field(field)}={shown_value(value)} "
+                f"matches no cell; the store holds {', '.join(map(str, found))}."
+            )
         # the clause binds METHOD's cells (no METHOD: every method with FIELD); others are untouched
         bound = {method} if method else {r.method for r in hits}
         kept = [r for r in kept if r.method not in bound or dict(r.config).get(field) == value]

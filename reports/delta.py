@@ -24,22 +24,32 @@ def build_delta(tables: list[Table]) -> Table | None:
                 if ours is None or paper is None or ours.value is None:
                     continue
                 train, test, metric = col.key
-                where = names.dataset_title(test) if train == test else \
-                    f"{names.dataset_title(train)} → {names.dataset_title(test)}"
+                where = (
+                    names.dataset_title(test)
+                    if train == test
+                    else f"{names.dataset_title(train)} → {names.dataset_title(test)}"
+                )
                 rk = (table.id, row.key, train, test)
                 if (row.key, train, test, metric) in seen:
                     continue
                 seen.add((row.key, train, test, metric))
                 if not group.rows or group.rows[-1].key != rk:
                     context = f"{source_group.label}: " if source_group.label else ""
-                    group.rows.append(Row(rk, f"{context}{row.label} — {where}", method=row.method, variant=row.variant,
-                                          fraction=row.fraction))
+                    group.rows.append(
+                        Row(
+                            rk,
+                            f"{context}{row.label} — {where}",
+                            method=row.method,
+                            variant=row.variant,
+                            fraction=row.fraction,
+                        )
+                    )
                 out = group.rows[-1]
                 mine = Stat(ours.value, spread=ours.spread, bounds=ours.bounds, n=ours.n, spread_kind=ours.spread_kind)
                 out.cells[(metric, "ours")] = mine
                 out.cells[(metric, "paper")] = Stat(paper.value, kind="published", note=paper.note)
                 out.cells[(metric, "delta")] = Stat(ours.value - paper.value, kind="delta")
-                if ours.bounds is not None:       # the published number inside or outside our spread
+                if ours.bounds is not None:  # the published number inside or outside our spread
                     lo, hi = ours.bounds
                     inside = stats.shown(lo) <= stats.shown(paper.value) <= stats.shown(hi)
                     out.cells[(metric, "verdict")] = Stat(None, kind="text", text="inside" if inside else "outside")
@@ -49,9 +59,16 @@ def build_delta(tables: list[Table]) -> Table | None:
         return None
     metrics = [m for m in PAIR_METRICS if any((m, "ours") in r.cells for g in groups for r in g.rows)]
     verdicts = any(k[1] == "verdict" for g in groups for r in g.rows for k in r.cells)
-    parts = (("ours", "measured"), ("paper", "paper"), ("delta", "Δ")) + ((("verdict", "paper in spread?"),)
-                                                                          if verdicts else ())
+    parts = (("ours", "measured"), ("paper", "paper"), ("delta", "Δ")) + (
+        (("verdict", "paper in spread?"),) if verdicts else ()
+    )
     columns = [Column((m, part), (METRIC_TITLES[m], title)) for m in metrics for part, title in parts]
-    return Table("delta", "Measured vs published",
-                 "Our medians minus the numbers the MP-IQE paper publishes, for every method and column "
-                 "present in both.", ("", "Method — dataset"), columns, groups, ranked=False)
+    return Table(
+        "delta",
+        "Measured vs published",
+        "Our medians minus the numbers the MP-IQE paper publishes, for every method and column present in both.",
+        ("", "Method — dataset"),
+        columns,
+        groups,
+        ranked=False,
+    )

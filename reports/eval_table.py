@@ -18,15 +18,29 @@ def eval_spec():
     from reports.published import PYIQA_NR_TABLE
     from reports.tables import Spec
 
-    return Spec("eval", "Zero-shot evaluation",
-                "Every image of each dataset scored once by a method that was not trained on it "
-                "(protocol eval): SRCC, PLCC and KRCC over the whole dataset.",
-                EVAL_PROTOCOL, ("", "Method"), metrics=EVAL_METRICS, metrics_fixed=True,
-                published_table=PYIQA_NR_TABLE, published_label="pyiqa")
+    return Spec(
+        "eval",
+        "Zero-shot evaluation",
+        "Every image of each dataset scored once by a method that was not trained on it "
+        "(protocol eval): SRCC, PLCC and KRCC over the whole dataset.",
+        EVAL_PROTOCOL,
+        ("", "Method"),
+        metrics=EVAL_METRICS,
+        metrics_fixed=True,
+        published_table=PYIQA_NR_TABLE,
+        published_label="pyiqa",
+    )
 
 
-def eval_tables(results: list[Result], *, metrics=None, spread: str = "none", aggregate: str = "median",
-                plcc_key: str = "plcc", data_kwargs: dict | None = None):
+def eval_tables(
+    results: list[Result],
+    *,
+    metrics=None,
+    spread: str = "none",
+    aggregate: str = "median",
+    plcc_key: str = "plcc",
+    data_kwargs: dict | None = None,
+):
     """([the eval table], report-wide notes); nothing when no eval cell is in the results."""
     from reports.tables import build_table
 
@@ -36,23 +50,29 @@ def eval_tables(results: list[Result], *, metrics=None, spread: str = "none", ag
     from reports.published import PYIQA_NR_SOURCE, load_pyiqa_nr
 
     # pyiqa's published numbers join the rows and columns measured here (never ranked; '<method> (pyiqa)')
-    measured = {r.method for r in chosen}       # pyiqa's rows of the methods measured here, not all 25
+    measured = {r.method for r in chosen}  # pyiqa's rows of the methods measured here, not all 25
     published = [p for p in load_pyiqa_nr() if p.method in measured]
-    table = build_table(eval_spec(), chosen, published, spread_kind="none", plcc_key=plcc_key,
-                        aggregate=aggregate)
+    table = build_table(eval_spec(), chosen, published, spread_kind="none", plcc_key=plcc_key, aggregate=aggregate)
     if table is None:
         return [], []
     if any(r.published for r in table.rows):
-        table.notes.append(f"(pyiqa): as published in {PYIQA_NR_SOURCE}, not measured here; pyiqa's KonIQ-10k "
-                           "numbers are its 1024x768 column. PLCC there is as pyiqa computes it.")
+        table.notes.append(
+            f"(pyiqa): as published in {PYIQA_NR_SOURCE}, not measured here; pyiqa's KonIQ-10k "
+            "numbers are its 1024x768 column. PLCC there is as pyiqa computes it."
+        )
     seeds = {r.seed for r in chosen}
-    if len(seeds) == 1:          # one number per cell: no pairs for a significance test
+    if len(seeds) == 1:  # one number per cell: no pairs for a significance test
         for row in table.rows:
             for stat in row.cells.values():
                 stat.mark, stat.n_paired, stat.p_value, stat.versus = "", None, None, None
-    table.notes.insert(0, "The whole dataset is the test set of each cell (n = images scored); "
-                       + (f"{aggregate} over {len(seeds)} seeds." if len(seeds) > 1 else "one cell per number."))
+    table.notes.insert(
+        0,
+        "The whole dataset is the test set of each cell (n = images scored); "
+        + (f"{aggregate} over {len(seeds)} seeds." if len(seeds) > 1 else "one cell per number."),
+    )
     if any(r.variant.startswith("ckpt-") for r in chosen):
-        table.notes.append("[ckpt-KEY-HASH]: the weights saved by cell KEY (file hash HASH), scored on datasets other "
-                           "than the one it was trained on.")
+        table.notes.append(
+            "[ckpt-KEY-HASH]: the weights saved by cell KEY (file hash HASH), scored on datasets other "
+            "than the one it was trained on."
+        )
     return [table], []

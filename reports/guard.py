@@ -9,7 +9,7 @@ from more than one revision gets a mark on its column header.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from reports.source import Result
 
@@ -27,8 +27,9 @@ def _short(rev: str) -> str:
     return rev[:10] or "(none)"
 
 
-def guard(rows: Mapping[tuple, list[Result]], label: Callable[[tuple], str],
-          dataset_title: Callable[[str], str]) -> tuple[dict[tuple, str], dict[str, str], list[str]]:
+def guard(
+    rows: Mapping[tuple, list[Result]], label: Callable[[tuple], str], dataset_title: Callable[[str], str]
+) -> tuple[dict[tuple, str], dict[str, str], list[str]]:
     """(row marks, dataset marks, footnotes) for one table's measured rows."""
     row_marks: dict[tuple, str] = defaultdict(str)
     notes: list[str] = []
@@ -43,8 +44,10 @@ def guard(rows: Mapping[tuple, list[Result]], label: Callable[[tuple], str],
         for k in odd:
             row_marks[k] += HARNESS_MARK
         listed = "; ".join(f"{label(k)}: {', '.join(v or '(none)' for v in vs)}" for k, vs in odd.items())
-        notes.append(f"{HARNESS_MARK} Harness version differs from this table's {harness_ref or '(none)'}: "
-                     f"{listed}. Rerun these rows to compare like with like.")
+        notes.append(
+            f"{HARNESS_MARK} Harness version differs from this table's {harness_ref or '(none)'}: "
+            f"{listed}. Rerun these rows to compare like with like."
+        )
 
     by_method: dict[str, list[Result]] = defaultdict(list)
     for r in every:

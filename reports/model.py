@@ -6,50 +6,50 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # marks printed after a number
-NOT_SIGNIFICANT = "≈"   # not significantly different from the column's best (Wilcoxon, p >= 0.05)
-UNTESTED = "°"          # no split shared with the column's best
-MISSING = "–"           # en dash: no result for this cell
-TRAINED_ON_TEST = "¶"   # a zero-shot checkpoint tested on (part of) a dataset it was trained on
+NOT_SIGNIFICANT = "≈"  # not significantly different from the column's best (Wilcoxon, p >= 0.05)
+UNTESTED = "°"  # no split shared with the column's best
+MISSING = "–"  # en dash: no result for this cell
+TRAINED_ON_TEST = "¶"  # a zero-shot checkpoint tested on (part of) a dataset it was trained on
 
 
 @dataclass
 class Stat:
     """One printed number and everything behind it."""
 
-    value: float | None                 # median (or mean) over splits, the paper's number, or a delta
-    kind: str = "measured"              # 'measured' | 'published' | 'delta' | 'text'
-    spread: float | None = None         # width of the spread (IQR, max - min, interval) or the std
-    spread_kind: str = "iqr"            # reports.stats.SPREADS
+    value: float | None  # median (or mean) over splits, the paper's number, or a delta
+    kind: str = "measured"  # 'measured' | 'published' | 'delta' | 'text'
+    spread: float | None = None  # width of the spread (IQR, max - min, interval) or the std
+    spread_kind: str = "iqr"  # reports.stats.SPREADS
     bounds: tuple[float, float] | None = None
-    n: int = 0                          # splits behind the median
-    values: dict[Any, float] = field(default_factory=dict)   # pair key -> value, for the Wilcoxon test
-    rank: int | None = None             # 1 = best (bold), 2 = second (underlined)
-    mark: str = ""                      # NOT_SIGNIFICANT, UNTESTED or ''
+    n: int = 0  # splits behind the median
+    values: dict[Any, float] = field(default_factory=dict)  # pair key -> value, for the Wilcoxon test
+    rank: int | None = None  # 1 = best (bold), 2 = second (underlined)
+    mark: str = ""  # NOT_SIGNIFICANT, UNTESTED or ''
     n_paired: int | None = None
     p_value: float | None = None
-    versus: str | None = None           # the row label of the column's best it was tested against
-    note: str = ""                      # '*' where the paper marks a reproduced number; TRAINED_ON_TEST
-    text: str = ""                      # kind 'text': printed as is (verdicts, runtimes, devices)
+    versus: str | None = None  # the row label of the column's best it was tested against
+    note: str = ""  # '*' where the paper marks a reproduced number; TRAINED_ON_TEST
+    text: str = ""  # kind 'text': printed as is (verdicts, runtimes, devices)
 
 
 @dataclass
 class Column:
-    key: tuple                          # (train, test, metric)
-    heads: tuple[str, ...]              # header texts, outermost first; equal neighbours merge
+    key: tuple  # (train, test, metric)
+    heads: tuple[str, ...]  # header texts, outermost first; equal neighbours merge
 
 
 @dataclass
 class Row:
-    key: tuple                          # (method, variant, fraction[, ...]) ; ('paper', ...) for published
+    key: tuple  # (method, variant, fraction[, ...]) ; ('paper', ...) for published
     label: str
     published: bool = False
     cells: dict[tuple, Stat] = field(default_factory=dict)
-    marks: str = ""                     # version-guard footnote symbols
+    marks: str = ""  # version-guard footnote symbols
     method: str = ""
     variant: str = ""
     fraction: float | None = None
-    config: str = ""                    # what sets this row's configuration apart ('' when one per row)
-    base: tuple = ()                    # (method, variant, fraction): the row before configurations split it
+    config: str = ""  # what sets this row's configuration apart ('' when one per row)
+    base: tuple = ()  # (method, variant, fraction): the row before configurations split it
 
 
 @dataclass
@@ -60,13 +60,13 @@ class RowGroup:
 
 @dataclass
 class Table:
-    id: str                             # 'table1'..'table6', 'delta', 'protocol-<name>'
-    title: str                          # 'Table 1'
+    id: str  # 'table1'..'table6', 'delta', 'protocol-<name>'
+    title: str  # 'Table 1'
     caption: str
-    stub: tuple[str, ...]               # header texts above the row labels, one per header level
+    stub: tuple[str, ...]  # header texts above the row labels, one per header level
     columns: list[Column]
     groups: list[RowGroup]
-    notes: list[str] = field(default_factory=list)   # footnotes, printed under the table
+    notes: list[str] = field(default_factory=list)  # footnotes, printed under the table
     ranked: bool = True
 
     @property
@@ -81,15 +81,15 @@ class Table:
 @dataclass
 class Report:
     tables: list[Table]
-    source: str                         # where the results came from
+    source: str  # where the results came from
     n_results: int
     spread: str
     plcc: str
-    results: list = field(default_factory=list)      # reports.source.Result, for the plots
-    published: list = field(default_factory=list)    # reports.published.Published rows used
+    results: list = field(default_factory=list)  # reports.source.Result, for the plots
+    published: list = field(default_factory=list)  # reports.published.Published rows used
     aggregate: str = "median"
-    notes: list = field(default_factory=list)        # report-wide notes (synthetic data, skipped views)
-    figures: list = field(default_factory=list)      # (path relative to the report folder, caption), once written
+    notes: list = field(default_factory=list)  # report-wide notes (synthetic data, skipped views)
+    figures: list = field(default_factory=list)  # (path relative to the report folder, caption), once written
 
 
 def spread_text(stat: Stat) -> str:

@@ -11,22 +11,61 @@ import re
 PROTOCOLS = ("intra", "cross", "ablation", "efficiency", "sensitivity")
 
 DATASET_TITLES = {
-    "live": "LIVE", "csiq": "CSIQ", "kadid10k": "KADID", "livec": "LIVEC", "bid": "BID",
-    "koniq10k": "KonIQ", "tid2013": "TID2013", "spaq": "SPAQ", "demo-a": "demo-a", "demo-b": "demo-b",
+    "live": "LIVE",
+    "csiq": "CSIQ",
+    "kadid10k": "KADID",
+    "livec": "LIVEC",
+    "bid": "BID",
+    "koniq10k": "KonIQ",
+    "tid2013": "TID2013",
+    "spaq": "SPAQ",
+    "demo-a": "demo-a",
+    "demo-b": "demo-b",
 }
 DATASET_ORDER = tuple(DATASET_TITLES)
 
 METHOD_TITLES = {
-    "ilniqe": "ILNIQE", "unique": "UNIQUE", "dbcnn": "DBCNN", "metaiqa": "MetaIQA",
-    "hyperiqa": "HyperIQA", "tres": "TReS", "musiq": "MUSIQ", "dacnn": "DACNN", "liqe": "LIQE",
-    "clipiqa": "CLIP-IQA", "clipiqa+": "CLIP-IQA+", "clipiqa+-pyiqa": "CLIP-IQA+ (pyiqa)",
-    "paq2piq": "PaQ-2-PiQ", "vit-biqa": "ViT-BIQA", "visual-only": "Visual-only",
-    "nss-svr": "NSS-SVR", "niqe": "NIQE", "brisque": "BRISQUE", "mpiqe": "MP-IQE",
+    "ilniqe": "ILNIQE",
+    "unique": "UNIQUE",
+    "dbcnn": "DBCNN",
+    "metaiqa": "MetaIQA",
+    "hyperiqa": "HyperIQA",
+    "tres": "TReS",
+    "musiq": "MUSIQ",
+    "dacnn": "DACNN",
+    "liqe": "LIQE",
+    "clipiqa": "CLIP-IQA",
+    "clipiqa+": "CLIP-IQA+",
+    "clipiqa+-pyiqa": "CLIP-IQA+ (pyiqa)",
+    "paq2piq": "PaQ-2-PiQ",
+    "vit-biqa": "ViT-BIQA",
+    "visual-only": "Visual-only",
+    "nss-svr": "NSS-SVR",
+    "niqe": "NIQE",
+    "brisque": "BRISQUE",
+    "mpiqe": "MP-IQE",
 }
 # Table 1's row order; methods it does not list go before MP-IQE, alphabetically.
-METHOD_ORDER = ("ilniqe", "niqe", "brisque", "nss-svr", "unique", "dbcnn", "metaiqa", "hyperiqa",
-                "tres", "musiq", "paq2piq", "vit-biqa", "dacnn", "liqe", "clipiqa", "clipiqa+",
-                "clipiqa+-pyiqa", "visual-only")
+METHOD_ORDER = (
+    "ilniqe",
+    "niqe",
+    "brisque",
+    "nss-svr",
+    "unique",
+    "dbcnn",
+    "metaiqa",
+    "hyperiqa",
+    "tres",
+    "musiq",
+    "paq2piq",
+    "vit-biqa",
+    "dacnn",
+    "liqe",
+    "clipiqa",
+    "clipiqa+",
+    "clipiqa+-pyiqa",
+    "visual-only",
+)
 LAST_METHOD = "mpiqe"
 
 # Table 2 compares the CLIP-based methods on these two in-the-wild sets.
@@ -40,25 +79,36 @@ ABLATION_TITLES = {
     "no-visual": "w/o Deep visual prompts",
     "shallow-visual": "Shallow visual prompts",
 }
-_ABLATION_ALIASES = {   # after normalising: lower case, '-' separators, 'w/o'/'without' -> 'no', no '-prompts'
-    "default": "full", "all": "full", "mpiqe": "full",
+_ABLATION_ALIASES = {  # after normalising: lower case, '-' separators, 'w/o'/'without' -> 'no', no '-prompts'
+    "default": "full",
+    "all": "full",
+    "mpiqe": "full",
     "noscene": "no-scene",
-    "nodistortion": "no-distortion", "no-dist": "no-distortion",
-    "no-deep-visual": "no-visual", "novisual": "no-visual", "no-vpt": "no-visual", "no-deep-vpt": "no-visual",
-    "shallow": "shallow-visual", "shallow-vpt": "shallow-visual",
+    "nodistortion": "no-distortion",
+    "no-dist": "no-distortion",
+    "no-deep-visual": "no-visual",
+    "novisual": "no-visual",
+    "no-vpt": "no-visual",
+    "no-deep-vpt": "no-visual",
+    "shallow": "shallow-visual",
+    "shallow-vpt": "shallow-visual",
 }
 
 SENSITIVITY_TITLES = {"text_prompt_len": "(1) text prompt length", "visual_prompt_len": "(2) visual prompt length"}
 # the protocol's variant names ('text-len-4') -> the parameter they sweep
 _SENSITIVITY_ALIASES = {
-    "text-len": "text_prompt_len", "text-prompt-len": "text_prompt_len", "text-prompts": "text_prompt_len",
-    "visual-len": "visual_prompt_len", "visual-prompt-len": "visual_prompt_len", "visual-prompts": "visual_prompt_len",
+    "text-len": "text_prompt_len",
+    "text-prompt-len": "text_prompt_len",
+    "text-prompts": "text_prompt_len",
+    "visual-len": "visual_prompt_len",
+    "visual-prompt-len": "visual_prompt_len",
+    "visual-prompts": "visual_prompt_len",
 }
 
 
 def method_title(name: str) -> str:
     if name.startswith("pyiqa:"):
-        return f"{name[len('pyiqa:'):].upper()} (pyiqa)"
+        return f"{name[len('pyiqa:') :].upper()} (pyiqa)"
     return METHOD_TITLES.get(name, name)
 
 

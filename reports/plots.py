@@ -18,6 +18,8 @@ from reports.source import Result, read_predictions
 
 HATCHES = ("", "///", "\\\\\\", "xxx", "...", "ooo", "---", "+++", "|||", "***")
 GREYS = ("0.15", "0.85", "0.55", "1.0", "0.35", "0.7", "0.95", "0.45", "0.25", "0.6")
+
+
 def _table(report: Report, table_id: str) -> Table | None:
     """The report's table with this id, if it has measured rows (plots never show published numbers alone)."""
     return next((t for t in report.tables if t.id == table_id and _measured(t)), None)
@@ -39,8 +41,13 @@ def _bars(ax, groups: list[str], series: list[tuple[str, list]], published: dict
     Each bar says how many splits stand behind it (n=..., at its foot)."""
     n = max(len(series), 1)
     width = 0.8 / n
-    values = [v for _, st in series for s in st if s and s.value is not None
-              for v in ((s.bounds[0] if s.bounds else s.value),)] + list((published or {}).values())
+    values = [
+        v
+        for _, st in series
+        for s in st
+        if s and s.value is not None
+        for v in ((s.bounds[0] if s.bounds else s.value),)
+    ] + list((published or {}).values())
     # bars start at 0 (a zoomed axis exaggerates differences); negative correlations go below it
     low = min(0.0, max(-1.0, min(values + [1.0]) - 0.05))
     base = 0.0
@@ -52,12 +59,31 @@ def _bars(ax, groups: list[str], series: list[tuple[str, list]], published: dict
         keep = [(x, s) for x, s in zip(xs, stats_) if s is not None and s.value is not None]
         if not keep:
             continue
-        ax.bar([x for x, _ in keep], [s.value - base for _, s in keep], width, bottom=base, label=label,
-               color=GREYS[i % len(GREYS)], hatch=HATCHES[i % len(HATCHES)], edgecolor="black", linewidth=0.6,
-               yerr=list(zip(*[_err(s) for _, s in keep])), capsize=2, error_kw={"linewidth": 0.8})
+        ax.bar(
+            [x for x, _ in keep],
+            [s.value - base for _, s in keep],
+            width,
+            bottom=base,
+            label=label,
+            color=GREYS[i % len(GREYS)],
+            hatch=HATCHES[i % len(HATCHES)],
+            edgecolor="black",
+            linewidth=0.6,
+            yerr=list(zip(*[_err(s) for _, s in keep])),
+            capsize=2,
+            error_kw={"linewidth": 0.8},
+        )
         for x, s in keep:
-            ax.text(x, low + 0.003, f"n={s.n}", ha="center", va="bottom", fontsize=6, rotation=90,
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+            ax.text(
+                x,
+                low + 0.003,
+                f"n={s.n}",
+                ha="center",
+                va="bottom",
+                fontsize=6,
+                rotation=90,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5},
+            )
         for x, g in zip(xs, groups):
             if published and (label, g) in published:
                 ax.plot([x], [published[(label, g)]], marker="x", color="black", markersize=6, linestyle="none")
@@ -80,7 +106,9 @@ def _bar_figure(report: Report, table: Table, stem: Path, formats, title: str, p
     for r in table.rows if published else ():
         if r.published:
             mine = r.label.removesuffix(" (paper)")
-            paper.update({(mine, names.dataset_title(c.key[1])): r.cells[c.key].value for c in cols if c.key in r.cells})
+            paper.update(
+                {(mine, names.dataset_title(c.key[1])): r.cells[c.key].value for c in cols if c.key in r.cells}
+            )
     plt = _plt()
     fig, ax = plt.subplots(figsize=(min(14.0, max(4.0, 0.3 * len(groups) * len(series) + 1.5)), 3.4))
     _bars(ax, groups, series, paper)
@@ -109,19 +137,36 @@ def plot_efficiency(report: Report, stem: Path, formats) -> list[Path]:
         key = (ds, ds, "srcc")
         for i, method in enumerate(methods):
             for published in (False, True):
-                pts = sorted((r.fraction, r.cells[key]) for r in table.rows if r.method == method and
-                             r.published == published and key in r.cells and r.fraction is not None)
+                pts = sorted(
+                    (r.fraction, r.cells[key])
+                    for r in table.rows
+                    if r.method == method and r.published == published and key in r.cells and r.fraction is not None
+                )
                 if not pts:
                     continue
                 xs, ss = [p[0] for p in pts], [p[1] for p in pts]
                 label = names.method_title(method) + (" (paper)" if published else "")
                 if published:
-                    ax.plot(xs, [s.value for s in ss], marker=MARKERS[i % len(MARKERS)], markerfacecolor="white",
-                            color="0.5", linestyle=":", label=label)
+                    ax.plot(
+                        xs,
+                        [s.value for s in ss],
+                        marker=MARKERS[i % len(MARKERS)],
+                        markerfacecolor="white",
+                        color="0.5",
+                        linestyle=":",
+                        label=label,
+                    )
                 else:
-                    ax.errorbar(xs, [s.value for s in ss], yerr=list(zip(*[_err(s) for s in ss])),
-                                marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % len(LINESTYLES)],
-                                color="black", capsize=2, label=label)
+                    ax.errorbar(
+                        xs,
+                        [s.value for s in ss],
+                        yerr=list(zip(*[_err(s) for s in ss])),
+                        marker=MARKERS[i % len(MARKERS)],
+                        linestyle=LINESTYLES[i % len(LINESTYLES)],
+                        color="black",
+                        capsize=2,
+                        label=label,
+                    )
         ax.set_title(names.dataset_title(ds) + synthetic_tag([ds]), fontsize=9)
         ax.set_xlabel("training fraction")
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
@@ -141,9 +186,10 @@ def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
     plt = _plt()
     import numpy as np
 
-    vmin = 0.0          # one fixed scale: panels and reports compare by eye (values below 0 show as 0's grey)
-    fig, axes = plt.subplots(1, len(rows), figsize=(1.0 * len(tests) * len(rows) + 2.0, 0.75 * len(trains) + 1.4),
-                             squeeze=False)
+    vmin = 0.0  # one fixed scale: panels and reports compare by eye (values below 0 show as 0's grey)
+    fig, axes = plt.subplots(
+        1, len(rows), figsize=(1.0 * len(tests) * len(rows) + 2.0, 0.75 * len(trains) + 1.4), squeeze=False
+    )
     for ax, row in zip(axes[0], rows):
         grid = np.full((len(trains), len(tests)), np.nan)
         for (train, test, _), s in row.cells.items():
@@ -152,18 +198,36 @@ def plot_cross_heatmap(report: Report, stem: Path, formats) -> list[Path]:
         for i, train in enumerate(trains):
             for j, test in enumerate(tests):
                 s = row.cells.get((train, test, "srcc"))
-                if s is None or s.value is None:     # hatched: no result (not a low one)
-                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="white", edgecolor="0.6",
-                                               hatch="///", linewidth=0))
-                    ax.text(j, i, "–", ha="center", va="center", fontsize=8,
-                            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+                if s is None or s.value is None:  # hatched: no result (not a low one)
+                    ax.add_patch(
+                        plt.Rectangle(
+                            (j - 0.5, i - 0.5), 1, 1, facecolor="white", edgecolor="0.6", hatch="///", linewidth=0
+                        )
+                    )
+                    ax.text(
+                        j,
+                        i,
+                        "–",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+                    )
                     continue
                 dark = (s.value - vmin) / (1.0 - vmin) > 0.55
-                ax.text(j, i, f"{s.value:.3f}\nn={s.n}", ha="center", va="center", fontsize=7,
-                        color="white" if dark else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{s.value:.3f}\nn={s.n}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if dark else "black",
+                )
         ax.set_xticks(range(len(tests)), [names.dataset_title(t) for t in tests], rotation=30, ha="right", fontsize=7)
-        ax.set_yticks(range(len(trains)), [names.dataset_title(t) for t in trains] if ax is axes[0][0] else [],
-                      fontsize=7)
+        ax.set_yticks(
+            range(len(trains)), [names.dataset_title(t) for t in trains] if ax is axes[0][0] else [], fontsize=7
+        )
         ax.set_xlabel("testing")
         ax.set_title(row.label, fontsize=8)
     axes[0][0].set_ylabel("training")
@@ -190,7 +254,7 @@ def plot_sensitivity(report: Report, stem: Path, formats) -> list[Path]:
     plt = _plt()
     fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.0), squeeze=False)
     for ax, group in zip(axes[0], groups):
-        ax.set_xscale("log", base=2)          # before the ticks: setting the scale resets them
+        ax.set_xscale("log", base=2)  # before the ticks: setting the scale resets them
         ticks: set[float] = set()
         for i, ds in enumerate(datasets):
             pts = []
@@ -201,9 +265,16 @@ def plot_sensitivity(report: Report, stem: Path, formats) -> list[Path]:
                     pts.append((value, s))
             pts.sort(key=lambda p: p[0])
             if pts:
-                ax.errorbar([p[0] for p in pts], [p[1].value for p in pts], yerr=list(zip(*[_err(p[1]) for p in pts])),
-                            marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % len(LINESTYLES)],
-                            color="black", capsize=2, label=names.dataset_title(ds))
+                ax.errorbar(
+                    [p[0] for p in pts],
+                    [p[1].value for p in pts],
+                    yerr=list(zip(*[_err(p[1]) for p in pts])),
+                    marker=MARKERS[i % len(MARKERS)],
+                    linestyle=LINESTYLES[i % len(LINESTYLES)],
+                    color="black",
+                    capsize=2,
+                    label=names.dataset_title(ds),
+                )
                 ticks.update(p[0] for p in pts)
         ax.set_xticks(sorted(ticks))
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -239,11 +310,18 @@ def pick_cell(results: list[Result], selector: str | None) -> Result:
     def has_preds(r: Result) -> bool:
         return bool(r.preds_path and r.preds_path.is_file())
 
-    def preference(r: Result) -> tuple:   # with predictions, intra, MP-IQE, split 0, best SRCC, newest
+    def preference(r: Result) -> tuple:  # with predictions, intra, MP-IQE, split 0, best SRCC, newest
         srcc = r.metric("srcc")
-        return (not has_preds(r), order.get(r.protocol, 9), r.method != "mpiqe",
-                r.split_index if r.split_index is not None else 0, names.dataset_sort_key(r.test),
-                -srcc if srcc is not None else 2.0, _negated(r.finished_at), r.key)
+        return (
+            not has_preds(r),
+            order.get(r.protocol, 9),
+            r.method != "mpiqe",
+            r.split_index if r.split_index is not None else 0,
+            names.dataset_sort_key(r.test),
+            -srcc if srcc is not None else 2.0,
+            _negated(r.finished_at),
+            r.key,
+        )
 
     def by_srcc(r: Result) -> tuple:
         srcc = r.metric("srcc")
@@ -264,14 +342,21 @@ def pick_cell(results: list[Result], selector: str | None) -> Result:
         if by_key:
             return by_key[0]
     method, dataset, split = (parts + ["", "", ""])[:3]
-    hits = [r for r in ranked if (not method or r.method == method) and (not dataset or r.test == dataset)
-            and (not split or str(r.split_index) == split)]
+    hits = [
+        r
+        for r in ranked
+        if (not method or r.method == method)
+        and (not dataset or r.test == dataset)
+        and (not split or str(r.split_index) == split)
+    ]
     if best:
         hits = sorted((r for r in hits if has_preds(r)), key=by_srcc)
     if not hits:
-        raise ReportError(f"no cell matches --scatter {selector!r}: give a cell key (prefix), "
-                          "METHOD:TEST_DATASET[:SPLIT_INDEX] (e.g. mpiqe:live:0), or 'best' / METHOD[:DATASET]:best "
-                          "for the highest SRCC.")
+        raise ReportError(
+            f"no cell matches --scatter {selector!r}: give a cell key (prefix), "
+            "METHOD:TEST_DATASET[:SPLIT_INDEX] (e.g. mpiqe:live:0), or 'best' / METHOD[:DATASET]:best "
+            "for the highest SRCC."
+        )
     return hits[0]
 
 
@@ -286,16 +371,22 @@ def plot_scatter(result: Result, stem: Path, formats) -> list[Path]:
     fig, ax = plt.subplots(figsize=(3.6, 3.4))
     ax.scatter(mos, pred, s=10, facecolors="none", edgecolors="black", linewidths=0.6, label="test images")
     beta = fit_logistic4(np.asarray(pred, float), np.asarray(mos, float)) if len(mos) >= 4 else None
-    if beta is not None:      # the logistic maps prediction -> MOS: draw it as MOS(prediction)
+    if beta is not None:  # the logistic maps prediction -> MOS: draw it as MOS(prediction)
         xs = np.linspace(min(pred), max(pred), 200)
         ax.plot(logistic4(xs, *beta), xs, color="black", linewidth=1.0, linestyle="--", label="logistic fit")
         ax.legend(fontsize=6, loc="best", frameon=False)
     srcc, plcc = result.metric("srcc"), result.metric("plcc")
     stats_ = ", ".join(f"{k} {v:.3f}" for k, v in (("SRCC", srcc), ("PLCC", plcc)) if v is not None)
-    where = names.dataset_title(result.test) if result.train == result.test else \
-        f"{names.dataset_title(result.train)} → {names.dataset_title(result.test)}"
-    ax.set_title(f"{names.method_title(result.method)} on {where}, split {result.split_index}\n{stats_}, n={len(mos)}"
-                 + synthetic_tag([result.train, result.test]).replace(" [", "\n["), fontsize=8)
+    where = (
+        names.dataset_title(result.test)
+        if result.train == result.test
+        else f"{names.dataset_title(result.train)} → {names.dataset_title(result.test)}"
+    )
+    ax.set_title(
+        f"{names.method_title(result.method)} on {where}, split {result.split_index}\n{stats_}, n={len(mos)}"
+        + synthetic_tag([result.train, result.test]).replace(" [", "\n["),
+        fontsize=8,
+    )
     ax.set_xlabel("MOS (as stored: higher is better)")
     ax.set_ylabel("prediction")
     ax.grid(color="0.85", linewidth=0.5)
@@ -320,11 +411,10 @@ CAPTIONS = {
     "srcc_by_dataset": "Table 1 (intra-dataset): SRCC per dataset and method; error bars: the spread; n = splits.",
     "efficiency_curves": "Table 5 (data-efficient learning): SRCC against the training fraction.",
     "cross_heatmap": "Table 3 (cross-dataset): SRCC per training (rows) and testing (columns) dataset; hatched: "
-                     "no result.",
+    "no result.",
     "ablation_bars": "Table 4 (ablation): SRCC per variant.",
     "sensitivity_lines": "Table 6 (sensitivity): SRCC against the prompt length.",
-    "training_curves": "Training curves: loss terms per epoch (median over cells) and validation SRCC where "
-                       "recorded.",
+    "training_curves": "Training curves: loss terms per epoch (median over cells) and validation SRCC where recorded.",
     "scatter": "Predictions against MOS of one cell, with the fitted 4-parameter logistic.",
 }
 

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterable
 
 from reports import names
 
-SYNTHETIC_NOTE = ("synthetic and not human-rated (pseudo-MOS from SSIM plus simulated rater noise): "
-                  "their numbers test the pipeline, not quality prediction")
+SYNTHETIC_NOTE = (
+    "synthetic and not human-rated (pseudo-MOS from SSIM plus simulated rater noise): "
+    "their numbers test the pipeline, not quality prediction"
+)
 
 
 def not_human_rated(dataset: str) -> bool:
@@ -29,13 +31,18 @@ def synthetic_sentence(datasets: Iterable[str]) -> str | None:
     found = synthetic_in(datasets)
     if not found:
         return None
-    return f"Synthetic data: {', '.join(names.dataset_title(d) for d in found)} " + \
-        ("is " if len(found) == 1 else "are ") + SYNTHETIC_NOTE + "."
+    return (
+        f"Synthetic data: {', '.join(names.dataset_title(d) for d in found)} "
+        + ("is " if len(found) == 1 else "are ")
+        + SYNTHETIC_NOTE
+        + "."
+    )
 
 
 def _commit(results) -> str:
-    commits = sorted({(r.git_commit[:7] or "unknown") + ("+uncommitted changes" if r.git_dirty else "")
-                      for r in results})
+    commits = sorted(
+        {(r.git_commit[:7] or "unknown") + ("+uncommitted changes" if r.git_dirty else "") for r in results}
+    )
     return ", ".join(commits)
 
 
@@ -51,16 +58,24 @@ def footer(results: list, label: Callable | None = None) -> str:
         methods[r.method][0].add(r.method_version or "?")
         if r.preset:
             methods[r.method][1].add(r.preset)
-    parts.append("methods: " + ", ".join(
-        f"{names.method_title(m)} v{'/'.join(sorted(vs))}" + (f" (preset {'/'.join(sorted(ps))})" if ps else "")
-        for m, (vs, ps) in sorted(methods.items(), key=lambda kv: names.method_sort_key(kv[0]))))
+    parts.append(
+        "methods: "
+        + ", ".join(
+            f"{names.method_title(m)} v{'/'.join(sorted(vs))}" + (f" (preset {'/'.join(sorted(ps))})" if ps else "")
+            for m, (vs, ps) in sorted(methods.items(), key=lambda kv: names.method_sort_key(kv[0]))
+        )
+    )
     revisions: dict[str, set] = defaultdict(set)
     for r in results:
         revisions[r.train].add(r.train_revision[:10] or "(none)")
         revisions[r.test].add(r.test_revision[:10] or "(none)")
-    parts.append("datasets: " + ", ".join(
-        f"{names.dataset_title(d)} rev {'/'.join(sorted(revs))}" + (" (synthetic, not human-rated)"
-                                                                    if not_human_rated(d) else "")
-        for d, revs in sorted(revisions.items(), key=lambda kv: names.dataset_sort_key(kv[0]))))
+    parts.append(
+        "datasets: "
+        + ", ".join(
+            f"{names.dataset_title(d)} rev {'/'.join(sorted(revs))}"
+            + (" (synthetic, not human-rated)" if not_human_rated(d) else "")
+            for d, revs in sorted(revisions.items(), key=lambda kv: names.dataset_sort_key(kv[0]))
+        )
+    )
     parts.append("split sets: " + ", ".join(sorted({r.split_set for r in results})))
     return "Provenance: " + "; ".join(parts) + "."

@@ -13,8 +13,19 @@ from pathlib import Path
 from reports.errors import ReportError
 
 CSV_PATH = Path(__file__).with_name("published.csv")
-COLUMNS = ("table", "protocol", "method", "paper_name", "train_dataset", "test_dataset",
-           "metric", "fraction", "variant", "value", "note")
+COLUMNS = (
+    "table",
+    "protocol",
+    "method",
+    "paper_name",
+    "train_dataset",
+    "test_dataset",
+    "metric",
+    "fraction",
+    "variant",
+    "value",
+    "note",
+)
 
 
 @dataclass(frozen=True)
@@ -25,9 +36,9 @@ class Published:
     paper_name: str
     train: str
     test: str
-    metric: str                 # 'plcc' | 'srcc'
+    metric: str  # 'plcc' | 'srcc'
     fraction: float | None
-    variant: str                # 'default' where the table has no variants
+    variant: str  # 'default' where the table has no variants
     value: float
     note: str = ""
 
@@ -47,12 +58,21 @@ def load_published(path: Path = CSV_PATH) -> list[Published]:
     out = []
     for line, row in enumerate(reader, start=2):
         try:
-            out.append(Published(
-                table=int(row["table"]), protocol=row["protocol"], method=row["method"],
-                paper_name=row["paper_name"], train=row["train_dataset"], test=row["test_dataset"],
-                metric=row["metric"], fraction=round(float(row["fraction"]), 6) if row["fraction"] else None,
-                variant=row["variant"] or "default", value=float(row["value"]), note=row["note"],
-            ))
+            out.append(
+                Published(
+                    table=int(row["table"]),
+                    protocol=row["protocol"],
+                    method=row["method"],
+                    paper_name=row["paper_name"],
+                    train=row["train_dataset"],
+                    test=row["test_dataset"],
+                    metric=row["metric"],
+                    fraction=round(float(row["fraction"]), 6) if row["fraction"] else None,
+                    variant=row["variant"] or "default",
+                    value=float(row["value"]),
+                    note=row["note"],
+                )
+            )
         except (TypeError, ValueError) as exc:
             raise ReportError(f"{path}:{line}: bad row {row} ({exc}).") from exc
     return out
@@ -60,9 +80,10 @@ def load_published(path: Path = CSV_PATH) -> list[Published]:
 
 # pyiqa's no-reference benchmark (every image of a dataset scored by a released metric), for the eval table.
 PYIQA_NR_PATH = Path(__file__).with_name("published_pyiqa_nr.csv")
-PYIQA_NR_SOURCE = ("pyiqa's NR benchmark, chaofengc/IQA-PyTorch tests/NR_benchmark_results.csv "
-                   "(commit 3c6ebdc, 2024-09-03)")
-PYIQA_NR_TABLE = 0          # `Published.table` of these rows: no table of the MP-IQE paper
+PYIQA_NR_SOURCE = (
+    "pyiqa's NR benchmark, chaofengc/IQA-PyTorch tests/NR_benchmark_results.csv (commit 3c6ebdc, 2024-09-03)"
+)
+PYIQA_NR_TABLE = 0  # `Published.table` of these rows: no table of the MP-IQE paper
 
 
 def load_pyiqa_nr(path: Path = PYIQA_NR_PATH) -> list[Published]:
@@ -75,10 +96,21 @@ def load_pyiqa_nr(path: Path = PYIQA_NR_PATH) -> list[Published]:
     out = []
     for line, row in enumerate(rows, start=2):
         try:
-            out.append(Published(table=PYIQA_NR_TABLE, protocol="eval", method=row["method"],
-                                 paper_name=row["pyiqa_metric"], train=row["dataset"], test=row["dataset"],
-                                 metric=row["metric"], fraction=None, variant="default", value=float(row["value"]),
-                                 note=f"pyiqa column {row['pyiqa_column']}"))
+            out.append(
+                Published(
+                    table=PYIQA_NR_TABLE,
+                    protocol="eval",
+                    method=row["method"],
+                    paper_name=row["pyiqa_metric"],
+                    train=row["dataset"],
+                    test=row["dataset"],
+                    metric=row["metric"],
+                    fraction=None,
+                    variant="default",
+                    value=float(row["value"]),
+                    note=f"pyiqa column {row['pyiqa_column']}",
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportError(f"{path}:{line}: bad row {row} ({exc}).") from exc
     return out

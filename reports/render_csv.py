@@ -8,9 +8,34 @@ import io
 from reports import provenance
 from reports.model import Table
 
-COLUMNS = ("table", "group", "row", "kind", "method", "variant", "config", "fraction", "train", "test", "metric",
-           "part", "value", "spread", "spread_kind", "low", "high", "n", "rank", "mark", "n_paired", "p_value",
-           "versus", "note", "row_marks", "synthetic_data")
+COLUMNS = (
+    "table",
+    "group",
+    "row",
+    "kind",
+    "method",
+    "variant",
+    "config",
+    "fraction",
+    "train",
+    "test",
+    "metric",
+    "part",
+    "value",
+    "spread",
+    "spread_kind",
+    "low",
+    "high",
+    "n",
+    "rank",
+    "mark",
+    "n_paired",
+    "p_value",
+    "versus",
+    "note",
+    "row_marks",
+    "synthetic_data",
+)
 
 
 def _fmt(value) -> str:
@@ -29,28 +54,44 @@ def rows_of(table: Table) -> list[dict]:
                 stat = row.cells.get(col.key)
                 if stat is None:
                     continue
-                if table.id == "delta":       # column = (metric, part); dataset(s) are in the row key
+                if table.id == "delta":  # column = (metric, part); dataset(s) are in the row key
                     (metric, part), (train, test) = col.key, row.key[2:4]
                 elif isinstance(col.key, tuple) and len(col.key) == 3:
                     (train, test, metric), part = col.key, ""
-                else:                         # a view's own columns (runtime: 'fit', 'device', ...)
+                else:  # a view's own columns (runtime: 'fit', 'device', ...)
                     train = test = metric = ""
                     part = str(col.key)
                 measured = stat.kind == "measured"
-                out.append({
-                    "table": table.id, "group": group.label or "", "row": row.label, "kind": stat.kind,
-                    "method": row.method, "variant": row.variant, "config": row.config,
-                    "fraction": _fmt(row.fraction), "train": train, "test": test, "metric": metric, "part": part,
-                    "value": stat.text if stat.kind == "text" else _fmt(stat.value), "spread": _fmt(stat.spread),
-                    "spread_kind": stat.spread_kind if measured and stat.bounds else "",
-                    "low": _fmt(stat.bounds[0]) if measured and stat.bounds else "",
-                    "high": _fmt(stat.bounds[1]) if measured and stat.bounds else "",
-                    "n": stat.n if measured else "",
-                    "rank": _fmt(stat.rank), "mark": stat.mark, "n_paired": _fmt(stat.n_paired),
-                    "p_value": _fmt(stat.p_value), "versus": stat.versus or "", "note": stat.note,
-                    "row_marks": row.marks,
-                    "synthetic_data": "yes" if any(provenance.not_human_rated(d) for d in (train, test)) else "",
-                })
+                out.append(
+                    {
+                        "table": table.id,
+                        "group": group.label or "",
+                        "row": row.label,
+                        "kind": stat.kind,
+                        "method": row.method,
+                        "variant": row.variant,
+                        "config": row.config,
+                        "fraction": _fmt(row.fraction),
+                        "train": train,
+                        "test": test,
+                        "metric": metric,
+                        "part": part,
+                        "value": stat.text if stat.kind == "text" else _fmt(stat.value),
+                        "spread": _fmt(stat.spread),
+                        "spread_kind": stat.spread_kind if measured and stat.bounds else "",
+                        "low": _fmt(stat.bounds[0]) if measured and stat.bounds else "",
+                        "high": _fmt(stat.bounds[1]) if measured and stat.bounds else "",
+                        "n": stat.n if measured else "",
+                        "rank": _fmt(stat.rank),
+                        "mark": stat.mark,
+                        "n_paired": _fmt(stat.n_paired),
+                        "p_value": _fmt(stat.p_value),
+                        "versus": stat.versus or "",
+                        "note": stat.note,
+                        "row_marks": row.marks,
+                        "synthetic_data": "yes" if any(provenance.not_human_rated(d) for d in (train, test)) else "",
+                    }
+                )
     return out
 
 

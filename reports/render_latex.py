@@ -10,19 +10,50 @@ import unicodedata
 from reports.model import RowGroup, Stat, Table, delta_text, spread_text
 
 _SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
 _SYMBOLS = {
-    "≈": r"$\approx$", "°": r"$^{\circ}$", "†": r"\dag{}", "‡": r"\ddag{}", "§": r"\S{}",
-    "–": "--", "—": "---", "→": r"$\rightarrow$", "≥": r"$\geq$", "≤": r"$\leq$", "−": "$-$",
-    "±": r"$\pm$", "¶": r"\P{}", "×": r"$\times$", "Δ": r"$\Delta$", "…": r"\ldots{}", "’": "'",
-    "“": "``", "”": "''",
+    "≈": r"$\approx$",
+    "°": r"$^{\circ}$",
+    "†": r"\dag{}",
+    "‡": r"\ddag{}",
+    "§": r"\S{}",
+    "–": "--",
+    "—": "---",
+    "→": r"$\rightarrow$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "−": "$-$",
+    "±": r"$\pm$",
+    "¶": r"\P{}",
+    "×": r"$\times$",
+    "Δ": r"$\Delta$",
+    "…": r"\ldots{}",
+    "’": "'",
+    "“": "``",
+    "”": "''",
 }
-_MARKS = {"≈": r"$^{\approx}$", "°": r"$^{\circ}$", "†": r"\textsuperscript{\dag}",
-          "‡": r"\textsuperscript{\ddag}", "§": r"\textsuperscript{\S}", "*": r"$^{\ast}$",
-          "¶": r"\textsuperscript{\P}"}
+_MARKS = {
+    "≈": r"$^{\approx}$",
+    "°": r"$^{\circ}$",
+    "†": r"\textsuperscript{\dag}",
+    "‡": r"\textsuperscript{\ddag}",
+    "§": r"\textsuperscript{\S}",
+    "*": r"$^{\ast}$",
+    "¶": r"\textsuperscript{\P}",
+}
 
 
 def escape(text: str) -> str:
@@ -35,7 +66,7 @@ def escape(text: str) -> str:
             out.append(_SYMBOLS[ch])
         elif ord(ch) < 128:
             out.append(ch)
-        else:   # drop accents, then anything pdflatex would choke on
+        else:  # drop accents, then anything pdflatex would choke on
             out.append(unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?")
     return "".join(out)
 
@@ -48,7 +79,7 @@ def number(stat: Stat | None, ranked: bool = True) -> str:
     if stat is not None and stat.kind == "text":
         return escape(stat.text) or "--"
     if stat is None or stat.value is None:
-        return "--"     # en dash
+        return "--"  # en dash
     if stat.kind == "delta":
         return f"${delta_text(stat.value)}$"
     text = f"{stat.value:.3f}"
@@ -85,7 +116,7 @@ def _header_rows(table: Table) -> list[str]:
     return rows
 
 
-MAX_ROWS = 30    # rows per float: longer tables continue in a second float instead of running off the page
+MAX_ROWS = 30  # rows per float: longer tables continue in a second float instead of running off the page
 
 
 def _chunks(table: Table) -> list[list[RowGroup]]:
@@ -100,7 +131,7 @@ def _chunks(table: Table) -> list[list[RowGroup]]:
                 chunks.append([])
                 used = 0
                 continue
-            take, rows = rows[:max(room, 1)], rows[max(room, 1):]
+            take, rows = rows[: max(room, 1)], rows[max(room, 1) :]
             chunks[-1].append(RowGroup(label, take))
             used += len(take) + (1 if label else 0)
             label = f"{group.label} (continued)" if group.label else None
@@ -113,8 +144,15 @@ def _render_part(table: Table, groups: list[RowGroup], part: int, last: bool) ->
     paper = f" [{table.title} of the paper]" if table.id.startswith("table") and table.title.startswith("Table") else ""
     caption = escape(table.caption + paper) + (" (continued)" if part else "")
     label = f"tab:{table.id}" + (f"-{part + 1}" if part else "")
-    lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
-             r"\sbox0{%", rf"\begin{{tabular}}{{l{'c' * (n - 1)}}}", r"\toprule"]
+    lines = [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        rf"\caption{{{caption}}}",
+        rf"\label{{{label}}}",
+        r"\sbox0{%",
+        rf"\begin{{tabular}}{{l{'c' * (n - 1)}}}",
+        r"\toprule",
+    ]
     lines += _header_rows(table)
     lines.append(r"\midrule")
     for i, group in enumerate(groups):
@@ -126,9 +164,12 @@ def _render_part(table: Table, groups: list[RowGroup], part: int, last: bool) ->
             cells = [escape(row.label) + marks(row.marks)]
             cells += [number(row.cells.get(c.key), table.ranked) for c in table.columns]
             lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}",
-              # shrink to the line width when wider, never enlarge
-              r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi"]
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}}",
+        # shrink to the line width when wider, never enlarge
+        r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi",
+    ]
     if table.notes and last:
         lines.append(r"\par\smallskip{\footnotesize\raggedright")
         lines += [escape(note) + r"\par" for note in table.notes]
@@ -154,19 +195,32 @@ PREAMBLE = r"""\documentclass[10pt]{article}
 
 
 def render_figure(path: str, caption: str, label: str) -> str:
-    return "\n".join([r"\begin{figure}[htbp]", r"\centering",
-                      rf"\includegraphics[width=\linewidth,height=0.4\textheight,keepaspectratio]{{{path}}}",
-                      rf"\caption{{{escape(caption)}}}", rf"\label{{fig:{label}}}", r"\end{figure}"]) + "\n"
+    return (
+        "\n".join(
+            [
+                r"\begin{figure}[htbp]",
+                r"\centering",
+                rf"\includegraphics[width=\linewidth,height=0.4\textheight,keepaspectratio]{{{path}}}",
+                rf"\caption{{{escape(caption)}}}",
+                rf"\label{{fig:{label}}}",
+                r"\end{figure}",
+            ]
+        )
+        + "\n"
+    )
 
 
-def render_document(tables: list[Table], title: str = "", notes: list[str] = (),
-                    figures: list[tuple[str, str]] = ()) -> str:
+def render_document(
+    tables: list[Table], title: str = "", notes: list[str] = (), figures: list[tuple[str, str]] = ()
+) -> str:
     """The whole report; ``figures`` = (path relative to report.tex, caption), included after the tables."""
     body = [PREAMBLE]
     if title:
         body.append(rf"\section*{{{escape(title)}}}" + "\n")
-    body += [(r"\noindent\textbf{" + escape(n) + "}" if n.startswith("Synthetic data") else escape(n)) + "\n\n"
-             for n in notes]
+    body += [
+        (r"\noindent\textbf{" + escape(n) + "}" if n.startswith("Synthetic data") else escape(n)) + "\n\n"
+        for n in notes
+    ]
     body += [render_table(t) for t in tables]
     if figures:
         body.append(r"\clearpage" + "\n")

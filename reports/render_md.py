@@ -11,7 +11,7 @@ import re
 
 from reports.model import MISSING, Stat, Table, delta_text, spread_text
 
-_SPECIAL = re.compile(r"([\\`*_|\[\]]|<(?=[A-Za-z/!?]))")   # '<' only where it could open an HTML tag
+_SPECIAL = re.compile(r"([\\`*_|\[\]]|<(?=[A-Za-z/!?]))")  # '<' only where it could open an HTML tag
 
 
 def escape(text: str) -> str:

@@ -37,24 +37,26 @@ def read_cells(runs: str | Path) -> list[dict[str, Any]]:
         path = store.cell_path(key)
         try:
             cell = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:      # removed by a concurrent `--rerun all` since the listing
+        except FileNotFoundError:  # removed by a concurrent `--rerun all` since the listing
             continue
         except (OSError, ValueError) as exc:
             raise ReportError(f"cannot read result {path}: {exc}. Delete it and rerun its cell.") from exc
         if not isinstance(cell, dict):
-            raise ReportError(f"result {path} is not a cell record (a JSON {type(cell).__name__}). Delete it "
-                              "and rerun its cell.")
+            raise ReportError(
+                f"result {path} is not a cell record (a JSON {type(cell).__name__}). Delete it and rerun its cell."
+            )
         if cell.get("status", "done") != "done":
             continue
         missing = [k for k in REQUIRED if k not in cell]
         if missing:
-            raise ReportError(f"result {path} lacks field(s) {missing}: it was not written by `bench run`. "
-                              "Delete it from the store.")
+            raise ReportError(
+                f"result {path} lacks field(s) {missing}: it was not written by `bench run`. Delete it from the store."
+            )
         problem = store.tampered(cell, path)
         if problem:
             tampered.append(problem)
         cells.append(cell)
-    if tampered:      # refused, never reported: an edited number would look like a measured one
+    if tampered:  # refused, never reported: an edited number would look like a measured one
         more = f" (and {len(tampered) - 3} more)" if len(tampered) > 3 else ""
         raise ReportError(f"{len(tampered)} result(s) fail their integrity check{more}: " + " | ".join(tampered[:3]))
     return cells
@@ -92,10 +94,10 @@ class Result:
     fit_s: float | None = None
     predict_s: float | None = None
     device: str = ""
-    trained_on_test: bool = False      # a zero-shot checkpoint tested on a dataset it was trained on
-    history: tuple = field(default=(), hash=False, compare=False)   # per-epoch training log (dicts)
+    trained_on_test: bool = False  # a zero-shot checkpoint tested on a dataset it was trained on
+    history: tuple = field(default=(), hash=False, compare=False)  # per-epoch training log (dicts)
     selected_epoch: int | None = None
-    integrity: str = "verified"        # 'unverified': written before the store's hashes (schema 1)
+    integrity: str = "verified"  # 'unverified': written before the store's hashes (schema 1)
 
     @property
     def pair_key(self) -> tuple:
@@ -186,8 +188,9 @@ def read_predictions(path: Path, n_expected: int | None = None, *, with_ids: boo
     import csv
 
     if path is None or not path.is_file():
-        raise ReportError(f"no predictions file {path}: the scatter plot and per-distortion tables need the "
-                          "cell's .preds.csv.")
+        raise ReportError(
+            f"no predictions file {path}: the scatter plot and per-distortion tables need the cell's .preds.csv."
+        )
     ids, mos, pred = [], [], []
     n_rows = 0
     try:
@@ -195,22 +198,27 @@ def read_predictions(path: Path, n_expected: int | None = None, *, with_ids: boo
             for row in csv.DictReader(f):
                 n_rows += 1
                 try:
-                    if row["prediction"] in ("", None):     # the store writes non-finite predictions empty
+                    if row["prediction"] in ("", None):  # the store writes non-finite predictions empty
                         continue
                     score, value = float(row["score"]), float(row["prediction"])
                 except (KeyError, TypeError, ValueError) as exc:
-                    raise ReportError(f"{path}: bad row {n_rows} {row} ({exc}); expected columns "
-                                      "id,score,prediction. Delete the cell's .json and .preds.csv and rerun it.") from exc
+                    raise ReportError(
+                        f"{path}: bad row {n_rows} {row} ({exc}); expected columns "
+                        "id,score,prediction. Delete the cell's .json and .preds.csv and rerun it."
+                    ) from exc
                 ids.append(row["id"])
                 mos.append(score)
                 pred.append(value)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ReportError(f"cannot read predictions {path}: {exc}. Delete the cell's .json and .preds.csv and "
-                          "rerun it.") from exc
+        raise ReportError(
+            f"cannot read predictions {path}: {exc}. Delete the cell's .json and .preds.csv and rerun it."
+        ) from exc
     if n_expected is not None and n_rows != n_expected:
-        raise ReportError(f"{path} holds {n_rows} prediction(s) but its cell tested {n_expected} images: the file is "
-                          "truncated or damaged. Delete the cell's .json and .preds.csv and run the same "
-                          "`bench run` command again to recompute it.")
+        raise ReportError(
+            f"{path} holds {n_rows} prediction(s) but its cell tested {n_expected} images: the file is "
+            "truncated or damaged. Delete the cell's .json and .preds.csv and run the same "
+            "`bench run` command again to recompute it."
+        )
     return (ids, mos, pred) if with_ids else (mos, pred)
 
 

@@ -14,7 +14,7 @@ AGGREGATES = ("median", "mean")
 ALPHA = 0.05
 DECIMALS = 3
 BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0       # fixed: the same store always prints the same interval
+BOOTSTRAP_SEED = 0  # fixed: the same store always prints the same interval
 LOWER_IS_BETTER = frozenset({"rmse"})
 
 

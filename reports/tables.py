@@ -35,7 +35,7 @@ RowKey = tuple  # (method, variant, fraction, configuration label); the label is
 
 
 def metric_rank(metric: str) -> int:
-    base = metric.rpartition(":")[2]        # per-distortion metrics are 'DISTORTION:srcc'
+    base = metric.rpartition(":")[2]  # per-distortion metrics are 'DISTORTION:srcc'
     return METRIC_ORDER.index(base) if base in METRIC_ORDER else len(METRIC_ORDER)
 
 
@@ -58,7 +58,7 @@ def _ablation_label(key: RowKey) -> str:
     method, variant = key[0], key[1]
     if method == "mpiqe":
         return names.ABLATION_TITLES.get(variant, variant)
-    return f"{names.method_title(method)}: {variant}"   # other methods' variants are their own
+    return f"{names.method_title(method)}: {variant}"  # other methods' variants are their own
 
 
 def _sensitivity_label(key: RowKey) -> str:
@@ -120,8 +120,8 @@ class Spec:
     heads: Callable[..., tuple[str, ...]] = _dataset_heads
     col_sort: Callable[[tuple], tuple] = _dataset_col_sort
 
-    metrics_fixed: bool = False         # the paper's metrics for this table even under --metrics
-    published_label: str = "paper"      # the label of published rows: 'Method (paper)'
+    metrics_fixed: bool = False  # the paper's metrics for this table even under --metrics
+    published_label: str = "paper"  # the label of published rows: 'Method (paper)'
 
     def row_key(self, method: str, variant: str, fraction: float | None) -> RowKey:
         """The row before configurations split it (see ``_config_keys``)."""
@@ -152,35 +152,84 @@ def _sensitivity_group(key: RowKey) -> tuple:
 
 
 PAPER_SPECS: tuple[Spec, ...] = (
-    Spec("table1", "Table 1", "Intra-dataset results: median PLCC and SRCC over random train/test splits "
-         "of each dataset.", "intra", ("", "Method"), published_table=1),
-    Spec("table2", "Table 2", "CLIP-based methods on LIVEC and KonIQ (intra-dataset): median PLCC and SRCC.",
-         "intra", ("", "Method"), published_table=2,
-         keep=lambda r: _is_clip_based(r.method) and r.train == r.test and _table2_dataset(r.test)),
-    Spec("table3", "Table 3", "Cross-dataset SRCC: trained on the first dataset, tested on the second.",
-         "cross", ("Training", "Testing"), metrics=("srcc",), published_table=3,
-         heads=_cross_heads, col_sort=_cross_col_sort),
-    Spec("table4", "Table 4", "Ablation study on each component: median PLCC and SRCC.", "ablation",
-         ("", "Variant"), published_table=4, variant_of=names.canonical_ablation, row_label=_ablation_label,
-         row_sort=lambda k: (names.method_sort_key(k[0]), names.ablation_sort_key(k[1])),
-         # one group per method: variants compete only with their own method's
-         group_of=lambda k: (k[0] != "mpiqe", names.method_sort_key(k[0])),
-         group_label=lambda g: None if g[1][2] == "mpiqe" else f"{names.method_title(g[1][2])} variants"),
-    Spec("table5", "Table 5", "Data-efficient learning: median PLCC and SRCC when training on a fraction of "
-         "the data.", "efficiency", ("", "Method"), published_table=5,
-         group_of=lambda k: k[2], group_label=lambda g: "training data: –" if g is None else f"training data: {g:.0%}"),
-    Spec("table6", "Table 6", "Sensitivity: median PLCC and SRCC for each value of the swept parameter "
-         "(for MP-IQE: (1) text prompt length, (2) visual prompt length).", "sensitivity", ("", "Setting"),
-         published_table=6,
-         variant_of=names.canonical_sensitivity, row_label=_sensitivity_label, row_sort=_sensitivity_sort,
-         group_of=_sensitivity_group, group_label=lambda g: names.sensitivity_title(g[1])),
+    Spec(
+        "table1",
+        "Table 1",
+        "Intra-dataset results: median PLCC and SRCC over random train/test splits of each dataset.",
+        "intra",
+        ("", "Method"),
+        published_table=1,
+    ),
+    Spec(
+        "table2",
+        "Table 2",
+        "CLIP-based methods on LIVEC and KonIQ (intra-dataset): median PLCC and SRCC.",
+        "intra",
+        ("", "Method"),
+        published_table=2,
+        keep=lambda r: _is_clip_based(r.method) and r.train == r.test and _table2_dataset(r.test),
+    ),
+    Spec(
+        "table3",
+        "Table 3",
+        "Cross-dataset SRCC: trained on the first dataset, tested on the second.",
+        "cross",
+        ("Training", "Testing"),
+        metrics=("srcc",),
+        published_table=3,
+        heads=_cross_heads,
+        col_sort=_cross_col_sort,
+    ),
+    Spec(
+        "table4",
+        "Table 4",
+        "Ablation study on each component: median PLCC and SRCC.",
+        "ablation",
+        ("", "Variant"),
+        published_table=4,
+        variant_of=names.canonical_ablation,
+        row_label=_ablation_label,
+        row_sort=lambda k: (names.method_sort_key(k[0]), names.ablation_sort_key(k[1])),
+        # one group per method: variants compete only with their own method's
+        group_of=lambda k: (k[0] != "mpiqe", names.method_sort_key(k[0])),
+        group_label=lambda g: None if g[1][2] == "mpiqe" else f"{names.method_title(g[1][2])} variants",
+    ),
+    Spec(
+        "table5",
+        "Table 5",
+        "Data-efficient learning: median PLCC and SRCC when training on a fraction of the data.",
+        "efficiency",
+        ("", "Method"),
+        published_table=5,
+        group_of=lambda k: k[2],
+        group_label=lambda g: "training data: –" if g is None else f"training data: {g:.0%}",
+    ),
+    Spec(
+        "table6",
+        "Table 6",
+        "Sensitivity: median PLCC and SRCC for each value of the swept parameter "
+        "(for MP-IQE: (1) text prompt length, (2) visual prompt length).",
+        "sensitivity",
+        ("", "Setting"),
+        published_table=6,
+        variant_of=names.canonical_sensitivity,
+        row_label=_sensitivity_label,
+        row_sort=_sensitivity_sort,
+        group_of=_sensitivity_group,
+        group_label=lambda g: names.sensitivity_title(g[1]),
+    ),
 )
 
 
 def generic_spec(protocol: str) -> Spec:
     """A table for a protocol the paper has no table for: rows method[variant], columns dataset x metric."""
-    return Spec(f"protocol-{protocol}", f"Protocol {protocol}", f"Protocol '{protocol}': median PLCC and SRCC.",
-                protocol, ("", "Method"))
+    return Spec(
+        f"protocol-{protocol}",
+        f"Protocol {protocol}",
+        f"Protocol '{protocol}': median PLCC and SRCC.",
+        protocol,
+        ("", "Method"),
+    )
 
 
 def _config_keys(results: list[Result], spec: Spec) -> dict[str, RowKey]:
@@ -190,9 +239,11 @@ def _config_keys(results: list[Result], spec: Spec) -> dict[str, RowKey]:
     for r in results:
         by_row[spec.row_key(r.method, r.variant, r.fraction)].add(r.config)
     labels = {rk: configs.config_labels(cs) for rk, cs in by_row.items()}
-    return {r.key: spec.row_key(r.method, r.variant, r.fraction) + (labels[spec.row_key(r.method, r.variant,
-                                                                                        r.fraction)][r.config],)
-            for r in results}
+    return {
+        r.key: spec.row_key(r.method, r.variant, r.fraction)
+        + (labels[spec.row_key(r.method, r.variant, r.fraction)][r.config],)
+        for r in results
+    }
 
 
 def _latest_per_split(results: list[Result], row_of: dict[str, RowKey]) -> tuple[list[Result], int]:
@@ -231,9 +282,14 @@ def _remade_splits(results: list[Result], row_of: dict[str, RowKey]) -> int:
 
 def measured_stat(values: dict, spread_kind: str, aggregate: str = "median") -> Stat:
     vs = list(values.values())
-    return Stat(value=stats.aggregate(vs, aggregate), spread=stats.spread(vs, spread_kind, aggregate),
-                bounds=stats.spread_bounds(vs, spread_kind, aggregate), n=len(vs), values=dict(values),
-                spread_kind=spread_kind)
+    return Stat(
+        value=stats.aggregate(vs, aggregate),
+        spread=stats.spread(vs, spread_kind, aggregate),
+        bounds=stats.spread_bounds(vs, spread_kind, aggregate),
+        n=len(vs),
+        values=dict(values),
+        spread_kind=spread_kind,
+    )
 
 
 def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
@@ -241,8 +297,9 @@ def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
     A column with a single measured row ranks nothing (one row is not 'the best')."""
     measured = [r for r in group.rows if not r.published]
     for col in columns:
-        present = {id(r): r.cells[col.key] for r in measured
-                   if r.cells.get(col.key) and r.cells[col.key].value is not None}
+        present = {
+            id(r): r.cells[col.key] for r in measured if r.cells.get(col.key) and r.cells[col.key].value is not None
+        }
         if len(present) < 2:
             continue
         higher = col.key[2].rpartition(":")[2] not in stats.LOWER_IS_BETTER
@@ -280,13 +337,23 @@ def _distinct_note(rows: list[Row], columns: list[Column]) -> str | None:
     if not collapsed:
         return None
     listed = ", ".join(f"{w} {d} of {t}" for w, (t, d) in collapsed.items())
-    return (f"The paired tests count splits holding identical images once (distinct splits per column: {listed}); "
-            "the medians count every split.")
+    return (
+        f"The paired tests count splits holding identical images once (distinct splits per column: {listed}); "
+        "the medians count every split."
+    )
 
 
-def build_table(spec: Spec, results: list[Result], published: list[Published] | None, *,
-                spread_kind: str = "iqr", plcc_key: str = "plcc", published_alone: bool = False,
-                aggregate: str = "median", metrics: tuple[str, ...] | None = None) -> Table | None:
+def build_table(
+    spec: Spec,
+    results: list[Result],
+    published: list[Published] | None,
+    *,
+    spread_kind: str = "iqr",
+    plcc_key: str = "plcc",
+    published_alone: bool = False,
+    aggregate: str = "median",
+    metrics: tuple[str, ...] | None = None,
+) -> Table | None:
     """The table, or None when it has nothing to show.
 
     The paper's numbers join the columns we measured; with ``published_alone`` (nothing measured at all)
@@ -308,7 +375,7 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
         for m in metrics:
             v = r.metric(source.get(m, m))
             if v is None:
-                if source.get(m, m) in r.metrics:       # stored as null: undefined, not absent
+                if source.get(m, m) in r.metrics:  # stored as null: undefined, not absent
                     undefined += 1
                     col_keys.add((r.train, r.test, m))
                 continue
@@ -317,8 +384,14 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
             if r.trained_on_test:
                 seen_on_train[rk].add((r.train, r.test, m))
 
-    pubs = [p for p in (published or ()) if p.table == spec.published_table and p.protocol == spec.protocol
-            and p.metric in metrics and spec.keep_published(p)]
+    pubs = [
+        p
+        for p in (published or ())
+        if p.table == spec.published_table
+        and p.protocol == spec.protocol
+        and p.metric in metrics
+        and spec.keep_published(p)
+    ]
     if kept:
         pubs = [p for p in pubs if (p.train, p.test, p.metric) in col_keys]
     elif published_alone and pubs:
@@ -332,8 +405,16 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
 
     rows: list[Row] = []
     for rk in row_results:
-        row = Row(rk, _full_label(spec, rk), marks=row_marks.get(rk, ""), method=rk[0], variant=rk[1],
-                  fraction=rk[2], config=rk[3], base=rk[:3])
+        row = Row(
+            rk,
+            _full_label(spec, rk),
+            marks=row_marks.get(rk, ""),
+            method=rk[0],
+            variant=rk[1],
+            fraction=rk[2],
+            config=rk[3],
+            base=rk[:3],
+        )
         for col in columns:
             if values[rk].get(col.key):
                 row.cells[col.key] = measured_stat(values[rk][col.key], spread_kind, aggregate)
@@ -343,8 +424,18 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
     pub_rows: dict[RowKey, Row] = {}
     for p in pubs:
         rk = spec.row_key(p.method, p.variant, p.fraction)
-        row = pub_rows.setdefault(rk, Row(("paper",) + rk + ("",), spec.row_label(rk) + f" ({spec.published_label})", published=True,
-                                          method=rk[0], variant=rk[1], fraction=rk[2], base=rk))
+        row = pub_rows.setdefault(
+            rk,
+            Row(
+                ("paper",) + rk + ("",),
+                spec.row_label(rk) + f" ({spec.published_label})",
+                published=True,
+                method=rk[0],
+                variant=rk[1],
+                fraction=rk[2],
+                base=rk,
+            ),
+        )
         row.cells[(p.train, p.test, p.metric)] = Stat(p.value, kind="published", note="*" if p.reproduced else "")
     rows.extend(pub_rows.values())
 
@@ -366,30 +457,41 @@ def build_table(spec: Spec, results: list[Result], published: list[Published] | 
     split_rows = sorted({rk[:3] for rk in row_results if rk[3]})
     if split_rows:
         listed = "; ".join(spec.row_label(rk) for rk in split_rows)
-        notes.append(f"Cells of different configurations are never pooled: one row per configuration "
-                     f"(labelled by what differs) for {listed}. Choose one with --where METHOD.PARAM=VALUE "
-                     "or --preset P.")
+        notes.append(
+            f"Cells of different configurations are never pooled: one row per configuration "
+            f"(labelled by what differs) for {listed}. Choose one with --where METHOD.PARAM=VALUE "
+            "or --preset P."
+        )
     if any(seen_on_train.values()):
-        notes.append(f"{TRAINED_ON_TEST} : a zero-shot checkpoint tested on a dataset it was trained on "
-                     "(not a zero-shot result).")
+        notes.append(
+            f"{TRAINED_ON_TEST} : a zero-shot checkpoint tested on a dataset it was trained on "
+            "(not a zero-shot result)."
+        )
     distinct = _distinct_note([r for r in rows if not r.published], columns)
     if distinct:
         notes.append(distinct)
     repeated = _repeated_splits(kept)
     if repeated:
-        notes.append(f"{repeated} split(s) hold exactly the same images as another split "
-                     "(same split hash; typical of datasets with few reference images); each counts as run.")
+        notes.append(
+            f"{repeated} split(s) hold exactly the same images as another split "
+            "(same split hash; typical of datasets with few reference images); each counts as run."
+        )
     remade = _remade_splits(kept, row_of)
     if remade:
-        notes.append(f"{remade} split index(es) hold results on different splits (another split hash under the "
-                     "same index: the splits were remade); each counts. Rerun into a fresh --out to compare "
-                     "like with like.")
+        notes.append(
+            f"{remade} split index(es) hold results on different splits (another split hash under the "
+            "same index: the splits were remade); each counts. Rerun into a fresh --out to compare "
+            "like with like."
+        )
     if superseded:
-        notes.append(f"{superseded} older result(s) of the same configuration, column and split were superseded "
-                     "by newer ones (a rerun under a new cell key); only the newest counts.")
+        notes.append(
+            f"{superseded} older result(s) of the same configuration, column and split were superseded "
+            "by newer ones (a rerun under a new cell key); only the newest counts."
+        )
     if undefined:
-        notes.append(f"{undefined} metric value(s) were undefined (e.g. constant predictions) and are left out "
-                     "of the medians.")
+        notes.append(
+            f"{undefined} metric value(s) were undefined (e.g. constant predictions) and are left out of the medians."
+        )
     if kept:
         notes.append(provenance.footer(kept, lambda r: _full_label(spec, row_of[r.key])))
     return Table(spec.id, spec.title, spec.caption, spec.stub, columns, groups, notes)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"          # reference material; tests using it skip when absent
+SHARED = ROOT.parent / "shared"  # reference material; tests using it skip when absent
 
 # Before anything imports torch / huggingface_hub / open_clip: no network, private caches.
 _CACHE = Path(os.environ.get("BENCH_TEST_CACHE", "/tmp/biqa-bench-test-cache")) / str(os.getpid())
@@ -22,7 +22,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # matplotlib's font cache is slow to build and harmless to share between test runs
 os.environ.setdefault("MPLCONFIGDIR", str(_CACHE.parent / "matplotlib"))
-sys.path.insert(0, str(ROOT))   # our packages win over anything of the same name in site-packages
+sys.path.insert(0, str(ROOT))  # our packages win over anything of the same name in site-packages
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BUFFER = 1 << 19      # floats; the largest span (CLIP's 49408-token embedding) is ~346k
+BUFFER = 1 << 19  # floats; the largest span (CLIP's 49408-token embedding) is ~346k
 REVISION = "0" * 40
-FORMAT = 2            # bump when the fake files change: part of the shared cache's name
+FORMAT = 2  # bump when the fake files change: part of the shared cache's name
 
 
 def _strided(shape: tuple[int, ...], base, offset: int):
@@ -54,19 +54,19 @@ def fake_state_dict(state_dict: dict, seed: int = 0) -> dict:
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    base = torch.randn(BUFFER, generator=g, device="cpu") * 0.05     # explicit: callers may be inside torch.device('meta')
+    base = torch.randn(BUFFER, generator=g, device="cpu") * 0.05  # explicit: callers may be inside torch.device('meta')
     out = {}
     rng = np.random.default_rng(seed)
     for k, v in state_dict.items():
         if not torch.is_tensor(v):
             out[k] = v
             continue
-        if not v.is_floating_point():     # counters (num_batches_tracked): zeros when built on meta
+        if not v.is_floating_point():  # counters (num_batches_tracked): zeros when built on meta
             out[k] = torch.zeros(v.shape, dtype=v.dtype, device="cpu") if v.is_meta else v.clone()
             continue
         t = _strided(tuple(v.shape), base, int(rng.integers(0, BUFFER)))
         if k.endswith("running_var") or (k.endswith("weight") and v.ndim == 1):
-            t = t + 1.0                   # norm scales and running variances: positive, around 1 (small copies)
+            t = t + 1.0  # norm scales and running variances: positive, around 1 (small copies)
         out[k] = t.to(v.dtype)
     return out
 
@@ -113,18 +113,30 @@ def clip_fakes(hub: Path, backbones=("RN50", "ViT-B/32"), full: bool = False) ->
 
     for backbone in backbones:
         if backbone.startswith("RN"):
-            cfg = (dict(embed_dim=1024, vision_layers=(3, 4, 6, 3), vision_width=64) if full
-                   else dict(embed_dim=64, vision_layers=(1, 1, 1, 1), vision_width=8))
+            cfg = (
+                dict(embed_dim=1024, vision_layers=(3, 4, 6, 3), vision_width=64)
+                if full
+                else dict(embed_dim=64, vision_layers=(1, 1, 1, 1), vision_width=8)
+            )
             cfg.update(vision_patch_size=None)
         else:
             patch = int(backbone.split("/")[1])
-            cfg = (dict(embed_dim=512, vision_layers=12, vision_width=768) if full
-                   else dict(embed_dim=64, vision_layers=1, vision_width=64))
+            cfg = (
+                dict(embed_dim=512, vision_layers=12, vision_width=768)
+                if full
+                else dict(embed_dim=64, vision_layers=1, vision_width=64)
+            )
             cfg.update(vision_patch_size=patch)
         width = 512 if full else 64
-        model = CLIP(image_resolution=224, context_length=77, vocab_size=49408,
-                     transformer_width=width, transformer_heads=max(1, width // 64),
-                     transformer_layers=12 if full else 1, **cfg)
+        model = CLIP(
+            image_resolution=224,
+            context_length=77,
+            vocab_size=49408,
+            transformer_width=width,
+            transformer_heads=max(1, width // 64),
+            transformer_layers=12 if full else 1,
+            **cfg,
+        )
         sd = fake_state_dict(model.state_dict())
         save_openai_archive(sd, hub / "clip" / PYIQA_CLIP_FILES[backbone])
 
@@ -151,7 +163,7 @@ def save_openai_archive(state_dict: dict, path: Path, share_storage: bool = Fals
         mod.register_buffer(leaf, value if share_storage else value.clone(memory_format=torch.contiguous_format))
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)      # torch.jit's deprecation notice
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
         torch.jit.save(torch.jit.script(root), str(path))
     return path
 
@@ -174,14 +186,19 @@ def pyiqa_fakes(hub: Path, names=None) -> None:
     # classical: model parameter files with the keys pyiqa reads
     if wanted("niqe_modelparameters.mat"):
         a = rng.normal(size=(36, 36))
-        savemat(pq / "niqe_modelparameters.mat", {"mu_prisparam": rng.normal(size=(1, 36)), "cov_prisparam": a @ a.T + np.eye(36)})
+        savemat(
+            pq / "niqe_modelparameters.mat",
+            {"mu_prisparam": rng.normal(size=(1, 36)), "cov_prisparam": a @ a.T + np.eye(36)},
+        )
     if wanted("ILNIQE_templateModel.mat"):
         # ILNIQE: mean/cov of 1+... features after PCA (pyiqa reads templateModel[0][0..3])
-        d, raw = 430, 468     # PCA dimension, raw feature dimension
+        d, raw = 430, 468  # PCA dimension, raw feature dimension
         a = rng.normal(size=(d, d)) * 0.1
         tm = np.empty((1, 4), dtype=object)
-        tm[0, 0] = rng.normal(size=(1, d)); tm[0, 1] = a @ a.T + np.eye(d)
-        tm[0, 2] = rng.normal(size=(raw, 1)); tm[0, 3] = rng.normal(size=(raw, d)) * 0.05
+        tm[0, 0] = rng.normal(size=(1, d))
+        tm[0, 1] = a @ a.T + np.eye(d)
+        tm[0, 2] = rng.normal(size=(raw, 1))
+        tm[0, 3] = rng.normal(size=(raw, d)) * 0.05
         savemat(pq / "ILNIQE_templateModel.mat", {"templateModel": tm})
     if wanted("brisque_svm_weights.pth"):
         torch.save((torch.randn(64, 1) * 0.1, torch.rand(64, 36)), pq / "brisque_svm_weights.pth")
@@ -192,9 +209,11 @@ def pyiqa_fakes(hub: Path, names=None) -> None:
     def build(filename, opts):
         if filename == "DBCNN_scnn-7ea73d75.pth":
             from pyiqa.archs.dbcnn_arch import SCNN
+
             return SCNN()
         if filename == "UNIQUE.pt":
             import pyiqa.archs.unique_arch as ua
+
             real, ua.load_pretrained_network = ua.load_pretrained_network, lambda *a, **k: None
             try:
                 return ua.UNIQUE()
@@ -206,12 +225,12 @@ def pyiqa_fakes(hub: Path, names=None) -> None:
         for filename, opts, key in ARCH_FILES:
             if not wanted(filename):
                 continue
-            try:     # shapes only: on the meta device, no memory and no random init
+            try:  # shapes only: on the meta device, no memory and no random init
                 with torch.device("meta"), warnings.catch_warnings():
                     # backbones loaded from the fakes above land in meta tensors: a no-op, said per tensor
                     warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
                     sd = build(filename, opts).state_dict()
-            except (NotImplementedError, RuntimeError):    # moves loaded weights around (LIQE's CLIP)
+            except (NotImplementedError, RuntimeError):  # moves loaded weights around (LIQE's CLIP)
                 sd = build(filename, opts).state_dict()
             sd = fake_state_dict(sd)
             _save({key: sd} if key else sd, pq / filename)
@@ -219,7 +238,7 @@ def pyiqa_fakes(hub: Path, names=None) -> None:
         with offline_weights(hub):
             net = build_network(dict(type="CLIPIQA", model_type="clipiqa", backbone="RN50"))
             width = net.clip_model[0].ln_final.weight.shape[0]
-            torch.save(torch.randn(2, 16, width) * 0.02, pq / CLIPIQA_PROMPTS)   # a bare tensor, like the release
+            torch.save(torch.randn(2, 16, width) * 0.02, pq / CLIPIQA_PROMPTS)  # a bare tensor, like the release
 
 
 # (file, build_network options for an architecture of the right shapes, top-level key or None)
@@ -236,9 +255,10 @@ ARCH_FILES = [
     ("UNIQUE.pt", {}, None),
     ("P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth", {"type": "PAQ2PIQ", "pretrained": False}, None),
 ]
-CLIPIQA_PROMPTS = "CLIP-IQA%2B_learned_prompts-603f3273.pth"   # pyiqa keeps the URL's quoting
-PYIQA_FILES = (["niqe_modelparameters.mat", "ILNIQE_templateModel.mat", "brisque_svm_weights.pth",
-                CLIPIQA_PROMPTS] + [f for f, _, _ in ARCH_FILES])
+CLIPIQA_PROMPTS = "CLIP-IQA%2B_learned_prompts-603f3273.pth"  # pyiqa keeps the URL's quoting
+PYIQA_FILES = ["niqe_modelparameters.mat", "ILNIQE_templateModel.mat", "brisque_svm_weights.pth", CLIPIQA_PROMPTS] + [
+    f for f, _, _ in ARCH_FILES
+]
 
 
 def make_fake_cache(root: Path, pyiqa_files=None, full_clip: bool = False) -> Path:
@@ -260,7 +280,7 @@ def make_fake_cache(root: Path, pyiqa_files=None, full_clip: bool = False) -> Pa
     timm_fakes(work / "hf")
     clip_fakes(hub, full=full_clip)
     old = os.environ.get("HF_HOME")
-    os.environ["HF_HOME"] = str(work / "hf")   # HyperIQA's timm backbone is read from there
+    os.environ["HF_HOME"] = str(work / "hf")  # HyperIQA's timm backbone is read from there
     try:
         pyiqa_fakes(hub, pyiqa_files)
     finally:
@@ -271,7 +291,7 @@ def make_fake_cache(root: Path, pyiqa_files=None, full_clip: bool = False) -> Pa
     (work / ".complete").write_text("ok")
     try:
         os.rename(work, root)
-    except OSError:      # another session finished first: use theirs
+    except OSError:  # another session finished first: use theirs
         shutil.rmtree(work, ignore_errors=True)
     return root
 

@@ -85,8 +85,9 @@ def test_builds_from_the_declared_files_with_both_streams_frozen(dacnn_env):
     tv = torch.load(dacnn_env / "hub/checkpoints/efficientnet_b0_rwightman-7f5810bc.pth", weights_only=True)
     np.testing.assert_array_equal(net.adanet.features[0][0].weight.detach().numpy(), tv["features.0.0.weight"].numpy())
     sd = torch.load(dacnn_env / SDANET_REL, weights_only=True)
-    np.testing.assert_array_equal(net.sdanet.features[8][0].weight.detach().numpy(),
-                                  sd["efficient._conv_head.weight"].numpy())
+    np.testing.assert_array_equal(
+        net.sdanet.features[8][0].weight.detach().numpy(), sd["efficient._conv_head.weight"].numpy()
+    )
     frozen = list(net.adanet.parameters()) + list(net.sdanet.parameters())
     assert not any(p.requires_grad for p in frozen)
     trained = {id(p) for p in model.head}
@@ -102,15 +103,15 @@ def test_sdanet_equals_efficientnet_pytorch_on_the_same_checkpoint(dacnn_env):
     ep = pytest.importorskip("efficientnet_pytorch")
     sd = torch.load(dacnn_env / SDANET_REL, weights_only=True)
     ref = ep.EfficientNet.from_name("efficientnet-b0")
-    ref.load_state_dict({k[len("efficient."):]: v for k, v in sd.items() if k.startswith("efficient.")})
+    ref.load_state_dict({k[len("efficient.") :]: v for k, v in sd.items() if k.startswith("efficient.")})
     ref.eval()
     ours = dacnn()._ensure_model().net.sdanet.eval()
     for shape in ((1, 3, 224, 224), (2, 3, 96, 136)):
         x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
-            if shape[-1] != 224:    # from_name builds static 'same' padding for 224 inputs; other sizes: dynamic
+            if shape[-1] != 224:  # from_name builds static 'same' padding for 224 inputs; other sizes: dynamic
                 ref = ep.EfficientNet.from_name("efficientnet-b0", image_size=None)
-                ref.load_state_dict({k[len("efficient."):]: v for k, v in sd.items() if k.startswith("efficient.")})
+                ref.load_state_dict({k[len("efficient.") :]: v for k, v in sd.items() if k.startswith("efficient.")})
                 ref.eval()
             want = ref.extract_endpoints(x)
             got = ours(x)
@@ -131,8 +132,10 @@ def test_a_foreign_checkpoint_is_a_clear_error(dacnn_root, tmp_path, monkeypatch
     home = tmp_path / "home"
     shutil.copytree(dacnn_root / "hub" / "checkpoints", home / "hub" / "checkpoints")
     (home / SDANET_REL).parent.mkdir(parents=True)
-    torch.save({"efficient._conv_stem.weight": torch.zeros(32, 3, 3, 3), "classifier.weight": torch.zeros(2)},
-               home / SDANET_REL)
+    torch.save(
+        {"efficient._conv_stem.weight": torch.zeros(32, 3, 3, 3), "classifier.weight": torch.zeros(2)},
+        home / SDANET_REL,
+    )
     monkeypatch.setenv("TORCH_HOME", str(home))
     with pytest.raises(BenchError, match="classifier.weight"):
         dacnn()._ensure_model()
@@ -148,7 +151,7 @@ def conv2d_np(x, w, b, stride, pad):
     out = np.zeros((o, h, wd))
     for i in range(h):
         for j in range(wd):
-            patch = x[:, i * stride:i * stride + k, j * stride:j * stride + k]
+            patch = x[:, i * stride : i * stride + k, j * stride : j * stride + k]
             out[:, i, j] = np.tensordot(w, patch, axes=([1, 2, 3], [0, 1, 2])) + b
     return out
 
@@ -159,8 +162,13 @@ def _np(conv):
 
 def msfb_np(m, x):
     """MSFB as the paper / official network.py: concat(1x1 s2, 3x3 s2, 3x3 s1 after 3x3 s2)."""
-    return np.concatenate([conv2d_np(x, *_np(m.conv1_s2), 2, 0), conv2d_np(x, *_np(m.conv3_s2), 2, 1),
-                           conv2d_np(conv2d_np(x, *_np(m.conv3_s2_b), 2, 1), *_np(m.conv3_s1_b), 1, 1)])
+    return np.concatenate(
+        [
+            conv2d_np(x, *_np(m.conv1_s2), 2, 0),
+            conv2d_np(x, *_np(m.conv3_s2), 2, 1),
+            conv2d_np(conv2d_np(x, *_np(m.conv3_s2_b), 2, 1), *_np(m.conv3_s1_b), 1, 1),
+        ]
+    )
 
 
 def sigmoid(v):
@@ -181,8 +189,12 @@ def test_fusion_stage_equals_the_written_out_msfb_wgb():
     fa, fs = msfb_np(stage.msfb_a, a[0].numpy()), msfb_np(stage.msfb_s, s[0].numpy())
     assert fa.shape == (72, 4, 5)
     z = np.concatenate([fa, fs])
-    gated = np.concatenate([fa * sigmoid(conv2d_np(z, *_np(stage.wgb.gate_a), 1, 1)),
-                            fs * sigmoid(conv2d_np(z, *_np(stage.wgb.gate_s), 1, 1))])
+    gated = np.concatenate(
+        [
+            fa * sigmoid(conv2d_np(z, *_np(stage.wgb.gate_a), 1, 1)),
+            fs * sigmoid(conv2d_np(z, *_np(stage.wgb.gate_s), 1, 1)),
+        ]
+    )
     expected = msfb_np(stage.msfb_out, gated).mean(axis=(1, 2))
     assert expected.shape == (72,)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
@@ -204,7 +216,7 @@ def test_feature_sizes_follow_the_official_comments(dacnn_env):
 
 
 # --- the recipe ---------------------------------------------------------------------------------------
-OFFICIAL_LR = [2e-4] + [1.8e-4] * 10 + [1.8e-5] * 10 + [1.8e-6] * 9   # IQASolver, lr 2e-5, lr_ratio 10
+OFFICIAL_LR = [2e-4] + [1.8e-4] * 10 + [1.8e-5] * 10 + [1.8e-6] * 9  # IQASolver, lr 2e-5, lr_ratio 10
 
 
 def test_paper_recipe_on_livec():
@@ -284,8 +296,9 @@ def test_imagenet_sdanet_option_needs_no_released_file(dacnn_root, tmp_path, mon
     assert m.availability(m.params) == (True, "ok")
     net = m._ensure_model().net
     assert any("not the paper's model" in n for n in m.context.notes)
-    np.testing.assert_array_equal(net.sdanet.features[0][0].weight.detach().numpy(),
-                                  net.adanet.features[0][0].weight.detach().numpy())
+    np.testing.assert_array_equal(
+        net.sdanet.features[0][0].weight.detach().numpy(), net.adanet.features[0][0].weight.detach().numpy()
+    )
 
 
 @pytest.mark.parametrize("bad", [{"sdanet": "random"}, {"dropout": 1.5}])

@@ -17,7 +17,7 @@ from methods.base import RunContext
 from tests.fake_weights import make_fake_cache, one_torch_thread, session_fake_root  # noqa: F401 (autouse)
 
 ROOT = Path(__file__).resolve().parents[1]
-LIVEC = 930      # LIVE Challenge: 1162 images x 0.8
+LIVEC = 930  # LIVE Challenge: 1162 images x 0.8
 
 
 def recipe(name: str, dataset: str = "livec", n: int = LIVEC, preset: str = "paper", **overrides) -> dict:
@@ -43,14 +43,32 @@ PINNED = {
     "dbcnn": (1, 448, None, 8, 100, 100 * (930 // 8), 100 * (930 // 8) * 8, "full", 1),
     # zwx8981/UNIQUE Main.py: 3 epochs batch 128 (fc), then to epoch 12 at batch 32, batches of pairs from the
     # 40,000-pair list of data_clive.m (data_all.m: 4 x 10000); AdaptiveResize(512), crop 384
-    "unique": (1, 384, {"kind": "short_side", "size": 512, "only_if_larger": True}, 32, 12,
-               3 * (40000 // 128) + 9 * (40000 // 32), 3 * (40000 // 128) * 128 + 9 * (40000 // 32) * 32, "full", 1),
+    "unique": (
+        1,
+        384,
+        {"kind": "short_side", "size": 512, "only_if_larger": True},
+        32,
+        12,
+        3 * (40000 // 128) + 9 * (40000 // 32),
+        3 * (40000 // 128) * 128 + 9 * (40000 // 32) * 32,
+        "full",
+        1,
+    ),
     # zwx8981/LIQE train_liqe_single.py: 6 epochs x 200 steps, batch 32 images of 3 pooled patches, 15 test patches
     "liqe": (3, 224, {"kind": "short_side", "size": 768, "only_if_larger": True}, 32, 6, 1200, 1200 * 32, "crops", 15),
     # zhuhancheng/MetaIQA MetaIQA_FineTune_WILDLIVE.py: 100 epochs, batch 50, Rescale(256, 256) + RandomCrop(224),
     # test Rescale(224, 224)
-    "metaiqa": (1, 224, {"kind": "fixed", "hw": [256, 256]}, 50, 100, 100 * (930 // 50), 100 * (930 // 50) * 50,
-                "resize", 1),
+    "metaiqa": (
+        1,
+        224,
+        {"kind": "fixed", "hw": [256, 256]},
+        50,
+        100,
+        100 * (930 // 50),
+        100 * (930 // 50) * 50,
+        "resize",
+        1,
+    ),
     # pyiqa options/train/CLIPIQA/train_CLIPIQA_koniq10k.yml: batch 8, 50 epochs, crop 384, full test
     "clipiqa+-pyiqa": (1, 384, None, 8, 50, 50 * (930 // 8), 50 * (930 // 8) * 8, "full", 1),
     # MUSIQ paper (lr / epochs / batch assumed): one 384 crop, full-image test
@@ -71,8 +89,17 @@ def test_resolved_recipe_matches_the_pinned_table(name):
     r = recipe(name)
     assert set(RECIPE_KEYS) <= set(r)
     crops, crop, resize, batch, epochs, steps, seen, mode, n_test = PINNED[name]
-    got = (r["train_crops_per_image"], r["crop_size"], r["resize"], r["batch_size"], r["epochs"],
-           r["optimizer_steps"], r["samples_seen"], r["test"]["mode"], r["test"]["n_crops"])
+    got = (
+        r["train_crops_per_image"],
+        r["crop_size"],
+        r["resize"],
+        r["batch_size"],
+        r["epochs"],
+        r["optimizer_steps"],
+        r["samples_seen"],
+        r["test"]["mode"],
+        r["test"]["n_crops"],
+    )
     assert got == PINNED[name]
     assert r["n_train_images"] == LIVEC and r["sources"], "every recipe names its sources"
     json.dumps(r)
@@ -91,8 +118,10 @@ def test_official_learning_rate_tables():
     assert r["flips"] == {"horizontal": True, "vertical": True}
     # DBCNN: SGD 1e-3 on the head (backbone frozen), then Adam 1e-5 on all; constant
     r = recipe("dbcnn")
-    assert [(o["phase"], o["type"], o["frozen"]) for o in r["optimizer"]] == [("head", "sgd", ["backbone"]),
-                                                                              ("all", "adam", [])]
+    assert [(o["phase"], o["type"], o["frozen"]) for o in r["optimizer"]] == [
+        ("head", "sgd", ["backbone"]),
+        ("all", "adam", []),
+    ]
     assert lrs(r, "head", "head") == [1e-3] * 50 and lrs(r, "all", "backbone") == [1e-5] * 50
     # UNIQUE: StepLR(3, 0.1) counted from stage 1: 1e-4 x3 (fc), then 1e-5, 1e-6, 1e-7 x3 each
     r = recipe("unique")
@@ -110,7 +139,9 @@ def test_official_learning_rate_tables():
     for epoch in range(100):
         lr = lr * 0.8 ** (epoch // 10)
         expected.append(lr)
-    assert lrs(r, "all", "head") == pytest.approx(expected, rel=1e-9) and lrs(r, "all", "backbone") == lrs(r, "all", "head")
+    assert lrs(r, "all", "head") == pytest.approx(expected, rel=1e-9) and lrs(r, "all", "backbone") == lrs(
+        r, "all", "head"
+    )
     assert lrs(r, "all", "head")[9:13] == pytest.approx([1e-4, 8e-5, 6.4e-5, 5.12e-5], rel=1e-9)
     # PaQ-2-PiQ: fastai v1 fit defaults: lr slice(3e-3) -> body 3e-4, head 3e-3, constant; AdamW wd 1e-2
     r = recipe("paq2piq")
@@ -125,8 +156,10 @@ def test_vit_biqa_follows_mp_iqe_per_dataset():
     from methods.registry import get_method
 
     for dataset, n in (("live", 623), ("bid", 469), ("koniq10k", 8058)):
-        v, mp = recipe("vit-biqa", dataset, n), get_method("mpiqe").recipe(
-            get_method("mpiqe").make_params("paper"), dataset, n)
+        v, mp = (
+            recipe("vit-biqa", dataset, n),
+            get_method("mpiqe").recipe(get_method("mpiqe").make_params("paper"), dataset, n),
+        )
         assert (v["batch_size"], v["train_crops_per_image"]) == (mp["batch_size"], mp["train_crops_per_image"])
         assert v["optimizer_steps"] == mp["optimizer_steps"]
     assert recipe("vit-biqa", "live", 623, batch_size=16)["batch_size"] == 16
@@ -140,21 +173,39 @@ def test_resize_and_crop_per_dataset():
     assert recipe("hyperiqa", "bid", 469)["resize"] == {"kind": "fixed", "hw": [512, 512]}
     assert recipe("hyperiqa", "livec")["resize"] is None
     # DBCNN: 432 on LIVE, 448 on LIVEC, whole image on CSIQ / TID2013 (no silent upscale of a 448 crop)
-    assert [recipe("dbcnn", d, 500)["crop_size"] for d in ("live", "livec", "csiq", "tid2013", "kadid10k")] == \
-        [432, 448, "full image", "full image", "full image"]
+    assert [recipe("dbcnn", d, 500)["crop_size"] for d in ("live", "livec", "csiq", "tid2013", "kadid10k")] == [
+        432,
+        448,
+        "full image",
+        "full image",
+        "full image",
+    ]
     assert recipe("dbcnn", "koniq10k", 8058)["resize"] == {"kind": "fixed", "hw": [384, 512]}
 
 
 def test_loss_and_target_of_each_recipe():
-    want = {"tres": ("tres", "score"), "hyperiqa": ("l1", "score"), "dbcnn": ("mse", "score"),
-            "unique": ("fidelity-thurstone", "score"), "liqe": ("fidelity-binary", "score"),
-            "metaiqa": ("mse", "unit"), "clipiqa+-pyiqa": ("mse+plcc", "unit"), "clipiqa+": ("mse", "unit"),
-            "paq2piq": ("mse", "score")}
+    want = {
+        "tres": ("tres", "score"),
+        "hyperiqa": ("l1", "score"),
+        "dbcnn": ("mse", "score"),
+        "unique": ("fidelity-thurstone", "score"),
+        "liqe": ("fidelity-binary", "score"),
+        "metaiqa": ("mse", "unit"),
+        "clipiqa+-pyiqa": ("mse+plcc", "unit"),
+        "clipiqa+": ("mse", "unit"),
+        "paq2piq": ("mse", "score"),
+    }
     for name, (loss, target) in want.items():
         r = recipe(name)
         assert (r["loss"]["name"], r["target"]) == (loss, target), name
-    assert set(recipe("tres")["loss"]["terms"]) == {"l1", "l1_flip", "consistency", "consistency_flip",
-                                                   "rank_consistency", "rank"}
+    assert set(recipe("tres")["loss"]["terms"]) == {
+        "l1",
+        "l1_flip",
+        "consistency",
+        "consistency_flip",
+        "rank_consistency",
+        "rank",
+    }
     assert "scene and distortion" in recipe("liqe")["loss"]["left_out"]
     assert set(recipe("unique")["loss"]["terms"]) == {"fidelity", "std_hinge"}
     # issue 20: train_liqe_single.py selects on its validation set (the note said the best test epoch)
@@ -166,8 +217,10 @@ def test_loss_and_target_of_each_recipe():
 def tiny_class(**defaults):
     from methods.retrained.engine import TrainedRegressor, recipe_dataclass
 
-    Params = recipe_dataclass("TinyParams", **{"crop_size": 16, "batch_size": 4, "epochs": 3, "lr": 1e-2,
-                                               "backbone_lr": 1e-3, "target": "z", **defaults})
+    Params = recipe_dataclass(
+        "TinyParams",
+        **{"crop_size": 16, "batch_size": 4, "epochs": 3, "lr": 1e-2, "backbone_lr": 1e-3, "target": "z", **defaults},
+    )
 
     class Tiny(TrainedRegressor):
         name = "tiny"
@@ -179,9 +232,15 @@ def tiny_class(**defaults):
             return tiny_conv_trainable()
 
         def loss_terms(self, net, x, y, y_std=None):
-            self.calls.append({"n": len(x), "x": x.detach().clone(), "y": y.detach().clone(),
-                               "backbone_grad": [q.requires_grad for q in self.model.backbone],
-                               "epoch": len(self.context.history)})
+            self.calls.append(
+                {
+                    "n": len(x),
+                    "x": x.detach().clone(),
+                    "y": y.detach().clone(),
+                    "backbone_grad": [q.requires_grad for q in self.model.backbone],
+                    "epoch": len(self.context.history),
+                }
+            )
             return super().loss_terms(net, x, y, y_std)
 
     Tiny.Params = Params
@@ -224,10 +283,10 @@ def test_each_group_runs_at_the_scheduled_lr_every_epoch(demo8, lr_spy):
     m.calls = []
     m.fit(demo8)
     r = cls.recipe_for(m.params, "demo-a")
-    per_epoch = [lr_spy[i] for i in range(0, len(lr_spy), 2)]          # 8 images / batch 4: 2 steps per epoch
+    per_epoch = [lr_spy[i] for i in range(0, len(lr_spy), 2)]  # 8 images / batch 4: 2 steps per epoch
     assert len(lr_spy) == 2 * 5
-    assert per_epoch == [{"head": 0.05}] * 2 + [{"backbone": 1e-3 * 0.5 ** e, "head": 1e-2 * 0.5 ** e} for e in range(3)]
-    assert [lr_spy[i] == lr_spy[i + 1] for i in range(0, 10, 2)] == [True] * 5     # constant inside an epoch
+    assert per_epoch == [{"head": 0.05}] * 2 + [{"backbone": 1e-3 * 0.5**e, "head": 1e-2 * 0.5**e} for e in range(3)]
+    assert [lr_spy[i] == lr_spy[i + 1] for i in range(0, 10, 2)] == [True] * 5  # constant inside an epoch
     table = [lr for p in r.phases for lr in p.lr_table["head"]]
     assert [h["lr_head"] for h in m.context.history] == pytest.approx(table)
     assert [h["epoch"] for h in m.context.history] == [1, 2, 3, 4, 5] and m.context.facts["selected_epoch"] == 5
@@ -240,7 +299,7 @@ def test_head_phase_freezes_the_backbone(demo8):
     model = m._ensure_model()
     bb0 = [q.detach().clone() for q in model.backbone]
     head0 = [q.detach().clone() for q in model.head]
-    m.params.epochs = 0                         # the head phase alone
+    m.params.epochs = 0  # the head phase alone
     m.fit(demo8)
     assert all(np.array_equal(a.numpy(), b.detach().numpy()) for a, b in zip(bb0, model.backbone)), "backbone moved"
     assert any(not np.array_equal(a.numpy(), b.detach().numpy()) for a, b in zip(head0, model.head))
@@ -250,7 +309,7 @@ def test_head_phase_freezes_the_backbone(demo8):
     m.fit(demo8)
     assert all(all(c["backbone_grad"]) for c in m.calls)
     assert any(not np.array_equal(a.numpy(), b.detach().numpy()) for a, b in zip(bb0, model.backbone))
-    assert all(q.requires_grad for q in model.backbone)     # flags restored after fit
+    assert all(q.requires_grad for q in model.backbone)  # flags restored after fit
 
 
 def test_n_crops_per_image_per_epoch_are_n_samples(demo8):
@@ -259,7 +318,7 @@ def test_n_crops_per_image_per_epoch_are_n_samples(demo8):
     m.calls = []
     m.fit(demo8)
     per_epoch = [sum(c["n"] for c in m.calls if c["epoch"] == e) for e in (0, 1)]
-    assert per_epoch == [24, 24]                               # 8 images x 3 crops, batch 6 divides 24
+    assert per_epoch == [24, 24]  # 8 images x 3 crops, batch 6 divides 24
     assert m.context.facts["samples_seen"] == 48 and m.context.facts["optimizer_steps"] == 8
     # each crop is its own sample: the 3 samples of one image are different windows with that image's target
     from methods.retrained.engine import PatchDataset
@@ -277,8 +336,11 @@ def test_n_crops_per_image_per_epoch_are_n_samples(demo8):
 def test_resize_before_cropping_and_full_image_test(demo8, tmp_path):
     from methods.retrained.engine import PatchDataset, apply_resize, resized_size
 
-    assert resized_size((1024, 768), {"kind": "fixed", "hw": [512, 384]}) == (384, 512)      # (w, h)
-    assert resized_size((1024, 768), {"kind": "short_side", "size": 512, "only_if_larger": True}) == (682, 512)  # torchvision truncates
+    assert resized_size((1024, 768), {"kind": "fixed", "hw": [512, 384]}) == (384, 512)  # (w, h)
+    assert resized_size((1024, 768), {"kind": "short_side", "size": 512, "only_if_larger": True}) == (
+        682,
+        512,
+    )  # torchvision truncates
     assert resized_size((500, 400), {"kind": "short_side", "size": 512, "only_if_larger": True}) == (500, 400)
     full = PatchDataset(demo8.records, 0, 1, {"kind": "fixed", "hw": [40, 60]}, train=False)
     assert full[0]["x"].shape == (1, 3, 40, 60)
@@ -307,7 +369,7 @@ def test_tres_ranking_terms_equal_torch_triplet_margin_loss():
     o = torch.argsort(y)
     t1 = torch.nn.TripletMarginLoss(margin=float(y[o[-1]] - y[o[1]]), p=1)
     t2 = torch.nn.TripletMarginLoss(margin=float(y[o[-2]] - y[o[0]]), p=1)
-    u = lambda i: pred[i].reshape(1, 1)                                     # noqa: E731
+    u = lambda i: pred[i].reshape(1, 1)  # noqa: E731
     expected = t1(u(o[0]), u(o[1]), u(o[-1])) + t2(u(o[-1]), u(o[-2]), u(o[0]))
     assert float(ranking_triplets(pred, y)) == pytest.approx(float(expected), rel=1e-6)
 
@@ -321,7 +383,7 @@ def test_tres_total_loss_is_the_official_sum():
     torch.manual_seed(1)
     w = torch.randn(3 * 4 * 4)
 
-    def net(x):     # a stand-in with TReS's train-mode interface: (prediction [B, 1], self-consistency)
+    def net(x):  # a stand-in with TReS's train-mode interface: (prediction [B, 1], self-consistency)
         f = x.flatten(1) @ w
         return f.view(-1, 1), (f - x.flip(3).flatten(1) @ w).abs().mean()
 
@@ -330,8 +392,14 @@ def test_tres_total_loss_is_the_official_sum():
     p, c = net(x)
     p2, c2 = net(x.flip(3))
     t, t2 = ranking_triplets(p.view(-1), y), ranking_triplets(p2.view(-1), y)
-    official = (F.l1_loss(p.squeeze(), y) + c + F.l1_loss(p2.squeeze(), y) + c2
-                + 0.5 * ((t - t2).abs() + (t2 - t).abs()) + 0.05 * (t + t2))
+    official = (
+        F.l1_loss(p.squeeze(), y)
+        + c
+        + F.l1_loss(p2.squeeze(), y)
+        + c2
+        + 0.5 * ((t - t2).abs() + (t2 - t).abs())
+        + 0.05 * (t + t2)
+    )
     assert float(sum(terms.values())) == pytest.approx(float(official), rel=1e-6)
 
 
@@ -357,8 +425,8 @@ def test_liqe_fidelity_loss_equals_loop_write_out():
 
     rng = np.random.default_rng(0)
     pred, y = rng.normal(size=6), rng.uniform(0, 5, 6)
-    t = lambda a: torch.tensor(a, dtype=torch.float64)                      # noqa: E731
-    order = lambda i, j: 0.5 * (np.sign(y[i] - y[j]) + 1)                   # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    order = lambda i, j: 0.5 * (np.sign(y[i] - y[j]) + 1)  # noqa: E731
     # LIQE MNL_Loss.loss_m4 as written: p = 0.5 * (1 + erf(preds / sqrt(2))), i.e. Phi(s_i - s_j)
     liqe = _fidelity_by_loops(pred, order, p_of=lambda d: 0.5 * (1 + math.erf(d / math.sqrt(2))))
     assert float(fidelity_binary_loss(t(pred), t(y))) == pytest.approx(liqe, rel=1e-9)
@@ -377,11 +445,11 @@ def test_unique_pair_loss_equals_the_official_training_step_written_out():
     rng = np.random.default_rng(0)
     q, v = rng.normal(size=(5, 2)), rng.uniform(0.1, 2, (5, 2))
     m, s = rng.uniform(0, 100, (5, 2)), rng.uniform(5, 20, (5, 2))
-    t = lambda a: torch.tensor(a, dtype=torch.float64)                      # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
     fid, hinge = [], []
     for (q1, q2), (v1, v2), (m1, m2), (s1, s2) in zip(q, v, m, s):
         p = 0.5 * (1 + math.erf((q1 - q2) / math.sqrt(2 * (v1 * v1 + v2 * v2 + 1e-8))))
-        g = norm_cdf((m1 - m2) / (math.sqrt(s1 ** 2 + s2 ** 2) + 1e-8))
+        g = norm_cdf((m1 - m2) / (math.sqrt(s1**2 + s2**2) + 1e-8))
         fid.append(1 - (math.sqrt(p * g + 1e-8) + math.sqrt((1 - p) * (1 - g) + 1e-8)))
         hinge.append(max(0.0, -np.sign(s1 - s2) * (v1 - v2) + 0.025))
     terms = pair_losses(t(q), t(v), t(m), t(s))
@@ -389,9 +457,13 @@ def test_unique_pair_loss_equals_the_official_training_step_written_out():
     assert float(terms["std_hinge"]) == pytest.approx(np.mean(hinge), rel=1e-9)
     # without the ratings' std: the binary order (yb) and no hinge
     binary = pair_losses(t(q), t(v), t(m), None)
-    want = [1 - (math.sqrt(p * g + 1e-8) + math.sqrt((1 - p) * (1 - g) + 1e-8)) for p, g in
-            ((0.5 * (1 + math.erf((q1 - q2) / math.sqrt(2 * (v1 * v1 + v2 * v2 + 1e-8)))), float(m1 > m2))
-             for (q1, q2), (v1, v2), (m1, m2) in zip(q, v, m))]
+    want = [
+        1 - (math.sqrt(p * g + 1e-8) + math.sqrt((1 - p) * (1 - g) + 1e-8))
+        for p, g in (
+            (0.5 * (1 + math.erf((q1 - q2) / math.sqrt(2 * (v1 * v1 + v2 * v2 + 1e-8)))), float(m1 > m2))
+            for (q1, q2), (v1, v2), (m1, m2) in zip(q, v, m)
+        )
+    ]
     assert set(binary) == {"fidelity"} and float(binary["fidelity"]) == pytest.approx(np.mean(want), rel=1e-9)
 
 
@@ -404,8 +476,8 @@ def test_unique_epoch_is_the_official_pair_list():
         r = recipe("unique", dataset, n)
         assert r["pairs_per_epoch"] == pairs
         assert r["optimizer_steps"] == pytest.approx(official_pair_steps(pairs), rel=0.05)
-    assert recipe("unique", "spaq", 8000)["pairs_per_epoch"] == 10_000         # data_all.m's num_selection
-    assert recipe("unique", "livec", 5)["pairs_per_epoch"] == 10                # all pairs of 5 images
+    assert recipe("unique", "spaq", 8000)["pairs_per_epoch"] == 10_000  # data_all.m's num_selection
+    assert recipe("unique", "livec", 5)["pairs_per_epoch"] == 10  # all pairs of 5 images
     p = sample_pairs(930, 40_000, seed=3)
     assert len({tuple(x) for x in p}) == 40_000 and (p[:, 0] < p[:, 1]).all() and p.max() == 929
     assert (sample_pairs(930, 40_000, seed=3) == p).all() and not (sample_pairs(930, 40_000, seed=4) == p).all()
@@ -420,7 +492,9 @@ def test_plcc_loss_equals_numpy():
 
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=9), rng.normal(size=9)
-    assert float(plcc_loss(torch.tensor(a), torch.tensor(b))) == pytest.approx((1 - np.corrcoef(a, b)[0, 1]) / 2, rel=1e-6)
+    assert float(plcc_loss(torch.tensor(a), torch.tensor(b))) == pytest.approx(
+        (1 - np.corrcoef(a, b)[0, 1]) / 2, rel=1e-6
+    )
 
 
 # --- 4. review bugs -----------------------------------------------------------------------------------------
@@ -454,7 +528,7 @@ def test_bounded_heads_train_on_unit_targets(name, fake_root, monkeypatch, demo8
     lo, hi = demo8.dataset.raw_scale
     assert targets and np.all((y >= 0) & (y <= 1))
     expected = (np.array(sorted(demo8.scores)) - lo) / (hi - lo)
-    assert np.abs(y[:, None] - expected[None, :]).min(axis=1).max() < 1e-5    # each target is a scaled MOS
+    assert np.abs(y[:, None] - expected[None, :]).min(axis=1).max() < 1e-5  # each target is a scaled MOS
 
 
 def test_metaiqa_prior_with_missing_or_unexpected_keys_is_an_error(fake_root, tmp_path, monkeypatch):
@@ -466,8 +540,9 @@ def test_metaiqa_prior_with_missing_or_unexpected_keys_is_an_error(fake_root, tm
     from methods.registry import get_method
 
     home = tmp_path / "torch-home"
-    shutil.copytree(fake_root / "hub" / "checkpoints", home / "hub" / "checkpoints") \
-        if (fake_root / "hub" / "checkpoints").is_dir() else None
+    shutil.copytree(fake_root / "hub" / "checkpoints", home / "hub" / "checkpoints") if (
+        fake_root / "hub" / "checkpoints"
+    ).is_dir() else None
     (home / "hub" / "pyiqa").mkdir(parents=True)
     state = torch.load(fake_root / "hub" / "pyiqa" / "Metaiqa_prior.pth", map_location="cpu", weights_only=False)
     state = dict(state.get("params", state))
@@ -552,7 +627,7 @@ def test_fixed_steps_per_epoch_cycle_with_new_crops(demo8):
     m = cls(cls.make_params(), RunContext(seed=0))
     m.calls = []
     m.fit(demo8)
-    assert len(m.calls) == 5 and m.context.facts["optimizer_steps"] == 5       # 8 images / 4: 2 steps a pass
+    assert len(m.calls) == 5 and m.context.facts["optimizer_steps"] == 5  # 8 images / 4: 2 steps a pass
     first, third = {}, {}
     for c, store in ((m.calls[0], first), (m.calls[1], first), (m.calls[2], third), (m.calls[3], third)):
         for x, y in zip(c["x"], c["y"]):

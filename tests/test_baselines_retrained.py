@@ -14,14 +14,17 @@ from methods.base import RunContext
 from tests.fake_weights import make_fake_cache, one_torch_thread, session_fake_root  # noqa: F401 (autouse)
 
 RETRAINED = ["dbcnn", "hyperiqa", "tres", "musiq", "liqe", "clipiqa+-pyiqa", "metaiqa", "unique", "paq2piq"]
-HEAVY = {"dbcnn", "hyperiqa", "tres", "musiq"}          # > 10 s per tiny cell on 2 CPU cores
+HEAVY = {"dbcnn", "hyperiqa", "tres", "musiq"}  # > 10 s per tiny cell on 2 CPU cores
 
 # (method, parameter inside the built network, file under the fake root, key in that file): proves that
 # the backbone really came from the file the method declares
 LOADED_FROM = {
     "dbcnn": ("features1.0.weight", "hub/checkpoints/vgg16-397923af.pth", "features.0.weight"),
-    "hyperiqa": ("base_model.conv1.weight",
-                 "hf/hub/models--timm--resnet50.a1_in1k/snapshots/" + "0" * 40 + "/pytorch_model.bin", "conv1.weight"),
+    "hyperiqa": (
+        "base_model.conv1.weight",
+        "hf/hub/models--timm--resnet50.a1_in1k/snapshots/" + "0" * 40 + "/pytorch_model.bin",
+        "conv1.weight",
+    ),
     "tres": ("model.conv1.weight", "hub/checkpoints/resnet50-0676ba61.pth", "conv1.weight"),
     "musiq": ("conv_root.weight", "hub/pyiqa/musiq_imagenet_pretrain-51d9b0a5.pth", "conv_root.weight"),
     "liqe": ("clip_model.visual.conv1.weight", "hub/clip/ViT-B-32.pt", "visual.conv1.weight"),
@@ -29,9 +32,11 @@ LOADED_FROM = {
     "metaiqa": ("resnet_layer.conv1.weight", "hub/pyiqa/Metaiqa_prior.pth", "resnet_layer.conv1.weight"),
     "unique": ("backbone.conv1.weight", "hub/checkpoints/resnet34-b627a593.pth", "conv1.weight"),
     "paq2piq": ("body.0.weight", "hub/checkpoints/resnet18-f37072fd.pth", "conv1.weight"),
-    "vit-biqa": ("inner.patch_embed.proj.weight",
-                 "hf/hub/models--timm--vit_base_patch16_224.augreg2_in21k_ft_in1k/snapshots/" + "0" * 40
-                 + "/pytorch_model.bin", "patch_embed.proj.weight"),
+    "vit-biqa": (
+        "inner.patch_embed.proj.weight",
+        "hf/hub/models--timm--vit_base_patch16_224.augreg2_in21k_ft_in1k/snapshots/" + "0" * 40 + "/pytorch_model.bin",
+        "patch_embed.proj.weight",
+    ),
 }
 
 
@@ -71,7 +76,7 @@ def file_tensor(path: Path, key: str):
 
     try:
         sd = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:   # OpenAI CLIP files are TorchScript archives
+    except Exception:  # OpenAI CLIP files are TorchScript archives
         sd = torch.jit.load(str(path), map_location="cpu").state_dict()
     return sd.get("params", sd)[key] if isinstance(sd, dict) else sd.state_dict()[key]
 
@@ -79,7 +84,7 @@ def file_tensor(path: Path, key: str):
 def assert_backbone_trains(name, m):
     """The backbone loaded from the file is in the trainable backbone group (pyiqa freezes some at build)."""
     param = LOADED_FROM[name][0]
-    if param is not None:       # None: frozen by the recipe (CLIP-IQA+)
+    if param is not None:  # None: frozen by the recipe (CLIP-IQA+)
         p = m.model.net.get_parameter(param)
         assert p.requires_grad and any(q is p for q in m.model.backbone), f"{param} would never be trained"
 
@@ -88,7 +93,7 @@ def assert_loaded_from_file(name, net, root: Path):
     param, rel, key = LOADED_FROM[name]
     got = net.clip_model[0].visual.conv1.weight if name == "clipiqa+-pyiqa" else net.get_parameter(param)
     expected = file_tensor(root / rel, key)
-    if rel.startswith("hub/clip/"):     # pyiqa's CLIP loader rounds through fp16 (OpenAI's convert_weights)
+    if rel.startswith("hub/clip/"):  # pyiqa's CLIP loader rounds through fp16 (OpenAI's convert_weights)
         expected = expected.half()
     np.testing.assert_allclose(got.detach().numpy(), expected.float().numpy(), rtol=1e-6)
 
@@ -101,7 +106,7 @@ def test_builds_from_the_declared_weight_files(name, fake_env):
     assert m.availability(m.params) == (True, "ok")
     assert_loaded_from_file(name, m._ensure_model().net, fake_env)
     assert_backbone_trains(name, m)
-    if name == "tres":   # pyiqa's TReS would upscale our 224 crops to 225 and re-crop them: built without that
+    if name == "tres":  # pyiqa's TReS would upscale our 224 crops to 225 and re-crop them: built without that
         import torch
         from pyiqa.archs import tres_arch
 
@@ -116,7 +121,7 @@ def test_hyperiqa_param_groups_follow_the_official_solver(fake_env):
     m = method("hyperiqa")
     model = m._ensure_model()
     net = model.net
-    in_group = lambda ps, group: all(any(q is p for q in group) for p in ps)    # noqa: E731
+    in_group = lambda ps, group: all(any(q is p for q in group) for p in ps)  # noqa: E731
     assert in_group(list(net.base_model.parameters()) + list(net.lda_modules.parameters()), model.backbone)
     hyper = [p for n, p in net.named_parameters() if n.split(".")[0] in ("fc_w_modules", "fc_b_modules", "conv1")]
     assert hyper and in_group(hyper, model.head) and not any(any(q is p for q in model.backbone) for p in hyper)
@@ -136,8 +141,9 @@ def test_timm_weights_from_weights_dir(fake_root, tmp_path, monkeypatch):
     m = method("hyperiqa", weights_dir=wd)
     assert not m.availability(m.params)[0] and m.availability(m.params, wd) == (True, "ok")
     net = m._ensure_model().net
-    np.testing.assert_array_equal(net.base_model.conv1.weight.detach().numpy(),
-                                  file_tensor(wd / "resnet50.a1_in1k.pth", key).numpy())
+    np.testing.assert_array_equal(
+        net.base_model.conv1.weight.detach().numpy(), file_tensor(wd / "resnet50.a1_in1k.pth", key).numpy()
+    )
 
 
 def test_missing_backbone_is_a_fast_clear_error(tmp_path, monkeypatch):
@@ -172,7 +178,9 @@ def test_tiny_cell_trains_and_predicts(name, fake_env, demo, tmp_path):
     before = _trainable_snapshot(m)
     m.fit(train)
     after = _trainable_snapshot(m)
-    assert before and any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(before, after)), "fit changed nothing"
+    assert before and any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(before, after)), (
+        "fit changed nothing"
+    )
     pred = m.predict(test)
     assert pred.shape == (len(test),) and np.all(np.isfinite(pred))
     # deterministic test crops, and an image's score does not depend on the rest of its batch
@@ -196,7 +204,7 @@ def test_method_rows_kinds(demo):
     from bench.commands.methods import method_rows
 
     rows = {r["name"]: r for r in method_rows()}
-    assert rows["dacnn"]["kind"] == "native" and rows["dacnn"]["trains"] != "no"   # tests/test_baselines_dacnn.py
+    assert rows["dacnn"]["kind"] == "native" and rows["dacnn"]["trains"] != "no"  # tests/test_baselines_dacnn.py
     assert rows["paq2piq"]["kind"] == "pyiqa-retrained" and "NOT exactly" in rows["paq2piq"]["description"]
     assert rows["ilniqe"]["kind"] == "pyiqa-zero-shot" and rows["ilniqe"]["trains"] == "no"
 
@@ -272,8 +280,12 @@ def torchvision_resize(path, spec) -> np.ndarray:
     return np.asarray(transforms.Resize(size, interpolation=transforms.InterpolationMode.BILINEAR)(img))
 
 
-RESIZES = [None, {"kind": "fixed", "hw": [80, 100]}, {"kind": "short_side", "size": 64, "only_if_larger": True},
-           {"kind": "short_side", "size": 64, "only_if_larger": False}]
+RESIZES = [
+    None,
+    {"kind": "fixed", "hw": [80, 100]},
+    {"kind": "short_side", "size": 64, "only_if_larger": True},
+    {"kind": "short_side", "size": 64, "only_if_larger": False},
+]
 
 
 @pytest.mark.parametrize("resize", RESIZES, ids=["none", "fixed", "short-if-larger", "short"])
@@ -287,7 +299,12 @@ def test_patch_crops_are_identical_from_the_cache(resize, odd_images, tmp_path, 
     from methods.retrained.data import PatchDataset
 
     cache = ImageCache(tmp_path / "cache")
-    for crop, n, train, pool in [(48, 3, True, False), (48, 2, True, True), (48, 2, False, False), (0, 1, False, False)]:
+    for crop, n, train, pool in [
+        (48, 3, True, False),
+        (48, 2, True, True),
+        (48, 2, False, False),
+        (0, 1, False, False),
+    ]:
         plain = PatchDataset(odd_images, crop, n, resize, train=train, seed=4, pool=pool)
         cached = PatchDataset(odd_images, crop, n, resize, train=train, seed=4, pool=pool, cache=cache)
         for epoch in (0, 1):
@@ -295,8 +312,8 @@ def test_patch_crops_are_identical_from_the_cache(resize, odd_images, tmp_path, 
                 a, b = plain[(epoch, i)], cached[(epoch, i)]
                 assert a["x"].shape == b["x"].shape and a["x"].numpy().tobytes() == b["x"].numpy().tobytes()
         if train:
-            assert not np.array_equal(plain[(0, 0)]["x"], plain[(1, 0)]["x"])     # new crops each epoch
-        if not crop:        # the whole image: torchvision's Resize on a PIL image, written out independently
+            assert not np.array_equal(plain[(0, 0)]["x"], plain[(1, 0)]["x"])  # new crops each epoch
+        if not crop:  # the whole image: torchvision's Resize on a PIL image, written out independently
             for i, r in enumerate(odd_images):
                 want = torchvision_resize(r.path, resize).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
                 # uint8 items; make_loader's conversion divides for the whole image, as the float items did
@@ -345,7 +362,7 @@ def test_ci_cell_is_byte_identical_with_the_cache_and_workers_and_hits_it(fake_e
     cache = tmp_path / "images"
     m = _ci_method("paq2piq", tmp_path)
     assert m.params.train_crops == 2 and not m.params.pool_train_crops
-    decodes = DecodeCounter(monkeypatch, when=lambda: len(m.context.history))    # epochs done at each decode
+    decodes = DecodeCounter(monkeypatch, when=lambda: len(m.context.history))  # epochs done at each decode
     m.fit(train)
     ref = m.predict(test)
     # uncached: every sample decodes its image (2 epochs x 2 crops per image), then every test image
@@ -357,7 +374,7 @@ def test_ci_cell_is_byte_identical_with_the_cache_and_workers_and_hits_it(fake_e
     assert decodes.calls == [0] * len(train) and len(m.context.history) == 2
     pred = m.predict(test)
     assert len(decodes.calls) == len(train) + len(test)
-    assert len(list(cache.glob("*/*.npy"))) == len(train) + len(test)       # 256-pixel images: raw entries
+    assert len(list(cache.glob("*/*.npy"))) == len(train) + len(test)  # 256-pixel images: raw entries
     assert pred.tobytes() == ref.tobytes()
     # 2 persistent loader workers, with and without the cache: the same bytes, no new entries
     for c in (cache, None):

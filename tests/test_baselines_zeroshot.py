@@ -33,8 +33,16 @@ def make_images(folder: Path, n: int = 4, size: int = 48, seed: int = 0) -> Imag
         path = folder / f"img{i}.png"
         Image.fromarray(img).save(path)
         records.append(ImageRecord(id=path.name, path=path, score=float(n - i), raw_score=float(n - i)))
-    info = DatasetInfo(name="tmp", title="tmp", root=folder, layout="demo", synthetic=False,
-                       raw_scale=(0.0, float(n)), raw_higher_is_better=True, revision="test")
+    info = DatasetInfo(
+        name="tmp",
+        title="tmp",
+        root=folder,
+        layout="demo",
+        synthetic=False,
+        raw_scale=(0.0, float(n)),
+        raw_higher_is_better=True,
+        revision="test",
+    )
     return ImageSet(info, records)
 
 
@@ -65,19 +73,33 @@ def test_registry_resolves_every_nr_metric_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert int(out.stdout.strip()) > 50      # pyiqa 0.1.16 has ~70 NR metrics
+    assert int(out.stdout.strip()) > 50  # pyiqa 0.1.16 has ~70 NR metrics
 
 
 def test_class_modules_import_without_torch():
-    mods = ["methods.weights", "methods.pyiqa_zeroshot", "methods.retrained.engine", "methods.retrained.dbcnn",
-            "methods.retrained.hyperiqa", "methods.retrained.tres", "methods.retrained.musiq", "methods.retrained.liqe",
-            "methods.retrained.metaiqa", "methods.retrained.unique", "methods.retrained.paq2piq",
-            "methods.retrained.clipiqa_plus_pyiqa",
-            "methods.clipiqa", "methods.vit_biqa", "methods.retrained.dacnn"]
-    code = ("import sys, importlib\n"
-            f"for m in {mods!r}: importlib.import_module(m)\n"
-            "heavy = [m for m in ('torch', 'pyiqa', 'open_clip', 'timm', 'pandas') if m in sys.modules]\n"
-            "assert not heavy, heavy")
+    mods = [
+        "methods.weights",
+        "methods.pyiqa_zeroshot",
+        "methods.retrained.engine",
+        "methods.retrained.dbcnn",
+        "methods.retrained.hyperiqa",
+        "methods.retrained.tres",
+        "methods.retrained.musiq",
+        "methods.retrained.liqe",
+        "methods.retrained.metaiqa",
+        "methods.retrained.unique",
+        "methods.retrained.paq2piq",
+        "methods.retrained.clipiqa_plus_pyiqa",
+        "methods.clipiqa",
+        "methods.vit_biqa",
+        "methods.retrained.dacnn",
+    ]
+    code = (
+        "import sys, importlib\n"
+        f"for m in {mods!r}: importlib.import_module(m)\n"
+        "heavy = [m for m in ('torch', 'pyiqa', 'open_clip', 'timm', 'pandas') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
 
@@ -113,7 +135,7 @@ def test_scores_are_higher_is_better(name, flipped, classical_home, tmp_path):
 
     from methods.weights import offline_weights
 
-    images = make_images(tmp_path / "img", n=3, size=128)    # NIQE needs 96x96 blocks
+    images = make_images(tmp_path / "img", n=3, size=128)  # NIQE needs 96x96 blocks
     method = zero_shot(name, None, preset="paper")
     pred = method.predict(images)
     with offline_weights(None):
@@ -126,7 +148,7 @@ def test_scores_are_higher_is_better(name, flipped, classical_home, tmp_path):
         raw.append(float(metric(x).mean()))
     assert method.lower_better() is flipped
     np.testing.assert_allclose(pred, -np.asarray(raw) if flipped else np.asarray(raw), rtol=1e-5)
-    assert len(set(np.round(pred, 6))) == 3      # distinct images, distinct scores
+    assert len(set(np.round(pred, 6))) == 3  # distinct images, distinct scores
 
 
 def test_cache_second_run_does_no_inference(classical_home, tmp_path):
@@ -139,7 +161,7 @@ def test_cache_second_run_does_no_inference(classical_home, tmp_path):
 
     second = zero_shot("brisque", cache)
     b = second.predict(images)
-    assert second.inferences == 0 and second._model is None     # not even loaded
+    assert second.inferences == 0 and second._model is None  # not even loaded
     np.testing.assert_array_equal(a, b)
 
     # the key is the file content: a changed image is scored again, the others come from the cache
@@ -210,7 +232,7 @@ def test_ilniqe_loads_its_template(classical_home):
 
 
 @pytest.mark.slow
-def test_ilniqe_runs_on_fake_template(classical_home, tmp_path):     # IL-NIQE: ~1 min per image on CPU
+def test_ilniqe_runs_on_fake_template(classical_home, tmp_path):  # IL-NIQE: ~1 min per image on CPU
     images = make_images(tmp_path / "img", n=2, size=96)
     method = zero_shot("ilniqe", tmp_path / "cache")
     pred = method.predict(images)

@@ -19,9 +19,13 @@ from bench import cli
 from bench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "Makefile", ROOT / "reports" / "examples" / "README.md",
-        *sorted((ROOT / "docs").glob("*.md"))]
-PLACEHOLDER = re.compile(r"\.\.\.|[<\[{]|\bNAME\b")      # usage patterns, not command lines
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "Makefile",
+    ROOT / "reports" / "examples" / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
+PLACEHOLDER = re.compile(r"\.\.\.|[<\[{]|\bNAME\b")  # usage patterns, not command lines
 
 
 def documented_command_lines() -> list[tuple[str, str]]:
@@ -70,10 +74,27 @@ def test_split_set_help_names_every_split_set(argv):
 
 def test_results_reads_the_store_from_runs_like_report_and_figures(tmp_path, demo_cache, capsys):
     out = tmp_path / "runs"
-    assert main(["run", "--protocol", "intra", "--method", "noop", "--data", "demo", "--splits", "1",
-                 "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--protocol",
+                "intra",
+                "--method",
+                "noop",
+                "--data",
+                "demo",
+                "--splits",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert main(["results", "export", "--runs", str(out), "--to", str(tmp_path / "a.csv")]) == 0
-    assert main(["results", "export", "--out", str(out), "--to", str(tmp_path / "b.csv")]) == 0   # old spelling
+    assert main(["results", "export", "--out", str(out), "--to", str(tmp_path / "b.csv")]) == 0  # old spelling
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
     assert main(["results", "failures", "--runs", str(out)]) == 0
     assert "0 failed cell(s)" in capsys.readouterr().out
@@ -85,9 +106,30 @@ def test_a_run_in_worker_processes_leaves_no_leaked_semaphore(tmp_path, demo_cac
     from bench.datasets import load_dataset
 
     load_dataset("demo-a")
-    run = subprocess.run([sys.executable, "-m", "bench", "run", "--protocol", "intra", "--method", "nss-svr",
-                          "--data", "demo", "--datasets", "demo-a", "--splits", "1", "--out", str(tmp_path / "runs")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--protocol",
+            "intra",
+            "--method",
+            "nss-svr",
+            "--data",
+            "demo",
+            "--datasets",
+            "demo-a",
+            "--splits",
+            "1",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "1 cell(s) finished" in run.stdout
     assert "leaked" not in run.stderr and "resource_tracker" not in run.stderr, run.stderr
@@ -97,12 +139,24 @@ def test_run_summary_says_what_its_medians_are_over():
     from bench.runner import format_table
 
     def row(protocol):
-        return {"protocol": protocol, "method": "m", "variant": "default", "train_dataset": "live",
-                "test_dataset": "live", "fraction": None, "done": 1, "cells": 1, "srcc": 0.5, "plcc": 0.5,
-                "plcc_logistic": 0.5, "krcc": 0.4, "rmse": 1.0}
+        return {
+            "protocol": protocol,
+            "method": "m",
+            "variant": "default",
+            "train_dataset": "live",
+            "test_dataset": "live",
+            "fraction": None,
+            "done": 1,
+            "cells": 1,
+            "srcc": 0.5,
+            "plcc": 0.5,
+            "plcc_logistic": 0.5,
+            "krcc": 0.4,
+            "rmse": 1.0,
+        }
 
     assert "(median over splits;" in format_table([row("intra")])
-    assert "(median over seeds; every image scored once;" in format_table([row("eval")])   # eval has no splits
+    assert "(median over seeds; every image scored once;" in format_table([row("eval")])  # eval has no splits
 
 
 def test_every_missing_weight_file_comes_with_where_to_get_it():
@@ -129,9 +183,14 @@ def test_pyiqa_clip_urls_are_the_ones_pyiqa_downloads():
 
 def test_a_closed_pipe_ends_the_command_quietly():
     """`python -m bench protocols | head -5`: the reader goes away; no BrokenPipeError traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "protocols"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    proc.stdout.close()                       # before the command prints anything (it imports first)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "protocols"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the command prints anything (it imports first)
     err = proc.stderr.read()
     assert proc.wait(60) == 141, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
@@ -143,5 +202,5 @@ def test_data_splits_takes_splits_like_run(demo_cache, capsys):
     assert main(["data", "splits", "demo-a", "--splits", "2", "--json"]) == 0
     new = json.loads(capsys.readouterr().out)
     assert len(new) == 2
-    assert main(["data", "splits", "demo-a", "--n-splits", "2", "--json"]) == 0    # the old spelling
+    assert main(["data", "splits", "demo-a", "--n-splits", "2", "--json"]) == 0  # the old spelling
     assert json.loads(capsys.readouterr().out) == new

@@ -11,8 +11,7 @@ import pytest
 
 from bench.records import DatasetInfo, ImageRecord, ImageSet
 from methods.base import RunContext
-from tests.fake_weights import fake_state_dict, one_torch_thread  # noqa: F401 (autouse fixture)
-from tests.fake_weights import save_openai_archive
+from tests.fake_weights import fake_state_dict, one_torch_thread, save_openai_archive  # noqa: F401 (autouse fixture)
 
 
 def image_set(folder: Path, sizes) -> ImageSet:
@@ -53,16 +52,23 @@ def pyiqa_tiny_rn(tmp_path_factory):
     from methods.clip_backbone import create_clip
 
     ours, _ = create_clip("biqa-tiny-rn", "none")
-    theirs = build_model({k: v.clone() for k, v in ours.state_dict().items()}).float().eval()   # fp16-rounded
-    path = save_openai_archive(theirs.state_dict(), tmp_path_factory.mktemp("clip") / "tiny-rn-openai.pt",
-                               share_storage=True)
+    theirs = build_model({k: v.clone() for k, v in ours.state_dict().items()}).float().eval()  # fp16-rounded
+    path = save_openai_archive(
+        theirs.state_dict(), tmp_path_factory.mktemp("clip") / "tiny-rn-openai.pt", share_storage=True
+    )
     return theirs, path
 
 
 def test_defaults_are_the_papers():
     m = clipiqa("paper")
     p = m.params
-    assert (p.backbone, p.pretrained, p.test_input, p.pos_embedding, p.max_side) == ("RN50", "openai", "full", "none", 0)
+    assert (p.backbone, p.pretrained, p.test_input, p.pos_embedding, p.max_side) == (
+        "RN50",
+        "openai",
+        "full",
+        "none",
+        0,
+    )
     from methods.clipiqa import PROMPTS
 
     assert PROMPTS == ("Good photo.", "Bad photo.")
@@ -91,8 +97,9 @@ def test_rn50_builds_offline_at_random_and_from_the_openai_file_by_name(private_
     assert m.availability(m.params) == (True, "ok")
     model, info, _ = m.net()
     assert info.weights_file == str(path) and info.quick_gelu
-    np.testing.assert_array_equal(model.visual.attnpool.positional_embedding.detach().numpy(),
-                                  sd["visual.attnpool.positional_embedding"].numpy())
+    np.testing.assert_array_equal(
+        model.visual.attnpool.positional_embedding.detach().numpy(), sd["visual.attnpool.positional_embedding"].numpy()
+    )
     np.testing.assert_array_equal(model.visual.conv1.weight.detach().numpy(), sd["visual.conv1.weight"].numpy())
     # the whole image, not a 224 square: a 96 x 160 image is scored as it is
     images = image_set(tmp_path / "img", [(160, 96)])
@@ -153,8 +160,9 @@ def test_vit_variant_handles_any_size_too():
     model, _ = create_clip("biqa-tiny-vit", "none")
     with torch.no_grad():
         x = torch.rand(1, 3, 64, 64)
-        np.testing.assert_allclose(encode_image_any_size(model, x, "interpolate").numpy(),
-                                   model.encode_image(x).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            encode_image_any_size(model, x, "interpolate").numpy(), model.encode_image(x).numpy(), rtol=1e-5, atol=1e-6
+        )
         assert encode_image_any_size(model, torch.rand(2, 3, 80, 112), "none").shape == (2, 32)
 
 

@@ -69,8 +69,22 @@ def test_describe_demo_says_synthetic(capsys):
 
 def test_splits_json(tmp_path, capsys):
     write_fixture(tmp_path, "kadid10k")
-    rc, out, _ = run(capsys, "splits", "kadid10k", "--data-root", str(tmp_path), "--protocol", "efficiency",
-                     "--n-splits", "2", "--fractions", "0.2,0.4", "--test-fraction", "0.25", "--json")
+    rc, out, _ = run(
+        capsys,
+        "splits",
+        "kadid10k",
+        "--data-root",
+        str(tmp_path),
+        "--protocol",
+        "efficiency",
+        "--n-splits",
+        "2",
+        "--fractions",
+        "0.2,0.4",
+        "--test-fraction",
+        "0.25",
+        "--json",
+    )
     splits = json.loads(out)
     assert rc == 0 and len(splits) == 4
     assert set(splits[0]) == {"index", "seed", "fraction", "hash", "train", "test"}
@@ -79,8 +93,9 @@ def test_splits_json(tmp_path, capsys):
     rc, out, _ = run(capsys, "splits", "kadid10k", "--data-root", str(tmp_path), "--json", "--n-splits", "3")
     intra = json.loads(out)
     assert len(intra) == 3 and "fraction" not in intra[0]
-    rc, _, err = run(capsys, "splits", "kadid10k", "--data-root", str(tmp_path), "--fractions", "a,b",
-                     "--protocol", "efficiency")
+    rc, _, err = run(
+        capsys, "splits", "kadid10k", "--data-root", str(tmp_path), "--fractions", "a,b", "--protocol", "efficiency"
+    )
     assert rc == 2 and "--fractions" in err
     rc, _, err = run(capsys, "splits", "kadid10k", "--data-root", str(tmp_path), "--split-set", "liqee")
     assert rc == 2 and "Did you mean: liqe" in err
@@ -90,16 +105,30 @@ def test_dataset_dir_flag(tmp_path, capsys):
     write_fixture(tmp_path, "livec")
     rc, _, err = run(capsys, "describe", "livec", "--dataset-dir", "livec")
     assert rc == 2 and "NAME=PATH" in err
-    rc, out, _ = run(capsys, "describe", "livec", "--data-root", str(tmp_path),
-                     "--dataset-dir", f"clive={tmp_path / 'LIVEC'}", "--json")
+    rc, out, _ = run(
+        capsys,
+        "describe",
+        "livec",
+        "--data-root",
+        str(tmp_path),
+        "--dataset-dir",
+        f"clive={tmp_path / 'LIVEC'}",
+        "--json",
+    )
     assert rc == 0 and json.loads(out)["n_images"] == 13
 
 
 def test_fetch_fails_fast_offline(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     t = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "bench", "data", "fetch", "koniq10k", "--data-root", str(tmp_path)],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "data", "fetch", "koniq10k", "--data-root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert out.returncode == 2 and "offline" in out.stderr and "Traceback" not in out.stderr
     assert time.monotonic() - t < 30
     assert not any(tmp_path.iterdir())
@@ -109,7 +138,7 @@ def test_fetch_refuses_unreachable_hub(monkeypatch, tmp_path):
     from bench.datasets import fetch as f
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(f, "HUB_HOST", "hub.invalid")          # RFC 2606: never resolves
+    monkeypatch.setattr(f, "HUB_HOST", "hub.invalid")  # RFC 2606: never resolves
     with pytest.raises(f.FetchError, match="unreachable"):
         f.fetch("live", tmp_path, timeout=2.0)
     with pytest.raises(f.FetchError, match="not in pyiqa's dataset hub"):
@@ -124,8 +153,17 @@ def test_shared_data_flags(tmp_path):
     write_fixture(tmp_path, "live")
     p = argparse.ArgumentParser()
     add_data_args(p)
-    args = p.parse_args(["--data-root", str(tmp_path / "nowhere"), "--dataset-dir", f"live={tmp_path / 'LIVEIQA_release2'}",
-                         "--labels", str(tmp_path / "liqe"), "--skip-corrupt"])
+    args = p.parse_args(
+        [
+            "--data-root",
+            str(tmp_path / "nowhere"),
+            "--dataset-dir",
+            f"live={tmp_path / 'LIVEIQA_release2'}",
+            "--labels",
+            str(tmp_path / "liqe"),
+            "--skip-corrupt",
+        ]
+    )
     kw = data_kwargs(args)
     assert kw["skip_corrupt"] and kw["dataset_dirs"] == {"live": tmp_path / "LIVEIQA_release2"}
     # the meta CSV is not under the (wrong) data root but next to the dataset folder: still found

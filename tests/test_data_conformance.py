@@ -64,7 +64,7 @@ def test_liqe_labels_cover_every_image_and_agree_in_orientation(real_root, name)
     match, by_id = Matcher(ds.ids), {r.id: r for r in ds.records}
     pairs = [(by_id[match(e.rel)].score, e.score) for e in labels.entries.values()]
     assert len(pairs) == len(ds)
-    assert spearmanr(*zip(*pairs))[0] > 0.9          # LIQE's scores are higher-is-better: ours must be too
+    assert spearmanr(*zip(*pairs))[0] > 0.9  # LIQE's scores are higher-is-better: ours must be too
 
 
 def test_only_known_disagreement_is_live_fastfading(real_root):
@@ -100,7 +100,7 @@ def test_real_liqe_splits_import_and_are_leak_free(real_root, tmp_path):
         splits = make_splits(ds, split_set="liqe", cache_dir=tmp_path)
         assert len(splits) == 10
         for s in splits:
-            assert len(s.train) + len(s.test) == len(ds)     # their train + val is our train
+            assert len(s.train) + len(s.test) == len(ds)  # their train + val is our train
 
 
 def test_koniq_official_split_column(real_root, tmp_path):
@@ -112,5 +112,5 @@ def test_koniq_official_split_column(real_root, tmp_path):
 def test_default_splits_on_real_lists(real_root, tmp_path):
     ds = loaded("kadid10k", real_root)
     for s in make_splits(ds, protocol="efficiency", n_splits=2, cache_dir=tmp_path):
-        assert len(s.test) == 16 * 125            # 16 of 81 references, 125 images each
+        assert len(s.test) == 16 * 125  # 16 of 81 references, 125 images each
         assert abs(len(s.train) - s.fraction * len(ds)) <= 125 / 2 + 1

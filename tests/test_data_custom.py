@@ -96,7 +96,7 @@ def test_revision_follows_the_table_and_the_spec(synth):
     rev = load_dataset("mine", data_root=synth).dataset.revision
     spec = synth / "datasets.toml"
     spec.write_text(SYNTH_SPEC.replace('title = "Mine"', 'title = "Mine 2"'))
-    os.utime(spec, (1, 1))                   # a new mtime even within the file system's granularity
+    os.utime(spec, (1, 1))  # a new mtime even within the file system's granularity
     rev2 = load_dataset("mine", data_root=synth).dataset.revision
     assert rev2 != rev
     table = synth / "mine" / "scores.csv"
@@ -109,7 +109,9 @@ def test_dmos_tsv_without_references_with_std_and_explicit_spec(tmp_path):
     images(tmp_path / "pics", names)
     rows = [f"{n}\t{10 + 5 * i}\t{1 + i / 10}\t{'train' if i < 8 else 'test'}" for i, n in enumerate(names)]
     (tmp_path / "dmos.tsv").write_text("name\tDMOS\tsd\tset\n" + "\n".join(rows) + "\n")
-    spec = write_spec(tmp_path, """
+    spec = write_spec(
+        tmp_path,
+        """
 [datasets.auth]
 images = "pics"
 scores = "dmos.tsv"
@@ -119,7 +121,9 @@ std_column = "sd"
 split_column = "set"
 scale = [0, 100]
 orientation = "dmos"
-""", "elsewhere.toml")
+""",
+        "elsewhere.toml",
+    )
     ds = load_dataset("auth", data_root=tmp_path / "none", dataset_specs=[spec])
     r = next(r for r in ds.records if r.id == "003.png")
     assert not ds.dataset.synthetic and r.ref_id is None and r.raw_score == 25.0 and r.score == 75.0
@@ -140,7 +144,9 @@ def test_yaml_spec_and_xlsx_table(tmp_path):
     with pd.ExcelWriter(tmp_path / "s.xlsx") as xl:
         pd.DataFrame({"junk": [1]}).to_excel(xl, sheet_name="readme", index=False)
         frame.to_excel(xl, sheet_name="scores", index=False)
-    write_spec(tmp_path, """
+    write_spec(
+        tmp_path,
+        """
 datasets:
   xl:
     images: x
@@ -151,13 +157,16 @@ datasets:
     scene_column: Scene          # values are scene class names already
     scale: [1, 9]
     orientation: mos
-""", "datasets.yaml")
+""",
+        "datasets.yaml",
+    )
     ds = load_dataset("xl", data_root=tmp_path)
     assert len(ds) == 10 and ds.records[9].raw_score == 9.0
     assert ds.records[0].scenes == (HUMAN,) and ds.records[9].scenes == (SCENE_CLASSES.index("plant"),)
 
 
 # --- every mistake names the file and the key or column -------------------------------------------
+
 
 def _replace(old, new):
     return lambda s: s.replace(old, new)
@@ -169,12 +178,18 @@ SPEC_ERRORS = [
     ("bad orientation", _replace('orientation = "mos"', 'orientation = "higher"'), ["orientation", "dmos"]),
     ("bad scale", _replace("scale = [1, 5]", "scale = [5, 1]"), ["scale", "min < max"]),
     ("scale too small", _replace("scale = [1, 5]", "scale = [1, 3]"), ["scores.csv", "outside scale", "scale"]),
-    ("missing column", _replace('score_column = "mos"', 'score_column = "score"'),
-     ["score_column = 'score'", "scores.csv", "'mos'"]),
+    (
+        "missing column",
+        _replace('score_column = "mos"', 'score_column = "score"'),
+        ["score_column = 'score'", "scores.csv", "'mos'"],
+    ),
     ("folder missing", _replace('images = "mine/img"', 'images = "mine/imgs"'), ["images", "mine/imgs", "not found"]),
     ("table missing", _replace('scores = "mine/scores.csv"', 'scores = "mine/s.csv"'), ["scores", "mine/s.csv"]),
-    ("bad class", _replace('jpg = "jpeg compression"', 'jpg = "jpeg"'),
-     ["distortion_classes", "'jpeg'", "not a class"]),
+    (
+        "bad class",
+        _replace('jpg = "jpeg compression"', 'jpg = "jpeg"'),
+        ["distortion_classes", "'jpeg'", "not a class"],
+    ),
     ("unmapped value", _replace(', jpg = "jpeg compression"', ""), ["distortion_classes", "'type'", "'jpg'"]),
     ("unmapped scene", _replace(', night = "night"', ""), ["scene_classes", "'scene'", "'night'"]),
     ("built-in name", _replace("[datasets.mine]", "[datasets.live]"), ["[datasets.live]", "built-in"]),
@@ -239,13 +254,17 @@ def test_missing_sheet_is_named(tmp_path):
 
     images(tmp_path / "x", ["a.png"])
     pd.DataFrame({"f": ["a.png"], "m": [1.0]}).to_excel(tmp_path / "s.xlsx", sheet_name="one", index=False)
-    write_spec(tmp_path, '[datasets.xl]\nimages = "x"\nscores = "s.xlsx"\nsheet = "two"\nimage_column = "f"\n'
-                         'score_column = "m"\nscale = [0, 1]\norientation = "mos"\n')
+    write_spec(
+        tmp_path,
+        '[datasets.xl]\nimages = "x"\nscores = "s.xlsx"\nsheet = "two"\nimage_column = "f"\n'
+        'score_column = "m"\nscale = [0, 1]\norientation = "mos"\n',
+    )
     with pytest.raises(DatasetError, match=r"sheet = 'two' does not exist; sheets: 'one'"):
         load_dataset("xl", data_root=tmp_path)
 
 
 # --- everywhere a built-in dataset is ---------------------------------------------------------------
+
 
 def cli(capsys, *argv):
     rc = main(list(argv))
@@ -270,11 +289,31 @@ def test_custom_dataset_through_bench_data_and_an_intra_cell(synth, tmp_path_fac
     assert rc == 2 and "Did you mean: mine" in err
 
     runs = tmp_path_factory.mktemp("runs")
-    rc, out, err = cli(capsys, "run", "--protocol", "intra", "--method", "nss-svr", "--datasets", "mine",
-                       "--data-root", root, "--splits", "1", "--preset", "ci", "--out", str(runs), "--no-progress")
+    rc, out, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "intra",
+        "--method",
+        "nss-svr",
+        "--datasets",
+        "mine",
+        "--data-root",
+        root,
+        "--splits",
+        "1",
+        "--preset",
+        "ci",
+        "--out",
+        str(runs),
+        "--no-progress",
+    )
     assert rc == 0, err
     from bench.store import ResultStore
 
     (rec,) = list(ResultStore(runs).iter_results())
-    assert rec["train_dataset"] == "mine" and rec["n_test"] == 4 and rec["test_revision"] == \
-        load_dataset("mine", data_root=synth).dataset.revision
+    assert (
+        rec["train_dataset"] == "mine"
+        and rec["n_test"] == 4
+        and rec["test_revision"] == load_dataset("mine", data_root=synth).dataset.revision
+    )

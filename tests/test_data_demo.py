@@ -34,7 +34,7 @@ def test_demo_shape_and_labels(demo_a, demo_b, demo_cache):
         assert len(ds) == n_refs * sum(len(v) for v in demo.DISTORTIONS.values())
         assert len(demo.DISTORTIONS) >= 8 and all(len(v) >= 4 for v in demo.DISTORTIONS.values())
         assert ds.dataset.synthetic and ds.dataset.layout == "demo"
-        assert ds.dataset.root.is_relative_to(demo_cache)          # generated into BENCH_CACHE
+        assert ds.dataset.root.is_relative_to(demo_cache)  # generated into BENCH_CACHE
         assert "NOT human-rated" in " ".join(ds.dataset.notes)
         for r in ds.records:
             assert r.path.is_file() and r.ref_id and r.std is not None and r.std > 0
@@ -42,10 +42,10 @@ def test_demo_shape_and_labels(demo_a, demo_b, demo_cache):
             assert r.scenes and all(0 <= s < N_SCENES for s in r.scenes)
             assert np.isfinite(r.score)
         classes = {r.distortion_class for r in ds.records}
-        assert len(classes) >= 8                                      # most of the 11 classes
+        assert len(classes) >= 8  # most of the 11 classes
     refs_a = {r.ref_id for r in demo_a.records}
     refs_b = {r.ref_id for r in demo_b.records}
-    assert len(refs_a | refs_b) >= 12 and not refs_a & refs_b         # disjoint references
+    assert len(refs_a | refs_b) >= 12 and not refs_a & refs_b  # disjoint references
     src_a = {r.name for r in demo.REFERENCES["demo-a"]}
     assert not src_a & {r.name for r in demo.REFERENCES["demo-b"]}
 
@@ -66,8 +66,9 @@ def test_pseudo_mos_orientation_and_monotone_levels(demo_a, demo_b):
         assert raw.min() >= lo and raw.max() <= hi
         # stronger level -> lower normalised score, on average per distortion
         for d in ("gaussian blur", "white noise", "jpeg compression", "darken"):
-            means = [np.mean([r.score for r in ds.records if r.distortion == d and r.level == lv])
-                     for lv in (1, 2, 3, 4)]
+            means = [
+                np.mean([r.score for r in ds.records if r.distortion == d and r.level == lv]) for lv in (1, 2, 3, 4)
+            ]
             assert means[0] > means[-1], (ds.dataset.name, d, means)
     b = demo_b.records[0]
     assert b.score == pytest.approx(100.0 - b.raw_score)
@@ -94,7 +95,8 @@ def test_ssim_matches_scikit_image():
     img = demo._load_ref(demo.REFERENCES["demo-b"][0])
     dist = demo.apply_distortion(img, "gaussian blur", 2.0, np.random.default_rng(0))
     assert demo.ssim(img, dist) == pytest.approx(
-        structural_similarity(img, dist, channel_axis=-1, data_range=255), abs=1e-4)
+        structural_similarity(img, dist, channel_axis=-1, data_range=255), abs=1e-4
+    )
 
 
 def test_unknown_dataset_suggests_close_name():

@@ -35,9 +35,9 @@ def test_item_format(images):
     item = ds[0]
     assert set(item) == {"crops", "score", "index", "scene", "distortion"}
     c = item["crops"]
-    assert tuple(c.shape) == (4, 3, 32, 32) and str(c.dtype) == "torch.uint8"     # to the device as uint8
+    assert tuple(c.shape) == (4, 3, 32, 32) and str(c.dtype) == "torch.uint8"  # to the device as uint8
     assert item["score"] == 3.0 and item["index"] == 0 and item["distortion"] == 3
-    assert item["scene"].tolist() == pytest.approx([0, .5, 0, 0, .5, 0, 0, 0, 0])
+    assert item["scene"].tolist() == pytest.approx([0, 0.5, 0, 0, 0.5, 0, 0, 0, 0])
     empty = ds[1]
     assert empty["distortion"] == -1 and float(empty["scene"].sum()) == 0.0
     assert tuple(empty["crops"].shape) == (4, 3, 32, 32)
@@ -60,8 +60,12 @@ def test_crops_are_pixels_of_the_image(images):
     img = np.asarray(Image.open(images[0]).convert("RGB"))
     for crop in ds[0]["crops"]:
         patch = crop.permute(1, 2, 0).numpy()
-        hits = [(y, x) for y in range(img.shape[0] - 15) for x in range(img.shape[1] - 15)
-                if np.array_equal(img[y:y + 16, x:x + 16], patch)]
+        hits = [
+            (y, x)
+            for y in range(img.shape[0] - 15)
+            for x in range(img.shape[1] - 15)
+            if np.array_equal(img[y : y + 16, x : x + 16], patch)
+        ]
         assert hits
 
 
@@ -74,15 +78,15 @@ def test_eval_deterministic_train_varies_by_epoch(images):
     assert ev[0]["crops"].equal(CropDataset(recs, 4, 32, train=False, seed=1)[0]["crops"])
     tr = CropDataset(recs, n_crops=4, crop_size=32, train=True, seed=1)
     a = tr[0]["crops"]
-    assert a.equal(tr[0]["crops"])            # same epoch, same crops (reproducible)
+    assert a.equal(tr[0]["crops"])  # same epoch, same crops (reproducible)
     tr.set_epoch(1)
-    assert not a.equal(tr[0]["crops"])        # next epoch, new crops
+    assert not a.equal(tr[0]["crops"])  # next epoch, new crops
 
 
 def test_small_image_is_resized_up(images):
     from bench.images import CropDataset
 
-    item = CropDataset([rec(images[1])], n_crops=2, crop_size=64, train=False)[0]   # 40x30 image
+    item = CropDataset([rec(images[1])], n_crops=2, crop_size=64, train=False)[0]  # 40x30 image
     assert tuple(item["crops"].shape) == (2, 3, 64, 64)
 
 
@@ -123,5 +127,5 @@ def test_full_image_dataset(images):
 
     ds = FullImageDataset([rec(images[0]), rec(images[1])], max_side=48)
     a, b = ds[0], ds[1]
-    assert tuple(a["image"].shape) == (3, 40, 48) and tuple(b["image"].shape) == (3, 30, 40)   # 96x80 shrunk
+    assert tuple(a["image"].shape) == (3, 40, 48) and tuple(b["image"].shape) == (3, 30, 40)  # 96x80 shrunk
     assert str(a["image"].dtype) == "torch.float32" and float(a["image"].max()) <= 1.0 and b["index"] == 1

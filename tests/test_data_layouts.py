@@ -14,10 +14,21 @@ from bench.datasets.fixtures import FIXTURES, write_fixture
 from bench.errors import DatasetError, SplitError
 from bench.splits import make_splits
 
-EXPECTED_N = {("live", "pyiqa"): 24, ("csiq", "pyiqa"): 24, ("kadid10k", "pyiqa"): 24, ("livec", "pyiqa"): 13,
-              ("koniq10k", "pyiqa"): 20, ("tid2013", "pyiqa"): 24, ("spaq", "pyiqa"): 20, ("bid", "liqe"): 20,
-              ("live", "official"): 20, ("kadid10k", "official"): 24, ("livec", "official"): 13,
-              ("koniq10k", "official"): 20, ("tid2013", "official"): 24}
+EXPECTED_N = {
+    ("live", "pyiqa"): 24,
+    ("csiq", "pyiqa"): 24,
+    ("kadid10k", "pyiqa"): 24,
+    ("livec", "pyiqa"): 13,
+    ("koniq10k", "pyiqa"): 20,
+    ("tid2013", "pyiqa"): 24,
+    ("spaq", "pyiqa"): 20,
+    ("bid", "liqe"): 20,
+    ("live", "official"): 20,
+    ("kadid10k", "official"): 24,
+    ("livec", "official"): 13,
+    ("koniq10k", "official"): 20,
+    ("tid2013", "official"): 24,
+}
 DMOS = {"live", "csiq"}
 
 
@@ -88,14 +99,14 @@ def test_livec_drops_training_images(tmp_path):
 def test_tid2013_case_insensitive_names(tmp_path):
     write_fixture(tmp_path, "tid2013")
     ds = load_dataset("tid2013", data_root=tmp_path)
-    assert "distorted_images/i01_01_1.bmp" in ds.ids             # CSV says I01_01_1.bmp
+    assert "distorted_images/i01_01_1.bmp" in ds.ids  # CSV says I01_01_1.bmp
     assert not ds.dataset.has_scene_labels and ds.dataset.has_distortion_labels
 
 
 def test_spaq_scene_columns(tmp_path):
     write_fixture(tmp_path, "spaq")
     ds = load_dataset("spaq", data_root=tmp_path)
-    assert ds.records[0].scenes == (1, 5)                  # image 1: columns 1 and 5 set
+    assert ds.records[0].scenes == (1, 5)  # image 1: columns 1 and 5 set
     assert not ds.dataset.has_distortion_labels
 
 
@@ -110,7 +121,7 @@ def test_dataset_dir_override_env_root_and_labels_dir(tmp_path, monkeypatch):
     assert ds.dataset.root == moved and ds.dataset.has_scene_labels
     unlabelled = load_dataset("live", dataset_dirs={"LIVE": moved})
     assert not unlabelled.dataset.has_scene_labels
-    assert unlabelled.dataset.revision != ds.dataset.revision        # labels are part of the revision
+    assert unlabelled.dataset.revision != ds.dataset.revision  # labels are part of the revision
 
 
 def test_revision_follows_the_metadata(tmp_path):
@@ -136,11 +147,12 @@ def test_revision_follows_the_image_ids(tmp_path):
     (folder / "images").rmdir()
     moved = load_dataset("kadid10k", data_root=tmp_path)
     assert moved.ids != ds.ids and moved.dataset.revision != ds.dataset.revision
-    s = make_splits(moved, cache_dir=tmp_path / "s", n_splits=2, test_fraction=0.25)[0]   # not the stale file
+    s = make_splits(moved, cache_dir=tmp_path / "s", n_splits=2, test_fraction=0.25)[0]  # not the stale file
     assert set(s.train) | set(s.test) == set(moved.ids)
 
 
 # --- errors ------------------------------------------------------------------------------------------
+
 
 def test_missing_dataset_says_where_it_looked(tmp_path):
     with pytest.raises(DatasetError) as e:
@@ -169,7 +181,7 @@ def test_corrupt_image_found_by_deep_check(tmp_path):
     write_fixture(tmp_path, "koniq10k")
     bad = tmp_path / "koniq10k" / "1024x768" / "1000003.jpg"
     bad.write_bytes(b"\xff\xd8 truncated")
-    load_dataset("koniq10k", data_root=tmp_path)                   # shallow: present, not empty
+    load_dataset("koniq10k", data_root=tmp_path)  # shallow: present, not empty
     with pytest.raises(DatasetError, match=r"1000003\.jpg: does not decode"):
         load_dataset("koniq10k", data_root=tmp_path, deep=True)
     ds = load_dataset("koniq10k", data_root=tmp_path, deep=True, skip_corrupt=True)
@@ -192,8 +204,10 @@ def test_bad_scores(tmp_path, bad, match):
         load_dataset("livec", data_root=tmp_path)
 
 
-@pytest.mark.parametrize("name,layout,meta", [("live", "pyiqa", "meta_info/meta_info_LIVEIQADataset.csv"),
-                                               ("kadid10k", "official", "kadid10k/dmos.csv")])
+@pytest.mark.parametrize(
+    "name,layout,meta",
+    [("live", "pyiqa", "meta_info/meta_info_LIVEIQADataset.csv"), ("kadid10k", "official", "kadid10k/dmos.csv")],
+)
 def test_truncated_line(tmp_path, name, layout, meta):
     write_fixture(tmp_path, name, layout=layout, labels=False)
     meta = tmp_path / meta
@@ -247,7 +261,7 @@ def test_official_live_needs_refnames(tmp_path):
 def test_forced_layout_and_bad_layout(tmp_path):
     write_fixture(tmp_path, "kadid10k", layout="official")
     write_fixture(tmp_path, "kadid10k", layout="pyiqa")
-    assert load_dataset("kadid10k", data_root=tmp_path).dataset.layout == "pyiqa"       # pyiqa first
+    assert load_dataset("kadid10k", data_root=tmp_path).dataset.layout == "pyiqa"  # pyiqa first
     assert load_dataset("kadid10k", data_root=tmp_path, layout="official").dataset.layout == "official"
     with pytest.raises(DatasetError, match="official"):
         load_dataset("kadid10k", data_root=tmp_path, layout="oficial")
@@ -257,6 +271,7 @@ def test_forced_layout_and_bad_layout(tmp_path):
 
 # --- imported split sets -------------------------------------------------------------------------------
 
+
 def test_liqe_split_set(tmp_path):
     write_fixture(tmp_path, "live")
     ds = load_dataset("live", data_root=tmp_path)
@@ -264,7 +279,7 @@ def test_liqe_split_set(tmp_path):
     assert len(splits) == 2 and all(s.split_set == "liqe" for s in splits)
     s = splits[0]
     refs_test = {r.ref_id for r in ds.subset(s.test)}
-    assert refs_test == {"bikes"} and len(s.train) == 18 and not s.val     # their train+val is our train
+    assert refs_test == {"bikes"} and len(s.train) == 18 and not s.val  # their train+val is our train
     with_val = make_splits(ds, split_set="liqe", val_fraction=0.1, cache_dir=tmp_path / "s")[0]
     assert len(with_val.val) == 6 and len(with_val.train) == 12
     eff = make_splits(ds, protocol="efficiency", split_set="liqe", fractions=(0.25,), cache_dir=tmp_path / "s")
@@ -283,7 +298,7 @@ def test_leaky_liqe_split_refused(tmp_path):
     d = tmp_path / "liqe" / "IQA_Database" / "databaserelease2" / "splits2" / "1"
     train, test = d / "live_train_clip.txt", d / "live_test_clip.txt"
     lines = train.read_text().splitlines()
-    moved = next(line for line in lines if "cityscape" in line)      # an image of a training reference
+    moved = next(line for line in lines if "cityscape" in line)  # an image of a training reference
     train.write_text("\n".join(x for x in lines if x != moved) + "\n")
     test.write_text(test.read_text() + moved + "\n")
     ds = load_dataset("live", data_root=tmp_path)
@@ -295,12 +310,12 @@ def test_pyiqa_split_columns_and_pickles(tmp_path):
     write_fixture(tmp_path, "koniq10k")
     ds = load_dataset("koniq10k", data_root=tmp_path)
     s = make_splits(ds, split_set="pyiqa", cache_dir=tmp_path / "s")
-    assert len(s) == 1 and (len(s[0].train), len(s[0].test)) == (16, 4)     # 0/1 -> train+val, 2 -> test
+    assert len(s) == 1 and (len(s[0].train), len(s[0].test)) == (16, 4)  # 0/1 -> train+val, 2 -> test
     write_fixture(tmp_path, "tid2013")
     with open(tmp_path / "meta_info" / "tid2013_seed123.pkl", "wb") as fh:
         pickle.dump({1: {"train": list(range(0, 18)), "val": [18, 19], "test": list(range(20, 24))}}, fh)
     tid = load_dataset("tid2013", data_root=tmp_path)
-    with pytest.raises(SplitError, match="share .* reference"):          # pyiqa's row split leaks references
+    with pytest.raises(SplitError, match="share .* reference"):  # pyiqa's row split leaks references
         make_splits(tid, split_set="pyiqa", cache_dir=tmp_path / "s")
     with open(tmp_path / "meta_info" / "tid2013_seed123.pkl", "wb") as fh:
         pickle.dump({1: {"train": list(range(0, 18)), "val": [], "test": list(range(18, 24))}}, fh)

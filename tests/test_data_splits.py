@@ -15,9 +15,17 @@ from bench.splits import Split, check_leaks, load_splits, make_splits, save_spli
 
 
 def synthetic_set(n_refs=10, per_ref=5, synthetic=True, name="toy") -> ImageSet:
-    recs = [ImageRecord(id=f"d/r{r}_{k}.png", path=Path(f"/x/r{r}_{k}.png"), score=float(k), raw_score=float(k),
-                        ref_id=f"r{r}" if synthetic else None)
-            for r in range(n_refs) for k in range(per_ref)]
+    recs = [
+        ImageRecord(
+            id=f"d/r{r}_{k}.png",
+            path=Path(f"/x/r{r}_{k}.png"),
+            score=float(k),
+            raw_score=float(k),
+            ref_id=f"r{r}" if synthetic else None,
+        )
+        for r in range(n_refs)
+        for k in range(per_ref)
+    ]
     info = DatasetInfo(name, name, Path("/x"), "test", synthetic, (0.0, 5.0), True, f"rev{n_refs}{per_ref}")
     return ImageSet(info, recs)
 
@@ -32,11 +40,11 @@ def test_intra_by_reference_sizes_and_no_leak(tmp_path):
     splits = make_splits(ds, cache_dir=tmp_path)
     assert len(splits) == 10 and [s.index for s in splits] == list(range(10))
     for s in splits:
-        assert len(s.test) == 10 and len(s.train) == 40 and not s.val   # 2 of 10 references
+        assert len(s.test) == 10 and len(s.train) == 40 and not s.val  # 2 of 10 references
         assert not refs(ds, s.train) & refs(ds, s.test)
         assert set(s.train) | set(s.test) == set(ds.ids)
         assert s.fraction is None and s.revision == ds.dataset.revision
-    assert len({s.hash for s in splits}) > 5            # seeds differ
+    assert len({s.hash for s in splits}) > 5  # seeds differ
 
 
 def test_seeded_splits_distinct_while_possible(tmp_path):
@@ -48,9 +56,9 @@ def test_seeded_splits_distinct_while_possible(tmp_path):
     assert len(set(tested[:7])) == 7 and len(set(tested[7:])) == 3
     for s in splits:
         assert not refs(ds, s.train) & refs(ds, s.test) and set(s.train) | set(s.test) == set(ds.ids)
-    again = make_splits(ds, cache_dir=tmp_path / "b")                   # reproducible, computed afresh
+    again = make_splits(ds, cache_dir=tmp_path / "b")  # reproducible, computed afresh
     assert [s.hash for s in again] == [s.hash for s in splits]
-    assert make_splits(ds, cache_dir=tmp_path / "c", n_splits=4) == splits[:4]   # a prefix of the longer run
+    assert make_splits(ds, cache_dir=tmp_path / "c", n_splits=4) == splits[:4]  # a prefix of the longer run
     # enough distinct test sets (C(12, 2) = 66): every split differs, the validation draw included
     ds12 = synthetic_set(n_refs=12, per_ref=2)
     many = make_splits(ds12, cache_dir=tmp_path / "d", val_fraction=0.1)
@@ -73,7 +81,7 @@ def test_validation_part(tmp_path):
 def test_deterministic_and_persisted(tmp_path):
     ds = synthetic_set()
     a = make_splits(ds, cache_dir=tmp_path / "a", seed=3)
-    b = make_splits(ds, cache_dir=tmp_path / "b", seed=3)     # computed afresh elsewhere
+    b = make_splits(ds, cache_dir=tmp_path / "b", seed=3)  # computed afresh elsewhere
     assert [s.hash for s in a] == [s.hash for s in b]
     files = list((tmp_path / "a").rglob("*.json"))
     assert len(files) == 1
@@ -98,13 +106,13 @@ def test_tampered_file_is_refused(tmp_path):
 
 
 def test_efficiency_nested_of_whole_dataset(tmp_path):
-    ds = synthetic_set(n_refs=20, per_ref=5)     # 100 images
+    ds = synthetic_set(n_refs=20, per_ref=5)  # 100 images
     splits = make_splits(ds, protocol="efficiency", cache_dir=tmp_path, n_splits=3)
     assert len(splits) == 9
     for idx in range(3):
         per = sorted((s for s in splits if s.index == idx), key=lambda s: s.fraction)
         assert [s.fraction for s in per] == [0.2, 0.4, 0.6]
-        assert [len(s.train) for s in per] == [20, 40, 60]          # of the WHOLE dataset
+        assert [len(s.train) for s in per] == [20, 40, 60]  # of the WHOLE dataset
         assert len({s.test for s in per}) == 1 and len(per[0].test) == 20
         assert set(per[0].train) < set(per[1].train) < set(per[2].train)
         intra = make_splits(ds, cache_dir=tmp_path, n_splits=3)[idx]
@@ -115,8 +123,9 @@ def test_efficiency_nested_of_whole_dataset(tmp_path):
 
 def test_efficiency_fraction_of_train(tmp_path):
     ds = synthetic_set(n_refs=20, per_ref=5)
-    splits = make_splits(ds, protocol="efficiency", cache_dir=tmp_path, n_splits=1, fraction_of="train",
-                         fractions=(0.5, 1.0))
+    splits = make_splits(
+        ds, protocol="efficiency", cache_dir=tmp_path, n_splits=1, fraction_of="train", fractions=(0.5, 1.0)
+    )
     assert [len(s.train) for s in splits] == [40, 80]
 
 
@@ -142,8 +151,7 @@ def test_bad_arguments(tmp_path):
 
 def test_leak_check_refuses_shared_reference(tmp_path):
     ds = synthetic_set()
-    bad = Split("toy", ds.dataset.revision, "default", 0, 0,
-                train=("d/r0_0.png", "d/r1_0.png"), test=("d/r0_1.png",))
+    bad = Split("toy", ds.dataset.revision, "default", 0, 0, train=("d/r0_0.png", "d/r1_0.png"), test=("d/r0_1.png",))
     with pytest.raises(SplitError, match="share 1 reference"):
         check_leaks([bad], ds)
     same = dataclasses.replace(bad, test=("d/r0_0.png",))
@@ -165,5 +173,5 @@ def test_demo_splits_are_reference_disjoint():
     ds = load_dataset("demo-a")
     for s in make_splits(ds, protocol="efficiency"):
         assert s.test and s.train and not refs(ds, s.train) & refs(ds, s.test)
-    intra = make_splits(ds)                     # 7 references, one tested per split: 7 distinct, then repeats
+    intra = make_splits(ds)  # 7 references, one tested per split: 7 distinct, then repeats
     assert len({s.hash for s in intra[:7]}) == 7 and len({s.hash for s in intra[7:]}) == 3

@@ -11,7 +11,9 @@ import pytest
 from tests.fake_weights import make_fake_cache, one_torch_thread, session_fake_root  # noqa: F401 (autouse)
 from tests.test_baselines_retrained import TEST_PYIQA_FILES
 
-SCRIPT = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "deterministic-ops"), run_name="deterministic_ops")
+SCRIPT = runpy.run_path(
+    str(Path(__file__).resolve().parents[1] / "scripts" / "deterministic-ops"), run_name="deterministic_ops"
+)
 
 
 @pytest.fixture()

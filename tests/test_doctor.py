@@ -7,8 +7,22 @@ import json
 from bench.cli import main
 from bench.image_cache import entry_bytes
 
-KEYS = {"python", "versions", "torch", "cuda", "cuda_available", "gpus", "disk", "data_root", "datasets",
-        "methods", "problems", "warnings", "ok", "exit_code"}
+KEYS = {
+    "python",
+    "versions",
+    "torch",
+    "cuda",
+    "cuda_available",
+    "gpus",
+    "disk",
+    "data_root",
+    "datasets",
+    "methods",
+    "problems",
+    "warnings",
+    "ok",
+    "exit_code",
+}
 
 
 def doctor(capsys, *args) -> tuple[int, dict]:
@@ -18,8 +32,17 @@ def doctor(capsys, *args) -> tuple[int, dict]:
 
 def test_missing_weight_file_is_a_problem_with_its_fix(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    rc, r = doctor(capsys, "--method", "mpiqe", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "runs"),
-                   "--weights-dir", str(tmp_path / "weights"))
+    rc, r = doctor(
+        capsys,
+        "--method",
+        "mpiqe",
+        "--data-root",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "runs"),
+        "--weights-dir",
+        str(tmp_path / "weights"),
+    )
     assert KEYS <= set(r) and rc == r["exit_code"] == 1 and r["ok"] is False
     (m,) = r["methods"]
     assert m["name"] == "mpiqe" and m["runs_here"] is False
@@ -32,9 +55,18 @@ def test_all_found_exits_0(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     weights = tmp_path / "weights"
     weights.mkdir()
-    (weights / "ViT-B-16.pt").write_bytes(b"placeholder")        # availability looks at the file only
-    rc, r = doctor(capsys, "--method", "mpiqe,nss-svr", "--weights-dir", str(weights),
-                   "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "runs"))
+    (weights / "ViT-B-16.pt").write_bytes(b"placeholder")  # availability looks at the file only
+    rc, r = doctor(
+        capsys,
+        "--method",
+        "mpiqe,nss-svr",
+        "--weights-dir",
+        str(weights),
+        "--data-root",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "runs"),
+    )
     assert rc == 0 and r["ok"] and r["problems"] == []
     assert {m["name"]: m["runs_here"] for m in r["methods"]} == {"mpiqe": True, "nss-svr": True}
     assert r["methods"][0]["weights"][0]["found"] == str(weights / "ViT-B-16.pt")
@@ -49,7 +81,7 @@ def test_missing_datasets_are_reported_with_where_to_put_them(tmp_path, capsys):
     assert rows["koniq10k"]["status"] == "missing" and "--dataset-dir koniq10k=PATH" in rows["koniq10k"]["fix"]
     assert rows["demo-a"]["layout"] == "demo"
     assert any("no real dataset found" in w["what"] for w in r["warnings"])
-    assert rc == 0              # absent datasets are not problems: the demo data always works
+    assert rc == 0  # absent datasets are not problems: the demo data always works
 
 
 def test_gpus_and_disk_on_this_machine(tmp_path, capsys, demo_cache):
@@ -57,7 +89,7 @@ def test_gpus_and_disk_on_this_machine(tmp_path, capsys, demo_cache):
 
     from bench.datasets import load_dataset
 
-    load_dataset("demo-a")          # generated on first use: found from now on
+    load_dataset("demo-a")  # generated on first use: found from now on
 
     _, r = doctor(capsys, "--method", "nss-svr", "--out", str(tmp_path / "runs"))
     assert r["torch"] == torch.__version__ and r["cuda_available"] == torch.cuda.is_available()
@@ -78,7 +110,7 @@ def test_gpus_and_disk_on_this_machine(tmp_path, capsys, demo_cache):
 def test_full_disk_is_a_problem(tmp_path, capsys, monkeypatch):
     import bench.commands.doctor as doc
 
-    monkeypatch.setattr(doc, "MIN_FREE_BYTES", 1 << 62)      # more than any disk has
+    monkeypatch.setattr(doc, "MIN_FREE_BYTES", 1 << 62)  # more than any disk has
     rc, r = doctor(capsys, "--method", "nss-svr", "--out", str(tmp_path / "runs"))
     assert rc == 1 and any("free" in p["what"] and "bigger disk" in p["fix"] for p in r["problems"])
 

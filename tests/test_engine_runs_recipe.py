@@ -16,8 +16,20 @@ from methods.base import RunContext
 from methods.recipes import steps_per_epoch
 from tests.fake_weights import one_torch_thread  # noqa: F401 (autouse)
 
-RETRAINED = ["clipiqa+", "clipiqa+-pyiqa", "dacnn", "dbcnn", "hyperiqa", "liqe", "metaiqa", "musiq", "paq2piq",
-             "tres", "unique", "vit-biqa"]
+RETRAINED = [
+    "clipiqa+",
+    "clipiqa+-pyiqa",
+    "dacnn",
+    "dbcnn",
+    "hyperiqa",
+    "liqe",
+    "metaiqa",
+    "musiq",
+    "paq2piq",
+    "tres",
+    "unique",
+    "vit-biqa",
+]
 OVERRIDES = {"liqe": {"steps_per_epoch": 3}}
 
 
@@ -73,9 +85,14 @@ def run_recorded(name, train, tmp_path, monkeypatch):
         real_step = opt.step
 
         def step(*a, **k):
-            steps.append({"opt": opt, "fresh": len(opt.state) == 0,
-                          "lrs": {g["name"]: g["lr"] for g in opt.param_groups},
-                          "params": {g["name"]: {id(q) for q in g["params"]} for g in opt.param_groups}})
+            steps.append(
+                {
+                    "opt": opt,
+                    "fresh": len(opt.state) == 0,
+                    "lrs": {g["name"]: g["lr"] for g in opt.param_groups},
+                    "params": {g["name"]: {id(q) for q in g["params"]} for g in opt.param_groups},
+                }
+            )
             return real_step(*a, **k)
 
         opt.step = step
@@ -124,11 +141,14 @@ def test_engine_runs_the_resolved_recipe(name, tiny_train, tmp_path, monkeypatch
     assert sum(b[0] for b in batches) == shown["samples_seen"] == m.context.facts["samples_seen"]
     # one optimiser object per expected run of steps, with fresh moments at its first step
     ids = [id(s["opt"]) for s in steps]
-    assert [ids[i] != ids[i - 1] for i in range(1, len(ids))] == [want[i][0] != want[i - 1][0] for i in range(1, len(want))]
+    assert [ids[i] != ids[i - 1] for i in range(1, len(ids))] == [
+        want[i][0] != want[i - 1][0] for i in range(1, len(want))
+    ]
     assert len(set(ids)) == want[-1][0]
-    stateful = [phase.optimizer != "sgd" or phase.momentum for _, phase, _ in want]   # plain SGD keeps no state
-    assert [s["fresh"] or not st for s, st in zip(steps, stateful)] == \
-        [i == 0 or want[i][0] != want[i - 1][0] or not stateful[i] for i in range(len(want))]
+    stateful = [phase.optimizer != "sgd" or phase.momentum for _, phase, _ in want]  # plain SGD keeps no state
+    assert [s["fresh"] or not st for s, st in zip(steps, stateful)] == [
+        i == 0 or want[i][0] != want[i - 1][0] or not stateful[i] for i in range(len(want))
+    ]
     groups = {"backbone": {id(q) for q in m.model.backbone}, "head": {id(q) for q in m.model.head}}
     for s, (_, phase, lrs) in zip(steps, want):
         assert s["lrs"] == pytest.approx(lrs, rel=1e-12), (name, phase.name)
@@ -142,7 +162,7 @@ def test_engine_runs_the_resolved_recipe(name, tiny_train, tmp_path, monkeypatch
             assert all(g["betas"] == (0.9, 0.99) for g in opt.param_groups)
     # batch shapes: samples per batch, crops (or images of a pair) per sample, crop size
     k = 2 if recipe.pairs_per_epoch else (recipe.train_crops_per_image if recipe.pool_train_crops else 1)
-    side = recipe.crop_size or 256              # demo images are 256 x 256; crop 0 = the whole image
+    side = recipe.crop_size or 256  # demo images are 256 x 256; crop 0 = the whole image
     n_samples = recipe.samples_per_epoch(n)
     assert [b[1:] for b in batches] == [(k, 3, side, side)] * len(batches)
     assert [b[0] for b in batches] == [min(phase.batch_size, n_samples) for _, phase, _ in want]
@@ -196,8 +216,8 @@ def test_unique_pairs_are_the_recipes_and_each_image_gets_its_own_crop(tiny_trai
     a, b = pairs[(0, 0)], pairs[(0, 1)]
     assert a["x"].shape == (2, 3, 32, 32) and a["index"].tolist() == list(pairs.pairs[0])
     assert np.allclose(a["score"].numpy(), [tiny_train.records[i].score for i in pairs.pairs[0]])
-    shared = set(pairs.pairs[0]) & set(pairs.pairs[1])        # an image in two pairs: two different crops
+    shared = set(pairs.pairs[0]) & set(pairs.pairs[1])  # an image in two pairs: two different crops
     (img,) = shared
     xa, xb = (p["x"][list(q).index(img)] for p, q in ((a, pairs.pairs[0]), (b, pairs.pairs[1])))
     assert not np.array_equal(xa.numpy(), xb.numpy())
-    assert not np.array_equal(pairs[(1, 0)]["x"].numpy(), a["x"].numpy())       # new crops next epoch
+    assert not np.array_equal(pairs[(1, 0)]["x"].numpy(), a["x"].numpy())  # new crops next epoch

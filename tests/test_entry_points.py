@@ -24,8 +24,11 @@ def _readme_commands() -> dict[str, str]:
 def test_readme_two_commands_and_ci_runs_the_test_one():
     cmds = _readme_commands()
     assert set(cmds) == {"demo", "test"}, cmds
-    ci = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()
-          if line.strip() and not line.lstrip().startswith("#")]
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert ci[-1] == cmds["test"], "the last command of .ci/run must be the README's test command"
     # the Test section of the README names the same command
     test_section = (ROOT / "README.md").read_text().split("## Test", 1)[1]
@@ -33,17 +36,21 @@ def test_readme_two_commands_and_ci_runs_the_test_one():
 
 
 def _make_n(tmp_path: Path, *args: str) -> str:
-    out = subprocess.run(["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", f"PYTHON={sys.executable}", *args],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", f"PYTHON={sys.executable}", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 def test_setup_installs_pins_once_and_follows_the_torch_choice(tmp_path):
     first = _make_n(tmp_path, "test")
-    assert "-m venv" in first and "torch==2.14.1 torchvision==0.29.1" in first and 'setuptools<81' in first
+    assert "-m venv" in first and "torch==2.14.1 torchvision==0.29.1" in first and "setuptools<81" in first
     assert "-m pytest -q" in first
-    if sys.version_info[:2] == (3, 11):     # the known-good versions are held on the Python they were tested with
+    if sys.version_info[:2] == (3, 11):  # the known-good versions are held on the Python they were tested with
         assert "-c constraints-py311.txt" in first
     # after a successful install the stamp holds the install spec: nothing is installed again
     venv = tmp_path / "venv"

@@ -17,15 +17,33 @@ pytest.importorskip("pytorch_grad_cam")
 pytest.importorskip("sklearn")
 
 from bench.cli import main  # noqa: E402
-from reports.figures.cells import FigureError, load_method, select_cells, cell_test_images  # noqa: E402
+from reports.figures.cells import FigureError, cell_test_images, load_method, select_cells  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures") / "runs"
-    rc = main(["run", "--protocol", "intra", "--method", "mpiqe,visual-only,nss-svr,noop", "--data", "demo",
-               "--datasets", "demo-a", "--preset", "ci", "--splits", "1", "--save-checkpoints", "--out", str(out),
-               "--no-progress"])
+    rc = main(
+        [
+            "run",
+            "--protocol",
+            "intra",
+            "--method",
+            "mpiqe,visual-only,nss-svr,noop",
+            "--data",
+            "demo",
+            "--datasets",
+            "demo-a",
+            "--preset",
+            "ci",
+            "--splits",
+            "1",
+            "--save-checkpoints",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -72,7 +90,7 @@ def test_gradcam_maps_have_the_image_size_and_are_not_constant(loaded):
             assert cam.shape == _image_shape(rec)
             assert cam.min() >= 0.0 and cam.max() <= 1.0
         spreads = [float(c.max() - c.min()) for c in res.maps]
-        assert max(spreads) > 0.5, (method, spreads)     # min-max scaled: a non-constant map spans ~[0, 1]
+        assert max(spreads) > 0.5, (method, spreads)  # min-max scaled: a non-constant map spans ~[0, 1]
         if method == "mpiqe":
             assert min(spreads) > 0.5, spreads
         assert all(np.isfinite(res.view_scores))
@@ -122,10 +140,12 @@ def test_mpiqe_features_are_the_pooled_decoder_output_and_the_cls_embedding(load
     p = v.settings()
     crops = CropDataset(few.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False, seed=v.context.seed)
     with torch.no_grad():
-        want = [v.model.clip.encode_image((to_unit(crops[i]["crops"]) - v.model.mean) / v.model.std).mean(0).numpy()
-                for i in range(len(few))]
+        want = [
+            v.model.clip.encode_image((to_unit(crops[i]["crops"]) - v.model.mean) / v.model.std).mean(0).numpy()
+            for i in range(len(few))
+        ]
     np.testing.assert_allclose(got, np.stack(want), rtol=1e-4, atol=1e-5)
-    assert not np.allclose(got, feats["cls"][:3])       # MP-IQE's prompts change its CLS feature
+    assert not np.allclose(got, feats["cls"][:3])  # MP-IQE's prompts change its CLS feature
 
 
 def test_tsne_is_deterministic_for_a_seed_and_records_its_settings(loaded):
@@ -143,7 +163,7 @@ def test_tsne_is_deterministic_for_a_seed_and_records_its_settings(loaded):
     # PCA initialisation (the default): deterministic whatever the seed
     np.testing.assert_array_equal(embed(x, seed=0)[0], embed(x, seed=1)[0])
     assert fa["seed"] == 0 and fa["init"] == "random"
-    assert fa["perplexity"] == pytest.approx((len(images) - 1) / 3)      # 30 capped for n = 40
+    assert fa["perplexity"] == pytest.approx((len(images) - 1) / 3)  # 30 capped for n = 40
     assert embed(x, perplexity=5, seed=0)[1]["perplexity"] == 5
 
 

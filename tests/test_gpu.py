@@ -58,14 +58,31 @@ def test_mpiqe_vit_b16_bf16_fit_and_predict(demo_images, tmp_path):
 
     torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    method, preds = _fit_predict("mpiqe", "paper", demo_images, "cuda:0", tmp_path, pretrained="none", epochs=1,
-                                 warmup_epochs=0, batch_size=8, amp="bf16")
+    method, preds = _fit_predict(
+        "mpiqe",
+        "paper",
+        demo_images,
+        "cuda:0",
+        tmp_path,
+        pretrained="none",
+        epochs=1,
+        warmup_epochs=0,
+        batch_size=8,
+        amp="bf16",
+    )
     seconds = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() / 2**20
     total = torch.cuda.get_device_properties(0).total_memory / 2**20
-    record("mpiqe_vit_b16_bf16", {"images": len(demo_images), "fit_predict_s": round(seconds, 2),
-                                  "peak_gpu_mib": round(peak, 1), "gpu_total_mib": round(total, 1),
-                                  "gpu": torch.cuda.get_device_name(0)})
+    record(
+        "mpiqe_vit_b16_bf16",
+        {
+            "images": len(demo_images),
+            "fit_predict_s": round(seconds, 2),
+            "peak_gpu_mib": round(peak, 1),
+            "gpu_total_mib": round(total, 1),
+            "gpu": torch.cuda.get_device_name(0),
+        },
+    )
     assert preds.shape == (len(demo_images),) and np.isfinite(preds).all()
     assert 0 < peak < total
     assert next(method.model.parameters()).is_cuda
@@ -74,15 +91,17 @@ def test_mpiqe_vit_b16_bf16_fit_and_predict(demo_images, tmp_path):
 def test_cpu_and_cuda_agree_on_the_tiny_config_in_fp32(demo_images, tmp_path):
     from scipy.stats import spearmanr
 
-    torch.backends.cudnn.allow_tf32 = False        # fp32 means fp32 (the patch embedding is a convolution)
+    torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32 (the patch embedding is a convolution)
     torch.backends.cuda.matmul.allow_tf32 = False
     _, cpu = _fit_predict("mpiqe", "ci", demo_images, "cpu", tmp_path / "cpu", amp="off")
     _, gpu = _fit_predict("mpiqe", "ci", demo_images, "cuda:0", tmp_path / "gpu", amp="off")
     diff = float(np.max(np.abs(cpu - gpu)))
     span = float(np.ptp(cpu)) or 1.0
-    record("cpu_vs_cuda_tiny_fp32", {"max_abs_diff": diff, "prediction_span": span,
-                                     "spearman": float(spearmanr(cpu, gpu)[0])})
-    assert diff <= 5e-3 * span + 1e-4     # a few fp32 steps: reduction order differs, nothing more
+    record(
+        "cpu_vs_cuda_tiny_fp32",
+        {"max_abs_diff": diff, "prediction_span": span, "spearman": float(spearmanr(cpu, gpu)[0])},
+    )
+    assert diff <= 5e-3 * span + 1e-4  # a few fp32 steps: reduction order differs, nothing more
 
 
 def test_cuda_loader_gives_the_cpu_loaders_crops(demo_images, tmp_path):
@@ -96,15 +115,24 @@ def test_cuda_loader_gives_the_cpu_loaders_crops(demo_images, tmp_path):
             out.append([(b["index"].clone(), b["crops"].cpu().clone()) for b in loader])
         return out
 
-    ds = CropDataset(demo_images.records, n_crops=8, crop_size=224, train=True, seed=1,
-                     cache=ImageCache(tmp_path / "c"))
+    ds = CropDataset(
+        demo_images.records, n_crops=8, crop_size=224, train=True, seed=1, cache=ImageCache(tmp_path / "c")
+    )
     cuda = make_loader(ds, batch_size=4, shuffle=True, num_workers=2, seed=3, device="cuda:0")
     assert isinstance(cuda, DeviceLoader) and cuda.loader.pin_memory and cuda.loader.persistent_workers
     first = next(iter(cuda))
     assert first["crops"].is_cuda and not first["index"].is_cuda
     got = epochs(cuda, ds)
-    ref = epochs(make_loader(CropDataset(demo_images.records, n_crops=8, crop_size=224, train=True, seed=1,
-                                         cache=None), batch_size=4, shuffle=True, num_workers=0, seed=3), ds)
+    ref = epochs(
+        make_loader(
+            CropDataset(demo_images.records, n_crops=8, crop_size=224, train=True, seed=1, cache=None),
+            batch_size=4,
+            shuffle=True,
+            num_workers=0,
+            seed=3,
+        ),
+        ds,
+    )
     for e_got, e_ref in zip(got, ref):
         for (i1, c1), (i2, c2) in zip(e_got, e_ref):
             assert torch.equal(i1, i2) and torch.equal(c1, c2)
@@ -116,7 +144,7 @@ def _claim(claims: str, q) -> None:
     from bench.runner import claim_gpu
 
     q.put(claim_gpu(torch.cuda.device_count(), Path(claims)))
-    time.sleep(3)        # stay alive while the other worker claims
+    time.sleep(3)  # stay alive while the other worker claims
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
@@ -143,8 +171,17 @@ def _tiny_baseline_cell(images, device, tmp_path, workers, cache):
 
     class TinyBaseline(TrainedRegressor):
         name = "tiny-baseline"
-        Params = recipe_dataclass("TinyBaselineParams", crop_size=64, batch_size=4, epochs=2, train_crops=2,
-                                  test_crops=2, hflip=True, vflip=True, lr=1e-3)
+        Params = recipe_dataclass(
+            "TinyBaselineParams",
+            crop_size=64,
+            batch_size=4,
+            epochs=2,
+            train_crops=2,
+            test_crops=2,
+            hflip=True,
+            vflip=True,
+            lr=1e-3,
+        )
         seen: list = []
 
         def build(self):
@@ -157,8 +194,10 @@ def _tiny_baseline_cell(images, device, tmp_path, workers, cache):
             self.seen.append(x.detach().cpu().clone())
             return super().loss_terms(net, x, y, y_std)
 
-    m = TinyBaseline(TinyBaseline.Params(), RunContext(seed=0, device=device, workdir=tmp_path, num_workers=workers,
-                                                       image_cache=cache))
+    m = TinyBaseline(
+        TinyBaseline.Params(),
+        RunContext(seed=0, device=device, workdir=tmp_path, num_workers=workers, image_cache=cache),
+    )
     m.seen = []
     m.fit(images)
     return torch.cat(m.seen), m.predict(images)
@@ -170,8 +209,13 @@ def test_baseline_engine_on_cuda_sees_the_cpu_crops(demo_images, tmp_path):
     from bench.images import DeviceLoader, make_loader
     from methods.retrained.data import PatchDataset
 
-    loader = make_loader(PatchDataset(demo_images.records, 64, 2, None, train=True, cache=tmp_path / "c"),
-                         batch_size=4, shuffle=True, num_workers=2, device="cuda:0")
+    loader = make_loader(
+        PatchDataset(demo_images.records, 64, 2, None, train=True, cache=tmp_path / "c"),
+        batch_size=4,
+        shuffle=True,
+        num_workers=2,
+        device="cuda:0",
+    )
     assert isinstance(loader, DeviceLoader) and loader.loader.pin_memory and loader.loader.persistent_workers
     assert next(iter(loader))["x"].is_cuda
     torch.backends.cudnn.allow_tf32 = False

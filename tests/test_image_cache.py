@@ -30,15 +30,15 @@ def photos(tmp_path):
     import skimage.data
 
     out = []
-    coffee = skimage.data.coffee()                    # 400x600
+    coffee = skimage.data.coffee()  # 400x600
     p = tmp_path / "coffee.jpg"
     Image.fromarray(coffee).resize((240, 160), Image.BICUBIC).save(p, "JPEG", quality=90)
     out.append(p)
     p = tmp_path / "astro.png"
-    Image.fromarray(skimage.data.astronaut()[::4, ::4]).save(p)       # 128x128
+    Image.fromarray(skimage.data.astronaut()[::4, ::4]).save(p)  # 128x128
     out.append(p)
     p = tmp_path / "small.png"
-    Image.fromarray(skimage.data.chelsea()[::8, ::8]).save(p)         # 38x57: smaller than the crop
+    Image.fromarray(skimage.data.chelsea()[::8, ::8]).save(p)  # 38x57: smaller than the crop
     out.append(p)
     p = tmp_path / "grey.jpg"
     Image.fromarray(skimage.data.camera()[::4, ::4]).save(p, "JPEG")  # mode L
@@ -54,7 +54,7 @@ def test_hit_returns_the_pixels_of_a_fresh_decode(tmp_path, photos):
     for p in photos:
         first = cache.pixels(p)
         again = cache.pixels(p)
-        assert isinstance(again, np.memmap) and not again.flags.writeable      # memory-mapped, read-only
+        assert isinstance(again, np.memmap) and not again.flags.writeable  # memory-mapped, read-only
         assert np.array_equal(first, decode_rgb(p)) and np.array_equal(again, decode_rgb(p))
     assert cache.stats["builds"] == len(photos) and cache.stats["hits"] == len(photos)
     assert cache.size_bytes()[0] == len(photos)
@@ -86,18 +86,21 @@ def test_bilinear_and_max_steps_are_pil_resizes_with_their_own_keys(tmp_path, ph
     from bench.images import open_rgb
 
     cache = ImageCache(tmp_path / "cache")
-    big = photos[0]                                            # 240x160
+    big = photos[0]  # 240x160
     img = open_rgb(big)
     expected = np.asarray(img.resize((150, 100), Image.BILINEAR))
     assert np.array_equal(cache.pixels(big, ("max", 100, "bilinear")), expected)
     assert np.array_equal(cache.pixels(big, ("short", 100, "bilinear")), expected)
-    assert not np.array_equal(expected, cache.pixels(big, ("short", 100)))           # bicubic differs
-    assert cache.pixels(big, ("max", 200, "bilinear")).shape == (160, 240, 3)         # smaller: left alone
-    assert np.array_equal(cache.pixels(big, ("fixed", 90, 70, "bilinear")), np.asarray(img.resize((90, 70), Image.BILINEAR)))
+    assert not np.array_equal(expected, cache.pixels(big, ("short", 100)))  # bicubic differs
+    assert cache.pixels(big, ("max", 200, "bilinear")).shape == (160, 240, 3)  # smaller: left alone
+    assert np.array_equal(
+        cache.pixels(big, ("fixed", 90, 70, "bilinear")), np.asarray(img.resize((90, 70), Image.BILINEAR))
+    )
     # bicubic is the default and stays out of the key: entries stored before filters existed are still found
     assert normalise_resize(("min", 64, "bicubic")) == (("min", 64),)
-    assert cache.entry_path(file_digest(big), normalise_resize(("short", 100, "bicubic"))) == \
-        cache.entry_path(file_digest(big), (("short", 100),))
+    assert cache.entry_path(file_digest(big), normalise_resize(("short", 100, "bicubic"))) == cache.entry_path(
+        file_digest(big), (("short", 100),)
+    )
     for bad in (("max", 10, "lanczos"), ("fixed", 10, "bilinear"), ("max",), ("short", 0, "bilinear")):
         with pytest.raises(ValueError, match="resize step"):
             normalise_resize(bad)
@@ -112,10 +115,10 @@ def test_truncated_entry_is_never_read_and_is_rebuilt(tmp_path, photos):
     cache.pixels(p)
     entry = cache.entry_path(file_digest(p), ())
     data = entry.read_bytes()
-    entry.write_bytes(data[: len(data) // 2])              # a half-written file under the final name
+    entry.write_bytes(data[: len(data) // 2])  # a half-written file under the final name
     assert np.array_equal(cache.pixels(p), decode_rgb(p))
     assert cache.stats["rebuilt_bad"] == 1 and entry.stat().st_size == len(data)
-    entry.write_bytes(b"\x93NUMPY garbage")                 # a damaged header
+    entry.write_bytes(b"\x93NUMPY garbage")  # a damaged header
     assert np.array_equal(cache.pixels(p), decode_rgb(p))
     assert cache.stats["rebuilt_bad"] == 2
 
@@ -146,9 +149,9 @@ def test_writer_killed_mid_write_leaves_nothing_that_is_read(tmp_path, photos):
     cache = ImageCache(root)
     entry = cache.entry_path(file_digest(p), ())
     assert len(temps) == 1 and temps[0].stat().st_size > 0 and not entry.exists()
-    assert np.array_equal(cache.pixels(p), decode_rgb(p))          # a miss: decoded and stored again
+    assert np.array_equal(cache.pixels(p), decode_rgb(p))  # a miss: decoded and stored again
     assert cache.stats["builds"] == 1 and entry.is_file()
-    assert cache.sweep_temp(older_than_s=3600) == 0                  # a young temp file may be a live writer's
+    assert cache.sweep_temp(older_than_s=3600) == 0  # a young temp file may be a live writer's
     os.utime(temps[0], (time.time() - 7200,) * 2)
     assert cache.sweep_temp(older_than_s=3600) == 1 and not temps[0].exists()
 
@@ -180,7 +183,7 @@ def test_two_processes_share_one_cache_without_corruption(tmp_path, photos):
         assert np.array_equal(cache.pixels(p, ("min", 64)), np.asarray(ensure_min_size(open_rgb(p), 64)))
     assert cache.stats["builds"] == 0 and cache.stats["rebuilt_bad"] == 0
     assert not list(root.glob("*/.tmp.*"))
-    assert cache.size_bytes()[0] == len(photos) + 1          # + the resized small image
+    assert cache.size_bytes()[0] == len(photos) + 1  # + the resized small image
 
 
 def test_free_disk_check_says_how_much_is_needed(tmp_path, photos):
@@ -192,11 +195,17 @@ def test_free_disk_check_says_how_much_is_needed(tmp_path, photos):
         check_free_space(tmp_path / "not" / "yet", 10**18, "koniq10k (10073 images)")
     msg = str(err.value)
     assert isinstance(err.value, BenchError)
-    assert "needs" in msg and "free" in msg and "koniq10k" in msg and "--no-image-cache" in msg and "BENCH_IMAGE_CACHE" in msg
-    with pytest.raises(CacheDiskFull):          # the up-front build stops before writing anything
+    assert (
+        "needs" in msg
+        and "free" in msg
+        and "koniq10k" in msg
+        and "--no-image-cache" in msg
+        and "BENCH_IMAGE_CACHE" in msg
+    )
+    with pytest.raises(CacheDiskFull):  # the up-front build stops before writing anything
         build(ImageCache(tmp_path / "c1", reserve_bytes=10**18), photos)
     assert not (tmp_path / "c1").exists() or not list((tmp_path / "c1").glob("*/*.npy"))
-    lazy = ImageCache(tmp_path / "c2", reserve_bytes=10**18)        # a lazy build serves pixels, stores none
+    lazy = ImageCache(tmp_path / "c2", reserve_bytes=10**18)  # a lazy build serves pixels, stores none
     assert np.array_equal(lazy.pixels(photos[0]), decode_rgb(photos[0]))
     assert lazy.stats["not_written_disk_full"] == 1 and lazy.size_bytes()[0] == 0
 
@@ -230,8 +239,8 @@ def test_crops_identical_with_or_without_cache_and_for_any_worker_count(tmp_path
     plain2 = _epoch_crops(CropDataset(recs, cache=None, **kw), workers=2)
     for run in (cached, cached2, plain2):
         for (order, crops), (order0, crops0) in zip(run, plain):
-            assert order == order0                                    # same shuffle order
-            assert all(np.array_equal(crops[i], crops0[i]) for i in crops0)   # bit-identical crops
+            assert order == order0  # same shuffle order
+            assert all(np.array_equal(crops[i], crops0[i]) for i in crops0)  # bit-identical crops
     # new crops each epoch, also in persistent workers (the epoch travels with the index)
     assert not np.array_equal(cached2[0][1][0], cached2[1][1][0])
     from bench.device_input import to_unit
@@ -239,9 +248,13 @@ def test_crops_identical_with_or_without_cache_and_for_any_worker_count(tmp_path
     assert np.array_equal(cached2[1][1][0], to_unit(cached_ds[(1, 0)]["crops"]).numpy())
     # eval crops too
     ev = dict(kw, train=False)
-    assert all(np.array_equal(CropDataset(recs, cache=None, **ev)[i]["crops"],
-                              CropDataset(recs, cache=ImageCache(tmp_path / "cache"), **ev)[i]["crops"])
-               for i in range(len(recs)))
+    assert all(
+        np.array_equal(
+            CropDataset(recs, cache=None, **ev)[i]["crops"],
+            CropDataset(recs, cache=ImageCache(tmp_path / "cache"), **ev)[i]["crops"],
+        )
+        for i in range(len(recs))
+    )
 
 
 def test_shuffle_order_is_what_dataloader_shuffle_gave(photos):
@@ -265,7 +278,7 @@ def test_the_run_cache_is_the_active_one(tmp_path, photos, monkeypatch):
     from bench.images import CropDataset
 
     monkeypatch.delenv(image_cache.ENV, raising=False)
-    assert CropDataset([rec(photos[0])], crop_size=32).cache is None        # plain library use: off
+    assert CropDataset([rec(photos[0])], crop_size=32).cache is None  # plain library use: off
     pipeline.enter_cell(device="cpu", image_cache=tmp_path / "run-cache")
     try:
         ds = CropDataset([rec(photos[0])], crop_size=32)
@@ -281,7 +294,7 @@ def test_the_run_cache_is_the_active_one(tmp_path, photos, monkeypatch):
 def test_num_workers_auto_resolves_as_documented():
     from bench.pipeline import MAX_AUTO_WORKERS, available_cores, resolve_num_workers
 
-    assert resolve_num_workers("auto", "cpu", 1, cores=16) == 0          # CPU cells: the model has the cores
+    assert resolve_num_workers("auto", "cpu", 1, cores=16) == 0  # CPU cells: the model has the cores
     assert resolve_num_workers("auto", "cuda:0", 1, cores=16) == MAX_AUTO_WORKERS == 8
     assert resolve_num_workers("auto", "cuda:1", 4, cores=16) == 4
     assert resolve_num_workers("auto", "cuda", 4, cores=2) == 1
@@ -308,13 +321,29 @@ def test_data_cache_command_builds_then_finds_everything(tmp_path, demo_cache, c
     assert "--resize" in capsys.readouterr().err
 
 
-@pytest.mark.slow     # ~1 min: two MP-IQE ci cells; the crop-level test above is the fast guarantee
+@pytest.mark.slow  # ~1 min: two MP-IQE ci cells; the crop-level test above is the fast guarantee
 def test_run_with_and_without_cache_gives_the_same_predictions(tmp_path, demo_cache, monkeypatch):
     from bench.cli import main
 
     monkeypatch.setenv("BENCH_IMAGE_CACHE", str(tmp_path / "images"))
-    base = ["run", "--protocol", "cross", "--method", "mpiqe", "--data", "demo", "--preset", "ci", "--splits", "1",
-            "--train", "demo-a", "--test", "demo-b", "--no-progress"]
+    base = [
+        "run",
+        "--protocol",
+        "cross",
+        "--method",
+        "mpiqe",
+        "--data",
+        "demo",
+        "--preset",
+        "ci",
+        "--splits",
+        "1",
+        "--train",
+        "demo-a",
+        "--test",
+        "demo-b",
+        "--no-progress",
+    ]
     assert main(base + ["--out", str(tmp_path / "on")]) == 0
     assert len(list((tmp_path / "images").glob("*/*.npy"))) > 0
     n_entries = len(list((tmp_path / "images").glob("*/*.npy")))
@@ -340,8 +369,9 @@ def _crops_in_worker(paths, workers=2):
     from bench.images import CropDataset, make_loader
 
     ds = CropDataset([rec(Path(p), i) for i, p in enumerate(paths)], n_crops=2, crop_size=32, cache=None)
-    return np.concatenate([b["crops"].numpy() for b in make_loader(ds, batch_size=2, shuffle=True,
-                                                                    num_workers=workers, seed=1)])
+    return np.concatenate(
+        [b["crops"].numpy() for b in make_loader(ds, batch_size=2, shuffle=True, num_workers=workers, seed=1)]
+    )
 
 
 def test_short_side_resize_follows_torchvision():

@@ -11,7 +11,7 @@ from bench.metrics import MetricSettings, compute_metrics, fit_logistic4, logist
 def pair():
     rng = np.random.default_rng(0)
     mos = rng.uniform(1, 5, 200)
-    pred = np.tanh(mos - 3) + rng.normal(0, 0.2, 200)     # monotone but non-linear
+    pred = np.tanh(mos - 3) + rng.normal(0, 0.2, 200)  # monotone but non-linear
     return mos, pred
 
 
@@ -30,7 +30,7 @@ def test_logistic_plcc_and_rmse_use_the_fitted_mapping(pair):
     beta = fit_logistic4(pred, mos)
     mapped = logistic4(pred, *beta)
     assert m["plcc_logistic"] == pytest.approx(stats.pearsonr(mapped, mos)[0], abs=1e-9)
-    assert m["plcc_logistic"] > m["plcc"]                    # the logistic straightens the tanh
+    assert m["plcc_logistic"] > m["plcc"]  # the logistic straightens the tanh
     assert m["rmse"] == pytest.approx(np.sqrt(np.mean((mapped - mos) ** 2)), abs=1e-9)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -10,7 +9,11 @@ open_clip = pytest.importorskip("open_clip")
 
 from bench.errors import WeightsMissing  # noqa: E402
 from methods.clip_backbone import (  # noqa: E402
-    TINY_BACKBONE, BackboneError, create_clip, describe_weights, weight_candidates,
+    TINY_BACKBONE,
+    BackboneError,
+    create_clip,
+    describe_weights,
+    weight_candidates,
 )
 
 
@@ -32,7 +35,7 @@ def test_random_weights_are_reproducible_and_use_quick_gelu():
 def test_local_checkpoint_path_loads_those_weights(tmp_path):
     src, _ = create_clip(TINY_BACKBONE, "none")
     with torch.no_grad():
-        src.visual.proj.add_(1.0)                      # differ from the reproducible random init
+        src.visual.proj.add_(1.0)  # differ from the reproducible random init
     path = tmp_path / "tiny.pt"
     torch.save(src.state_dict(), path)
     model, info = create_clip(TINY_BACKBONE, str(path))
@@ -53,8 +56,11 @@ def test_missing_openai_weights_offline_is_fast_and_names_the_file(tmp_path, mon
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     tried = []
-    monkeypatch.setattr(socket.socket, "connect", lambda self, addr: tried.append(addr) or (_ for _ in ()).throw(
-        OSError("test: no network")))
+    monkeypatch.setattr(
+        socket.socket,
+        "connect",
+        lambda self, addr: tried.append(addr) or (_ for _ in ()).throw(OSError("test: no network")),
+    )
     with pytest.raises(WeightsMissing) as exc:
         create_clip("ViT-B-16", "openai", weights_dir=tmp_path)
     assert tried == []

@@ -16,19 +16,26 @@ from tests.demo_images import random_subset as _subset  # demo_small: tests/conf
 
 
 def test_package_imports_without_torch_and_is_registered():
-    code = ("import sys; import methods.mpiqe as m; from methods.registry import get_method; "
-            "assert get_method('mpiqe') is m.MPIQE and get_method('visual-only') is m.VisualOnly; "
-            "m.MPIQE.availability(m.MPIQE.make_params('paper')); print('torch' in sys.modules)")
+    code = (
+        "import sys; import methods.mpiqe as m; from methods.registry import get_method; "
+        "assert get_method('mpiqe') is m.MPIQE and get_method('visual-only') is m.VisualOnly; "
+        "m.MPIQE.availability(m.MPIQE.make_params('paper')); print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_presets_and_parameter_contract():
     paper = MPIQE.make_params("paper")
-    assert (paper.backbone, paper.pretrained, paper.epochs, paper.warmup_epochs, paper.lr) == \
-        ("ViT-B-16", "openai", 30, 5, 3e-5)
+    assert (paper.backbone, paper.pretrained, paper.epochs, paper.warmup_epochs, paper.lr) == (
+        "ViT-B-16",
+        "openai",
+        30,
+        5,
+        3e-5,
+    )
     assert (paper.n_crops, paper.crop_size, paper.decoder_layers, paper.lambda1) == (8, 224, 3, 1.0)
-    assert paper.batch_size is None and paper.lambda2 is None           # per-dataset rules
+    assert paper.batch_size is None and paper.lambda2 is None  # per-dataset rules
     assert (paper.use_scene_prompts, paper.use_distortion_prompts, paper.visual_prompts) == (True, True, "deep")
     assert (paper.text_prompt_len, paper.visual_prompt_len) == (8, 4)
     demo, ci = MPIQE.make_params("demo"), MPIQE.make_params("ci")
@@ -76,8 +83,11 @@ def test_missing_weights_fail_fast_and_clearly(tmp_path, monkeypatch):
     from bench.errors import WeightsMissing
 
     tried = []
-    monkeypatch.setattr(socket.socket, "connect", lambda self, addr: tried.append(addr) or (_ for _ in ()).throw(
-        OSError("test: no network")))
+    monkeypatch.setattr(
+        socket.socket,
+        "connect",
+        lambda self, addr: tried.append(addr) or (_ for _ in ()).throw(OSError("test: no network")),
+    )
     m = MPIQE(MPIQE.make_params("paper"), RunContext(weights_dir=tmp_path))
     with pytest.raises(WeightsMissing) as exc:
         m.build()
@@ -94,24 +104,24 @@ torch = pytest.importorskip("torch")
 def test_loss_falls_within_50_steps_and_checkpoint_round_trips(demo_small, tmp_path):
     train = _subset(demo_small, 8)
     ctx = RunContext(seed=0, workdir=tmp_path)
-    m = MPIQE(MPIQE.make_params("ci", epochs=25, warmup_epochs=1, batch_size=8), ctx)   # 16 crops: 2 steps/epoch
+    m = MPIQE(MPIQE.make_params("ci", epochs=25, warmup_epochs=1, batch_size=8), ctx)  # 16 crops: 2 steps/epoch
     m.fit(train)
     losses = m.history.step_loss
     assert len(losses) == 50
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
-    assert ctx.notes == []                                  # demo sets carry both label kinds
+    assert ctx.notes == []  # demo sets carry both label kinds
     test = _subset(demo_small, 6, seed=1)
     pred = m.predict(test)
     assert pred.shape == (6,) and np.all(np.isfinite(pred))
-    assert np.array_equal(pred, m.predict(test))            # deterministic test crops
+    assert np.array_equal(pred, m.predict(test))  # deterministic test crops
 
-    ckpt = tmp_path / "ckpt" / "cell"                       # the runner's layout: no suffix, folders made
+    ckpt = tmp_path / "ckpt" / "cell"  # the runner's layout: no suffix, folders made
     m.save(ckpt)
     assert ckpt.is_file() and ckpt.stat().st_size < 2_000_000
     blob = torch.load(ckpt, weights_only=True)
     assert not any(k.startswith("clip.") for k in blob["state"])
     assert set(blob["state"]) == set(m.model.trainable_parameters())
-    fresh = MPIQE(MPIQE.make_params("paper"), RunContext(seed=0))   # config comes from the checkpoint
+    fresh = MPIQE(MPIQE.make_params("paper"), RunContext(seed=0))  # config comes from the checkpoint
     fresh.load(ckpt)
     assert fresh.params == m.params
     assert np.array_equal(fresh.predict(test), pred)
@@ -136,8 +146,12 @@ def test_missing_labels_switch_alignment_terms_off_with_notes(demo_small):
 
 def test_ablation_variants_train(demo_small):
     train = _subset(demo_small, 4)
-    for over in ({"use_scene_prompts": False}, {"use_distortion_prompts": False}, {"visual_prompts": "none"},
-                 {"visual_prompts": "shallow", "text_prompt_len": 2, "visual_prompt_len": 1}):
+    for over in (
+        {"use_scene_prompts": False},
+        {"use_distortion_prompts": False},
+        {"visual_prompts": "none"},
+        {"visual_prompts": "shallow", "text_prompt_len": 2, "visual_prompt_len": 1},
+    ):
         m = MPIQE(MPIQE.make_params("ci", epochs=1, **over))
         m.fit(train)
         assert np.all(np.isfinite(m.predict(train))), over
@@ -151,7 +165,9 @@ def test_visual_only_is_clip_plus_one_decoder_layer(demo_small):
     m.fit(train)
     model = m.model
     assert model.text is None and model.visual.prompts is None and len(model.decoder.layers) == 1
-    assert set(model.trainable_parameters()) == {"query"} | {f"decoder.{k}" for k, _ in model.decoder.named_parameters()}
+    assert set(model.trainable_parameters()) == {"query"} | {
+        f"decoder.{k}" for k, _ in model.decoder.named_parameters()
+    }
     assert np.all(np.isfinite(m.predict(train)))
 
 
@@ -171,11 +187,29 @@ def test_demo_cross_protocol_end_to_end(tmp_path):
     from bench.store import ResultStore
 
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bench", "run", "--protocol", "cross", "--method", "mpiqe",
-                    "--data", "demo", "--jobs", "2", "--out", str(tmp_path / "runs"), "--no-progress"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--protocol",
+            "cross",
+            "--method",
+            "mpiqe",
+            "--data",
+            "demo",
+            "--jobs",
+            "2",
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-progress",
+        ],
+        check=True,
+    )
     wall = time.perf_counter() - t0
     rows = list(ResultStore(tmp_path / "runs").iter_results())
     assert len(rows) == 20 and all(r["status"] == "done" and r["preset"] == "demo" for r in rows)
     assert {(r["train_dataset"], r["test_dataset"]) for r in rows} == {("demo-a", "demo-b"), ("demo-b", "demo-a")}
     assert all(np.isfinite(r["metrics"]["srcc"]) for r in rows)
-    print(f"demo cross protocol, 20 cells, --jobs 2: {wall:.0f} s")      # a figure, not a timed assertion
+    print(f"demo cross protocol, 20 cells, --jobs 2: {wall:.0f} s")  # a figure, not a timed assertion

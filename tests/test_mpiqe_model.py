@@ -38,13 +38,14 @@ def test_training_path_blocks_match_open_clip():
     """With autograd on, blocks run through run_block (contiguous projections): same output as open_clip."""
     model, clip = build(visual_prompts="none")
     x = images()
-    ours = model.visual.encode(x)                      # grad enabled: run_block's own computation
+    ours = model.visual.encode(x)  # grad enabled: run_block's own computation
     with torch.no_grad():
         ref = clip.encode_image(x)
     assert torch.allclose(ours.detach(), ref, atol=1e-5, rtol=0)
     block = clip.visual.transformer.resblocks[0]
     t = torch.randn(2, 7, block.ln_1.normalized_shape[0], requires_grad=True)
     from methods.mpiqe.model import run_block
+
     assert torch.allclose(run_block(block, t), block(t), atol=1e-5)
 
 
@@ -81,10 +82,10 @@ def test_ctx_init_of_the_wrong_length_is_refused():
 
 
 def _expected_trainable(cfg: ModelConfig, clip) -> int:
-    W = clip.visual.conv1.out_channels                 # ViT width
+    W = clip.visual.conv1.out_channels  # ViT width
     L = len(clip.visual.transformer.resblocks)
-    Wt = clip.token_embedding.weight.shape[1]          # text width
-    D = clip.visual.output_dim                         # joint space
+    Wt = clip.token_embedding.weight.shape[1]  # text width
+    D = clip.visual.output_dim  # joint space
     n = {"deep": L * cfg.visual_prompt_len, "shallow": cfg.visual_prompt_len, "none": 0}[cfg.visual_prompts]
     branches = int(cfg.use_scene_prompts) + int(cfg.use_distortion_prompts)
     H, h = int(D * cfg.decoder_mlp_ratio), cfg.head_hidden
@@ -92,20 +93,23 @@ def _expected_trainable(cfg: ModelConfig, clip) -> int:
     layer = 2 * (2 * D) + 2 * mha + (2 * D + D * H + H + H * D + D)
     head = 2 * D + D * h + h + h + 1
     total = n * W + branches * cfg.text_prompt_len * Wt + cfg.decoder_layers * layer + head
-    total += D if branches == 0 else 0                 # learnable query
+    total += D if branches == 0 else 0  # learnable query
     total += W * D if cfg.projection == "learnable" else 0
     return total
 
 
-@pytest.mark.parametrize("over", [
-    {},
-    {"use_scene_prompts": False},
-    {"use_distortion_prompts": False},
-    {"visual_prompts": "shallow"},
-    {"visual_prompts": "none", "text_prompt_len": 2, "visual_prompt_len": 1},
-    {"use_scene_prompts": False, "use_distortion_prompts": False, "visual_prompts": "none", "decoder_layers": 1},
-    {"projection": "learnable", "decoder_layers": 2, "visual_prompt_len": 8, "text_prompt_len": 16},
-])
+@pytest.mark.parametrize(
+    "over",
+    [
+        {},
+        {"use_scene_prompts": False},
+        {"use_distortion_prompts": False},
+        {"visual_prompts": "shallow"},
+        {"visual_prompts": "none", "text_prompt_len": 2, "visual_prompt_len": 1},
+        {"use_scene_prompts": False, "use_distortion_prompts": False, "visual_prompts": "none", "decoder_layers": 1},
+        {"projection": "learnable", "decoder_layers": 2, "visual_prompt_len": 8, "text_prompt_len": 16},
+    ],
+)
 def test_trainable_parameter_counts_match_the_formula(over):
     model, clip = build(**over)
     assert count_trainable(model) == _expected_trainable(model.cfg, clip)
@@ -120,10 +124,21 @@ def test_one_optimiser_step_leaves_every_clip_weight_bit_identical():
     before_train = {k: v.detach().clone() for k, v in model.trainable_parameters().items()}
     opt = T.make_optimizer(model, lr=1e-2, weight_decay=0.0)
     model.train()
-    batch = {"crops": torch.rand(2, 2, 3, 64, 64), "target": torch.tensor([0.2, 0.9]),
-             "scene": torch.eye(9)[:2], "distortion": torch.tensor([3, 5])}
-    T.train_step(model, opt, batch, T.LossWeights(), torch.device("cpu"), micro_images=1,
-                 autocast=T.autocast_for(torch.device("cpu"), "off"))
+    batch = {
+        "crops": torch.rand(2, 2, 3, 64, 64),
+        "target": torch.tensor([0.2, 0.9]),
+        "scene": torch.eye(9)[:2],
+        "distortion": torch.tensor([3, 5]),
+    }
+    T.train_step(
+        model,
+        opt,
+        batch,
+        T.LossWeights(),
+        torch.device("cpu"),
+        micro_images=1,
+        autocast=T.autocast_for(torch.device("cpu"), "off"),
+    )
     for k, v in clip.state_dict().items():
         assert torch.equal(v, before_clip[k]), k
     changed = [k for k, v in model.trainable_parameters().items() if not torch.equal(v, before_train[k])]
@@ -135,16 +150,26 @@ def test_one_optimiser_step_leaves_every_clip_weight_bit_identical():
 
 
 def test_micro_batching_gives_the_same_gradients_as_one_pass():
-    batch = {"crops": torch.rand(4, 2, 3, 64, 64), "target": torch.tensor([0.1, 0.4, 0.6, 0.9]),
-             "scene": torch.tensor([[1.0] + [0] * 8, [0.0] * 9, [0.5, 0.5] + [0] * 7, [0] * 8 + [1.0]]),
-             "distortion": torch.tensor([1, -1, 4, 10])}
+    batch = {
+        "crops": torch.rand(4, 2, 3, 64, 64),
+        "target": torch.tensor([0.1, 0.4, 0.6, 0.9]),
+        "scene": torch.tensor([[1.0] + [0] * 8, [0.0] * 9, [0.5, 0.5] + [0] * 7, [0] * 8 + [1.0]]),
+        "distortion": torch.tensor([1, -1, 4, 10]),
+    }
     grads = []
     for micro in (4, 1):
         model, _ = build()
         model.train()
         opt = T.make_optimizer(model, lr=0.0, weight_decay=0.0)
-        T.train_step(model, opt, batch, T.LossWeights(), torch.device("cpu"), micro_images=micro,
-                     autocast=T.autocast_for(torch.device("cpu"), "off"))
+        T.train_step(
+            model,
+            opt,
+            batch,
+            T.LossWeights(),
+            torch.device("cpu"),
+            micro_images=micro,
+            autocast=T.autocast_for(torch.device("cpu"), "off"),
+        )
         grads.append({k: p.grad.clone() for k, p in model.trainable_parameters().items()})
     for k in grads[0]:
         assert torch.allclose(grads[0][k], grads[1][k], atol=1e-4, rtol=1e-3), k
@@ -160,9 +185,9 @@ def test_forward_outputs_and_the_text_cache():
         assert out["dist_logits"].shape == (5, len(DISTORTION_PROMPTS))
         cached = model._text_cache
         assert cached is not None and set(cached) == {"scene", "distortion"}
-        model.text.ctx["scene"].add_(1.0)          # the cache is reused in eval mode ...
+        model.text.ctx["scene"].add_(1.0)  # the cache is reused in eval mode ...
         assert torch.equal(model(images(5))["score"], out["score"])
-    model.train()                                  # ... and dropped when training resumes
+    model.train()  # ... and dropped when training resumes
     assert model._text_cache is None
 
 
@@ -170,7 +195,7 @@ def test_loading_trainable_state_drops_the_text_cache():
     model, _ = build()
     model.eval()
     with torch.no_grad():
-        before = model(images(3))["score"]         # fills the eval-mode text cache
+        before = model(images(3))["score"]  # fills the eval-mode text cache
         state = {k: v.clone() for k, v in model.trainable_state().items()}
         state["text.ctx.scene"] += 1.0
     model.load_state_dict(state, strict=False)
@@ -229,13 +254,15 @@ def test_visual_prompts_follow_eq7_against_a_concatenating_reference(mode):
         t = torch.cat([t[:, :1], P[0].expand(t.shape[0], -1, -1), t[:, 1:]], dim=1)
         for i, block in enumerate(v.transformer.resblocks):
             if i > 0 and mode == "deep":
-                t = torch.cat([t[:, :1], P[i].expand(t.shape[0], -1, -1), t[:, 1 + n:]], dim=1)
+                t = torch.cat([t[:, :1], P[i].expand(t.shape[0], -1, -1), t[:, 1 + n :]], dim=1)
             t = block(t)
-        ref_cls, ref_patches = t[:, 0], t[:, 1 + n:]
+        ref_cls, ref_patches = t[:, 0], t[:, 1 + n :]
         cls, patches = model.visual(x)
     assert torch.allclose(cls, ref_cls, atol=1e-5) and torch.allclose(patches, ref_patches, atol=1e-5)
-    cls_g, patches_g = model.visual(x)                 # training path (run_block, in-place prompt swap)
-    assert torch.allclose(cls_g.detach(), ref_cls, atol=1e-5) and torch.allclose(patches_g.detach(), ref_patches, atol=1e-5)
+    cls_g, patches_g = model.visual(x)  # training path (run_block, in-place prompt swap)
+    assert torch.allclose(cls_g.detach(), ref_cls, atol=1e-5) and torch.allclose(
+        patches_g.detach(), ref_patches, atol=1e-5
+    )
 
 
 def test_distortion_logits_follow_eqs_10_11_written_out():
@@ -248,9 +275,9 @@ def test_distortion_logits_follow_eqs_10_11_written_out():
         text = model.text_features()["distortion"]
         _, patches = model.visual((x - model.mean) / model.std)
         B, _, W = patches.shape
-        grid = patches.transpose(1, 2).reshape(B, W, 4, 4)        # 64 px / patch 16
+        grid = patches.transpose(1, 2).reshape(B, W, 4, 4)  # 64 px / patch 16
         for b in range(B):
-            wins = [grid[b, :, r:r + 2, c:c + 2].amax(dim=(1, 2)) for r in (0, 2) for c in (0, 2)]
+            wins = [grid[b, :, r : r + 2, c : c + 2].amax(dim=(1, 2)) for r in (0, 2) for c in (0, 2)]
             proj = [model.visual.project(w) for w in wins]
             for c in range(text.shape[0]):
                 sims = torch.stack([torch.nn.functional.cosine_similarity(p, text[c], dim=0) for p in proj])

@@ -14,8 +14,22 @@ from methods.mpiqe.perf import PAPER_INTRA_SIZES, intra_estimate  # noqa: E402
 
 
 def test_perf_json_on_the_tiny_backbone(capsys):
-    rc = main(["perf", "--backbone", "biqa-tiny-vit", "--batch", "16", "--repeats", "1", "--warmup", "0",
-               "--threads", "1", "--json"])
+    rc = main(
+        [
+            "perf",
+            "--backbone",
+            "biqa-tiny-vit",
+            "--batch",
+            "16",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--json",
+        ]
+    )
     assert rc == 0
     r = json.loads(capsys.readouterr().out)
     assert r["backbone"] == "biqa-tiny-vit" and r["batch"] == 16 and r["crop_size"] == 64
@@ -23,16 +37,36 @@ def test_perf_json_on_the_tiny_backbone(capsys):
     assert set(r["crops_per_s"]) == {"clip_inference", "mpiqe_inference", "mpiqe_train_step"}
     assert all(v > 0 for v in r["crops_per_s"].values())
     assert r["ratios"]["inference/clip"] == pytest.approx(
-        r["crops_per_s"]["mpiqe_inference"] / r["crops_per_s"]["clip_inference"])
+        r["crops_per_s"]["mpiqe_inference"] / r["crops_per_s"]["clip_inference"]
+    )
     assert r["ratios"]["train_step/clip"] == pytest.approx(
-        r["crops_per_s"]["mpiqe_train_step"] / r["crops_per_s"]["clip_inference"])
+        r["crops_per_s"]["mpiqe_train_step"] / r["crops_per_s"]["clip_inference"]
+    )
     assert set(r["intra_estimate_detail"]) == set(PAPER_INTRA_SIZES) and r["intra_estimate_h"] > 0
     assert r["trainable_params"] > 0
 
 
 def test_perf_text_output_and_visual_only(capsys):
-    assert main(["perf", "--method", "visual-only", "--backbone", "biqa-tiny-vit", "--batch", "8",
-                 "--repeats", "1", "--warmup", "0", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "perf",
+                "--method",
+                "visual-only",
+                "--backbone",
+                "biqa-tiny-vit",
+                "--batch",
+                "8",
+                "--repeats",
+                "1",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "(2)/(1)" in out and "(3)/(1)" in out and "crops/s" in out and "intra protocol" in out
 

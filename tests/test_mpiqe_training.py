@@ -26,21 +26,25 @@ CPU = torch.device("cpu")
 
 
 # --- both readings of the batch -------------------------------------------------------------
-@pytest.mark.parametrize("dataset,n,crop_steps,image_steps", [
-    ("livec", 930, (930 * 8) // 64 * 30, math.ceil(930 / 64) * 30),         # 3480 vs 450
-    ("koniq10k", 8058, (8058 * 8) // 64 * 30, math.ceil(8058 / 64) * 30),   # 30210 vs 3780
-    ("live", 623, (623 * 8) // 32 * 30, math.ceil(623 / 32) * 30),          # batch 32 on LIVE
-])
+@pytest.mark.parametrize(
+    "dataset,n,crop_steps,image_steps",
+    [
+        ("livec", 930, (930 * 8) // 64 * 30, math.ceil(930 / 64) * 30),  # 3480 vs 450
+        ("koniq10k", 8058, (8058 * 8) // 64 * 30, math.ceil(8058 / 64) * 30),  # 30210 vs 3780
+        ("live", 623, (623 * 8) // 32 * 30, math.ceil(623 / 32) * 30),  # batch 32 on LIVE
+    ],
+)
 def test_recipe_counts_steps_and_samples_under_both_readings(dataset, n, crop_steps, image_steps):
     r = MPIQE.recipe(MPIQE.make_params("paper"), dataset, n)
     assert r["batch_unit"] == "crop" and r["optimizer_steps"] == crop_steps
     assert r["readings"]["crop"]["optimizer_steps"] == crop_steps
     assert r["readings"]["image"]["optimizer_steps"] == image_steps
-    assert r["readings"]["image"]["samples_seen"] == n * 30                  # images
-    assert r["readings"]["crop"]["samples_seen"] == crop_steps * r["batch_size"]   # crops
+    assert r["readings"]["image"]["samples_seen"] == n * 30  # images
+    assert r["readings"]["crop"]["samples_seen"] == crop_steps * r["batch_size"]  # crops
     image = MPIQE.recipe(MPIQE.make_params("paper", batch_unit="image"), dataset, n)
     assert image["optimizer_steps"] == image_steps and image["samples_seen"] == n * 30
     from methods.recipes import RECIPE_KEYS
+
     assert set(RECIPE_KEYS) <= set(r)
     assert "DEIQT" in r["sources"]["batch_unit"]
     assert VisualOnly.recipe(VisualOnly.make_params("paper"), dataset, n)["optimizer_steps"] == crop_steps
@@ -85,20 +89,33 @@ def test_history_terms_equal_the_terms_written_out_for_one_batch(demo_small, uni
     lo, span = T.score_map("unit", train.scores, train.dataset.raw_scale)
     data = training_samples(train.records, unit, 2, 64, seed=0)
     rows = []
-    T.fit(m.model, data, epochs=1, warmup_epochs=0, lr=1e-3, min_lr=0.0, weight_decay=0.0, batch_size=64,
-          weights=weights, score_map=(lo, span), device=CPU, amp="off", on_epoch=lambda e, row: rows.append(row))
-    assert len(rows) == 1                                      # one batch: the whole training set
+    T.fit(
+        m.model,
+        data,
+        epochs=1,
+        warmup_epochs=0,
+        lr=1e-3,
+        min_lr=0.0,
+        weight_decay=0.0,
+        batch_size=64,
+        weights=weights,
+        score_map=(lo, span),
+        device=CPU,
+        amp="off",
+        on_epoch=lambda e, row: rows.append(row),
+    )
+    assert len(rows) == 1  # one batch: the whole training set
 
-    m.model.load_state_dict(before, strict=False)              # the model as the step saw it
+    m.model.load_state_dict(before, strict=False)  # the model as the step saw it
     m.model.train()
     data.set_epoch(0)
     items = [data[i] for i in range(len(data))]
-    crops = to_unit(torch.stack([it["crops"] for it in items]))   # [samples, k, 3, s, s] uint8 -> [0, 1]
+    crops = to_unit(torch.stack([it["crops"] for it in items]))  # [samples, k, 3, s, s] uint8 -> [0, 1]
     k = crops.shape[1]
     mos = (torch.tensor([it["score"] for it in items], dtype=torch.float64) - lo) / span
     with torch.no_grad():
         out = m.model(crops.flatten(0, 1))
-    score = out["score"].view(-1, k).mean(1)                   # crop: k = 1, each crop its own sample
+    score = out["score"].view(-1, k).mean(1)  # crop: k = 1, each crop its own sample
     l_score = F.smooth_l1_loss(score, mos.float(), beta=0.1)
     scene = torch.stack([it["scene"] for it in items]).repeat_interleave(k, 0)
     l_scene = -(scene * F.log_softmax(out["scene_logits"], -1)).sum(-1).mean()
@@ -115,9 +132,10 @@ def test_history_terms_equal_the_terms_written_out_for_one_batch(demo_small, uni
 def test_cell_history_has_the_contract_names_and_the_losses_in_force(demo_small):
     ctx = RunContext(seed=0)
     MPIQE(MPIQE.make_params("ci", epochs=2, use_distortion_prompts=False), ctx).fit(_subset(demo_small, 4))
-    assert [set(r) for r in ctx.history] == [{"epoch", "lr", "seconds", "loss", "loss_score", "loss_scene",
-                                              "loss_dist"}] * 2
-    assert all(r["loss_dist"] is None and r["loss_scene"] > 0 for r in ctx.history)   # the term is off
+    assert [set(r) for r in ctx.history] == [
+        {"epoch", "lr", "seconds", "loss", "loss_score", "loss_scene", "loss_dist"}
+    ] * 2
+    assert all(r["loss_dist"] is None and r["loss_scene"] > 0 for r in ctx.history)  # the term is off
     eff = ctx.facts["effective_losses"]
     assert eff["dist"] == 0.0 and eff["scene"] == 1.0 and eff["score"] == 0.5 and eff["batch_unit"] == "crop"
     assert ctx.facts["selected_epoch"] == 2
@@ -137,11 +155,19 @@ def test_paper_preset_refuses_unlabelled_data_at_plan_time(tmp_path):
         plan("cross", ["mpiqe"], opts, param_overrides={"mpiqe": {"pretrained": "none"}}, **kwargs)
     msg = str(err.value)
     assert "clive_{train,val,test}_clip.txt" in msg and "--labels" in msg
-    assert "--param mpiqe.allow_missing_labels=true" in msg      # method-scoped: visual-only has no such param
+    assert "--param mpiqe.allow_missing_labels=true" in msg  # method-scoped: visual-only has no such param
     notes: list[str] = []
-    tasks = plan("cross", ["mpiqe", "visual-only"], opts, notes=notes, param_overrides={
-        "mpiqe": {"pretrained": "none", "allow_missing_labels": True}, "visual-only": {"pretrained": "none"}},
-        **kwargs)
+    tasks = plan(
+        "cross",
+        ["mpiqe", "visual-only"],
+        opts,
+        notes=notes,
+        param_overrides={
+            "mpiqe": {"pretrained": "none", "allow_missing_labels": True},
+            "visual-only": {"pretrained": "none"},
+        },
+        **kwargs,
+    )
     assert len(tasks) == 2 and len(notes) == 1 and "L_scene and L_dist off" in notes[0]
     # an ablation without the scene branch needs only the distortion labels
     info = dataclasses.replace(_info(root, "livec"), has_distortion_labels=True)
@@ -162,12 +188,12 @@ def test_lambda1_zero_needs_no_distortion_labels_at_plan_or_fit_time(demo_small)
     assert ctx.facts["effective_losses"]["dist"] == 0.0 and ctx.facts["effective_losses"]["scene"] == 1.0
     assert not any("distortion" in n for n in ctx.notes), ctx.notes
     assert all(r["loss_dist"] is None and r["loss_scene"] is not None for r in ctx.history)
-    strict = MPIQE.make_params("ci", epochs=1, allow_missing_labels=False)      # lambda1 = 1: refused
+    strict = MPIQE.make_params("ci", epochs=1, allow_missing_labels=False)  # lambda1 = 1: refused
     with pytest.raises(MissingLabels, match="mpiqe.allow_missing_labels=true"):
         MPIQE.check_plan(strict, info)
     with pytest.raises(MissingLabels):
         MPIQE(strict, RunContext(seed=0)).fit(unlabelled)
-    allowed = MPIQE.make_params("ci", epochs=1)                                 # allowed: off, and said so
+    allowed = MPIQE.make_params("ci", epochs=1)  # allowed: off, and said so
     ctx = RunContext(seed=0)
     MPIQE(allowed, ctx).fit(unlabelled)
     assert ctx.facts["effective_losses"]["dist"] == 0.0 and any("L_dist) off" in n for n in ctx.notes)
@@ -186,8 +212,26 @@ def test_dry_run_shows_the_missing_labels_error(tmp_path, capsys):
 
     root = write_fixture(tmp_path / "data", "livec", layout="pyiqa", labels=False)
     write_fixture(root, "koniq10k", layout="pyiqa", labels=False)
-    code = main(["run", "--protocol", "cross", "--train", "livec", "--test", "koniq10k", "--method", "mpiqe",
-                 "--data-root", str(root), "--param", "pretrained=none", "--dry-run", "--out", str(tmp_path / "r")])
+    code = main(
+        [
+            "run",
+            "--protocol",
+            "cross",
+            "--train",
+            "livec",
+            "--test",
+            "koniq10k",
+            "--method",
+            "mpiqe",
+            "--data-root",
+            str(root),
+            "--param",
+            "pretrained=none",
+            "--dry-run",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 2 and "--labels" in capsys.readouterr().err
 
 
@@ -202,8 +246,9 @@ def test_select_on_val_keeps_the_best_validation_epoch(demo_small):
     best = int(np.nanargmax([-2 if s is None else s for s in srcc])) + 1
     assert ctx.facts["selected_epoch"] == best
     from scipy.stats import spearmanr
+
     pred = m.predict(val)
-    if srcc[best - 1] is not None:                              # the kept model is that epoch's model
+    if srcc[best - 1] is not None:  # the kept model is that epoch's model
         assert spearmanr(val.scores, pred)[0] == pytest.approx(srcc[best - 1], abs=1e-9)
     with pytest.raises(Exception, match="--val-fraction"):
         MPIQE(MPIQE.make_params("ci", epochs=1), RunContext(select_on="val")).fit(train)
@@ -212,7 +257,7 @@ def test_select_on_val_keeps_the_best_validation_epoch(demo_small):
 @pytest.mark.parametrize("scale,expect", [("unit", None), ("raw", (0.0, 1.0)), ("0-100", (1.0, 0.04))])
 def test_score_scales_and_predictions_on_the_score_scale(demo_small, scale, expect):
     train = _subset(demo_small, 4)
-    lo, span = T.score_map(scale, train.scores, train.dataset.raw_scale)    # demo raw_scale (1, 5)
+    lo, span = T.score_map(scale, train.scores, train.dataset.raw_scale)  # demo raw_scale (1, 5)
     if expect is None:
         assert (lo, span) == pytest.approx((train.scores.min(), np.ptp(train.scores)))
     else:
@@ -252,10 +297,12 @@ def test_bf16_alignment_logits_agree_with_fp32_and_stay_fp32():
 
 def test_micro_batched_and_one_pass_gradients_agree_under_bf16():
     """Stated tolerance under CPU bf16 autocast: relative gradient difference <= 1e-2 per tensor."""
-    batch = {"crops": torch.rand(4, 2, 3, 64, 64, generator=torch.Generator().manual_seed(2)),
-             "target": torch.tensor([0.1, 0.4, 0.6, 0.9]),
-             "scene": torch.tensor([[1.0] + [0] * 8, [0.0] * 9, [0.5, 0.5] + [0] * 7, [0] * 8 + [1.0]]),
-             "distortion": torch.tensor([1, -1, 4, 10])}
+    batch = {
+        "crops": torch.rand(4, 2, 3, 64, 64, generator=torch.Generator().manual_seed(2)),
+        "target": torch.tensor([0.1, 0.4, 0.6, 0.9]),
+        "scene": torch.tensor([[1.0] + [0] * 8, [0.0] * 9, [0.5, 0.5] + [0] * 7, [0] * 8 + [1.0]]),
+        "distortion": torch.tensor([1, -1, 4, 10]),
+    }
     grads = []
     for micro in (4, 1):
         model = _tiny()
@@ -288,12 +335,12 @@ def test_fp32_islands_are_exactly_fp32_math_on_the_bf16_vit_output(pool):
             out = model(x, text)
             text_bf16 = model.text_features()
         cls, patches = seen["vit"]
-        assert cls.dtype == torch.bfloat16                  # the blocks did run in bf16
+        assert cls.dtype == torch.bfloat16  # the blocks did run in bf16
         for name in text:
             assert text_bf16[name].dtype == torch.float32
             assert torch.allclose(text_bf16[name], text[name], atol=1e-6, rtol=0)
         gh, gw = model.visual.grid
-        vit = model.visual.visual                           # CLIP's ln_post + proj, applied here in fp32
+        vit = model.visual.visual  # CLIP's ln_post + proj, applied here in fp32
 
         def project(tokens):
             return vit.ln_post(tokens.float()) @ vit.proj
@@ -308,6 +355,7 @@ def test_fp32_islands_are_exactly_fp32_math_on_the_bf16_vit_output(pool):
     assert torch.allclose(out["dist_logits"], dist, atol=1e-4, rtol=0)
     assert torch.allclose(out["score"], score, atol=1e-6, rtol=0)
 
+
 # --- window pooling --------------------------------------------------------------------------
 def test_window_pooling_after_the_projection_follows_its_write_out():
     model = _tiny(window=2, window_pool="after", window_temperature=0.05, temperature=0.02)
@@ -320,11 +368,11 @@ def test_window_pooling_after_the_projection_follows_its_write_out():
         assert not torch.allclose(before(x)["dist_logits"], out["dist_logits"])
         text = model.text_features()["distortion"]
         _, patches = model.visual((x - model.mean) / model.std)
-        proj = model.visual.project(patches)                         # [B, 16, D] in the joint space
+        proj = model.visual.project(patches)  # [B, 16, D] in the joint space
         grid = proj.transpose(1, 2).reshape(2, proj.shape[-1], 4, 4)
         for b in range(2):
-            wins = torch.stack([grid[b, :, r:r + 2, c:c + 2].amax(dim=(1, 2)) for r in (0, 2) for c in (0, 2)])
-            sims = F.cosine_similarity(wins[:, None], text[None], dim=-1)          # [4, C]
+            wins = torch.stack([grid[b, :, r : r + 2, c : c + 2].amax(dim=(1, 2)) for r in (0, 2) for c in (0, 2)])
+            sims = F.cosine_similarity(wins[:, None], text[None], dim=-1)  # [4, C]
             agg = (torch.softmax(sims / 0.05, dim=0) * sims).sum(0)
             assert torch.allclose(out["dist_logits"][b], agg / 0.02, atol=1e-3)
 
@@ -332,8 +380,15 @@ def test_window_pooling_after_the_projection_follows_its_write_out():
 def test_bad_training_values_are_refused():
     from methods.mpiqe import MPIQEConfigError
 
-    for over in ({"batch_unit": "crops"}, {"score_scale": "percent"}, {"window_pool": "middle"}, {"batch_size": 0},
-                 {"lambda1": -1.0}, {"lambda2": -0.5}, {"smooth_l1_beta": -0.1}):
+    for over in (
+        {"batch_unit": "crops"},
+        {"score_scale": "percent"},
+        {"window_pool": "middle"},
+        {"batch_size": 0},
+        {"lambda1": -1.0},
+        {"lambda2": -0.5},
+        {"smooth_l1_beta": -0.1},
+    ):
         with pytest.raises(MPIQEConfigError, match=next(iter(over))):
             MPIQE(MPIQE.make_params("ci", **over))
 
@@ -345,9 +400,8 @@ def test_bench_methods_recipe_shows_both_readings(capsys):
 
     assert main(["methods", "mpiqe", "--recipe", "--dataset", "koniq10k", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["n_train_images"] == 8058                          # published size x 0.8 (data absent here)
+    assert r["n_train_images"] == 8058  # published size x 0.8 (data absent here)
     assert r["optimizer_steps"] == 30210 and r["readings"]["image"]["optimizer_steps"] == 3780
     assert main(["methods", "mpiqe", "--recipe", "--dataset", "livec"]) == 0
     text = capsys.readouterr().out
     assert "3480 optimiser steps" in text and "450 optimiser steps" in text
-

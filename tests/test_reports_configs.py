@@ -24,8 +24,22 @@ from reports.errors import ReportError
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mixed") / "runs"
-    common = ["run", "--protocol", "intra", "--method", "nss-svr", "--data", "demo", "--datasets", "demo-a",
-              "--out", str(out), "--no-progress", "--jobs", "1"]
+    common = [
+        "run",
+        "--protocol",
+        "intra",
+        "--method",
+        "nss-svr",
+        "--data",
+        "demo",
+        "--datasets",
+        "demo-a",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--jobs",
+        "1",
+    ]
     assert main(common + ["--splits", "10"]) == 0
     assert main(common + ["--splits", "3", "--param", "paired_products=false"]) == 0
     return out
@@ -50,7 +64,7 @@ def test_two_rows_labelled_by_what_differs_with_medians_from_the_json(mixed):
         row = next(r for r in t1.rows if r.config == f"paired_products={value}")
         stat = row.cells[("demo-a", "demo-a", "srcc")]
         assert stat.n == len(srccs) and stat.value == pytest.approx(float(np.median(srccs)))
-    assert not any("superseded" in n for n in t1.notes)            # nothing is thrown away any more
+    assert not any("superseded" in n for n in t1.notes)  # nothing is thrown away any more
     assert any("never pooled" in n and "--where" in n for n in t1.notes)
 
 
@@ -79,8 +93,9 @@ def test_where_and_preset_choose_one_configuration(mixed, capsys):
 
 
 def test_numerically_equal_parameters_are_one_configuration(mixed, tmp_path):
-    assert configs.config_of({"params": {"alpha": 1, "size": [224.0, 224]}}) == \
-        configs.config_of({"params": {"alpha": 1.0, "size": [224, 224.0]}})
+    assert configs.config_of({"params": {"alpha": 1, "size": [224.0, 224]}}) == configs.config_of(
+        {"params": {"alpha": 1.0, "size": [224, 224.0]}}
+    )
     assert configs.config_of({"params": {"alpha": 1}}) != configs.config_of({"params": {"alpha": 1.5}})
     runs = tmp_path / "runs"
     shutil.copytree(mixed, runs)
@@ -113,13 +128,36 @@ def test_synthetic_data_is_labelled_in_every_output(mixed, tmp_path, capsys):
     assert rows and all(r["synthetic_data"] == "yes" for r in rows if r["test"] == "demo-a")
     pngs = [p for p in written if p.suffix == ".png"]
     assert {p.stem for p in pngs} >= {"srcc_by_dataset", "scatter"}
-    for figure in report.figures:                        # captions (md links, LaTeX figures) say it too
+    for figure in report.figures:  # captions (md links, LaTeX figures) say it too
         assert figure[1].endswith("Synthetic data, not human-rated.")
-        assert f"]({figure[0]})" in md and rf"\includegraphics[width=\linewidth,height=0.4\textheight," \
-                                           rf"keepaspectratio]{{{figure[0]}}}" in tex
+        assert (
+            f"]({figure[0]})" in md
+            and rf"\includegraphics[width=\linewidth,height=0.4\textheight,"
+            rf"keepaspectratio]{{{figure[0]}}}"
+            in tex
+        )
     # bench run's summary, and results export
-    assert main(["run", "--protocol", "intra", "--method", "nss-svr", "--data", "demo", "--datasets", "demo-a",
-                 "--out", str(mixed), "--splits", "3", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--protocol",
+                "intra",
+                "--method",
+                "nss-svr",
+                "--data",
+                "demo",
+                "--datasets",
+                "demo-a",
+                "--out",
+                str(mixed),
+                "--splits",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "SYNTHETIC DATA: demo-a is synthetic and not human-rated" in capsys.readouterr().out
     assert main(["results", "export", "--out", str(mixed), "--to", str(tmp_path / "t.csv")]) == 0
     exported = list(csv.DictReader((tmp_path / "t.csv").open()))
@@ -137,7 +175,7 @@ def test_per_distortion_table_equals_srcc_recomputed_from_preds(mixed):
 
     table = _table(build_report(mixed, views=["distortion"]), "distortion-demo-a")
     kind_of = {r.id: r.distortion for r in load_dataset("demo-a").records}
-    per: dict[tuple, list] = defaultdict(list)      # (paired_products, distortion) -> SRCC per cell
+    per: dict[tuple, list] = defaultdict(list)  # (paired_products, distortion) -> SRCC per cell
     for c in _cells(mixed):
         with (mixed / "cells" / c["key"][:2] / f"{c['key']}.preds.csv").open() as f:
             rows = list(csv.DictReader(f))
@@ -192,7 +230,8 @@ def test_metrics_aggregate_and_spreads(mixed):
     assert lo <= stat.value <= hi and min(srcc) <= lo and hi <= max(srcc)
     again = _table(build_report(mixed, spread="ci", views=[]), "table1")
     assert next(r for r in again.rows if r.config == "paired_products=true").cells[
-        ("demo-a", "demo-a", "srcc")].bounds == (lo, hi)                     # seeded: the same interval twice
+        ("demo-a", "demo-a", "srcc")
+    ].bounds == (lo, hi)  # seeded: the same interval twice
     with pytest.raises(ReportError, match="Did you mean: rmse"):
         build_report(mixed, metrics=["rmsee"])
 
@@ -205,14 +244,16 @@ def test_protocol_options_separate_rows_and_trained_on_test_is_marked(mixed, tmp
     for path in runs.glob("cells/*/*.json"):
         c = json.loads(path.read_text())
         if c["params"]["paired_products"] is True:
-            c["cross_train"] = "full" if c["split_index"] % 2 else "train-split"   # an option another protocol sets
+            c["cross_train"] = "full" if c["split_index"] % 2 else "train-split"  # an option another protocol sets
             c["trained_on_test_dataset"] = c["split_index"] == 0
             path.write_text(json.dumps(c))
     t1 = _table(build_report(runs, views=[]), "table1")
     labels = sorted(r.label for r in t1.rows)
-    assert labels == ["NSS-SVR (paired_products=false, cross_train=–)",
-                      "NSS-SVR (paired_products=true, cross_train=full)",
-                      "NSS-SVR (paired_products=true, cross_train=train-split)"]
+    assert labels == [
+        "NSS-SVR (paired_products=false, cross_train=–)",
+        "NSS-SVR (paired_products=true, cross_train=full)",
+        "NSS-SVR (paired_products=true, cross_train=train-split)",
+    ]
     marked = next(r for r in t1.rows if "train-split" in r.label).cells[("demo-a", "demo-a", "srcc")]
     assert marked.note == "¶" and marked.n == 5
     assert next(r for r in t1.rows if "=full" in r.label).cells[("demo-a", "demo-a", "srcc")].note == ""
@@ -226,12 +267,34 @@ def test_protocol_options_separate_rows_and_trained_on_test_is_marked(mixed, tmp
 def test_run_options_recorded_by_the_runner_separate_rows(tmp_path):
     """`--cross-train full` cells (recorded in the cell's training_options) never pool with split cells."""
     out = tmp_path / "runs"
-    common = ["run", "--protocol", "cross", "--method", "nss-svr", "--data", "demo", "--train", "demo-a",
-              "--test", "demo-b", "--out", str(out), "--no-progress", "--jobs", "1", "--splits", "2"]
+    common = [
+        "run",
+        "--protocol",
+        "cross",
+        "--method",
+        "nss-svr",
+        "--data",
+        "demo",
+        "--train",
+        "demo-a",
+        "--test",
+        "demo-b",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--jobs",
+        "1",
+        "--splits",
+        "2",
+    ]
     assert main(common) == 0
     assert main(common + ["--cross-train", "full"]) == 0
     cells = _cells(out)
-    assert sorted((c.get("training_options") or {}).get("cross_train", "split") for c in cells) == ["full", "split", "split"]
+    assert sorted((c.get("training_options") or {}).get("cross_train", "split") for c in cells) == [
+        "full",
+        "split",
+        "split",
+    ]
     t3 = _table(build_report(out, views=[]), "table3")
     by_label = {r.label: r for r in t3.rows}
     assert sorted(by_label) == ["NSS-SVR (cross_train=full)", "NSS-SVR (cross_train=–)"]

@@ -37,7 +37,10 @@ def read_only(folder: Path):
     if os.geteuid() != 0:
         folder.chmod(0o555)
         undo = lambda: folder.chmod(0o755)
-    elif shutil.which("chattr") and subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False).returncode == 0:
+    elif (
+        shutil.which("chattr")
+        and subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False).returncode == 0
+    ):
         undo = lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
     else:
         pytest.skip("cannot make a read-only folder here (root without chattr)")
@@ -53,8 +56,13 @@ def read_only(folder: Path):
 def nearly_full(folder: Path, free_kb: int = 12):
     """A real tmpfs of 256 KiB with only ``free_kb`` left (root only)."""
     folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
-                                          capture_output=True, check=False).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True, check=False
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a small tmpfs needs root")
     try:
         (folder / "ballast").write_bytes(b"\0" * ((256 - free_kb) * 1024))
@@ -65,8 +73,11 @@ def nearly_full(folder: Path, free_kb: int = 12):
 
 def _leftovers(folder: Path) -> list[Path]:
     """Empty files or temporary files: what a failed write must never leave."""
-    return [p for p in folder.rglob("*") if p.is_file() and p.name != "ballast"
-            and (p.stat().st_size == 0 or ".tmp" in p.name)]
+    return [
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != "ballast" and (p.stat().st_size == 0 or ".tmp" in p.name)
+    ]
 
 
 def _clean_error(capsys) -> str:
@@ -129,14 +140,14 @@ def _copy_with_preds(tmp_path) -> tuple[Path, Path]:
 def test_truncated_predictions_are_named_not_plotted(tmp_path):
     runs, preds = _copy_with_preds(tmp_path)
     lines = preds.read_text().splitlines()
-    preds.write_text("\n".join(lines[:2]) + "\n")        # header + 1 row: the old scatter said n=1
+    preds.write_text("\n".join(lines[:2]) + "\n")  # header + 1 row: the old scatter said n=1
     report = build_report(runs, views=[])
     cell = next(r for r in report.results if r.preds_path == preds)
     with pytest.raises(ReportError, match=r"holds 1 prediction\(s\) but its cell tested 30 images: .*truncated"):
         plot_scatter(cell, tmp_path / "s", ["png"])
     with pytest.raises(ReportError, match="truncated"):
         write_report(report, tmp_path / "rep", ["png"], scatter=cell.key)
-    write_report(report, tmp_path / "rep2", ["md", "png"])      # default pick: skipped, and the report says so
+    write_report(report, tmp_path / "rep2", ["md", "png"])  # default pick: skipped, and the report says so
     assert not (tmp_path / "rep2" / "plots" / "scatter.png").exists()
     assert "No scatter plot" in (tmp_path / "rep2" / "report.md").read_text()
 

@@ -28,7 +28,7 @@ def test_plot_writes_png_and_pdf(report, tmp_path, name):
 
 
 def test_scatter(report, tmp_path):
-    cell = pick_cell(report.results, None)       # the only cell with predictions
+    cell = pick_cell(report.results, None)  # the only cell with predictions
     assert (cell.method, cell.test, cell.split_index) == ("mpiqe", "live", 0)
     assert pick_cell(report.results, "mpiqe:live:0").key == cell.key
     assert pick_cell(report.results, cell.key[:8]).key == cell.key

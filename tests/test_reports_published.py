@@ -27,7 +27,7 @@ def test_counts_and_names(pub):
     per_table = {t: sum(p.table == t for p in pub) for t in range(1, 7)}
     assert per_table == {1: 120, 2: 12, 3: 18, 4: 20, 5: 36, 6: 32}
     for p in pub:
-        assert p.method in registry.names(), p.method            # harness names, not the paper's
+        assert p.method in registry.names(), p.method  # harness names, not the paper's
         assert p.train in DATASET_TITLES and p.test in DATASET_TITLES
         assert p.metric in ("plcc", "srcc") and 0 < p.value < 1
     assert {p.variant for p in pub if p.table == 4} == set(ABLATION_TITLES)
@@ -52,11 +52,11 @@ def test_spot_checks(pub):
 def _block(text: str, start: str, n_lines: int) -> list[str]:
     lines = text.splitlines()
     i = next(i for i, line in enumerate(lines) if line.startswith(start))
-    return lines[i + 1: i + 1 + n_lines]
+    return lines[i + 1 : i + 1 + n_lines]
 
 
 def _numbers(line: str) -> list[float]:
-    line = re.sub(r"(\d\.\d{3})superscript\S*", r"\1", line)     # "0.759superscript0.7590.759^{\ast}"
+    line = re.sub(r"(\d\.\d{3})superscript\S*", r"\1", line)  # "0.759superscript0.7590.759^{\ast}"
     return [float(x) for x in re.findall(r"(?<![\w.])(?:0\.\d{3})(?![\d])", line)]
 
 
@@ -72,20 +72,29 @@ def test_tables_match_the_paper_text(pub, shared_dir):
         assert ours == nums, method
     t4 = _block(text, "Table 4:", 7)[2:]
     for variant, line in zip(ABLATION_TITLES, t4, strict=True):
-        ours = [_value(pub, table=4, variant=variant, test=d, metric=m).value
-                for d in ("csiq", "livec") for m in ("plcc", "srcc")]
+        ours = [
+            _value(pub, table=4, variant=variant, test=d, metric=m).value
+            for d in ("csiq", "livec")
+            for m in ("plcc", "srcc")
+        ]
         assert ours == _numbers(line), variant
     t6 = _block(text, "Table 6:", 10)[2:]
     variants = [f"text_prompt_len={n}" for n in (2, 4, 8, 16)] + [f"visual_prompt_len={n}" for n in (1, 2, 4, 8)]
     for variant, line in zip(variants, t6, strict=True):
-        ours = [_value(pub, table=6, variant=variant, test=d, metric=m).value
-                for d in ("live", "csiq") for m in ("plcc", "srcc")]
+        ours = [
+            _value(pub, table=6, variant=variant, test=d, metric=m).value
+            for d in ("live", "csiq")
+            for m in ("plcc", "srcc")
+        ]
         assert ours == _numbers(line)[-4:], variant
     t5 = _block(text, "Table 5:", 11)[2:]
     order = [(f, m) for f in (0.2, 0.4, 0.6) for m in ("vit-biqa", "hyperiqa", "mpiqe")]
     for (fraction, method), line in zip(order, t5, strict=True):
-        ours = [_value(pub, table=5, method=method, fraction=fraction, test=d, metric=m).value
-                for d in ("live", "livec") for m in ("plcc", "srcc")]
+        ours = [
+            _value(pub, table=5, method=method, fraction=fraction, test=d, metric=m).value
+            for d in ("live", "livec")
+            for m in ("plcc", "srcc")
+        ]
         assert ours == _numbers(line)[-4:], (fraction, method)
 
 
@@ -97,13 +106,25 @@ def test_pyiqa_nr_numbers_join_the_eval_table():
 
     pub = {(p.method, p.test, p.metric): p.value for p in load_pyiqa_nr()}
     assert pub[("pyiqa:brisque", "livec", "srcc")] == pub[("brisque", "livec", "srcc")] == 0.3128
-    assert pub[("pyiqa:clipiqa+", "koniq10k", "plcc")] == 0.909                 # pyiqa's 1024x768 column
-    assert pub[("pyiqa:clipiqa+", "koniq10k@512x384", "plcc")] == 0.8454        # its 512x384 one, kept apart
-    assert ("pyiqa:tres", "livec", "srcc") in pub                               # pyiqa's 'tres-koniq'
-    assert ("pyiqa:qalign", "koniq10k@512x384", "srcc") not in pub      # empty cells stay empty
-    cell = {"key": "k1", "protocol": "eval", "method": "brisque", "variant": "default", "train_dataset": "livec",
-            "test_dataset": "livec", "split_set": "default", "split_index": 0, "split_hash": "h", "seed": 0,
-            "metrics": {"srcc": 0.30, "plcc": 0.33, "krcc": 0.2}, "params": {}, "preset": "paper"}
+    assert pub[("pyiqa:clipiqa+", "koniq10k", "plcc")] == 0.909  # pyiqa's 1024x768 column
+    assert pub[("pyiqa:clipiqa+", "koniq10k@512x384", "plcc")] == 0.8454  # its 512x384 one, kept apart
+    assert ("pyiqa:tres", "livec", "srcc") in pub  # pyiqa's 'tres-koniq'
+    assert ("pyiqa:qalign", "koniq10k@512x384", "srcc") not in pub  # empty cells stay empty
+    cell = {
+        "key": "k1",
+        "protocol": "eval",
+        "method": "brisque",
+        "variant": "default",
+        "train_dataset": "livec",
+        "test_dataset": "livec",
+        "split_set": "default",
+        "split_index": 0,
+        "split_hash": "h",
+        "seed": 0,
+        "metrics": {"srcc": 0.30, "plcc": 0.33, "krcc": 0.2},
+        "params": {},
+        "preset": "paper",
+    }
     tables, _ = eval_tables([to_result(cell)])
     rows = {r.label: r for r in tables[0].rows}
     published = next(r for label, r in rows.items() if label.endswith("(pyiqa)"))

@@ -40,12 +40,12 @@ def test_paired_wilcoxon_matches_scipy_and_edge_cases():
         b = a - rng.normal(0.004, 0.006, n)
         best = {("s", i): float(x) for i, x in enumerate(a)}
         other = {("s", i): float(x) for i, x in enumerate(b)}
-        other[("only-here", 0)] = 0.1                       # unpaired: must not enter the test
+        other[("only-here", 0)] = 0.1  # unpaired: must not enter the test
         n_paired, p = stats.paired_wilcoxon(best, other)
         assert n_paired == n
         assert p == pytest.approx(wilcoxon(a, b).pvalue)
-    assert stats.paired_wilcoxon({1: 0.5, 2: 0.6}, {1: 0.5, 2: 0.6}) == (2, 1.0)    # identical
-    assert stats.paired_wilcoxon({1: 0.5}, {2: 0.5}) == (0, None)                   # nothing shared
+    assert stats.paired_wilcoxon({1: 0.5, 2: 0.6}, {1: 0.5, 2: 0.6}) == (2, 1.0)  # identical
+    assert stats.paired_wilcoxon({1: 0.5}, {2: 0.5}) == (0, None)  # nothing shared
 
 
 def test_table1_marks_agree_with_scipy_on_the_raw_store():
@@ -58,7 +58,7 @@ def test_table1_marks_agree_with_scipy_on_the_raw_store():
         k = (c["method"], c["test_dataset"], c["split_hash"])
         if k not in newest or c["finished_at"] > newest[k]["finished_at"]:
             newest[k] = c
-    per = defaultdict(dict)        # (method, dataset, metric) -> {split: value}
+    per = defaultdict(dict)  # (method, dataset, metric) -> {split: value}
     for (method, ds, split), c in newest.items():
         for metric in ("srcc", "plcc"):
             if c["metrics"][metric] is not None:

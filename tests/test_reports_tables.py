@@ -20,7 +20,7 @@ from reports.errors import ReportError
 FIXTURE = Path(__file__).parent / "fixtures" / "reports"
 RUNS = FIXTURE / "runs"
 GOLDEN = FIXTURE / "golden"
-UPDATE = os.environ.get("REPORTS_UPDATE_GOLDEN") == "1"   # regenerate after an intended change, then review the diff
+UPDATE = os.environ.get("REPORTS_UPDATE_GOLDEN") == "1"  # regenerate after an intended change, then review the diff
 
 
 # the per-distortion view reads datasets the fixture does not have: left out so the goldens never depend on them
@@ -66,8 +66,8 @@ def test_golden_latex(report_published):
 def test_tables_present_and_unfinished_cells_ignored(report):
     assert [t.id for t in report.tables] == ["table1", "table2", "table3", "table4", "table5", "table6", "runtime"]
     methods = {r.method for t in report.tables for r in t.rows}
-    assert "tres" not in methods            # its only cell has status 'running'
-    assert "hyperiqa" not in methods        # failed/ never counts
+    assert "tres" not in methods  # its only cell has status 'running'
+    assert "hyperiqa" not in methods  # failed/ never counts
 
 
 def _raw_srcc(method, dataset):
@@ -86,8 +86,12 @@ def test_medians_spreads_and_counts_come_from_the_store(report):
     import numpy as np
 
     t1 = _table(report, "table1")
-    for method, label, dataset in (("mpiqe", "MP-IQE", "live"), ("nss-svr", "NSS-SVR", "live"),
-                                   ("nss-svr", "NSS-SVR", "csiq"), ("dbcnn", "DBCNN", "demo-a")):
+    for method, label, dataset in (
+        ("mpiqe", "MP-IQE", "live"),
+        ("nss-svr", "NSS-SVR", "live"),
+        ("nss-svr", "NSS-SVR", "csiq"),
+        ("dbcnn", "DBCNN", "demo-a"),
+    ):
         raw = _raw_srcc(method, dataset)
         stat = _row(t1, label).cells[(dataset, dataset, "srcc")]
         assert stat.n == len(raw)
@@ -97,8 +101,8 @@ def test_medians_spreads_and_counts_come_from_the_store(report):
     # the superseded MP-IQE result (SRCC 0.5, older harness) is not in the median
     assert _row(t1, "MP-IQE").cells[("live", "live", "srcc")].n == 8
     assert min(_row(t1, "MP-IQE").cells[("live", "live", "srcc")].values.values()) > 0.9
-    assert _row(t1, "NSS-SVR").cells[("live", "live", "srcc")].n == 6       # 6 of 8 splits
-    assert _row(t1, "NSS-SVR").cells[("csiq", "csiq", "srcc")].n == 7       # one undefined SRCC left out
+    assert _row(t1, "NSS-SVR").cells[("live", "live", "srcc")].n == 6  # 6 of 8 splits
+    assert _row(t1, "NSS-SVR").cells[("csiq", "csiq", "srcc")].n == 7  # one undefined SRCC left out
     assert any("superseded" in n for n in t1.notes) and any("undefined" in n for n in t1.notes)
 
 
@@ -106,9 +110,9 @@ def test_missing_cells_are_en_dashes_and_every_number_says_n(report):
     md = render_md.render_table(_table(report, "table1"))
     dbcnn = next(line for line in md.splitlines() if line.startswith("| DBCNN"))
     cells = [c.strip() for c in dbcnn.strip("|").split("|")]
-    assert cells[3:5] == ["–", "–"]                      # no DBCNN result on CSIQ
+    assert cells[3:5] == ["–", "–"]  # no DBCNN result on CSIQ
     assert all("n=8" in c for c in cells[1:3] + cells[5:])
-    assert "(0.004; n=6)" in md                           # NSS-SVR on LIVE: 6 splits
+    assert "(0.004; n=6)" in md  # NSS-SVR on LIVE: 6 splits
 
 
 def test_bold_underline_and_ties(report):
@@ -122,7 +126,7 @@ def test_bold_underline_and_ties(report):
     assert mp.mark == "" and mp.versus == "DBCNN" and mp.p_value < 0.05
     md = render_md.render_table(t1)
     mp_line = next(line for line in md.splitlines() if line.startswith("| MP-IQE"))
-    assert mp_line.count("**") == 16                      # bold in all 8 columns
+    assert mp_line.count("**") == 16  # bold in all 8 columns
     nss = next(line for line in md.splitlines() if line.startswith("| NSS-SVR"))
     assert "<ins>0.853</ins>" in nss and "<ins>0.800</ins>" in nss and "**" not in nss
     tex = render_latex.render_table(t1)
@@ -140,18 +144,20 @@ def test_escaping(report):
     assert r"| my\_method&co#1 |" in md
     tex = render_latex.render_table(_table(report, "table1"))
     assert r"my\_method\&co\#1" in tex
-    assert render_latex.escape(r"50% & $x_1$ {a} #2 ~^\ → ≥") == \
-        r"50\% \& \$x\_1\$ \{a\} \#2 \textasciitilde{}\textasciicircum{}\textbackslash{} $\rightarrow$ $\geq$"
+    assert (
+        render_latex.escape(r"50% & $x_1$ {a} #2 ~^\ → ≥")
+        == r"50\% \& \$x\_1\$ \{a\} \#2 \textasciitilde{}\textasciicircum{}\textbackslash{} $\rightarrow$ $\geq$"
+    )
     assert render_md.escape("a|b*c_d<e> p < 0.05") == r"a\|b\*c\_d\<e> p < 0.05"
 
 
 def test_version_guard_footnotes(report):
     t1 = _table(report, "table1")
-    assert _row(t1, "DBCNN").marks == "†"                  # one cell of method version 2
-    assert _row(t1, "NIQE (pyiqa)").marks == "‡"           # harness 0.2.0 vs 0.1.0
+    assert _row(t1, "DBCNN").marks == "†"  # one cell of method version 2
+    assert _row(t1, "NIQE (pyiqa)").marks == "‡"  # harness 0.2.0 vs 0.1.0
     assert _row(t1, "MP-IQE").marks == ""
     demo = next(c for c in t1.columns if c.key == ("demo-a", "demo-a", "srcc"))
-    assert demo.heads[0] == "demo-a§"                      # NSS-SVR's demo-a cells: another revision
+    assert demo.heads[0] == "demo-a§"  # NSS-SVR's demo-a cells: another revision
     notes = "\n".join(t1.notes)
     assert "DBCNN: version 2 (others 1)" in notes and "NIQE (pyiqa): 0.2.0" in notes
     assert "rev-other (NSS-SVR)" in notes
@@ -162,23 +168,28 @@ def test_protocol_tables(report):
     assert t3.stub == ("Training", "Testing")
     assert [c.key[:2] for c in t3.columns][:3] == [("livec", "koniq10k"), ("live", "csiq"), ("csiq", "live")]
     assert _row(t3, "DBCNN").cells.get(("csiq", "live", "srcc")) is None
-    t4 = _table(report, "table4")                           # loose variant spellings map onto the paper's rows
-    assert [r.label for r in t4.groups[0].rows] == ["MP-IQE", "w/o Scene prompts", "w/o Distortion prompts",
-                                                     "w/o Deep visual prompts", "Shallow visual prompts"]
+    t4 = _table(report, "table4")  # loose variant spellings map onto the paper's rows
+    assert [r.label for r in t4.groups[0].rows] == [
+        "MP-IQE",
+        "w/o Scene prompts",
+        "w/o Distortion prompts",
+        "w/o Deep visual prompts",
+        "Shallow visual prompts",
+    ]
     assert t4.groups[1].label == "NSS-SVR variants"
     t5 = _table(report, "table5")
     assert [g.label for g in t5.groups] == ["training data: 20%", "training data: 40%", "training data: 60%"]
     t6 = _table(report, "table6")
     assert [g.label for g in t6.groups] == ["(1) text prompt length", "(2) visual prompt length", "scales"]
-    assert [r.label for r in t6.groups[1].rows] == ["1", "2", "4"]   # 'visual_prompt_len=1' and 'visual-len-2'
+    assert [r.label for r in t6.groups[1].rows] == ["1", "2", "4"]  # 'visual_prompt_len=1' and 'visual-len-2'
 
 
 def test_published_rows_and_delta(report_published):
     t1 = _table(report_published, "table1")
     paper = _row(t1, "MP-IQE (paper)")
     assert paper.published and paper.cells[("live", "live", "srcc")].value == 0.978
-    assert paper.cells[("live", "live", "srcc")].rank is None          # published rows are not ranked
-    assert ("demo-a", "demo-a", "srcc") not in paper.cells            # only the columns we measured
+    assert paper.cells[("live", "live", "srcc")].rank is None  # published rows are not ranked
+    assert ("demo-a", "demo-a", "srcc") not in paper.cells  # only the columns we measured
     delta = _table(report_published, "delta")
     row = next(r for r in delta.rows if r.label == "MP-IQE — LIVE" and r.key[0] == "table1")
     ours = _row(t1, "MP-IQE").cells[("live", "live", "srcc")].value
@@ -192,16 +203,15 @@ def test_spread_and_plcc_options():
     vals = list(stat.values.values())
     assert stat.spread == pytest.approx(max(vals) - min(vals))
     raw = _row(_table(build_report(RUNS, ["intra"]), "table1"), "MP-IQE").cells[("live", "live", "plcc")]
-    assert stat.value == pytest.approx(raw.value + 0.002)    # the fixture's logistic PLCC is raw + 0.002
+    assert stat.value == pytest.approx(raw.value + 0.002)  # the fixture's logistic PLCC is raw + 0.002
     none = build_report(RUNS, ["cross"], spread="none", views=[])
     md = render_md.render_table(none.tables[0])
-    assert "n=" not in md.split("\n- ")[0] and "| **0.7" in md      # bare values
+    assert "n=" not in md.split("\n- ")[0] and "| **0.7" in md  # bare values
 
 
 def test_cli_writes_every_format(tmp_path, capsys):
     out = tmp_path / "rep"
-    assert main(["report", "--runs", str(RUNS), "--out", str(out), "--format", "md,latex,csv",
-                 "--with-published"]) == 0
+    assert main(["report", "--runs", str(RUNS), "--out", str(out), "--format", "md,latex,csv", "--with-published"]) == 0
     assert (out / "report.md").read_text().startswith("# biqa-bench report")
     assert (out / "tables" / "table3.tex").is_file() and (out / "report.tex").is_file()
     header = (out / "cells.csv").read_text().splitlines()[0]
@@ -226,7 +236,7 @@ def test_empty_store_and_damaged_file(tmp_path):
     (tmp_path / "cells").mkdir()
     with pytest.raises(ReportError, match="no finished cells"):
         build_report(tmp_path)
-    alone = build_report(tmp_path, with_published=True)      # nothing measured: the paper's tables alone
+    alone = build_report(tmp_path, with_published=True)  # nothing measured: the paper's tables alone
     assert [t.id for t in alone.tables] == ["table1", "table2", "table3", "table4", "table5", "table6"]
     runs = tmp_path / "runs"
     shutil.copytree(RUNS, runs)
@@ -243,9 +253,16 @@ def test_write_report_rejects_unknown_format(report, tmp_path):
 
 
 def test_cli_module_is_light():
-    code = ("import sys, argparse; import reports.cli; "
-            "reports.cli.add_parser(argparse.ArgumentParser().add_subparsers()); "
-            "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'scipy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+    code = (
+        "import sys, argparse; import reports.cli; "
+        "reports.cli.add_parser(argparse.ArgumentParser().add_subparsers()); "
+        "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.stdout.strip() == "[]"

@@ -18,7 +18,7 @@ def _photo(rng, size=96):
 
     base = gaussian_filter(rng.normal(0, 1, (size, size)), 6)
     base = (base - base.min()) / np.ptp(base)
-    base[size // 3: size // 2, :] += 0.3
+    base[size // 3 : size // 2, :] += 0.3
     return np.clip(base * 220, 0, 255)
 
 
@@ -34,8 +34,9 @@ def image_set(tmp_path_factory) -> ImageSet:
             img = np.clip(clean + rng.normal(0, 4 * level, clean.shape), 0, 255).astype(np.uint8)
             path = root / f"c{c}_l{level}.png"
             Image.fromarray(img).save(path)
-            records.append(ImageRecord(id=path.name, path=path, score=5.0 - level, raw_score=5.0 - level,
-                                       ref_id=f"c{c}"))
+            records.append(
+                ImageRecord(id=path.name, path=path, score=5.0 - level, raw_score=5.0 - level, ref_id=f"c{c}")
+            )
     info = DatasetInfo("toy", "Toy", root, "demo", True, (0, 5), True, "rev0")
     return ImageSet(info, records)
 
@@ -92,7 +93,7 @@ def test_feature_cache_is_used_and_gives_identical_predictions(image_set, tmp_pa
     train, test = _split(image_set)
     preds = []
     for _ in range(2):
-        classical._MEMO.clear()             # the second pass must come from the disk cache
+        classical._MEMO.clear()  # the second pass must come from the disk cache
         m = NSSRegressor(NSSRegressor.make_params("ci"), RunContext(cache_dir=tmp_path))
         m.fit(train)
         preds.append(m.predict(test))

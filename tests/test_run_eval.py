@@ -8,7 +8,7 @@ import pytest
 from bench.cli import main
 from bench.store import ResultStore
 
-METRIC = "pyiqa:entropy"        # a pyiqa NR metric that needs no weight file
+METRIC = "pyiqa:entropy"  # a pyiqa NR metric that needs no weight file
 
 
 def cli(capsys, *argv):
@@ -22,8 +22,24 @@ def entropy_run(tmp_path_factory):
     """demo-a scored once by pyiqa:entropy (sequential backend: in this process, so the spy below sees it)."""
     pytest.importorskip("pyiqa")
     out = tmp_path_factory.mktemp("eval")
-    rc = main(["run", "--protocol", "eval", "--method", METRIC, "--data", "demo", "--datasets", "demo-a",
-               "--backend", "sequential", "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "run",
+            "--protocol",
+            "eval",
+            "--method",
+            METRIC,
+            "--data",
+            "demo",
+            "--datasets",
+            "demo-a",
+            "--backend",
+            "sequential",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -52,9 +68,25 @@ def test_second_run_scores_nothing(entropy_run, capsys, monkeypatch):
 
     monkeypatch.setattr(pyiqa_zeroshot.PyiqaZeroShot, "_score", refuse)
     (before,) = ResultStore(entropy_run).iter_results()
-    rc, out, err = cli(capsys, "run", "--protocol", "eval", "--method", METRIC, "--data", "demo", "--datasets",
-                       "demo-a", "--backend", "sequential", "--out", str(entropy_run), "--no-progress",
-                       "--rerun", "all")
+    rc, out, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        METRIC,
+        "--data",
+        "demo",
+        "--datasets",
+        "demo-a",
+        "--backend",
+        "sequential",
+        "--out",
+        str(entropy_run),
+        "--no-progress",
+        "--rerun",
+        "all",
+    )
     assert rc == 0, err
     (after,) = ResultStore(entropy_run).iter_results()
     assert after["key"] == before["key"] and after["metrics"] == before["metrics"]
@@ -71,31 +103,98 @@ def test_eval_table_in_the_report(entropy_run, tmp_path, capsys):
     row = next(line for line in table.splitlines() if "ENTROPY" in line.upper())
     for metric in ("plcc", "srcc", "krcc"):
         assert f"{rec['metrics'][metric]:.3f}" in row
-    assert "Protocol eval" not in md          # not a second, generic table as well
+    assert "Protocol eval" not in md  # not a second, generic table as well
 
 
 def test_eval_refuses_what_does_not_apply(tmp_path, capsys):
-    rc, _, err = cli(capsys, "run", "--protocol", "eval", "--method", "nss-svr", "--data", "demo",
-                     "--out", str(tmp_path), "--dry-run")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        "nss-svr",
+        "--data",
+        "demo",
+        "--out",
+        str(tmp_path),
+        "--dry-run",
+    )
     assert rc == 2 and "trains" in err and "--checkpoint" in err
-    rc, _, err = cli(capsys, "run", "--protocol", "eval", "--method", "noop", "--data", "demo", "--splits", "3",
-                     "--out", str(tmp_path), "--dry-run")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        "noop",
+        "--data",
+        "demo",
+        "--splits",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--dry-run",
+    )
     assert rc == 2 and "--splits does not apply to the eval protocol" in err
-    rc, _, err = cli(capsys, "run", "--protocol", "intra", "--method", "noop", "--data", "demo",
-                     "--checkpoint", "x", "--out", str(tmp_path), "--dry-run")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "intra",
+        "--method",
+        "noop",
+        "--data",
+        "demo",
+        "--checkpoint",
+        "x",
+        "--out",
+        str(tmp_path),
+        "--dry-run",
+    )
     assert rc == 2 and "--checkpoint is for the eval protocol" in err
 
 
 def test_eval_of_a_checkpoint_on_the_other_dataset(tmp_path, capsys):
     runs = tmp_path / "runs"
-    rc, _, err = cli(capsys, "run", "--protocol", "intra", "--method", "nss-svr", "--data", "demo", "--datasets",
-                     "demo-a", "--splits", "1", "--preset", "ci", "--save-checkpoints", "--out", str(runs),
-                     "--no-progress")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "intra",
+        "--method",
+        "nss-svr",
+        "--data",
+        "demo",
+        "--datasets",
+        "demo-a",
+        "--splits",
+        "1",
+        "--preset",
+        "ci",
+        "--save-checkpoints",
+        "--out",
+        str(runs),
+        "--no-progress",
+    )
     assert rc == 0, err
     (trained,) = ResultStore(runs).iter_results()
     ckpt = trained["checkpoint"]
-    rc, out, err = cli(capsys, "run", "--protocol", "eval", "--method", "nss-svr", "--checkpoint", ckpt,
-                       "--data", "demo", "--out", str(runs), "--no-progress")
+    rc, out, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        "nss-svr",
+        "--checkpoint",
+        ckpt,
+        "--data",
+        "demo",
+        "--out",
+        str(runs),
+        "--no-progress",
+    )
     assert rc == 0, err
     assert "not scored, trained on that dataset" in err and "on demo-a" in err
     evals = [r for r in ResultStore(runs).iter_results() if r["protocol"] == "eval"]
@@ -104,22 +203,65 @@ def test_eval_of_a_checkpoint_on_the_other_dataset(tmp_path, capsys):
     assert ev["variant"].startswith(f"ckpt-{trained['key'][:10]}-") and ev["params"] == trained["params"]
     assert ev["checkpoint"] == ckpt and ev["n_test"] == 280 and ev["n_train"] == 0
     # scoring demo-b with the checkpoint is what the cross protocol's demo-a -> demo-b cell does with this split
-    rc, _, err = cli(capsys, "run", "--protocol", "cross", "--method", "nss-svr", "--train", "demo-a", "--test",
-                     "demo-b", "--splits", "1", "--preset", "ci", "--out", str(runs), "--no-progress")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "cross",
+        "--method",
+        "nss-svr",
+        "--train",
+        "demo-a",
+        "--test",
+        "demo-b",
+        "--splits",
+        "1",
+        "--preset",
+        "ci",
+        "--out",
+        str(runs),
+        "--no-progress",
+    )
     assert rc == 0, err
     (cross,) = [r for r in ResultStore(runs).iter_results() if r["protocol"] == "cross"]
     assert cross["metrics"]["srcc"] == pytest.approx(ev["metrics"]["srcc"], abs=1e-9)
 
 
 def test_checkpoint_errors(tmp_path, capsys):
-    rc, _, err = cli(capsys, "run", "--protocol", "eval", "--method", "nss-svr", "--checkpoint",
-                     str(tmp_path / "nope"), "--data", "demo", "--out", str(tmp_path), "--dry-run")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        "nss-svr",
+        "--checkpoint",
+        str(tmp_path / "nope"),
+        "--data",
+        "demo",
+        "--out",
+        str(tmp_path),
+        "--dry-run",
+    )
     assert rc == 2 and "no such file" in err
     stray = tmp_path / "checkpoints" / "ab" / "ab000"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"x")
-    rc, _, err = cli(capsys, "run", "--protocol", "eval", "--method", "nss-svr", "--checkpoint", str(stray),
-                     "--data", "demo", "--out", str(tmp_path), "--dry-run")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        "nss-svr",
+        "--checkpoint",
+        str(stray),
+        "--data",
+        "demo",
+        "--out",
+        str(tmp_path),
+        "--dry-run",
+    )
     assert rc == 2 and "cell record" in err
 
 
@@ -134,19 +276,56 @@ def test_default_datasets_are_the_ones_found(tmp_path, capsys):
         Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
         lines.append(f"{i}.png,{i + 1}")
     (tmp_path / "s.csv").write_text("f,m\n" + "\n".join(lines) + "\n")
-    (tmp_path / "datasets.toml").write_text('[datasets.tiny]\nimages = "imgs"\nscores = "s.csv"\nimage_column = "f"\n'
-                                            'score_column = "m"\nscale = [1, 8]\norientation = "mos"\n')
-    rc, out, err = cli(capsys, "run", "--protocol", "eval", "--method", METRIC, "--data-root", str(tmp_path),
-                       "--out", str(tmp_path / "runs"), "--dry-run")
+    (tmp_path / "datasets.toml").write_text(
+        '[datasets.tiny]\nimages = "imgs"\nscores = "s.csv"\nimage_column = "f"\n'
+        'score_column = "m"\nscale = [1, 8]\norientation = "mos"\n'
+    )
+    rc, out, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        METRIC,
+        "--data-root",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "runs"),
+        "--dry-run",
+    )
     assert rc == 0, err
     assert "1 cells" in out and f"eval {METRIC} tiny" in out
     assert "skipped" in err and "live" in err and "koniq10k" in err
-    rc, _, err = cli(capsys, "run", "--protocol", "eval", "--method", METRIC, "--data-root", str(tmp_path / "empty"),
-                     "--out", str(tmp_path / "runs"), "--dry-run")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        METRIC,
+        "--data-root",
+        str(tmp_path / "empty"),
+        "--out",
+        str(tmp_path / "runs"),
+        "--dry-run",
+    )
     assert rc == 2 and "no dataset found" in err
-    rc, _, err = cli(capsys, "run", "--protocol", "eval", "--method", METRIC, "--datasets", "live",
-                     "--data-root", str(tmp_path), "--out", str(tmp_path / "runs"), "--dry-run")
-    assert rc == 2 and "not found" in err           # named explicitly: an error, not a skip
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "eval",
+        "--method",
+        METRIC,
+        "--datasets",
+        "live",
+        "--data-root",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "runs"),
+        "--dry-run",
+    )
+    assert rc == 2 and "not found" in err  # named explicitly: an error, not a skip
 
 
 def test_eval_protocol_is_listed(capsys):

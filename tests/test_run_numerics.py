@@ -17,7 +17,7 @@ from protocols import Options
 torch = pytest.importorskip("torch")
 
 # A method that reports, from inside its cell, what the cell's numerics were, and computes in the default dtype.
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     from dataclasses import dataclass
     import os
     import numpy as np
@@ -48,7 +48,7 @@ PROBE = textwrap.dedent('''
 
         def predict(self, images):
             return -np.asarray([r.level or 0 for r in images.records], dtype=float) * self.params.scale
-''')
+""")
 
 
 @pytest.fixture()
@@ -60,20 +60,48 @@ def probe(tmp_path, monkeypatch):
 
 
 def run(capsys, out, method, *extra):
-    rc = main(["run", "--protocol", "intra", "--method", method, "--data", "demo", "--datasets", "demo-a",
-               "--splits", "1", "--backend", "sequential", "--out", str(out), "--no-progress", *extra])
+    rc = main(
+        [
+            "run",
+            "--protocol",
+            "intra",
+            "--method",
+            method,
+            "--data",
+            "demo",
+            "--datasets",
+            "demo-a",
+            "--splits",
+            "1",
+            "--backend",
+            "sequential",
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     return list(ResultStore(out).iter_results())
 
 
 def test_both_options_are_in_force_during_the_cell_and_undone_after(probe, tmp_path, capsys):
-    before = (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(),
-              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    before = (
+        torch.get_default_dtype(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
     (rec,) = run(capsys, tmp_path / "runs", probe, "--precision", "float64", "--deterministic")
-    assert rec["seen"] == {"default_dtype": "torch.float64", "param_dtype": "torch.float64",
-                           "deterministic_algorithms": True, "cudnn_deterministic": True,
-                           "cudnn_benchmark": False, "cublas_workspace": ":4096:8"}
+    assert rec["seen"] == {
+        "default_dtype": "torch.float64",
+        "param_dtype": "torch.float64",
+        "deterministic_algorithms": True,
+        "cudnn_deterministic": True,
+        "cudnn_benchmark": False,
+        "cublas_workspace": ":4096:8",
+    }
     assert rec["training_options"] == {"precision": "float64", "deterministic": True}
     num = rec["numerics"]
     assert num["precision"] == "float64" and num["deterministic"] is True
@@ -81,8 +109,12 @@ def test_both_options_are_in_force_during_the_cell_and_undone_after(probe, tmp_p
     assert num["torch"] == torch.__version__ and num["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert num["torch_threads"] >= 1 and "cpu" in num and isinstance(num.get("blas", []), list)
     # the same process after the cell (sequential backend): every setting as it was
-    assert (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(),
-            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == before
+    assert (
+        torch.get_default_dtype(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    ) == before
 
 
 def test_defaults_keep_the_cell_key_and_are_still_recorded(probe, tmp_path, capsys):
@@ -100,9 +132,22 @@ def test_defaults_keep_the_cell_key_and_are_still_recorded(probe, tmp_path, caps
 
 
 def test_bad_precision_is_refused_before_any_cell(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:          # argparse: the choices, named
-        main(["run", "--protocol", "intra", "--method", "nss-svr", "--data", "demo", "--precision", "float16",
-              "--out", str(tmp_path / "runs")])
+    with pytest.raises(SystemExit) as exc:  # argparse: the choices, named
+        main(
+            [
+                "run",
+                "--protocol",
+                "intra",
+                "--method",
+                "nss-svr",
+                "--data",
+                "demo",
+                "--precision",
+                "float16",
+                "--out",
+                str(tmp_path / "runs"),
+            ]
+        )
     assert exc.value.code == 2 and "'float16'" in capsys.readouterr().err and not (tmp_path / "runs").exists()
     from bench.errors import BenchError
     from bench.runner import plan
@@ -125,7 +170,7 @@ def test_mpiqe_autocast_is_off_in_float64():
         assert torch.is_autocast_enabled("cpu")
 
 
-@pytest.mark.slow            # two loky workers importing torch: ~1 min on 2 busy cores; `make test-repro` runs it
+@pytest.mark.slow  # two loky workers importing torch: ~1 min on 2 busy cores; `make test-repro` runs it
 def test_a_trained_baseline_is_bit_identical_across_backends_and_jobs(tmp_path):
     """The contract's first line (docs/RUNNING.md): on one machine, with a fixed --cpu-threads, a float32 trained
     cell gives the same bits whatever --jobs and the backend (here in-process vs two loky workers)."""
@@ -139,8 +184,14 @@ def test_a_trained_baseline_is_bit_identical_across_backends_and_jobs(tmp_path):
         got = {}
         for backend, jobs in (("sequential", 1), ("loky", 2)):
             out = tmp_path / backend
-            summary = run_tasks(tasks, ResultStore(out), WorkerConfig(out=str(out), cpu_threads=1, cells_at_once=jobs),
-                                backend=backend, jobs=jobs, progress=False)
+            summary = run_tasks(
+                tasks,
+                ResultStore(out),
+                WorkerConfig(out=str(out), cpu_threads=1, cells_at_once=jobs),
+                backend=backend,
+                jobs=jobs,
+                progress=False,
+            )
             assert summary.done == len(tasks) == 2, summary.failures
             store = ResultStore(out)
             got[backend] = {r["key"]: (r["metrics"], store.load_predictions(r["key"])) for r in store.iter_results()}
@@ -154,8 +205,8 @@ def test_mpiqe_window_max_has_a_deterministic_twin_with_the_same_values_and_grad
     from methods.mpiqe.model import _window_max_deterministic
 
     g = torch.Generator().manual_seed(0)
-    for (H, W, w) in ((14, 14, 4), (7, 9, 3), (4, 4, 4)):
-        grid = torch.randint(0, 5, (2, 3, H, W), generator=g).float()      # few values: many ties
+    for H, W, w in ((14, 14, 4), (7, 9, 3), (4, 4, 4)):
+        grid = torch.randint(0, 5, (2, 3, H, W), generator=g).float()  # few values: many ties
         grid = grid + torch.rand(grid.shape, generator=g) * (torch.rand(grid.shape, generator=g) < 0.5)
         a = grid.clone().requires_grad_(True)
         b = grid.clone().requires_grad_(True)

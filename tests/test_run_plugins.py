@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "sharpness_ridge.py"
 EXAMPLE_TARGET = "docs/examples/sharpness_ridge.py:SharpnessRidge"
 
-TINY = '''
+TINY = """
 from dataclasses import dataclass
 import numpy as np
 from methods.base import Method
@@ -39,7 +39,7 @@ class {cls}(Method):
     def predict(self, images):
         # the records' levels (demo sets: 1..4): a real, data-dependent prediction
         return -np.asarray([r.level or 0 for r in images.records], dtype=float) + self.params.offset
-'''
+"""
 
 
 def cli(capsys, *argv):
@@ -55,9 +55,24 @@ def test_the_documented_example_is_the_file():
 
 
 def test_the_documented_example_runs_on_demo_data(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(ROOT)                 # exactly the command of docs/ADDING_A_METHOD.md
-    rc, out, err = cli(capsys, "run", "--protocol", "intra", "--method", EXAMPLE_TARGET, "--data", "demo",
-                       "--splits", "1", "--preset", "ci", "--out", str(tmp_path / "runs"), "--no-progress")
+    monkeypatch.chdir(ROOT)  # exactly the command of docs/ADDING_A_METHOD.md
+    rc, out, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "intra",
+        "--method",
+        EXAMPLE_TARGET,
+        "--data",
+        "demo",
+        "--splits",
+        "1",
+        "--preset",
+        "ci",
+        "--out",
+        str(tmp_path / "runs"),
+        "--no-progress",
+    )
     assert rc == 0, err
     records = list(ResultStore(tmp_path / "runs").iter_results())
     assert {r["test_dataset"] for r in records} == {"demo-a", "demo-b"}
@@ -76,8 +91,9 @@ def test_file_plugin_keys_do_not_depend_on_how_the_path_is_written(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     absolute = plan("intra", [f"{EXAMPLE}:SharpnessRidge"], Options(data="demo"), preset="ci", check_weights=False)
     assert [t.key for t in rel] == [t.key for t in absolute] and len(rel) == 20
-    assert all(t.cell.method == "sharpness-ridge" and t.method_target == f"{EXAMPLE.resolve()}:SharpnessRidge"
-               for t in rel)
+    assert all(
+        t.cell.method == "sharpness-ridge" and t.method_target == f"{EXAMPLE.resolve()}:SharpnessRidge" for t in rel
+    )
 
 
 def test_module_plugin_runs_in_loky_workers(tmp_path, capsys, monkeypatch):
@@ -87,13 +103,48 @@ def test_module_plugin_runs_in_loky_workers(tmp_path, capsys, monkeypatch):
     (pkg / "levels.py").write_text(TINY.format(cls="Levels", name="levels", trains=True))
     # workers that started before the package was on the path (joblib reuses its loky pool): the
     # planner's import folder must travel with the cells, as PYTHONPATH is not re-read by a live worker
-    rc, _, err = cli(capsys, "run", "--protocol", "intra", "--method", "noop", "--data", "demo", "--datasets", "demo-a",
-                     "--splits", "2", "--jobs", "2", "--out", str(tmp_path / "warm"), "--no-progress")
+    rc, _, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "intra",
+        "--method",
+        "noop",
+        "--data",
+        "demo",
+        "--datasets",
+        "demo-a",
+        "--splits",
+        "2",
+        "--jobs",
+        "2",
+        "--out",
+        str(tmp_path / "warm"),
+        "--no-progress",
+    )
     assert rc == 0, err
     monkeypatch.syspath_prepend(str(tmp_path))
-    rc, out, err = cli(capsys, "run", "--protocol", "intra", "--method", "my_iqa_pkg.levels:Levels", "--data", "demo",
-                       "--datasets", "demo-a", "--splits", "2", "--jobs", "2", "--param", "offset=1.5",
-                       "--out", str(tmp_path / "runs"), "--no-progress")
+    rc, out, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "intra",
+        "--method",
+        "my_iqa_pkg.levels:Levels",
+        "--data",
+        "demo",
+        "--datasets",
+        "demo-a",
+        "--splits",
+        "2",
+        "--jobs",
+        "2",
+        "--param",
+        "offset=1.5",
+        "--out",
+        str(tmp_path / "runs"),
+        "--no-progress",
+    )
     assert rc == 0, err
     recs = list(ResultStore(tmp_path / "runs").iter_results())
     assert len(recs) == 2 and all(r["method"] == "levels" and r["params"] == {"offset": 1.5} for r in recs)
@@ -117,22 +168,44 @@ def test_entry_point_plugin(tmp_path, capsys, monkeypatch):
     assert registry.get_method("ep-levels").__name__ == "EpLevels"
     rc, out, err = cli(capsys, "methods")
     assert rc == 0 and re.search(r"^ep-levels\s+native\s+no\s+yes", out, re.M), out
-    rc, out, err = cli(capsys, "run", "--protocol", "intra", "--method", "ep-levels", "--data", "demo",
-                       "--datasets", "demo-b", "--splits", "1", "--out", str(tmp_path / "runs"), "--no-progress")
+    rc, out, err = cli(
+        capsys,
+        "run",
+        "--protocol",
+        "intra",
+        "--method",
+        "ep-levels",
+        "--data",
+        "demo",
+        "--datasets",
+        "demo-b",
+        "--splits",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+        "--no-progress",
+    )
     assert rc == 0, err
     (rec,) = ResultStore(tmp_path / "runs").iter_results()
     assert rec["method"] == "ep-levels" and "method_source" not in rec and rec["n_train"] == 0
 
 
-@pytest.mark.parametrize("body, target, expected", [
-    (None, "missing_file.py:X", "does not exist"),
-    ("class X: pass\n", "{file}:Y", "defines no 'Y' (classes there: X)"),
-    ("class X: pass\n", "{file}:X", "is not a subclass of methods.base.Method"),
-    ("from methods.base import Method\nclass X(Method): pass\n", "{file}:X", 'set the class attribute name'),
-    ("from methods.base import Method\nclass X(Method):\n    name = 'mpiqe'\n", "{file}:X", "is a built-in method's"),
-    (None, "no_such_pkg_zz.mod:X", "no module 'no_such_pkg_zz'"),
-    (None, "file.py:", "expected 'package.module:ClassName'"),
-])
+@pytest.mark.parametrize(
+    "body, target, expected",
+    [
+        (None, "missing_file.py:X", "does not exist"),
+        ("class X: pass\n", "{file}:Y", "defines no 'Y' (classes there: X)"),
+        ("class X: pass\n", "{file}:X", "is not a subclass of methods.base.Method"),
+        ("from methods.base import Method\nclass X(Method): pass\n", "{file}:X", "set the class attribute name"),
+        (
+            "from methods.base import Method\nclass X(Method):\n    name = 'mpiqe'\n",
+            "{file}:X",
+            "is a built-in method's",
+        ),
+        (None, "no_such_pkg_zz.mod:X", "no module 'no_such_pkg_zz'"),
+        (None, "file.py:", "expected 'package.module:ClassName'"),
+    ],
+)
 def test_plugin_errors_name_the_problem(tmp_path, monkeypatch, body, target, expected):
     from methods.plugins import PluginError
     from methods.registry import get_method
@@ -151,14 +224,21 @@ def test_two_values_naming_one_method_are_refused(tmp_path, monkeypatch):
 
     monkeypatch.chdir(ROOT)
     with pytest.raises(RunError, match="both named 'sharpness-ridge'"):
-        plan("intra", [EXAMPLE_TARGET, f"{EXAMPLE}:SharpnessRidge"], Options(data="demo"), preset="ci",
-             check_weights=False)
+        plan(
+            "intra",
+            [EXAMPLE_TARGET, f"{EXAMPLE}:SharpnessRidge"],
+            Options(data="demo"),
+            preset="ci",
+            check_weights=False,
+        )
 
 
 def test_param_names_a_plugin_by_its_name_or_its_location(monkeypatch):
     from bench.commands.run import parse_params
 
     monkeypatch.chdir(ROOT)
-    assert parse_params(["sharpness-ridge.alpha=0.1"], (EXAMPLE_TARGET, "nss-svr")) == \
-        {EXAMPLE_TARGET: {"alpha": 0.1}, "nss-svr": {}}
+    assert parse_params(["sharpness-ridge.alpha=0.1"], (EXAMPLE_TARGET, "nss-svr")) == {
+        EXAMPLE_TARGET: {"alpha": 0.1},
+        "nss-svr": {},
+    }
     assert parse_params([f"{EXAMPLE_TARGET}.max_side=32"], (EXAMPLE_TARGET,)) == {EXAMPLE_TARGET: {"max_side": 32}}

@@ -37,15 +37,20 @@ GOLDEN = Path(__file__).parent / "golden" / "ci_metrics.json"
 #   "mpiqe": {"protocols": ("cross",), "n_splits": 1, "params": {}},
 CI_METHODS = {
     "nss-svr": {"protocols": ("intra", "cross"), "n_splits": 3, "params": {}},
-    "mpiqe": {"protocols": ("cross",), "n_splits": 1, "params": {}},   # tiny CLIP, ci preset: seconds
+    "mpiqe": {"protocols": ("cross",), "n_splits": 1, "params": {}},  # tiny CLIP, ci preset: seconds
     # retrained baselines on the shared engine (methods/retrained/engine.py), fake weight files: ~3 s CPU a cell
     "paq2piq": {"protocols": ("cross",), "n_splits": 1, "params": {}},
     "unique": {"protocols": ("cross",), "n_splits": 1, "params": {}},
 }
 # deterministic fake weight files (tests/fake_weights.py): the torchvision ones paq2piq and unique load are always
 # written; this pyiqa list is tests/test_baselines_retrained.py's, so that both share one session cache
-FAKE_WEIGHT_FILES = ["DBCNN_scnn-7ea73d75.pth", "musiq_imagenet_pretrain-51d9b0a5.pth", "Metaiqa_prior.pth", "UNIQUE.pt"]
-REPRODUCIBLE = {"precision": "float64"}          # the same numbers on any CPU (module docstring)
+FAKE_WEIGHT_FILES = [
+    "DBCNN_scnn-7ea73d75.pth",
+    "musiq_imagenet_pretrain-51d9b0a5.pth",
+    "Metaiqa_prior.pth",
+    "UNIQUE.pt",
+]
+REPRODUCIBLE = {"precision": "float64"}  # the same numbers on any CPU (module docstring)
 METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
 # Stated tolerance (argued in the module docstring): 1e-6 absolute for the correlations, 1e-6 relative for RMSE.
 DEFAULT_TOLERANCE = {"abs": 1e-6, "rank_abs": 1e-6, "rmse_rel": 1e-6}
@@ -53,8 +58,10 @@ RANK_METRICS = ("srcc", "krcc")
 
 
 def label(rec) -> str:
-    return (f"{rec['protocol']} {rec['method']}[{rec['variant']}] {rec['train_dataset']}->{rec['test_dataset']} "
-            f"split={rec['split_index']} seed={rec['seed']}")
+    return (
+        f"{rec['protocol']} {rec['method']}[{rec['variant']}] {rec['train_dataset']}->{rec['test_dataset']} "
+        f"split={rec['split_index']} seed={rec['seed']}"
+    )
 
 
 def feature_cache() -> str:
@@ -66,8 +73,13 @@ def ci_tasks():
     tasks = []
     for method, spec in CI_METHODS.items():
         for protocol in spec["protocols"]:
-            tasks += plan(protocol, [method], Options(data="demo", n_splits=spec["n_splits"], seeds=(0,), **REPRODUCIBLE),
-                          preset="ci", param_overrides={method: spec["params"]})
+            tasks += plan(
+                protocol,
+                [method],
+                Options(data="demo", n_splits=spec["n_splits"], seeds=(0,), **REPRODUCIBLE),
+                preset="ci",
+                param_overrides={method: spec["params"]},
+            )
     return tasks
 
 
@@ -75,8 +87,13 @@ def run_ci_subset(out: Path, backend: str = "sequential", tasks=None) -> list[di
     store = ResultStore(out)
     tasks = ci_tasks() if tasks is None else tasks
     # one CPU thread per cell: the golden values must not depend on the machine's cores (bench/threads.py)
-    summary = run_tasks(tasks, store, WorkerConfig(out=str(out), cache_dir=feature_cache(), cpu_threads=1), backend=backend,
-                        progress=False)
+    summary = run_tasks(
+        tasks,
+        store,
+        WorkerConfig(out=str(out), cache_dir=feature_cache(), cpu_threads=1),
+        backend=backend,
+        progress=False,
+    )
     assert summary.failed == 0, [f["error"] for f in summary.failures]
     assert summary.done == len(tasks)
     return list(store.iter_results())
@@ -98,23 +115,32 @@ def compare(records: list[dict], golden: dict) -> list[str]:
         # cannot loosen it
         tol = {**DEFAULT_TOLERANCE, **golden.get("method_tolerance", {}).get(rec["method"], {})}
         if rec.get("training_options", {}).get("precision") != REPRODUCIBLE["precision"]:
-            problems.append(f"{name}: not run with --precision {REPRODUCIBLE['precision']}: the golden values hold "
-                            "on any CPU only in that mode")
+            problems.append(
+                f"{name}: not run with --precision {REPRODUCIBLE['precision']}: the golden values hold "
+                "on any CPU only in that mode"
+            )
         for metric in METRICS:
             got, exp = rec["metrics"].get(metric), want["metrics"].get(metric)
             if got is None or exp is None:
                 if got != exp:
                     problems.append(f"{name}: {metric} = {got}, golden {exp}")
                 continue
-            allowed = (tol["rmse_rel"] * abs(exp) if metric == "rmse"
-                       else tol.get("rank_abs", tol["abs"]) if metric in RANK_METRICS else tol["abs"])
+            allowed = (
+                tol["rmse_rel"] * abs(exp)
+                if metric == "rmse"
+                else tol.get("rank_abs", tol["abs"])
+                if metric in RANK_METRICS
+                else tol["abs"]
+            )
             if not math.isclose(got, exp, rel_tol=0.0, abs_tol=allowed):
                 problems.append(f"{name}: {metric} = {got:.6f}, golden {exp:.6f} (tolerance {allowed:.1e})")
         if rec["train_revision"] != want["train_revision"]:
             problems.append(f"{name}: demo data changed (revision {rec['train_revision']} != {want['train_revision']})")
         if rec["split_hash"] != want.get("split_hash"):
-            problems.append(f"{name}: the split changed (hash {rec['split_hash']} != {want.get('split_hash')}): "
-                            "if the data layer meant it, regenerate the golden file")
+            problems.append(
+                f"{name}: the split changed (hash {rec['split_hash']} != {want.get('split_hash')}): "
+                "if the data layer meant it, regenerate the golden file"
+            )
     missing = sorted(set(cells) - seen)
     problems.extend(f"{name}: golden cell not produced" for name in missing)
     return problems
@@ -123,13 +149,19 @@ def compare(records: list[dict], golden: dict) -> list[str]:
 def golden_from(records: list[dict]) -> dict:
     return {
         "about": "metrics of the ci subset (tests/test_run_regression.py); regenerate with BENCH_UPDATE_GOLDEN=1",
-        "tolerance": DEFAULT_TOLERANCE,          # informational: tests/test_run_regression.py's own is used
+        "tolerance": DEFAULT_TOLERANCE,  # informational: tests/test_run_regression.py's own is used
         "run_options": REPRODUCIBLE,
         "method_tolerance": {},
-        "cells": {label(r): {"metrics": {m: r["metrics"].get(m) for m in METRICS}, "params": r["params"],
-                             "train_revision": r["train_revision"], "split_hash": r["split_hash"],
-                             "method_version": r["method_version"]}
-                  for r in sorted(records, key=label)},
+        "cells": {
+            label(r): {
+                "metrics": {m: r["metrics"].get(m) for m in METRICS},
+                "params": r["params"],
+                "train_revision": r["train_revision"],
+                "split_hash": r["split_hash"],
+                "method_version": r["method_version"],
+            }
+            for r in sorted(records, key=label)
+        },
     }
 
 
@@ -153,9 +185,10 @@ def ci_run(tmp_path_factory, demo_cache):
 
 def test_ci_subset_matches_golden_values(ci_run):
     _, records = ci_run
-    if os.environ.get("BENCH_CI_RECORDS"):     # the cross-kernel test (test_run_regression_kernels.py) reads these
-        Path(os.environ["BENCH_CI_RECORDS"]).write_text(json.dumps(
-            {label(r): {"metrics": r["metrics"], "numerics": r.get("numerics")} for r in records}, indent=1))
+    if os.environ.get("BENCH_CI_RECORDS"):  # the cross-kernel test (test_run_regression_kernels.py) reads these
+        Path(os.environ["BENCH_CI_RECORDS"]).write_text(
+            json.dumps({label(r): {"metrics": r["metrics"], "numerics": r.get("numerics")} for r in records}, indent=1)
+        )
     # every method: its protocols x 2 (demo datasets or pairs) x its splits
     assert len(records) == sum(len(s["protocols"]) * 2 * s["n_splits"] for s in CI_METHODS.values())
     if os.environ.get("BENCH_UPDATE_GOLDEN") == "1":
@@ -173,7 +206,7 @@ def test_the_regression_check_catches_a_broken_method(ci_run, tmp_path, monkeypa
 
     if not GOLDEN.is_file():
         pytest.skip("no golden file yet")
-    out = tmp_path / "runs"                                    # image features come from the shared cache
+    out = tmp_path / "runs"  # image features come from the shared cache
     real_rbf = classical._rbf
     monkeypatch.setattr(classical, "_rbf", lambda a, b, gamma: real_rbf(a, b, gamma * 3))
     problems = compare(run_ci_subset(out), json.loads(GOLDEN.read_text()))
@@ -189,11 +222,18 @@ def test_a_recipe_change_fails_the_regression(ci_run, tmp_path):
     if not GOLDEN.is_file():
         pytest.skip("no golden file yet")
     lr = PaQ2PiQ.make_params("ci").lr
-    tasks = plan("cross", ["paq2piq"], Options(data="demo", n_splits=1, seeds=(0,), **REPRODUCIBLE), preset="ci",
-                 param_overrides={"paq2piq": {"lr": lr * 1.1}})
+    tasks = plan(
+        "cross",
+        ["paq2piq"],
+        Options(data="demo", n_splits=1, seeds=(0,), **REPRODUCIBLE),
+        preset="ci",
+        param_overrides={"paq2piq": {"lr": lr * 1.1}},
+    )
     problems = compare(run_ci_subset(tmp_path / "runs", tasks=tasks), json.loads(GOLDEN.read_text()))
     changed = [p for p in problems if p.startswith("cross paq2piq") and "golden" in p]
     # both cells, and on the value metrics (the ranks of 40 predictions may survive a small change)
     assert {p.split(":")[0] for p in changed} == {
-        "cross paq2piq[default] demo-a->demo-b split=0 seed=0", "cross paq2piq[default] demo-b->demo-a split=0 seed=0"}
+        "cross paq2piq[default] demo-a->demo-b split=0 seed=0",
+        "cross paq2piq[default] demo-b->demo-a split=0 seed=0",
+    }
     assert any(": plcc =" in p for p in changed) and any(": rmse =" in p for p in changed)

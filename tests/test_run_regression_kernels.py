@@ -30,7 +30,7 @@ SETTINGS = {
     "avx2": ("avx2", "AVX2", "AVX2", "avx2"),
     "avx512": ("avx512", "AVX512_CORE", "AVX512", "avx512f"),
 }
-RESULTS: dict[str, dict] = {}          # setting -> {cell label: {"metrics": ..., "numerics": ...}}
+RESULTS: dict[str, dict] = {}  # setting -> {cell label: {"metrics": ..., "numerics": ...}}
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +67,33 @@ def test_ci_subset_matches_golden_under_kernel_path(setting, tmp_path):
     if flag and flag not in cpu_flags():
         pytest.skip(f"{setting}: this CPU has no {flag} (/proc/cpuinfo): the setting cannot run here")
     records = tmp_path / "records.json"
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": aten, "ONEDNN_MAX_CPU_ISA": onednn, "MKL_ENABLE_INSTRUCTIONS": mkl,
-           "NPY_DISABLE_CPU_FEATURES": numpy_disabled(setting), "BENCH_CI_RECORDS": str(records)}
+    env = {
+        **os.environ,
+        "ATEN_CPU_CAPABILITY": aten,
+        "ONEDNN_MAX_CPU_ISA": onednn,
+        "MKL_ENABLE_INSTRUCTIONS": mkl,
+        "NPY_DISABLE_CPU_FEATURES": numpy_disabled(setting),
+        "BENCH_CI_RECORDS": str(records),
+    }
     env.pop("BENCH_UPDATE_GOLDEN", None)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not gpu",
-                           "tests/test_run_regression.py::test_ci_subset_matches_golden_values"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not gpu",
+            "tests/test_run_regression.py::test_ci_subset_matches_golden_values",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, f"{setting}: the ci subset does not match the golden file:\n{proc.stdout[-6000:]}"
     got = json.loads(records.read_text())
     capability = {rec["numerics"].get("cpu_capability") for rec in got.values() if rec.get("numerics")} - {None}
@@ -97,6 +118,8 @@ def test_largest_difference_between_kernel_paths():
             if vals:
                 d = max(vals) - min(vals)
                 spread[m] = max(spread[m], d / abs(vals[0]) if m == "rmse" and vals[0] else d)
-    print(f"\nkernel settings {sorted(RESULTS)}, {len(labels)} cells; largest difference per metric "
-          f"(RMSE relative): " + ", ".join(f"{m} {v:.2e}" for m, v in spread.items()))
+    print(
+        f"\nkernel settings {sorted(RESULTS)}, {len(labels)} cells; largest difference per metric "
+        f"(RMSE relative): " + ", ".join(f"{m} {v:.2e}" for m, v in spread.items())
+    )
     assert all(v <= DEFAULT_TOLERANCE["abs"] for v in spread.values()), spread

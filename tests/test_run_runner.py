@@ -30,12 +30,17 @@ def demo_data(demo_cache):
 
 
 def tasks_for(protocol="intra", methods=("noop",), n_splits=2, params=None, **options):
-    return plan(protocol, list(methods), Options(data="demo", n_splits=n_splits, **options), preset="ci",
-                param_overrides=params or {})
+    return plan(
+        protocol,
+        list(methods),
+        Options(data="demo", n_splits=n_splits, **options),
+        preset="ci",
+        param_overrides=params or {},
+    )
 
 
 def run(tasks, out, **kw):
-    cache = os.path.join(os.environ["BENCH_CACHE"], "test-method-cache")    # nss-svr features, shared by tests
+    cache = os.path.join(os.environ["BENCH_CACHE"], "test-method-cache")  # nss-svr features, shared by tests
     return run_tasks(tasks, ResultStore(out), WorkerConfig(out=str(out), cache_dir=cache), progress=False, **kw)
 
 
@@ -45,7 +50,7 @@ def test_plan_intra_cross_efficiency(demo_data):
     for t in intra:
         assert not set(t.train_ids) & set(t.test_ids)
         assert t.cell.train_revision == demo_data[t.cell.train_dataset].dataset.revision
-    assert [t.key for t in tasks_for("intra", n_splits=2)] == [t.key for t in intra]   # splits reload, same keys
+    assert [t.key for t in tasks_for("intra", n_splits=2)] == [t.key for t in intra]  # splits reload, same keys
     cross = tasks_for("cross", n_splits=2)
     assert {(t.cell.train_dataset, t.cell.test_dataset) for t in cross} == {("demo-a", "demo-b"), ("demo-b", "demo-a")}
     assert all(t.test_ids is None for t in cross)
@@ -84,7 +89,7 @@ def test_loky_and_real_dask_give_the_same_records_as_sequential(score_run, tmp_p
             assert recs[other][key]["metrics"] == rec["metrics"]
             assert recs[other][key]["method_seed"] == rec["method_seed"]
         assert recs["dask"][key]["backend"] == "dask"
-        assert rec["metrics"]["srcc"] > 0.5            # 'score' output: truth + noise, seeded per cell
+        assert rec["metrics"]["srcc"] > 0.5  # 'score' output: truth + noise, seeded per cell
         assert ResultStore(tmp_path / "dask").load_predictions(key) == ResultStore(seq_out).load_predictions(key)
 
 
@@ -92,8 +97,9 @@ def test_loky_and_real_dask_give_the_same_records_as_sequential(score_run, tmp_p
 def nss_cell(tmp_path_factory):
     """One nss-svr cell (demo-a, split 0) run with --save-checkpoints."""
     out = tmp_path_factory.mktemp("nss")
-    cfg = WorkerConfig(out=str(out), cache_dir=os.path.join(os.environ["BENCH_CACHE"], "test-method-cache"),
-                       save_checkpoints=True)
+    cfg = WorkerConfig(
+        out=str(out), cache_dir=os.path.join(os.environ["BENCH_CACHE"], "test-method-cache"), save_checkpoints=True
+    )
     task = tasks_for("intra", methods=("nss-svr",), n_splits=1, datasets=("demo-a",))[0]
     return task, cfg, execute_task(task, cfg)
 
@@ -142,7 +148,7 @@ def test_resume_of_a_finished_run_trains_nothing_and_rerun_all_redoes_everything
     assert (again.submitted, again.done, again.already_done) == (0, 0, 4)
     assert {k: store.cell_path(k).stat().st_mtime_ns for k in store.done_keys()} == mtimes
     redo = run(tasks, tmp_path, rerun="all")
-    assert (redo.done, redo.already_done) == (4, 0)           # redone cells are not also 'already done'
+    assert (redo.done, redo.already_done) == (4, 0)  # redone cells are not also 'already done'
 
 
 def test_a_cell_finished_by_another_run_is_skipped(tmp_path):
@@ -180,12 +186,11 @@ def test_a_cell_that_kills_its_worker_is_recorded_failed_and_the_others_finish(t
     assert {r["train_dataset"] for r in store.iter_results()} == {"demo-a"}
     failures = list(store.iter_failures())
     assert {f["train_dataset"] for f in failures} == {"demo-b"} and all(f["worker_died"] for f in failures)
-    assert all("worker died (exit code SIGKILL(-9))" in f["error"] and "fewer --jobs" in f["error"]
-               for f in failures)
+    assert all("worker died (exit code SIGKILL(-9))" in f["error"] and "fewer --jobs" in f["error"] for f in failures)
     err = capfd.readouterr().err
-    for f in failures:                                        # each killer named while the run went on
+    for f in failures:  # each killer named while the run went on
         assert f"{f['key']} intra noop demo-b split={f['split_index']}" in err
-    assert not (tmp_path / "work").exists()                   # dead workers' scratch removed
+    assert not (tmp_path / "work").exists()  # dead workers' scratch removed
 
 
 def test_a_concurrent_attempt_keeps_its_scratch_folder(tmp_path):
@@ -196,7 +201,7 @@ def test_a_concurrent_attempt_keeps_its_scratch_folder(tmp_path):
     (other / "epoch1.pt").write_text("in use")
     assert execute_task(task, WorkerConfig(out=str(tmp_path)))["status"] == "done"
     assert (other / "epoch1.pt").read_text() == "in use"
-    assert [p.name for p in (tmp_path / "work").iterdir()] == [other.name]     # its own scratch is gone
+    assert [p.name for p in (tmp_path / "work").iterdir()] == [other.name]  # its own scratch is gone
 
 
 def test_worker_refuses_a_dataset_that_changed(tmp_path):
@@ -221,12 +226,12 @@ def test_one_gpu_per_worker(tmp_path, monkeypatch):
     assert visible_gpus() == 0
     claims = tmp_path / "claims"
     claims.mkdir()
-    (claims / f"gpu0.{os.getppid()}").touch()          # a live worker holds GPU 0
-    (claims / "gpu1.999999999").touch()                 # a dead one held GPU 1
-    assert claim_gpu(2, claims) == 1                    # least loaded among the living
+    (claims / f"gpu0.{os.getppid()}").touch()  # a live worker holds GPU 0
+    (claims / "gpu1.999999999").touch()  # a dead one held GPU 1
+    assert claim_gpu(2, claims) == 1  # least loaded among the living
     assert not (claims / "gpu1.999999999").exists()
     assert (claims / f"gpu1.{os.getpid()}").exists()
-    assert claim_gpu(2, claims) == 0                    # 1 vs 1 live claims: first index wins
+    assert claim_gpu(2, claims) == 0  # 1 vs 1 live claims: first index wins
 
 
 def test_save_checkpoints(nss_cell):
@@ -246,7 +251,7 @@ def test_save_checkpoints(nss_cell):
 
 
 def test_cells_side_by_side_use_different_datasets():
-    tasks = tasks_for("efficiency", n_splits=2)          # planned dataset by dataset
+    tasks = tasks_for("efficiency", n_splits=2)  # planned dataset by dataset
     order = [t.cell.train_dataset for t in interleave(tasks)]
     assert order[:4] == ["demo-a", "demo-b", "demo-a", "demo-b"]
     assert sorted(t.key for t in interleave(tasks)) == sorted(t.key for t in tasks)

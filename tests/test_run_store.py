@@ -12,16 +12,36 @@ from bench.store import ResultStore, StoreError
 
 
 def make_cell(**changes) -> Cell:
-    base = Cell(protocol="intra", method="nss-svr", method_version="1", method_kind="native", variant="default",
-                params={"alpha": 0.1, "n_scales": 2}, preset="ci", train_dataset="demo-a", test_dataset="demo-a",
-                train_revision="r1", test_revision="r1", split_set="default", split_index=0, split_hash="h0",
-                fraction=None, seed=0, metric_settings={"logistic": "vqeg4"}, harness_version="0.1.0")
+    base = Cell(
+        protocol="intra",
+        method="nss-svr",
+        method_version="1",
+        method_kind="native",
+        variant="default",
+        params={"alpha": 0.1, "n_scales": 2},
+        preset="ci",
+        train_dataset="demo-a",
+        test_dataset="demo-a",
+        train_revision="r1",
+        test_revision="r1",
+        split_set="default",
+        split_index=0,
+        split_hash="h0",
+        fraction=None,
+        seed=0,
+        metric_settings={"logistic": "vqeg4"},
+        harness_version="0.1.0",
+    )
     return replace(base, **changes)
 
 
 def record_for(cell: Cell, srcc=0.5) -> dict:
-    return {**cell.record_fields(), "status": "done", "schema": 1,
-            "metrics": {"srcc": srcc, "plcc": float("nan"), "flags": ["constant_predictions"]}}
+    return {
+        **cell.record_fields(),
+        "status": "done",
+        "schema": 1,
+        "metrics": {"srcc": srcc, "plcc": float("nan"), "flags": ["constant_predictions"]},
+    }
 
 
 def test_key_ignores_dict_order_and_informational_fields():
@@ -30,12 +50,25 @@ def test_key_ignores_dict_order_and_informational_fields():
     assert a.key == b.key and len(a.key) == 20
 
 
-@pytest.mark.parametrize("change", [
-    {"params": {"alpha": 0.2, "n_scales": 2}}, {"method_version": "2"}, {"train_revision": "r2"},
-    {"test_revision": "r2"}, {"split_hash": "h1"}, {"split_index": 1}, {"fraction": 0.2}, {"seed": 1},
-    {"metric_settings": {"logistic": "none"}}, {"harness_version": "0.2.0"}, {"method": "noop"},
-    {"protocol": "ablation"}, {"variant": "full"}, {"test_dataset": "demo-b"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"params": {"alpha": 0.2, "n_scales": 2}},
+        {"method_version": "2"},
+        {"train_revision": "r2"},
+        {"test_revision": "r2"},
+        {"split_hash": "h1"},
+        {"split_index": 1},
+        {"fraction": 0.2},
+        {"seed": 1},
+        {"metric_settings": {"logistic": "none"}},
+        {"harness_version": "0.2.0"},
+        {"method": "noop"},
+        {"protocol": "ablation"},
+        {"variant": "full"},
+        {"test_dataset": "demo-b"},
+    ],
+)
 def test_key_changes_with_everything_that_changes_the_score(change):
     assert make_cell(**change).key != make_cell().key
 
@@ -50,7 +83,7 @@ def test_write_read_roundtrip_with_nan_as_null(tmp_path):
     cell = make_cell()
     path = store.write_done(record_for(cell), [("a.png", 1.0, 0.5), ("b.png", 2.0, float("nan"))])
     assert path == tmp_path / "runs" / "cells" / cell.key[:2] / f"{cell.key}.json"
-    rec = json.loads(path.read_text())      # strict JSON: NaN became null
+    rec = json.loads(path.read_text())  # strict JSON: NaN became null
     assert rec["metrics"]["plcc"] is None and rec["metrics"]["srcc"] == 0.5
     assert [r["key"] for r in store.iter_results()] == [cell.key]
     assert store.load_predictions(cell.key) == [("a.png", 1.0, 0.5), ("b.png", 2.0, None)]
@@ -94,7 +127,7 @@ def test_two_concurrent_writers_never_leave_a_partial_file(tmp_path):
     errors, reads = [], [0]
     stop = threading.Event()
 
-    def reader():   # reads while both write: every file it sees must parse completely
+    def reader():  # reads while both write: every file it sees must parse completely
         store = ResultStore(out)
         while not stop.is_set():
             try:
@@ -121,8 +154,8 @@ def test_two_concurrent_writers_never_leave_a_partial_file(tmp_path):
     assert errors == [] and reads[0] > 0
     store = ResultStore(out)
     assert store.done_keys() == {make_cell(split_index=k).key for k in range(5)}
-    assert not list(out.rglob("*.tmp"))          # no temporary left behind
-    for rec in store.iter_results():              # last complete write wins: one writer's final round
+    assert not list(out.rglob("*.tmp"))  # no temporary left behind
+    for rec in store.iter_results():  # last complete write wins: one writer's final round
         assert rec["metrics"]["srcc"] in (1 + (ROUNDS - 1) / 100, 2 + (ROUNDS - 1) / 100)
 
 

@@ -18,8 +18,9 @@ def demo(demo_cache):
 
 
 def _plan(protocol, method="mpiqe", params=None, **options):
-    return plan(protocol, [method], Options(data="demo", **options), preset="ci",
-                param_overrides={method: params or {}})
+    return plan(
+        protocol, [method], Options(data="demo", **options), preset="ci", param_overrides={method: params or {}}
+    )
 
 
 def _run(tasks, out):
@@ -31,7 +32,7 @@ def _run(tasks, out):
 def test_cross_train_full_trains_on_every_image_of_a_once_per_seed(demo, tmp_path):
     split = _plan("cross", n_splits=3)
     full = _plan("cross", cross_train="full", n_splits=3, seeds=(0, 1), params={"epochs": 1, "n_crops": 1})
-    assert len(split) == 6 and len(full) == 4                   # 2 pairs x 2 seeds, --splits ignored
+    assert len(split) == 6 and len(full) == 4  # 2 pairs x 2 seeds, --splits ignored
     for task in full:
         assert set(task.train_ids) == set(demo[task.cell.train_dataset].ids) and task.val_ids == ()
         assert task.test_ids is None and task.cell.training_options == {"cross_train": "full"}
@@ -43,11 +44,10 @@ def test_cross_train_full_trains_on_every_image_of_a_once_per_seed(demo, tmp_pat
 
 
 def test_val_fraction_and_select_on_val_reach_the_method_and_the_record(demo, tmp_path):
-    tasks = _plan("intra", datasets=("demo-a",), n_splits=1, val_fraction=0.15, select_on="val",
-                  params={"epochs": 2})
+    tasks = _plan("intra", datasets=("demo-a",), n_splits=1, val_fraction=0.15, select_on="val", params={"epochs": 2})
     (task,) = tasks
     assert task.val_ids and not set(task.val_ids) & set(task.train_ids)
-    assert task.test_ids and not set(task.val_ids) & set(task.test_ids)    # selection never sees test images
+    assert task.test_ids and not set(task.val_ids) & set(task.test_ids)  # selection never sees test images
     assert task.cell.training_options == {"val_fraction": 0.15, "select_on": "val"}
     default = _plan("intra", datasets=("demo-a",), n_splits=1, params={"epochs": 2})[0]
     assert default.cell.training_options == {} and "training_options" not in default.cell.identity()
@@ -62,17 +62,23 @@ def test_val_fraction_and_select_on_val_reach_the_method_and_the_record(demo, tm
 
 def test_fraction_of_train_takes_shares_of_the_training_part(demo):
     of_data = _plan("efficiency", method="nss-svr", datasets=("demo-a",), n_splits=1, fractions=(0.5,))
-    of_train = _plan("efficiency", method="nss-svr", datasets=("demo-a",), n_splits=1, fractions=(0.5,),
-                     fraction_of="train")
+    of_train = _plan(
+        "efficiency", method="nss-svr", datasets=("demo-a",), n_splits=1, fractions=(0.5,), fraction_of="train"
+    )
     assert len(of_train[0].train_ids) < len(of_data[0].train_ids)
     assert of_train[0].cell.training_options == {"fraction_of": "train"} and of_train[0].key != of_data[0].key
 
 
-
 @pytest.mark.parametrize("fraction_of", ["dataset", "train"])
 def test_efficiency_training_subsets_nest_and_share_the_test_part(demo, fraction_of):
-    tasks = _plan("efficiency", method="nss-svr", datasets=("demo-a",), n_splits=2, fractions=(0.2, 0.4, 0.6),
-                  fraction_of=fraction_of)
+    tasks = _plan(
+        "efficiency",
+        method="nss-svr",
+        datasets=("demo-a",),
+        n_splits=2,
+        fractions=(0.2, 0.4, 0.6),
+        fraction_of=fraction_of,
+    )
     by_split: dict[int, list] = {}
     for t in tasks:
         by_split.setdefault(t.cell.split_index, []).append(t)
@@ -81,17 +87,21 @@ def test_efficiency_training_subsets_nest_and_share_the_test_part(demo, fraction
         split.sort(key=lambda t: t.cell.fraction)
         assert [t.cell.fraction for t in split] == [0.2, 0.4, 0.6]
         sets = [set(t.train_ids) for t in split]
-        assert sets[0] < sets[1] < sets[2]                      # nested, strictly growing
+        assert sets[0] < sets[1] < sets[2]  # nested, strictly growing
         assert len({t.test_ids for t in split}) == 1 and not sets[2] & set(split[0].test_ids)
 
-@pytest.mark.parametrize("protocol,options,message", [
-    ("intra", {"select_on": "val"}, "--val-fraction"),
-    ("intra", {"cross_train": "full"}, "cross protocol"),
-    ("cross", {"cross_train": "full", "val_fraction": 0.1}, "no validation"),
-    ("cross", {"fraction_of": "train"}, "efficiency"),
-    ("intra", {"val_fraction": 1.5}, r"in \[0, 1\)"),
-    ("intra", {"select_on": "best"}, "select-on"),
-])
+
+@pytest.mark.parametrize(
+    "protocol,options,message",
+    [
+        ("intra", {"select_on": "val"}, "--val-fraction"),
+        ("intra", {"cross_train": "full"}, "cross protocol"),
+        ("cross", {"cross_train": "full", "val_fraction": 0.1}, "no validation"),
+        ("cross", {"fraction_of": "train"}, "efficiency"),
+        ("intra", {"val_fraction": 1.5}, r"in \[0, 1\)"),
+        ("intra", {"select_on": "best"}, "select-on"),
+    ],
+)
 def test_bad_training_options_are_refused_before_any_data_is_split(protocol, options, message):
     with pytest.raises(ProtocolError, match=message):
         _plan(protocol, **options)
@@ -103,8 +113,7 @@ def test_run_summary_prints_the_notes_methods_recorded(tmp_path, capsys):
     tasks = _plan("cross", n_splits=1)[:2]
     store = ResultStore(tmp_path)
     for task, notes in zip(tasks, (["livec: no scene labels, scene alignment loss (L_scene) off"], [])):
-        record = {**task.cell.record_fields(), "status": "done", "schema": 1, "notes": notes,
-                  "metrics": {"srcc": 0.5}}
+        record = {**task.cell.record_fields(), "status": "done", "schema": 1, "notes": notes, "metrics": {"srcc": 0.5}}
         store.write_done(record, [("a.png", 1.0, 0.5)])
     _print_method_notes(tasks, store)
     out = capsys.readouterr().out

@@ -50,7 +50,8 @@ def test_swapping_a_weight_file_rescores_and_restoring_it_hits_the_cache(private
     assert first.inferences == 3
     weights_file = private_home / "hub" / "pyiqa" / "brisque_svm_weights.pth"
     assert first.context.facts["weights_sha256"] == [
-        {"file": "brisque_svm_weights.pth", "sha256": W.file_sha256(weights_file)}]
+        {"file": "brisque_svm_weights.pth", "sha256": W.file_sha256(weights_file)}
+    ]
 
     again = zero_shot("brisque", cache)
     np.testing.assert_array_equal(again.predict(images), a)
@@ -63,7 +64,7 @@ def test_swapping_a_weight_file_rescores_and_restoring_it_hits_the_cache(private
     assert swapped.inferences == 3, "a new weight file must be scored afresh, never served old scores"
     assert not np.allclose(a, b)
 
-    weights_file.write_bytes(original)     # the old file back (new mtime, same content): its scores return
+    weights_file.write_bytes(original)  # the old file back (new mtime, same content): its scores return
     restored = zero_shot("brisque", cache)
     np.testing.assert_array_equal(restored.predict(images), a)
     assert restored.inferences == 0
@@ -93,7 +94,7 @@ def test_weight_digest_is_computed_once_per_file_version(tmp_path, monkeypatch):
     link.symlink_to(f)
     d1, d2, d3 = W.weight_file_sha256(f), W.weight_file_sha256(f), W.weight_file_sha256(link)
     assert d1 == d2 == d3 == real(f) and len(calls) == 1
-    f.write_bytes(b"b" * 1000)             # same size, new content and mtime
+    f.write_bytes(b"b" * 1000)  # same size, new content and mtime
     os.utime(f, ns=(1, 1))
     assert W.weight_file_sha256(f) == real(f) != d1 and len(calls) == 2
 
@@ -151,8 +152,9 @@ def test_the_fact_reaches_the_cell_json(private_home, demo_cache, tmp_path):
     from bench.store import ResultStore
     from protocols import Options
 
-    tasks = plan("intra", ["brisque"], Options(data="demo", n_splits=1, datasets=("demo-a",)), preset="ci",
-                 param_overrides={})
+    tasks = plan(
+        "intra", ["brisque"], Options(data="demo", n_splits=1, datasets=("demo-a",)), preset="ci", param_overrides={}
+    )
     out = tmp_path / "runs"
     run_tasks(tasks, ResultStore(out), WorkerConfig(out=str(out), cache_dir=str(tmp_path / "cache")), progress=False)
     stored = next(ResultStore(out).iter_results())
@@ -162,9 +164,20 @@ def test_the_fact_reaches_the_cell_json(private_home, demo_cache, tmp_path):
 
 # --- the table of training sets ------------------------------------------------------------
 # pyiqa's own spelling of the datasets its configs name -> the table's
-PYIQA_DATASET_NAMES = {"koniq": "koniq10k", "koniq10k": "koniq10k", "kadid": "kadid10k", "clive": "livec",
-                       "tid": "tid2013", "live": "live", "csiq": "csiq", "spaq": "spaq", "flive": "flive",
-                       "paq2piq": "flive", "ava": "ava", "pipal": "pipal"}
+PYIQA_DATASET_NAMES = {
+    "koniq": "koniq10k",
+    "koniq10k": "koniq10k",
+    "kadid": "kadid10k",
+    "clive": "livec",
+    "tid": "tid2013",
+    "live": "live",
+    "csiq": "csiq",
+    "spaq": "spaq",
+    "flive": "flive",
+    "paq2piq": "flive",
+    "ava": "ava",
+    "pipal": "pipal",
+}
 
 
 def test_every_checkpoint_the_harness_declares_is_in_the_table():
@@ -190,8 +203,11 @@ def test_table_agrees_with_the_dataset_pyiqa_configs_name():
     checked = 0
     for metric, entry in TRAINING_SETS.items():
         opts = configs[metric]["metric_opts"]
-        named = opts.get("train_dataset") or opts.get("regressor_dataset") or (
-            opts["pretrained"] if isinstance(opts.get("pretrained"), str) else None)
+        named = (
+            opts.get("train_dataset")
+            or opts.get("regressor_dataset")
+            or (opts["pretrained"] if isinstance(opts.get("pretrained"), str) else None)
+        )
         if named is None and isinstance(opts.get("model_name"), str):
             m = re.search(r"_(koniq|flive|spaq)_", opts["model_name"] + "_")
             named = m.group(1) if m else None

@@ -17,14 +17,23 @@ from bench.errors import BenchError
 def add_cache_parser(sub) -> None:
     from bench.datasets import add_data_args
 
-    q = sub.add_parser("cache", help="decode a dataset once into the decoded-image cache (free-disk check first)",
-                       description=__doc__)
+    q = sub.add_parser(
+        "cache", help="decode a dataset once into the decoded-image cache (free-disk check first)", description=__doc__
+    )
     q.add_argument("name")
     add_data_args(q)
-    q.add_argument("--crop-size", type=int, default=224,
-                   help="images smaller than this are stored resized up, as crops of this size need (default 224)")
-    q.add_argument("--resize", default=None, metavar="short:N|WxH",
-                   help="a recipe's resize before cropping: short side to N, or a fixed WxH (default: none)")
+    q.add_argument(
+        "--crop-size",
+        type=int,
+        default=224,
+        help="images smaller than this are stored resized up, as crops of this size need (default 224)",
+    )
+    q.add_argument(
+        "--resize",
+        default=None,
+        metavar="short:N|WxH",
+        help="a recipe's resize before cropping: short side to N, or a fixed WxH (default: none)",
+    )
     q.add_argument("--jobs", type=int, default=1, help="decoding processes (default 1)")
     q.add_argument("--dry-run", action="store_true", help="only say what is cached, what is missing and its size")
     q.add_argument("--json", action="store_true")
@@ -45,7 +54,9 @@ def parse_resize(text: str | None, crop_size: int) -> tuple:
             else:
                 raise ValueError
         except ValueError:
-            raise BenchError(f"--resize {text!r}: write short:N (short side to N pixels) or WxH (e.g. 512x384)") from None
+            raise BenchError(
+                f"--resize {text!r}: write short:N (short side to N pixels) or WxH (e.g. 512x384)"
+            ) from None
     if crop_size < 1:
         raise BenchError(f"--crop-size must be >= 1, got {crop_size}")
     steps.append(("min", crop_size))
@@ -72,30 +83,45 @@ def cmd_cache(args) -> int:
     if args.dry_run:
         plan = ic.plan_build(cache, paths, steps)
         free = ic.check_free_space(root, 0, what, reserve_bytes=0)
-        out = {"dataset": ds.dataset.name, "images": plan["images"], "cached": plan["images"] - plan["missing"],
-               "missing": plan["missing"], "need_bytes": plan["need_bytes"], "total_bytes": plan["total_bytes"],
-               "free_bytes": free, "fits": plan["need_bytes"] + ic.RESERVE_BYTES <= free, "root": str(root),
-               "resize": ic.resize_key(steps)}
-        print(json.dumps(out, indent=2) if args.json else
-              f"{what}: {out['cached']} cached, {out['missing']} to build ({ic.gib(out['need_bytes'])}; "
-              f"{ic.gib(free)} free in {root}{'' if out['fits'] else ': DOES NOT FIT'})")
+        out = {
+            "dataset": ds.dataset.name,
+            "images": plan["images"],
+            "cached": plan["images"] - plan["missing"],
+            "missing": plan["missing"],
+            "need_bytes": plan["need_bytes"],
+            "total_bytes": plan["total_bytes"],
+            "free_bytes": free,
+            "fits": plan["need_bytes"] + ic.RESERVE_BYTES <= free,
+            "root": str(root),
+            "resize": ic.resize_key(steps),
+        }
+        print(
+            json.dumps(out, indent=2)
+            if args.json
+            else f"{what}: {out['cached']} cached, {out['missing']} to build ({ic.gib(out['need_bytes'])}; "
+            f"{ic.gib(free)} free in {root}{'' if out['fits'] else ': DOES NOT FIT'})"
+        )
         return 0 if out["fits"] else 1
     if args.jobs < 1:
         raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
-    facts = ic.build(cache, paths, steps, progress=sys.stderr.isatty() and not args.json, what=ds.dataset.name,
-                     jobs=args.jobs)
+    facts = ic.build(
+        cache, paths, steps, progress=sys.stderr.isatty() and not args.json, what=ds.dataset.name, jobs=args.jobs
+    )
     facts.update(dataset=ds.dataset.name, resize=ic.resize_key(steps))
     lost = facts["not_written_disk_full"]
     facts["stored"] = facts["built"] - lost
     if args.json:
         print(json.dumps(facts, indent=2))
         return 1 if lost else 0
-    if lost:      # the disk filled during the build (the check up front passed): not a success
+    if lost:  # the disk filled during the build (the check up front passed): not a success
         raise ic.CacheDiskFull(
             f"{what}: the disk under {facts['root']} filled up during the build: {lost} of {facts['built']} decoded "
             f"images could not be stored ({facts['stored']} stored, {facts['already_cached']} already cached; "
             f"{ic.gib(ic.free_bytes(root))} free now). Runs decode the missing ones each time (the same numbers, "
-            f"slower). Free space, or point {ic.ENV} at a bigger disk, and run `bench data cache {args.name}` again.")
-    print(f"{what}: {facts['built']} decoded and stored, {facts['already_cached']} already cached, "
-          f"{ic.gib(facts['bytes'])} in {facts['root']}, {facts['seconds']:.1f} s")
+            f"slower). Free space, or point {ic.ENV} at a bigger disk, and run `bench data cache {args.name}` again."
+        )
+    print(
+        f"{what}: {facts['built']} decoded and stored, {facts['already_cached']} already cached, "
+        f"{ic.gib(facts['bytes'])} in {facts['root']}, {facts['seconds']:.1f} s"
+    )
     return 0

@@ -11,8 +11,11 @@ from bench.errors import BenchError, DatasetError
 def add_parser(subparsers) -> None:
     from bench.datasets import add_data_args
 
-    p = subparsers.add_parser("data", help="datasets: list, check, describe, splits, fetch",
-                              description="Find, check and describe the datasets; print or persist splits.")
+    p = subparsers.add_parser(
+        "data",
+        help="datasets: list, check, describe, splits, fetch",
+        description="Find, check and describe the datasets; print or persist splits.",
+    )
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
 
     q = sub.add_parser("list", help="every dataset, found or missing, its folder and image count")
@@ -40,14 +43,25 @@ def add_parser(subparsers) -> None:
     add_data_args(q)
     q.add_argument("--protocol", choices=("intra", "efficiency"), default="intra")
     q.add_argument("--split-set", default="default", help="default | liqe | pyiqa | official")
-    q.add_argument("--splits", "--n-splits", dest="n_splits", type=int, default=10, metavar="N",
-                   help="number of splits (default 10), as `bench run --splits`")
+    q.add_argument(
+        "--splits",
+        "--n-splits",
+        dest="n_splits",
+        type=int,
+        default=10,
+        metavar="N",
+        help="number of splits (default 10), as `bench run --splits`",
+    )
     q.add_argument("--test-fraction", type=float, default=0.2)
     q.add_argument("--val-fraction", type=float, default=0.0)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--fractions", default=None, help="efficiency: comma-separated, default 0.2,0.4,0.6")
-    q.add_argument("--fraction-of", choices=("dataset", "train"), default="dataset",
-                   help="efficiency fractions are shares of the whole dataset (default) or of the training part")
+    q.add_argument(
+        "--fraction-of",
+        choices=("dataset", "train"),
+        default="dataset",
+        help="efficiency fractions are shares of the whole dataset (default) or of the training part",
+    )
     q.add_argument("--json", action="store_true", help="print the splits (ids included) as JSON")
     q.set_defaults(func=cmd_splits)
 
@@ -56,7 +70,7 @@ def add_parser(subparsers) -> None:
     q.add_argument("--data-root", metavar="DIR", default=None)
     q.set_defaults(func=cmd_fetch)
 
-    from bench.commands.cache import add_cache_parser     # `data cache NAME`: the decoded-image cache
+    from bench.commands.cache import add_cache_parser  # `data cache NAME`: the decoded-image cache
 
     add_cache_parser(sub)
 
@@ -64,6 +78,7 @@ def add_parser(subparsers) -> None:
 
 
 # --- list -----------------------------------------------------------------------------------------
+
 
 def dataset_rows(kw: dict) -> list[dict]:
     """One row per known dataset: found / missing / incomplete, layout, folder, image count (also `bench doctor`)."""
@@ -76,8 +91,12 @@ def dataset_rows(kw: dict) -> list[dict]:
         if name.startswith("demo-"):
             folder = demo_dir(name)
             ready = (folder / "meta.csv").is_file()
-            row.update(status="found" if ready else "generated on first use", layout="demo", folder=str(folder),
-                       n_images=_count_lines(folder / "meta.csv") - 1 if ready else None)
+            row.update(
+                status="found" if ready else "generated on first use",
+                layout="demo",
+                folder=str(folder),
+                n_images=_count_lines(folder / "meta.csv") - 1 if ready else None,
+            )
         else:
             try:
                 ds = load_dataset(name, **kw)
@@ -93,7 +112,7 @@ def dataset_rows(kw: dict) -> list[dict]:
 def cmd_list(args) -> int:
     from bench.datasets import data_kwargs, resolve_data_root
 
-    kw = data_kwargs(args)        # registers the custom datasets of spec files too
+    kw = data_kwargs(args)  # registers the custom datasets of spec files too
     rows = dataset_rows(kw)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -117,11 +136,13 @@ def _count_lines(path) -> int:
 
 # --- check / describe --------------------------------------------------------------------------------
 
+
 def _load(args, deep=False):
     from bench.datasets import data_kwargs, load_dataset
 
-    return load_dataset(args.name, **data_kwargs(args), layout=getattr(args, "layout", None), deep=deep,
-                        progress=sys.stderr.isatty())
+    return load_dataset(
+        args.name, **data_kwargs(args), layout=getattr(args, "layout", None), deep=deep, progress=sys.stderr.isatty()
+    )
 
 
 def describe(ds) -> dict:
@@ -133,17 +154,25 @@ def describe(ds) -> dict:
     n = max(len(ds), 1)
     refs = {r.ref_id for r in ds.records if r.ref_id is not None}
     d = {
-        "name": info.name, "title": info.title, "layout": info.layout, "folder": str(info.root),
-        "n_images": len(ds), "n_references": len(refs) if info.synthetic else None,
+        "name": info.name,
+        "title": info.title,
+        "layout": info.layout,
+        "folder": str(info.root),
+        "n_images": len(ds),
+        "n_references": len(refs) if info.synthetic else None,
         "synthetic_distortions": info.synthetic,
         "score_range": [float(scores.min()), float(scores.max())] if len(ds) else None,
         "higher_is_better": True,
         "raw_score_range": [float(raw.min()), float(raw.max())] if len(ds) else None,
-        "raw_scale": list(info.raw_scale), "raw_higher_is_better": info.raw_higher_is_better,
+        "raw_scale": list(info.raw_scale),
+        "raw_higher_is_better": info.raw_higher_is_better,
         "has_std": any(r.std is not None for r in ds.records),
-        "label_coverage": {"scene": sum(bool(r.scenes) for r in ds.records) / n,
-                           "distortion": sum(r.distortion_class is not None for r in ds.records) / n},
-        "revision": info.revision, "notes": list(info.notes),
+        "label_coverage": {
+            "scene": sum(bool(r.scenes) for r in ds.records) / n,
+            "distortion": sum(r.distortion_class is not None for r in ds.records) / n,
+        },
+        "revision": info.revision,
+        "notes": list(info.notes),
     }
     if info.layout == "demo":
         d["warning"] = "SYNTHETIC demo data: pseudo-MOS from SSIM + simulated raters. NOT human-rated."
@@ -168,28 +197,41 @@ def cmd_describe(args) -> int:
 def cmd_check(args) -> int:
     from bench.datasets import get_spec
 
-    ds = _load(args, deep=args.deep)       # raises, with the first missing/bad files and the fix
-    spec = get_spec(args.name)             # after loading: custom datasets are registered by then
+    ds = _load(args, deep=args.deep)  # raises, with the first missing/bad files and the fix
+    spec = get_spec(args.name)  # after loading: custom datasets are registered by then
     d = describe(ds)
     problems = []
     if spec.n_images and len(ds) != spec.n_images:
-        problems.append(f"{len(ds)} images, but {spec.title} has {spec.n_images} (published size): "
-                        "the metadata file is not the standard one, or images were excluded")
+        problems.append(
+            f"{len(ds)} images, but {spec.title} has {spec.n_images} (published size): "
+            "the metadata file is not the standard one, or images were excluded"
+        )
     cov = d["label_coverage"]
     if 0 < cov["scene"] < 1:
         problems.append(f"only {cov['scene']:.1%} of images have scene labels (partial label files?)")
     modes = dict(getattr(ds, "image_modes", None) or {}) if args.deep else {}
-    result = {"name": spec.name, "ok": not problems, "problems": problems,
-              "images_decoded": bool(args.deep), **d, **({"pixel_modes": modes} if args.deep else {})}
+    result = {
+        "name": spec.name,
+        "ok": not problems,
+        "problems": problems,
+        "images_decoded": bool(args.deep),
+        **d,
+        **({"pixel_modes": modes} if args.deep else {}),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"{spec.title}: {len(ds)} images ({d['layout']} layout) in {d['folder']}")
-        print(f"  files present{' and decodable' if args.deep else ''}: yes; scores finite: yes; revision {d['revision']}")
+        print(
+            f"  files present{' and decodable' if args.deep else ''}: yes; scores finite: yes; revision {d['revision']}"
+        )
         print(f"  labels: scene {cov['scene']:.1%}, distortion {cov['distortion']:.1%}")
         if modes:
-            print("  pixel modes: " + ", ".join(f"{m}: {n}" for m, n in sorted(modes.items())) +
-                  "; every mode is read at its bit depth and scaled to 8 bits (docs/DATASETS.md)")
+            print(
+                "  pixel modes: "
+                + ", ".join(f"{m}: {n}" for m, n in sorted(modes.items()))
+                + "; every mode is read at its bit depth and scaled to 8 bits (docs/DATASETS.md)"
+            )
         for note in d["notes"]:
             print(f"  note: {note}")
         for p in problems:
@@ -200,6 +242,7 @@ def cmd_check(args) -> int:
 
 # --- splits -------------------------------------------------------------------------------------------
 
+
 def cmd_splits(args) -> int:
     from bench.splits import make_splits, split_to_dict, splits_hash
 
@@ -208,11 +251,21 @@ def cmd_splits(args) -> int:
         try:
             fractions = tuple(float(x) for x in args.fractions.split(","))
         except ValueError:
-            raise BenchError(f"--fractions {args.fractions!r}: expected comma-separated numbers, e.g. 0.2,0.4,0.6")
+            raise BenchError(
+                f"--fractions {args.fractions!r}: expected comma-separated numbers, e.g. 0.2,0.4,0.6"
+            ) from None
     ds = _load(args)
-    splits = make_splits(ds, protocol=args.protocol, split_set=args.split_set, n_splits=args.n_splits,
-                         test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed,
-                         fractions=fractions, fraction_of=args.fraction_of)
+    splits = make_splits(
+        ds,
+        protocol=args.protocol,
+        split_set=args.split_set,
+        n_splits=args.n_splits,
+        test_fraction=args.test_fraction,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        fractions=fractions,
+        fraction_of=args.fraction_of,
+    )
     if args.json:
         out = []
         for s in splits:
@@ -225,8 +278,10 @@ def cmd_splits(args) -> int:
             out.append(d)
         _emit(json.dumps(out))
         return 0
-    print(f"{ds.dataset.name} revision {ds.dataset.revision}, split set {args.split_set}, protocol {args.protocol}: "
-          f"{len(splits)} splits, set hash {splits_hash(splits)} (leak check passed)")
+    print(
+        f"{ds.dataset.name} revision {ds.dataset.revision}, split set {args.split_set}, protocol {args.protocol}: "
+        f"{len(splits)} splits, set hash {splits_hash(splits)} (leak check passed)"
+    )
     for s in splits:
         frac = f" fraction {s.fraction:.0%}" if s.fraction is not None else ""
         val = f" val {len(s.val)}" if s.val else ""
@@ -245,6 +300,7 @@ def _emit(text: str) -> None:
 
 
 # --- fetch --------------------------------------------------------------------------------------------
+
 
 def cmd_fetch(args) -> int:
     from bench.datasets.fetch import fetch

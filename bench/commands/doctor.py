@@ -17,14 +17,17 @@ import platform
 import shutil
 from pathlib import Path
 
-MIN_FREE_BYTES = 2 * 2**30      # below this a run may stop on a full disk
+MIN_FREE_BYTES = 2 * 2**30  # below this a run may stop on a full disk
 
 
 def add_parser(sub) -> None:
     from bench.datasets import add_data_args
 
-    p = sub.add_parser("doctor", help="check this machine: versions, GPUs, disk, datasets, weights (exit 1 + fixes)",
-                       description=__doc__)
+    p = sub.add_parser(
+        "doctor",
+        help="check this machine: versions, GPUs, disk, datasets, weights (exit 1 + fixes)",
+        description=__doc__,
+    )
     p.add_argument("--method", default=None, help="only these methods (comma-separated; default: all)")
     p.add_argument("--preset", default="paper", help="check the weights of this preset's parameters (default paper)")
     p.add_argument("--weights-dir", help="also look for weight files in this folder")
@@ -67,31 +70,54 @@ def check_torch(report: dict) -> None:
         import torch
     except ImportError:
         report.update(torch=None, cuda=None, cuda_available=False)
-        _problem(report, "torch is not installed: only nss-svr, the data commands and the reports work",
-                 "pip install torch==2.14.1 torchvision==0.29.1 && pip install -e '.[all]' 'setuptools<81'")
+        _problem(
+            report,
+            "torch is not installed: only nss-svr, the data commands and the reports work",
+            "pip install torch==2.14.1 torchvision==0.29.1 && pip install -e '.[all]' 'setuptools<81'",
+        )
         return
-    report.update(torch=torch.__version__, cuda=torch.version.cuda, cuda_available=bool(torch.cuda.is_available()),
-                  cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None)
+    report.update(
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+        cuda_available=bool(torch.cuda.is_available()),
+        cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+    )
     if not report["cuda_available"]:
         if visible_gpus() and os.environ.get("CUDA_VISIBLE_DEVICES") is None:
-            _problem(report, f"the NVIDIA driver lists {visible_gpus()} GPU(s) but torch {torch.__version__} "
-                     f"(CUDA {torch.version.cuda}) cannot use them",
-                     "install a CUDA build of torch that matches the driver (see `nvidia-smi`), e.g. "
-                     "pip install torch==2.14.1 --index-url https://download.pytorch.org/whl/cu130")
+            _problem(
+                report,
+                f"the NVIDIA driver lists {visible_gpus()} GPU(s) but torch {torch.__version__} "
+                f"(CUDA {torch.version.cuda}) cannot use them",
+                "install a CUDA build of torch that matches the driver (see `nvidia-smi`), e.g. "
+                "pip install torch==2.14.1 --index-url https://download.pytorch.org/whl/cu130",
+            )
         else:
-            _warn(report, "no CUDA GPU: everything runs on the CPU (fine for --data demo; the paper protocols "
-                  "take days here: `python -m bench perf` estimates them)")
+            _warn(
+                report,
+                "no CUDA GPU: everything runs on the CPU (fine for --data demo; the paper protocols "
+                "take days here: `python -m bench perf` estimates them)",
+            )
         return
     for i in range(torch.cuda.device_count()):
         props = torch.cuda.get_device_properties(i)
         bf16 = (props.major, props.minor) >= (8, 0)
         free, total = torch.cuda.mem_get_info(i)
-        report["gpus"].append({"index": i, "name": props.name, "memory_gib": round(total / 2**30, 1),
-                               "free_gib": round(free / 2**30, 1), "capability": f"{props.major}.{props.minor}",
-                               "bf16": bf16})
+        report["gpus"].append(
+            {
+                "index": i,
+                "name": props.name,
+                "memory_gib": round(total / 2**30, 1),
+                "free_gib": round(free / 2**30, 1),
+                "capability": f"{props.major}.{props.minor}",
+                "bf16": bf16,
+            }
+        )
         if not bf16:
-            _warn(report, f"cuda:{i} ({props.name}) has no native bf16: MP-IQE's amp=auto would emulate it slowly",
-                  "run with --param amp=off (fp32)")
+            _warn(
+                report,
+                f"cuda:{i} ({props.name}) has no native bf16: MP-IQE's amp=auto would emulate it slowly",
+                "run with --param amp=off (fp32)",
+            )
 
 
 def _free(path: Path) -> tuple[Path, int, bool]:
@@ -119,8 +145,11 @@ def check_disk(report: dict, out: str) -> None:
         if not writable:
             _problem(report, f"{what}: {probe} is not writable", "fix its permissions, or point it elsewhere")
         elif free < MIN_FREE_BYTES:
-            _problem(report, f"{what}: only {image_cache.gib(free)} free in {probe}",
-                     "free space, or point it at a bigger disk (BENCH_CACHE / BENCH_IMAGE_CACHE / --out)")
+            _problem(
+                report,
+                f"{what}: only {image_cache.gib(free)} free in {probe}",
+                "free space, or point it at a bigger disk (BENCH_CACHE / BENCH_IMAGE_CACHE / --out)",
+            )
     if root is None:
         _warn(report, "BENCH_IMAGE_CACHE=off: every epoch decodes every image again", "unset BENCH_IMAGE_CACHE")
 
@@ -134,15 +163,23 @@ def check_datasets(report: dict, kw: dict) -> None:
     report["datasets"] = rows
     for r in rows:
         if r["status"] == "missing":
-            r["fix"] = (f"put it under {report['data_root']} in pyiqa's or its authors' layout (docs/DATASETS.md "
-                        f"has the file names), or pass --dataset-dir {r['name']}=PATH")
+            r["fix"] = (
+                f"put it under {report['data_root']} in pyiqa's or its authors' layout (docs/DATASETS.md "
+                f"has the file names), or pass --dataset-dir {r['name']}=PATH"
+            )
         if r["status"] == "incomplete":
-            _problem(report, f"dataset {r['name']}: {r.get('problem', 'incomplete')}",
-                     f"python -m bench data check {r['name']} (names the missing files), then restore them")
+            _problem(
+                report,
+                f"dataset {r['name']}: {r.get('problem', 'incomplete')}",
+                f"python -m bench data check {r['name']} (names the missing files), then restore them",
+            )
     real = [r for r in rows if r["status"] == "found" and r.get("layout") != "demo"]
     if not real:
-        _warn(report, f"no real dataset found under {report['data_root']} (only the synthetic demo data)",
-              "put the datasets there (docs/DATASETS.md), or pass --data-root DIR / --dataset-dir NAME=PATH")
+        _warn(
+            report,
+            f"no real dataset found under {report['data_root']} (only the synthetic demo data)",
+            "put the datasets there (docs/DATASETS.md), or pass --data-root DIR / --dataset-dir NAME=PATH",
+        )
 
 
 def estimate_image_cache(report: dict, kw: dict, sample: int = 32) -> None:
@@ -173,9 +210,12 @@ def estimate_image_cache(report: dict, kw: dict, sample: int = 32) -> None:
     row["need_bytes_estimate"] = need
     short = need - row.get("used_bytes", 0) + image_cache.RESERVE_BYTES - row["free_bytes"]
     if short > 0:
-        _warn(report, f"the decoded-image cache of the datasets found needs ~{image_cache.gib(need)}, more than the "
-              f"{image_cache.gib(row['free_bytes'])} free at {row['path']}: runs will decode uncached once it is full",
-              "point BENCH_IMAGE_CACHE at a bigger disk, or free space")
+        _warn(
+            report,
+            f"the decoded-image cache of the datasets found needs ~{image_cache.gib(need)}, more than the "
+            f"{image_cache.gib(row['free_bytes'])} free at {row['path']}: runs will decode uncached once it is full",
+            "point BENCH_IMAGE_CACHE at a bigger disk, or free space",
+        )
 
 
 def check_methods(report: dict, names: list[str] | None, preset: str | None, weights_dir: str | None) -> None:
@@ -198,19 +238,28 @@ def check_methods(report: dict, names: list[str] | None, preset: str | None, wei
             params = cls.make_params(preset if preset in cls.presets else None)
             for w in cls.required_weights(params, Path(weights_dir) if weights_dir else None):
                 found = w.found
-                entry["weights"].append({"name": w.name, "file": w.filename, "found": str(found) if found else None,
-                                         "looked_in": [str(p.parent) for p in w.search_paths][:4], "hint": w.hint})
+                entry["weights"].append(
+                    {
+                        "name": w.name,
+                        "file": w.filename,
+                        "found": str(found) if found else None,
+                        "looked_in": [str(p.parent) for p in w.search_paths][:4],
+                        "hint": w.hint,
+                    }
+                )
         except Exception as exc:  # noqa: BLE001 -- one broken method must not hide the others
             entry["why"] = entry["why"] or f"{type(exc).__name__}: {exc}"
         out.append(entry)
         if r["available"] or r["kind"] == "unavailable":
-            continue            # 'unavailable' rows are kept in tables on purpose (no public implementation)
+            continue  # 'unavailable' rows are kept in tables on purpose (no public implementation)
         missing = [w for w in entry["weights"] if not w["found"]]
         if missing:
             what = f"method {r['name']}: weight file(s) not found: {', '.join(w['file'] for w in missing)}"
-            fix = (f"python -m bench weights fetch {r['name']} (on a machine with internet; --to DIR makes a folder "
-                   "for this one, then --weights-dir DIR); or by hand: "
-                   + "; ".join(w["hint"] or f"put {w['file']} in --weights-dir or {w['looked_in'][0]}" for w in missing))
+            fix = (
+                f"python -m bench weights fetch {r['name']} (on a machine with internet; --to DIR makes a folder "
+                "for this one, then --weights-dir DIR); or by hand: "
+                + "; ".join(w["hint"] or f"put {w['file']} in --weights-dir or {w['looked_in'][0]}" for w in missing)
+            )
         elif "not installed" in r["why"] or "import failed" in r["why"]:
             what, fix = f"method {r['name']} cannot run here: {r['why']}", "pip install -e '.[all]' 'setuptools<81'"
         else:
@@ -219,8 +268,13 @@ def check_methods(report: dict, names: list[str] | None, preset: str | None, wei
     report["methods"] = out
 
 
-def diagnose(kw: dict, methods: list[str] | None = None, preset: str | None = "paper",
-             weights_dir: str | None = None, out: str = "runs") -> dict:
+def diagnose(
+    kw: dict,
+    methods: list[str] | None = None,
+    preset: str | None = "paper",
+    weights_dir: str | None = None,
+    out: str = "runs",
+) -> dict:
     report: dict = {"problems": [], "warnings": []}
     check_python(report)
     check_torch(report)
@@ -237,39 +291,63 @@ def format_report(r: dict) -> str:
     from bench.image_cache import gib
 
     v = r["versions"]
-    lines = [f"Python {r['python']}; torch {r.get('torch') or 'MISSING'} (CUDA {r.get('cuda') or '-'}); "
-             f"open_clip {v.get('open_clip_torch') or 'missing'}; pyiqa {v.get('pyiqa') or 'missing'}"]
+    lines = [
+        f"Python {r['python']}; torch {r.get('torch') or 'MISSING'} (CUDA {r.get('cuda') or '-'}); "
+        f"open_clip {v.get('open_clip_torch') or 'missing'}; pyiqa {v.get('pyiqa') or 'missing'}"
+    ]
     if r["gpus"]:
         for g in r["gpus"]:
-            lines.append(f"GPU cuda:{g['index']}: {g['name']}, {g['memory_gib']} GiB ({g['free_gib']} free), "
-                         f"compute {g['capability']}, bf16 {'yes' if g['bf16'] else 'NO'}")
+            lines.append(
+                f"GPU cuda:{g['index']}: {g['name']}, {g['memory_gib']} GiB ({g['free_gib']} free), "
+                f"compute {g['capability']}, bf16 {'yes' if g['bf16'] else 'NO'}"
+            )
     else:
         lines.append("GPU: none visible to torch (CPU only)")
     for d in r["disk"]:
         extra = f", {d['entries']} entries using {gib(d['used_bytes'])}" if "entries" in d else ""
         if d.get("need_bytes_estimate"):
             extra += f"; the datasets found need ~{gib(d['need_bytes_estimate'])}"
-        lines.append(f"disk: {d['what']}: {gib(d['free_bytes'])} free at {d['path']}{extra}"
-                     + ("" if d["writable"] else " (NOT WRITABLE)"))
+        lines.append(
+            f"disk: {d['what']}: {gib(d['free_bytes'])} free at {d['path']}{extra}"
+            + ("" if d["writable"] else " (NOT WRITABLE)")
+        )
     found = [x for x in r["datasets"] if x["status"] == "found"]
-    lines.append(f"datasets under {r['data_root']}: " + (", ".join(
-        f"{x['name']} ({x['layout']}, {x['n_images']} images)" for x in found) or "none found"))
+    lines.append(
+        f"datasets under {r['data_root']}: "
+        + (", ".join(f"{x['name']} ({x['layout']}, {x['n_images']} images)" for x in found) or "none found")
+    )
     absent = [x["name"] for x in r["datasets"] if x["status"] == "missing"]
     if absent:
-        lines.append(f"  not found: {', '.join(absent)}: put them under {r['data_root']} (docs/DATASETS.md), "
-                     "or pass --dataset-dir NAME=PATH")
+        lines.append(
+            f"  not found: {', '.join(absent)}: put them under {r['data_root']} (docs/DATASETS.md), "
+            "or pass --dataset-dir NAME=PATH"
+        )
     lines.append("methods:")
     for m in r["methods"]:
-        files = ", ".join(f"{w['file']} " + ("found" if w["found"] else "MISSING" if not m["runs_here"] else
-                                             "not on disk (downloaded on first use: online)")
-                          for w in m["weights"]) or "no weight files"
+        files = (
+            ", ".join(
+                f"{w['file']} "
+                + (
+                    "found"
+                    if w["found"]
+                    else "MISSING"
+                    if not m["runs_here"]
+                    else "not on disk (downloaded on first use: online)"
+                )
+                for w in m["weights"]
+            )
+            or "no weight files"
+        )
         lines.append(f"  {m['name']:<22} {'runs here' if m['runs_here'] else 'cannot run':<11} {files}")
     for w in r["warnings"]:
         lines.append(f"note: {w['what']}" + (f" -> {w['fix']}" if w["fix"] else ""))
     for p in r["problems"]:
         lines.append(f"PROBLEM: {p['what']}\n  fix: {p['fix']}")
-    lines.append("OK: this machine can run what it found." if r["ok"] else
-                 f"{len(r['problems'])} problem(s): fix them and run `python -m bench doctor` again.")
+    lines.append(
+        "OK: this machine can run what it found."
+        if r["ok"]
+        else f"{len(r['problems'])} problem(s): fix them and run `python -m bench doctor` again."
+    )
     return "\n".join(lines)
 
 

@@ -42,23 +42,44 @@ def _common(p) -> None:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("figures", help="Grad-CAM maps and t-SNE plots (paper Figs. 3-4) from saved checkpoints",
-                       description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "figures",
+        help="Grad-CAM maps and t-SNE plots (paper Figs. 3-4) from saved checkpoints",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     figs = p.add_subparsers(dest="figure", metavar="FIGURE")
     g = figs.add_parser("gradcam", help="Grad-CAM maps, one row per method (paper Figure 3)")
     _common(g)
-    g.add_argument("--method", type=_csv, default=["visual-only", "mpiqe"],
-                   help="methods, one row each, in this order (default: visual-only,mpiqe)")
+    g.add_argument(
+        "--method",
+        type=_csv,
+        default=["visual-only", "mpiqe"],
+        help="methods, one row each, in this order (default: visual-only,mpiqe)",
+    )
     g.add_argument("--cell", type=_csv, metavar="KEY[,KEY]", help="exact cells (key prefixes) instead of --method")
     g.add_argument("--images", type=_csv, metavar="ID[,ID]", help="test image ids (as in the cell's .preds.csv)")
-    g.add_argument("--per-distortion", type=int, default=1,
-                   help="without --images: this many lowest-MOS test images per distortion class (default 1)")
-    g.add_argument("--max-images", type=int, default=11,
-                   help="at most this many columns (default 11: one per distortion class)")
-    g.add_argument("--layer", type=int, default=None,
-                   help="image-encoder block whose output is weighted (negative counts from the end; default -1)")
-    g.add_argument("--target", default="score",
-                   help="score (what raises the predicted quality, default) or neg-score (what lowers it)")
+    g.add_argument(
+        "--per-distortion",
+        type=int,
+        default=1,
+        help="without --images: this many lowest-MOS test images per distortion class (default 1)",
+    )
+    g.add_argument(
+        "--max-images", type=int, default=11, help="at most this many columns (default 11: one per distortion class)"
+    )
+    g.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="image-encoder block whose output is weighted (negative counts from the end; default -1)",
+    )
+    g.add_argument(
+        "--target",
+        default="score",
+        help="score (what raises the predicted quality, default) or neg-score (what lowers it)",
+    )
     g.set_defaults(func=run_gradcam)
     t = figs.add_parser("tsne", help="t-SNE of a cell's test-set features (paper Figure 4)")
     _common(t)
@@ -67,8 +88,9 @@ def add_parser(sub) -> None:
     t.add_argument("--feature", help="only this feature set (MP-IQE: decoder or cls; default: all)")
     t.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30; capped at (N-1)/3)")
     t.add_argument("--seed", type=int, default=0, help="t-SNE random_state (default 0)")
-    t.add_argument("--init", default="pca", help="t-SNE initialisation: pca (default; the seed then changes "
-                                                 "nothing) or random")
+    t.add_argument(
+        "--init", default="pca", help="t-SNE initialisation: pca (default; the seed then changes nothing) or random"
+    )
     t.set_defaults(func=run_tsne)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -76,9 +98,19 @@ def add_parser(sub) -> None:
 def _kwargs(args) -> dict:
     from bench.datasets import data_kwargs
 
-    return dict(runs=args.runs, out=args.out, dataset=args.dataset, split=args.split, protocol=args.protocol,
-                variant=args.variant, formats=args.format, device=args.device, weights_dir=args.weights_dir,
-                data_kwargs=data_kwargs(args), stem=args.name)
+    return dict(
+        runs=args.runs,
+        out=args.out,
+        dataset=args.dataset,
+        split=args.split,
+        protocol=args.protocol,
+        variant=args.variant,
+        formats=args.format,
+        device=args.device,
+        weights_dir=args.weights_dir,
+        data_kwargs=data_kwargs(args),
+        stem=args.name,
+    )
 
 
 def _report(result, what: str) -> int:
@@ -94,9 +126,16 @@ def _report(result, what: str) -> int:
 def run_gradcam(args) -> int:
     from reports.figures.make import gradcam_figure
 
-    result = gradcam_figure(methods=args.method, keys=args.cell, image_ids=args.images,
-                            per_distortion=args.per_distortion, max_images=args.max_images, layer=args.layer,
-                            target=args.target, **_kwargs(args))
+    result = gradcam_figure(
+        methods=args.method,
+        keys=args.cell,
+        image_ids=args.images,
+        per_distortion=args.per_distortion,
+        max_images=args.max_images,
+        layer=args.layer,
+        target=args.target,
+        **_kwargs(args),
+    )
     times = ", ".join(f"{m} {s:.2f} s" for m, s in result.facts["seconds_per_image"].items())
     return _report(result, f"Grad-CAM figure ({times} per image)")
 
@@ -104,9 +143,19 @@ def run_gradcam(args) -> int:
 def run_tsne(args) -> int:
     from reports.figures.make import tsne_figure
 
-    result = tsne_figure(method=args.method, key=args.cell, feature=args.feature, perplexity=args.perplexity,
-                         seed=args.seed, init=args.init, **_kwargs(args))
+    result = tsne_figure(
+        method=args.method,
+        key=args.cell,
+        feature=args.feature,
+        perplexity=args.perplexity,
+        seed=args.seed,
+        init=args.init,
+        **_kwargs(args),
+    )
     t = result.facts["tsne"]
     times = ", ".join(f"{n} {f['seconds']:.2f} s" for n, f in t.items())
-    return _report(result, f"t-SNE figure ({result.facts['n_images']} images; features "
-                           f"{result.facts['feature_seconds']:.2f} s; t-SNE {times})")
+    return _report(
+        result,
+        f"t-SNE figure ({result.facts['n_images']} images; features "
+        f"{result.facts['feature_seconds']:.2f} s; t-SNE {times})",
+    )

@@ -20,33 +20,60 @@ def add_parser(sub) -> None:
     p.add_argument("--pretrained", default="none", help="weights: none (random, default), openai, or a file")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
     p.add_argument("--batch", type=int, default=64, help="crops per timed batch (default: 64)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement; the best is reported, medians alongside")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="timed repeats per measurement; the best is reported, medians alongside"
+    )
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up rounds (default: 1)")
     p.add_argument("--preset", default="paper", help="method preset the parameters start from (default: paper)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a method parameter, e.g. --param micro_batch=32 (repeatable)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a method parameter, e.g. --param micro_batch=32 (repeatable)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     g = p.add_argument_group("data pipeline (--pipeline)")
-    g.add_argument("--pipeline", action="store_true",
-                   help="loader crops/s (fresh decodes and from the image cache) next to training crops/s, and a verdict")
-    g.add_argument("--images", default="jpeg", metavar="jpeg|DATASET",
-                   help="jpeg (default): 1024x768 JPEGs like KonIQ-10k's; or a dataset name, e.g. demo-a")
+    g.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="loader crops/s (fresh decodes and from the image cache) next to training crops/s, and a verdict",
+    )
+    g.add_argument(
+        "--images",
+        default="jpeg",
+        metavar="jpeg|DATASET",
+        help="jpeg (default): 1024x768 JPEGs like KonIQ-10k's; or a dataset name, e.g. demo-a",
+    )
     g.add_argument("--n-images", type=int, default=64, help="images per timed pass (default 64)")
-    g.add_argument("--num-workers", default="auto", metavar="auto|N[,N...]",
-                   help="loader workers, e.g. 1,2,auto to compare (default auto; the first is the headline)")
+    g.add_argument(
+        "--num-workers",
+        default="auto",
+        metavar="auto|N[,N...]",
+        help="loader workers, e.g. 1,2,auto to compare (default auto; the first is the headline)",
+    )
     g.add_argument("--passes", type=int, default=2, help="timed passes over the images per loader (best counts)")
     e = p.add_argument_group("efficiency table (--methods)")
-    e.add_argument("--methods", default=None, metavar="all|M[,M...]",
-                   help="params, GFLOPs, latency per image, peak memory, training crops/s per method (each in its "
-                        "own process; fake weight files where the real ones are missing, said so)")
-    e.add_argument("--train-batch", type=int, default=None, help="crops per timed training step (default: 64 on "
-                                                                    "CUDA, 8 on CPU)")
-    e.add_argument("--save", default=None, metavar="RUNS",
-                   help="also write the records to RUNS/efficiency/ for the report's Efficiency view")
+    e.add_argument(
+        "--methods",
+        default=None,
+        metavar="all|M[,M...]",
+        help="params, GFLOPs, latency per image, peak memory, training crops/s per method (each in its "
+        "own process; fake weight files where the real ones are missing, said so)",
+    )
+    e.add_argument(
+        "--train-batch", type=int, default=None, help="crops per timed training step (default: 64 on CUDA, 8 on CPU)"
+    )
+    e.add_argument(
+        "--save",
+        default=None,
+        metavar="RUNS",
+        help="also write the records to RUNS/efficiency/ for the report's Efficiency view",
+    )
     from bench.datasets import add_data_args
 
-    add_data_args(p)           # --data-root etc., for --images DATASET
+    add_data_args(p)  # --data-root etc., for --images DATASET
     p.set_defaults(func=run)
 
 
@@ -89,10 +116,19 @@ def run(args) -> int:
         finally:
             torch.set_num_threads(threads)
     try:
-        result = run_perf(args.method, backbone=args.backbone, pretrained=args.pretrained, device=args.device,
-                          batch=args.batch, repeats=max(1, args.repeats), warmup=max(0, args.warmup),
-                          preset=args.preset, overrides=_parse_params(args.param), progress=not args.json)
-    except ValueError as exc:   # make_params: unknown parameter or preset
+        result = run_perf(
+            args.method,
+            backbone=args.backbone,
+            pretrained=args.pretrained,
+            device=args.device,
+            batch=args.batch,
+            repeats=max(1, args.repeats),
+            warmup=max(0, args.warmup),
+            preset=args.preset,
+            overrides=_parse_params(args.param),
+            progress=not args.json,
+        )
+    except ValueError as exc:  # make_params: unknown parameter or preset
         raise BenchError(str(exc)) from exc
     finally:
         torch.set_num_threads(threads)
@@ -123,11 +159,21 @@ def _pipeline(args) -> int:
     if not workers or args.n_images < 1 or args.passes < 1:
         raise BenchError("--pipeline needs --num-workers auto|N[,N...], --n-images >= 1 and --passes >= 1")
     try:
-        result = run_pipeline_perf(device=args.device, backbone=args.backbone, method=args.method, batch=args.batch,
-                                   n_images=args.n_images, source=args.images, workers=workers, passes=args.passes,
-                                   repeats=max(1, args.repeats), preset=args.preset,
-                                   overrides=_parse_params(args.param), data_kwargs=data_kwargs(args),
-                                   progress=not args.json)
+        result = run_pipeline_perf(
+            device=args.device,
+            backbone=args.backbone,
+            method=args.method,
+            batch=args.batch,
+            n_images=args.n_images,
+            source=args.images,
+            workers=workers,
+            passes=args.passes,
+            repeats=max(1, args.repeats),
+            preset=args.preset,
+            overrides=_parse_params(args.param),
+            data_kwargs=data_kwargs(args),
+            progress=not args.json,
+        )
     except ValueError as exc:
         raise BenchError(str(exc)) from exc
     print(json.dumps(result, indent=2) if args.json else format_pipeline(result))
@@ -146,12 +192,19 @@ def _methods(args) -> int:
 
     names = list(TABLE_METHODS) if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in names:
-        registry.get_method(name)            # unknown names fail here, with did-you-mean
+        registry.get_method(name)  # unknown names fail here, with did-you-mean
     if args.train_batch is not None and args.train_batch < 1:
         raise BenchError("--train-batch must be >= 1 crop")
     overrides = _parse_params(args.param)
-    records = measure(names, device=args.device, preset=args.preset, overrides=overrides,
-                      repeats=max(1, args.repeats), train_batch=args.train_batch, progress=not args.json)
+    records = measure(
+        names,
+        device=args.device,
+        preset=args.preset,
+        overrides=overrides,
+        repeats=max(1, args.repeats),
+        train_batch=args.train_batch,
+        progress=not args.json,
+    )
     if args.save:
         out = Path(args.save) / "efficiency"
         out.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,17 @@ from bench.commands.recipe_view import (
 )
 
 COMMAND = "python -m bench methods --recipe --all --format md --output docs/RECIPES.md"
-ROW_KEYS = ("n_train_images", "resize", "crop_size", "train_crops_per_image", "pairs_per_epoch", "batch_size",
-            "optimizer_steps", "samples_seen", "test")
+ROW_KEYS = (
+    "n_train_images",
+    "resize",
+    "crop_size",
+    "train_crops_per_image",
+    "pairs_per_epoch",
+    "batch_size",
+    "optimizer_steps",
+    "samples_seen",
+    "test",
+)
 
 
 def retrained_methods() -> list:
@@ -57,11 +66,23 @@ def _test(t: dict) -> str:
 
 
 def _row(r: dict) -> str:
-    per = (f"{r['pairs_per_epoch']} pairs" if r.get("pairs_per_epoch") else
-           f"{r['n_train_images'] * r['train_crops_per_image'] if not r['pool_train_crops'] else r['n_train_images']}")
-    cells = [r["dataset"], str(r["n_train_images"]), describe_resize(r["resize"]), str(r["crop_size"]),
-             str(r["train_crops_per_image"]) + (" (pooled)" if r["pool_train_crops"] else ""), per,
-             str(r["batch_size"]), str(r["optimizer_steps"]), str(r["samples_seen"]), _test(r["test"])]
+    per = (
+        f"{r['pairs_per_epoch']} pairs"
+        if r.get("pairs_per_epoch")
+        else f"{r['n_train_images'] * r['train_crops_per_image'] if not r['pool_train_crops'] else r['n_train_images']}"
+    )
+    cells = [
+        r["dataset"],
+        str(r["n_train_images"]),
+        describe_resize(r["resize"]),
+        str(r["crop_size"]),
+        str(r["train_crops_per_image"]) + (" (pooled)" if r["pool_train_crops"] else ""),
+        per,
+        str(r["batch_size"]),
+        str(r["optimizer_steps"]),
+        str(r["samples_seen"]),
+        _test(r["test"]),
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -83,8 +104,10 @@ def _phase_lines(r: dict) -> list[str]:
             extra.append(f"{s['steps_per_epoch']} steps per epoch")
         frozen = f"; frozen: {', '.join(o['frozen'])}" if o["frozen"] else ""
         epochs = sum(len(v) for v in s["lr_per_epoch"].values()) // max(1, len(s["lr_per_epoch"]))
-        lines.append(f"* phase `{phase_label(names)}`: {o['type']}, batch {o['batch_size']}, weight decay "
-                     f"{o['weight_decay']:g}, {epochs} epoch(s){', ' + ', '.join(extra) if extra else ''}{frozen}")
+        lines.append(
+            f"* phase `{phase_label(names)}`: {o['type']}, batch {o['batch_size']}, weight decay "
+            f"{o['weight_decay']:g}, {epochs} epoch(s){', ' + ', '.join(extra) if extra else ''}{frozen}"
+        )
         for group, lrs in s["lr_per_epoch"].items():
             lines.append(f"  * lr `{group}` per epoch: {lr_runs(lrs)}")
     return lines
@@ -102,19 +125,31 @@ def method_section(cls, datasets) -> list[str]:
         r = rows[0]
         if len(groups) > 1:
             out += [f"### on {', '.join(x['dataset'] for x in rows)}", ""]
-        out += ["| dataset | train images | resize | crop | crops / image | samples / epoch | batch (last phase) | "
-                "optimizer steps | samples seen | test |", "| --- " * 10 + "|"]
+        out += [
+            "| dataset | train images | resize | crop | crops / image | samples / epoch | batch (last phase) | "
+            "optimizer steps | samples seen | test |",
+            "| --- " * 10 + "|",
+        ]
         out += [_row(x) for x in rows] + [""]
         flips = ", ".join(k for k, v in r["flips"].items() if v) or "none"
-        out += [f"Flips: {flips}. Batches shuffled each epoch: {'yes' if r['shuffle'] else 'no (the official order)'}."
-                + (" A sample is a pair of images (one crop each)." if r.get("pairs_per_epoch") else ""), ""]
+        out += [
+            f"Flips: {flips}. Batches shuffled each epoch: {'yes' if r['shuffle'] else 'no (the official order)'}."
+            + (" A sample is a pair of images (one crop each)." if r.get("pairs_per_epoch") else ""),
+            "",
+        ]
         out += ["Optimiser and schedule:", ""] + _phase_lines(r) + [""]
         loss = r["loss"]
         terms = " + ".join(f"{w:g} x {t}" for t, w in loss["terms"].items())
-        out += [f"Loss: `{loss['name']}` = {terms}; target `{r['target']}`."
-                + (f" Left out: {loss['left_out']}." if loss.get("left_out") else ""), ""]
-        out += [f"Selection: {r['selection']}." + (f" Official: {r['official_selection']}." if r["official_selection"]
-                                                    else ""), ""]
+        out += [
+            f"Loss: `{loss['name']}` = {terms}; target `{r['target']}`."
+            + (f" Left out: {loss['left_out']}." if loss.get("left_out") else ""),
+            "",
+        ]
+        out += [
+            f"Selection: {r['selection']}."
+            + (f" Official: {r['official_selection']}." if r["official_selection"] else ""),
+            "",
+        ]
         if r["notes"]:
             out += ["Where this differs from the official code, and why:", ""] + [f"* {n}" for n in r["notes"]] + [""]
         out += ["Sources:", ""] + [f"* {k}: {v}" for k, v in r["sources"].items()] + [""]
@@ -123,13 +158,17 @@ def method_section(cls, datasets) -> list[str]:
 
 def render_markdown() -> str:
     datasets = real_datasets()
-    out = ["# Training recipes of the retrained baselines", "",
-           f"Written by `{COMMAND}` from the `Recipe` objects `methods/retrained/engine.py` trains (the `paper` "
-           "preset); do not edit by hand: `tests/test_recipe_doc.py` fails when this file differs from the code.",
-           f"Training images = the published size x {TRAIN_SHARE} (split 0 of the intra protocol); on a local copy "
-           "`python -m bench methods NAME --recipe --dataset D` counts the real split. Steps count full batches "
-           "(the last incomplete one of an epoch is dropped); samples = steps x batch (a UNIQUE sample is an "
-           "image pair).", ""]
+    out = [
+        "# Training recipes of the retrained baselines",
+        "",
+        f"Written by `{COMMAND}` from the `Recipe` objects `methods/retrained/engine.py` trains (the `paper` "
+        "preset); do not edit by hand: `tests/test_recipe_doc.py` fails when this file differs from the code.",
+        f"Training images = the published size x {TRAIN_SHARE} (split 0 of the intra protocol); on a local copy "
+        "`python -m bench methods NAME --recipe --dataset D` counts the real split. Steps count full batches "
+        "(the last incomplete one of an epoch is dropped); samples = steps x batch (a UNIQUE sample is an "
+        "image pair).",
+        "",
+    ]
     for cls in retrained_methods():
         out += method_section(cls, datasets)
     return "\n".join(out).rstrip() + "\n"
@@ -142,8 +181,10 @@ def show_all(args) -> int:
         pass
 
     if args.name or (args.format or "md") != "md" or args.json:
-        raise UsageError("--recipe --all writes docs/RECIPES.md: `python -m bench methods --recipe --all --format md` "
-                         "(one method: `python -m bench methods NAME --recipe [--json]`)")
+        raise UsageError(
+            "--recipe --all writes docs/RECIPES.md: `python -m bench methods --recipe --all --format md` "
+            "(one method: `python -m bench methods NAME --recipe [--json]`)"
+        )
     text = render_markdown()
     if args.output:
         from pathlib import Path

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-TRAIN_SHARE = 0.8       # the intra protocol's default split: 80 % train / 20 % test
+TRAIN_SHARE = 0.8  # the intra protocol's default split: 80 % train / 20 % test
 
 
 class RecipeError(Exception):
@@ -29,8 +29,10 @@ def n_train_images(dataset: str, data_kwargs: dict) -> tuple[int, str]:
         return len(split.train), f"from the data: {len(ds)} images, training part of split 0 (80/20)"
     except (BenchError, OSError) as exc:
         if not spec.n_images:
-            raise RecipeError(f"dataset {spec.name!r} is not found here ({exc}) and has no published size: "
-                              "point --data-root / --dataset-dir at it") from None
+            raise RecipeError(
+                f"dataset {spec.name!r} is not found here ({exc}) and has no published size: "
+                "point --data-root / --dataset-dir at it"
+            ) from None
         n = int(round(spec.n_images * TRAIN_SHARE))
         return n, f"dataset not found here: published size {spec.n_images} x train share {TRAIN_SHARE}"
 
@@ -44,14 +46,18 @@ def show_recipe(args) -> int:
         pass
 
     if not args.name:
-        raise UsageError("--recipe needs a method name: `python -m bench methods NAME --recipe` "
-                         "(`python -m bench methods` lists them)")
+        raise UsageError(
+            "--recipe needs a method name: `python -m bench methods NAME --recipe` "
+            "(`python -m bench methods` lists them)"
+        )
     if not args.recipe:
         raise UsageError(f"`bench methods {args.name}`: add --recipe to see its training recipe")
     cls = registry.get_method(args.name)
     preset = args.preset if args.preset else "paper"
     if preset not in cls.presets and preset != "default":
-        raise UsageError(f"method {cls.name!r} has no preset {preset!r}; choose from {sorted(cls.presets) or ['default']}")
+        raise UsageError(
+            f"method {cls.name!r} has no preset {preset!r}; choose from {sorted(cls.presets) or ['default']}"
+        )
     params = cls.make_params(preset)
     dataset = get_spec(args.dataset).name
     try:
@@ -101,7 +107,9 @@ def describe_resize(spec) -> str:
     if isinstance(spec, dict) and spec.get("kind") == "fixed":
         return "to (h, w) = ({}, {})".format(*spec["hw"])
     if isinstance(spec, dict) and spec.get("kind") == "short_side":
-        return f"short side to {spec['size']}" + (" (only when both sides exceed it)" if spec.get("only_if_larger") else "")
+        return f"short side to {spec['size']}" + (
+            " (only when both sides exceed it)" if spec.get("only_if_larger") else ""
+        )
     return _fmt(spec)
 
 
@@ -114,9 +122,11 @@ def _same_but_lr(a, b) -> bool:
     if not isinstance(la, dict) or not isinstance(lb, dict) or set(la) != set(lb):
         return False
     drop = {"phase", "groups", "epochs", "lr_per_epoch"}
-    return ({k: v for k, v in oa.items() if k not in drop} == {k: v for k, v in ob.items() if k not in drop}
-            and set(oa.get("groups") or ()) == set(ob.get("groups") or ())
-            and {k: v for k, v in sa.items() if k not in drop} == {k: v for k, v in sb.items() if k not in drop})
+    return (
+        {k: v for k, v in oa.items() if k not in drop} == {k: v for k, v in ob.items() if k not in drop}
+        and set(oa.get("groups") or ()) == set(ob.get("groups") or ())
+        and {k: v for k, v in sa.items() if k not in drop} == {k: v for k, v in sb.items() if k not in drop}
+    )
 
 
 def merge_phases(pairs: list) -> list:
@@ -127,8 +137,9 @@ def merge_phases(pairs: list) -> list:
         name = o.get("phase", "") if isinstance(o, dict) else ""
         if out and _same_but_lr((out[-1][0], out[-1][1]), (o, s)):
             last = out[-1][1]
-            last["lr_per_epoch"] = {g: list(last["lr_per_epoch"][g]) + list(s["lr_per_epoch"][g])
-                                    for g in last["lr_per_epoch"]}
+            last["lr_per_epoch"] = {
+                g: list(last["lr_per_epoch"][g]) + list(s["lr_per_epoch"][g]) for g in last["lr_per_epoch"]
+            }
             out[-1][2].append(name)
         else:
             out.append((o, dict(s) if isinstance(s, dict) else s, [name]))
@@ -141,8 +152,11 @@ def phase_label(names: list) -> str:
     if len(names) == 1:
         return str(names[0])
     nums = [n.split()[-1] for n in names]
-    if all(str(n).startswith("epoch ") for n in names) and all(x.isdigit() for x in nums) and \
-            [int(x) for x in nums] == list(range(int(nums[0]), int(nums[0]) + len(nums))):
+    if (
+        all(str(n).startswith("epoch ") for n in names)
+        and all(x.isdigit() for x in nums)
+        and [int(x) for x in nums] == list(range(int(nums[0]), int(nums[0]) + len(nums)))
+    ):
         span = f"epochs {nums[0]}-{nums[-1]}"
     else:
         span = f"{names[0]} .. {names[-1]}"
@@ -150,21 +164,32 @@ def phase_label(names: list) -> str:
 
 
 def render(r: dict) -> str:
-    lines = [f"{r['method']} on {r['dataset']} (preset {r['preset']}): {r['n_train_images']} training images "
-             f"({r['n_train_images_source']})"]
+    lines = [
+        f"{r['method']} on {r['dataset']} (preset {r['preset']}): {r['n_train_images']} training images "
+        f"({r['n_train_images_source']})"
+    ]
     crop = r["crop_size"]
     per = r["train_crops_per_image"]
-    lines.append(f"  input      crop {crop}, {per} crop(s) per image per epoch"
-                 + (" averaged into one sample" if r.get("pool_train_crops") else " (each a sample)")
-                 + f", resize {describe_resize(r.get('resize'))}"
-                 + (f", flips {_fmt(r['flips'])}" if r.get("flips") else ""))
+    lines.append(
+        f"  input      crop {crop}, {per} crop(s) per image per epoch"
+        + (" averaged into one sample" if r.get("pool_train_crops") else " (each a sample)")
+        + f", resize {describe_resize(r.get('resize'))}"
+        + (f", flips {_fmt(r['flips'])}" if r.get("flips") else "")
+    )
     if r.get("pairs_per_epoch"):
-        lines.append(f"  samples    {r['pairs_per_epoch']} image pairs per epoch (drawn once per cell), batches of pairs")
+        lines.append(
+            f"  samples    {r['pairs_per_epoch']} image pairs per epoch (drawn once per cell), batches of pairs"
+        )
     t = r["test"]
-    lines.append(f"  test       {t['mode']}" + (f", {t['n_crops']} crops averaged" if t["mode"] == "crops" else "")
-                 + (f", resize {describe_resize(t['resize'])}" if t.get("resize") else ""))
-    lines.append(f"  totals     {r['epochs']} epochs, batch {r['batch_size']}, {r['optimizer_steps']} optimiser "
-                 f"steps, {r['samples_seen']} samples seen")
+    lines.append(
+        f"  test       {t['mode']}"
+        + (f", {t['n_crops']} crops averaged" if t["mode"] == "crops" else "")
+        + (f", resize {describe_resize(t['resize'])}" if t.get("resize") else "")
+    )
+    lines.append(
+        f"  totals     {r['epochs']} epochs, batch {r['batch_size']}, {r['optimizer_steps']} optimiser "
+        f"steps, {r['samples_seen']} samples seen"
+    )
     opts = r["optimizer"] if isinstance(r["optimizer"], list) else [r["optimizer"]]
     scheds = r["schedule"] if isinstance(r["schedule"], list) else [r["schedule"]]
     for o, s, labels in merge_phases(list(zip(opts, scheds + [None] * len(opts)))):
@@ -173,17 +198,27 @@ def render(r: dict) -> str:
             if s is not None:
                 lines.append(f"  schedule   {_fmt(s)}")
             continue
-        lines.append(f"  phase {phase_label(labels)}: {o.get('type')} batch {o.get('batch_size')}, wd "
-                     f"{_fmt(o.get('weight_decay'))}" + (f", frozen {', '.join(o['frozen'])}" if o.get("frozen") else "")
-                     + (", a new optimiser every epoch" if o.get("reset_every_epoch") else
-                        ", new optimiser on each lr change" if o.get("reset_on_lr_change") and len(labels) == 1 else ""))
+        lines.append(
+            f"  phase {phase_label(labels)}: {o.get('type')} batch {o.get('batch_size')}, wd "
+            f"{_fmt(o.get('weight_decay'))}"
+            + (f", frozen {', '.join(o['frozen'])}" if o.get("frozen") else "")
+            + (
+                ", a new optimiser every epoch"
+                if o.get("reset_every_epoch")
+                else ", new optimiser on each lr change"
+                if o.get("reset_on_lr_change") and len(labels) == 1
+                else ""
+            )
+        )
         if isinstance(s, dict) and isinstance(s.get("lr_per_epoch"), dict):
             for g, lrs in s["lr_per_epoch"].items():
                 lines.append(f"    lr {g}: {lr_runs(lrs)}")
     loss = r["loss"]
-    lines.append(f"  loss       {_fmt(loss) if not isinstance(loss, dict) else (loss.get('name') or _fmt(loss))}"
-                 + (f" = {_fmt(loss['terms'])}" if isinstance(loss, dict) and loss.get("terms") else "")
-                 + (f"; target {r['target']}" if r.get("target") else ""))
+    lines.append(
+        f"  loss       {_fmt(loss) if not isinstance(loss, dict) else (loss.get('name') or _fmt(loss))}"
+        + (f" = {_fmt(loss['terms'])}" if isinstance(loss, dict) and loss.get("terms") else "")
+        + (f"; target {r['target']}" if r.get("target") else "")
+    )
     if isinstance(loss, dict) and loss.get("left_out"):
         lines.append(f"  left out   {loss['left_out']}")
     if r.get("selection"):
@@ -194,6 +229,6 @@ def render(r: dict) -> str:
         lines.append(f"  note       {note}")
     lines.append("  sources")
     srcs = r["sources"]
-    for k, v in (srcs.items() if isinstance(srcs, dict) else enumerate(srcs)):
+    for k, v in srcs.items() if isinstance(srcs, dict) else enumerate(srcs):
         lines.append(f"    {k}: {v}")
     return "\n".join(lines)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from bench.datasets.common import cache_root, resolve_data_root
 from bench.datasets.custom import register_custom
@@ -21,8 +21,18 @@ from bench.errors import DatasetError
 from bench.records import ImageSet
 
 __all__ = [
-    "load_dataset", "dataset_names", "get_spec", "resolve_data_root", "cache_root",
-    "add_data_args", "data_kwargs", "DatasetSpec", "SPECS", "DEMO_NAMES", "all_specs", "register_custom",
+    "load_dataset",
+    "dataset_names",
+    "get_spec",
+    "resolve_data_root",
+    "cache_root",
+    "add_data_args",
+    "data_kwargs",
+    "DatasetSpec",
+    "SPECS",
+    "DEMO_NAMES",
+    "all_specs",
+    "register_custom",
 ]
 
 PathLike = str | os.PathLike
@@ -61,9 +71,14 @@ def load_dataset(
     from bench.datasets.locate import load_real
 
     return load_real(
-        spec, resolve_data_root(data_root), dirs.get(spec.name),
+        spec,
+        resolve_data_root(data_root),
+        dirs.get(spec.name),
         Path(labels_dir).expanduser() if labels_dir else None,
-        skip_corrupt=skip_corrupt, layout=layout, deep=deep, progress=progress,
+        skip_corrupt=skip_corrupt,
+        layout=layout,
+        deep=deep,
+        progress=progress,
     )
 
 
@@ -76,20 +91,42 @@ def _normalise_dirs(dataset_dirs: Mapping[str, PathLike] | None) -> dict[str, Pa
 
 # --- shared CLI flags (bench data, bench run) -------------------------------------------------
 
+
 def add_data_args(parser: argparse.ArgumentParser) -> None:
     """--data-root, --dataset-dir NAME=PATH (repeatable), --labels DIR, --skip-corrupt."""
     g = parser.add_argument_group("data")
-    g.add_argument("--data-root", metavar="DIR", default=None,
-                   help="folder holding the datasets (default: $BENCH_DATA, else ./datasets)")
-    g.add_argument("--dataset-dir", metavar="NAME=PATH", action="append", default=[],
-                   help="folder of one dataset, overriding the default under the data root (repeatable)")
-    g.add_argument("--labels", metavar="DIR", default=None,
-                   help="LIQE label files (the folder holding IQA_Database/; default: <data-root>/liqe)")
-    g.add_argument("--dataset-spec", metavar="FILE", action="append", default=[],
-                   help="TOML/YAML file declaring datasets of your own (repeatable; <data-root>/datasets.toml "
-                        "is read by itself); see docs/DATASETS.md")
-    g.add_argument("--skip-corrupt", action="store_true",
-                   help="exclude missing/corrupt images instead of failing (recorded in the revision)")
+    g.add_argument(
+        "--data-root",
+        metavar="DIR",
+        default=None,
+        help="folder holding the datasets (default: $BENCH_DATA, else ./datasets)",
+    )
+    g.add_argument(
+        "--dataset-dir",
+        metavar="NAME=PATH",
+        action="append",
+        default=[],
+        help="folder of one dataset, overriding the default under the data root (repeatable)",
+    )
+    g.add_argument(
+        "--labels",
+        metavar="DIR",
+        default=None,
+        help="LIQE label files (the folder holding IQA_Database/; default: <data-root>/liqe)",
+    )
+    g.add_argument(
+        "--dataset-spec",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="TOML/YAML file declaring datasets of your own (repeatable; <data-root>/datasets.toml "
+        "is read by itself); see docs/DATASETS.md",
+    )
+    g.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        help="exclude missing/corrupt images instead of failing (recorded in the revision)",
+    )
 
 
 def check_data_root(data_root: PathLike | None) -> None:
@@ -98,22 +135,24 @@ def check_data_root(data_root: PathLike | None) -> None:
     root = resolve_data_root(data_root)
     if root.exists() and not root.is_dir():
         flag = "--data-root" if data_root else "$BENCH_DATA" if os.environ.get("BENCH_DATA") else "the data root"
-        raise DatasetError(f"{flag} {str(root)!r} is a file, not a folder. Point it at the folder that holds the "
-                           "datasets (each in its own sub-folder; docs/DATASETS.md), or at a datasets.toml's folder.")
+        raise DatasetError(
+            f"{flag} {str(root)!r} is a file, not a folder. Point it at the folder that holds the "
+            "datasets (each in its own sub-folder; docs/DATASETS.md), or at a datasets.toml's folder."
+        )
 
 
 def data_kwargs(args: argparse.Namespace) -> dict:
     """The keyword arguments of ``load_dataset`` from parsed ``add_data_args`` flags."""
     specs = tuple(str(Path(p).expanduser().absolute()) for p in getattr(args, "dataset_spec", None) or [])
     check_data_root(getattr(args, "data_root", None))
-    register_custom(getattr(args, "data_root", None), specs)     # before --dataset-dir names are resolved
+    register_custom(getattr(args, "data_root", None), specs)  # before --dataset-dir names are resolved
     dirs: dict[str, Path] = {}
     for item in getattr(args, "dataset_dir", None) or []:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise DatasetError(f"--dataset-dir {item!r}: expected NAME=PATH, e.g. --dataset-dir live=/data/live")
         dirs[get_spec(name).name] = Path(path).expanduser()
-    if getattr(args, "labels", None):           # checked even where only demo data is used
+    if getattr(args, "labels", None):  # checked even where only demo data is used
         from bench.datasets.liqe import check_labels_dir
 
         check_labels_dir(args.labels)

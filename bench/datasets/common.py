@@ -32,7 +32,7 @@ class Revision:
         for p in parts:
             self.add(p)
 
-    def add(self, part: object) -> "Revision":
+    def add(self, part: object) -> Revision:
         if isinstance(part, (bytes, bytearray)):
             data = bytes(part)
         elif isinstance(part, Path):

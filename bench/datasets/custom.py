@@ -19,16 +19,31 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from bench.datasets.custom_spec import (NONE, OFFICIAL_SPLIT, PHASES, SCENE_NAMES, SPEC_NAMES,  # noqa: F401
-                                        CustomDataset, SpecError, parse_spec_file, to_dataset_spec)
+from bench.datasets.custom_spec import (  # noqa: F401
+    NONE,
+    OFFICIAL_SPLIT,
+    PHASES,
+    SCENE_NAMES,
+    SPEC_NAMES,
+    CustomDataset,
+    SpecError,
+    parse_spec_file,
+    to_dataset_spec,
+)
 from bench.datasets.ids import BadId, normalise_id
 from bench.datasets.registry import BUILTIN_NAMES, CUSTOM, DatasetSpec
 from bench.labels import DISTORTION_CLASSES
 
 # --- loading ------------------------------------------------------------------------------------------
 
-def load_custom(spec: DatasetSpec, images_override: Path | None = None, skip_corrupt: bool = False,
-                deep: bool = False, progress: bool = False):
+
+def load_custom(
+    spec: DatasetSpec,
+    images_override: Path | None = None,
+    skip_corrupt: bool = False,
+    deep: bool = False,
+    progress: bool = False,
+):
     """The ``ImageSet`` of a custom dataset: the table read, validated, and built like a built-in one."""
     from bench.datasets.locate import build
     from bench.datasets.meta import Meta, Row
@@ -39,18 +54,32 @@ def load_custom(spec: DatasetSpec, images_override: Path | None = None, skip_cor
         c = replace(c, images=images_override)
     folder_key = "images" if images_override is None else f"--dataset-dir {c.name}=PATH"
     if not c.images.is_dir():
-        raise SpecError(f"{c.where('images')}: image folder {c.images} not found. Fix {folder_key!r} "
-                        "(relative paths are relative to the spec file's folder).")
+        raise SpecError(
+            f"{c.where('images')}: image folder {c.images} not found. Fix {folder_key!r} "
+            "(relative paths are relative to the spec file's folder)."
+        )
     if not c.scores.is_file():
-        raise SpecError(f"{c.where('scores')}: score table {c.scores} not found. Fix 'scores' "
-                        "(relative paths are relative to the spec file's folder).")
+        raise SpecError(
+            f"{c.where('scores')}: score table {c.scores} not found. Fix 'scores' "
+            "(relative paths are relative to the spec file's folder)."
+        )
     if c.scores.suffix.lower() not in SUFFIXES:
-        raise SpecError(f"{c.where('scores')}: {c.scores.name} is not a table this loader reads "
-                        f"({', '.join(SUFFIXES)}).")
+        raise SpecError(
+            f"{c.where('scores')}: {c.scores.name} is not a table this loader reads ({', '.join(SUFFIXES)})."
+        )
     table = read_table(c.scores, c.separator, c.sheet)
-    cols = {k: table.column(getattr(c, k), k, f"{c.spec_file} [datasets.{c.name}]") if getattr(c, k) else None
-            for k in ("image_column", "score_column", "reference_column", "std_column", "distortion_column",
-                      "scene_column", "split_column")}
+    cols = {
+        k: table.column(getattr(c, k), k, f"{c.spec_file} [datasets.{c.name}]") if getattr(c, k) else None
+        for k in (
+            "image_column",
+            "score_column",
+            "reference_column",
+            "std_column",
+            "distortion_column",
+            "scene_column",
+            "split_column",
+        )
+    }
     rows, notes, unmapped, official = [], [], {}, {}
     lo, hi = c.scale
     for where, cells in table.rows:
@@ -61,22 +90,30 @@ def load_custom(spec: DatasetSpec, images_override: Path | None = None, skip_cor
         try:
             rel = normalise_id(written)
         except BadId as why:
-            raise SpecError(f"{src}: image {written!r} in column {c.image_column!r} {why} ({c.where('images')} is "
-                            f"{c.images}). Write it relative to that folder, or point 'images' at a folder "
-                            "that holds it.") from None
+            raise SpecError(
+                f"{src}: image {written!r} in column {c.image_column!r} {why} ({c.where('images')} is "
+                f"{c.images}). Write it relative to that folder, or point 'images' at a folder "
+                "that holds it."
+            ) from None
         raw = cells[cols["score_column"]]
         if not _numeric(raw):
-            raise SpecError(f"{src}: score column {c.score_column!r} holds {raw!r} for {rel!r}, which is not a "
-                            f"number. Is score_column the right column ({c.where('score_column')})?")
+            raise SpecError(
+                f"{src}: score column {c.score_column!r} holds {raw!r} for {rel!r}, which is not a "
+                f"number. Is score_column the right column ({c.where('score_column')})?"
+            )
         if not lo <= float(raw) <= hi:
-            raise SpecError(f"{src}: score {raw} of {rel!r} is outside scale = [{lo:g}, {hi:g}] "
-                            f"({c.where('scale')}); fix the scale (DMOS scores are mirrored inside it).")
+            raise SpecError(
+                f"{src}: score {raw} of {rel!r} is outside scale = [{lo:g}, {hi:g}] "
+                f"({c.where('scale')}); fix the scale (DMOS scores are mirrored inside it)."
+            )
         row = Row(rel, raw, src, std=_std(c, cols, cells, src))
         if cols["reference_column"] is not None:
             row.ref = cells[cols["reference_column"]]
             if not row.ref:
-                raise SpecError(f"{src}: reference column {c.reference_column!r} is empty for {rel!r}; every image "
-                                "needs its reference (splits keep each reference on one side).")
+                raise SpecError(
+                    f"{src}: reference column {c.reference_column!r} is empty for {rel!r}; every image "
+                    "needs its reference (splits keep each reference on one side)."
+                )
         if cols["distortion_column"] is not None:
             row.distortion = cells[cols["distortion_column"]] or None
         if cols["scene_column"] is not None:
@@ -84,26 +121,42 @@ def load_custom(spec: DatasetSpec, images_override: Path | None = None, skip_cor
         if cols["split_column"] is not None:
             phase = PHASES.get(cells[cols["split_column"]].strip().lower())
             if phase is None:
-                raise SpecError(f"{src}: split column {c.split_column!r} holds {cells[cols['split_column']]!r}; "
-                                "expected train, val or test (or 0/1/2).")
+                raise SpecError(
+                    f"{src}: split column {c.split_column!r} holds {cells[cols['split_column']]!r}; "
+                    "expected train, val or test (or 0/1/2)."
+                )
             official[rel] = phase
         rows.append(row)
     classes = _distortion_classes(c, rows, unmapped)
     if unmapped:
         key, values = next(iter(unmapped.items()))
-        raise SpecError(f"{c.where(key)}: column {getattr(c, key.replace('classes', 'column'))!r} holds "
-                        f"{len(values)} value(s) that map to no class, e.g. {sorted(values)[:5]}. Add them to "
-                        f"{key} (value = class name, or \"none\"), or set {key} = \"none\".")
-    meta = Meta("custom", c.images, rows, [c.scores], c.scale, c.higher_is_better, notes=notes,
-                revision_parts=[_canonical(c), f"images:{c.images}"])
+        raise SpecError(
+            f"{c.where(key)}: column {getattr(c, key.replace('classes', 'column'))!r} holds "
+            f"{len(values)} value(s) that map to no class, e.g. {sorted(values)[:5]}. Add them to "
+            f'{key} (value = class name, or "none"), or set {key} = "none".'
+        )
+    meta = Meta(
+        "custom",
+        c.images,
+        rows,
+        [c.scores],
+        c.scale,
+        c.higher_is_better,
+        notes=notes,
+        revision_parts=[_canonical(c), f"images:{c.images}"],
+    )
     meta.pyiqa_order = [r.rel for r in rows]
     ds = build(spec, meta, None, skip_corrupt=skip_corrupt, deep=deep, progress=progress)
     ds.records = [replace(r, distortion_class=classes.get(r.id)) for r in ds.records]
     info = ds.dataset
-    ds.dataset = replace(info, layout="custom",
-                         has_distortion_labels=any(r.distortion_class is not None for r in ds.records))
-    ds._split_sources = {**ds._split_sources, OFFICIAL_SPLIT: official,
-                         "official_source": f"{table.what} column {c.split_column!r}" if official else None}
+    ds.dataset = replace(
+        info, layout="custom", has_distortion_labels=any(r.distortion_class is not None for r in ds.records)
+    )
+    ds._split_sources = {
+        **ds._split_sources,
+        OFFICIAL_SPLIT: official,
+        "official_source": f"{table.what} column {c.split_column!r}" if official else None,
+    }
     return ds
 
 
@@ -182,7 +235,7 @@ def _canonical(c: CustomDataset) -> str:
 
 # --- the registry of custom datasets ------------------------------------------------------------------
 
-_FILES: dict[Path, tuple[float, dict[str, DatasetSpec]]] = {}      # spec file -> (mtime, its datasets)
+_FILES: dict[Path, tuple[float, dict[str, DatasetSpec]]] = {}  # spec file -> (mtime, its datasets)
 
 
 def find_spec_files(data_root: Path | None, explicit) -> list[Path]:
@@ -209,8 +262,9 @@ def register(files, custom: dict[str, DatasetSpec], builtin_names) -> None:
             _FILES[path] = cached
         for name, spec in cached[1].items():
             if name in owner and owner[name] != path:
-                raise SpecError(f"dataset {name!r} is declared twice: in {owner[name]} and in {path}. "
-                                "Rename one of them.")
+                raise SpecError(
+                    f"dataset {name!r} is declared twice: in {owner[name]} and in {path}. Rename one of them."
+                )
             found[name] = spec
             owner[name] = path
     custom.clear()

@@ -23,17 +23,31 @@ def load_demo(spec: DatasetSpec, cache_dir: Path | None = None, progress: bool =
     with open(meta, newline="") as fh:
         for row in csv.DictReader(fh):
             raw = float(row["score"])
-            records.append(ImageRecord(
-                id=row["id"], path=root / row["id"], score=higher_is_better(raw, (lo, hi), hib),
-                raw_score=raw, std=float(row["std"]), ref_id=row["ref"],
-                distortion=row["distortion"], distortion_class=distortion_class(row["distortion"]),
-                scenes=scenes[row["ref"]], level=int(row["level"]),
-            ))
+            records.append(
+                ImageRecord(
+                    id=row["id"],
+                    path=root / row["id"],
+                    score=higher_is_better(raw, (lo, hi), hib),
+                    raw_score=raw,
+                    std=float(row["std"]),
+                    ref_id=row["ref"],
+                    distortion=row["distortion"],
+                    distortion_class=distortion_class(row["distortion"]),
+                    scenes=scenes[row["ref"]],
+                    level=int(row["level"]),
+                )
+            )
     info = DatasetInfo(
-        name=spec.name, title=spec.title, root=root, layout="demo", synthetic=True,
-        raw_scale=(lo, hi), raw_higher_is_better=hib,
+        name=spec.name,
+        title=spec.title,
+        root=root,
+        layout="demo",
+        synthetic=True,
+        raw_scale=(lo, hi),
+        raw_higher_is_better=hib,
         revision=Revision("demo", demo.VERSION, meta).hexdigest(),
-        has_scene_labels=True, has_distortion_labels=True,
+        has_scene_labels=True,
+        has_distortion_labels=True,
         notes=("synthetic demo data: pseudo-MOS from SSIM + simulated raters, NOT human-rated",),
     )
     return ImageSet(info, records)

@@ -19,8 +19,16 @@ HUB_HOST = "huggingface.co"
 DATASETS_REPO = "chaofengc/IQA-PyTorch-Datasets"
 META_REPO = "chaofengc/IQA-PyTorch-Datasets-metainfo"
 # archive names in pyiqa's hub (pyiqa.data.dataset_api.dataset_download_name)
-ARCHIVES = {"live": "live.tgz", "csiq": "csiq.tgz", "kadid10k": "kadid10k.tgz", "livec": "live_challenge.tgz",
-            "koniq10k": "koniq10k.tgz", "tid2013": "tid2013.tgz", "spaq": "spaq.tgz", "flive": "flive.tgz"}
+ARCHIVES = {
+    "live": "live.tgz",
+    "csiq": "csiq.tgz",
+    "kadid10k": "kadid10k.tgz",
+    "livec": "live_challenge.tgz",
+    "koniq10k": "koniq10k.tgz",
+    "tid2013": "tid2013.tgz",
+    "spaq": "spaq.tgz",
+    "flive": "flive.tgz",
+}
 
 
 class FetchError(BenchError):
@@ -33,16 +41,22 @@ def fetch(name: str, data_root=None, timeout: float = 3.0) -> Path:
         raise FetchError(f"{spec.name} needs no download: it is generated offline on first use.")
     if spec.name not in ARCHIVES:
         labels = " and its labels from the LIQE repository (IQA_Database/BID)" if spec.name == "bid" else ""
-        raise FetchError(f"{spec.title} is not in pyiqa's dataset hub. Download it from its authors{labels}; "
-                         "docs/DATASETS.md says where each file goes.")
+        raise FetchError(
+            f"{spec.title} is not in pyiqa's dataset hub. Download it from its authors{labels}; "
+            "docs/DATASETS.md says where each file goes."
+        )
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise FetchError(f"cannot fetch {spec.name}: HF_HUB_OFFLINE is set (offline mode). On a machine with "
-                         f"internet, unset it and rerun; or copy the dataset there by hand (docs/DATASETS.md).")
+        raise FetchError(
+            f"cannot fetch {spec.name}: HF_HUB_OFFLINE is set (offline mode). On a machine with "
+            f"internet, unset it and rerun; or copy the dataset there by hand (docs/DATASETS.md)."
+        )
     try:
         socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
     except OSError as exc:
-        raise FetchError(f"cannot fetch {spec.name}: {HUB_HOST} is unreachable ({exc}). This machine looks offline; "
-                         "download on a machine with internet and copy the data root here (docs/DATASETS.md).") from None
+        raise FetchError(
+            f"cannot fetch {spec.name}: {HUB_HOST} is unreachable ({exc}). This machine looks offline; "
+            "download on a machine with internet and copy the data root here (docs/DATASETS.md)."
+        ) from None
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
@@ -53,5 +67,5 @@ def fetch(name: str, data_root=None, timeout: float = 3.0) -> Path:
     snapshot_download(DATASETS_REPO, repo_type="dataset", local_dir=str(root), allow_patterns=ARCHIVES[spec.name])
     archive = root / ARCHIVES[spec.name]
     with tarfile.open(archive) as tar:
-        tar.extractall(root, filter="data")     # refuses absolute paths and links out of the root
+        tar.extractall(root, filter="data")  # refuses absolute paths and links out of the root
     return root

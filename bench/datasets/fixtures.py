@@ -37,8 +37,13 @@ def write_csv(path: Path, header, rows) -> None:
         w.writerows(rows)
 
 
-def _liqe(root: Path, name: str, items: list[tuple[str, float, str, tuple[str, ...], str]],
-          all_clip: bool = True, all_scores: bool = False) -> None:
+def _liqe(
+    root: Path,
+    name: str,
+    items: list[tuple[str, float, str, tuple[str, ...], str]],
+    all_clip: bool = True,
+    all_scores: bool = False,
+) -> None:
     """items: (liqe relpath, score, distortion, scenes, group). Two splits, disjoint by group."""
     spec = get_spec(name)
     d = root / "liqe" / "IQA_Database" / spec.liqe_dir / "splits2"
@@ -54,8 +59,12 @@ def _liqe(root: Path, name: str, items: list[tuple[str, float, str, tuple[str, .
         val_g = {groups[k % len(groups)]} if len(groups) > 2 else set()
         sd = d / str(k)
         sd.mkdir(exist_ok=True)
-        for phase, sel in (("train", lambda g: g not in test_g and g not in val_g),
-                           ("val", lambda g: g in val_g), ("test", lambda g: g in test_g)):
+        # the lambdas run inside this iteration: binding test_g / val_g late is what is meant
+        for phase, sel in (
+            ("train", lambda g: g not in test_g and g not in val_g),  # noqa: B023
+            ("val", lambda g: g in val_g),  # noqa: B023
+            ("test", lambda g: g in test_g),  # noqa: B023
+        ):
             (sd / f"{spec.liqe_prefix}_{phase}_clip.txt").write_text("".join(line(it) for it in items if sel(it[4])))
     if all_clip:
         (d / f"{spec.liqe_prefix}_all_clip.txt").write_text("".join(line(it) for it in items))
@@ -127,10 +136,13 @@ def _kadid_rows(root, rng, folder):
 
 def _kadid_pyiqa(root, rng, labels):
     rows, items = _kadid_rows(root, rng, "kadid10k")
-    write_csv(root / "meta_info" / "meta_info_KADID10kDataset.csv", ("ref_name", "dist_name", "dmos", "std"),
-         [(r[1], r[0], r[2], r[3]) for r in rows])
+    write_csv(
+        root / "meta_info" / "meta_info_KADID10kDataset.csv",
+        ("ref_name", "dist_name", "dmos", "std"),
+        [(r[1], r[0], r[2], r[3]) for r in rows],
+    )
     if labels:
-        _liqe(root, "kadid10k", items, all_clip=False)     # like LIQE's KADID: only split lists
+        _liqe(root, "kadid10k", items, all_clip=False)  # like LIQE's KADID: only split lists
 
 
 def _livec_pyiqa(root, rng, labels):
@@ -155,8 +167,11 @@ def _koniq_pyiqa(root, rng, labels):
         mos = float(rng.uniform(5, 95))
         rows.append((n, mos, 0.5, (0, 0, 0, 1, 2)[i % 5], 0, 0, 0.5, 0.5, 0, 100))
         items.append((f"1024x768/{n}", mos / 20, "other realistic", ("human", "indoor"), n))
-    write_csv(root / "meta_info" / "meta_info_KonIQ10kDataset.csv",
-         ("img_name", "mos", "std", "split", "c1", "c2", "c3", "c4", "c5", "c_total"), rows)
+    write_csv(
+        root / "meta_info" / "meta_info_KonIQ10kDataset.csv",
+        ("img_name", "mos", "std", "split", "c1", "c2", "c3", "c4", "c5", "c_total"),
+        rows,
+    )
     if labels:
         _liqe(root, "koniq10k", items)
 
@@ -166,15 +181,27 @@ def _tid_pyiqa(root, rng, labels):
     for r in range(1, 5):
         for t in (1, 8, 10):
             for lvl in (1, 2):
-                listed = f"{'I' if lvl == 1 else 'i'}{r:02d}_{t:02d}_{lvl}.bmp"   # case differs from the files
+                listed = f"{'I' if lvl == 1 else 'i'}{r:02d}_{t:02d}_{lvl}.bmp"  # case differs from the files
                 write_image(root / "tid2013" / "distorted_images" / listed.lower(), rng)
                 rows.append((f"I{r:02d}.BMP", listed, float(rng.uniform(0, 9)), 0.1))
     write_csv(root / "meta_info" / "meta_info_TID2013Dataset.csv", ("ref_name", "dist_name", "mos", "std"), rows)
 
 
 def _spaq_pyiqa(root, rng, labels):
-    header = ("Image name", "MOS", "Brightness", "Animal", "Cityscape", "Human", "Indoor scene", "Landscape",
-              "Night scene", "Plant", "Still-life", "Others")
+    header = (
+        "Image name",
+        "MOS",
+        "Brightness",
+        "Animal",
+        "Cityscape",
+        "Human",
+        "Indoor scene",
+        "Landscape",
+        "Night scene",
+        "Plant",
+        "Still-life",
+        "Others",
+    )
     rows = []
     for i in range(1, 21):
         n = f"{i:05d}.jpg"
@@ -197,6 +224,7 @@ def _bid_liqe(root, rng, labels):
 
 # --- official layouts -----------------------------------------------------------------------------------
 
+
 def _live_official(root, rng, labels):
     import scipy.io
 
@@ -207,21 +235,26 @@ def _live_official(root, rng, labels):
     for folder, n in LIVE_ORDER:
         for i in range(1, n + 1):
             ref = REFS[i % len(REFS)]
-            scored = i <= 4                 # the rest are marked as reference entries (orgs = 1)
+            scored = i <= 4  # the rest are marked as reference entries (orgs = 1)
             if scored:
                 write_image(d / folder / f"img{i}.bmp", rng)
             dmos.append(float(rng.uniform(10, 80)) if scored else 0.0)
             orgs.append(0 if scored else 1)
             refs.append(f"{ref}.bmp")
-    scipy.io.savemat(d / "dmos_realigned.mat", {"dmos_new": np.array([dmos]), "orgs": np.array([orgs]),
-                                                "dmos_std": np.full((1, len(dmos)), 5.0)})
+    scipy.io.savemat(
+        d / "dmos_realigned.mat",
+        {"dmos_new": np.array([dmos]), "orgs": np.array([orgs]), "dmos_std": np.full((1, len(dmos)), 5.0)},
+    )
     scipy.io.savemat(d / "refnames_all.mat", {"refnames_all": np.array([refs], dtype=object)})
 
 
 def _kadid_official(root, rng, labels):
     rows, items = _kadid_rows(root, rng, "kadid10k")
-    write_csv(root / "kadid10k" / "dmos.csv", ("dist_img", "ref_img", "dmos", "var"),
-         [(r[0], r[1], r[2], r[3] ** 2) for r in rows])
+    write_csv(
+        root / "kadid10k" / "dmos.csv",
+        ("dist_img", "ref_img", "dmos", "var"),
+        [(r[0], r[1], r[2], r[3] ** 2) for r in rows],
+    )
     if labels:
         _liqe(root, "kadid10k", items, all_clip=False)
 
@@ -236,8 +269,9 @@ def _livec_official(root, rng, labels):
     (d / "Data").mkdir(parents=True, exist_ok=True)
     scipy.io.savemat(d / "Data" / "AllMOS_release.mat", {"AllMOS_release": rng.uniform(5, 95, (1, len(names)))})
     scipy.io.savemat(d / "Data" / "AllStdDev_release.mat", {"AllStdDev_release": rng.uniform(10, 20, (1, len(names)))})
-    scipy.io.savemat(d / "Data" / "AllImages_release.mat",
-                     {"AllImages_release": np.array([[n] for n in names], dtype=object)})
+    scipy.io.savemat(
+        d / "Data" / "AllImages_release.mat", {"AllImages_release": np.array([[n] for n in names], dtype=object)}
+    )
 
 
 def _koniq_official(root, rng, labels):
@@ -246,8 +280,11 @@ def _koniq_official(root, rng, labels):
         n = f"{2000000 + i}.jpg"
         write_image(root / "koniq10k" / "1024x768" / n, rng)
         rows.append((n, 0, 1, 5, 10, 4, 20, float(rng.uniform(1, 5)), 0.6, 0.1))
-    write_csv(root / "koniq10k" / "koniq10k_scores_and_distributions.csv",
-         ("image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"), rows)
+    write_csv(
+        root / "koniq10k" / "koniq10k_scores_and_distributions.csv",
+        ("image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"),
+        rows,
+    )
 
 
 def _tid_official(root, rng, labels):
@@ -265,11 +302,18 @@ def _tid_official(root, rng, labels):
 
 
 _WRITERS = {
-    ("live", "pyiqa"): _live_pyiqa, ("csiq", "pyiqa"): _csiq_pyiqa, ("kadid10k", "pyiqa"): _kadid_pyiqa,
-    ("livec", "pyiqa"): _livec_pyiqa, ("koniq10k", "pyiqa"): _koniq_pyiqa, ("tid2013", "pyiqa"): _tid_pyiqa,
-    ("spaq", "pyiqa"): _spaq_pyiqa, ("bid", "liqe"): _bid_liqe,
-    ("live", "official"): _live_official, ("kadid10k", "official"): _kadid_official,
-    ("livec", "official"): _livec_official, ("koniq10k", "official"): _koniq_official,
+    ("live", "pyiqa"): _live_pyiqa,
+    ("csiq", "pyiqa"): _csiq_pyiqa,
+    ("kadid10k", "pyiqa"): _kadid_pyiqa,
+    ("livec", "pyiqa"): _livec_pyiqa,
+    ("koniq10k", "pyiqa"): _koniq_pyiqa,
+    ("tid2013", "pyiqa"): _tid_pyiqa,
+    ("spaq", "pyiqa"): _spaq_pyiqa,
+    ("bid", "liqe"): _bid_liqe,
+    ("live", "official"): _live_official,
+    ("kadid10k", "official"): _kadid_official,
+    ("livec", "official"): _livec_official,
+    ("koniq10k", "official"): _koniq_official,
     ("tid2013", "official"): _tid_official,
 }
 FIXTURES = tuple(_WRITERS)

@@ -34,9 +34,9 @@ class LiqeEntry:
 @dataclass
 class LiqeLabels:
     folder: Path
-    entries: dict[str, LiqeEntry] = field(default_factory=dict)          # relpath -> labels
-    all_list: list[tuple[str, str, str, str]] = field(default_factory=list)   # (rel, score, std, source)
-    splits: dict[int, dict[str, list[str]]] = field(default_factory=dict)    # k -> phase -> relpaths
+    entries: dict[str, LiqeEntry] = field(default_factory=dict)  # relpath -> labels
+    all_list: list[tuple[str, str, str, str]] = field(default_factory=list)  # (rel, score, std, source)
+    splits: dict[int, dict[str, list[str]]] = field(default_factory=dict)  # k -> phase -> relpaths
     files: list[Path] = field(default_factory=list)
 
 
@@ -47,16 +47,22 @@ def locate(spec: DatasetSpec, labels_dir: Path | None, data_root: Path) -> Path 
     if labels_dir:
         check_labels_dir(labels_dir)
     base = Path(labels_dir) if labels_dir else data_root / "liqe"
-    cands = (base / "IQA_Database" / spec.liqe_dir / "splits2", base / spec.liqe_dir / "splits2",
-             base / spec.liqe_dir, base / "splits2", base)
+    cands = (
+        base / "IQA_Database" / spec.liqe_dir / "splits2",
+        base / spec.liqe_dir / "splits2",
+        base / spec.liqe_dir,
+        base / "splits2",
+        base,
+    )
     for cand in cands:
         if _has_lists(cand, spec.liqe_prefix):
             return cand
-    if labels_dir:     # asked for explicitly: training without the labels would be a silent change of method
+    if labels_dir:  # asked for explicitly: training without the labels would be a silent change of method
         raise DatasetError(
             f"--labels {labels_dir}: no LIQE label files of {spec.title} in it (looked for {cands[0]}/"
             f"{spec.liqe_prefix}_*.txt). Fix: point --labels at the LIQE repository's folder holding "
-            "IQA_Database/ with this dataset's files, or leave --labels out to run without labels.")
+            "IQA_Database/ with this dataset's files, or leave --labels out to run without labels."
+        )
     return None
 
 
@@ -64,14 +70,23 @@ def check_labels_dir(labels_dir) -> Path:
     """An explicit --labels must exist and look like LIQE's files (a typo would turn the label losses off)."""
     folder = Path(labels_dir).expanduser()
     if not folder.is_dir():
-        raise DatasetError(f"--labels {labels_dir}: no such folder. Fix: point it at the folder holding the LIQE "
-                           "repository's IQA_Database/ (docs/DATASETS.md), or leave it out (default <data-root>/liqe).")
-    looks_like = ((folder / "IQA_Database").is_dir() or folder.name == "splits2" or (folder / "splits2").is_dir()
-                  or any(folder.glob("*/splits2")) or any(folder.glob("*_clip.txt"))
-                  or any(folder.glob("[0-9]*/*_clip.txt")))
+        raise DatasetError(
+            f"--labels {labels_dir}: no such folder. Fix: point it at the folder holding the LIQE "
+            "repository's IQA_Database/ (docs/DATASETS.md), or leave it out (default <data-root>/liqe)."
+        )
+    looks_like = (
+        (folder / "IQA_Database").is_dir()
+        or folder.name == "splits2"
+        or (folder / "splits2").is_dir()
+        or any(folder.glob("*/splits2"))
+        or any(folder.glob("*_clip.txt"))
+        or any(folder.glob("[0-9]*/*_clip.txt"))
+    )
     if not looks_like:
-        raise DatasetError(f"--labels {labels_dir}: holds no IQA_Database/ (nor LIQE list files). Fix: point it at "
-                           "the folder holding the LIQE repository's IQA_Database/, or leave it out.")
+        raise DatasetError(
+            f"--labels {labels_dir}: holds no IQA_Database/ (nor LIQE list files). Fix: point it at "
+            "the folder holding the LIQE repository's IQA_Database/, or leave it out."
+        )
     return folder
 
 
@@ -105,8 +120,10 @@ def read(spec: DatasetSpec, folder: Path) -> LiqeLabels:
                     raise DatasetError(f"{all_file}:{n}: expected 'relpath<TAB>score[<TAB>std]', got {line!r}.")
                 out.all_list.append((parts[0].strip(), parts[1], parts[2] if len(parts) > 2 else "", f"{all_file}:{n}"))
     if not out.entries and not out.all_list:
-        raise DatasetError(f"no LIQE label lines for {spec.title} in {folder} (expected {spec.liqe_prefix}_*_clip.txt). "
-                           "Point --labels at the LIQE repository's folder holding IQA_Database/.")
+        raise DatasetError(
+            f"no LIQE label lines for {spec.title} in {folder} (expected {spec.liqe_prefix}_*_clip.txt). "
+            "Point --labels at the LIQE repository's folder holding IQA_Database/."
+        )
     return out
 
 
@@ -117,8 +134,10 @@ def _read_clip(path: Path, out: LiqeLabels) -> list[LiqeEntry]:
             continue
         parts = [p.strip() for p in line.split("\t")]
         if len(parts) < 3:
-            raise DatasetError(f"{path}:{n}: expected 'relpath, score, distortion, scene1..3' (tab-separated), "
-                               f"got {line!r}. Restore the file from the LIQE repository.")
+            raise DatasetError(
+                f"{path}:{n}: expected 'relpath, score, distortion, scene1..3' (tab-separated), "
+                f"got {line!r}. Restore the file from the LIQE repository."
+            )
         try:
             score = float(parts[1])
         except ValueError:

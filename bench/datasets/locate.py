@@ -35,8 +35,9 @@ def dataset_folder(spec: DatasetSpec, data_root: Path, override: Path | None, la
     return data_root / (spec.official_dirs[0] if spec.official_dirs else spec.name)
 
 
-def detect(spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir: Path | None,
-           layout: str | None = None) -> tuple[str, Path, Path | None]:
+def detect(
+    spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir: Path | None, layout: str | None = None
+) -> tuple[str, Path, Path | None]:
     """(layout, dataset folder, meta file or None); a DatasetError listing what was looked for."""
     if layout is not None and layout not in LAYOUTS:
         from bench.errors import did_you_mean
@@ -61,16 +62,19 @@ def detect(spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir
         lab = liqe.locate(spec, labels_dir, data_root)
         if lab is not None:
             return "liqe", folder, lab
-        looked.append(f"LIQE list: {(labels_dir or data_root / 'liqe')}/IQA_Database/{spec.liqe_dir}/splits2/"
-                      f"{spec.liqe_prefix}_all.txt (+ images in {folder}/)")
+        looked.append(
+            f"LIQE list: {(labels_dir or data_root / 'liqe')}/IQA_Database/{spec.liqe_dir}/splits2/"
+            f"{spec.liqe_prefix}_all.txt (+ images in {folder}/)"
+        )
     if not looked:
-        raise DatasetError(f"{spec.title} has no {layout!r} layout; use one of: "
-                           f"{', '.join(_layouts_of(spec))}.")
+        raise DatasetError(f"{spec.title} has no {layout!r} layout; use one of: {', '.join(_layouts_of(spec))}.")
     raise DatasetNotFound(
-        f"dataset {spec.name!r} ({spec.title}) not found. Looked for:\n  - " + "\n  - ".join(looked) +
-        f"\nFix: put it under the data root ({data_root}; set with --data-root or $BENCH_DATA), point at its folder "
+        f"dataset {spec.name!r} ({spec.title}) not found. Looked for:\n  - "
+        + "\n  - ".join(looked)
+        + f"\nFix: put it under the data root ({data_root}; set with --data-root or $BENCH_DATA), point at its folder "
         f"with --dataset-dir {spec.name}=PATH, or download it with `python -m bench data fetch {spec.name}` "
-        "(needs internet). docs/DATASETS.md lists the exact files each layout needs.")
+        "(needs internet). docs/DATASETS.md lists the exact files each layout needs."
+    )
 
 
 def _layouts_of(spec: DatasetSpec) -> list[str]:
@@ -82,15 +86,24 @@ def _layouts_of(spec: DatasetSpec) -> list[str]:
     return out
 
 
-def load_real(spec: DatasetSpec, data_root: Path, override: Path | None, labels_dir: Path | None,
-              skip_corrupt: bool = False, layout: str | None = None, deep: bool = False,
-              progress: bool = False) -> ImageSet:
+def load_real(
+    spec: DatasetSpec,
+    data_root: Path,
+    override: Path | None,
+    labels_dir: Path | None,
+    skip_corrupt: bool = False,
+    layout: str | None = None,
+    deep: bool = False,
+    progress: bool = False,
+) -> ImageSet:
     layout, folder, meta_path = detect(spec, data_root, override, labels_dir, layout)
     labels_folder = meta_path if layout == "liqe" else liqe.locate(spec, labels_dir, data_root)
     labels = liqe.read(spec, labels_folder) if labels_folder is not None else None
     if not folder.is_dir():
-        raise DatasetError(f"{spec.title}: metadata found ({meta_path}) but the image folder {folder} does not exist. "
-                           f"Fix: put the images there or pass --dataset-dir {spec.name}=PATH.")
+        raise DatasetError(
+            f"{spec.title}: metadata found ({meta_path}) but the image folder {folder} does not exist. "
+            f"Fix: put the images there or pass --dataset-dir {spec.name}=PATH."
+        )
     if layout == "pyiqa":
         meta = layouts.parse_pyiqa(spec, meta_path, folder)
     elif layout == "official":
@@ -108,12 +121,20 @@ def _bid_from_liqe(spec: DatasetSpec, labels: liqe.LiqeLabels, folder: Path) -> 
     return Meta("liqe", folder, rows, [], spec.raw_scale, spec.raw_higher_is_better)
 
 
-def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_corrupt: bool = False,
-          deep: bool = False, progress: bool = False) -> ImageSet:
+def build(
+    spec: DatasetSpec,
+    meta: Meta,
+    labels: liqe.LiqeLabels | None,
+    skip_corrupt: bool = False,
+    deep: bool = False,
+    progress: bool = False,
+) -> ImageSet:
     notes = list(meta.notes)
     if not meta.rows:
-        raise DatasetError(f"{spec.title}: the metadata ({', '.join(map(str, meta.files[:1]))}) lists no images. "
-                           "Restore it from the dataset's release.")
+        raise DatasetError(
+            f"{spec.title}: the metadata ({', '.join(map(str, meta.files[:1]))}) lists no images. "
+            "Restore it from the dataset's release."
+        )
     canonical_ids(meta)
     scores = {row.rel: score_of(row) for row in meta.rows}
 
@@ -129,7 +150,8 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
             raise DatasetError(
                 f"{spec.title}: {len(bad)} of {len(meta.rows)} images missing or unreadable under {meta.folder}:\n  "
                 f"{listed}{more}\nFix: restore them (or point --dataset-dir {spec.name}=PATH at the right folder), "
-                "or pass --skip-corrupt to exclude them (recorded in the dataset revision).")
+                "or pass --skip-corrupt to exclude them (recorded in the dataset revision)."
+            )
         excluded = sorted(rel for rel, _ in bad)
         notes.append(f"excluded {len(excluded)} missing/corrupt image(s) (--skip-corrupt), e.g. {excluded[:3]}")
 
@@ -145,15 +167,26 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
         lab = label_of.get(row.rel)
         dist = row.distortion or (lab.distortion if lab else None)
         scenes = row.scenes or (lab.scenes if lab else ())
-        records.append(ImageRecord(
-            id=row.rel, path=meta.folder / row.rel,
-            score=higher_is_better(raw, meta.raw_scale, meta.raw_higher_is_better), raw_score=raw,
-            std=row.std, ref_id=row.ref if spec.synthetic else None, distortion=dist,
-            distortion_class=distortion_class(dist), scenes=tuple(scenes), level=row.level))
+        records.append(
+            ImageRecord(
+                id=row.rel,
+                path=meta.folder / row.rel,
+                score=higher_is_better(raw, meta.raw_scale, meta.raw_higher_is_better),
+                raw_score=raw,
+                std=row.std,
+                ref_id=row.ref if spec.synthetic else None,
+                distortion=dist,
+                distortion_class=distortion_class(dist),
+                scenes=tuple(scenes),
+                level=row.level,
+            )
+        )
     if spec.synthetic and any(r.ref_id is None for r in records):
         missing = next(r.id for r in records if r.ref_id is None)
-        raise DatasetError(f"{spec.title}: no reference image known for {missing!r}; splits by reference need it. "
-                           "Restore the metadata file.")
+        raise DatasetError(
+            f"{spec.title}: no reference image known for {missing!r}; splits by reference need it. "
+            "Restore the metadata file."
+        )
 
     rev = Revision(meta.layout, spec.name)
     for f in meta.files:
@@ -164,18 +197,29 @@ def build(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None, skip_co
         for f in labels.files:
             rev.add(f)
     rev.add({"excluded": excluded})
-    rev.add([r.id for r in records])        # the ids themselves: the image folder found (or moved) changes them
+    rev.add([r.id for r in records])  # the ids themselves: the image folder found (or moved) changes them
     info = DatasetInfo(
-        name=spec.name, title=spec.title, root=meta.folder, layout=meta.layout, synthetic=spec.synthetic,
-        raw_scale=meta.raw_scale, raw_higher_is_better=meta.raw_higher_is_better, revision=rev.hexdigest(),
+        name=spec.name,
+        title=spec.title,
+        root=meta.folder,
+        layout=meta.layout,
+        synthetic=spec.synthetic,
+        raw_scale=meta.raw_scale,
+        raw_higher_is_better=meta.raw_higher_is_better,
+        revision=rev.hexdigest(),
         has_scene_labels=any(r.scenes for r in records),
         has_distortion_labels=any(r.distortion_class is not None for r in records),
-        notes=tuple(notes))
+        notes=tuple(notes),
+    )
     ds = ImageSet(info, records)
-    ds.image_modes = modes          # (deep) pixel mode -> number of images, for `data check --deep`
-    ds._split_sources = {"liqe": labels.splits if labels else {}, "liqe_folder": labels.folder if labels else None,
-                         "pyiqa_rows": [r for r in meta.rows if r.rel not in skip],
-                         "pyiqa_order": meta.pyiqa_order, "split_pickles": meta.split_pickles}
+    ds.image_modes = modes  # (deep) pixel mode -> number of images, for `data check --deep`
+    ds._split_sources = {
+        "liqe": labels.splits if labels else {},
+        "liqe_folder": labels.folder if labels else None,
+        "pyiqa_rows": [r for r in meta.rows if r.rel not in skip],
+        "pyiqa_order": meta.pyiqa_order,
+        "split_pickles": meta.split_pickles,
+    }
     return ds
 
 
@@ -188,13 +232,16 @@ def canonical_ids(meta: Meta) -> None:
         try:
             rel = normalise_id(row.rel)
         except BadId as why:
-            raise DatasetError(f"{row.source}: image path {row.rel!r} {why}. Fix that line of the metadata "
-                               "file.") from None
+            raise DatasetError(
+                f"{row.source}: image path {row.rel!r} {why}. Fix that line of the metadata file."
+            ) from None
         if rel in seen:
             first = seen[rel]
             spelt = "" if written[rel] == row.rel else f", written {written[rel]!r} there and {row.rel!r} here"
-            raise DatasetError(f"{row.source}: image {rel!r} is listed twice (first at {first.source}{spelt}). "
-                               "Remove the duplicate line from the metadata file.")
+            raise DatasetError(
+                f"{row.source}: image {rel!r} is listed twice (first at {first.source}{spelt}). "
+                "Remove the duplicate line from the metadata file."
+            )
         seen[rel], written[rel], renamed[row.rel] = row, row.rel, rel
         row.rel = rel
     if meta.pyiqa_order is not None:
@@ -213,8 +260,10 @@ def _one_file_one_id(meta: Meta, skip: set[str]) -> None:
             continue
         first = owner.setdefault(ident, row)
         if first is not row:
-            raise DatasetError(f"{row.source}: image {row.rel!r} is the same file as {first.rel!r} at {first.source} "
-                               "(a link, or a case-insensitive disk). Remove one of the two lines.")
+            raise DatasetError(
+                f"{row.source}: image {row.rel!r} is the same file as {first.rel!r} at {first.source} "
+                "(a link, or a case-insensitive disk). Remove one of the two lines."
+            )
 
 
 def _bad_images(meta: Meta, deep: bool, progress: bool) -> tuple[list[tuple[str, str]], Counter]:
@@ -280,7 +329,7 @@ class DecodeChecks:
         if self.changed:
             try:
                 atomic_write(self.path, json.dumps(self.known))
-            except OSError:      # a read-only cache: the next command decodes again
+            except OSError:  # a read-only cache: the next command decodes again
                 pass
 
 
@@ -297,7 +346,7 @@ def _decode_error(path: Path) -> tuple[str | None, str]:
             check(im, path)
     except ImageModeError as exc:
         return f"pixel mode cannot be read ({exc})", mode
-    except Exception as exc:     # any decoder failure makes the file unusable
+    except Exception as exc:  # any decoder failure makes the file unusable
         return f"does not decode ({type(exc).__name__}: {exc})", mode
     return None, mode
 
@@ -320,13 +369,21 @@ def _match_labels(spec: DatasetSpec, meta: Meta, labels: liqe.LiqeLabels | None,
         raise DatasetError(
             f"{spec.title}: {len(unmatched)} LIQE label line(s) match no image of the dataset, e.g. {ex}. "
             f"Fix: point --labels at the LIQE files of this dataset (the folder holding IQA_Database/), "
-            "or check that the dataset is complete.")
+            "or check that the dataset is complete."
+        )
     notes = [f"LIQE labels from {labels.folder}: {len(out)}/{len(meta.rows)} images labelled"]
     if spec.synthetic:
-        disagree = Counter((row.distortion, out[row.rel].distortion) for row in meta.rows
-                           if row.rel in out and row.distortion and out[row.rel].distortion
-                           and row.distortion != out[row.rel].distortion)
+        disagree = Counter(
+            (row.distortion, out[row.rel].distortion)
+            for row in meta.rows
+            if row.rel in out
+            and row.distortion
+            and out[row.rel].distortion
+            and row.distortion != out[row.rel].distortion
+        )
         for (own, theirs), n in sorted(disagree.items(), key=lambda kv: -kv[1]):
-            notes.append(f"label disagreement: LIQE calls {n} '{own}' image(s) '{theirs}'; kept the dataset's own "
-                         f"name '{own}' (class {distortion_class(own)})")
+            notes.append(
+                f"label disagreement: LIQE calls {n} '{own}' image(s) '{theirs}'; kept the dataset's own "
+                f"name '{own}' (class {distortion_class(own)})"
+            )
     return out, notes

@@ -11,41 +11,51 @@ from pathlib import Path
 
 from bench.errors import DatasetError
 
-OFFICIAL_SPLIT = "official_split"     # Row.splits column of a dataset's own train/val/test sets (split set 'official')
-SET_NAMES = {"training": "train", "train": "train", "validation": "val", "val": "val", "valid": "val",
-             "test": "test", "testing": "test", "0": "train", "1": "val", "2": "test"}
-LIVEC_TRAINING = {f"t{i}.bmp" for i in range(1, 8)}    # LIVE Challenge's 7 training images, excluded by prior work
-_SYNTH_NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.\w+$", re.I)          # KADID I01_01_01.png, TID i01_01_1.bmp
+OFFICIAL_SPLIT = "official_split"  # Row.splits column of a dataset's own train/val/test sets (split set 'official')
+SET_NAMES = {
+    "training": "train",
+    "train": "train",
+    "validation": "val",
+    "val": "val",
+    "valid": "val",
+    "test": "test",
+    "testing": "test",
+    "0": "train",
+    "1": "val",
+    "2": "test",
+}
+LIVEC_TRAINING = {f"t{i}.bmp" for i in range(1, 8)}  # LIVE Challenge's 7 training images, excluded by prior work
+_SYNTH_NAME = re.compile(r"^(i\d+)_(\d+)_(\d+)\.\w+$", re.I)  # KADID I01_01_01.png, TID i01_01_1.bmp
 
 
 @dataclass
 class Row:
     """One scored image as a metadata file lists it (not yet validated)."""
 
-    rel: str                      # path relative to the dataset folder: the record id
-    raw: object                   # score as read; validated by ``score_of``
-    source: str                   # "file:line", for error messages
+    rel: str  # path relative to the dataset folder: the record id
+    raw: object  # score as read; validated by ``score_of``
+    source: str  # "file:line", for error messages
     std: float | None = None
     ref: str | None = None
     distortion: str | None = None
     level: int | None = None
     scenes: tuple[int, ...] = ()  # when the metadata itself carries scenes (SPAQ)
-    splits: dict = field(default_factory=dict)   # pyiqa split columns: column -> 'train'|'val'|'test'
+    splits: dict = field(default_factory=dict)  # pyiqa split columns: column -> 'train'|'val'|'test'
 
 
 @dataclass
 class Meta:
     """A parsed dataset: its rows and everything that goes into its revision."""
 
-    layout: str                   # 'pyiqa' | 'official' | 'liqe'
-    folder: Path                  # the dataset folder ids are relative to
+    layout: str  # 'pyiqa' | 'official' | 'liqe'
+    folder: Path  # the dataset folder ids are relative to
     rows: list[Row]
-    files: list[Path]             # metadata files read (hashed into the revision)
+    files: list[Path]  # metadata files read (hashed into the revision)
     raw_scale: tuple[float, float]
     raw_higher_is_better: bool
     notes: list[str] = field(default_factory=list)
-    revision_parts: list[str] = field(default_factory=list)   # e.g. which image folder was used
-    pyiqa_order: list[str] | None = None      # ids in pyiqa's row order (its split pickles index it)
+    revision_parts: list[str] = field(default_factory=list)  # e.g. which image folder was used
+    pyiqa_order: list[str] | None = None  # ids in pyiqa's row order (its split pickles index it)
     split_pickles: list[Path] = field(default_factory=list)
 
 
@@ -61,9 +71,11 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path} is not a text CSV ({exc}): restore it from the dataset's release.") from None
     short = next(((n, r) for n, r in rows if len(r) < len(header)), None)
-    if short is not None:               # a truncated line would otherwise fail later as an IndexError
-        raise DatasetError(f"{path}:{short[0]}: {len(short[1])} field(s) where the header has {len(header)} "
-                           f"({','.join(short[1])!r}). The file is truncated or edited: restore it.")
+    if short is not None:  # a truncated line would otherwise fail later as an IndexError
+        raise DatasetError(
+            f"{path}:{short[0]}: {len(short[1])} field(s) where the header has {len(header)} "
+            f"({','.join(short[1])!r}). The file is truncated or edited: restore it."
+        )
     return [h.strip() for h in header], rows
 
 
@@ -73,8 +85,10 @@ def column(header: list[str], path: Path, *names: str) -> int:
     for n in names:
         if n.lower() in low:
             return low.index(n.lower())
-    raise DatasetError(f"{path}: no column {' or '.join(repr(n) for n in names)} (columns: {', '.join(header)}). "
-                       "Is this the right file for this dataset?")
+    raise DatasetError(
+        f"{path}: no column {' or '.join(repr(n) for n in names)} (columns: {', '.join(header)}). "
+        "Is this the right file for this dataset?"
+    )
 
 
 def read_table(path: Path, min_cols: int, sep: str | None = None) -> list[tuple[int, list[str]]]:
@@ -86,8 +100,10 @@ def read_table(path: Path, min_cols: int, sep: str | None = None) -> list[tuple[
                 continue
             parts = line.rstrip("\r\n").split(sep) if sep else line.split()
             if len(parts) < min_cols:
-                raise DatasetError(f"{path}:{n}: expected at least {min_cols} fields, got {line.strip()!r}. "
-                                   "The file is truncated or not the dataset's original.")
+                raise DatasetError(
+                    f"{path}:{n}: expected at least {min_cols} fields, got {line.strip()!r}. "
+                    "The file is truncated or not the dataset's original."
+                )
             out.append((n, parts))
     return out
 
@@ -96,8 +112,9 @@ def score_of(row: Row) -> float:
     try:
         value = float(str(row.raw).strip())
     except ValueError:
-        raise DatasetError(f"{row.source}: score {row.raw!r} of {row.rel!r} is not a number. "
-                           "Fix or restore the metadata file.") from None
+        raise DatasetError(
+            f"{row.source}: score {row.raw!r} of {row.rel!r} is not a number. Fix or restore the metadata file."
+        ) from None
     if not math.isfinite(value):
         raise DatasetError(f"{row.source}: score of {row.rel!r} is {value}. Fix or restore the metadata file.")
     return value

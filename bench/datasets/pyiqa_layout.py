@@ -16,17 +16,28 @@ from bench.datasets.registry import DatasetSpec
 from bench.errors import DatasetError
 from bench.labels import SCENE_PROMPTS
 
-PICKLE_PREFIX = {"live": "live_", "csiq": "csiq_", "kadid10k": "kadid10k_", "livec": "livechallenge_",
-                 "koniq10k": "koniq10k_", "tid2013": "tid2013_", "spaq": "spaq_",
-                 "flive": "flive_"}   # pyiqa's split pickles
-_CSIQ_NAME = re.compile(r"^(.+)\.([a-z0-9]+)\.(\d+)\.\w+$", re.I)       # 1600.AWGN.1.png
+PICKLE_PREFIX = {
+    "live": "live_",
+    "csiq": "csiq_",
+    "kadid10k": "kadid10k_",
+    "livec": "livechallenge_",
+    "koniq10k": "koniq10k_",
+    "tid2013": "tid2013_",
+    "spaq": "spaq_",
+    "flive": "flive_",
+}  # pyiqa's split pickles
+_CSIQ_NAME = re.compile(r"^(.+)\.([a-z0-9]+)\.(\d+)\.\w+$", re.I)  # 1600.AWGN.1.png
 
 
 def meta_candidates(spec: DatasetSpec, data_root: Path, folder: Path) -> list[Path]:
     """Where the meta CSV may be: <data-root>/meta_info/, or inside a --dataset-dir folder."""
     name = spec.pyiqa_meta
-    return [data_root / "meta_info" / name, folder / "meta_info" / name, folder / name,
-            folder.parent / "meta_info" / name]
+    return [
+        data_root / "meta_info" / name,
+        folder / "meta_info" / name,
+        folder / name,
+        folder.parent / "meta_info" / name,
+    ]
 
 
 def parse(spec: DatasetSpec, meta_file: Path, folder: Path, parser) -> Meta:
@@ -38,7 +49,7 @@ def parse(spec: DatasetSpec, meta_file: Path, folder: Path, parser) -> Meta:
     parser(meta, header, lines, meta_file, image_dir, index)
     if image_dir:
         meta.notes.append(f"images read from {image_dir}/")
-    meta.revision_parts.append(f"image-dir:{image_dir}")    # another image folder is another revision
+    meta.revision_parts.append(f"image-dir:{image_dir}")  # another image folder is another revision
     _split_columns(meta, header, lines, meta_file)
     meta.pyiqa_order = [r.rel for r in meta.rows]
     meta.split_pickles = sorted(meta_file.parent.glob(f"{PICKLE_PREFIX[spec.name]}*.pkl"))
@@ -49,7 +60,7 @@ def parse(spec: DatasetSpec, meta_file: Path, folder: Path, parser) -> Meta:
 def _image_dir(spec, folder: Path, index: FileIndex, lines, header, meta_file) -> str:
     """The first of pyiqa's image folders that holds the first listed images."""
     col = 1 if spec.name in ("live", "csiq", "kadid10k", "tid2013") else 0
-    probe = [Path(r[col]).name for _, r in (lines[7:12] or lines[:5]) if len(r) > col]   # past LIVEC's t1-t7
+    probe = [Path(r[col]).name for _, r in (lines[7:12] or lines[:5]) if len(r) > col]  # past LIVEC's t1-t7
     for d in spec.pyiqa_image_dirs:
         extra = _csiq_subdirs if spec.name == "csiq" else (lambda d, p: [])
         if probe and all(index.find([f"{d}/{p}" if d else p] + extra(d, p)) for p in probe):
@@ -72,12 +83,17 @@ def _rel(image_dir: str, name: str) -> str:
 
 
 def _live(meta, header, lines, path, image_dir, index):
-    ci, cr, cs = column(header, path, "dist_name"), column(header, path, "ref_name"), column(header, path, "mos", "dmos")
+    ci, cr, cs = (
+        column(header, path, "dist_name"),
+        column(header, path, "ref_name"),
+        column(header, path, "mos", "dmos"),
+    )
     for n, r in lines:
         name = r[ci].strip()
         folder = name.split("/")[0].lower()
-        meta.rows.append(Row(_rel(image_dir, name), r[cs], f"{path}:{n}", ref=Path(r[cr]).stem,
-                             distortion=LIVE_FOLDERS.get(folder)))
+        meta.rows.append(
+            Row(_rel(image_dir, name), r[cs], f"{path}:{n}", ref=Path(r[cr]).stem, distortion=LIVE_FOLDERS.get(folder))
+        )
 
 
 def _csiq(meta, header, lines, path, image_dir, index):
@@ -86,9 +102,16 @@ def _csiq(meta, header, lines, path, image_dir, index):
         name = r[ci].strip()
         m = _CSIQ_NAME.match(Path(name).name)
         found = index.find([_rel(image_dir, name)] + _csiq_subdirs(image_dir, name))
-        meta.rows.append(Row(found or _rel(image_dir, name), r[cs], f"{path}:{n}", ref=Path(r[cr]).stem.lower(),
-                             distortion=CSIQ_TYPES.get(m.group(2).lower()) if m else None,
-                             level=int(m.group(3)) if m else None))
+        meta.rows.append(
+            Row(
+                found or _rel(image_dir, name),
+                r[cs],
+                f"{path}:{n}",
+                ref=Path(r[cr]).stem.lower(),
+                distortion=CSIQ_TYPES.get(m.group(2).lower()) if m else None,
+                level=int(m.group(3)) if m else None,
+            )
+        )
 
 
 def _kadid(meta, header, lines, path, image_dir, index):
@@ -96,9 +119,17 @@ def _kadid(meta, header, lines, path, image_dir, index):
     cs, cd = column(header, path, "dmos", "mos"), _maybe(header, "std")
     for n, r in lines:
         codes = synthetic_codes(r[ci])
-        meta.rows.append(Row(_rel(image_dir, r[ci]), r[cs], f"{path}:{n}", std=opt_float(r[cd]) if cd is not None else None,
-                             ref=Path(r[cr]).stem.upper(), distortion=KADID_TYPES.get(codes[0]) if codes else None,
-                             level=codes[1] if codes else None))
+        meta.rows.append(
+            Row(
+                _rel(image_dir, r[ci]),
+                r[cs],
+                f"{path}:{n}",
+                std=opt_float(r[cd]) if cd is not None else None,
+                ref=Path(r[cr]).stem.upper(),
+                distortion=KADID_TYPES.get(codes[0]) if codes else None,
+                level=codes[1] if codes else None,
+            )
+        )
 
 
 def _tid2013(meta, header, lines, path, image_dir, index):
@@ -107,11 +138,19 @@ def _tid2013(meta, header, lines, path, image_dir, index):
     for n, r in lines:
         name = r[ci].strip()
         codes = synthetic_codes(name)
-        found = index.find([_rel(image_dir, name)])          # TID2013 file names differ in case from the list
+        found = index.find([_rel(image_dir, name)])  # TID2013 file names differ in case from the list
         t = TID2013_TYPES.get(codes[0]) if codes else None
-        meta.rows.append(Row(found or _rel(image_dir, name), r[cs], f"{path}:{n}",
-                             std=opt_float(r[cd]) if cd is not None else None, ref=Path(r[cr]).stem.lower(),
-                             distortion=t[0] if t else None, level=codes[1] if codes else None))
+        meta.rows.append(
+            Row(
+                found or _rel(image_dir, name),
+                r[cs],
+                f"{path}:{n}",
+                std=opt_float(r[cd]) if cd is not None else None,
+                ref=Path(r[cr]).stem.lower(),
+                distortion=t[0] if t else None,
+                level=codes[1] if codes else None,
+            )
+        )
 
 
 def _livec(meta, header, lines, path, image_dir, index):
@@ -122,7 +161,9 @@ def _livec(meta, header, lines, path, image_dir, index):
         if Path(name).name.lower() in LIVEC_TRAINING:
             dropped += 1
             continue
-        meta.rows.append(Row(_rel(image_dir, name), r[cs], f"{path}:{n}", std=opt_float(r[cd]) if cd is not None else None))
+        meta.rows.append(
+            Row(_rel(image_dir, name), r[cs], f"{path}:{n}", std=opt_float(r[cd]) if cd is not None else None)
+        )
     if dropped:
         meta.notes.append(f"excluded LIVE Challenge's {dropped} training images t1-t7, as prior work does")
 
@@ -130,7 +171,9 @@ def _livec(meta, header, lines, path, image_dir, index):
 def _koniq(meta, header, lines, path, image_dir, index):
     ci, cs, cd = column(header, path, "img_name", "image_name"), column(header, path, "mos"), _maybe(header, "std")
     for n, r in lines:
-        meta.rows.append(Row(_rel(image_dir, r[ci]), r[cs], f"{path}:{n}", std=opt_float(r[cd]) if cd is not None else None))
+        meta.rows.append(
+            Row(_rel(image_dir, r[ci]), r[cs], f"{path}:{n}", std=opt_float(r[cd]) if cd is not None else None)
+        )
 
 
 def _spaq(meta, header, lines, path, image_dir, index):
@@ -166,11 +209,20 @@ def _split_columns(meta: Meta, header, lines, path) -> None:
             v = r[i].strip().lower() if i < len(r) else ""
             v = v[:-2] if v.endswith(".0") else v
             if v not in _PHASES:
-                raise DatasetError(f"{path}:{n}: split column {h!r} holds {r[i]!r}; expected train/val/test "
-                                   "(or 0/1/2). Restore the meta file.")
+                raise DatasetError(
+                    f"{path}:{n}: split column {h!r} holds {r[i]!r}; expected train/val/test "
+                    "(or 0/1/2). Restore the meta file."
+                )
             row.splits[h] = _PHASES[v]
 
 
 # dataset -> reader of the rows of its pyiqa meta CSV (FLIVE's: bench/datasets/recent.py)
-ROW_READERS = {"live": _live, "csiq": _csiq, "kadid10k": _kadid, "livec": _livec, "koniq10k": _koniq,
-               "tid2013": _tid2013, "spaq": _spaq}
+ROW_READERS = {
+    "live": _live,
+    "csiq": _csiq,
+    "kadid10k": _kadid,
+    "livec": _livec,
+    "koniq10k": _koniq,
+    "tid2013": _tid2013,
+    "spaq": _spaq,
+}

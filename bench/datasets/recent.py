@@ -47,7 +47,7 @@ def flive_pyiqa(meta: Meta, header, lines, path: Path, image_dir: str, index: Fi
 def _flive(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
     header, lines = read_csv(key)
     ci, cs = column(header, key, "name"), column(header, key, "mos")
-    base = key.parent                     # FLIVE_Database/database: the names are relative to it
+    base = key.parent  # FLIVE_Database/database: the names are relative to it
     phases, files = _flive_split(base)
     rows = []
     for n, r in lines:
@@ -86,12 +86,23 @@ def _agiqa3k(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
     cd = column(header, key, "std_quality")
     index = FileIndex(folder)
     first = lines[0][1][ci].strip() if lines else ""
-    image_dir = next((d for d in ("", "AGIQA-3K", "AGIQA-3k", "images", "image")
-                      if index.find([f"{d}/{first}" if d else first])), "")
-    rows = [Row(f"{image_dir}/{r[ci].strip()}" if image_dir else r[ci].strip(), r[cs], f"{key}:{n}",
-                std=opt_float(r[cd])) for n, r in lines]
-    return Meta("official", folder, rows, [key], (0.0, 5.0), True, revision_parts=[f"image-dir:{image_dir}"],
-                notes=["AGIQA-3K: the perceptual-quality MOS (mos_quality, 0-5); the text-alignment MOS is not used"])
+    image_dir = next(
+        (d for d in ("", "AGIQA-3K", "AGIQA-3k", "images", "image") if index.find([f"{d}/{first}" if d else first])), ""
+    )
+    rows = [
+        Row(f"{image_dir}/{r[ci].strip()}" if image_dir else r[ci].strip(), r[cs], f"{key}:{n}", std=opt_float(r[cd]))
+        for n, r in lines
+    ]
+    return Meta(
+        "official",
+        folder,
+        rows,
+        [key],
+        (0.0, 5.0),
+        True,
+        revision_parts=[f"image-dir:{image_dir}"],
+        notes=["AGIQA-3K: the perceptual-quality MOS (mos_quality, 0-5); the text-alignment MOS is not used"],
+    )
 
 
 def _uhdiqa(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
@@ -105,19 +116,30 @@ def _uhdiqa(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
         name = r[ci].strip()
         phase = SET_NAMES.get(r[cset].strip().lower()) if cset is not None else None
         if cset is not None and phase is None:
-            raise DatasetError(f"{key}:{n}: set {r[cset]!r} of {name!r} is not training/validation/test. "
-                               "Restore the metadata file from the release.")
+            raise DatasetError(
+                f"{key}:{n}: set {r[cset]!r} of {name!r} is not training/validation/test. "
+                "Restore the metadata file from the release."
+            )
         subdir = {"train": "training", "val": "validation", "test": "test"}.get(phase or "", "")
-        rel = (index.find([f"{subdir}/{name}" if subdir else name, name, f"database/{name}", f"images/{name}"])
-               or index.find_name(name) or (f"{subdir}/{name}" if subdir else name))
+        rel = (
+            index.find([f"{subdir}/{name}" if subdir else name, name, f"database/{name}", f"images/{name}"])
+            or index.find_name(name)
+            or (f"{subdir}/{name}" if subdir else name)
+        )
         row = Row(rel, r[cs], f"{key}:{n}")
         if phase:
             row.splits[OFFICIAL_SPLIT] = phase
         rows.append(row)
-    return Meta("official", folder, rows, [key], (0.0, 1.0), True,
-                notes=["UHD-IQA release: quality MOS on 0-1; its training/validation/test sets are the split "
-                       "set 'official'"])
+    return Meta(
+        "official",
+        folder,
+        rows,
+        [key],
+        (0.0, 1.0),
+        True,
+        notes=["UHD-IQA release: quality MOS on 0-1; its training/validation/test sets are the split set 'official'"],
+    )
 
 
 PARSERS = {"flive": _flive, "agiqa3k": _agiqa3k, "uhdiqa": _uhdiqa}
-PYIQA_PARSERS = {"flive": flive_pyiqa}      # row readers of pyiqa's meta CSV (bench/datasets/layouts.py)
+PYIQA_PARSERS = {"flive": flive_pyiqa}  # row readers of pyiqa's meta CSV (bench/datasets/layouts.py)

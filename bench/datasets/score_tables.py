@@ -35,7 +35,8 @@ class Table:
             return low.index(name.lower())
         raise SpecError(
             f"{where} {key} = {name!r}, but {self.what} has no such column (columns: "
-            f"{', '.join(repr(h) for h in self.header)}). Fix {key} or the table's header row.")
+            f"{', '.join(repr(h) for h in self.header)}). Fix {key} or the table's header row."
+        )
 
 
 def read_table(path: Path, separator: str | None = None, sheet: str | int | None = None) -> Table:
@@ -64,8 +65,10 @@ def _read_text(path: Path, separator: str | None) -> Table:
             continue
         where = f"line {reader.line_num}"
         if len(fields) < len(header):
-            raise DatasetError(f"{path}, {where}: {len(fields)} field(s) where the header has {len(header)} "
-                               f"({sep.join(fields)!r}). Is 'separator' right (now {sep!r})?")
+            raise DatasetError(
+                f"{path}, {where}: {len(fields)} field(s) where the header has {len(header)} "
+                f"({sep.join(fields)!r}). Is 'separator' right (now {sep!r})?"
+            )
         rows.append((where, [f.strip() for f in fields]))
     return Table(path, header, rows, f"{path}")
 
@@ -75,21 +78,23 @@ def _sniff(text: str, path: Path) -> str:
     try:
         return csv.Sniffer().sniff(head, delimiters=",\t;").delimiter
     except csv.Error:
-        raise DatasetError(f"{path}: cannot tell the column separator; set separator = \",\" (or \"\\t\", \";\") "
-                           "in the dataset's spec.") from None
+        raise DatasetError(
+            f'{path}: cannot tell the column separator; set separator = "," (or "\\t", ";") in the dataset\'s spec.'
+        ) from None
 
 
 def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
     try:
         import openpyxl  # noqa: F401 -- pandas needs it for .xlsx; say so before pandas does
     except ImportError:
-        raise DatasetError(f"{path}: reading .xlsx needs openpyxl: pip install 'biqa-bench[xlsx]' "
-                           "(or save the sheet as CSV).") from None
+        raise DatasetError(
+            f"{path}: reading .xlsx needs openpyxl: pip install 'biqa-bench[xlsx]' (or save the sheet as CSV)."
+        ) from None
     import pandas as pd
 
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
-    except Exception as exc:      # a corrupt or mislabelled workbook: openpyxl raises many kinds
+    except Exception as exc:  # a corrupt or mislabelled workbook: openpyxl raises many kinds
         raise DatasetError(f"{path} is not a readable Excel workbook ({type(exc).__name__}: {exc}).") from None
     with book:
         names = book.sheet_names
@@ -97,8 +102,10 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
             chosen = names[0]
         elif isinstance(sheet, int):
             if not 0 <= sheet < len(names):
-                raise DatasetError(f"{path}: sheet = {sheet}, but the workbook has {len(names)} sheet(s) "
-                                   f"({', '.join(map(repr, names))}); sheets count from 0.")
+                raise DatasetError(
+                    f"{path}: sheet = {sheet}, but the workbook has {len(names)} sheet(s) "
+                    f"({', '.join(map(repr, names))}); sheets count from 0."
+                )
             chosen = names[sheet]
         elif sheet in names:
             chosen = sheet
@@ -107,7 +114,7 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
         frame = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False, header=0)
     header = [str(c).strip() for c in frame.columns]
     rows = []
-    for i, values in enumerate(frame.itertuples(index=False), start=2):    # row 1 is the header
+    for i, values in enumerate(frame.itertuples(index=False), start=2):  # row 1 is the header
         cells = [_cell(v) for v in values]
         if any(cells):
             rows.append((f"row {i}", cells))

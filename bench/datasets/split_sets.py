@@ -20,8 +20,10 @@ def imported_splits(ds, split_set: str, val_fraction: float = 0.0, seed: int = 0
     sources = getattr(ds, "_split_sources", None)
     name = ds.dataset.name
     if sources is None:
-        raise SplitError(f"split set {split_set!r} is not available for {name!r} (a {ds.dataset.layout} dataset); "
-                         "use --split-set default.")
+        raise SplitError(
+            f"split set {split_set!r} is not available for {name!r} (a {ds.dataset.layout} dataset); "
+            "use --split-set default."
+        )
     if split_set == "liqe":
         return _liqe(ds, sources, val_fraction, seed)
     if split_set == "official":
@@ -30,8 +32,17 @@ def imported_splits(ds, split_set: str, val_fraction: float = 0.0, seed: int = 0
 
 
 def _split(ds, split_set, index, seed, train, val, test, source) -> Split:
-    return Split(ds.dataset.name, ds.dataset.revision, split_set, index, seed,
-                 train=tuple(train), test=tuple(test), val=tuple(val), meta={"source": source})
+    return Split(
+        ds.dataset.name,
+        ds.dataset.revision,
+        split_set,
+        index,
+        seed,
+        train=tuple(train),
+        test=tuple(test),
+        val=tuple(val),
+        meta={"source": source},
+    )
 
 
 def _liqe(ds, sources, val_fraction, seed) -> list[Split]:
@@ -39,9 +50,11 @@ def _liqe(ds, sources, val_fraction, seed) -> list[Split]:
 
     splits = sources.get("liqe") or {}
     if not splits:
-        raise SplitError(f"split set 'liqe' for {ds.dataset.name!r} needs LIQE's split files "
-                         "(IQA_Database/<db>/splits2/<k>/*_clip.txt): pass --labels DIR (the folder holding "
-                         "IQA_Database/) or put them under <data-root>/liqe/.")
+        raise SplitError(
+            f"split set 'liqe' for {ds.dataset.name!r} needs LIQE's split files "
+            "(IQA_Database/<db>/splits2/<k>/*_clip.txt): pass --labels DIR (the folder holding "
+            "IQA_Database/) or put them under <data-root>/liqe/."
+        )
     match = Matcher(ds.ids)
     out = []
     for i, k in enumerate(sorted(splits)):
@@ -50,13 +63,25 @@ def _liqe(ds, sources, val_fraction, seed) -> list[Split]:
             ids = [match(r) for r in rels]
             if any(x is None for x in ids):
                 miss = next(r for r, x in zip(rels, ids) if x is None)
-                raise SplitError(f"LIQE split {k} ({phase}) names {miss!r}, which is not in {ds.dataset.name!r} "
-                                 "(excluded or missing image?). Restore the image or use --split-set default.")
+                raise SplitError(
+                    f"LIQE split {k} ({phase}) names {miss!r}, which is not in {ds.dataset.name!r} "
+                    "(excluded or missing image?). Restore the image or use --split-set default."
+                )
             phases[phase] = ids
         val = phases.get("val", [])
         train = phases["train"] if val_fraction > 0 else phases["train"] + val
-        out.append(_split(ds, "liqe", i, seed, train, val if val_fraction > 0 else [], phases["test"],
-                          f"{sources.get('liqe_folder')}/{k}"))
+        out.append(
+            _split(
+                ds,
+                "liqe",
+                i,
+                seed,
+                train,
+                val if val_fraction > 0 else [],
+                phases["test"],
+                f"{sources.get('liqe_folder')}/{k}",
+            )
+        )
     return out
 
 
@@ -92,14 +117,18 @@ def _pyiqa(ds, sources, val_fraction, seed) -> list[Split]:
             for phase, idx in doc[k].items():
                 for j in idx:
                     if not 0 <= int(j) < len(order):
-                        raise SplitError(f"{pkl}: split {k} {phase} index {j} is outside the meta file's "
-                                         f"{len(order)} rows: the split file belongs to another meta file.")
+                        raise SplitError(
+                            f"{pkl}: split {k} {phase} index {j} is outside the meta file's "
+                            f"{len(order)} rows: the split file belongs to another meta file."
+                        )
                     if order[int(j)] in present:
                         phases.setdefault(phase, []).append(order[int(j)])
             out.append(_phases_to_split(ds, len(out), seed, phases, val_fraction, f"{pkl.name}[{k}]"))
     if not out:
-        raise SplitError(f"split set 'pyiqa' for {ds.dataset.name!r}: its pyiqa meta file has no split columns and "
-                         "meta_info/ holds no split pickles. Use split_set='default' (or 'liqe').")
+        raise SplitError(
+            f"split set 'pyiqa' for {ds.dataset.name!r}: its pyiqa meta file has no split columns and "
+            "meta_info/ holds no split pickles. Use split_set='default' (or 'liqe')."
+        )
     return out
 
 
@@ -117,14 +146,17 @@ def _official(ds, sources, val_fraction, seed) -> Split:
         for rid, phase in own.items():
             if rid in present:
                 phases[phase].append(rid)
-        return _phases_to_split(ds, 0, seed, phases, val_fraction, sources.get("official_source") or "split column",
-                                split_set="official")
+        return _phases_to_split(
+            ds, 0, seed, phases, val_fraction, sources.get("official_source") or "split column", split_set="official"
+        )
     rows = sources.get("pyiqa_rows") or []
     column = next((c for c in OFFICIAL_COLUMNS if any(c in r.splits for r in rows)), None)
     if column is None:
-        raise SplitError(f"split set 'official' for {ds.dataset.name!r}: the dataset defines no official split "
-                         f"(its metadata has no {' or '.join(map(repr, OFFICIAL_COLUMNS))} column; a custom "
-                         "dataset declares one with split_column). Use split_set='default'.")
+        raise SplitError(
+            f"split set 'official' for {ds.dataset.name!r}: the dataset defines no official split "
+            f"(its metadata has no {' or '.join(map(repr, OFFICIAL_COLUMNS))} column; a custom "
+            "dataset declares one with split_column). Use split_set='default'."
+        )
     for r in rows:
         if r.rel in present and column in r.splits:
             phases[r.splits[column]].append(r.rel)

@@ -16,13 +16,13 @@ from methods.base import Method
 
 @dataclass
 class Params:
-    max_side: int = 256        # images are shrunk to this long side before the statistics (0: native size)
-    alpha: float = 1e-2        # ridge penalty on the standardised features
+    max_side: int = 256  # images are shrunk to this long side before the statistics (0: native size)
+    alpha: float = 1e-2  # ridge penalty on the standardised features
 
 
 class SharpnessRidge(Method):
-    name = "sharpness-ridge"   # names the cells and the results; must not clash with a built-in method
-    version = "1"              # bump when a change alters the scores: it is part of every cell key
+    name = "sharpness-ridge"  # names the cells and the results; must not clash with a built-in method
+    version = "1"  # bump when a change alters the scores: it is part of every cell key
     kind = "native"
     trains = True
     description = "gradient energy, Laplacian variance, colourfulness and luminance + ridge regression"
@@ -50,12 +50,12 @@ class SharpnessRidge(Method):
         x = self.features(train)
         self.mean, self.std = x.mean(axis=0), x.std(axis=0) + 1e-12
         z = np.c_[(x - self.mean) / self.std, np.ones(len(x))]
-        penalty = self.params.alpha * np.diag([1.0] * x.shape[1] + [0.0])     # the intercept is not penalised
+        penalty = self.params.alpha * np.diag([1.0] * x.shape[1] + [0.0])  # the intercept is not penalised
         self.w = np.linalg.solve(z.T @ z + penalty, z.T @ train.scores)
 
     def predict(self, images: ImageSet) -> np.ndarray:
         z = np.c_[(self.features(images) - self.mean) / self.std, np.ones(len(images))]
-        return z @ self.w                                       # higher is better, like every method here
+        return z @ self.w  # higher is better, like every method here
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as fh:

@@ -40,15 +40,20 @@ def missing_labels_message(method: str, dataset: str, missing: list[str]) -> str
 
     try:
         spec = get_spec(dataset)
-        where = (f"LIQE's label files IQA_Database/{spec.liqe_dir}/splits2/<k>/{spec.liqe_prefix}_{{train,val,test}}_clip.txt"
-                 if spec.liqe_dir else "")
+        where = (
+            f"LIQE's label files IQA_Database/{spec.liqe_dir}/splits2/<k>/{spec.liqe_prefix}_{{train,val,test}}_clip.txt"
+            if spec.liqe_dir
+            else ""
+        )
     except Exception:  # noqa: BLE001 -- a dataset outside the registry: no file names to give
         where = ""
     have = f"{where} (from the LIQE repository, github.com/zwx8981/LIQE)" if where else "LIQE-style label files"
-    return (f"{method}: training set {dataset!r} has no {' or '.join(missing)} labels, which the "
-            f"{' and '.join('L_scene' if m == 'scene' else 'L_dist' for m in missing)} loss(es) need. Put {have} "
-            f"under <data-root>/liqe/ or pass --labels DIR; or run without them on purpose with "
-            f"--param {method}.allow_missing_labels=true (the terms are switched off and the cell says so).")
+    return (
+        f"{method}: training set {dataset!r} has no {' or '.join(missing)} labels, which the "
+        f"{' and '.join('L_scene' if m == 'scene' else 'L_dist' for m in missing)} loss(es) need. Put {have} "
+        f"under <data-root>/liqe/ or pass --labels DIR; or run without them on purpose with "
+        f"--param {method}.allow_missing_labels=true (the terms are switched off and the cell says so)."
+    )
 
 
 def _srcc(mos: np.ndarray, pred: np.ndarray) -> float:
@@ -64,8 +69,8 @@ class TrainingParams:
     """What MP-IQE and VisualOnly share: backbone, decoder, schedule, losses, crops."""
 
     backbone: str = "ViT-B-16"
-    pretrained: str = "openai"           # open_clip tag, a checkpoint path, or 'none' (random weights)
-    projection: str = "clip"             # 768->512: CLIP's frozen ln_post+proj ('clip') or a trainable copy
+    pretrained: str = "openai"  # open_clip tag, a checkpoint path, or 'none' (random weights)
+    projection: str = "clip"  # 768->512: CLIP's frozen ln_post+proj ('clip') or a trainable copy
     decoder_layers: int = 3
     decoder_heads: int = 8
     decoder_mlp_ratio: float = 4.0
@@ -75,35 +80,35 @@ class TrainingParams:
     lr: float = 3e-5
     min_lr: float = 0.0
     weight_decay: float = 0.0
-    batch_unit: str = "crop"             # what batch_size counts: crop (each crop a sample) | image (k crops, mean)
-    batch_size: int | None = None        # samples per step; None -> 32 on live/csiq/bid, 64 elsewhere
+    batch_unit: str = "crop"  # what batch_size counts: crop (each crop a sample) | image (k crops, mean)
+    batch_size: int | None = None  # samples per step; None -> 32 on live/csiq/bid, 64 elsewhere
     n_crops: int = 8
     crop_size: int = 224
-    lambda2: float | None = None         # None -> 0.1 on live/csiq, 0.5 elsewhere
+    lambda2: float | None = None  # None -> 0.1 on live/csiq, 0.5 elsewhere
     smooth_l1_beta: float = 0.1
-    score_scale: str = "unit"            # MOS scale the score loss sees: unit (train min..max -> 0..1) | raw | 0-100
-    micro_batch: int | None = None       # crops per forward/backward chunk; None -> 128 (cuda) / 64 (cpu)
-    predict_batch_size: int = 16         # images per inference batch
-    amp: str = "auto"                    # auto (bf16 on cuda) | bf16 | off
-    cpu_threads: int | None = None       # torch CPU threads during fit/predict; None -> leave torch's setting
+    score_scale: str = "unit"  # MOS scale the score loss sees: unit (train min..max -> 0..1) | raw | 0-100
+    micro_batch: int | None = None  # crops per forward/backward chunk; None -> 128 (cuda) / 64 (cpu)
+    predict_batch_size: int = 16  # images per inference batch
+    amp: str = "auto"  # auto (bf16 on cuda) | bf16 | off
+    cpu_threads: int | None = None  # torch CPU threads during fit/predict; None -> leave torch's setting
 
 
 @dataclass
 class MPIQEParams(TrainingParams):
     use_scene_prompts: bool = True
     use_distortion_prompts: bool = True
-    visual_prompts: str = "deep"         # deep | shallow | none
-    text_prompt_len: int = 8             # M
-    visual_prompt_len: int = 4           # n
-    text_ctx_init: str = ""              # '' -> random N(0, 0.02); else words of exactly M tokens
+    visual_prompts: str = "deep"  # deep | shallow | none
+    text_prompt_len: int = 8  # M
+    visual_prompt_len: int = 4  # n
+    text_ctx_init: str = ""  # '' -> random N(0, 0.02); else words of exactly M tokens
     visual_prompt_init: str = "xavier"
-    window: int = 4                      # w (w x w windows of the distortion alignment)
-    window_pool: str = "before"          # pool windows before the 768->512 projection or after it
-    temperature: float = 0.01            # T of Eqs. 8/11
-    window_temperature: float = 0.01     # T-bar of Eq. 10
+    window: int = 4  # w (w x w windows of the distortion alignment)
+    window_pool: str = "before"  # pool windows before the 768->512 projection or after it
+    temperature: float = 0.01  # T of Eqs. 8/11
+    window_temperature: float = 0.01  # T-bar of Eq. 10
     lambda1: float = 1.0
-    class_mean_ce: bool = False          # paper-literal 1/M, 1/N factors in Eqs. 9/11
-    allow_missing_labels: bool = False   # True: train without scene/distortion labels (terms off, noted)
+    class_mean_ce: bool = False  # paper-literal 1/M, 1/N factors in Eqs. 9/11
+    allow_missing_labels: bool = False  # True: train without scene/distortion labels (terms off, noted)
 
 
 @dataclass
@@ -115,14 +120,41 @@ class VisualOnlyParams(TrainingParams):
 # 4 epochs at lr 4e-3 match 6 at 2e-3 in SRCC on demo-a/demo-b (3 splits each way) in 2/3 of the time.
 # Crop reading with 32 crops per step: the same steps and crops per step as the version-1 preset
 # (8 images x 4 crops), so the two are comparable.
-_DEMO = dict(backbone="biqa-tiny-vit", pretrained="none", crop_size=64, n_crops=4, epochs=4, warmup_epochs=1,
-             lr=4e-3, batch_unit="crop", batch_size=32, decoder_layers=1, decoder_heads=4, head_hidden=32,
-             micro_batch=64, predict_batch_size=32, cpu_threads=1, allow_missing_labels=True)
+_DEMO = dict(
+    backbone="biqa-tiny-vit",
+    pretrained="none",
+    crop_size=64,
+    n_crops=4,
+    epochs=4,
+    warmup_epochs=1,
+    lr=4e-3,
+    batch_unit="crop",
+    batch_size=32,
+    decoder_layers=1,
+    decoder_heads=4,
+    head_hidden=32,
+    micro_batch=64,
+    predict_batch_size=32,
+    cpu_threads=1,
+    allow_missing_labels=True,
+)
 _CI = dict(_DEMO, n_crops=2, epochs=2, batch_size=8, lr=2e-3)
 # batch_unit='crop': the authors' lineage (HyperIQA, DEIQT) counts crops; docs/MPIQE.md has the evidence.
-_PAPER = dict(backbone="ViT-B-16", pretrained="openai", epochs=30, warmup_epochs=5, lr=3e-5, n_crops=8,
-              crop_size=224, decoder_layers=3, batch_unit="crop", batch_size=None, lambda2=None,
-              score_scale="unit", allow_missing_labels=False)
+_PAPER = dict(
+    backbone="ViT-B-16",
+    pretrained="openai",
+    epochs=30,
+    warmup_epochs=5,
+    lr=3e-5,
+    n_crops=8,
+    crop_size=224,
+    decoder_layers=3,
+    batch_unit="crop",
+    batch_size=None,
+    lambda2=None,
+    score_scale="unit",
+    allow_missing_labels=False,
+)
 
 
 class MPIQE(Method):
@@ -145,7 +177,7 @@ class MPIQE(Method):
     def __init__(self, params: Any = None, context: RunContext | None = None):
         super().__init__(params, context)
         self.model = None
-        self.score_map: tuple[float, float] | None = None    # (lo, span) of the score loss's target
+        self.score_map: tuple[float, float] | None = None  # (lo, span) of the score loss's target
         self.history = None
         self._validate()
 
@@ -157,9 +189,19 @@ class MPIQE(Method):
     def _validate(self) -> None:
         p = self.settings()
         if p.get("visual_prompts", "none") not in VISUAL_PROMPT_MODES:
-            raise MPIQEConfigError(f"visual_prompts={p['visual_prompts']!r}: choose one of {', '.join(VISUAL_PROMPT_MODES)}")
-        for key in ("text_prompt_len", "visual_prompt_len", "decoder_layers", "decoder_heads", "n_crops",
-                    "crop_size", "epochs", "window"):
+            raise MPIQEConfigError(
+                f"visual_prompts={p['visual_prompts']!r}: choose one of {', '.join(VISUAL_PROMPT_MODES)}"
+            )
+        for key in (
+            "text_prompt_len",
+            "visual_prompt_len",
+            "decoder_layers",
+            "decoder_heads",
+            "n_crops",
+            "crop_size",
+            "epochs",
+            "window",
+        ):
             if key in p and (not isinstance(p[key], int) or p[key] < (0 if key == "epochs" else 1)):
                 raise MPIQEConfigError(f"{key}={p[key]!r} must be a positive integer")
         if p["warmup_epochs"] < 0 or p["warmup_epochs"] > max(p["epochs"], 0):
@@ -168,8 +210,11 @@ class MPIQE(Method):
             raise MPIQEConfigError(f"amp={p['amp']!r}: choose auto, bf16 or off")
         if p["projection"] not in ("clip", "learnable"):
             raise MPIQEConfigError(f"projection={p['projection']!r}: choose clip or learnable")
-        for key, choices in (("batch_unit", ("crop", "image")), ("score_scale", ("unit", "raw", "0-100")),
-                             ("window_pool", ("before", "after"))):
+        for key, choices in (
+            ("batch_unit", ("crop", "image")),
+            ("score_scale", ("unit", "raw", "0-100")),
+            ("window_pool", ("before", "after")),
+        ):
             if key in p and p[key] not in choices:
                 raise MPIQEConfigError(f"{key}={p[key]!r}: choose one of {', '.join(choices)}")
         if p["batch_size"] is not None and (not isinstance(p["batch_size"], int) or p["batch_size"] < 1):
@@ -177,7 +222,7 @@ class MPIQE(Method):
         for key in ("temperature", "window_temperature", "lr"):
             if key in p and not p[key] > 0:
                 raise MPIQEConfigError(f"{key}={p[key]!r} must be > 0")
-        for key in ("lambda1", "lambda2", "smooth_l1_beta"):      # 0 switches a term off (beta 0: plain L1)
+        for key in ("lambda1", "lambda2", "smooth_l1_beta"):  # 0 switches a term off (beta 0: plain L1)
             if p.get(key) is not None and not p[key] >= 0:
                 raise MPIQEConfigError(f"{key}={p[key]!r} must be >= 0" + (" or null" if key == "lambda2" else ""))
 
@@ -203,7 +248,9 @@ class MPIQE(Method):
 
         dev = torch.device(self.context.device or "cpu")
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise MPIQEConfigError(f"device {self.context.device!r} requested but CUDA is not available; use --device cpu")
+            raise MPIQEConfigError(
+                f"device {self.context.device!r} requested but CUDA is not available; use --device cpu"
+            )
         return dev
 
     def build(self):
@@ -220,7 +267,8 @@ class MPIQE(Method):
         if p["crop_size"] != info.image_size:
             raise MPIQEConfigError(
                 f"crop_size={p['crop_size']} but backbone {p['backbone']} takes {info.image_size}x{info.image_size} "
-                f"input; set crop_size={info.image_size}")
+                f"input; set crop_size={info.image_size}"
+            )
         cfg = model_config(p)
         try:
             self.model = MPIQEModel(clip, open_clip.get_tokenizer(p["backbone"]), cfg, info.mean, info.std).to(device)
@@ -233,8 +281,13 @@ class MPIQE(Method):
 
         p = self.settings()
         name = train.dataset.name
-        w = LossWeights(scene=1.0, dist=float(p.get("lambda1", 0.0)), score=lambda2_for(name, p["lambda2"]),
-                        beta=p["smooth_l1_beta"], class_mean=bool(p.get("class_mean_ce", False)))
+        w = LossWeights(
+            scene=1.0,
+            dist=float(p.get("lambda1", 0.0)),
+            score=lambda2_for(name, p["lambda2"]),
+            beta=p["smooth_l1_beta"],
+            class_mean=bool(p.get("class_mean_ce", False)),
+        )
         text = self.model.text
         missing = []
         if text is None or "scene" not in text.branches:
@@ -243,7 +296,7 @@ class MPIQE(Method):
             w.scene = 0.0
             missing.append("scene")
             self.context.note(f"{name}: no scene labels, scene alignment loss (L_scene) off")
-        if text is None or "distortion" not in text.branches or w.dist == 0:   # lambda1 = 0: off by choice
+        if text is None or "distortion" not in text.branches or w.dist == 0:  # lambda1 = 0: off by choice
             w.dist = 0.0
         elif not train.dataset.has_distortion_labels or all(r.distortion_class is None for r in train.records):
             w.dist = 0.0
@@ -253,11 +306,20 @@ class MPIQE(Method):
             unknown = sum(r.distortion_class is None for r in train.records)
             if unknown:
                 self.context.note(f"{name}: {unknown} training image(s) without distortion class left out of L_dist")
-        if missing and not p.get("allow_missing_labels", True):   # the plan-time check was bypassed
+        if missing and not p.get("allow_missing_labels", True):  # the plan-time check was bypassed
             raise MissingLabels(missing_labels_message(self.name, name, missing))
-        self.context.record("effective_losses", {
-            "scene": w.scene, "dist": w.dist, "score": w.score, "smooth_l1_beta": w.beta,
-            "score_scale": p["score_scale"], "batch_unit": p["batch_unit"], "class_mean_ce": w.class_mean})
+        self.context.record(
+            "effective_losses",
+            {
+                "scene": w.scene,
+                "dist": w.dist,
+                "score": w.score,
+                "smooth_l1_beta": w.beta,
+                "score_scale": p["score_scale"],
+                "batch_unit": p["batch_unit"],
+                "class_mean_ce": w.class_mean,
+            },
+        )
         return w
 
     @classmethod
@@ -276,8 +338,10 @@ class MPIQE(Method):
             return []
         if not p.get("allow_missing_labels", True):
             raise MissingLabels(missing_labels_message(cls.name, train_dataset.name, missing))
-        return [f"{train_dataset.name}: no {' or '.join(missing)} labels: "
-                f"{' and '.join('L_' + ('dist' if m == 'distortion' else m) for m in missing)} off (allow_missing_labels)"]
+        return [
+            f"{train_dataset.name}: no {' or '.join(missing)} labels: "
+            f"{' and '.join('L_' + ('dist' if m == 'distortion' else m) for m in missing)} off (allow_missing_labels)"
+        ]
 
     @classmethod
     def recipe(cls, params: Any, dataset: str, n_train_images: int) -> dict[str, Any]:
@@ -307,17 +371,32 @@ class MPIQE(Method):
         data = training_samples(train.records, p["batch_unit"], p["n_crops"], p["crop_size"], self.context.seed)
         validate = None
         if val is not None and len(val):
+
             def validate():
                 return _srcc(val.scores, self._predict_raw(val))
+
         with T.cpu_threads(p["cpu_threads"]):
             self.history = T.fit(
-                self.model, data, epochs=p["epochs"], warmup_epochs=p["warmup_epochs"], lr=p["lr"],
-                min_lr=p["min_lr"], weight_decay=p["weight_decay"],
-                batch_size=T.batch_size_for(train.dataset.name, p["batch_size"]), weights=weights,
-                score_map=self.score_map, device=self._device(), amp=p["amp"], micro_batch=p["micro_batch"],
-                seed=self.context.seed, num_workers=self.context.num_workers, progress=self.context.progress,
-                validate=validate, select_on=select_on,
-                on_epoch=lambda epoch, row: self.context.log_epoch(epoch, **row))
+                self.model,
+                data,
+                epochs=p["epochs"],
+                warmup_epochs=p["warmup_epochs"],
+                lr=p["lr"],
+                min_lr=p["min_lr"],
+                weight_decay=p["weight_decay"],
+                batch_size=T.batch_size_for(train.dataset.name, p["batch_size"]),
+                weights=weights,
+                score_map=self.score_map,
+                device=self._device(),
+                amp=p["amp"],
+                micro_batch=p["micro_batch"],
+                seed=self.context.seed,
+                num_workers=self.context.num_workers,
+                progress=self.context.progress,
+                validate=validate,
+                select_on=select_on,
+                on_epoch=lambda epoch, row: self.context.log_epoch(epoch, **row),
+            )
         self.context.record("optimizer_steps", self.history.steps)
         self.context.record("selected_epoch", self.history.selected_epoch)
 
@@ -335,12 +414,20 @@ class MPIQE(Method):
         from methods.mpiqe import train as T
 
         p = self.settings()
-        data = CropDataset(images.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False,
-                           seed=self.context.seed)
+        data = CropDataset(
+            images.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False, seed=self.context.seed
+        )
         with T.cpu_threads(p["cpu_threads"]):
-            return T.predict(self.model, data, batch_size=p["predict_batch_size"], device=self._device(),
-                             amp=p["amp"], micro_batch=p["micro_batch"], num_workers=self.context.num_workers,
-                             progress=self.context.progress)
+            return T.predict(
+                self.model,
+                data,
+                batch_size=p["predict_batch_size"],
+                device=self._device(),
+                amp=p["amp"],
+                micro_batch=p["micro_batch"],
+                num_workers=self.context.num_workers,
+                progress=self.context.progress,
+            )
 
     # --- checkpoints: trainable parameters + config only --------------------------------
     def save(self, path: Path) -> None:
@@ -351,8 +438,13 @@ class MPIQE(Method):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.model.trainable_state().items()}
-        blob = {"method": self.name, "version": self.version, "params": dataclasses.asdict(self.params),
-                "score_map": self.score_map, "state": state}
+        blob = {
+            "method": self.name,
+            "version": self.version,
+            "params": dataclasses.asdict(self.params),
+            "score_map": self.score_map,
+            "state": state,
+        }
         tmp = path.with_name(path.name + ".tmp")
         torch.save(blob, tmp)
         tmp.replace(path)
@@ -372,8 +464,10 @@ class MPIQE(Method):
         expected = set(self.model.trainable_state())
         missing, extra = expected - set(blob["state"]), set(blob["state"]) - expected
         if missing or extra:
-            raise MPIQEConfigError(f"checkpoint {path} does not match the model: missing {sorted(missing)[:5]}, "
-                                   f"unexpected {sorted(extra)[:5]}")
+            raise MPIQEConfigError(
+                f"checkpoint {path} does not match the model: missing {sorted(missing)[:5]}, "
+                f"unexpected {sorted(extra)[:5]}"
+            )
         self.model.load_state_dict(blob["state"], strict=False)
         self.model.eval()
         self.score_map = tuple(blob["score_map"]) if blob.get("score_map") else None
@@ -390,8 +484,9 @@ class VisualOnly(MPIQE):
         "demo": {k: v for k, v in _DEMO.items() if k != "allow_missing_labels"},
         "ci": {k: v for k, v in _CI.items() if k != "allow_missing_labels"},
     }
-    _fixed: ClassVar[dict[str, Any]] = dict(use_scene_prompts=False, use_distortion_prompts=False,
-                                            visual_prompts="none", learnable_query=True)
+    _fixed: ClassVar[dict[str, Any]] = dict(
+        use_scene_prompts=False, use_distortion_prompts=False, visual_prompts="none", learnable_query=True
+    )
 
 
 __all__ = ["MPIQE", "VisualOnly", "MPIQEParams", "VisualOnlyParams", "MPIQEConfigError"]

@@ -38,8 +38,8 @@ class CropSamples(CropDataset):
         rng = self.rng_for(i) if epoch is None else self.rng_for(i, epoch)
         y, x = crop_boxes(h, w, self.crops_per_image, self.crop_size, rng)[j]
         s = self.crop_size
-        crop = img[y:y + s, x:x + s] if isinstance(img, np.ndarray) else np.asarray(img.crop((x, y, x + s, y + s)))
-        chw = crop.transpose(2, 0, 1)[None]       # uint8: make_loader converts on the device
+        crop = img[y : y + s, x : x + s] if isinstance(img, np.ndarray) else np.asarray(img.crop((x, y, x + s, y + s)))
+        chw = crop.transpose(2, 0, 1)[None]  # uint8: make_loader converts on the device
         return {
             "crops": torch.from_numpy(np.ascontiguousarray(chw)),
             "score": float(rec.score),
@@ -48,7 +48,7 @@ class CropSamples(CropDataset):
             "distortion": int(rec.distortion_class) if rec.distortion_class is not None else -1,
         }
 
-    __getitem__.epoch_in_index = True     # the loader may pass (epoch, item), as for CropDataset
+    __getitem__.epoch_in_index = True  # the loader may pass (epoch, item), as for CropDataset
 
 
 def training_samples(records, batch_unit: str, n_crops: int, crop_size: int, seed: int):

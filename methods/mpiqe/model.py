@@ -29,21 +29,21 @@ from methods.clip_prompts import DualTextPrompts
 class ModelConfig:
     use_scene_prompts: bool = True
     use_distortion_prompts: bool = True
-    visual_prompts: str = "deep"          # deep | shallow | none
-    text_prompt_len: int = 8              # M
-    visual_prompt_len: int = 4            # n
-    text_ctx_init: str = ""               # '' -> random N(0, 0.02) (CoOp); else words, e.g. 'a photo of a'
-    visual_prompt_init: str = "xavier"    # xavier (VPT's uniform) | normal (std 0.02)
-    projection: str = "clip"              # clip: CLIP's frozen ln_post+proj; learnable: a copy that trains
+    visual_prompts: str = "deep"  # deep | shallow | none
+    text_prompt_len: int = 8  # M
+    visual_prompt_len: int = 4  # n
+    text_ctx_init: str = ""  # '' -> random N(0, 0.02) (CoOp); else words, e.g. 'a photo of a'
+    visual_prompt_init: str = "xavier"  # xavier (VPT's uniform) | normal (std 0.02)
+    projection: str = "clip"  # clip: CLIP's frozen ln_post+proj; learnable: a copy that trains
     decoder_layers: int = 3
     decoder_heads: int = 8
     decoder_mlp_ratio: float = 4.0
     head_hidden: int = 256
-    window: int = 4                       # w: w x w windows for the distortion alignment
-    window_pool: str = "before"           # max-pool the windows before the projection (ViT width) or after (joint space)
-    temperature: float = 0.01             # T  (Eqs. 8, 11): CLIP's own logit scale 100
-    window_temperature: float = 0.01      # T-bar (Eq. 10)
-    learnable_query: bool = False         # VisualOnly: one learnable query instead of text features
+    window: int = 4  # w: w x w windows for the distortion alignment
+    window_pool: str = "before"  # max-pool the windows before the projection (ViT width) or after (joint space)
+    temperature: float = 0.01  # T  (Eqs. 8, 11): CLIP's own logit scale 100
+    window_temperature: float = 0.01  # T-bar (Eq. 10)
+    learnable_query: bool = False  # VisualOnly: one learnable query instead of text features
 
 
 class PromptedVisual(nn.Module):
@@ -54,15 +54,14 @@ class PromptedVisual(nn.Module):
     none: exactly CLIP's image tower.
     """
 
-    def __init__(self, clip, mode: str = "deep", n_prompts: int = 4, init: str = "xavier",
-                 projection: str = "clip"):
+    def __init__(self, clip, mode: str = "deep", n_prompts: int = 4, init: str = "xavier", projection: str = "clip"):
         super().__init__()
         if mode not in ("deep", "shallow", "none"):
             raise ValueError(f"visual_prompts must be deep, shallow or none, not {mode!r}")
         v = clip.visual
         if getattr(v, "attn_pool", None) is not None or not hasattr(v, "transformer"):
             raise ValueError("MP-IQE needs an open_clip VisionTransformer without attentional pooling")
-        self._visual = [v]                     # a reference, not a sub-module: CLIP stays out of state_dict
+        self._visual = [v]  # a reference, not a sub-module: CLIP stays out of state_dict
         self.mode = mode
         self.n = 0 if mode == "none" else int(n_prompts)
         width = v.conv1.out_channels
@@ -70,7 +69,7 @@ class PromptedVisual(nn.Module):
         n_sets = len(v.transformer.resblocks) if mode == "deep" else 1
         if self.n:
             self.prompts = nn.Parameter(torch.empty(n_sets, self.n, width))
-            if init == "xavier":   # VPT: uniform with the fan of a patch embedding
+            if init == "xavier":  # VPT: uniform with the fan of a patch embedding
                 patch = v.conv1.kernel_size[0] * v.conv1.kernel_size[1] * 3
                 bound = math.sqrt(6.0 / float(patch + width))
                 nn.init.uniform_(self.prompts, -bound, bound)
@@ -103,7 +102,7 @@ class PromptedVisual(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images (normalised) -> (cls [B, D], patch tokens [B, b, D]) before ln_post (width of the ViT)."""
         v = self.visual
-        x = v._embeds(images)                   # conv1, [CLS], positions, patch dropout, ln_pre
+        x = v._embeds(images)  # conv1, [CLS], positions, patch dropout, ln_pre
         tr = v.transformer
         if not getattr(tr, "batch_first", True):
             raise ValueError("open_clip transformer must run batch_first")
@@ -115,9 +114,9 @@ class PromptedVisual(nn.Module):
                 # Eq. 7: drop the previous block's prompt outputs, insert this block's own prompts.
                 # Written in place (no copy of the whole sequence): a block's output is saved by no
                 # backward, and autograd's version counter would refuse it otherwise.
-                x[:, 1:1 + n] = self.prompts[i].to(x.dtype)
+                x[:, 1 : 1 + n] = self.prompts[i].to(x.dtype)
             x = run_block(block, x)
-        return x[:, 0], x[:, 1 + n:]
+        return x[:, 0], x[:, 1 + n :]
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Same output as ``clip.encode_image`` (used by the equivalence test)."""
@@ -127,9 +126,14 @@ class PromptedVisual(nn.Module):
 
 def _plain_block(block) -> bool:
     attn = getattr(block, "attn", None)
-    return (type(block).__name__ == "ResidualAttentionBlock" and isinstance(attn, nn.MultiheadAttention)
-            and attn.batch_first and attn._qkv_same_embed_dim and not hasattr(block, "ln_1_kv")
-            and all(hasattr(block, a) for a in ("ln_1", "ls_1", "ln_2", "mlp", "ls_2")))
+    return (
+        type(block).__name__ == "ResidualAttentionBlock"
+        and isinstance(attn, nn.MultiheadAttention)
+        and attn.batch_first
+        and attn._qkv_same_embed_dim
+        and not hasattr(block, "ln_1_kv")
+        and all(hasattr(block, a) for a in ("ln_1", "ls_1", "ln_2", "mlp", "ls_2"))
+    )
 
 
 def run_block(block, x: torch.Tensor) -> torch.Tensor:
@@ -166,8 +170,11 @@ class DecoderLayer(nn.Module):
         self.ln_x = nn.LayerNorm(dim)
         self.cross_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
         hidden = int(dim * mlp_ratio)
-        self.ffn = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)) \
-            if hidden > 0 else None
+        self.ffn = (
+            nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+            if hidden > 0
+            else None
+        )
 
     def forward(self, q: torch.Tensor, mem: torch.Tensor) -> torch.Tensor:
         h = self.ln_q(q)
@@ -204,19 +211,22 @@ class MPIQEModel(nn.Module):
         for p in clip.parameters():
             p.requires_grad_(False)
         clip.eval()
-        self.visual = PromptedVisual(clip, cfg.visual_prompts, cfg.visual_prompt_len, cfg.visual_prompt_init,
-                                     cfg.projection)
+        self.visual = PromptedVisual(
+            clip, cfg.visual_prompts, cfg.visual_prompt_len, cfg.visual_prompt_init, cfg.projection
+        )
         branches = {}
         if cfg.use_scene_prompts and not cfg.learnable_query:
             branches["scene"] = SCENE_PROMPTS
         if cfg.use_distortion_prompts and not cfg.learnable_query:
             branches["distortion"] = DISTORTION_PROMPTS
-        self.text = DualTextPrompts(clip, tokenizer, branches, cfg.text_prompt_len, cfg.text_ctx_init) \
-            if branches else None
+        self.text = (
+            DualTextPrompts(clip, tokenizer, branches, cfg.text_prompt_len, cfg.text_ctx_init) if branches else None
+        )
         dim = int(clip.visual.output_dim)
         self.query = nn.Parameter(torch.randn(1, 1, dim) * 0.02) if self.text is None else None
-        self.decoder = MultimodalDecoder(dim, cfg.decoder_layers, cfg.decoder_heads, cfg.decoder_mlp_ratio,
-                                         cfg.head_hidden)
+        self.decoder = MultimodalDecoder(
+            dim, cfg.decoder_layers, cfg.decoder_heads, cfg.decoder_mlp_ratio, cfg.head_hidden
+        )
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self._text_cache: dict[str, torch.Tensor] | None = None
@@ -230,7 +240,7 @@ class MPIQEModel(nn.Module):
         return self
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        self._text_cache = None           # new prompts: the cached text features are stale
+        self._text_cache = None  # new prompts: the cached text features are stale
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
@@ -247,38 +257,39 @@ class MPIQEModel(nn.Module):
             return {}
         if use_cache and self._text_cache is not None:
             return self._text_cache
-        with fp32(self.mean):             # fp32 also under autocast: the logits divide these by T = 0.01
+        with fp32(self.mean):  # fp32 also under autocast: the logits divide these by T = 0.01
             feats = self.text()
         if use_cache:
             self._text_cache = {k: v.detach() for k, v in feats.items()}
         return feats
 
-    def forward(self, images: torch.Tensor, text: dict[str, torch.Tensor] | None = None,
-                need_alignment: bool = True) -> dict[str, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, text: dict[str, torch.Tensor] | None = None, need_alignment: bool = True
+    ) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         if text is None:
             text = self.text_features(use_cache=not self.training)
-        x = normalise(images, self.mean, self.std)         # bench.device_input: every method's one formula
+        x = normalise(images, self.mean, self.std)  # bench.device_input: every method's one formula
         cls, patches = self.visual(x)
         cls_p, patch_p = self.visual.project(cls), self.visual.project(patches)
-        memory = torch.cat([cls_p.unsqueeze(1), patch_p], dim=1)           # I' = [CLS, E]
+        memory = torch.cat([cls_p.unsqueeze(1), patch_p], dim=1)  # I' = [CLS, E]
         if self.text is None:
             queries = self.query.to(memory.dtype).expand(memory.shape[0], -1, -1)
         else:
-            queries = torch.cat([text[b] for b in self.text.branches], dim=0).to(memory.dtype)   # Eq. 12
+            queries = torch.cat([text[b] for b in self.text.branches], dim=0).to(memory.dtype)  # Eq. 12
             queries = queries.unsqueeze(0).expand(memory.shape[0], -1, -1)
         out = {"score": self.decoder(queries, memory).to(torch.get_default_dtype())}
-        if need_alignment and "scene" in text:                               # Eq. 8 (fp32: see project)
+        if need_alignment and "scene" in text:  # Eq. 8 (fp32: see project)
             out["scene_logits"] = _cos(cls_p, text["scene"]) / cfg.temperature
-        if need_alignment and "distortion" in text:                          # Eq. 10
+        if need_alignment and "distortion" in text:  # Eq. 10
             gh, gw = self.visual.grid
             w = min(cfg.window, gh, gw)
-            if cfg.window_pool == "after":    # pool the projected patch features (the space the similarity uses)
-                win = _window_max(patch_p, gh, gw, w)                             # [B, w*w, D]
-            else:                             # pool the ViT-width tokens, then project each window like [CLS]
+            if cfg.window_pool == "after":  # pool the projected patch features (the space the similarity uses)
+                win = _window_max(patch_p, gh, gw, w)  # [B, w*w, D]
+            else:  # pool the ViT-width tokens, then project each window like [CLS]
                 win = self.visual.project(_window_max(patches, gh, gw, w))
             with fp32(win):
-                sim = _cos(win, text["distortion"])                               # [B, w*w, C]
+                sim = _cos(win, text["distortion"])  # [B, w*w, C]
                 weights = torch.softmax(sim / cfg.window_temperature, dim=1)
                 out["dist_logits"] = (weights * sim).sum(dim=1) / cfg.temperature  # [B, C]
         return out
@@ -288,7 +299,7 @@ def _window_max(tokens: torch.Tensor, gh: int, gw: int, w: int) -> torch.Tensor:
     """[B, gh*gw, C] patch tokens -> [B, w*w, C]: channel-wise max over each of w x w windows (fp32)."""
     B, _, C = tokens.shape
     grid = tokens.to(torch.get_default_dtype()).transpose(1, 2).reshape(B, C, gh, gw)
-    if torch.are_deterministic_algorithms_enabled():      # --deterministic: CUDA has no deterministic backward
+    if torch.are_deterministic_algorithms_enabled():  # --deterministic: CUDA has no deterministic backward
         return _window_max_deterministic(grid, w).flatten(2).transpose(1, 2)
     return F.adaptive_max_pool2d(grid, w).flatten(2).transpose(1, 2)
 
@@ -301,14 +312,14 @@ def _window_max_deterministic(grid: torch.Tensor, w: int) -> torch.Tensor:
     H, W = grid.shape[-2:]
     rows = []
     for i in range(w):
-        h0, h1 = (i * H) // w, -((-(i + 1) * H) // w)        # adaptive pooling's window bounds: floor / ceil
+        h0, h1 = (i * H) // w, -((-(i + 1) * H) // w)  # adaptive pooling's window bounds: floor / ceil
         cols = []
         for j in range(w):
             w0, w1 = (j * W) // w, -((-(j + 1) * W) // w)
-            win = grid[..., h0:h1, w0:w1].flatten(-2)            # [B, C, n]
+            win = grid[..., h0:h1, w0:w1].flatten(-2)  # [B, C, n]
             top = win.amax(dim=-1, keepdim=True)
             hit = (win == top) | win.isnan()
-            first = hit & (hit.long().cumsum(-1) == 1)          # integer cumsum: deterministic
+            first = hit & (hit.long().cumsum(-1) == 1)  # integer cumsum: deterministic
             cols.append(torch.where(first, win, torch.zeros_like(win)).sum(-1))
         rows.append(torch.stack(cols, dim=-1))
     return torch.stack(rows, dim=-2)
@@ -321,7 +332,9 @@ def fp32(like: torch.Tensor):
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     with fp32(a):
-        return F.normalize(a.to(torch.get_default_dtype()), dim=-1) @ F.normalize(b.to(torch.get_default_dtype()), dim=-1).transpose(-1, -2)
+        return F.normalize(a.to(torch.get_default_dtype()), dim=-1) @ F.normalize(
+            b.to(torch.get_default_dtype()), dim=-1
+        ).transpose(-1, -2)
 
 
 def count_trainable(model: MPIQEModel) -> int:

@@ -31,7 +31,7 @@ class PerfResult:
     dtype: str
     repeats: int
     threads: int
-    seconds: dict[str, float] = field(default_factory=dict)       # best (min) per call: least disturbed by load
+    seconds: dict[str, float] = field(default_factory=dict)  # best (min) per call: least disturbed by load
     seconds_median: dict[str, float] = field(default_factory=dict)
     crops_per_s: dict[str, float] = field(default_factory=dict)
     ratios: dict[str, float] = field(default_factory=dict)
@@ -57,8 +57,9 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def intra_estimate(train_cps: float, infer_cps: float, n_crops: int, epochs: int, splits: int = 10,
-                   test_fraction: float = 0.2) -> tuple[float, dict[str, float]]:
+def intra_estimate(
+    train_cps: float, infer_cps: float, n_crops: int, epochs: int, splits: int = 10, test_fraction: float = 0.2
+) -> tuple[float, dict[str, float]]:
     """Hours for the paper's intra protocol (6 sets x splits x epochs), compute only (no decoding)."""
     detail = {}
     for name, n in PAPER_INTRA_SIZES.items():
@@ -69,9 +70,18 @@ def intra_estimate(train_cps: float, infer_cps: float, n_crops: int, epochs: int
     return sum(detail.values()), detail
 
 
-def run_perf(method_name: str = "mpiqe", backbone: str = "ViT-B-16", pretrained: str = "none",
-             device: str = "cpu", batch: int = 64, repeats: int = 3, warmup: int = 1, preset: str = "paper",
-             overrides: dict | None = None, progress: bool = False) -> PerfResult:
+def run_perf(
+    method_name: str = "mpiqe",
+    backbone: str = "ViT-B-16",
+    pretrained: str = "none",
+    device: str = "cpu",
+    batch: int = 64,
+    repeats: int = 3,
+    warmup: int = 1,
+    preset: str = "paper",
+    overrides: dict | None = None,
+    progress: bool = False,
+) -> PerfResult:
     import torch
 
     from methods import registry
@@ -93,7 +103,7 @@ def run_perf(method_name: str = "mpiqe", backbone: str = "ViT-B-16", pretrained:
     if cfg is None:
         from methods.clip_backbone import _check_backbone
 
-        _check_backbone(backbone)   # raises with did-you-mean
+        _check_backbone(backbone)  # raises with did-you-mean
     size = cfg["vision_cfg"]["image_size"]
     size = size[0] if isinstance(size, (list, tuple)) else int(size)
     values = dict(backbone=backbone, pretrained=pretrained, crop_size=size)
@@ -107,7 +117,7 @@ def run_perf(method_name: str = "mpiqe", backbone: str = "ViT-B-16", pretrained:
     p = method.settings()
     k = min(p["n_crops"], batch)
     n_img = max(1, batch // k)
-    batch = n_img * k                       # whole images
+    batch = n_img * k  # whole images
     autocast = T.autocast_for(dev, p["amp"])
     micro = T.micro_batch_images(p["micro_batch"], k, dev)
     g = torch.Generator().manual_seed(0)
@@ -116,18 +126,23 @@ def run_perf(method_name: str = "mpiqe", backbone: str = "ViT-B-16", pretrained:
     from bench.device_input import normalise
 
     norm = normalise(flat, model.mean, model.std)
-    step_batch = {"crops": crops, "target": torch.rand(n_img, generator=g),
-                  "scene": torch.nn.functional.one_hot(torch.arange(n_img) % 9, 9).float(),
-                  "distortion": torch.arange(n_img) % 11}
-    weights = T.LossWeights(scene=1.0 if model.text is not None and "scene" in model.text.branches else 0.0,
-                            dist=1.0 if model.text is not None and "distortion" in model.text.branches else 0.0)
+    step_batch = {
+        "crops": crops,
+        "target": torch.rand(n_img, generator=g),
+        "scene": torch.nn.functional.one_hot(torch.arange(n_img) % 9, 9).float(),
+        "distortion": torch.arange(n_img) % 11,
+    }
+    weights = T.LossWeights(
+        scene=1.0 if model.text is not None and "scene" in model.text.branches else 0.0,
+        dist=1.0 if model.text is not None and "distortion" in model.text.branches else 0.0,
+    )
     opt = T.make_optimizer(model, lr=1e-9, weight_decay=0.0)
 
     @torch.no_grad()
     def clip_infer():
         for i in range(0, batch, micro * k):
             with autocast:
-                clip.encode_image(norm[i:i + micro * k])
+                clip.encode_image(norm[i : i + micro * k])
 
     model.eval()
     with torch.no_grad(), autocast:
@@ -137,7 +152,7 @@ def run_perf(method_name: str = "mpiqe", backbone: str = "ViT-B-16", pretrained:
     def mpiqe_infer():
         for i in range(0, n_img, micro):
             with autocast:
-                model(crops[i:i + micro].flatten(0, 1), text, need_alignment=False)
+                model(crops[i : i + micro].flatten(0, 1), text, need_alignment=False)
 
     def mpiqe_train():
         model.train()
@@ -158,29 +173,42 @@ def run_perf(method_name: str = "mpiqe", backbone: str = "ViT-B-16", pretrained:
             dt = time.perf_counter() - t0
             if rep >= warmup:
                 times[name].append(dt)
-            peaks[name] = max(peaks.get(name, 0.0), torch.cuda.max_memory_allocated(dev) / 2**20
-                              if dev.type == "cuda" else _rss_mb())
+            peaks[name] = max(
+                peaks.get(name, 0.0), torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb()
+            )
             if progress:
                 which = f"warm-up {rep + 1}/{warmup}" if rep < warmup else f"rep {rep - warmup + 1}/{repeats}"
                 print(f"  {name:18s} {which}: {dt:.3f} s", flush=True)
-    res = PerfResult(method=cls.name, backbone=backbone, device=str(dev),
-                     device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
-                     batch=batch, crop_size=size, n_crops=k,
-                     dtype="bf16 autocast" if (p["amp"] == "bf16" or (p["amp"] == "auto" and dev.type == "cuda"))
-                     else "fp32", repeats=repeats, threads=torch.get_num_threads(),
-                     trainable_params=count_trainable(model))
+    res = PerfResult(
+        method=cls.name,
+        backbone=backbone,
+        device=str(dev),
+        device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
+        batch=batch,
+        crop_size=size,
+        n_crops=k,
+        dtype="bf16 autocast" if (p["amp"] == "bf16" or (p["amp"] == "auto" and dev.type == "cuda")) else "fp32",
+        repeats=repeats,
+        threads=torch.get_num_threads(),
+        trainable_params=count_trainable(model),
+    )
     for name, ts in times.items():
         res.seconds[name] = min(ts)
         res.seconds_median[name] = statistics.median(ts)
         res.crops_per_s[name] = batch / res.seconds[name]
         res.peak_memory_mb[name] = round(peaks[name], 1)
     base = res.crops_per_s["clip_inference"]
-    res.ratios = {"inference/clip": res.crops_per_s["mpiqe_inference"] / base,
-                  "train_step/clip": res.crops_per_s["mpiqe_train_step"] / base}
+    res.ratios = {
+        "inference/clip": res.crops_per_s["mpiqe_inference"] / base,
+        "train_step/clip": res.crops_per_s["mpiqe_train_step"] / base,
+    }
     res.intra_estimate_h, res.intra_estimate_detail = intra_estimate(
-        res.crops_per_s["mpiqe_train_step"], res.crops_per_s["mpiqe_inference"], p["n_crops"], p["epochs"])
-    res.notes.append("intra estimate: 6 datasets x 10 splits x %d epochs x %d crops, 80/20 split, compute only "
-                     "(decoding and data loading not included)" % (p["epochs"], p["n_crops"]))
+        res.crops_per_s["mpiqe_train_step"], res.crops_per_s["mpiqe_inference"], p["n_crops"], p["epochs"]
+    )
+    res.notes.append(
+        f"intra estimate: 6 datasets x 10 splits x {p['epochs']} epochs x {p['n_crops']} crops, 80/20 split, "
+        "compute only (decoding and data loading not included)"
+    )
     if dev.type != "cuda":
         res.notes.append("CPU peak memory is the process's peak RSS so far (monotonic across phases)")
     return res
@@ -200,18 +228,28 @@ def _cpu_name() -> str:
 
 
 def format_result(r: PerfResult) -> str:
-    lines = [f"bench perf: {r.method} on {r.backbone}, {r.device} ({r.device_name}), {r.dtype}, "
-             f"{r.batch} crops of {r.crop_size}x{r.crop_size} ({r.batch // r.n_crops} images x {r.n_crops}), "
-             f"best of {r.repeats}, {r.threads} threads",
-             f"  trainable parameters: {r.trainable_params:,}"]
-    labels = {"clip_inference": "(1) open_clip encode_image", "mpiqe_inference": "(2) MP-IQE inference",
-              "mpiqe_train_step": "(3) MP-IQE training step"}
+    lines = [
+        f"bench perf: {r.method} on {r.backbone}, {r.device} ({r.device_name}), {r.dtype}, "
+        f"{r.batch} crops of {r.crop_size}x{r.crop_size} ({r.batch // r.n_crops} images x {r.n_crops}), "
+        f"best of {r.repeats}, {r.threads} threads",
+        f"  trainable parameters: {r.trainable_params:,}",
+    ]
+    labels = {
+        "clip_inference": "(1) open_clip encode_image",
+        "mpiqe_inference": "(2) MP-IQE inference",
+        "mpiqe_train_step": "(3) MP-IQE training step",
+    }
     for name, label in labels.items():
-        lines.append(f"  {label:28s} {r.crops_per_s[name]:10.2f} crops/s  {r.seconds[name]:8.3f} s/batch "
-                     f"(median {r.seconds_median[name]:.3f})  peak {r.peak_memory_mb[name]:9.1f} MiB")
+        lines.append(
+            f"  {label:28s} {r.crops_per_s[name]:10.2f} crops/s  {r.seconds[name]:8.3f} s/batch "
+            f"(median {r.seconds_median[name]:.3f})  peak {r.peak_memory_mb[name]:9.1f} MiB"
+        )
     lines.append(f"  ratio (2)/(1) = {r.ratios['inference/clip']:.3f}   (target >= 0.90)")
     lines.append(f"  ratio (3)/(1) = {r.ratios['train_step/clip']:.3f}   (target >= 0.40)")
-    lines.append(f"  paper intra protocol on this device: ~{r.intra_estimate_h:.1f} h  ("
-                 + ", ".join(f"{k} {v:.1f} h" for k, v in r.intra_estimate_detail.items()) + ")")
+    lines.append(
+        f"  paper intra protocol on this device: ~{r.intra_estimate_h:.1f} h  ("
+        + ", ".join(f"{k} {v:.1f} h" for k, v in r.intra_estimate_detail.items())
+        + ")"
+    )
     lines += [f"  note: {n}" for n in r.notes]
     return "\n".join(lines)

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.mpiqe.model import MPIQEModel, ModelConfig
-
+from methods.mpiqe.model import ModelConfig, MPIQEModel
 from methods.mpiqe.recipe import LOW_LAMBDA2_SETS, SMALL_BATCH_SETS, batch_size_for, lambda2_for  # noqa: F401
+
 BATCH_UNITS = ("crop", "image")
 SCORE_SCALES = ("unit", "raw", "0-100")
 LOSS_TERMS = ("score", "scene", "dist")
@@ -69,7 +69,7 @@ def autocast_for(device: torch.device, amp: str):
     """bf16 autocast on CUDA (amp='auto' or 'bf16'); plain fp32 elsewhere (the default dtype: float64 under
     ``--precision float64``, where autocast is off)."""
     use = amp == "bf16" or (amp == "auto" and device.type == "cuda")
-    if torch.get_default_dtype() == torch.float64:      # --precision float64: every tensor in float64, no autocast
+    if torch.get_default_dtype() == torch.float64:  # --precision float64: every tensor in float64, no autocast
         use = False
     if use:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -103,16 +103,16 @@ class LossWeights:
     dist: float = 1.0
     score: float = 0.5
     beta: float = 0.1
-    class_mean: bool = False    # paper-literal 1/M, 1/N factors of Eqs. 9 and 11
+    class_mean: bool = False  # paper-literal 1/M, 1/N factors of Eqs. 9 and 11
 
 
 @dataclass
 class FitHistory:
     epoch_loss: list[float] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)    # one row per epoch: lr, seconds, loss, loss_<term>, val_srcc
+    epochs: list[dict] = field(default_factory=list)  # one row per epoch: lr, seconds, loss, loss_<term>, val_srcc
     steps: int = 0
-    selected_epoch: int | None = None                   # 1-based; the last epoch unless select_on='val'
+    selected_epoch: int | None = None  # 1-based; the last epoch unless select_on='val'
     seconds: float = 0.0
 
 
@@ -124,9 +124,17 @@ def _soft_ce(logits: torch.Tensor, target: torch.Tensor, class_mean: bool) -> to
     return loss.sum()
 
 
-def step_losses(model: MPIQEModel, crops: torch.Tensor, mos: torch.Tensor, scene: torch.Tensor,
-                dist: torch.Tensor, text: dict, w: LossWeights, counts: tuple[int, int, int],
-                autocast) -> tuple[torch.Tensor, dict[str, float]]:
+def step_losses(
+    model: MPIQEModel,
+    crops: torch.Tensor,
+    mos: torch.Tensor,
+    scene: torch.Tensor,
+    dist: torch.Tensor,
+    text: dict,
+    w: LossWeights,
+    counts: tuple[int, int, int],
+    autocast,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of a chunk of images, normalised by the whole batch's counts so chunks add up exactly.
 
     crops [b, k, 3, s, s]; mos [b]; scene [b, 9] (rows of zeros = unlabelled); dist [b] (-1 = unknown).
@@ -155,8 +163,16 @@ def step_losses(model: MPIQEModel, crops: torch.Tensor, mos: torch.Tensor, scene
     return total, {k_: float(v.detach()) for k_, v in parts.items()}
 
 
-def train_step(model: MPIQEModel, optimizer, batch: dict, w: LossWeights, device: torch.device,
-               micro_images: int, autocast, parts: dict | None = None) -> float:
+def train_step(
+    model: MPIQEModel,
+    optimizer,
+    batch: dict,
+    w: LossWeights,
+    device: torch.device,
+    micro_images: int,
+    autocast,
+    parts: dict | None = None,
+) -> float:
     """One optimiser step on a batch of samples (images with k crops, or single crops: k = 1), text
     encoder run once in fp32. Returns the weighted loss; ``parts`` gets the unweighted terms."""
     optimizer.zero_grad(set_to_none=True)
@@ -193,8 +209,9 @@ def _loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int
     """The harness's seeded loader; the default collate stacks CropDataset items into a dict of tensors."""
     from bench.images import make_loader
 
-    return make_loader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, seed=seed,
-                       drop_last=drop_last)
+    return make_loader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, seed=seed, drop_last=drop_last
+    )
 
 
 def train_loader(dataset, batch_size: int, seed: int, num_workers: int):
@@ -209,8 +226,9 @@ def train_loader(dataset, batch_size: int, seed: int, num_workers: int):
     return _loader(dataset, batch, True, seed, num_workers, drop_last=drop)
 
 
-def _epoch_row(lr: float, seconds: float, losses: list[float], parts: dict[str, list[float]],
-               weights: LossWeights) -> dict:
+def _epoch_row(
+    lr: float, seconds: float, losses: list[float], parts: dict[str, list[float]], weights: LossWeights
+) -> dict:
     """The epoch's history row: mean over its steps of the weighted loss and of each unweighted term
     (None for a term whose weight is 0)."""
     active = {"score": weights.score > 0, "scene": weights.scene > 0, "dist": weights.dist > 0}
@@ -221,11 +239,28 @@ def _epoch_row(lr: float, seconds: float, losses: list[float], parts: dict[str, 
     return row
 
 
-def fit(model: MPIQEModel, dataset, *, epochs: int, warmup_epochs: int, lr: float, min_lr: float,
-        weight_decay: float, batch_size: int, weights: LossWeights, score_map: tuple[float, float],
-        device: torch.device, amp: str = "auto", micro_batch: int | None = None, seed: int = 0,
-        num_workers: int = 0, progress: bool = False, validate=None, select_on: str = "last",
-        on_epoch=None) -> FitHistory:
+def fit(
+    model: MPIQEModel,
+    dataset,
+    *,
+    epochs: int,
+    warmup_epochs: int,
+    lr: float,
+    min_lr: float,
+    weight_decay: float,
+    batch_size: int,
+    weights: LossWeights,
+    score_map: tuple[float, float],
+    device: torch.device,
+    amp: str = "auto",
+    micro_batch: int | None = None,
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = False,
+    validate=None,
+    select_on: str = "last",
+    on_epoch=None,
+) -> FitHistory:
     """Train ``model`` on a torch Dataset of training samples (``methods.mpiqe.data.training_samples``).
 
     score_map (lo, span): the score loss's target is (score - lo) / span.
@@ -244,8 +279,9 @@ def fit(model: MPIQEModel, dataset, *, epochs: int, warmup_epochs: int, lr: floa
     warm = warmup_epochs * steps_per_epoch
     opt = make_optimizer(model, lr, weight_decay)
     autocast = autocast_for(device, amp)
-    micro = micro_batch_images(micro_batch, getattr(dataset, "n_crops", 8) if not _is_crop_samples(dataset) else 1,
-                               device)
+    micro = micro_batch_images(
+        micro_batch, getattr(dataset, "n_crops", 8) if not _is_crop_samples(dataset) else 1, device
+    )
     hist = FitHistory()
     best: tuple[float, int, dict] | None = None
     start = time.perf_counter()
@@ -278,7 +314,7 @@ def fit(model: MPIQEModel, dataset, *, epochs: int, warmup_epochs: int, lr: floa
             model.eval()
             srcc = float(validate())
             model.train()
-            row["val_srcc"] = srcc if math.isfinite(srcc) else None     # constant predictions: no SRCC
+            row["val_srcc"] = srcc if math.isfinite(srcc) else None  # constant predictions: no SRCC
             srcc = srcc if math.isfinite(srcc) else -math.inf
             if select_on == "val" and (best is None or srcc > best[0]):
                 best = (srcc, epoch + 1, {k: v.detach().clone() for k, v in model.trainable_state().items()})
@@ -305,12 +341,21 @@ def _is_crop_samples(dataset) -> bool:
 
 
 @torch.no_grad()
-def predict(model: MPIQEModel, dataset, *, batch_size: int, device: torch.device, amp: str = "auto",
-            micro_batch: int | None = None, num_workers: int = 0, progress: bool = False) -> np.ndarray:
+def predict(
+    model: MPIQEModel,
+    dataset,
+    *,
+    batch_size: int,
+    device: torch.device,
+    amp: str = "auto",
+    micro_batch: int | None = None,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> np.ndarray:
     """Per-image score = mean over its crops (dataset: CropDataset with train=False)."""
     model.eval()
     autocast = autocast_for(device, amp)
-    text = model.text_features(use_cache=True)     # trained prompts: one fp32 text pass for all images
+    text = model.text_features(use_cache=True)  # trained prompts: one fp32 text pass for all images
     micro = micro_batch_images(micro_batch, getattr(dataset, "n_crops", 8), device)
     out = np.zeros(len(dataset), dtype=np.float64)
     loader = _loader(dataset, batch_size, False, 0, num_workers)
@@ -321,7 +366,7 @@ def predict(model: MPIQEModel, dataset, *, batch_size: int, device: torch.device
         scores = []
         for i in range(0, b, micro):
             with autocast:
-                s = model(crops[i:i + micro].flatten(0, 1), text, need_alignment=False)["score"]
+                s = model(crops[i : i + micro].flatten(0, 1), text, need_alignment=False)["score"]
             scores.append(s.to(torch.get_default_dtype()).view(-1, k).mean(1))
         out[batch["index"].numpy()] = torch.cat(scores).cpu().double().numpy()
         if bar is not None:

@@ -17,19 +17,36 @@ from methods.retrained.recipe import fixed, recipe_dataclass
 YML = "pyiqa options/train/CLIPIQA/train_CLIPIQA_koniq10k.yml"
 
 CLIPIQAPlusParams = recipe_dataclass(
-    "CLIPIQAPlusParams", epochs=50, batch_size=8, optimizer="adam", lr=2e-3, scheduler="cosine",
-    loss="mse+plcc", target="unit", crop_size=384, hflip=True, train_crops=1, test_mode="full", test_crops=1)
+    "CLIPIQAPlusParams",
+    epochs=50,
+    batch_size=8,
+    optimizer="adam",
+    lr=2e-3,
+    scheduler="cosine",
+    loss="mse+plcc",
+    target="unit",
+    crop_size=384,
+    hflip=True,
+    train_crops=1,
+    test_mode="full",
+    test_crops=1,
+)
 CLIPIQAPlusParams.__module__ = __name__
 
 
 class CLIPIQAPlusPyiqa(PyiqaRetrained):
     name = "clipiqa+-pyiqa"
-    description = ("CLIP-IQA+ (Wang et al. 2023) with pyiqa's training recipe (not the authors'): CoOp prompts on "
-                   "frozen CLIP RN50, retrained per cell")
-    version = "2"        # 2: [0, 1] targets (were standardised), whole-image test, KonIQ at 512x384
+    description = (
+        "CLIP-IQA+ (Wang et al. 2023) with pyiqa's training recipe (not the authors'): CoOp prompts on "
+        "frozen CLIP RN50, retrained per cell"
+    )
+    version = "2"  # 2: [0, 1] targets (were standardised), whole-image test, KonIQ at 512x384
     Params = CLIPIQAPlusParams
-    presets = {"paper": {}, "demo": {**DEMO, "crop_size": 224, "test_mode": "crops"},
-               "ci": {**CI, "crop_size": 64, "test_mode": "crops"}}
+    presets = {
+        "paper": {},
+        "demo": {**DEMO, "crop_size": 224, "test_mode": "crops"},
+        "ci": {**CI, "crop_size": 64, "test_mode": "crops"},
+    }
     weights = [(_CLIP, "RN50")]
     sources = {
         "optimizer, schedule": f"{YML}: Adam lr 2e-3, CosineAnnealingLR T_max 50 eta_min 0, total_epoch 50",
@@ -50,6 +67,13 @@ class CLIPIQAPlusPyiqa(PyiqaRetrained):
     def build(self):
         from methods.retrained.engine import Trainable
 
-        net = build_arch({"type": "CLIPIQA", "model_type": "clipiqa+", "backbone": "RN50", "pretrained": False,
-                          "pos_embedding": True})
+        net = build_arch(
+            {
+                "type": "CLIPIQA",
+                "model_type": "clipiqa+",
+                "backbone": "RN50",
+                "pretrained": False,
+                "pos_embedding": True,
+            }
+        )
         return Trainable(net, [], [p for p in net.prompt_learner.parameters()])

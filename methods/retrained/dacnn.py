@@ -40,13 +40,28 @@ def official_lr(lr: float, ratio: float, epoch: int) -> float:
 
 
 DACNNParams = recipe_dataclass(
-    "DACNNParams", epochs=30, batch_size=16, optimizer="adam", lr=2e-5, weight_decay=0.0, scheduler="official",
-    reset_optimizer=True, loss="l1", target="score", crop_size=224, hflip=True, train_crops=25, test_mode="crops",
+    "DACNNParams",
+    epochs=30,
+    batch_size=16,
+    optimizer="adam",
+    lr=2e-5,
+    weight_decay=0.0,
+    scheduler="official",
+    reset_optimizer=True,
+    loss="l1",
+    target="score",
+    crop_size=224,
+    hflip=True,
+    train_crops=25,
+    test_mode="crops",
     test_crops=25,
-    extra=[("lr_ratio", float, 10.0),        # official --lr_ratio
-           ("sdanet", str, "official"),      # official: the released SDANet file; imagenet: ImageNet weights too
-           ("frozen_bn", bool, False),       # True: the frozen streams' BatchNorm in eval mode while training
-           ("dropout", float, 0.5)])         # F.dropout's default p in network.py
+    extra=[
+        ("lr_ratio", float, 10.0),  # official --lr_ratio
+        ("sdanet", str, "official"),  # official: the released SDANet file; imagenet: ImageNet weights too
+        ("frozen_bn", bool, False),  # True: the frozen streams' BatchNorm in eval mode while training
+        ("dropout", float, 0.5),
+    ],
+)  # F.dropout's default p in network.py
 DACNNParams.__module__ = __name__
 
 
@@ -58,42 +73,47 @@ class DACNN(TrainedRegressor):
     name = "dacnn"
     kind = "native"
     trains = True
-    version = "2"          # 2: implemented (1 was the unavailable placeholder)
-    description = ("DACNN (Pan et al. 2022): frozen EfficientNet-B0 streams for authentic (ImageNet) and synthetic "
-                   "distortions, multi-scale fusion with weight generation blocks, trained per cell")
+    version = "2"  # 2: implemented (1 was the unavailable placeholder)
+    description = (
+        "DACNN (Pan et al. 2022): frozen EfficientNet-B0 streams for authentic (ImageNet) and synthetic "
+        "distortions, multi-scale fusion with weight generation blocks, trained per cell"
+    )
     Params = DACNNParams
     resize_by_dataset = RESIZE
-    has_backbone = False   # both streams are frozen: one trained group (fusion module + regressor)
-    presets = {"paper": {}, "demo": {**DEMO, "crop_size": 224},
-               "ci": {**CI, "crop_size": 64, "train_crops": 2}}
+    has_backbone = False  # both streams are frozen: one trained group (fusion module + regressor)
+    presets = {"paper": {}, "demo": {**DEMO, "crop_size": 224}, "ci": {**CI, "crop_size": 64, "train_crops": 2}}
     sources = {
         "train crops per image": f"{SRC} train_test.py --train_patch_num 25; dataset_folders.py appends each image "
-                                 "patch_num times (each a sample with its own RandomCrop)",
+        "patch_num times (each a sample with its own RandomCrop)",
         "test crops": f"{SRC} train_test.py --test_patch_num 25; IQASolver.test averages them",
         "crop, flip": f"{SRC} dataLoder.py: RandomHorizontalFlip + RandomCrop(224) (--patch_size 224); test: "
-                      "RandomCrop only",
+        "RandomCrop only",
         "resize": f"{SRC} dataLoder.py: koniq-10k, SPAQ Resize((512, 384)) train and test; LIVE, CSIQ, TID2013, "
-                  "LIVEC, KADID-10k none",
+        "LIVEC, KADID-10k none",
         "bid resize": "our choice (BID is not in the official loader): (512, 512) as SSL92/hyperIQA data_loader.py",
         "optimizer": f"{SRC} IQASolver.py: Adam([{{'params': model.parameters(), 'lr': lr * lr_ratio}}], "
-                     "weight_decay); train_test.py --lr 2e-5 --lr_ratio 10 --weight_decay 0",
+        "weight_decay); train_test.py --lr 2e-5 --lr_ratio 10 --weight_decay 0",
         "schedule": f"{SRC} IQASolver.train: after every epoch t, lr = (lr * 9) / 10**(t // 10) and a new Adam",
         "epochs, batch": f"{SRC} train_test.py --epochs 30 --batch_size 16",
         "loss": f"{SRC} IQASolver.py: L1Loss(pred, label) on the dataset's scores",
         "frozen streams": f"{SRC} network.py: requires_grad False on ADANet and SDANet; IQASolver calls "
-                          "model.train(True), so their BatchNorm runs in training mode",
+        "model.train(True), so their BatchNorm runs in training mode",
         "ADANet": f"{SRC} network.py: EfficientNet.from_pretrained('efficientnet-b0') (ImageNet); here torchvision's "
-                  "efficientnet_b0 IMAGENET1K_V1",
+        "efficientnet_b0 IMAGENET1K_V1",
         "SDANet": f"{SRC} network.py: effNet() from pretrain_model/model/{SDANET_FILE} (EfficientNet-B0 pre-trained "
-                  "on synthetic distortions, pretrain_model/train.py)",
+        "on synthetic distortions, pretrain_model/train.py)",
         "head": f"{SRC} network.py: MSFB / WGB fusion at 4 levels, fc 288-512-512-1 with PReLU, kaiming_normal_",
     }
-    source = (f"{SRC}: 25 crops/image/epoch, batch 16, 30 epochs, Adam 2e-4 then 1.8e-4 / 10 every 10 epochs "
-              "(new Adam each epoch), L1, 25 test crops")
+    source = (
+        f"{SRC}: 25 crops/image/epoch, batch 16, 30 epochs, Adam 2e-4 then 1.8e-4 / 10 every 10 epochs "
+        "(new Adam each epoch), L1, 25 test crops"
+    )
     official_selection = "IQASolver.train reports the best test SRCC over epochs: we keep the last epoch"
     simplifications = (
-        ("ADANet is torchvision's ImageNet EfficientNet-B0 (symmetric padding), the official efficientnet_pytorch "
-         "one (TF 'same' padding) is not in the harness' weight caches; SDANet keeps TF 'same' padding, as trained"),
+        (
+            "ADANet is torchvision's ImageNet EfficientNet-B0 (symmetric padding), the official efficientnet_pytorch "
+            "one (TF 'same' padding) is not in the harness' weight caches; SDANet keeps TF 'same' padding, as trained"
+        ),
         "dropout before fc2 is off at test (the official F.dropout(q) is active at test too)",
         "test crops are deterministic per image (the official test crops are random)",
     )
@@ -110,9 +130,13 @@ class DACNN(TrainedRegressor):
     # --- weights ---
     @classmethod
     def sdanet_weight(cls, weights_dir: Path | None) -> WeightSpec:
-        return WeightSpec(name="DACNN SDANet (EfficientNet-B0 pre-trained on synthetic distortions)",
-                          filename=SDANET_FILE, search_paths=W._candidates(SDANET_FILE, "dacnn", weights_dir),
-                          hint=f"{SDANET_URL} -> {W.torch_hub_dir() / 'dacnn'}/ or --weights-dir", url=SDANET_URL)
+        return WeightSpec(
+            name="DACNN SDANet (EfficientNet-B0 pre-trained on synthetic distortions)",
+            filename=SDANET_FILE,
+            search_paths=W._candidates(SDANET_FILE, "dacnn", weights_dir),
+            hint=f"{SDANET_URL} -> {W.torch_hub_dir() / 'dacnn'}/ or --weights-dir",
+            url=SDANET_URL,
+        )
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
@@ -125,9 +149,20 @@ class DACNN(TrainedRegressor):
         if params.scheduler != "official":
             return standard_phases(params, has_backbone=False)
         # one phase per epoch: the official solver builds a new Adam after every epoch (its moments restart)
-        return [Phase(f"epoch {e + 1}", 1, params.optimizer, params.batch_size, params.weight_decay, params.momentum,
-                      {"head": [official_lr(params.lr, params.lr_ratio, e)]}, True, params.steps_per_epoch)
-                for e in range(params.epochs)]
+        return [
+            Phase(
+                f"epoch {e + 1}",
+                1,
+                params.optimizer,
+                params.batch_size,
+                params.weight_decay,
+                params.momentum,
+                {"head": [official_lr(params.lr, params.lr_ratio, e)]},
+                True,
+                params.steps_per_epoch,
+            )
+            for e in range(params.epochs)
+        ]
 
     # --- model ---
     def build(self):
@@ -138,14 +173,16 @@ class DACNN(TrainedRegressor):
 
         with W.offline_weights(self.context.weights_dir, self.context.notes):
             adanet = M.efficientnet_b0(weights="IMAGENET1K_V1")
-        M.set_batchnorm(adanet, eps=1e-5, momentum=0.01)    # eps as trained; momentum as efficientnet_pytorch's
+        M.set_batchnorm(adanet, eps=1e-5, momentum=0.01)  # eps as trained; momentum as efficientnet_pytorch's
         if self.params.sdanet == "official":
             spec = self.sdanet_weight(self.context.weights_dir)
             path = spec.found
             if path is None:
-                raise WeightsMissing(f"DACNN's SDANet weights {SDANET_FILE} are not on disk: put the file at "
-                                     f"{spec.search_paths[-1]} or into --weights-dir (get it from {SDANET_URL}); "
-                                     "or --param dacnn.sdanet=imagenet to start it from ImageNet (not the paper)")
+                raise WeightsMissing(
+                    f"DACNN's SDANet weights {SDANET_FILE} are not on disk: put the file at "
+                    f"{spec.search_paths[-1]} or into --weights-dir (get it from {SDANET_URL}); "
+                    "or --param dacnn.sdanet=imagenet to start it from ImageNet (not the paper)"
+                )
             sdanet = M.efficientnet_b0(weights=None)
             try:
                 M.load_sdanet(sdanet, load_tensors(path), str(path))
@@ -156,8 +193,10 @@ class DACNN(TrainedRegressor):
         else:
             import copy
 
-            self.context.note("dacnn: SDANet starts from ImageNet weights (sdanet=imagenet): no synthetic-distortion "
-                              "pre-training, not the paper's model")
+            self.context.note(
+                "dacnn: SDANet starts from ImageNet weights (sdanet=imagenet): no synthetic-distortion "
+                "pre-training, not the paper's model"
+            )
             sdanet = copy.deepcopy(adanet)
         net = M.DACNNNet(adanet, sdanet, dropout=float(self.params.dropout), frozen_bn=bool(self.params.frozen_bn))
         return Trainable(net, [], net.head_parameters())

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FEATURE_CHANNELS = (24, 40, 112, 1280)   # EfficientNet-B0 endpoints reduction_2 .. reduction_5
-BRANCH = 24                              # channels of each MSFB branch (official network.py)
-ENDPOINT_STAGES = (2, 3, 5, 8)           # torchvision efficientnet_b0.features indices giving those endpoints
+FEATURE_CHANNELS = (24, 40, 112, 1280)  # EfficientNet-B0 endpoints reduction_2 .. reduction_5
+BRANCH = 24  # channels of each MSFB branch (official network.py)
+ENDPOINT_STAGES = (2, 3, 5, 8)  # torchvision efficientnet_b0.features indices giving those endpoints
 
 
 class MSFB(nn.Module):
@@ -92,7 +92,7 @@ class DACNNNet(nn.Module):
         self.fc1, self.fc2, self.fc3 = nn.Linear(4 * 3 * BRANCH, 512), nn.Linear(512, 512), nn.Linear(512, 1)
         self.prelu1, self.prelu2 = nn.PReLU(), nn.PReLU()
         self.dropout = nn.Dropout(dropout)
-        for fc in (self.fc1, self.fc2, self.fc3):    # official: kaiming_normal_ on the fc weights
+        for fc in (self.fc1, self.fc2, self.fc3):  # official: kaiming_normal_ on the fc weights
             nn.init.kaiming_normal_(fc.weight)
 
     def train(self, mode: bool = True):
@@ -133,6 +133,7 @@ def set_batchnorm(module: nn.Module, eps: float, momentum: float) -> None:
 def _tf_same_pad(conv: nn.Conv2d):
     """A forward pre-hook padding the input as TensorFlow's 'SAME' (efficientnet_pytorch's Conv2d*SamePadding):
     the extra pixel of an even total pad goes bottom / right."""
+
     def hook(module, args):
         x = args[0]
         pads = []
@@ -141,6 +142,7 @@ def _tf_same_pad(conv: nn.Conv2d):
             pads.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pads
         return (F.pad(x, [left, right, top, bottom]),)
+
     return hook
 
 
@@ -154,10 +156,17 @@ def use_tf_same_padding(module: nn.Module) -> None:
 
 
 # efficientnet_pytorch MBConv block names -> position inside torchvision's MBConv.block (with / without expansion)
-_BLOCK_LEAVES = {"_expand_conv": ("expand", "0"), "_bn0": ("expand", "1"), "_depthwise_conv": ("dw", "0"),
-                 "_bn1": ("dw", "1"), "_se_reduce": ("se", "fc1"), "_se_expand": ("se", "fc2"),
-                 "_project_conv": ("proj", "0"), "_bn2": ("proj", "1")}
-STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)     # EfficientNet-B0 blocks per stage (torchvision features[1..7])
+_BLOCK_LEAVES = {
+    "_expand_conv": ("expand", "0"),
+    "_bn0": ("expand", "1"),
+    "_depthwise_conv": ("dw", "0"),
+    "_bn1": ("dw", "1"),
+    "_se_reduce": ("se", "fc1"),
+    "_se_expand": ("se", "fc2"),
+    "_project_conv": ("proj", "0"),
+    "_bn2": ("proj", "1"),
+}
+STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)  # EfficientNet-B0 blocks per stage (torchvision features[1..7])
 
 
 class CheckpointMismatch(ValueError):
@@ -173,12 +182,12 @@ def efficientnet_pytorch_to_torchvision(state_dict: dict) -> dict:
     stage_of = [(s, i) for s, n in enumerate(STAGE_REPEATS, start=1) for i in range(n)]
     out, unknown = {}, []
     for key, value in sd.items():
-        if key.split(".")[0] in ("fc1", "fc2", "fc3"):     # effNet's pre-training regressor
+        if key.split(".")[0] in ("fc1", "fc2", "fc3"):  # effNet's pre-training regressor
             continue
         if not key.startswith(prefix):
             unknown.append(key)
             continue
-        k = key[len(prefix):]
+        k = key[len(prefix) :]
         head, _, leaf = k.partition(".")
         if head == "_conv_stem":
             out[f"features.0.0.{leaf}"] = value
@@ -197,7 +206,7 @@ def efficientnet_pytorch_to_torchvision(state_dict: dict) -> dict:
                 unknown.append(key)
                 continue
             stage, i = stage_of[int(idx)]
-            expands = stage > 1                 # B0: only the first stage has expand ratio 1
+            expands = stage > 1  # B0: only the first stage has expand ratio 1
             part, sub = _BLOCK_LEAVES[name]
             pos = {"expand": 0, "dw": 1, "se": 2, "proj": 3}[part] - (0 if expands else 1)
             if part == "expand" and not expands:
@@ -207,8 +216,10 @@ def efficientnet_pytorch_to_torchvision(state_dict: dict) -> dict:
         else:
             unknown.append(key)
     if unknown:
-        raise CheckpointMismatch(f"keys that are not an efficientnet_pytorch EfficientNet-B0: {sorted(unknown)[:8]}"
-                                 f"{' ...' if len(unknown) > 8 else ''}")
+        raise CheckpointMismatch(
+            f"keys that are not an efficientnet_pytorch EfficientNet-B0: {sorted(unknown)[:8]}"
+            f"{' ...' if len(unknown) > 8 else ''}"
+        )
     return out
 
 
@@ -220,6 +231,8 @@ def load_sdanet(stream: EfficientNetEndpoints, state_dict: dict, path: str) -> N
     unexpected = sorted(set(renamed) - set(own))
     wrong = sorted(k for k in set(own) & set(renamed) if tuple(own[k].shape) != tuple(renamed[k].shape))
     if missing or unexpected or wrong:
-        raise CheckpointMismatch(f"{path} does not fit EfficientNet-B0: missing {missing[:5]}, unexpected "
-                                 f"{unexpected[:5]}, other shapes {wrong[:5]}")
+        raise CheckpointMismatch(
+            f"{path} does not fit EfficientNet-B0: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}, other shapes {wrong[:5]}"
+        )
     stream.load_state_dict(renamed, strict=True)

@@ -54,8 +54,17 @@ class PatchDataset:
     ``ds[(epoch, i)]`` is item i of that epoch, as ``make_loader``'s sampler asks: persistent loader workers
     never see ``set_epoch``, so the epoch travels with the index (the same crops for any number of workers)."""
 
-    def __init__(self, records, crop_size: int, n_crops: int, resize: dict | None, train: bool,
-                 seed: int = 0, pool: bool = False, cache=None):
+    def __init__(
+        self,
+        records,
+        crop_size: int,
+        n_crops: int,
+        resize: dict | None,
+        train: bool,
+        seed: int = 0,
+        pool: bool = False,
+        cache=None,
+    ):
         from bench.image_cache import ImageCache
 
         self.records = list(getattr(records, "records", records))
@@ -63,7 +72,7 @@ class PatchDataset:
         self.seed, self.pool, self.epoch = seed, pool or not train, 0
         self.steps = resize_steps(resize)
         self.cache = ImageCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
-        self.unit_exact = not crop_size       # x / 255 (the crops: x * float(1/255)); see bench.device_input
+        self.unit_exact = not crop_size  # x / 255 (the crops: x * float(1/255)); see bench.device_input
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -92,15 +101,18 @@ class PatchDataset:
         rec = self.records[image]
         img = self.pixels(image)
         if self.crop_size:
-            rng = (np.random.default_rng([int(self.seed), int(epoch), i]) if self.train
-                   else np.random.default_rng(id_seed(self.seed, rec.id)))
+            rng = (
+                np.random.default_rng([int(self.seed), int(epoch), i])
+                if self.train
+                else np.random.default_rng(id_seed(self.seed, rec.id))
+            )
             x = crops_chw_uint8(img, self.n_crops if self.pool else 1, self.crop_size, rng)
         else:
             x = np.ascontiguousarray(np.asarray(img).transpose(2, 0, 1)[None])
         std = float(rec.std) if rec.std is not None and rec.std > 0 else float("nan")
         return {"x": torch.from_numpy(x), "score": float(rec.score), "std": std, "index": image}
 
-    __getitem__.epoch_in_index = True     # make_loader passes (epoch, i): persistent workers
+    __getitem__.epoch_in_index = True  # make_loader passes (epoch, i): persistent workers
 
 
 def target_scaling(kind: str, train: ImageSet) -> tuple[float, float]:
@@ -114,5 +126,3 @@ def target_scaling(kind: str, train: ImageSet) -> tuple[float, float]:
     if kind == "score":
         return 0.0, 1.0
     raise ValueError(f"unknown target scaling {kind!r}; choose z, unit or score")
-
-

@@ -35,19 +35,19 @@ inside functions only: method class modules import this file freely.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bench.records import ImageSet
 from methods.base import Method
 from methods.retrained.data import PatchDataset, apply_resize, resized_size, target_scaling  # noqa: F401
-from methods.retrained.losses import (_phi, fidelity_binary_loss, fidelity_loss, make_loss,  # noqa: F401
-                                      plcc_loss)
-from methods.retrained.recipe import (Recipe, RecipeParams, describe_test, recipe_dataclass,  # noqa: F401
-                                      standard_phases)
+from methods.retrained.losses import _phi, fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss  # noqa: F401
+from methods.retrained.recipe import Recipe, RecipeParams, describe_test, recipe_dataclass, standard_phases  # noqa: F401
+
 
 def make_optimizer(kind: str, groups: list[dict], momentum: float, weight_decay: float):
     import torch
@@ -57,7 +57,7 @@ def make_optimizer(kind: str, groups: list[dict], momentum: float, weight_decay:
         return torch.optim.Adam(groups, weight_decay=weight_decay)
     if kind == "adamw":
         return torch.optim.AdamW(groups, weight_decay=weight_decay)
-    if kind == "adamw-fastai":     # fastai v1's default opt_func: Adam betas (0.9, 0.99), decoupled weight decay
+    if kind == "adamw-fastai":  # fastai v1's default opt_func: Adam betas (0.9, 0.99), decoupled weight decay
         return torch.optim.AdamW(groups, betas=(0.9, 0.99), weight_decay=weight_decay)
     if kind == "sgd":
         return torch.optim.SGD(groups, momentum=momentum, weight_decay=weight_decay)
@@ -72,9 +72,10 @@ def default_forward(net, x):
 
 
 def mean_pool(forward):
-    def pool(net, crops):          # [B, k, 3, s, s] -> [B]: the mean output over an image's crops
+    def pool(net, crops):  # [B, k, 3, s, s] -> [B]: the mean output over an image's crops
         b, k = crops.shape[:2]
         return forward(net, crops.flatten(0, 1)).reshape(b, k).mean(1)
+
     return pool
 
 
@@ -83,10 +84,10 @@ class Trainable:
     """What a method hands the engine: the network, how to score crops, its parameter groups."""
 
     net: Any
-    backbone: list                      # 'backbone' group
-    head: list                          # 'head' group: everything else that trains
+    backbone: list  # 'backbone' group
+    head: list  # 'head' group: everything else that trains
     forward: Callable = default_forward  # (net, x [B, 3, h, w]) -> [B]
-    pool: Callable | None = None         # (net, crops [B, k, 3, h, w]) -> [B]; default: mean of forward
+    pool: Callable | None = None  # (net, crops [B, k, 3, h, w]) -> [B]; default: mean of forward
 
     def __post_init__(self):
         if self.pool is None:
@@ -97,13 +98,13 @@ class Trainable:
 class TrainedRegressor(Method):
     """fit / predict / save / load / recipe for a method whose model is a ``Trainable`` (built by ``build``)."""
 
-    simplifications: ClassVar[tuple[str, ...]] = ()   # where we differ from the official recipe; noted in results
-    sources: ClassVar[dict[str, str]] = {}            # recipe value -> where it comes from
-    source: ClassVar[str] = ""                        # one-line summary (docs, bench methods)
-    loss_left_out: ClassVar[str] = ""                 # what of the method's own loss is not implemented, and why
-    official_selection: ClassVar[str] = ""            # what the official script selected (best test epoch ...)
-    has_backbone: ClassVar[bool] = True               # False: one trained group ('head'), e.g. prompts on frozen CLIP
-    shuffle_training: ClassVar[bool] = True           # False: the official loader keeps the data order (MetaIQA)
+    simplifications: ClassVar[tuple[str, ...]] = ()  # where we differ from the official recipe; noted in results
+    sources: ClassVar[dict[str, str]] = {}  # recipe value -> where it comes from
+    source: ClassVar[str] = ""  # one-line summary (docs, bench methods)
+    loss_left_out: ClassVar[str] = ""  # what of the method's own loss is not implemented, and why
+    official_selection: ClassVar[str] = ""  # what the official script selected (best test epoch ...)
+    has_backbone: ClassVar[bool] = True  # False: one trained group ('head'), e.g. prompts on frozen CLIP
+    shuffle_training: ClassVar[bool] = True  # False: the official loader keeps the data order (MetaIQA)
 
     def __init__(self, params: Any = None, context=None):
         super().__init__(params, context)
@@ -111,7 +112,7 @@ class TrainedRegressor(Method):
         self.train_stats: dict = {}
 
     # --- the recipe (torch-free) ---
-    resize_by_dataset: ClassVar[dict[str, dict]] = {}   # the official per-dataset resize before cropping
+    resize_by_dataset: ClassVar[dict[str, dict]] = {}  # the official per-dataset resize before cropping
 
     @classmethod
     def resize_for(cls, params, dataset: str) -> dict | None:
@@ -144,13 +145,26 @@ class TrainedRegressor(Method):
         test_resize = cls.test_resize_for(params, dataset) if params.resize == "official" else None
         if params.resize not in ("official", "none"):
             raise ValueError(f"{cls.name}: resize={params.resize!r}; choose official or none")
-        return Recipe(method=cls.name, dataset=dataset, resize=resize, crop_size=cls.crop_for(params, dataset),
-                      train_crops_per_image=params.train_crops, pool_train_crops=params.pool_train_crops,
-                      hflip=params.hflip, vflip=params.vflip, test=describe_test(params, test_resize),
-                      phases=cls.phases_for(params), loss=cls.loss_spec(params), target=params.target,
-                      official_selection=cls.official_selection, sources=dict(cls.sources),
-                      notes=list(cls.simplifications), max_steps=params.max_steps, shuffle=cls.shuffle_training,
-                      pairs_per_epoch=cls.pairs_for(params, dataset))
+        return Recipe(
+            method=cls.name,
+            dataset=dataset,
+            resize=resize,
+            crop_size=cls.crop_for(params, dataset),
+            train_crops_per_image=params.train_crops,
+            pool_train_crops=params.pool_train_crops,
+            hflip=params.hflip,
+            vflip=params.vflip,
+            test=describe_test(params, test_resize),
+            phases=cls.phases_for(params),
+            loss=cls.loss_spec(params),
+            target=params.target,
+            official_selection=cls.official_selection,
+            sources=dict(cls.sources),
+            notes=list(cls.simplifications),
+            max_steps=params.max_steps,
+            shuffle=cls.shuffle_training,
+            pairs_per_epoch=cls.pairs_for(params, dataset),
+        )
 
     @classmethod
     def recipe(cls, params, dataset: str, n_train_images: int) -> dict:
@@ -172,9 +186,9 @@ class TrainedRegressor(Method):
 
     # --- fit / predict ---
     def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
-        from bench.seeding import seed_everything
-
         import torch  # noqa: F401  (imported first, so that seed_everything seeds it)
+
+        from bench.seeding import seed_everything
 
         seed_everything(self.context.seed)
         for s in self.simplifications:
@@ -185,9 +199,16 @@ class TrainedRegressor(Method):
 
     def training_data(self, train: ImageSet, recipe: Recipe):
         """The training samples: crops of single images (``PatchDataset``)."""
-        return PatchDataset(train.records, recipe.crop_size, recipe.train_crops_per_image, recipe.resize, train=True,
-                            seed=self.context.seed, pool=recipe.pool_train_crops,
-                            cache=getattr(self.context, "image_cache", None))
+        return PatchDataset(
+            train.records,
+            recipe.crop_size,
+            recipe.train_crops_per_image,
+            recipe.resize,
+            train=True,
+            seed=self.context.seed,
+            pool=recipe.pool_train_crops,
+            cache=getattr(self.context, "image_cache", None),
+        )
 
     def _note_small_images(self, train: ImageSet, recipe: Recipe) -> None:
         """Crops larger than a (resized) image are cut after a bicubic upscale: say so instead of doing it silently."""
@@ -200,16 +221,18 @@ class TrainedRegressor(Method):
             w, h = resized_size(image_size(rec.path), recipe.resize)
             small += min(w, h) < recipe.crop_size
         if small:
-            self.context.note(f"{self.name}: {small} of {len(train)} training images are smaller than the "
-                              f"{recipe.crop_size} crop after the recipe's resize ({recipe.resize}): they are "
-                              "upscaled (bicubic, aspect kept) before cropping")
+            self.context.note(
+                f"{self.name}: {small} of {len(train)} training images are smaller than the "
+                f"{recipe.crop_size} crop after the recipe's resize ({recipe.resize}): they are "
+                "upscaled (bicubic, aspect kept) before cropping"
+            )
 
     def predict(self, images: ImageSet) -> np.ndarray:
         p = self.params
         if hasattr(p, "test_mode"):
             recipe = self.recipe_for(p, images.dataset.name)
             crop, test = recipe.crop_size, recipe.test
-        else:                       # Params without the recipe fields (zero-shot CLIP-IQA): n crops averaged
+        else:  # Params without the recipe fields (zero-shot CLIP-IQA): n crops averaged
             crop, test = int(p.crop_size), {"mode": "crops", "n_crops": int(p.test_crops), "resize": None}
         return predict_images(self._ensure_model(), images, crop, test, self.context)
 
@@ -224,8 +247,9 @@ class TrainedRegressor(Method):
         self._ensure_model().net.load_state_dict(load_tensors(path))
 
 
-def predict_images(model: Trainable, images: ImageSet, crop_size: int, test: dict, context,
-                   batch_size: int = 16) -> np.ndarray:
+def predict_images(
+    model: Trainable, images: ImageSet, crop_size: int, test: dict, context, batch_size: int = 16
+) -> np.ndarray:
     """Scores of ``images``: the mean over ``test['n_crops']`` deterministic crops (mode 'crops'), or the
     whole image after ``test['resize']`` (modes 'full' / 'resize'), one image per batch."""
     import torch
@@ -236,14 +260,27 @@ def predict_images(model: Trainable, images: ImageSet, crop_size: int, test: dic
     net = model.net.to(context.device).eval()
     crop = crop_size if test["mode"] == "crops" else 0
     n = test["n_crops"] if crop else 1
-    data = PatchDataset(images.records, crop, n, test.get("resize"), train=False, seed=context.seed,
-                        cache=getattr(context, "image_cache", None))     # the run's decoded-image cache, or None
-    loader = make_loader(data, batch_size=max(1, batch_size // n) if crop else 1, num_workers=context.num_workers,
-                         device=context.device)
+    data = PatchDataset(
+        images.records,
+        crop,
+        n,
+        test.get("resize"),
+        train=False,
+        seed=context.seed,
+        cache=getattr(context, "image_cache", None),
+    )  # the run's decoded-image cache, or None
+    loader = make_loader(
+        data, batch_size=max(1, batch_size // n) if crop else 1, num_workers=context.num_workers, device=context.device
+    )
     out = []
     with torch.no_grad():
         for item in tqdm(loader, desc="predict", disable=not context.progress, leave=False):
-            out.append(model.pool(net, item["x"].to(context.device, dtype=torch.get_default_dtype())).to(torch.get_default_dtype()).cpu().numpy())
+            out.append(
+                model.pool(net, item["x"].to(context.device, dtype=torch.get_default_dtype()))
+                .to(torch.get_default_dtype())
+                .cpu()
+                .numpy()
+            )
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
@@ -253,16 +290,17 @@ def _set_trainable(model: Trainable, groups: set[str]) -> None:
             q.requires_grad_(name in groups)
 
 
-def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, val: ImageSet | None,
-                 recipe: Recipe) -> dict:
+def run_training(
+    method: TrainedRegressor, model: Trainable, train: ImageSet, val: ImageSet | None, recipe: Recipe
+) -> dict:
     """Train ``model`` on ``train`` with ``recipe`` (see the module docstring). Returns facts of the run."""
     import copy
 
     import torch
+    from scipy.stats import spearmanr
     from tqdm import tqdm
 
     from bench.images import make_loader
-    from scipy.stats import spearmanr
 
     context, p = method.context, method.params
     device = context.device
@@ -272,21 +310,32 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
     gen = torch.Generator().manual_seed(int(context.seed))
     flags = [(q, q.requires_grad) for q in list(model.backbone) + list(model.head)]
     steps, samples, epoch_no = 0, 0, 0
-    best = (-np.inf, None, None)           # (val_srcc, epoch, state)
+    best = (-np.inf, None, None)  # (val_srcc, epoch, state)
     select_val = val is not None and len(val) > 1 and context.select_on == "val"
     done = False
     for phase in recipe.phases:
         _set_trainable(model, set(phase.lr_table))
         batch = min(phase.batch_size, len(data))
-        loader = make_loader(data, batch_size=batch, shuffle=recipe.shuffle, num_workers=context.num_workers,
-                             seed=context.seed + epoch_no, drop_last=len(data) > batch, device=device)
+        loader = make_loader(
+            data,
+            batch_size=batch,
+            shuffle=recipe.shuffle,
+            num_workers=context.num_workers,
+            seed=context.seed + epoch_no,
+            drop_last=len(data) > batch,
+            device=device,
+        )
         groups = {"backbone": model.backbone, "head": model.head}
         opt, current = None, None
         for e in tqdm(range(phase.epochs), desc=f"train ({phase.name})", disable=not context.progress, leave=False):
             lrs = {g: table[e] for g, table in phase.lr_table.items()}
             if opt is None or phase.reset_every_epoch or (phase.reset_optimizer and lrs != current):
-                opt = make_optimizer(phase.optimizer, [{"params": list(groups[g]), "lr": lr, "name": g}
-                                                      for g, lr in lrs.items()], phase.momentum, phase.weight_decay)
+                opt = make_optimizer(
+                    phase.optimizer,
+                    [{"params": list(groups[g]), "lr": lr, "name": g} for g, lr in lrs.items()],
+                    phase.momentum,
+                    phase.weight_decay,
+                )
             for g in opt.param_groups:
                 g["lr"] = lrs[g["name"]]
             current = lrs
@@ -294,18 +343,24 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
             epoch_no += 1
             start, totals, n_batches = time.perf_counter(), {}, 0
             # crops of pass k of epoch e (fixed steps per epoch cycle the data): seeded by e + 10**6 k
-            passes = (lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k))
+            passes = lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k)
             for item in _batches(loader, phase.steps_per_epoch, passes):
                 # on CUDA make_loader already sent x (pinned, non-blocking): the flips run on the device
-                x = _flip(item["x"].to(device, dtype=torch.get_default_dtype(), non_blocking=True), recipe.hflip,
-                          recipe.vflip, gen, per_crop=bool(recipe.pairs_per_epoch))
+                x = _flip(
+                    item["x"].to(device, dtype=torch.get_default_dtype(), non_blocking=True),
+                    recipe.hflip,
+                    recipe.vflip,
+                    gen,
+                    per_crop=bool(recipe.pairs_per_epoch),
+                )
                 y = ((item["score"].to(torch.get_default_dtype()) - offset) / scale).to(device)
                 std = item["std"].to(torch.get_default_dtype()) / scale
                 terms = method.loss_terms(net, x, y, None if torch.isnan(std).any() else std.to(device))
                 loss = sum(terms.values())
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"{method.name}: loss became {loss.item()} at step {steps}: "
-                                             "lower the learning rate")
+                    raise FloatingPointError(
+                        f"{method.name}: loss became {loss.item()} at step {steps}: lower the learning rate"
+                    )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -316,9 +371,13 @@ def run_training(method: TrainedRegressor, model: Trainable, train: ImageSet, va
                 if p.max_steps and steps >= p.max_steps:
                     done = True
                     break
-            row = {"lr": lrs.get("head", next(iter(lrs.values()))), **{f"lr_{g}": v for g, v in lrs.items()},
-                   "seconds": time.perf_counter() - start, "phase": phase.name,
-                   **{k: v / max(1, n_batches) for k, v in totals.items()}}
+            row = {
+                "lr": lrs.get("head", next(iter(lrs.values()))),
+                **{f"lr_{g}": v for g, v in lrs.items()},
+                "seconds": time.perf_counter() - start,
+                "phase": phase.name,
+                **{k: v / max(1, n_batches) for k, v in totals.items()},
+            }
             if val is not None and len(val) > 1:
                 val_pred = predict_images(model, val, recipe.crop_size, recipe.test, context)
                 row["val_srcc"] = float(spearmanr(val.scores, val_pred)[0])

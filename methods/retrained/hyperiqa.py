@@ -13,7 +13,7 @@ from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch,
 from methods.retrained.recipe import Phase, fixed, recipe_dataclass, standard_phases
 
 SRC = "SSL92/hyperIQA"
-RESIZE = {"koniq10k": fixed(512, 384), "bid": fixed(512, 512)}   # data_loader.py: transforms.Resize((h, w))
+RESIZE = {"koniq10k": fixed(512, 384), "bid": fixed(512, 512)}  # data_loader.py: transforms.Resize((h, w))
 
 
 def official_head_lr(lr: float, ratio: float, epoch: int) -> float:
@@ -26,35 +26,49 @@ def official_head_lr(lr: float, ratio: float, epoch: int) -> float:
 
 
 HyperIQAParams = recipe_dataclass(
-    "HyperIQAParams", epochs=16, batch_size=96, optimizer="adam", lr=2e-4, backbone_lr=2e-5,
-    weight_decay=5e-4, scheduler="official", reset_optimizer=True, loss="l1", target="score", crop_size=224,
-    hflip=True, train_crops=25, test_mode="crops", test_crops=25)
+    "HyperIQAParams",
+    epochs=16,
+    batch_size=96,
+    optimizer="adam",
+    lr=2e-4,
+    backbone_lr=2e-5,
+    weight_decay=5e-4,
+    scheduler="official",
+    reset_optimizer=True,
+    loss="l1",
+    target="score",
+    crop_size=224,
+    hflip=True,
+    train_crops=25,
+    test_mode="crops",
+    test_crops=25,
+)
 HyperIQAParams.__module__ = __name__
 
 
 class HyperIQA(PyiqaRetrained):
     name = "hyperiqa"
     description = "HyperIQA (Su et al. 2020): ResNet-50 (ImageNet, timm) + hyper network, retrained per cell"
-    version = "4"        # 4: a new Adam every epoch (moments restart), as HyerIQASolver.train; 3: LDA modules in the backbone group (lr 2e-5), as the official res; 2: official recipe
+    version = "4"  # 4: a new Adam every epoch (moments restart), as HyerIQASolver.train; 3: LDA modules in the backbone group (lr 2e-5), as the official res; 2: official recipe
     Params = HyperIQAParams
     resize_by_dataset = RESIZE
     presets = {"paper": {}, "demo": {**DEMO, "scheduler": "none"}, "ci": {**CI, "scheduler": "none"}}
     weights = [(_TIMM, "timm/resnet50.a1_in1k")]
     sources = {
         "train crops per image": f"{SRC} train_test_IQA.py --train_patch_num 25; folders.py appends each image "
-                                 "patch_num times (each a sample with its own RandomCrop)",
+        "patch_num times (each a sample with its own RandomCrop)",
         "test crops": f"{SRC} train_test_IQA.py --test_patch_num 25; HyerIQASolver.test averages them",
         "crop": f"{SRC} --patch_size 224; data_loader.py RandomHorizontalFlip + RandomCrop",
         "resize": f"{SRC} data_loader.py: koniq-10k Resize((512, 384)), bid Resize((512, 512)), train and test",
         "optimizer": f"{SRC} HyerIQASolver.py: Adam([hyper network lr*lr_ratio, res lr], weight_decay)",
         "lr": f"{SRC} --lr 2e-5 (backbone), --lr_ratio 10 (hyper network), --weight_decay 5e-4",
         "schedule": f"{SRC} HyerIQASolver.train 'Update optimizer': hyper lr = lr/10**(t//6)*ratio, ratio=1 after "
-                    "t>8, backbone constant; self.solver = torch.optim.Adam(...) after every epoch (fresh moments)",
+        "t>8, backbone constant; self.solver = torch.optim.Adam(...) after every epoch (fresh moments)",
         "epochs, batch": f"{SRC} --epochs 16, --batch_size 96",
         "loss": f"{SRC} HyerIQASolver: L1Loss(pred, label) on the dataset's MOS",
         "backbone": "pyiqa HyperNet arch: timm resnet50.a1_in1k (the official code uses torchvision's ImageNet ResNet-50)",
         "param groups": f"{SRC} HyerIQASolver.py: 'res' (models.py ResNetBackbone: the ResNet-50 and the LDA "
-                        "modules lda1-4) at lr, everything else (the hyper network) at lr * lr_ratio",
+        "modules lda1-4) at lr, everything else (the hyper network) at lr * lr_ratio",
     }
     source = f"{SRC}: 25 crops/image/epoch, batch 96, 16 epochs, Adam 2e-5 / 2e-4, official lr table, L1, 25 test crops"
     official_selection = "HyerIQASolver.train returns the best test SRCC over epochs: we keep the last epoch"
@@ -65,24 +79,36 @@ class HyperIQA(PyiqaRetrained):
         "test crops are deterministic per image (the official test crops are random)",
     )
 
-
     @classmethod
     def phases_for(cls, params):
         if params.scheduler != "official":
             return standard_phases(params)
         bb = params.backbone_lr if params.backbone_lr is not None else params.lr
         ratio = params.lr / bb
-        table = {"backbone": [bb] * params.epochs,
-                 "head": [official_head_lr(bb, ratio, e) for e in range(params.epochs)]}
+        table = {
+            "backbone": [bb] * params.epochs,
+            "head": [official_head_lr(bb, ratio, e) for e in range(params.epochs)],
+        }
         # reset_optimizer: HyerIQASolver.train builds a new Adam at the end of every epoch, lr changed or not
-        return [Phase("all", params.epochs, params.optimizer, params.batch_size, params.weight_decay,
-                      params.momentum, table, False, params.steps_per_epoch,
-                      reset_every_epoch=params.reset_optimizer)]
+        return [
+            Phase(
+                "all",
+                params.epochs,
+                params.optimizer,
+                params.batch_size,
+                params.weight_decay,
+                params.momentum,
+                table,
+                False,
+                params.steps_per_epoch,
+                reset_every_epoch=params.reset_optimizer,
+            )
+        ]
 
     def build(self):
-        from methods.retrained.engine import Trainable
-
         import torch
+
+        from methods.retrained.engine import Trainable
 
         net = build_arch({"type": "HyperNet", "pretrained": False})
         # the official ResNetBackbone (models.py, ``model_hyper.res``, lr 2e-5) holds the local distortion

@@ -19,9 +19,24 @@ from methods.retrained.recipe import Phase, recipe_dataclass, short_side, standa
 SRC = "zwx8981/LIQE"
 
 LIQEParams = recipe_dataclass(
-    "LIQEParams", epochs=6, batch_size=32, optimizer="adamw", lr=5e-6, weight_decay=1e-3, scheduler="official",
-    cosine_t_max=5, loss="fidelity-binary", target="score", crop_size=224, hflip=True, train_crops=3,
-    pool_train_crops=True, steps_per_epoch=200, test_mode="crops", test_crops=15)
+    "LIQEParams",
+    epochs=6,
+    batch_size=32,
+    optimizer="adamw",
+    lr=5e-6,
+    weight_decay=1e-3,
+    scheduler="official",
+    cosine_t_max=5,
+    loss="fidelity-binary",
+    target="score",
+    crop_size=224,
+    hflip=True,
+    train_crops=3,
+    pool_train_crops=True,
+    steps_per_epoch=200,
+    test_mode="crops",
+    test_crops=15,
+)
 LIQEParams.__module__ = __name__
 
 
@@ -31,7 +46,7 @@ def official_lrs(lr: float, t_max: int, epochs: int) -> list[float]:
     out, k = [], 0
     for _ in range(epochs):
         value = lr * (1 + math.cos(math.pi * k / t_max)) / 2
-        if k % (2 * t_max) == t_max:          # lr 0: the script steps once more
+        if k % (2 * t_max) == t_max:  # lr 0: the script steps once more
             k += 1
             value = lr * (1 + math.cos(math.pi * k / t_max)) / 2
         out.append(value)
@@ -42,40 +57,49 @@ def official_lrs(lr: float, t_max: int, epochs: int) -> list[float]:
 class LIQE(PyiqaRetrained):
     name = "liqe"
     description = "LIQE (Zhang et al. 2023): CLIP ViT-B/32 (OpenAI) vision-language model, retrained per cell"
-    version = "4"        # 4: short-side resize truncates the long side as torchvision's Resize(n); 3: fidelity p = Phi(q_i - q_j) as loss_m4 (was Phi(diff / sqrt 2)); 2: official recipe
+    version = "4"  # 4: short-side resize truncates the long side as torchvision's Resize(n); 3: fidelity p = Phi(q_i - q_j) as loss_m4 (was Phi(diff / sqrt 2)); 2: official recipe
     Params = LIQEParams
-    presets = {"paper": {}, "demo": {**DEMO, "scheduler": "cosine", "steps_per_epoch": 0},
-               "ci": {**CI, "scheduler": "none", "steps_per_epoch": 0}}
+    presets = {
+        "paper": {},
+        "demo": {**DEMO, "scheduler": "cosine", "steps_per_epoch": 0},
+        "ci": {**CI, "scheduler": "none", "steps_per_epoch": 0},
+    }
     weights = [(_CLIP, "ViT-B/32")]
     sources = {
         "optimizer": f"{SRC} train_liqe_single.py: AdamW(model.parameters(), lr=initial_lr 5e-6, weight_decay=0.001)",
         "schedule": f"{SRC} train_liqe_single.py: CosineAnnealingLR(T_max=5), scheduler.step() per epoch, "
-                    "one extra step when lr == 0",
+        "one extra step when lr == 0",
         "epochs, steps": f"{SRC} train_liqe_single.py: num_epoch = 6, num_steps_per_epoch = 200",
         "batch": f"{SRC} train_liqe_single.py: set_dataset_qonly(koniq10k_train_csv, 32, ...)",
         "patches": f"{SRC} train_liqe_single.py train_patch = 3; ImageDataset2.py ImageDataset_qonly: 224 patches "
-                   "drawn with replacement from the unfold grid (step 32, 48 when a side >= 1024); "
-                   "do_batch averages the logits of an image's patches",
+        "drawn with replacement from the unfold grid (step 32, 48 when a side >= 1024); "
+        "do_batch averages the logits of an image's patches",
         "resize, flip": f"{SRC} utils.py _preprocess3: AdaptiveResize(768) + RandomHorizontalFlip",
         "test": f"{SRC} train_liqe_single.py: set_dataset_qonly(..., 15, True) with _preprocess2 (AdaptiveResize 768, "
-                "no flip); ImageDataset2.py ImageDataset_qonly: 15 patches evenly spaced over the stride-32 grid",
+        "no flip); ImageDataset2.py ImageDataset_qonly: 15 patches evenly spaced over the stride-32 grid",
         "loss": f"{SRC} MNL_Loss.py loss_m4: fidelity, g = 0.5*(sign(mos_i - mos_j) + 1), "
-                "p = 0.5*(1 + erf(diff / sqrt 2)) = Phi(diff)",
+        "p = 0.5*(1 + erf(diff / sqrt 2)) = Phi(diff)",
         "frozen": f"{SRC} train_liqe_single.py freeze_model: logit_scale.requires_grad = False",
     }
     source = f"{SRC} train_liqe_single.py: AdamW 5e-6, cosine T_max 5, 6 x 200 steps, batch 32 x 3 patches, fidelity"
-    official_selection = ("train_liqe_single.py keeps the epoch with the best validation SRCC (its KonIQ val set, "
-                          "set=1; the test SRCC is only reported) -- as released it crashes at that comparison "
-                          "(best_result = 0, then best_result['avg']): we keep the last epoch, or the best val_srcc "
-                          "one with --val-fraction and select_on=val")
-    loss_left_out = ("scene and distortion fidelity terms of the multitask script (train_unique_clip_weight.py): "
-                     "the single-dataset script we follow has none")
-    simplifications = ("patches are random 224 crops anywhere (the official ones come from a stride-32 grid); test "
-                       "patches deterministic per image, not the official evenly spaced grid patches",
-                       "fp32 training (the official script keeps CLIP in fp16 and steps the optimiser in fp32)",
-                       "the refiner of the stored train_liqe_single.py (Linear(1, 32) - ReLU - Linear(32, 1) on the "
-                       "score, lr x1000, + 0.1 x its MSE) is left out: pyiqa's LIQE has none, and the score we "
-                       "evaluate is the prompt-weighted one")
+    official_selection = (
+        "train_liqe_single.py keeps the epoch with the best validation SRCC (its KonIQ val set, "
+        "set=1; the test SRCC is only reported) -- as released it crashes at that comparison "
+        "(best_result = 0, then best_result['avg']): we keep the last epoch, or the best val_srcc "
+        "one with --val-fraction and select_on=val"
+    )
+    loss_left_out = (
+        "scene and distortion fidelity terms of the multitask script (train_unique_clip_weight.py): "
+        "the single-dataset script we follow has none"
+    )
+    simplifications = (
+        "patches are random 224 crops anywhere (the official ones come from a stride-32 grid); test "
+        "patches deterministic per image, not the official evenly spaced grid patches",
+        "fp32 training (the official script keeps CLIP in fp16 and steps the optimiser in fp32)",
+        "the refiner of the stored train_liqe_single.py (Linear(1, 32) - ReLU - Linear(32, 1) on the "
+        "score, lr x1000, + 0.1 x its MSE) is left out: pyiqa's LIQE has none, and the score we "
+        "evaluate is the prompt-weighted one",
+    )
 
     @classmethod
     def resize_for(cls, params, dataset: str):
@@ -86,8 +110,19 @@ class LIQE(PyiqaRetrained):
         if params.scheduler != "official":
             return standard_phases(params)
         lrs = official_lrs(params.lr, params.cosine_t_max, params.epochs)
-        return [Phase("all", params.epochs, params.optimizer, params.batch_size, params.weight_decay,
-                      params.momentum, {"backbone": lrs, "head": lrs}, False, params.steps_per_epoch)]
+        return [
+            Phase(
+                "all",
+                params.epochs,
+                params.optimizer,
+                params.batch_size,
+                params.weight_decay,
+                params.momentum,
+                {"backbone": lrs, "head": lrs},
+                False,
+                params.steps_per_epoch,
+            )
+        ]
 
     def build(self):
         from methods.retrained.engine import Trainable

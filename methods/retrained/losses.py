@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
+
 
 def plcc_loss(pred, target):
     """(1 - Pearson) / 2, as pyiqa's PLCCLoss; batch-level."""
@@ -13,7 +14,7 @@ def plcc_loss(pred, target):
 
     p = pred - pred.mean()
     t = target - target.mean()
-    r = (p * t).sum() / torch.sqrt((p * p).sum() * (t * t).sum() + 1e-12)   # eps inside: finite grad at 0
+    r = (p * t).sum() / torch.sqrt((p * p).sum() * (t * t).sum() + 1e-12)  # eps inside: finite grad at 0
     return (1 - r) / 2
 
 
@@ -50,11 +51,14 @@ def fidelity_binary_loss(pred, target):
 def make_loss(name: str) -> Callable:
     import torch.nn.functional as F
 
-    table = {"mse": F.mse_loss, "l1": F.l1_loss, "plcc": plcc_loss,
-             "mse+plcc": lambda p, t: F.mse_loss(p, t) + plcc_loss(p, t),
-             "fidelity": fidelity_loss, "fidelity-binary": fidelity_binary_loss}
+    table = {
+        "mse": F.mse_loss,
+        "l1": F.l1_loss,
+        "plcc": plcc_loss,
+        "mse+plcc": lambda p, t: F.mse_loss(p, t) + plcc_loss(p, t),
+        "fidelity": fidelity_loss,
+        "fidelity-binary": fidelity_binary_loss,
+    }
     if name not in table:
         raise ValueError(f"unknown loss {name!r}; choose from {sorted(table)}")
     return table[name]
-
-

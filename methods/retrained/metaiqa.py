@@ -20,9 +20,24 @@ SRC = "zhuhancheng/MetaIQA MetaIQA_FineTune_WILDLIVE.py"
 CONSTANT_BUFFERS = ("mean", "std")
 
 MetaIQAParams = recipe_dataclass(
-    "MetaIQAParams", epochs=100, batch_size=50, optimizer="adam", lr=1e-4, backbone_lr=None,
-    weight_decay=0.0, scheduler="official", step_epochs=10, gamma=0.8, loss="mse", target="unit", crop_size=224,
-    hflip=True, train_crops=1, test_mode="resize", test_crops=1)
+    "MetaIQAParams",
+    epochs=100,
+    batch_size=50,
+    optimizer="adam",
+    lr=1e-4,
+    backbone_lr=None,
+    weight_decay=0.0,
+    scheduler="official",
+    step_epochs=10,
+    gamma=0.8,
+    loss="mse",
+    target="unit",
+    crop_size=224,
+    hflip=True,
+    train_crops=1,
+    test_mode="resize",
+    test_crops=1,
+)
 MetaIQAParams.__module__ = __name__
 
 
@@ -32,7 +47,7 @@ def official_lrs(lr: float, gamma: float, every: int, epochs: int) -> list[float
     out, value = [], lr
     for e in range(epochs):
         value *= gamma ** (e // every)
-        out.append(float(f"{value:.12g}"))   # no float noise in the shown table
+        out.append(float(f"{value:.12g}"))  # no float noise in the shown table
     return out
 
 
@@ -43,9 +58,9 @@ class PriorMismatch(Exception):
 class MetaIQA(PyiqaRetrained):
     name = "metaiqa"
     description = "MetaIQA (Zhu et al. 2020): ResNet-18 from the meta-learned distortion prior, fine-tuned per cell"
-    version = "4"    # 4: training batches in the official (unshuffled) order;
-                     # 3: the official fine-tuning script (one lr 1e-4, compounding x0.8 decay, 256x256 rescale);
-                     # 2: [0, 1] targets for the sigmoid head (were standardised), strict prior, resized full test
+    version = "4"  # 4: training batches in the official (unshuffled) order;
+    # 3: the official fine-tuning script (one lr 1e-4, compounding x0.8 decay, 256x256 rescale);
+    # 2: [0, 1] targets for the sigmoid head (were standardised), strict prior, resized full test
     Params = MetaIQAParams
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
     weights = [(_P, "Metaiqa_prior.pth")]
@@ -54,19 +69,22 @@ class MetaIQA(PyiqaRetrained):
         "schedule": f"{SRC} exp_lr_scheduler(lr_decay_epoch=10): every epoch lr *= 0.8 ** (epoch // 10) (compounds)",
         "epochs, batch": f"{SRC}: epochs = 100; load_data: batch 50 (meta_num)",
         "order": f"{SRC} load_data('train'): DataLoader(transformed_dataset_train, batch_size=50, shuffle=False) -- "
-                 "the same image order every epoch",
+        "the same image order every epoch",
         "resize, crop, flip": f"{SRC} load_data: Rescale((256, 256)), RandomHorizontalFlip(0.5), RandomCrop(224)",
         "test": f"{SRC} load_data('test'): Rescale((224, 224)), the whole image",
         "loss, targets": f"{SRC}: nn.MSELoss on LIVE_WILD/image_labeled_by_score.csv (MOS / 100, in [0, 1]); "
-                         "the head ends in a sigmoid",
+        "the head ends in a sigmoid",
         "initialisation": f"{SRC}: torch.load('model_IQA/TID2013_IQA_Meta_resnet18.pt') (the meta-learned prior); "
-                          "here pyiqa's Metaiqa_prior.pth",
+        "here pyiqa's Metaiqa_prior.pth",
     }
     source = f"{SRC}: Adam 1e-4 (all), x0.8**(e//10) per epoch compounding, 100 epochs, batch 50, 256 -> 224 crops, MSE"
-    official_selection = "finetune_model keeps the best test SROCC over epochs (and the untrained prior): we keep the last"
-    shuffle_training = False     # load_data('train'): DataLoader(..., shuffle=False)
-    simplifications = ("pyiqa's options/train/METAIQA yml (lr 1e-2 head, x0.8 per 190 iterations) is not used: "
-                       "the official script is",)
+    official_selection = (
+        "finetune_model keeps the best test SROCC over epochs (and the untrained prior): we keep the last"
+    )
+    shuffle_training = False  # load_data('train'): DataLoader(..., shuffle=False)
+    simplifications = (
+        "pyiqa's options/train/METAIQA yml (lr 1e-2 head, x0.8 per 190 iterations) is not used: the official script is",
+    )
 
     @classmethod
     def resize_for(cls, params, dataset: str):
@@ -80,11 +98,22 @@ class MetaIQA(PyiqaRetrained):
     def phases_for(cls, params):
         if params.scheduler != "official":
             return standard_phases(params)
-        table = lambda lr: official_lrs(lr, params.gamma, params.step_epochs, params.epochs)   # noqa: E731
+        table = lambda lr: official_lrs(lr, params.gamma, params.step_epochs, params.epochs)  # noqa: E731
         head = table(params.lr)
         bb = head if params.backbone_lr is None else table(params.backbone_lr)
-        return [Phase("all", params.epochs, params.optimizer, params.batch_size, params.weight_decay,
-                      params.momentum, {"backbone": bb, "head": head}, False, params.steps_per_epoch)]
+        return [
+            Phase(
+                "all",
+                params.epochs,
+                params.optimizer,
+                params.batch_size,
+                params.weight_decay,
+                params.momentum,
+                {"backbone": bb, "head": head},
+                False,
+                params.steps_per_epoch,
+            )
+        ]
 
     def build(self):
         from methods.retrained.engine import Trainable
@@ -98,12 +127,13 @@ class MetaIQA(PyiqaRetrained):
 def load_prior_strictly(net, url: str) -> None:
     """Load the prior; any missing or unexpected tensor (beyond the constant normalisation buffers) is an error
     naming the keys -- pyiqa loads it with strict=False, which would silently start from random weights."""
-    from bench.errors import WeightsMissing
-    from methods.checkpoints import load_tensors
     from pyiqa.utils.download_util import load_file_from_url
 
+    from bench.errors import WeightsMissing
+    from methods.checkpoints import load_tensors
+
     path = load_file_from_url(url)
-    state = load_tensors(path)            # tensors only: a replaced file cannot run code (methods/checkpoints.py)
+    state = load_tensors(path)  # tensors only: a replaced file cannot run code (methods/checkpoints.py)
     state = state.get("params", state.get("state_dict", state)) if isinstance(state, dict) else state
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = net.state_dict()
@@ -113,5 +143,6 @@ def load_prior_strictly(net, url: str) -> None:
     if missing or unexpected or wrong:
         raise WeightsMissing(
             f"metaiqa: {path} does not match the MetaIQA architecture: missing {missing or 'none'}, unexpected "
-            f"{unexpected or 'none'}, wrong shape {wrong or 'none'}. Replace it with pyiqa's Metaiqa_prior.pth.")
+            f"{unexpected or 'none'}, wrong shape {wrong or 'none'}. Replace it with pyiqa's Metaiqa_prior.pth."
+        )
     net.load_state_dict({**{k: own[k] for k in CONSTANT_BUFFERS if k in own}, **state}, strict=True)

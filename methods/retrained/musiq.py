@@ -16,18 +16,34 @@ from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch,
 from methods.retrained.recipe import recipe_dataclass
 
 MUSIQParams = recipe_dataclass(
-    "MUSIQParams", epochs=20, batch_size=16, optimizer="sgd", lr=1e-4, momentum=0.9, scheduler="cosine",
-    loss="mse", target="z", crop_size=384, hflip=True, train_crops=1, test_mode="full", test_crops=1)
+    "MUSIQParams",
+    epochs=20,
+    batch_size=16,
+    optimizer="sgd",
+    lr=1e-4,
+    momentum=0.9,
+    scheduler="cosine",
+    loss="mse",
+    target="z",
+    crop_size=384,
+    hflip=True,
+    train_crops=1,
+    test_mode="full",
+    test_crops=1,
+)
 MUSIQParams.__module__ = __name__
 
 
 class MUSIQ(PyiqaRetrained):
     name = "musiq"
     description = "MUSIQ (Ke et al. 2021): multi-scale transformer from its ImageNet pre-training, retrained per cell"
-    version = "2"        # 2: whole-image test (was one 384 crop)
+    version = "2"  # 2: whole-image test (was one 384 crop)
     Params = MUSIQParams
-    presets = {"paper": {}, "demo": {**DEMO, "crop_size": 224, "test_mode": "crops"},
-               "ci": {**CI, "crop_size": 64, "test_mode": "crops"}}
+    presets = {
+        "paper": {},
+        "demo": {**DEMO, "crop_size": 224, "test_mode": "crops"},
+        "ci": {**CI, "crop_size": 64, "test_mode": "crops"},
+    }
     weights = [(_P, "musiq_imagenet_pretrain-51d9b0a5.pth")]
     sources = {
         "optimizer, schedule, loss": "MUSIQ paper Sec. 4.1: SGD momentum 0.9, cosine learning-rate decay, L2 loss",
@@ -38,15 +54,17 @@ class MUSIQ(PyiqaRetrained):
         "initialisation": "pyiqa musiq_imagenet_pretrain-51d9b0a5.pth",
     }
     source = "MUSIQ paper: SGD mom 0.9, cosine, MSE; lr 1e-4 / 20 epochs / batch 16 assumed; whole-image test"
-    simplifications = ("training inputs are random 384 crops (multi-scale pyramid built by pyiqa from each crop), "
-                       "not the native-resolution image; lr / epochs / batch assumed",)
+    simplifications = (
+        "training inputs are random 384 crops (multi-scale pyramid built by pyiqa from each crop), "
+        "not the native-resolution image; lr / epochs / batch assumed",
+    )
 
     def build(self):
         import torch
+        from pyiqa.utils.download_util import load_file_from_url
 
         from methods.checkpoints import load_tensors
         from methods.retrained.engine import Trainable
-        from pyiqa.utils.download_util import load_file_from_url
 
         net = build_arch({"type": "MUSIQ", "pretrained": False, "num_class": 1})
         state = load_tensors(load_file_from_url(W.pyiqa_url("musiq_imagenet_pretrain-51d9b0a5.pth")))
@@ -56,8 +74,10 @@ class MUSIQ(PyiqaRetrained):
         dropped = sorted(set(own) - set(keep))
         net.load_state_dict(keep, strict=False)
         if dropped:
-            self.context.note(f"musiq: {len(dropped)} tensor(s) not in the ImageNet checkpoint, newly "
-                              f"initialised (e.g. {dropped[:3]})")
+            self.context.note(
+                f"musiq: {len(dropped)} tensor(s) not in the ImageNet checkpoint, newly "
+                f"initialised (e.g. {dropped[:3]})"
+            )
         backbone = torch.nn.ModuleList([m for n, m in net.named_children() if n != "head"])
         bb, head = split_params(net, backbone)
         return Trainable(net, bb, head, forward=musiq_forward)

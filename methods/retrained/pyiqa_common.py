@@ -12,8 +12,15 @@ from methods.pyiqa_zeroshot import weight_specs
 from methods.retrained.engine import TrainedRegressor
 
 # smoke presets (their numbers mean nothing): ci = 2 optimiser steps on 64 px crops, 2 crops per image
-CI = {"epochs": 1, "max_steps": 2, "batch_size": 2, "train_crops": 2, "test_crops": 1, "head_epochs": 0,
-      "steps_per_epoch": 0}
+CI = {
+    "epochs": 1,
+    "max_steps": 2,
+    "batch_size": 2,
+    "train_crops": 2,
+    "test_crops": 1,
+    "head_epochs": 0,
+    "steps_per_epoch": 0,
+}
 DEMO = {"epochs": 2, "batch_size": 8, "train_crops": 2, "test_crops": 2, "head_epochs": 0, "steps_per_epoch": 0}
 
 

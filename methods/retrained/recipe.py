@@ -19,36 +19,36 @@ from methods.recipes import RECIPE_KEYS, steps_per_epoch
 class RecipeParams:
     """The knobs every retrained baseline has (``--param NAME.field=value``); defaults are per method."""
 
-    epochs: int = 10                 # epochs of the main phase (all trainable groups)
-    batch_size: int = 16             # samples (crops) per optimiser step
-    optimizer: str = "adam"          # adam | adamw | adamw-fastai (betas 0.9, 0.99) | sgd
-    lr: float = 1e-4                 # 'head' group: everything that is not the backbone
-    backbone_lr: float | None = None # None: same as lr
+    epochs: int = 10  # epochs of the main phase (all trainable groups)
+    batch_size: int = 16  # samples (crops) per optimiser step
+    optimizer: str = "adam"  # adam | adamw | adamw-fastai (betas 0.9, 0.99) | sgd
+    lr: float = 1e-4  # 'head' group: everything that is not the backbone
+    backbone_lr: float | None = None  # None: same as lr
     weight_decay: float = 0.0
-    momentum: float = 0.9            # sgd only
-    scheduler: str = "none"          # none | step | cosine | official (the method's own table)
-    step_epochs: int = 0             # step: multiply by gamma every this many epochs
+    momentum: float = 0.9  # sgd only
+    scheduler: str = "none"  # none | step | cosine | official (the method's own table)
+    step_epochs: int = 0  # step: multiply by gamma every this many epochs
     gamma: float = 0.1
-    cosine_t_max: int = 0            # cosine: period in epochs (0: the phase's epochs)
-    warmup_epochs: int = 0           # cosine: linear warm-up epochs first
-    reset_optimizer: bool = False    # a fresh optimiser whenever the lr changes (TReS, DACNN; HyperIQA: every epoch)
-    loss: str = "mse"                # the method's own loss name (see the method's loss_terms)
-    target: str = "z"                # z: standardised train scores | unit: dataset scale -> [0, 1] | score: as is
-    crop_size: int = 224             # 0: the whole (resized) image
-    resize: str = "official"         # official: resize per dataset as the method's code does | none
-    train_crops: int = 1             # crops per training image per epoch, each its own sample
-    pool_train_crops: bool = False   # True: an image's crops are one sample, their outputs averaged (LIQE)
+    cosine_t_max: int = 0  # cosine: period in epochs (0: the phase's epochs)
+    warmup_epochs: int = 0  # cosine: linear warm-up epochs first
+    reset_optimizer: bool = False  # a fresh optimiser whenever the lr changes (TReS, DACNN; HyperIQA: every epoch)
+    loss: str = "mse"  # the method's own loss name (see the method's loss_terms)
+    target: str = "z"  # z: standardised train scores | unit: dataset scale -> [0, 1] | score: as is
+    crop_size: int = 224  # 0: the whole (resized) image
+    resize: str = "official"  # official: resize per dataset as the method's code does | none
+    train_crops: int = 1  # crops per training image per epoch, each its own sample
+    pool_train_crops: bool = False  # True: an image's crops are one sample, their outputs averaged (LIQE)
     hflip: bool = True
     vflip: bool = False
-    test_mode: str = "crops"         # crops (n averaged) | full (whole image after the test resize)
+    test_mode: str = "crops"  # crops (n averaged) | full (whole image after the test resize)
     test_crops: int = 1
-    steps_per_epoch: int = 0         # >0: a fixed number of steps per epoch, cycling the data (LIQE)
-    head_epochs: int = 0             # head-only phase first (DBCNN, UNIQUE)
+    steps_per_epoch: int = 0  # >0: a fixed number of steps per epoch, cycling the data (LIQE)
+    head_epochs: int = 0  # head-only phase first (DBCNN, UNIQUE)
     head_optimizer: str = "sgd"
     head_lr: float = 1e-3
-    head_batch_size: int = 0         # 0: batch_size
-    head_weight_decay: float | None = None   # None: weight_decay
-    max_steps: int = 0               # >0: stop after this many optimiser steps in total (ci / demo presets)
+    head_batch_size: int = 0  # 0: batch_size
+    head_weight_decay: float | None = None  # None: weight_decay
+    max_steps: int = 0  # >0: stop after this many optimiser steps in total (ci / demo presets)
 
 
 def recipe_dataclass(name: str, extra: list[tuple[str, type, Any]] = (), **defaults: Any) -> type:
@@ -65,16 +65,16 @@ def recipe_dataclass(name: str, extra: list[tuple[str, type, Any]] = (), **defau
 
 @dataclass
 class Phase:
-    name: str                        # 'head' (head only) | 'all'
+    name: str  # 'head' (head only) | 'all'
     epochs: int
     optimizer: str
     batch_size: int
     weight_decay: float
     momentum: float
     lr_table: dict[str, list[float]]  # group ('backbone' | 'head') -> lr per epoch; groups absent are frozen
-    reset_optimizer: bool = False     # a fresh optimiser whenever the lr changes (TReS, DACNN)
-    steps_per_epoch: int = 0          # >0: fixed steps per epoch
-    reset_every_epoch: bool = False   # a fresh optimiser at the start of every epoch (HyperIQA's solver)
+    reset_optimizer: bool = False  # a fresh optimiser whenever the lr changes (TReS, DACNN)
+    steps_per_epoch: int = 0  # >0: fixed steps per epoch
+    reset_every_epoch: bool = False  # a fresh optimiser at the start of every epoch (HyperIQA's solver)
 
     def steps(self, n_samples: int) -> int:
         per = self.steps_per_epoch or steps_per_epoch(n_samples, self.batch_size)
@@ -85,25 +85,25 @@ class Phase:
 class Recipe:
     method: str
     dataset: str
-    resize: dict | None              # train/test resize before cropping: {"kind": "fixed", "hw": [h, w]} |
-                                     # {"kind": "short_side", "size": s, "only_if_larger": bool} | None
-    crop_size: int                   # 0: the whole (resized) image
+    resize: dict | None  # train/test resize before cropping: {"kind": "fixed", "hw": [h, w]} |
+    # {"kind": "short_side", "size": s, "only_if_larger": bool} | None
+    crop_size: int  # 0: the whole (resized) image
     train_crops_per_image: int
     pool_train_crops: bool
     hflip: bool
     vflip: bool
-    test: dict                       # {"mode": "crops"|"full"|"resize", "n_crops": N, "resize": ...}
+    test: dict  # {"mode": "crops"|"full"|"resize", "n_crops": N, "resize": ...}
     phases: list[Phase]
-    loss: dict                       # {"name", "terms": {term: weight}, "left_out": str}
+    loss: dict  # {"name", "terms": {term: weight}, "left_out": str}
     target: str
     selection: str = "last epoch (or the best val_srcc epoch with --val-fraction and select_on=val; never test)"
-    official_selection: str = ""     # what the official script did (e.g. best test epoch), documented only
+    official_selection: str = ""  # what the official script did (e.g. best test epoch), documented only
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     max_steps: int = 0
-    shuffle: bool = True             # the training loader reshuffles every epoch (MetaIQA's does not)
-    pairs_per_epoch: int = 0         # >0: samples are image pairs, this many (at most all pairs) drawn once per
-                                     # cell and visited every epoch (UNIQUE's data_all.m); batches count pairs
+    shuffle: bool = True  # the training loader reshuffles every epoch (MetaIQA's does not)
+    pairs_per_epoch: int = 0  # >0: samples are image pairs, this many (at most all pairs) drawn once per
+    # cell and visited every epoch (UNIQUE's data_all.m); batches count pairs
 
     @property
     def epochs(self) -> int:
@@ -118,35 +118,62 @@ class Recipe:
         """JSON for ``bench methods NAME --recipe --json``: at least ``methods.recipes.RECIPE_KEYS``."""
         n = self.samples_per_epoch(n_train_images)
         steps = [p.steps(n) for p in self.phases]
-        seen = [s * min(p.batch_size, n) for p, s in zip(self.phases, steps)]   # every step is a full batch
+        seen = [s * min(p.batch_size, n) for p, s in zip(self.phases, steps)]  # every step is a full batch
         total_steps = sum(steps)
         if self.max_steps:
             total_steps = min(total_steps, self.max_steps)
         main = self.phases[-1]
         out = {
-            "method": self.method, "dataset": self.dataset, "n_train_images": n_train_images,
-            "train_crops_per_image": self.train_crops_per_image, "pool_train_crops": self.pool_train_crops,
-            "crop_size": self.crop_size or "full image", "resize": self.resize,
+            "method": self.method,
+            "dataset": self.dataset,
+            "n_train_images": n_train_images,
+            "train_crops_per_image": self.train_crops_per_image,
+            "pool_train_crops": self.pool_train_crops,
+            "crop_size": self.crop_size or "full image",
+            "resize": self.resize,
             "flips": {"horizontal": self.hflip, "vertical": self.vflip},
-            "batch_size": main.batch_size, "epochs": self.epochs,
-            "optimizer_steps": total_steps, "samples_seen": sum(seen) if not self.max_steps else None,
-            "test": self.test, "shuffle": self.shuffle,
+            "batch_size": main.batch_size,
+            "epochs": self.epochs,
+            "optimizer_steps": total_steps,
+            "samples_seen": sum(seen) if not self.max_steps else None,
+            "test": self.test,
+            "shuffle": self.shuffle,
             **({"pairs_per_epoch": n, "sample": "image pair"} if self.pairs_per_epoch else {}),
-            "optimizer": [{"phase": p.name, "type": p.optimizer, "batch_size": p.batch_size,
-                           "weight_decay": p.weight_decay, **({"momentum": p.momentum} if p.optimizer == "sgd" else {}),
-                           "groups": {g: lrs[0] for g, lrs in p.lr_table.items()},
-                           "frozen": sorted({"backbone", "head"} - set(p.lr_table)),
-                           "reset_on_lr_change": p.reset_optimizer,
-                           "reset_every_epoch": p.reset_every_epoch} for p in self.phases],
-            "schedule": [{"phase": p.name, "epochs": p.epochs, "lr_per_epoch": p.lr_table,
-                          **({"steps_per_epoch": p.steps_per_epoch} if p.steps_per_epoch else {})}
-                         for p in self.phases],
-            "loss": self.loss, "target": self.target, "selection": self.selection,
-            "official_selection": self.official_selection, "sources": self.sources, "notes": self.notes,
+            "optimizer": [
+                {
+                    "phase": p.name,
+                    "type": p.optimizer,
+                    "batch_size": p.batch_size,
+                    "weight_decay": p.weight_decay,
+                    **({"momentum": p.momentum} if p.optimizer == "sgd" else {}),
+                    "groups": {g: lrs[0] for g, lrs in p.lr_table.items()},
+                    "frozen": sorted({"backbone", "head"} - set(p.lr_table)),
+                    "reset_on_lr_change": p.reset_optimizer,
+                    "reset_every_epoch": p.reset_every_epoch,
+                }
+                for p in self.phases
+            ],
+            "schedule": [
+                {
+                    "phase": p.name,
+                    "epochs": p.epochs,
+                    "lr_per_epoch": p.lr_table,
+                    **({"steps_per_epoch": p.steps_per_epoch} if p.steps_per_epoch else {}),
+                }
+                for p in self.phases
+            ],
+            "loss": self.loss,
+            "target": self.target,
+            "selection": self.selection,
+            "official_selection": self.official_selection,
+            "sources": self.sources,
+            "notes": self.notes,
         }
         if self.max_steps:
             out["samples_seen"] = total_steps * min(main.batch_size, n)
-            out["notes"] = out["notes"] + [f"max_steps={self.max_steps}: stops after {total_steps} steps (smoke preset)"]
+            out["notes"] = out["notes"] + [
+                f"max_steps={self.max_steps}: stops after {total_steps} steps (smoke preset)"
+            ]
         missing = [k for k in RECIPE_KEYS if k not in out]
         assert not missing, missing
         return out
@@ -171,9 +198,11 @@ def schedule_table(p, base: dict[str, float], epochs: int) -> dict[str, list[flo
             elif p.scheduler in ("none", "step"):
                 f = 1.0
             else:
-                raise ValueError(f"unknown scheduler {p.scheduler!r}; choose none, step, cosine"
-                                 " (official: only for methods that define their own table)")
-            lrs.append(float(f"{lr * f:.12g}"))   # no float noise in the shown table
+                raise ValueError(
+                    f"unknown scheduler {p.scheduler!r}; choose none, step, cosine"
+                    " (official: only for methods that define their own table)"
+                )
+            lrs.append(float(f"{lr * f:.12g}"))  # no float noise in the shown table
         out[group] = lrs
     return out
 
@@ -182,14 +211,33 @@ def standard_phases(p, has_backbone: bool = True) -> list[Phase]:
     """An optional head-only phase (``head_epochs``), then all groups with ``p.scheduler``."""
     phases = []
     if p.head_epochs > 0:
-        phases.append(Phase("head", p.head_epochs, p.head_optimizer, p.head_batch_size or p.batch_size,
-                            p.weight_decay if p.head_weight_decay is None else p.head_weight_decay, p.momentum,
-                            {"head": [p.head_lr] * p.head_epochs}))
+        phases.append(
+            Phase(
+                "head",
+                p.head_epochs,
+                p.head_optimizer,
+                p.head_batch_size or p.batch_size,
+                p.weight_decay if p.head_weight_decay is None else p.head_weight_decay,
+                p.momentum,
+                {"head": [p.head_lr] * p.head_epochs},
+            )
+        )
     base = {"head": p.lr}
     if has_backbone:
         base = {"backbone": p.backbone_lr if p.backbone_lr is not None else p.lr, "head": p.lr}
-    phases.append(Phase("all", p.epochs, p.optimizer, p.batch_size, p.weight_decay, p.momentum,
-                        schedule_table(p, base, p.epochs), p.reset_optimizer, p.steps_per_epoch))
+    phases.append(
+        Phase(
+            "all",
+            p.epochs,
+            p.optimizer,
+            p.batch_size,
+            p.weight_decay,
+            p.momentum,
+            schedule_table(p, base, p.epochs),
+            p.reset_optimizer,
+            p.steps_per_epoch,
+        )
+    )
     return phases
 
 

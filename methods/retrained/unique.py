@@ -28,61 +28,105 @@ from methods.retrained.recipe import (
 
 SRC = "zwx8981/UNIQUE"
 # IQA_database/data_all.m: num_selection = 10000 times a factor per dataset (pairs per split's training list)
-OFFICIAL_PAIRS = {"kadid10k": 50_000, "live": 25_000, "csiq": 35_000, "tid2013": 30_000, "bid": 20_000,
-                  "livec": 40_000, "koniq10k": 90_000}
-BASE_PAIRS = 10_000     # data_all.m's num_selection: datasets it does not list
+OFFICIAL_PAIRS = {
+    "kadid10k": 50_000,
+    "live": 25_000,
+    "csiq": 35_000,
+    "tid2013": 30_000,
+    "bid": 20_000,
+    "livec": 40_000,
+    "koniq10k": 90_000,
+}
+BASE_PAIRS = 10_000  # data_all.m's num_selection: datasets it does not list
 
 UNIQUEParams = recipe_dataclass(
-    "UNIQUEParams", epochs=9, batch_size=32, optimizer="adam", lr=1e-4, weight_decay=5e-4, scheduler="official",
-    step_epochs=3, gamma=0.1, loss="fidelity-thurstone", target="score", crop_size=384, hflip=True, train_crops=1,
-    test_mode="full", test_crops=1, head_epochs=3, head_optimizer="adam", head_lr=1e-4, head_batch_size=128,
-    extra=[("pairs_per_epoch", int, 0),          # 0: data_all.m's count for the dataset (10,000 if unlisted)
-           ("std_margin", float, 0.025)])        # Main.py --margin: the std hinge (MarginRankingLoss)
+    "UNIQUEParams",
+    epochs=9,
+    batch_size=32,
+    optimizer="adam",
+    lr=1e-4,
+    weight_decay=5e-4,
+    scheduler="official",
+    step_epochs=3,
+    gamma=0.1,
+    loss="fidelity-thurstone",
+    target="score",
+    crop_size=384,
+    hflip=True,
+    train_crops=1,
+    test_mode="full",
+    test_crops=1,
+    head_epochs=3,
+    head_optimizer="adam",
+    head_lr=1e-4,
+    head_batch_size=128,
+    extra=[
+        ("pairs_per_epoch", int, 0),  # 0: data_all.m's count for the dataset (10,000 if unlisted)
+        ("std_margin", float, 0.025),
+    ],
+)  # Main.py --margin: the std hinge (MarginRankingLoss)
 UNIQUEParams.__module__ = __name__
 
 
 class UNIQUE(PyiqaRetrained):
     name = "unique"
     description = "UNIQUE (Zhang et al. 2021): ResNet-34 (ImageNet) + bilinear pooling, retrained per cell"
-    version = "4"        # 4: image pairs as data_all.m (40k on LIVEC ...), batches of pairs, predicted-std fidelity + std hinge, kaiming fc; 3: torchvision-style short-side resize; 2: official two-stage recipe
+    version = "4"  # 4: image pairs as data_all.m (40k on LIVEC ...), batches of pairs, predicted-std fidelity + std hinge, kaiming fc; 3: torchvision-style short-side resize; 2: official two-stage recipe
     Params = UNIQUEParams
-    presets = {"paper": {}, "demo": {**DEMO, "train_crops": 1, "pairs_per_epoch": 64, "crop_size": 224,
-                                     "scheduler": "step", "test_mode": "crops"},
-               "ci": {**CI, "train_crops": 1, "crop_size": 64, "scheduler": "none", "test_mode": "crops"}}
+    presets = {
+        "paper": {},
+        "demo": {
+            **DEMO,
+            "train_crops": 1,
+            "pairs_per_epoch": 64,
+            "crop_size": 224,
+            "scheduler": "step",
+            "test_mode": "crops",
+        },
+        "ci": {**CI, "train_crops": 1, "crop_size": 64, "scheduler": "none", "test_mode": "crops"},
+    }
     weights = [(_TV, "resnet34")]
     sources = {
         "pairs": f"{SRC} IQA_database/data_all.m: num_selection 10000 x (kadid 5, live 2.5, csiq 3.5, tid 3, bid 2, "
-                 "clive 4, koniq 9); data_<set>.m: rng(0), randperm over all pairs of the split's training images, "
-                 "the first num_selection kept, written once per split",
+        "clive 4, koniq 9); data_<set>.m: rng(0), randperm over all pairs of the split's training images, "
+        "the first num_selection kept, written once per split",
         "samples": f"{SRC} ImageDataset.py: one item = one pair (I1, I2, g, std1, std2, yb); TrainModel.py "
-                   "DataLoader(shuffle=True) over the pair list every epoch",
+        "DataLoader(shuffle=True) over the pair list every epoch",
         "stages": f"{SRC} Main.py: stage1 (fc=True) then stage2 (fc=False, resume, max_epochs=max_epochs2)",
         "epochs, batch": f"{SRC} Main.py: --max_epochs 3, --batch_size 128; --max_epochs2 12, --batch_size2 32 "
-                         "(pairs per batch)",
+        "(pairs per batch)",
         "optimizer": f"{SRC} TrainModel.py: Adam(model.parameters(), lr 1e-4, weight_decay=5e-4)",
         "schedule": f"{SRC} TrainModel.py: StepLR(step_size=decay_interval 3, gamma=decay_ratio 0.1, "
-                    "last_epoch=start_epoch-1): stage 2 resumes at epoch 3 -> 1e-5, 1e-6, 1e-7",
+        "last_epoch=start_epoch-1): stage 2 resumes at epoch 3 -> 1e-5, 1e-6, 1e-7",
         "resize, crop, flip": f"{SRC} TrainModel.py train_transform: AdaptiveResize(512), RandomCrop(384), "
-                              "RandomHorizontalFlip (each image of a pair on its own); test_transform AdaptiveResize(768)",
+        "RandomHorizontalFlip (each image of a pair on its own); test_transform AdaptiveResize(768)",
         "loss": f"{SRC} TrainModel.py (std_modeling, fidelity, std_loss all True in Main.py): p = Phi((y1 - y2) / "
-                "sqrt(v1^2 + v2^2 + 1e-8), detached), Fidelity_Loss(p, g), g from GT_Gaussian.m (MOS, std); "
-                "+ MarginRankingLoss(margin 0.025)(v1, v2, sign(std1 - std2))",
+        "sqrt(v1^2 + v2^2 + 1e-8), detached), Fidelity_Loss(p, g), g from GT_Gaussian.m (MOS, std); "
+        "+ MarginRankingLoss(margin 0.025)(v1, v2, sign(std1 - std2))",
         "std output": f"{SRC} BaseCNN.py: fc -> 2 outputs, mean = x[:, 0], std = softplus(x[:, 1]); pyiqa's "
-                      "UNIQUE fc has the same 2 outputs (its forward returns the mean)",
+        "UNIQUE fc has the same 2 outputs (its forward returns the mean)",
         "fc init": f"{SRC} BaseCNN.py (fc=True): kaiming_normal_ weight, zero bias",
         "backbone": f"{SRC} Main.py --backbone resnet34 (ImageNet)",
     }
-    source = (f"{SRC}: pair lists as data_all.m, fc-only 3 epochs (128 pairs) then all 9 epochs (32 pairs), "
-              "Adam 1e-4 StepLR(3, 0.1), 384 crops, predicted-std fidelity + std hinge")
-    official_selection = ("Main.py (get_scores) scores checkpoint DataParallel-00006.pt of every split (0-based epoch 6: "
-                          "3 fc + 4 fine-tuning epochs, not the 12th): we keep the last epoch")
-    loss_left_out = ("cross-dataset pairs: the official train.txt (combine_train.m) merges the pair lists of seven "
-                     "datasets; a cell trains on one, so its pairs are that dataset's alone. Without a published "
-                     "rating std the target is the binary order and the std hinge is left out")
-    simplifications = ("single-dataset training (pairs within the cell's training images)",
-                       "stage 2 starts a fresh Adam (the official resume also loads stage 1's Adam state, i.e. the "
-                       "fc layer's moments)",
-                       "a batch of pairs that does not fill the last batch is dropped (the official loader keeps it)")
+    source = (
+        f"{SRC}: pair lists as data_all.m, fc-only 3 epochs (128 pairs) then all 9 epochs (32 pairs), "
+        "Adam 1e-4 StepLR(3, 0.1), 384 crops, predicted-std fidelity + std hinge"
+    )
+    official_selection = (
+        "Main.py (get_scores) scores checkpoint DataParallel-00006.pt of every split (0-based epoch 6: "
+        "3 fc + 4 fine-tuning epochs, not the 12th): we keep the last epoch"
+    )
+    loss_left_out = (
+        "cross-dataset pairs: the official train.txt (combine_train.m) merges the pair lists of seven "
+        "datasets; a cell trains on one, so its pairs are that dataset's alone. Without a published "
+        "rating std the target is the binary order and the std hinge is left out"
+    )
+    simplifications = (
+        "single-dataset training (pairs within the cell's training images)",
+        "stage 2 starts a fresh Adam (the official resume also loads stage 1's Adam state, i.e. the "
+        "fc layer's moments)",
+        "a batch of pairs that does not fill the last batch is dropped (the official loader keeps it)",
+    )
 
     @classmethod
     def pairs_for(cls, params, dataset: str) -> int:
@@ -91,8 +135,10 @@ class UNIQUE(PyiqaRetrained):
     @classmethod
     def recipe_for(cls, params, dataset: str):
         if params.train_crops != 1 or params.pool_train_crops:
-            raise ValueError(f"unique trains on image pairs, one crop per image: train_crops={params.train_crops} "
-                             "must be 1 (and pool_train_crops false)")
+            raise ValueError(
+                f"unique trains on image pairs, one crop per image: train_crops={params.train_crops} "
+                "must be 1 (and pool_train_crops false)"
+            )
         if params.loss != "fidelity-thurstone":
             raise ValueError(f"unique: loss={params.loss!r}; its pairs train with 'fidelity-thurstone' only")
         return super().recipe_for(params, dataset)
@@ -113,15 +159,35 @@ class UNIQUE(PyiqaRetrained):
     def phases_for(cls, params):
         if params.scheduler != "official":
             return standard_phases(params)
-        start = params.head_epochs       # the StepLR counts the stage-1 epochs too (resumed, last_epoch=2)
+        start = params.head_epochs  # the StepLR counts the stage-1 epochs too (resumed, last_epoch=2)
         lrs = [params.lr * params.gamma ** ((start + e) // params.step_epochs) for e in range(params.epochs)]
-        phases = [Phase("all", params.epochs, params.optimizer, params.batch_size, params.weight_decay,
-                        params.momentum, {"backbone": lrs, "head": lrs}, False, params.steps_per_epoch)]
+        phases = [
+            Phase(
+                "all",
+                params.epochs,
+                params.optimizer,
+                params.batch_size,
+                params.weight_decay,
+                params.momentum,
+                {"backbone": lrs, "head": lrs},
+                False,
+                params.steps_per_epoch,
+            )
+        ]
         if params.head_epochs:
             head = [params.head_lr * params.gamma ** (e // params.step_epochs) for e in range(params.head_epochs)]
-            phases.insert(0, Phase("head", params.head_epochs, params.head_optimizer,
-                                   params.head_batch_size or params.batch_size, params.weight_decay,
-                                   params.momentum, {"head": head}))
+            phases.insert(
+                0,
+                Phase(
+                    "head",
+                    params.head_epochs,
+                    params.head_optimizer,
+                    params.head_batch_size or params.batch_size,
+                    params.weight_decay,
+                    params.momentum,
+                    {"head": head},
+                ),
+            )
         return phases
 
     def training_data(self, train, recipe):
@@ -131,14 +197,16 @@ class UNIQUE(PyiqaRetrained):
 
     def loss_terms(self, net, x, y, y_std=None) -> dict:
         b = len(x)
-        mean, std = mean_and_std(net, x.flatten(0, 1))     # x [B, 2, 3, s, s]: the two images of each pair
+        mean, std = mean_and_std(net, x.flatten(0, 1))  # x [B, 2, 3, s, s]: the two images of each pair
         mean, std = mean.view(b, 2), std.view(b, 2)
         return pair_losses(mean, std, y, y_std, self.params.std_margin)
 
     def fit(self, train, val=None):
         if any(r.std is None or not r.std > 0 for r in train.records):
-            self.context.note("unique: the dataset publishes no rating std for some images: fidelity targets "
-                              "are the binary order (sign(y_i - y_j) + 1) / 2 and the std hinge is left out")
+            self.context.note(
+                "unique: the dataset publishes no rating std for some images: fidelity targets "
+                "are the binary order (sign(y_i - y_j) + 1) / 2 and the std hinge is left out"
+            )
         super().fit(train, val)
 
     def build(self):
@@ -155,7 +223,7 @@ class UNIQUE(PyiqaRetrained):
             net = ua.UNIQUE()
         finally:
             ua.load_pretrained_network = real
-        torch.nn.init.kaiming_normal_(net.fc.weight)       # BaseCNN.py's fc init (stage 1)
+        torch.nn.init.kaiming_normal_(net.fc.weight)  # BaseCNN.py's fc init (stage 1)
         torch.nn.init.zeros_(net.fc.bias)
         bb, head = split_params(net, net.backbone)
         return Trainable(net, bb, head)
@@ -196,12 +264,16 @@ class PairDataset:
 
         epoch, k = k if isinstance(k, tuple) else (self.epoch, k)
         # the image dataset seeds a crop by (epoch, image): a key per (epoch, pair, side) gives each its own
-        items = [self.images[(int(epoch) * 2 * len(self.pairs) + 2 * k + side, int(i))]
-                 for side, i in enumerate(self.pairs[k])]
-        return {"x": torch.cat([it["x"] for it in items]),
-                "score": torch.tensor([it["score"] for it in items], dtype=torch.float64),
-                "std": torch.tensor([it["std"] for it in items], dtype=torch.float64),
-                "index": torch.tensor([it["index"] for it in items])}
+        items = [
+            self.images[(int(epoch) * 2 * len(self.pairs) + 2 * k + side, int(i))]
+            for side, i in enumerate(self.pairs[k])
+        ]
+        return {
+            "x": torch.cat([it["x"] for it in items]),
+            "score": torch.tensor([it["score"] for it in items], dtype=torch.float64),
+            "std": torch.tensor([it["std"] for it in items], dtype=torch.float64),
+            "index": torch.tensor([it["index"] for it in items]),
+        }
 
     __getitem__.epoch_in_index = True
 
@@ -240,12 +312,14 @@ def pair_losses(mean, std, y, y_std=None, margin: float = 0.025) -> dict:
     eps = 1e-8
     terms = {"fidelity": (1 - torch.sqrt(p * g + eps) - torch.sqrt((1 - p) * (1 - g) + eps)).mean()}
     if y_std is not None:
-        terms["std_hinge"] = F.margin_ranking_loss(std[:, 0], std[:, 1], torch.sign(y_std[:, 0] - y_std[:, 1]),
-                                                   margin=margin)
+        terms["std_hinge"] = F.margin_ranking_loss(
+            std[:, 0], std[:, 1], torch.sign(y_std[:, 0] - y_std[:, 1]), margin=margin
+        )
     return terms
 
 
-def official_pair_steps(n_pairs: int, head_batch: int = 128, batch: int = 32, head_epochs: int = 3,
-                        epochs: int = 9) -> int:
+def official_pair_steps(
+    n_pairs: int, head_batch: int = 128, batch: int = 32, head_epochs: int = 3, epochs: int = 9
+) -> int:
     """Optimiser steps of the official two stages over a pair list (DataLoader without drop_last)."""
     return head_epochs * math.ceil(n_pairs / head_batch) + epochs * math.ceil(n_pairs / batch)

@@ -30,6 +30,6 @@ def found_figures(out: str | Path) -> list[tuple[str, str]]:
         try:
             caption = json.loads(path.with_suffix(".json").read_text(encoding="utf-8")).get("title", caption)
         except (OSError, ValueError):
-            pass                      # a figure without its sidecar is still linked, by file name
+            pass  # a figure without its sidecar is still linked, by file name
         found.append((f"{FIGURE_DIR}/{path.name}", caption))
     return found

@@ -19,8 +19,10 @@ class FigureError(ReportError):
     """A figure cannot be drawn as asked (no such cell, no checkpoint, a method without the hook)."""
 
 
-RERUN_HINT = ("Run the same `python -m bench run ...` command again with --save-checkpoints --rerun all "
-              "(same cells, same keys; their weights are kept this time), then retry.")
+RERUN_HINT = (
+    "Run the same `python -m bench run ...` command again with --save-checkpoints --rerun all "
+    "(same cells, same keys; their weights are kept this time), then retry."
+)
 
 
 @dataclass
@@ -60,8 +62,16 @@ def read_store(runs: str | Path) -> list[CellRef]:
     return [CellRef(c, runs) for c in read_cells(runs)]
 
 
-def select_cells(runs: str | Path, methods: list[str], *, keys: list[str] | None = None, dataset: str | None = None,
-                 split: int = 0, protocol: str = "intra", variant: str = "default") -> list[CellRef]:
+def select_cells(
+    runs: str | Path,
+    methods: list[str],
+    *,
+    keys: list[str] | None = None,
+    dataset: str | None = None,
+    split: int = 0,
+    protocol: str = "intra",
+    variant: str = "default",
+) -> list[CellRef]:
     """One cell per method (in the order given), all on the same test images.
 
     With ``keys`` each key (prefix) names one cell. Otherwise each method's cell is the one of
@@ -74,34 +84,50 @@ def select_cells(runs: str | Path, methods: list[str], *, keys: list[str] | None
 
     def matches(c: CellRef, method: str) -> bool:
         r = c.record
-        return (r["method"] == method and r["protocol"] == protocol and r.get("variant", "default") == variant
-                and r.get("split_index") == split)
+        return (
+            r["method"] == method
+            and r["protocol"] == protocol
+            and r.get("variant", "default") == variant
+            and r.get("split_index") == split
+        )
 
     per_method = {m: [c for c in cells if matches(c, m)] for m in methods}
     for m, found in per_method.items():
         if not found:
             have = sorted({f"{c.method}/{c.record['protocol']}" for c in cells})
-            raise FigureError(f"no finished {protocol} cell of method {m!r} (variant {variant!r}, split {split}) "
-                              f"in {runs}; the store has: {', '.join(have) or 'nothing'}. Run it with `python -m "
-                              f"bench run --protocol {protocol} --method {m} --save-checkpoints`, or pick cells "
-                              "with --cell KEY.")
+            raise FigureError(
+                f"no finished {protocol} cell of method {m!r} (variant {variant!r}, split {split}) "
+                f"in {runs}; the store has: {', '.join(have) or 'nothing'}. Run it with `python -m "
+                f"bench run --protocol {protocol} --method {m} --save-checkpoints`, or pick cells "
+                "with --cell KEY."
+            )
     common = set.intersection(*({c.record["test_dataset"] for c in found} for found in per_method.values()))
     if dataset is None:
         if not common:
-            raise FigureError(f"methods {', '.join(methods)} have no test dataset in common in {runs}; "
-                              "choose --dataset or the cells with --cell KEY.")
-        with_ckpt = sorted(d for d in common if all(any(c.checkpoint.is_file() for c in found
-                                                        if c.record["test_dataset"] == d)
-                                                    for found in per_method.values()))
+            raise FigureError(
+                f"methods {', '.join(methods)} have no test dataset in common in {runs}; "
+                "choose --dataset or the cells with --cell KEY."
+            )
+        with_ckpt = sorted(
+            d
+            for d in common
+            if all(
+                any(c.checkpoint.is_file() for c in found if c.record["test_dataset"] == d)
+                for found in per_method.values()
+            )
+        )
         dataset = (with_ckpt or sorted(common))[0]
     chosen = []
     for m, found in per_method.items():
         on = [c for c in found if c.record["test_dataset"] == dataset]
         if not on:
-            raise FigureError(f"method {m!r} has no {protocol} cell tested on {dataset!r} (split {split}) in {runs}; "
-                              f"it has: {', '.join(sorted({c.record['test_dataset'] for c in found}))}.")
-        on.sort(key=lambda c: (not c.checkpoint.is_file(), c.record.get("seed") or 0,
-                               _neg(c.record.get("finished_at", ""))))
+            raise FigureError(
+                f"method {m!r} has no {protocol} cell tested on {dataset!r} (split {split}) in {runs}; "
+                f"it has: {', '.join(sorted({c.record['test_dataset'] for c in found}))}."
+            )
+        on.sort(
+            key=lambda c: (not c.checkpoint.is_file(), c.record.get("seed") or 0, _neg(c.record.get("finished_at", "")))
+        )
         chosen.append(on[0])
     return chosen
 
@@ -114,8 +140,10 @@ def _by_key(cells: list[CellRef], key: str) -> CellRef:
     hits = [c for c in cells if c.key.startswith(key)]
     if len(hits) != 1:
         what = "no finished cell" if not hits else f"{len(hits)} cells"
-        raise FigureError(f"--cell {key!r}: {what} with that key (prefix) in the store; `python -m bench results "
-                          "export` lists the keys.")
+        raise FigureError(
+            f"--cell {key!r}: {what} with that key (prefix) in the store; `python -m bench results "
+            "export` lists the keys."
+        )
     return hits[0]
 
 
@@ -128,8 +156,11 @@ def method_class(name: str):
 def require_checkpoint(cell: CellRef) -> Path:
     path = cell.checkpoint
     if not path.is_file():
-        why = ("it ran without --save-checkpoints" if "checkpoint" not in cell.record
-               else f"{path} is missing (moved or deleted)")
+        why = (
+            "it ran without --save-checkpoints"
+            if "checkpoint" not in cell.record
+            else f"{path} is missing (moved or deleted)"
+        )
         raise FigureError(f"cell {cell.label} has no checkpoint: {why}. {RERUN_HINT}")
     return path
 
@@ -142,12 +173,17 @@ def load_method(cell: CellRef, *, device: str = "cpu", weights_dir: str | Path |
     path = require_checkpoint(cell)
     try:
         params = cls.Params(**cell.record.get("params", {}))
-    except TypeError as exc:           # a parameter this version of the method no longer has
-        raise FigureError(f"cell {cell.label} was trained by {cell.method} version "
-                          f"{cell.record.get('method_version', '?')}, whose parameters today's code does not take "
-                          f"({exc}). Rerun the cell with today's code (--save-checkpoints).") from None
-    context = RunContext(seed=int(cell.record.get("method_seed", cell.record.get("seed", 0)) or 0), device=device,
-                         weights_dir=Path(weights_dir) if weights_dir else None)
+    except TypeError as exc:  # a parameter this version of the method no longer has
+        raise FigureError(
+            f"cell {cell.label} was trained by {cell.method} version "
+            f"{cell.record.get('method_version', '?')}, whose parameters today's code does not take "
+            f"({exc}). Rerun the cell with today's code (--save-checkpoints)."
+        ) from None
+    context = RunContext(
+        seed=int(cell.record.get("method_seed", cell.record.get("seed", 0)) or 0),
+        device=device,
+        weights_dir=Path(weights_dir) if weights_dir else None,
+    )
     method = cls(params, context)
     try:
         method.load(path)
@@ -161,8 +197,10 @@ def version_notes(cell: CellRef) -> list[str]:
     cls = method_class(cell.method)
     stored = str(cell.record.get("method_version", ""))
     if stored and stored != str(cls.version):
-        return [f"cell {cell.label} was trained by {cell.method} version {stored}; the code is version "
-                f"{cls.version}: the figure uses today's code on that checkpoint."]
+        return [
+            f"cell {cell.label} was trained by {cell.method} version {stored}; the code is version "
+            f"{cls.version}: the figure uses today's code on that checkpoint."
+        ]
     return []
 
 
@@ -172,8 +210,10 @@ def read_predictions(cell: CellRef) -> dict[str, float]:
     if not path.is_file():
         raise FigureError(f"cell {cell.label} has no predictions file {path}; rerun the cell (--rerun all).")
     with path.open(newline="") as f:
-        return {row["id"]: float(row["prediction"]) if row["prediction"] not in ("", None) else float("nan")
-                for row in csv.DictReader(f)}
+        return {
+            row["id"]: float(row["prediction"]) if row["prediction"] not in ("", None) else float("nan")
+            for row in csv.DictReader(f)
+        }
 
 
 def cell_test_images(cell: CellRef, data_kwargs: dict | None = None):
@@ -185,10 +225,14 @@ def cell_test_images(cell: CellRef, data_kwargs: dict | None = None):
     known = set(ds.ids)
     missing = [i for i in ids if i not in known]
     if missing:
-        raise FigureError(f"cell {cell.label}: {len(missing)} test image(s) (e.g. {missing[0]!r}) are not in dataset "
-                          f"{ds.dataset.name!r} as loaded now; point --data-root/--dataset-dir at the data it ran on.")
+        raise FigureError(
+            f"cell {cell.label}: {len(missing)} test image(s) (e.g. {missing[0]!r}) are not in dataset "
+            f"{ds.dataset.name!r} as loaded now; point --data-root/--dataset-dir at the data it ran on."
+        )
     notes = []
     if cell.record.get("test_revision") and cell.record["test_revision"] != ds.dataset.revision:
-        notes.append(f"dataset {ds.dataset.name} is at revision {ds.dataset.revision}, the cell ran on "
-                     f"{cell.record['test_revision']}: MOS and labels are today's.")
+        notes.append(
+            f"dataset {ds.dataset.name} is at revision {ds.dataset.revision}, the cell ran on "
+            f"{cell.record['test_revision']}: MOS and labels are today's."
+        )
     return ds.subset(ids), notes

@@ -16,13 +16,13 @@ import numpy as np
 
 from reports.figures.cells import FigureError
 
-TARGETS = ("score", "neg-score")     # the score itself, or its negative: what raises / what lowers quality
+TARGETS = ("score", "neg-score")  # the score itself, or its negative: what raises / what lowers quality
 
 
 @dataclass
 class CamResult:
-    maps: list[np.ndarray]          # per image, [H, W] in [0, 1], the image's own size
-    view_scores: list[float]        # the model's score on the resized view the map explains
+    maps: list[np.ndarray]  # per image, [H, W] in [0, 1], the image's own size
+    view_scores: list[float]  # the model's score on the resized view the map explains
     layer_name: str
     output: str
     seconds: float
@@ -67,8 +67,9 @@ def compute_maps(method, records, *, layer: int | None = None, target: str = "sc
     try:
         from pytorch_grad_cam import GradCAM
     except ImportError:
-        raise FigureError("the Grad-CAM figure needs the grad-cam package: pip install -e '.[figures]' "
-                          "(or pip install grad-cam)") from None
+        raise FigureError(
+            "the Grad-CAM figure needs the grad-cam package: pip install -e '.[figures]' (or pip install grad-cam)"
+        ) from None
 
     if target not in TARGETS:
         raise FigureError(f"--target {target!r}: choose {' or '.join(TARGETS)}")
@@ -90,8 +91,14 @@ def compute_maps(method, records, *, layer: int | None = None, target: str = "sc
     finally:
         cam.activations_and_grads.release()
     seconds = time.perf_counter() - start
-    notes = [f"{sum(float(m.max() - m.min()) == 0 for m in maps)} map(s) are constant (no positive evidence for "
-             f"the target at this layer)"] if any(float(m.max() - m.min()) == 0 for m in maps) else []
+    notes = (
+        [
+            f"{sum(float(m.max() - m.min()) == 0 for m in maps)} map(s) are constant (no positive evidence for "
+            f"the target at this layer)"
+        ]
+        if any(float(m.max() - m.min()) == 0 for m in maps)
+        else []
+    )
     return CamResult(maps, scores, spec["layer_name"], spec["output"], seconds, notes)
 
 
@@ -103,8 +110,7 @@ def _distortion(rec) -> str:
     return rec.distortion or "unknown"
 
 
-def pick_images(images, *, ids: list[str] | None = None, per_distortion: int = 1,
-                max_images: int = 11):
+def pick_images(images, *, ids: list[str] | None = None, per_distortion: int = 1, max_images: int = 11):
     """The records to show: the given ids, else the ``per_distortion`` lowest-MOS images of each distortion
     class in the test set (the paper looks at low-quality images; without distortion labels simply the
     lowest-MOS images), at most ``max_images``."""
@@ -112,13 +118,15 @@ def pick_images(images, *, ids: list[str] | None = None, per_distortion: int = 1
     if ids:
         unknown = [i for i in ids if i not in by_id]
         if unknown:
-            raise FigureError(f"--images: {unknown[0]!r} is not a test image of this cell; its test ids are in "
-                              "the cell's .preds.csv (e.g. " + ", ".join(list(by_id)[:3]) + ").")
+            raise FigureError(
+                f"--images: {unknown[0]!r} is not a test image of this cell; its test ids are in "
+                "the cell's .preds.csv (e.g. " + ", ".join(list(by_id)[:3]) + ")."
+            )
         return [by_id[i] for i in ids]
     groups: dict[str, list] = {}
     for r in images.records:
         groups.setdefault(_distortion(r), []).append(r)
-    if set(groups) == {"unknown"}:          # no distortion labels (authentic sets): the lowest-MOS images
+    if set(groups) == {"unknown"}:  # no distortion labels (authentic sets): the lowest-MOS images
         per_distortion = max_images
     chosen = []
     for name in sorted(groups):
@@ -126,8 +134,9 @@ def pick_images(images, *, ids: list[str] | None = None, per_distortion: int = 1
     return chosen[:max_images]
 
 
-def plot(images: list, rows: list[tuple[str, CamResult, list[float]]], stem: Path, formats, metadata: dict,
-         title: str) -> list[Path]:
+def plot(
+    images: list, rows: list[tuple[str, CamResult, list[float]]], stem: Path, formats, metadata: dict, title: str
+) -> list[Path]:
     """Row 1: the images with their MOS; then one row per method: the map over the image, 'pred (delta)'."""
     from reports.figures.render import plt, save
 
@@ -135,7 +144,7 @@ def plot(images: list, rows: list[tuple[str, CamResult, list[float]]], stem: Pat
     fig, axes = plt().subplots(nrow, ncol, figsize=(1.9 * ncol + 0.8, 1.9 * nrow + 0.4), squeeze=False)
     originals = []
     for j, rec in enumerate(images):
-        full = _view(rec.path, (8, 8))[0]       # the image itself (the 8x8 view is not used)
+        full = _view(rec.path, (8, 8))[0]  # the image itself (the 8x8 view is not used)
         originals.append(full)
         ax = axes[0][j]
         ax.imshow(full)
@@ -143,14 +152,15 @@ def plot(images: list, rows: list[tuple[str, CamResult, list[float]]], stem: Pat
     first = rows[0][2] if rows else None
     heat = None
     for i, (name, res, preds) in enumerate(rows, start=1):
-        for j, rec in enumerate(images):
+        for j in range(len(images)):
             ax = axes[i][j]
             grey = originals[j].mean(axis=2)
             ax.imshow(grey, cmap="gray", vmin=0, vmax=1)
             heat = ax.imshow(res.maps[j], cmap="inferno", vmin=0, vmax=1, alpha=0.6)
             # contours keep the hot region readable when printed in grey
-            ax.contour(res.maps[j], levels=[0.5, 0.8], colors=["white", "black"], linestyles=["--", "-"],
-                       linewidths=0.7)
+            ax.contour(
+                res.maps[j], levels=[0.5, 0.8], colors=["white", "black"], linestyles=["--", "-"], linewidths=0.7
+            )
             text = f"{preds[j]:.3g}"
             if i > 1 and first is not None and np.isfinite(preds[j]) and np.isfinite(first[j]):
                 text += f" ({preds[j] - first[j]:+.3g})"

@@ -40,9 +40,11 @@ def require(cls, hook: str) -> None:
     ok = has_gradcam(cls) if hook == GRADCAM_HOOK else has_features(cls)
     if not ok:
         figure = "Grad-CAM" if hook == GRADCAM_HOOK else "t-SNE"
-        raise FigureError(f"method {cls.name!r} exposes no {hook}(): no {figure} figure for it. Draw it for mpiqe "
-                          "or visual-only (run them with `python -m bench run ... --method mpiqe,visual-only "
-                          f"--save-checkpoints`), or give the method a {hook}() hook (docs/FIGURES.md).")
+        raise FigureError(
+            f"method {cls.name!r} exposes no {hook}(): no {figure} figure for it. Draw it for mpiqe "
+            "or visual-only (run them with `python -m bench run ... --method mpiqe,visual-only "
+            f"--save-checkpoints`), or give the method a {hook}() hook (docs/FIGURES.md)."
+        )
 
 
 # --- Grad-CAM -----------------------------------------------------------------------------------
@@ -80,10 +82,12 @@ def gradcam_target(method, layer: int | None = None) -> dict[str, Any]:
     blocks = net.visual.visual.transformer.resblocks
     index = -1 if layer is None else int(layer)
     if not -len(blocks) <= index < len(blocks):
-        raise FigureError(f"--layer {layer}: {method.name}'s image encoder has {len(blocks)} blocks; "
-                          f"choose -{len(blocks)}..{len(blocks) - 1}.")
+        raise FigureError(
+            f"--layer {layer}: {method.name}'s image encoder has {len(blocks)} blocks; "
+            f"choose -{len(blocks)}..{len(blocks) - 1}."
+        )
     index %= len(blocks)
-    skip = 1 + net.visual.n                      # [CLS] and the visual prompt tokens come before the patches
+    skip = 1 + net.visual.n  # [CLS] and the visual prompt tokens come before the patches
     gh, gw = net.visual.grid
 
     def reshape(tokens):
@@ -91,9 +95,14 @@ def gradcam_target(method, layer: int | None = None) -> dict[str, Any]:
         return patches.reshape(tokens.shape[0], gh, gw, tokens.shape[2]).permute(0, 3, 1, 2)
 
     size = int(method.settings()["crop_size"])
-    return dict(model=_mpiqe_score_module(net), layer=blocks[index].ln_1, reshape=reshape, input_size=(size, size),
-                layer_name=f"image encoder block {index} (of {len(blocks)}), its ln_1 output (patch tokens)",
-                output="the score head's output (decoder -> MLP head), before mapping back to the MOS scale")
+    return dict(
+        model=_mpiqe_score_module(net),
+        layer=blocks[index].ln_1,
+        reshape=reshape,
+        input_size=(size, size),
+        layer_name=f"image encoder block {index} (of {len(blocks)}), its ln_1 output (patch tokens)",
+        output="the score head's output (decoder -> MLP head), before mapping back to the MOS scale",
+    )
 
 
 # --- features -----------------------------------------------------------------------------------
@@ -117,11 +126,14 @@ def _mpiqe_features(method, images) -> dict[str, np.ndarray]:
     p = method.settings()
     net = method.model
     net.eval()
-    data = CropDataset(images.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False,
-                       seed=method.context.seed)          # the same crops the cell's predict() used
+    data = CropDataset(
+        images.records, n_crops=p["n_crops"], crop_size=p["crop_size"], train=False, seed=method.context.seed
+    )  # the same crops the cell's predict() used
     seen: dict[str, list] = {"decoder": [], "cls": []}
-    hooks = [net.decoder.head.register_forward_pre_hook(lambda m, a: seen["decoder"].append(a[0].float())),
-             net.decoder.register_forward_pre_hook(lambda m, a: seen["cls"].append(a[1][:, 0].float()))]
+    hooks = [
+        net.decoder.head.register_forward_pre_hook(lambda m, a: seen["decoder"].append(a[0].float())),
+        net.decoder.register_forward_pre_hook(lambda m, a: seen["cls"].append(a[1][:, 0].float())),
+    ]
     out = {"decoder": np.zeros((len(images), 0)), "cls": np.zeros((len(images), 0))}
     rows: dict[str, list] = {"decoder": [], "cls": []}
     try:

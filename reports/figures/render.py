@@ -29,8 +29,12 @@ def save(fig, stem: Path, formats, metadata: dict) -> list[Path]:
         if fmt == "png":
             meta = {"Title": metadata.get("title", stem.name), "Description": text, "Software": "biqa-bench"}
         else:
-            meta = {"Title": metadata.get("title", stem.name), "Subject": text, "Keywords": flat,
-                    "Creator": "biqa-bench"}
+            meta = {
+                "Title": metadata.get("title", stem.name),
+                "Subject": text,
+                "Keywords": flat,
+                "Creator": "biqa-bench",
+            }
         fig.savefig(path, dpi=150, bbox_inches="tight", metadata=meta)
         paths.append(path)
     plt().close(fig)

@@ -44,16 +44,24 @@ def embed(x: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, init: str =
     start = time.perf_counter()
     tsne = TSNE(n_components=2, perplexity=used, init=init, learning_rate="auto", random_state=int(seed))
     y = tsne.fit_transform(x)
-    return y, {"perplexity": used, "perplexity_asked": float(perplexity), "seed": int(seed), "init": init,
-               "kl_divergence": float(tsne.kl_divergence_), "seconds": time.perf_counter() - start}
+    return y, {
+        "perplexity": used,
+        "perplexity_asked": float(perplexity),
+        "seed": int(seed),
+        "init": init,
+        "kl_divergence": float(tsne.kl_divergence_),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def labels_of(images) -> dict[str, list[str]]:
     """Per image: its distortion class and its first scene (the primary one) by name, 'unlabelled' else."""
     from bench.labels import DISTORTION_CLASSES, SCENE_CLASSES
 
-    dist = [DISTORTION_CLASSES[r.distortion_class] if r.distortion_class is not None else "unlabelled"
-            for r in images.records]
+    dist = [
+        DISTORTION_CLASSES[r.distortion_class] if r.distortion_class is not None else "unlabelled"
+        for r in images.records
+    ]
     scene = [SCENE_CLASSES[r.scenes[0]] if r.scenes else "unlabelled" for r in images.records]
     return {"distortion": dist, "scene": scene}
 
@@ -62,8 +70,16 @@ def _categorical(ax, y: np.ndarray, labels: list[str], title: str) -> None:
     names = sorted(set(labels), key=lambda s: (s == "unlabelled", s))
     for i, name in enumerate(names):
         keep = np.array([lab == name for lab in labels])
-        ax.scatter(y[keep, 0], y[keep, 1], s=18, marker=MARKERS[i % len(MARKERS)], c=GREYS[i % len(GREYS)],
-                   edgecolors="black", linewidths=0.5, label=f"{name} ({int(keep.sum())})")
+        ax.scatter(
+            y[keep, 0],
+            y[keep, 1],
+            s=18,
+            marker=MARKERS[i % len(MARKERS)],
+            c=GREYS[i % len(GREYS)],
+            edgecolors="black",
+            linewidths=0.5,
+            label=f"{name} ({int(keep.sum())})",
+        )
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_title(title, fontsize=9)
 
