@@ -8,6 +8,7 @@ The images themselves are not here: the per-image presence check is switched off
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from scipy.stats import spearmanr
@@ -35,7 +36,8 @@ def real_root(shared_dir, tmp_path_factory):
         (root / spec.pyiqa_dir).mkdir()
     (root / "BID").mkdir()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(locate_mod, "_bad_images", lambda meta, deep, progress: [])
+        # the images are not here: none is bad, and no pixel modes were read
+        mp.setattr(locate_mod, "_bad_images", lambda meta, deep, progress: ([], Counter()))
         yield root
 
 
