@@ -162,7 +162,7 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 class ImageCache:
-    """Decoded pixels by (file content, resize). Picklable (a root folder only), so it travels into
+    """Decoded pixels by (file content, resize). Picklable (a root folder and a decoder name), so it travels into
     DataLoader workers; each process keeps its own hash memo and opens entries as memory maps."""
 
     def __init__(self, root: str | os.PathLike, reserve_bytes: int = RESERVE_BYTES, decoder: str | None = None):

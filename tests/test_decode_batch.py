@@ -127,6 +127,8 @@ def test_data_cache_command_decoder_choice(tmp_path, images, capsys, monkeypatch
     assert main([*args, "--decoder", "torchvision", "--batch", "2"]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["decoder"] == "torchvision" and facts["decoded_by"] == {"torchvision": len(plain), "pil": len(other)}
+    assert main([*args, "--decoder", "torchvision", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["missing"] == 0
     assert main(args) == 0  # auto -> pil: finds PIL's entries, not the torchvision ones
     auto = json.loads(capsys.readouterr().out)
     assert auto["decoder"] == "pil" and auto["already_cached"] == len(other) and auto["built"] == len(plain)

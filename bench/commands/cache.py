@@ -109,7 +109,7 @@ def cmd_cache(args) -> int:
         raise BenchError(f"{ic.ENV}=off disables the image cache; unset it (or set it to a folder) to build one.")
     if args.batch < 1:
         raise BenchError(f"--batch must be at least 1, got {args.batch}")
-    decoder, device = pick_decoder(args.decoder, args.device) if not args.dry_run else ("pil", "cpu")
+    decoder, device = pick_decoder(args.decoder, args.device)  # a dry run counts that decoder's entries too
     ds = load_dataset(args.name, **data_kwargs(args))
     cache = ic.ImageCache(root, decoder=decoder)
     paths = [r.path for r in ds.records]
@@ -128,6 +128,7 @@ def cmd_cache(args) -> int:
             "fits": plan["need_bytes"] + ic.RESERVE_BYTES <= free,
             "root": str(root),
             "resize": ic.resize_key(steps),
+            "decoder": decoder,
         }
         print(
             json.dumps(out, indent=2)
