@@ -22,6 +22,10 @@ alike): ``("min", N)`` short side at least N (aspect kept; only images smaller t
 ``("fixed", W, H)``. A step may end with its PIL filter, ``"bilinear"`` (torchvision's default, as the
 retrained baselines' recipes resize: ``methods/retrained/data.py``) or ``"bicubic"`` (the default, left
 out of the key). A resize that changes nothing for an image shares that image's raw entry.
+
+Decoders: entries are PIL's (libjpeg) unless the cache was built with another decoder
+(``bench data cache --decoder nvjpeg``: ``bench.decode_batch``); such an entry's key names its decoder, and a
+cache reads it only when its ``decoder`` says so ($BENCH_IMAGE_DECODER in runs), else PIL's entry.
 """
 
 from __future__ import annotations
@@ -44,10 +48,20 @@ RESERVE_BYTES = 1 << 30  # a lazy build never fills the disk past this much free
 KEY_VERSION = "v3"  # bump if the pixels an entry holds change meaning (v2: short side as torchvision;
 # v3: 16-bit/float images scaled, not clipped; a CRC-32 trailer after the pixels)
 FILTERS = ("bicubic", "bilinear")  # a resize step's PIL filter (bicubic unless the step names one)
+DECODER_ENV = "BENCH_IMAGE_DECODER"  # whose entries a run reads: pil (default), nvjpeg, torchvision
+DECODERS = ("pil", "nvjpeg", "torchvision")  # torchvision: its CPU decode_jpeg (libjpeg-turbo), batched
 
 
 class CacheDiskFull(BenchError):
     """The image cache would not fit on its disk."""
+
+
+def env_decoder() -> str:
+    """$BENCH_IMAGE_DECODER: whose entries a run reads (default pil)."""
+    name = os.environ.get(DECODER_ENV, "").strip().lower() or "pil"
+    if name not in DECODERS:
+        raise BenchError(f"{DECODER_ENV}={name!r}: use one of {', '.join(DECODERS)} (or unset it for pil)")
+    return name
 
 
 def default_root() -> Path | None:
@@ -148,27 +162,34 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 class ImageCache:
-    """Decoded pixels by (file content, resize). Picklable (a root folder only), so it travels into
+    """Decoded pixels by (file content, resize). Picklable (a root folder and a decoder name), so it travels into
     DataLoader workers; each process keeps its own hash memo and opens entries as memory maps."""
 
-    def __init__(self, root: str | os.PathLike, reserve_bytes: int = RESERVE_BYTES):
+    def __init__(self, root: str | os.PathLike, reserve_bytes: int = RESERVE_BYTES, decoder: str | None = None):
         self.root = Path(root).expanduser().absolute()
         self.reserve_bytes = int(reserve_bytes)
+        self.decoder = decoder or env_decoder()  # whose entries are read first (then PIL's)
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder {self.decoder!r}: use one of {DECODERS}")
         self.stats = {"hits": 0, "builds": 0, "rebuilt_bad": 0, "not_written_disk_full": 0}
 
     def __repr__(self) -> str:
-        return f"ImageCache({str(self.root)!r})"
+        return f"ImageCache({str(self.root)!r}, decoder={self.decoder!r})"
 
     def __getstate__(self):
-        return {"root": self.root, "reserve_bytes": self.reserve_bytes}
+        return {"root": self.root, "reserve_bytes": self.reserve_bytes, "decoder": self.decoder}
 
     def __setstate__(self, state):
-        self.__init__(state["root"], state["reserve_bytes"])
+        self.__init__(state["root"], state["reserve_bytes"], state.get("decoder", "pil"))
 
     # keys and paths
-    def entry_path(self, digest: str, steps: tuple[tuple, ...]) -> Path:
-        key = hashlib.sha256(f"{KEY_VERSION}|{digest}|{resize_key(steps)}".encode()).hexdigest()[:32]
+    def entry_path(self, digest: str, steps: tuple[tuple, ...], decoder: str = "pil") -> Path:
+        tag = "" if decoder == "pil" else f"|{decoder}"  # PIL's keys are those from before decoders had names
+        key = hashlib.sha256(f"{KEY_VERSION}|{digest}|{resize_key(steps)}{tag}".encode()).hexdigest()[:32]
         return self.root / key[:2] / f"{key}.npy"
+
+    def _decoders(self) -> tuple[str, ...]:
+        return (self.decoder, "pil") if self.decoder != "pil" else ("pil",)
 
     # reading
     def pixels(self, path: str | os.PathLike, resize=None, decode=None) -> np.ndarray:
@@ -183,23 +204,26 @@ class ImageCache:
         except FileNotFoundError:
             decode(path)  # raises the harness's "image file missing" error
             raise
-        if steps:
-            arr = self._read(self.entry_path(digest, steps))
-            if arr is not None:
-                return arr
-        raw_entry = self.entry_path(digest, ())
-        raw = self._read(raw_entry)
-        if raw is not None and target_size(raw.shape[1], raw.shape[0], steps) == (raw.shape[1], raw.shape[0]):
-            return raw
-        if raw is not None:  # resize from the cached decode: the same pixels as a fresh one
-            from PIL import Image
+        for decoder in self._decoders():
+            if steps:
+                arr = self._read(self.entry_path(digest, steps, decoder))
+                if arr is not None:
+                    return arr
+            raw = self._read(self.entry_path(digest, (), decoder))
+            if raw is not None and target_size(raw.shape[1], raw.shape[0], steps) == (raw.shape[1], raw.shape[0]):
+                return raw
+            if raw is not None:  # resize from the cached decode: the same pixels as a fresh one
+                from PIL import Image
 
-            img = Image.fromarray(np.asarray(raw))
-        else:
-            img = decode(path)
+                return self.store(path, Image.fromarray(np.asarray(raw)), steps, decoder)
+        return self.store(path, decode(path), steps, "pil")
+
+    def store(self, path: str | os.PathLike, img, steps: tuple[tuple, ...], decoder: str = "pil") -> np.ndarray:
+        """Resize ``img`` (``path`` decoded, an RGB PIL image) by ``steps`` and store it under ``decoder``'s key
+        (the raw entry when nothing changes); the stored pixels. The one store path of every decoder."""
         out = np.asarray(apply_resize(img, steps))
         unchanged = out.shape[:2] == (img.size[1], img.size[0])
-        self._write(raw_entry if unchanged else self.entry_path(digest, steps), out)
+        self._write(self.entry_path(file_digest(path), () if unchanged else steps, decoder), out)
         self.stats["builds"] += 1
         return out
 
@@ -221,7 +245,11 @@ class ImageCache:
     def contains(self, path: str | os.PathLike, resize=None) -> bool:
         steps = normalise_resize(resize)
         digest = file_digest(path)
-        for entry in ((self.entry_path(digest, steps),) if steps else ()) + (self.entry_path(digest, ()),):
+        for entry, resized in (
+            (self.entry_path(digest, s, d), s == steps)
+            for d in self._decoders()
+            for s in ((steps, ()) if steps else ((),))
+        ):
             try:
                 arr = np.load(entry, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError, EOFError):
@@ -229,10 +257,7 @@ class ImageCache:
             if (
                 _valid(entry, arr)
                 and _pixels_verified(entry, arr)
-                and (
-                    entry.name == self.entry_path(digest, steps).name
-                    or target_size(arr.shape[1], arr.shape[0], steps) == (arr.shape[1], arr.shape[0])
-                )
+                and (resized or target_size(arr.shape[1], arr.shape[0], steps) == (arr.shape[1], arr.shape[0]))
             ):
                 return True
         return False
@@ -364,10 +389,18 @@ def gib(n: int) -> str:
 
 
 def build(
-    cache: ImageCache, paths: Sequence[Path], resize=None, progress: bool = False, what: str = "", jobs: int = 1
+    cache: ImageCache,
+    paths: Sequence[Path],
+    resize=None,
+    progress: bool = False,
+    what: str = "",
+    jobs: int = 1,
+    device: str = "cpu",
+    batch: int = 32,
 ) -> dict:
-    """Build the entries of ``paths`` that are missing, after the free-space check, in ``jobs`` processes.
-    Returns facts (images, built, already_cached, bytes, seconds, root, not_written_disk_full)."""
+    """Build the entries of ``paths`` that are missing, after the free-space check, in ``jobs`` processes, or,
+    when ``cache.decoder`` is not PIL, JPEGs in batches on ``device`` (``bench.decode_batch``). Returns facts
+    (images, built, already_cached, bytes, seconds, root, not_written_disk_full, decoded_by)."""
     t0 = time.perf_counter()
     plan = plan_build(cache, paths, resize)
     check_free_space(cache.root, plan["need_bytes"], what or f"{len(paths)} images", cache.reserve_bytes)
@@ -375,8 +408,13 @@ def build(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(plan["todo"]), desc=f"caching {what}".strip(), unit="img", disable=not progress)
-    not_written = 0
-    if jobs > 1 and len(plan["todo"]) > 1:
+    not_written, decoded_by = 0, None
+    if cache.decoder != "pil":
+        from bench.decode_batch import build_batched
+
+        decoded_by = build_batched(cache, plan["todo"], normalise_resize(resize), device, batch, on_done=bar.update)
+        not_written = cache.stats["not_written_disk_full"]
+    elif jobs > 1 and len(plan["todo"]) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = [plan["todo"][i :: jobs * 4] for i in range(jobs * 4)]
@@ -398,6 +436,7 @@ def build(
         "seconds": time.perf_counter() - t0,
         "root": str(cache.root),
         "not_written_disk_full": not_written,
+        "decoded_by": decoded_by or {"pil": plan["missing"]},
     }
 
 

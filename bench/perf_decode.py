@@ -3,8 +3,9 @@ a device (CUDA: nvJPEG), images/s and how far the pixels differ (issue 23; ``scr
 
     python -m bench.perf_decode [--device cuda] [--n-images 64] [--batch 16]
 
-This only measures; ``bench data cache`` still decodes with PIL (a cache entry decoded by nvJPEG may differ by a
-level or two, so the cache key would have to name the decoder: not done yet).
+It also builds the decoded-image cache both ways (``cache_build``: PIL against ``bench.decode_batch`` on the
+device, the code ``bench data cache --decoder nvjpeg`` runs) and compares the entries: images whose pixels differ,
+the largest level difference and the share of pixel values that differ.
 """
 
 from __future__ import annotations
@@ -49,7 +50,36 @@ def compare_decoders(paths, device: str = "cpu", batch: int = 16, passes: int = 
         "identical_images": int(sum(not d.any() for d in diffs)),
         "max_abs_diff": int(max(d.max() for d in diffs)),
         "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
+        "differing_value_share": float(sum(int((d > 0).sum()) for d in diffs) / sum(d.size for d in diffs)),
     }
+
+
+def compare_cache_builds(paths, device: str = "cpu", batch: int = 16, resize=(("min", 224),)) -> dict:
+    """``bench.image_cache.build`` with PIL and with the batched decoder (nvjpeg on CUDA, torchvision on the CPU),
+    each into a fresh temporary cache: seconds, and how far the entries differ."""
+    import numpy as np
+
+    from bench import image_cache as ic
+
+    decoder = "nvjpeg" if str(device).startswith("cuda") else "torchvision"
+    out: dict = {"decoder": decoder, "device": device, "images": len(paths), "batch": batch}
+    with tempfile.TemporaryDirectory(prefix="bench-decode-cache-") as tmp:
+        caches = {name: ic.ImageCache(Path(tmp) / name, decoder=name) for name in ("pil", decoder)}
+        for name, cache in caches.items():
+            facts = ic.build(cache, paths, resize, device=device, batch=batch)
+            out[f"{name}_build_s"] = facts["seconds"]
+            out[f"{name}_decoded_by"] = facts["decoded_by"]
+        diffs = [
+            np.abs(
+                caches[decoder].pixels(p, resize).astype(np.int16) - caches["pil"].pixels(p, resize).astype(np.int16)
+            )
+            for p in paths
+        ]
+    out["speedup"] = out["pil_build_s"] / out[f"{decoder}_build_s"]
+    out["identical_entries"] = int(sum(not d.any() for d in diffs))
+    out["max_abs_diff"] = int(max(d.max() for d in diffs))
+    out["differing_value_share"] = float(sum(int((d > 0).sum()) for d in diffs) / sum(d.size for d in diffs))
+    return out
 
 
 def main(argv=None) -> int:
@@ -64,7 +94,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-decode-") as tmp:
         paths = koniq_like_jpegs(Path(tmp), args.n_images)
-        print(json.dumps(compare_decoders(paths, args.device, args.batch)))
+        facts = compare_decoders(paths, args.device, args.batch)
+        facts["cache_build"] = compare_cache_builds(paths, args.device, args.batch)
+        print(json.dumps(facts))
     return 0
 
 

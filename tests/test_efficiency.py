@@ -105,4 +105,6 @@ def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     }
     assert [r["method"] for r in summary["efficiency"]] == ["mpiqe", "visual-only"]
     assert summary["decode"]["images"] == 4 and summary["pipeline"]["by_workers"]
+    # the cache built by the batched decoder (torchvision on the CPU) holds PIL's pixels exactly (measured here)
+    assert summary["decode"]["cache_build"]["identical_entries"] == 4 and "cache build:" in proc.stdout
     assert "GPU CHECK PASSED" in proc.stdout

@@ -1,9 +1,11 @@
 """``bench data cache NAME``: build a dataset's decoded-image cache up front (runs also build it lazily).
 
-    python -m bench data cache koniq10k [--crop-size 224] [--resize short:512] [--dry-run] [--json]
+    python -m bench data cache koniq10k [--crop-size 224] [--resize short:512] [--decoder auto] [--dry-run] [--json]
 
 Checks the free disk first and says how much the cache needs; prints what it built, how long it
 took and how big it is. The cache lives in $BENCH_IMAGE_CACHE (default $BENCH_CACHE/images).
+--decoder auto decodes JPEGs with nvJPEG in batches on a CUDA device (``bench.decode_batch``), else with PIL;
+entries nvJPEG made are keyed with its name and runs read them only with BENCH_IMAGE_DECODER=nvjpeg.
 """
 
 from __future__ import annotations
@@ -34,7 +36,18 @@ def add_cache_parser(sub) -> None:
         metavar="short:N|WxH",
         help="a recipe's resize before cropping: short side to N, or a fixed WxH (default: none)",
     )
-    q.add_argument("--jobs", type=int, default=1, help="decoding processes (default 1)")
+    q.add_argument("--jobs", type=int, default=1, help="PIL decoding processes (default 1)")
+    q.add_argument(
+        "--decoder",
+        choices=("auto", "pil", "nvjpeg", "torchvision"),
+        default="auto",
+        help="auto (default): nvjpeg on a CUDA device where torchvision can decode JPEGs there, else pil; "
+        "torchvision: its CPU decode_jpeg in batches. Non-pil entries are keyed with the decoder's name",
+    )
+    q.add_argument(
+        "--device", default="auto", help="for --decoder nvjpeg/auto: auto (cuda when visible), cuda[:N], cpu"
+    )
+    q.add_argument("--batch", type=int, default=32, help="JPEGs per batched decode (default 32)")
     q.add_argument("--dry-run", action="store_true", help="only say what is cached, what is missing and its size")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_cache)
@@ -68,6 +81,24 @@ def parse_resize(text: str | None, crop_size: int) -> tuple:
         raise BenchError(f"{exc}") from None
 
 
+def pick_decoder(choice: str, device: str) -> tuple[str, str]:
+    """--decoder and --device as (decoder, device); a clear error when nvjpeg is asked for and cannot run."""
+    from bench.decode_batch import nvjpeg_available, resolve_decoder
+    from bench.devices import check_device, visible_gpus
+
+    check_device(device, backend="dask")  # the form only: a missing GPU is said below, with the fix
+    if device == "auto":
+        device = "cuda" if choice in ("auto", "nvjpeg") and visible_gpus() else "cpu"
+    if choice == "torchvision":
+        return choice, "cpu"
+    if choice == "nvjpeg" and not nvjpeg_available(device):
+        raise BenchError(
+            f"--decoder nvjpeg: torchvision cannot decode JPEGs on {device!r} here (it needs a CUDA device and a "
+            "CUDA build of torchvision); use --decoder pil (or auto, which falls back to pil)."
+        )
+    return resolve_decoder(choice, device), device
+
+
 def cmd_cache(args) -> int:
     from bench import image_cache as ic
     from bench.datasets import data_kwargs, load_dataset
@@ -76,8 +107,11 @@ def cmd_cache(args) -> int:
     root = ic.default_root()
     if root is None:
         raise BenchError(f"{ic.ENV}=off disables the image cache; unset it (or set it to a folder) to build one.")
+    if args.batch < 1:
+        raise BenchError(f"--batch must be at least 1, got {args.batch}")
+    decoder, device = pick_decoder(args.decoder, args.device)  # a dry run counts that decoder's entries too
     ds = load_dataset(args.name, **data_kwargs(args))
-    cache = ic.ImageCache(root)
+    cache = ic.ImageCache(root, decoder=decoder)
     paths = [r.path for r in ds.records]
     what = f"{ds.dataset.name} ({len(paths)} images)"
     if args.dry_run:
@@ -94,6 +128,7 @@ def cmd_cache(args) -> int:
             "fits": plan["need_bytes"] + ic.RESERVE_BYTES <= free,
             "root": str(root),
             "resize": ic.resize_key(steps),
+            "decoder": decoder,
         }
         print(
             json.dumps(out, indent=2)
@@ -105,9 +140,16 @@ def cmd_cache(args) -> int:
     if args.jobs < 1:
         raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
     facts = ic.build(
-        cache, paths, steps, progress=sys.stderr.isatty() and not args.json, what=ds.dataset.name, jobs=args.jobs
+        cache,
+        paths,
+        steps,
+        progress=sys.stderr.isatty() and not args.json,
+        what=ds.dataset.name,
+        jobs=args.jobs,
+        device=device,
+        batch=args.batch,
     )
-    facts.update(dataset=ds.dataset.name, resize=ic.resize_key(steps))
+    facts.update(dataset=ds.dataset.name, resize=ic.resize_key(steps), decoder=decoder, device=device)
     lost = facts["not_written_disk_full"]
     facts["stored"] = facts["built"] - lost
     if args.json:
@@ -123,5 +165,6 @@ def cmd_cache(args) -> int:
     print(
         f"{what}: {facts['built']} decoded and stored, {facts['already_cached']} already cached, "
         f"{ic.gib(facts['bytes'])} in {facts['root']}, {facts['seconds']:.1f} s"
+        + (f"; decoded by {facts['decoded_by']} on {device}" if decoder != "pil" else "")
     )
     return 0
