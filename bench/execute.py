@@ -214,6 +214,7 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         cell_scope.enter_context(cell_threads(threads))
         numerics = (cell.training_options.get("precision", "auto"), cell.training_options.get("deterministic", False))
         cell_scope.enter_context(cell_numerics(*numerics))
+        cell_scope.enter_context(image_cache.cell_decoder(cell.training_options.get("image_decoder", "pil")))
         seed_everything(method_seed)
         method = cls(params, context)
         t0 = time.perf_counter()

@@ -30,6 +30,7 @@ cache reads it only when its ``decoder`` says so ($BENCH_IMAGE_DECODER in runs),
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -62,6 +63,21 @@ def env_decoder() -> str:
     if name not in DECODERS:
         raise BenchError(f"{DECODER_ENV}={name!r}: use one of {', '.join(DECODERS)} (or unset it for pil)")
     return name
+
+
+@contextlib.contextmanager
+def cell_decoder(name: str):
+    """$BENCH_IMAGE_DECODER = the cell's decoder while it runs (the planner put a non-PIL one in the cell's key),
+    whatever the worker's own environment says, then as before."""
+    saved = os.environ.get(DECODER_ENV)
+    os.environ[DECODER_ENV] = name
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(DECODER_ENV, None)
+        else:
+            os.environ[DECODER_ENV] = saved
 
 
 def default_root() -> Path | None:

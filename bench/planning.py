@@ -120,6 +120,10 @@ def plan(
     n_splits, test_fraction = proto.n_splits_for(opts), proto.test_fraction_for(opts)
     proto.check_training_options(opts)
     training_options = opts.training_options()
+    from bench.image_cache import env_decoder
+
+    if env_decoder() != "pil":  # cached pixels of another JPEG decoder may differ from PIL's: its own cells (and keys)
+        training_options["image_decoder"] = env_decoder()
 
     datasets: dict[str, Any] = {}
 

@@ -143,3 +143,25 @@ def test_torchvision_cpu_decode_is_pil_on_an_in_memory_jpeg():
     (got,) = decode_batch([buf.getvalue()], "cpu")
     want = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
     assert np.array_equal(got, want)
+
+
+def test_a_non_pil_decoder_is_in_the_cell_key_and_the_worker_follows_the_cell(monkeypatch):
+    """Cells that read nvJPEG/torchvision pixels may score differently: they are their own cells (key), and the
+    worker uses the decoder the cell names, not whatever its environment says."""
+    import os
+
+    from bench.image_cache import DECODER_ENV, cell_decoder
+    from bench.runner import plan
+    from protocols import Options
+
+    monkeypatch.delenv(DECODER_ENV, raising=False)
+    (pil,) = plan("intra", ["nss-svr"], Options(data="demo", datasets=("demo-a",), n_splits=1))
+    monkeypatch.setenv(DECODER_ENV, "torchvision")
+    (tv,) = plan("intra", ["nss-svr"], Options(data="demo", datasets=("demo-a",), n_splits=1))
+    assert (
+        "image_decoder" not in pil.cell.training_options and tv.cell.training_options["image_decoder"] == "torchvision"
+    )
+    assert pil.cell.key != tv.cell.key
+    with cell_decoder(pil.cell.training_options.get("image_decoder", "pil")):
+        assert os.environ[DECODER_ENV] == "pil"
+    assert os.environ[DECODER_ENV] == "torchvision"
