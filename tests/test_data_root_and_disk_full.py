@@ -55,7 +55,7 @@ def test_data_cache_on_a_disk_that_fills_during_the_build_fails_saying_so(tmp_pa
     (tmp_path / "mine" / "scores.csv").write_text("file,mos\n" + "".join(f"{i}.png,3\n" for i in range(8)))
     write_spec(tmp_path, SPEC)
     monkeypatch.setenv(ic.ENV, str(small_disk / "cache"))
-    monkeypatch.setattr(ic.ImageCache.__init__, "__defaults__", (0,))  # no 1 GiB reserve on a 4 MiB disk
+    monkeypatch.setattr(ic.ImageCache.__init__, "__defaults__", (0, None))  # no 1 GiB reserve on a 4 MiB disk
     real_sweep = ic.ImageCache.sweep_temp
 
     def another_process_fills_the_disk(self, *a):  # after the check up front, before the first write
