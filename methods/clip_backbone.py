@@ -146,7 +146,7 @@ def _missing_message(backbone: str, tag: str, filename: str, weights_dir: Path |
     return msg + (f" Cause: {cause}" if cause else "")
 
 
-def _check_backbone(backbone: str) -> None:
+def check_backbone(backbone: str) -> None:
     import open_clip
 
     if backbone in local_config_names():
@@ -226,7 +226,7 @@ def create_clip(
     quick_gelu: bool | None = None,
 ):
     """Build an open_clip CLIP model in eval mode. Returns ``(model, ClipInfo)``."""
-    _check_backbone(backbone)
+    check_backbone(backbone)
     import open_clip
 
     weights_dir = Path(weights_dir) if weights_dir else None

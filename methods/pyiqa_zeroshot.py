@@ -43,33 +43,38 @@ NOT_PER_IMAGE = {
 
 # Weight files each metric loads (pyiqa release files, torchvision / timm backbones, OpenAI CLIP).
 # Metrics not listed here still run; their files are named by the error if one is missing.
-_P, _TV, _CLIP, _TIMM = "pyiqa", "torchvision", "clip", "timm"
+PYIQA, TORCHVISION, OPENAI_CLIP, TIMM = "pyiqa", "torchvision", "clip", "timm"
 METRIC_WEIGHTS: dict[str, list[tuple[str, str]]] = {
-    "niqe": [(_P, "niqe_modelparameters.mat")],
-    "niqe_matlab": [(_P, "niqe_matlab_params.mat")],
-    "ilniqe": [(_P, "ILNIQE_templateModel.mat")],
-    "brisque": [(_P, "brisque_svm_weights.pth")],
-    "brisque_matlab": [(_P, "brisque_matlab.mat")],
-    "dbcnn": [(_TV, "vgg16"), (_P, "DBCNN_scnn-7ea73d75.pth"), (_P, "DBCNN_KonIQ10k-2de81c0a.pth")],
-    "hyperiqa": [(_TIMM, "timm/resnet50.a1_in1k"), (_P, "HyperIQA-resnet50-koniq10k-c96c41b1.pth")],
-    "tres": [(_TV, "resnet50"), (_P, "tres_koniq-f0502926.pth")],
-    "tres-flive": [(_TV, "resnet50"), (_P, "tres_flive-09b0de5b.pth")],
-    "musiq": [(_P, "musiq_koniq_ckpt-e95806b9.pth")],
-    "musiq-ava": [(_P, "musiq_ava_ckpt-e8d3f067.pth")],
-    "musiq-spaq": [(_P, "musiq_spaq_ckpt-358bb6af.pth")],
-    "musiq-paq2piq": [(_P, "musiq_paq2piq_ckpt-364c0c84.pth")],
-    "liqe": [(_CLIP, "ViT-B/32"), (_P, "liqe_koniq.pt")],
-    "liqe_mix": [(_CLIP, "ViT-B/32"), (_P, "liqe_mix.pt")],
-    "clipiqa": [(_CLIP, "RN50")],
-    "clipiqa+": [(_CLIP, "RN50"), (_P, "CLIP-IQA%2B_learned_prompts-603f3273.pth")],
-    "metaiqa": [(_P, "Metaiqa_livec.pth")],
-    "unique": [(_TV, "resnet34"), (_P, "UNIQUE.pt")],
-    "paq2piq": [(_TV, "resnet18"), (_P, "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")],
+    "niqe": [(PYIQA, "niqe_modelparameters.mat")],
+    "niqe_matlab": [(PYIQA, "niqe_matlab_params.mat")],
+    "ilniqe": [(PYIQA, "ILNIQE_templateModel.mat")],
+    "brisque": [(PYIQA, "brisque_svm_weights.pth")],
+    "brisque_matlab": [(PYIQA, "brisque_matlab.mat")],
+    "dbcnn": [(TORCHVISION, "vgg16"), (PYIQA, "DBCNN_scnn-7ea73d75.pth"), (PYIQA, "DBCNN_KonIQ10k-2de81c0a.pth")],
+    "hyperiqa": [(TIMM, "timm/resnet50.a1_in1k"), (PYIQA, "HyperIQA-resnet50-koniq10k-c96c41b1.pth")],
+    "tres": [(TORCHVISION, "resnet50"), (PYIQA, "tres_koniq-f0502926.pth")],
+    "tres-flive": [(TORCHVISION, "resnet50"), (PYIQA, "tres_flive-09b0de5b.pth")],
+    "musiq": [(PYIQA, "musiq_koniq_ckpt-e95806b9.pth")],
+    "musiq-ava": [(PYIQA, "musiq_ava_ckpt-e8d3f067.pth")],
+    "musiq-spaq": [(PYIQA, "musiq_spaq_ckpt-358bb6af.pth")],
+    "musiq-paq2piq": [(PYIQA, "musiq_paq2piq_ckpt-364c0c84.pth")],
+    "liqe": [(OPENAI_CLIP, "ViT-B/32"), (PYIQA, "liqe_koniq.pt")],
+    "liqe_mix": [(OPENAI_CLIP, "ViT-B/32"), (PYIQA, "liqe_mix.pt")],
+    "clipiqa": [(OPENAI_CLIP, "RN50")],
+    "clipiqa+": [(OPENAI_CLIP, "RN50"), (PYIQA, "CLIP-IQA%2B_learned_prompts-603f3273.pth")],
+    "metaiqa": [(PYIQA, "Metaiqa_livec.pth")],
+    "unique": [(TORCHVISION, "resnet34"), (PYIQA, "UNIQUE.pt")],
+    "paq2piq": [(TORCHVISION, "resnet18"), (PYIQA, "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")],
 }
 
 
 def weight_specs(entries: list[tuple[str, str]], weights_dir: Path | None) -> list[WeightSpec]:
-    make = {_P: W.pyiqa_weight, _TV: W.torchvision_weight, _CLIP: W.pyiqa_clip_weight, _TIMM: W.timm_weight}
+    make = {
+        PYIQA: W.pyiqa_weight,
+        TORCHVISION: W.torchvision_weight,
+        OPENAI_CLIP: W.pyiqa_clip_weight,
+        TIMM: W.timm_weight,
+    }
     return [make[kind](arg, weights_dir) for kind, arg in entries]
 
 

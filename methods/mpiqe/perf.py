@@ -101,9 +101,9 @@ def run_perf(
 
     cfg = open_clip.get_model_config(backbone)
     if cfg is None:
-        from methods.clip_backbone import _check_backbone
+        from methods.clip_backbone import check_backbone
 
-        _check_backbone(backbone)  # raises with did-you-mean
+        check_backbone(backbone)  # raises with did-you-mean
     size = cfg["vision_cfg"]["image_size"]
     size = size[0] if isinstance(size, (list, tuple)) else int(size)
     values = dict(backbone=backbone, pretrained=pretrained, crop_size=size)

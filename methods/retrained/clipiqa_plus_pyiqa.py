@@ -10,7 +10,7 @@ RN50 with positional embedding, 16 learned context tokens, Adam lr 2e-3, CosineA
 
 from __future__ import annotations
 
-from methods.pyiqa_zeroshot import _CLIP
+from methods.pyiqa_zeroshot import OPENAI_CLIP
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch
 from methods.retrained.recipe import fixed, recipe_dataclass
 
@@ -47,7 +47,7 @@ class CLIPIQAPlusPyiqa(PyiqaRetrained):
         "demo": {**DEMO, "crop_size": 224, "test_mode": "crops"},
         "ci": {**CI, "crop_size": 64, "test_mode": "crops"},
     }
-    weights = [(_CLIP, "RN50")]
+    weights = [(OPENAI_CLIP, "RN50")]
     sources = {
         "optimizer, schedule": f"{YML}: Adam lr 2e-3, CosineAnnealingLR T_max 50 eta_min 0, total_epoch 50",
         "batch, crop, flip": f"{YML}: batch_size_per_gpu 8, random_crop 384, hflip",

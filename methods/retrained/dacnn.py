@@ -17,7 +17,7 @@ from typing import Any
 from bench.errors import BenchError
 from methods import weights as W
 from methods.base import WeightSpec
-from methods.pyiqa_zeroshot import _TV, weight_specs
+from methods.pyiqa_zeroshot import TORCHVISION, weight_specs
 from methods.retrained.engine import TrainedRegressor
 from methods.retrained.pyiqa_common import CI, DEMO
 from methods.retrained.recipe import Phase, fixed, recipe_dataclass, standard_phases
@@ -140,7 +140,7 @@ class DACNN(TrainedRegressor):
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
-        specs = weight_specs([(_TV, "efficientnet_b0")], weights_dir)
+        specs = weight_specs([(TORCHVISION, "efficientnet_b0")], weights_dir)
         return specs + ([cls.sdanet_weight(weights_dir)] if params.sdanet == "official" else [])
 
     # --- recipe ---

@@ -8,7 +8,7 @@ on LIVE; CSIQ / TID2013 train on the whole image) + horizontal flip; the test is
 
 from __future__ import annotations
 
-from methods.pyiqa_zeroshot import _P, _TV
+from methods.pyiqa_zeroshot import PYIQA, TORCHVISION
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
 from methods.retrained.recipe import fixed, recipe_dataclass
 
@@ -51,7 +51,7 @@ class DBCNN(PyiqaRetrained):
         "demo": {**DEMO, "head_epochs": 1, "epochs": 1, "crop_size": 224},
         "ci": {**CI, "crop_size": 64, "train_crops": 1, "test_mode": "crops"},
     }
-    weights = [(_TV, "vgg16"), (_P, "DBCNN_scnn-7ea73d75.pth")]
+    weights = [(TORCHVISION, "vgg16"), (PYIQA, "DBCNN_scnn-7ea73d75.pth")]
     sources = {
         "phases": f"{SRC} main(): options['fc']=True with base_lr 1e-3, then fc=False with base_lr 1e-5",
         "head phase": f"{SRC} DBCNNManager: SGD(fc, lr, momentum=0.9, weight_decay) ; --epochs 50, --batch_size 8, "

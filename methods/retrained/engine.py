@@ -45,7 +45,7 @@ import numpy as np
 from bench.records import ImageSet
 from methods.base import Method
 from methods.retrained.data import PatchDataset, apply_resize, resized_size, target_scaling  # noqa: F401
-from methods.retrained.losses import _phi, fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss  # noqa: F401
+from methods.retrained.losses import fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss, std_normal_cdf  # noqa: F401
 from methods.retrained.recipe import Recipe, RecipeParams, describe_test, recipe_dataclass, standard_phases  # noqa: F401
 
 

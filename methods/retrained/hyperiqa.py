@@ -8,7 +8,7 @@ KonIQ-10k resized to (h, w) = (512, 384) and BID to (512, 512) before cropping, 
 
 from __future__ import annotations
 
-from methods.pyiqa_zeroshot import _TIMM
+from methods.pyiqa_zeroshot import TIMM
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
 from methods.retrained.recipe import Phase, fixed, recipe_dataclass, standard_phases
 
@@ -53,7 +53,7 @@ class HyperIQA(PyiqaRetrained):
     Params = HyperIQAParams
     resize_by_dataset = RESIZE
     presets = {"paper": {}, "demo": {**DEMO, "scheduler": "none"}, "ci": {**CI, "scheduler": "none"}}
-    weights = [(_TIMM, "timm/resnet50.a1_in1k")]
+    weights = [(TIMM, "timm/resnet50.a1_in1k")]
     sources = {
         "train crops per image": f"{SRC} train_test_IQA.py --train_patch_num 25; folders.py appends each image "
         "patch_num times (each a sample with its own RandomCrop)",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from methods.pyiqa_zeroshot import _CLIP
+from methods.pyiqa_zeroshot import OPENAI_CLIP
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
 from methods.retrained.recipe import Phase, recipe_dataclass, short_side, standard_phases
 
@@ -64,7 +64,7 @@ class LIQE(PyiqaRetrained):
         "demo": {**DEMO, "scheduler": "cosine", "steps_per_epoch": 0},
         "ci": {**CI, "scheduler": "none", "steps_per_epoch": 0},
     }
-    weights = [(_CLIP, "ViT-B/32")]
+    weights = [(OPENAI_CLIP, "ViT-B/32")]
     sources = {
         "optimizer": f"{SRC} train_liqe_single.py: AdamW(model.parameters(), lr=initial_lr 5e-6, weight_decay=0.001)",
         "schedule": f"{SRC} train_liqe_single.py: CosineAnnealingLR(T_max=5), scheduler.step() per epoch, "

@@ -18,7 +18,7 @@ def plcc_loss(pred, target):
     return (1 - r) / 2
 
 
-def _phi(x):
+def std_normal_cdf(x):
     import torch
 
     return 0.5 * (1 + torch.erf(x / np.sqrt(2.0)))
@@ -33,8 +33,8 @@ def fidelity_loss(pred, target, target_prob=None, pred_scale: float = float(np.s
     i, j = torch.triu_indices(len(pred), len(pred), offset=1)
     if len(i) == 0:
         return (pred * 0).sum()
-    p = _phi((pred[i] - pred[j]) / pred_scale)
-    q = target_prob if target_prob is not None else _phi((target[i] - target[j]) / np.sqrt(2.0))
+    p = std_normal_cdf((pred[i] - pred[j]) / pred_scale)
+    q = target_prob if target_prob is not None else std_normal_cdf((target[i] - target[j]) / np.sqrt(2.0))
     eps = 1e-8
     return (1 - torch.sqrt(p * q + eps) - torch.sqrt((1 - p) * (1 - q) + eps)).mean()
 

@@ -11,7 +11,7 @@ head ends in a sigmoid); test: the image rescaled to 224x224.
 from __future__ import annotations
 
 from methods import weights as W
-from methods.pyiqa_zeroshot import _P
+from methods.pyiqa_zeroshot import PYIQA
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
 from methods.retrained.recipe import Phase, fixed, recipe_dataclass, standard_phases
 
@@ -63,7 +63,7 @@ class MetaIQA(PyiqaRetrained):
     # 2: [0, 1] targets for the sigmoid head (were standardised), strict prior, resized full test
     Params = MetaIQAParams
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
-    weights = [(_P, "Metaiqa_prior.pth")]
+    weights = [(PYIQA, "Metaiqa_prior.pth")]
     sources = {
         "optimizer": f"{SRC}: optim.Adam(model.parameters(), lr=1e-4, weight_decay=0) -- one group, ResNet and head",
         "schedule": f"{SRC} exp_lr_scheduler(lr_decay_epoch=10): every epoch lr *= 0.8 ** (epoch // 10) (compounds)",

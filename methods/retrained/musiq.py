@@ -11,7 +11,7 @@ whole image, as the paper and pyiqa's evaluation do.
 from __future__ import annotations
 
 from methods import weights as W
-from methods.pyiqa_zeroshot import _P
+from methods.pyiqa_zeroshot import PYIQA
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
 from methods.retrained.recipe import recipe_dataclass
 
@@ -44,7 +44,7 @@ class MUSIQ(PyiqaRetrained):
         "demo": {**DEMO, "crop_size": 224, "test_mode": "crops"},
         "ci": {**CI, "crop_size": 64, "test_mode": "crops"},
     }
-    weights = [(_P, "musiq_imagenet_pretrain-51d9b0a5.pth")]
+    weights = [(PYIQA, "musiq_imagenet_pretrain-51d9b0a5.pth")]
     sources = {
         "optimizer, schedule, loss": "MUSIQ paper Sec. 4.1: SGD momentum 0.9, cosine learning-rate decay, L2 loss",
         "flip": "MUSIQ paper Sec. 4.1: random horizontal flipping",

@@ -11,7 +11,7 @@ Test: the whole image, as the released model scores it.
 
 from __future__ import annotations
 
-from methods.pyiqa_zeroshot import _TV
+from methods.pyiqa_zeroshot import TORCHVISION
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
 from methods.retrained.recipe import recipe_dataclass
 
@@ -46,7 +46,7 @@ class PaQ2PiQ(PyiqaRetrained):
     version = "3"  # 3: fastai v1 fit(10) defaults (AdamW wd 1e-2, 3e-4 / 3e-3 constant, raw MOS, no flip)
     Params = PaQ2PiQParams
     presets = {"paper": {}, "demo": {**DEMO, "test_mode": "crops"}, "ci": {**CI, "crop_size": 64, "test_mode": "crops"}}
-    weights = [(_TV, "resnet18")]
+    weights = [(TORCHVISION, "resnet18")]
     sources = {
         "epochs, batch": f"{SRC}: released RoIPoolModel-fit.10.bs.120.pth; fastiqa/gui/qmap_browser.py "
         "'CVPR2020/fit(10,bs=120)'; README: learn.fit(10)",

@@ -10,7 +10,7 @@ relative-ranking triplets (batch min / second min / max and max / second max / m
 
 from __future__ import annotations
 
-from methods.pyiqa_zeroshot import _TV
+from methods.pyiqa_zeroshot import TORCHVISION
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
 from methods.retrained.recipe import fixed, recipe_dataclass
 
@@ -65,7 +65,7 @@ class TReS(PyiqaRetrained):
     Params = TReSParams
     resize_by_dataset = RESIZE
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
-    weights = [(_TV, "resnet50")]
+    weights = [(TORCHVISION, "resnet50")]
     sources = {
         "train crops per image": f"{SRC} args.py --train_patch_num 50 (folders.py: patch_num samples per image)",
         "test crops": f"{SRC} args.py --test_patch_num 50; models.py TReS.test averages them",

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from methods.pyiqa_zeroshot import _TV
+from methods.pyiqa_zeroshot import TORCHVISION
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, split_params
 from methods.retrained.recipe import (
     Phase,
@@ -85,7 +85,7 @@ class UNIQUE(PyiqaRetrained):
         },
         "ci": {**CI, "train_crops": 1, "crop_size": 64, "scheduler": "none", "test_mode": "crops"},
     }
-    weights = [(_TV, "resnet34")]
+    weights = [(TORCHVISION, "resnet34")]
     sources = {
         "pairs": f"{SRC} IQA_database/data_all.m: num_selection 10000 x (kadid 5, live 2.5, csiq 3.5, tid 3, bid 2, "
         "clive 4, koniq 9); data_<set>.m: rng(0), randperm over all pairs of the split's training images, "
@@ -301,14 +301,14 @@ def pair_losses(mean, std, y, y_std=None, margin: float = 0.025) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from methods.retrained.losses import _phi
+    from methods.retrained.losses import std_normal_cdf
 
     var = std[:, 0] ** 2 + std[:, 1] ** 2 + 1e-8
-    p = _phi((mean[:, 0] - mean[:, 1]) / torch.sqrt(var.detach()))
+    p = std_normal_cdf((mean[:, 0] - mean[:, 1]) / torch.sqrt(var.detach()))
     if y_std is None:
         g = (y[:, 0] > y[:, 1]).to(p.dtype)
     else:
-        g = _phi((y[:, 0] - y[:, 1]) / (torch.sqrt(y_std[:, 0] ** 2 + y_std[:, 1] ** 2) + 1e-8))
+        g = std_normal_cdf((y[:, 0] - y[:, 1]) / (torch.sqrt(y_std[:, 0] ** 2 + y_std[:, 1] ** 2) + 1e-8))
     eps = 1e-8
     terms = {"fidelity": (1 - torch.sqrt(p * g + eps) - torch.sqrt((1 - p) * (1 - g) + eps)).mean()}
     if y_std is not None:
