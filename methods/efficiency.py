@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -298,9 +299,7 @@ def fake_weights_home() -> Path | None:
     from tests.fake_weights import make_fake_cache
 
     home = Path(tempfile.mkdtemp(prefix="bench-efficiency-fake-weights-"))
-    return make_fake_cache(
-        home, full_clip=True
-    )  # full-size CLIP files: the real architecture  # full-size CLIP files: the real architecture
+    return make_fake_cache(home, full_clip=True)  # full-size CLIP files: the real architecture
 
 
 def measure(
@@ -316,43 +315,55 @@ def measure(
     """One record per method, each measured in its own process (its own peak memory; a crash costs one row).
     Real weight files first; where building with them fails, again with fake ones in a private TORCH_HOME."""
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else (lambda m: None)
-    records, fake_home = [], None
-    for name in names:
-        rec = None
-        for weights in ("real", "fake"):
-            env = dict(os.environ)
-            if weights == "fake":
-                fake_home = fake_home or fake_weights_home()
-                if fake_home is None:
-                    break
-                env.update(TORCH_HOME=str(fake_home), HF_HOME=str(fake_home / "hf"), HF_HUB_OFFLINE="1")
-            say(f"efficiency: {name} ({weights} weights) ...")
-            args = json.dumps([name, device, preset, overrides or {}, repeats, train_batch, weights])
-            code = (
-                "import json, sys; from methods.efficiency import measure_one; "
-                "a = json.loads(sys.argv[1]); print('EFFICIENCY ' + json.dumps(measure_one(*a)))"
+    records, fake = [], {}
+    try:
+        for name in names:
+            records.append(
+                _measure_in_process(name, device, preset, overrides, repeats, train_batch, timeout_s, say, fake)
             )
-            try:
-                out = subprocess.run(
-                    [sys.executable, "-c", code, args],
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                    timeout=timeout_s,
-                    cwd=str(Path(__file__).resolve().parents[1]),
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                rec = {"method": name, "device": device, "error": f"timed out after {timeout_s:.0f} s"}
-                break
-            line = [ln for ln in out.stdout.splitlines() if ln.startswith("EFFICIENCY ")]
-            if out.returncode == 0 and line:
-                rec = json.loads(line[-1][len("EFFICIENCY ") :])
-                break
-            err = (out.stderr.strip().splitlines() or ["no output"])[-1]
-            rec = {"method": name, "device": device, "error": err[:300]}
-        records.append(rec)
+    finally:  # the fake files are a few hundred MB (full-size CLIP): never left behind in the temp folder
+        if fake.get("home") is not None:
+            shutil.rmtree(fake["home"], ignore_errors=True)
     return records
+
+
+def _measure_in_process(name, device, preset, overrides, repeats, train_batch, timeout_s, say, fake: dict) -> dict:
+    """One method's record from a fresh process: real weights first, then fake ones (made once, in ``fake``)."""
+    rec = None
+    for weights in ("real", "fake"):
+        env = dict(os.environ)
+        if weights == "fake":
+            if "home" not in fake:
+                fake["home"] = fake_weights_home()
+            if fake["home"] is None:
+                break
+            env.update(TORCH_HOME=str(fake["home"]), HF_HOME=str(fake["home"] / "hf"), HF_HUB_OFFLINE="1")
+        say(f"efficiency: {name} ({weights} weights) ...")
+        args = json.dumps([name, device, preset, overrides or {}, repeats, train_batch, weights])
+        code = (
+            "import json, sys; from methods.efficiency import measure_one; "
+            "a = json.loads(sys.argv[1]); print('EFFICIENCY ' + json.dumps(measure_one(*a)))"
+        )
+        try:
+            out = subprocess.run(
+                [sys.executable, "-c", code, args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=timeout_s,
+                cwd=str(Path(__file__).resolve().parents[1]),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            rec = {"method": name, "device": device, "error": f"timed out after {timeout_s:.0f} s"}
+            break
+        line = [ln for ln in out.stdout.splitlines() if ln.startswith("EFFICIENCY ")]
+        if out.returncode == 0 and line:
+            rec = json.loads(line[-1][len("EFFICIENCY ") :])
+            break
+        err = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        rec = {"method": name, "device": device, "error": err[:300]}
+    return rec
 
 
 def format_table(records: list[dict]) -> str:

@@ -108,3 +108,28 @@ def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     # the cache built by the batched decoder (torchvision on the CPU) holds PIL's pixels exactly (measured here)
     assert summary["decode"]["cache_build"]["identical_entries"] == 4 and "cache build:" in proc.stdout
     assert "GPU CHECK PASSED" in proc.stdout
+
+
+def test_the_fake_weight_folder_is_removed_after_measuring(tmp_path, monkeypatch):
+    """The fake files are up to 1 GB (full-size CLIP): `perf --methods` leaves none behind, even when a
+    measurement raises."""
+    from methods import efficiency
+
+    home = tmp_path / "fake-home"
+
+    def needs_fakes(name, *args):
+        fake = args[-1]
+        if "home" not in fake:
+            home.mkdir()
+            (home / "weights.pth").write_bytes(b"x" * 1024)
+            fake["home"] = home
+        if name == "boom":
+            raise RuntimeError("boom")
+        return {"method": name}
+
+    monkeypatch.setattr(efficiency, "_measure_in_process", needs_fakes)
+    assert efficiency.measure(["a", "b"]) == [{"method": "a"}, {"method": "b"}]
+    assert not home.exists()
+    with pytest.raises(RuntimeError):
+        efficiency.measure(["a", "boom"])
+    assert not home.exists()
