@@ -1,22 +1,23 @@
-"""Protocols -> cells -> results, by role (this module re-exports their public names, so that
-``from bench.runner import plan, run_tasks, WorkerConfig, Task`` keeps working):
+"""Compatibility: the runner is now the run floor, ``bench/run/``. This module re-exports its public names, so that
+``from bench.runner import plan, run_tasks, WorkerConfig, Task`` keeps working; new code imports from the module
+that owns each name:
 
-    bench/planning.py   ``plan()``: datasets, splits, methods, variants and seeds -> ``Task``s; ``select()``
-    bench/execute.py    ``execute_task()``: one cell in a worker -> a result (never raises); ``WorkerConfig``
-    bench/devices.py    the device of a cell: GPUs counted without torch, one GPU claimed per worker
-    bench/backends.py   ``run_tasks()``: joblib (loky / threading / sequential), Dask, Slurm; stores each result
-    bench/workers.py    cells that kill their worker process: named, retried alone once, then a failure record
-    bench/summary.py    the medians table printed at the end
+    bench/run/planning.py   ``plan()``: datasets, splits, methods, variants and seeds -> ``Task``s; ``select()``
+    bench/run/execute.py    ``execute_task()``: one cell in a worker -> a result (never raises); ``WorkerConfig``
+    bench/run/devices.py    the device of a cell: GPUs counted without torch, one GPU claimed per worker
+    bench/run/backends.py   ``run_tasks()``: joblib (loky / threading / sequential), Dask, Slurm; stores each result
+    bench/run/workers.py    cells that kill their worker process: named, retried alone once, then a failure record
+    bench/run/summary.py    the medians table printed at the end
 """
 
 from __future__ import annotations
 
-from bench.backends import BACKENDS, RunSummary, check_backend, interleave, run_tasks
-from bench.cells import Cell, Task
-from bench.devices import check_device, claim_gpu, resolve_device, visible_gpus
-from bench.errors import RunError
-from bench.execute import ROOT, WorkerConfig, execute_task, git_state, package_versions, utc_now
-from bench.planning import (
+from bench.core.errors import RunError
+from bench.results.cells import Cell, Task
+from bench.run.backends import BACKENDS, RunSummary, check_backend, interleave, run_tasks
+from bench.run.devices import check_device, claim_gpu, resolve_device, visible_gpus
+from bench.run.execute import ROOT, WorkerConfig, execute_task, git_state, package_versions, utc_now
+from bench.run.planning import (
     PRESETS,
     RERUN_CHOICES,
     check_preset,
@@ -32,7 +33,7 @@ from bench.planning import (
     take_splits,
     unique_keys,
 )
-from bench.summary import TABLE_KEYS, format_table, median_table
+from bench.run.summary import TABLE_KEYS, format_table, median_table
 
 __all__ = [
     "BACKENDS",

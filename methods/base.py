@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.records import ImageSet
+from bench.core.records import ImageSet
 
 KINDS = ("native", "pyiqa-zero-shot", "pyiqa-retrained", "native-zero-shot", "unavailable")
 
@@ -52,7 +52,7 @@ class RunContext:
     weights_dir: Path | None = None  # --weights-dir
     progress: bool = False  # show tqdm bars
     num_workers: int = 0  # DataLoader workers (the runner resolves --num-workers auto per cell)
-    image_cache: Path | None = None  # decoded-image cache folder of the run (bench.image_cache); None: off
+    image_cache: Path | None = None  # decoded-image cache folder of the run (bench.data.image_cache); None: off
     save_checkpoint: bool = False
     select_on: str = "last"  # 'last': keep the last epoch; 'val': the best val_srcc epoch (only when asked)
     notes: list[str] = field(default_factory=list)  # warnings the method wants recorded in the result
@@ -158,7 +158,7 @@ class Method:
     @classmethod
     def check_plan(cls, params: Any, train_dataset: Any) -> list[str]:
         """Called while a run is planned (so ``--dry-run`` shows it) for each resolved ``params`` and
-        training set (``bench.records.DatasetInfo``): raise a ``BenchError`` naming the fix for a cell
+        training set (``bench.core.records.DatasetInfo``): raise a ``BenchError`` naming the fix for a cell
         that cannot run as asked (e.g. labels the configured losses need); return notes otherwise.
         Torch-free and cheap: it looks at parameters and dataset facts only."""
         return []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 SAFE_GLOBALS: tuple = ()  # torch.serialization.add_safe_globals entries a genuine release needs
 

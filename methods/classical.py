@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import ImageSet
+from bench.core.records import ImageSet
 from methods.base import Method
 
 
@@ -82,7 +82,7 @@ class NSSRegressor(Method):
         """Memory, then the disk cache (shared by processes and runs), then the image."""
         st = _stat(path)
         p = self.params
-        from bench.image_modes import DECODER
+        from bench.data.image_modes import DECODER
 
         ident = (
             f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{p.n_scales}|{p.paired_products}|{p.max_side}"
@@ -101,7 +101,7 @@ class NSSRegressor(Method):
         if feats is None:
             feats = image_features(path, p)
             if file is not None:
-                from bench.store import atomic_write
+                from bench.core.files import atomic_write
 
                 buf = io.BytesIO()
                 np.save(buf, feats)
@@ -168,7 +168,7 @@ def _stat(path: Path) -> os.stat_result:
     try:
         return os.stat(path)
     except OSError as exc:
-        from bench.errors import DatasetError
+        from bench.core.errors import DatasetError
 
         raise DatasetError(
             f"image file missing: {path} ({exc.strerror}). Restore it, or pass --skip-corrupt to exclude it."
@@ -290,7 +290,7 @@ def _half(img: np.ndarray) -> np.ndarray:
 def load_grey(path: os.PathLike, max_side: int = 0) -> np.ndarray:
     from PIL import Image
 
-    from bench.image_modes import to_grey8
+    from bench.data.image_modes import to_grey8
 
     with Image.open(path) as im:
         im.load()
@@ -304,7 +304,7 @@ def load_grey(path: os.PathLike, max_side: int = 0) -> np.ndarray:
 def image_features(path: os.PathLike, params: NSSParams) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
-    from bench.errors import DatasetError
+    from bench.core.errors import DatasetError
 
     try:
         grey = load_grey(path, params.max_side)

@@ -5,7 +5,7 @@
 * ``pretrained='openai'`` (or any open_clip tag): the published weights. Files already on disk
   (``weights_dir``, open_clip's URL cache, the Hugging Face cache) are used first; online,
   open_clip downloads them; offline (``HF_HUB_OFFLINE=1``) a missing file is a fast
-  :class:`~bench.errors.WeightsMissing` that names the file and where to put it.
+  :class:`~bench.core.errors.WeightsMissing` that names the file and where to put it.
 * ``pretrained='/path/to/ViT-B-16.pt'``: a local checkpoint (OpenAI TorchScript archive,
   open_clip ``.bin``/``.pt`` state dict or ``.safetensors``).
 * ``pretrained='none'``: random weights (offline smoke tests, ``bench perf``).
@@ -28,7 +28,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError, WeightsMissing, did_you_mean
+from bench.core.errors import BenchError, WeightsMissing, did_you_mean
 
 CONFIG_DIR = Path(__file__).with_name("clip_configs")
 TINY_BACKBONE = "biqa-tiny-vit"

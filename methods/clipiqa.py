@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import BenchError
-from bench.records import ImageSet
+from bench.core.errors import BenchError
+from bench.core.records import ImageSet
 from methods.base import Method, WeightSpec
 
 PROMPTS = ("Good photo.", "Bad photo.")
@@ -133,7 +133,7 @@ class CLIPIQA(Method):
         """P(good) for a batch ``x`` [B, 3, H, W] in [0, 1] at any size (the pixels as given)."""
         import torch
 
-        from bench.device_input import normalise
+        from bench.data.device_input import normalise
         from methods.clip_backbone import encode_image_any_size
 
         model, info, text = self.net()
@@ -155,7 +155,7 @@ class CLIPIQA(Method):
         import torch
         import torch.nn.functional as F
 
-        from bench.images import FullImageDataset
+        from bench.data.images import FullImageDataset
         from methods.clip_backbone import min_input_side
 
         model, _, _ = self.net()
@@ -195,7 +195,7 @@ class CLIPIQA(Method):
 
     def _decoded_size(self, path) -> tuple[int, int]:
         """(width, height) FullImageDataset will decode ``path`` to, from the file header (for batching)."""
-        from bench.images import image_size
+        from bench.data.images import image_size
 
         w, h = image_size(path)
         m = self.params.max_side
@@ -207,8 +207,8 @@ class CLIPIQA(Method):
     def _predict_crops(self, images: ImageSet) -> np.ndarray:
         import torch.nn.functional as F
 
-        from bench.device_input import to_unit
-        from bench.images import CropDataset
+        from bench.data.device_input import to_unit
+        from bench.data.images import CropDataset
 
         _, info, _ = self.net()
         size = info.image_size

@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from methods.base import WeightSpec
 from methods.retrained.engine import Trainable, TrainedRegressor, recipe_dataclass
 from methods.retrained.recipe import Phase
@@ -95,7 +95,7 @@ def build_coop_net(model, info, n_ctx: int, position: str, pos_embedding: str):
         def forward(self, x):
             import torch
 
-            from bench.device_input import normalise
+            from bench.data.device_input import normalise
 
             m = self.clip[0].to(x.device)
             mean = torch.tensor(info.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 BUILTIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 RESERVED_PREFIX = "pyiqa"  # names of pyiqa's metrics (methods.registry.PYIQA_PREFIX, 'pyiqa:<metric>')

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.errors import BenchError, did_you_mean
-from bench.records import ImageSet
+from bench.core.errors import BenchError, did_you_mean
+from bench.core.records import ImageSet
 from methods import weights as W
 from methods.base import Method, WeightSpec
 from methods.pyiqa_training_sets import TRAINING_SETS, trained_on
@@ -283,7 +283,7 @@ class PyiqaZeroShot(Method):
         import torch
         from tqdm import tqdm
 
-        from bench.images import decode_rgb, image_size
+        from bench.data.images import decode_rgb, image_size
 
         model = self.load_model()
 

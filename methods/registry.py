@@ -12,7 +12,7 @@ import difflib
 import importlib
 from typing import TYPE_CHECKING
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 if TYPE_CHECKING:
     from methods.base import Method

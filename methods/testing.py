@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.records import ImageSet
+from bench.core.records import ImageSet
 from methods.base import Method
 
 

@@ -109,7 +109,7 @@ def _Normalised(net, mean, std):
             self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
         def forward(self, x):
-            from bench.device_input import normalise
+            from bench.data.device_input import normalise
 
             return self.inner(normalise(x, self.mean, self.std))
 

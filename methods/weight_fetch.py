@@ -1,6 +1,6 @@
 """Which weight files methods need, where they come from, and their published SHA-256 (torch-free).
 
-``bench weights fetch`` downloads with ``bench.download.fetch_file``; this module only lists the files.
+``bench weights fetch`` downloads with ``bench.core.download.fetch_file``; this module only lists the files.
 The digests come from ``weight_sha256.csv`` beside this file (one row per file, with its source), and
 for torchvision checkpoints from the file name: torch.hub's naming rule ``name-<first 8+ hex digits of
 the SHA-256>.pth``, which torchvision's release files follow. pyiqa publishes no digest for its release

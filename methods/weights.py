@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bench.errors import WeightsMissing
+from bench.core.errors import WeightsMissing
 from methods.base import WeightSpec, torch_hub_dir
 from methods.checkpoints import guarded_torch_load, release_mismatch
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.errors import did_you_mean
+from bench.core.errors import did_you_mean
 from protocols.base import DEFAULT_VARIANT, Options, Protocol, ProtocolError, Unit, Variant
 from protocols.evaluation import EVAL
 from protocols.paper import PROTOCOLS

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.errors import BenchError, did_you_mean
+from bench.core.errors import BenchError, did_you_mean
 
 DEMO_DATASETS = ("demo-a", "demo-b")
 
@@ -60,7 +60,7 @@ class Options:
     select_on: str = "last"  # 'last' epoch, or 'val': the best validation-SRCC epoch
     cross_train: str = "split"  # cross: 'split' (train part of each of A's splits) | 'full' (all of A)
     fraction_of: str = "dataset"  # efficiency: fractions of the whole 'dataset' | of the split's 'train' part
-    # Numerics (bench/numerics.py, docs/RUNNING.md "Reproducibility"): recorded and hashed like the above
+    # Numerics (bench/core/numerics.py, docs/RUNNING.md "Reproducibility"): recorded and hashed like the above
     precision: str = "auto"  # 'auto' (each method's own) | 'float64' (every torch tensor of the cell)
     deterministic: bool = False  # torch deterministic algorithms, cuDNN deterministic, cuBLAS workspace
 
@@ -139,7 +139,7 @@ class Protocol:
             raise ProtocolError(did_you_mean(opts.cross_train, ("split", "full"), "--cross-train"))
         if opts.fraction_of not in ("dataset", "train"):
             raise ProtocolError(did_you_mean(opts.fraction_of, ("dataset", "train"), "--fraction-of"))
-        from bench.numerics import check_precision
+        from bench.core.numerics import check_precision
 
         check_precision(opts.precision)
         if not 0.0 <= opts.val_fraction < 1.0:

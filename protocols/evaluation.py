@@ -59,7 +59,7 @@ def eval_units(proto: Protocol, opts) -> list[Unit]:
     elif opts.data == "demo":
         names = DEMO_DATASETS
     else:
-        from bench.datasets.registry import dataset_names
+        from bench.data.datasets.registry import dataset_names
 
         names = tuple(dataset_names(include_demo=False))
     return [Unit(d, d, "eval", None) for d in names]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from protocols.base import Protocol, Variant
 
-# Dataset registry names (bench.datasets) of the paper's six sets.
+# Dataset registry names (bench.data.datasets) of the paper's six sets.
 LIVE, CSIQ, KADID, LIVEC, BID, KONIQ = "live", "csiq", "kadid10k", "livec", "bid", "koniq10k"
 
 INTRA = Protocol(

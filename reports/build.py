@@ -1,6 +1,6 @@
 """From a results store to a ``Report`` (pure: reads finished cells, recomputes nothing), and to files.
 
-A report is the paper's tables (``tables.PAPER_SPECS``, one generic table per other protocol) followed
+A report is the paper's tables (``table_specs.PAPER_SPECS``, one generic table per other protocol) followed
 by the views (``VIEW_BUILDERS``: one function each; add a view by appending a function there) and the
 figures (``reports.plots.PLOTS``).
 """
@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import did_you_mean
+from bench.core.errors import did_you_mean
 from reports import configs, names, provenance, stats
 from reports.delta import build_delta
 from reports.errors import ReportError
 from reports.model import NOT_SIGNIFICANT, UNTESTED, Report, Table
 from reports.published import load_published
 from reports.source import Result, filter_protocols, load_results
-from reports.tables import METRIC_TITLES, PAPER_SPECS, build_table, generic_spec
+from reports.table_specs import METRIC_TITLES, PAPER_SPECS, generic_spec
+from reports.tables import build_table
 
 FORMATS = ("md", "latex", "csv", "png", "pdf")
 PLCC_KEYS = {"raw": "plcc", "logistic": "plcc_logistic"}

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from bench.errors import did_you_mean
+from bench.core.errors import did_you_mean
 from reports.errors import ReportError
 
 # Cell fields (besides ``params``) that change what a row means: the preset, and the run options a cell

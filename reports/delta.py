@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from reports import names, stats
 from reports.model import Column, Row, RowGroup, Stat, Table
-from reports.tables import METRIC_TITLES, PAIR_METRICS
+from reports.table_specs import METRIC_TITLES, PAIR_METRICS
 
 
 def build_delta(tables: list[Table]) -> Table | None:

@@ -1,6 +1,6 @@
 """The report's user-fixable errors (printed by the CLI without a traceback)."""
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 
 class ReportError(BenchError):

@@ -16,7 +16,7 @@ EVAL_METRICS = ("srcc", "plcc", "krcc")
 
 def eval_spec():
     from reports.published import PYIQA_NR_TABLE
-    from reports.tables import Spec
+    from reports.table_specs import Spec
 
     return Spec(
         "eval",

@@ -3,7 +3,7 @@
 ``compute_metrics`` per group costs two scipy calls each; a store of thousands of cells has tens of thousands
 of groups. Here every group is computed in one vectorised pass over the concatenated predictions: ranks by
 one lexsort (ties averaged, as ``scipy.stats.rankdata``), Pearson by per-group sums (``np.bincount``).
-Same values as ``bench.metrics.compute_metrics`` within float rounding (``tests/test_reports_grouped.py``),
+Same values as ``bench.core.metrics.compute_metrics`` within float rounding (``tests/test_reports_grouped.py``),
 NaN where it gives NaN: fewer than ``MIN_SAMPLES`` images, constant predictions or constant scores.
 """
 
@@ -55,7 +55,7 @@ def _constant(group: np.ndarray, x: np.ndarray, n_groups: int) -> np.ndarray:
 
 def grouped_srcc_plcc(group: np.ndarray, mos: np.ndarray, pred: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
     """{'srcc': [n_groups], 'plcc': [n_groups]}: NaN where ``compute_metrics`` gives NaN."""
-    from bench.metrics import MIN_SAMPLES
+    from bench.core.metrics import MIN_SAMPLES
 
     group = np.asarray(group, dtype=np.int64)
     mos, pred = np.asarray(mos, dtype=np.float64), np.asarray(pred, dtype=np.float64)

@@ -364,7 +364,7 @@ def plot_scatter(result: Result, stem: Path, formats) -> list[Path]:
     """Prediction vs MOS of one cell, with the fitted 4-parameter logistic (the mapping PLCC* uses)."""
     import numpy as np
 
-    from bench.metrics import fit_logistic4, logistic4
+    from bench.core.metrics import fit_logistic4, logistic4
 
     mos, pred = read_predictions(result.preds_path, result.n_test)
     plt = _plt()

@@ -18,7 +18,7 @@ SYNTHETIC_NOTE = (
 
 
 def not_human_rated(dataset: str) -> bool:
-    from bench.datasets.registry import DEMO_NAMES
+    from bench.data.datasets.registry import DEMO_NAMES
 
     return dataset in DEMO_NAMES
 

@@ -1,7 +1,7 @@
 """Reading the results store: the only input of a report.
 
 ``read_cells`` is the one function that touches the store; it lists finished cells through
-``bench.store.ResultStore`` (the layout's owner) and reads each JSON itself so that a
+``bench.results.store.ResultStore`` (the layout's owner) and reads each JSON itself so that a
 damaged file is named in the error.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.integrity import status_of
+from bench.core.integrity import status_of
 from reports.configs import config_of
 from reports.errors import ReportError
 
@@ -23,7 +23,7 @@ REQUIRED = ("key", "protocol", "method", "train_dataset", "test_dataset", "metri
 
 def read_cells(runs: str | Path) -> list[dict[str, Any]]:
     """Every finished cell's JSON dict under ``runs`` (status 'done' only), in key order."""
-    from bench.store import ResultStore
+    from bench.results.store import ResultStore
 
     runs = Path(runs)
     if not (runs / "cells").is_dir():

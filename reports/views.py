@@ -28,7 +28,7 @@ def _distortion_of(record) -> str | None:
     if record.distortion:
         return str(record.distortion)
     if record.distortion_class is not None:
-        from bench.labels import DISTORTION_CLASSES
+        from bench.core.labels import DISTORTION_CLASSES
 
         return str(DISTORTION_CLASSES[record.distortion_class])
     return None
@@ -36,7 +36,7 @@ def _distortion_of(record) -> str | None:
 
 def _labels(dataset: str, data_kwargs: dict) -> dict[str, str]:
     """{image id: distortion type} of a dataset, from its loader (labels only; no image is decoded)."""
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     ds = load_dataset(dataset, **data_kwargs)
     return {r.id: d for r in ds.records if (d := _distortion_of(r)) is not None}
@@ -49,7 +49,7 @@ def _per_type_metrics(cells: list[tuple], labels: dict[str, str], wanted: dict[s
     it shows ('plcc' -> 'plcc_logistic' under --plcc logistic)."""
     import numpy as np
 
-    from bench.metrics import MetricSettings, compute_metrics
+    from bench.core.metrics import MetricSettings, compute_metrics
     from reports.grouped_metrics import VECTORISED, grouped_srcc_plcc
 
     kinds = sorted(set(labels.values()))
@@ -94,9 +94,10 @@ def per_distortion_tables(
     plcc_key: str,
     data_kwargs: dict | None = None,
 ) -> tuple[list[Table], list[str]]:
-    from bench.datasets.registry import SPECS
-    from bench.errors import BenchError
-    from reports.tables import PAPER_SPECS, Spec, build_table, metric_rank, metric_title
+    from bench.core.errors import BenchError
+    from bench.data.datasets.registry import SPECS
+    from reports.table_specs import PAPER_SPECS, Spec, metric_rank, metric_title
+    from reports.tables import build_table
 
     wanted = {m: plcc_key if m == "plcc" else m for m in metrics}
     candidates = [

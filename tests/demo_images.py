@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import ImageSet
+from bench.core.records import ImageSet
 
 
 def one_reference_demo(cache: Path) -> ImageSet:
-    from bench import demo
-    from bench.datasets import get_spec
-    from bench.datasets.demo_loader import load_demo
+    from bench.data import demo
+    from bench.data.datasets import get_spec
+    from bench.data.datasets.demo_loader import load_demo
 
     demo.generate("demo-a", demo.demo_dir("demo-a", cache), n_refs=1)
     return load_demo(get_spec("demo-a"), cache_dir=cache)

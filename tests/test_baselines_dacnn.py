@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from bench.errors import BenchError, WeightsMissing
+from bench.core.errors import BenchError, WeightsMissing
 from methods.base import RunContext
 from tests.fake_weights import fake_state_dict, one_torch_thread, torchvision_fakes  # noqa: F401 (autouse)
 
@@ -48,7 +48,7 @@ def dacnn_env(dacnn_root, monkeypatch):
 
 @pytest.fixture(scope="module")
 def demo():
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     ds = load_dataset("demo-a")
     return ds.subset(ds.ids[:3]), ds.subset(ds.ids[3:5])
@@ -303,7 +303,8 @@ def test_imagenet_sdanet_option_needs_no_released_file(dacnn_root, tmp_path, mon
 
 @pytest.mark.parametrize("bad", [{"sdanet": "random"}, {"dropout": 1.5}])
 def test_bad_parameters_fail_when_the_run_is_planned(bad):
-    from bench.runner import RunError, resolve_params
+    from bench.core.errors import RunError
+    from bench.run.planning import resolve_params
     from methods.registry import get_method
 
     with pytest.raises(RunError, match=list(bad)[0]):

@@ -249,7 +249,7 @@ def tiny_class(**defaults):
 
 @pytest.fixture(scope="module")
 def demo8():
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     ds = load_dataset("demo-a")
     return ds.subset(ds.ids[:8])
@@ -536,7 +536,7 @@ def test_metaiqa_prior_with_missing_or_unexpected_keys_is_an_error(fake_root, tm
 
     import torch
 
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
     from methods.registry import get_method
 
     home = tmp_path / "torch-home"

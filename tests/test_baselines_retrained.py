@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.errors import WeightsMissing
+from bench.core.errors import WeightsMissing
 from methods.base import RunContext
 from tests.fake_weights import make_fake_cache, one_torch_thread, session_fake_root  # noqa: F401 (autouse)
 
@@ -58,7 +58,7 @@ def fake_env(fake_root, monkeypatch):
 
 @pytest.fixture(scope="module")
 def demo():
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     ds = load_dataset("demo-a")
     return ds.subset(ds.ids[:3]), ds.subset(ds.ids[3:5])
@@ -201,7 +201,7 @@ def test_tiny_cell_heavy(name, fake_env, demo, tmp_path):
 
 
 def test_method_rows_kinds(demo):
-    from bench.commands.methods import method_rows
+    from bench.cli.commands.methods import method_rows
 
     rows = {r["name"]: r for r in method_rows()}
     assert rows["dacnn"]["kind"] == "native" and rows["dacnn"]["trains"] != "no"  # tests/test_baselines_dacnn.py
@@ -240,7 +240,7 @@ def odd_images(tmp_path):
     """Sizes for every resize branch: larger and smaller than the resize, one below the crop, a JPEG."""
     from PIL import Image
 
-    from bench.records import ImageRecord
+    from bench.core.records import ImageRecord
 
     rng = np.random.default_rng(1)
     recs = []
@@ -252,18 +252,18 @@ def odd_images(tmp_path):
 
 
 class DecodeCounter:
-    """Counts real decodes (bench.images.open_rgb: the cache's misses and the uncached path both call it)."""
+    """Counts real decodes (bench.data.images.open_rgb: the cache's misses and the uncached path both call it)."""
 
     def __init__(self, monkeypatch, when=lambda: None):
-        import bench.images
+        import bench.data.images
 
-        self.calls, real = [], bench.images.open_rgb
+        self.calls, real = [], bench.data.images.open_rgb
 
         def counting(path):
             self.calls.append(when())
             return real(path)
 
-        monkeypatch.setattr(bench.images, "open_rgb", counting)
+        monkeypatch.setattr(bench.data.images, "open_rgb", counting)
 
 
 def torchvision_resize(path, spec) -> np.ndarray:
@@ -294,8 +294,8 @@ def test_patch_crops_are_identical_from_the_cache(resize, odd_images, tmp_path, 
     fresh decode, for two epochs; a second pass over the cached data decodes nothing."""
     import torch
 
-    from bench.device_input import to_unit
-    from bench.image_cache import ImageCache
+    from bench.data.device_input import to_unit
+    from bench.data.image_cache import ImageCache
     from methods.retrained.data import PatchDataset
 
     cache = ImageCache(tmp_path / "cache")
@@ -327,8 +327,8 @@ def test_patch_crops_are_identical_from_the_cache(resize, odd_images, tmp_path, 
 
 
 def test_patch_loader_gives_the_same_batches_for_0_and_2_persistent_workers(odd_images, tmp_path):
-    from bench.image_cache import ImageCache
-    from bench.images import make_loader
+    from bench.data.image_cache import ImageCache
+    from bench.data.images import make_loader
     from methods.retrained.data import PatchDataset
 
     def epochs(workers, cache):

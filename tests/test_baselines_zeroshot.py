@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.errors import BenchError, WeightsMissing
-from bench.records import DatasetInfo, ImageRecord, ImageSet
+from bench.core.errors import BenchError, WeightsMissing
+from bench.core.records import DatasetInfo, ImageRecord, ImageSet
 from methods.base import RunContext
 from tests.fake_weights import classical_fake_hub, one_torch_thread  # noqa: F401 (autouse fixture)
 
@@ -140,7 +140,7 @@ def test_scores_are_higher_is_better(name, flipped, classical_home, tmp_path):
     pred = method.predict(images)
     with offline_weights(None):
         metric = pyiqa.create_metric(method.metric, device="cpu")
-    from bench.images import decode_rgb
+    from bench.data.images import decode_rgb
 
     raw = []
     for r in images:

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
-from bench.errors import DatasetError
-from bench.store import ResultStore
+from bench.core.errors import DatasetError
+from bench.results.store import ResultStore
 from tests.test_data_custom import write_spec
 
 SPEC = (
@@ -20,7 +20,7 @@ SPEC = (
 
 
 def test_a_decompression_bomb_is_named(tmp_path, monkeypatch):
-    from bench.images import decode_rgb, image_size
+    from bench.data.images import decode_rgb, image_size
     from methods.classical import NSSParams, image_features
 
     path = tmp_path / "bomb.png"

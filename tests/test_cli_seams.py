@@ -63,7 +63,7 @@ def test_every_documented_command_line_parses():
 
 @pytest.mark.parametrize("argv", [["run"], ["data", "splits"]])
 def test_split_set_help_names_every_split_set(argv):
-    from bench.splits import SPLIT_SETS
+    from bench.data.splits import SPLIT_SETS
 
     sub = cli.build_parser()
     for name in argv:
@@ -103,7 +103,7 @@ def test_results_reads_the_store_from_runs_like_report_and_figures(tmp_path, dem
 def test_a_run_in_worker_processes_leaves_no_leaked_semaphore(tmp_path, demo_cache):
     """tqdm's default lock in a loky worker is a named semaphore nothing released: Python warned of a
     'leaked semaphore' after every run (bench/runner.py gives worker bars a thread lock)."""
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     load_dataset("demo-a")
     run = subprocess.run(
@@ -136,7 +136,7 @@ def test_a_run_in_worker_processes_leaves_no_leaked_semaphore(tmp_path, demo_cac
 
 
 def test_run_summary_says_what_its_medians_are_over():
-    from bench.runner import format_table
+    from bench.run.summary import format_table
 
     def row(protocol):
         return {

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.records import DatasetInfo, ImageRecord, ImageSet
+from bench.core.records import DatasetInfo, ImageRecord, ImageSet
 from methods.base import RunContext
 from tests.fake_weights import fake_state_dict, one_torch_thread, save_openai_archive  # noqa: F401 (autouse fixture)
 
@@ -173,8 +173,8 @@ def test_crops_variant_is_the_mean_over_resized_crops(tmp_path):
     import torch
     import torch.nn.functional as F
 
-    from bench.device_input import to_unit
-    from bench.images import CropDataset
+    from bench.data.device_input import to_unit
+    from bench.data.images import CropDataset
 
     m = clipiqa(backbone="biqa-tiny-vit", test_input="crops", crop_size=48, test_crops=3, pos_embedding="interpolate")
     images = image_set(tmp_path / "img", [(100, 90)])
@@ -198,7 +198,8 @@ def test_tiny_images_are_upscaled_with_a_note(tmp_path):
 
 @pytest.mark.parametrize("bad", [{"test_input": "crop"}, {"pos_embedding": "2d"}, {"max_side": -1}])
 def test_bad_parameters_fail_when_the_run_is_planned(bad):
-    from bench.runner import RunError, resolve_params
+    from bench.core.errors import RunError
+    from bench.run.planning import resolve_params
     from methods.registry import get_method
 
     with pytest.raises(RunError, match=list(bad)[0]):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.datasets.fixtures import write_fixture
+from bench.data.datasets.fixtures import write_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,7 +135,7 @@ def test_fetch_fails_fast_offline(tmp_path):
 
 
 def test_fetch_refuses_unreachable_hub(monkeypatch, tmp_path):
-    from bench.datasets import fetch as f
+    from bench.data.datasets import fetch as f
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(f, "HUB_HOST", "hub.invalid")  # RFC 2606: never resolves
@@ -148,7 +148,7 @@ def test_fetch_refuses_unreachable_hub(monkeypatch, tmp_path):
 def test_shared_data_flags(tmp_path):
     import argparse
 
-    from bench.datasets import add_data_args, data_kwargs, load_dataset
+    from bench.data.datasets import add_data_args, data_kwargs, load_dataset
 
     write_fixture(tmp_path, "live")
     p = argparse.ArgumentParser()

@@ -13,10 +13,10 @@ from collections import Counter
 import pytest
 from scipy.stats import spearmanr
 
-from bench.datasets import get_spec, load_dataset
-from bench.datasets.distortions import LIQE_NAME_TO_CLASS
-from bench.datasets.liqe import Matcher, locate, read
-from bench.splits import make_splits
+from bench.data.datasets import get_spec, load_dataset
+from bench.data.datasets.distortions import LIQE_NAME_TO_CLASS
+from bench.data.datasets.liqe import Matcher, locate, read
+from bench.data.splits import make_splits
 
 PYIQA_SETS = ("live", "csiq", "kadid10k", "livec", "koniq10k", "tid2013", "spaq")
 LIQE_LABELLED = ("live", "csiq", "kadid10k", "livec", "koniq10k")
@@ -24,7 +24,7 @@ LIQE_LABELLED = ("live", "csiq", "kadid10k", "livec", "koniq10k")
 
 @pytest.fixture(scope="module")
 def real_root(shared_dir, tmp_path_factory):
-    import bench.datasets.locate as locate_mod
+    import bench.data.datasets.locate as locate_mod
 
     ref = shared_dir / "reference"
     root = tmp_path_factory.mktemp("real")

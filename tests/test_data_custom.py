@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.datasets import load_dataset
-from bench.datasets.custom import SpecError
-from bench.errors import DatasetError
-from bench.labels import DISTORTION_CLASSES, SCENE_CLASSES
+from bench.core.errors import DatasetError
+from bench.core.labels import DISTORTION_CLASSES, SCENE_CLASSES
+from bench.data.datasets import load_dataset
+from bench.data.datasets.custom import SpecError
 
 BLUR, JPEG = DISTORTION_CLASSES.index("blur"), DISTORTION_CLASSES.index("jpeg compression")
 HUMAN, NIGHT = SCENE_CLASSES.index("human"), SCENE_CLASSES.index("night")
@@ -86,7 +86,7 @@ def test_synthetic_csv_with_references_and_label_maps(synth):
     assert by_id["sub/r0_jpg_2.png"].distortion_class == JPEG
     assert r.score == r.raw_score and r.path == synth / "mine" / "img" / "sub" / "r1_blur_1.png"
     # splits by reference: no reference on both sides
-    from bench.splits import make_splits
+    from bench.data.splits import make_splits
 
     for s in make_splits(ds, n_splits=3):
         assert not {by_id[i].ref_id for i in s.train} & {by_id[i].ref_id for i in s.test}
@@ -128,7 +128,7 @@ orientation = "dmos"
     r = next(r for r in ds.records if r.id == "003.png")
     assert not ds.dataset.synthetic and r.ref_id is None and r.raw_score == 25.0 and r.score == 75.0
     assert r.std == pytest.approx(1.3) and not ds.dataset.has_distortion_labels
-    from bench.splits import make_splits
+    from bench.data.splits import make_splits
 
     (official,) = make_splits(ds, split_set="official")
     assert sorted(official.test) == names[8:] and len(official.train) == 8
@@ -309,7 +309,7 @@ def test_custom_dataset_through_bench_data_and_an_intra_cell(synth, tmp_path_fac
         "--no-progress",
     )
     assert rc == 0, err
-    from bench.store import ResultStore
+    from bench.results.store import ResultStore
 
     (rec,) = list(ResultStore(runs).iter_results())
     assert (

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import demo
-from bench.datasets import dataset_names, load_dataset
-from bench.errors import DatasetError
-from bench.labels import N_DISTORTIONS, N_SCENES
+from bench.core.errors import DatasetError
+from bench.core.labels import N_DISTORTIONS, N_SCENES
+from bench.data import demo
+from bench.data.datasets import dataset_names, load_dataset
 
 
 @pytest.fixture(scope="module")

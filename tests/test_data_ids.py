@@ -7,10 +7,10 @@ import os
 import pytest
 
 from bench.cli import main
-from bench.datasets import load_dataset
-from bench.datasets.custom import SpecError
-from bench.datasets.ids import BadId, normalise_id
-from bench.errors import DatasetError
+from bench.core.errors import DatasetError
+from bench.data.datasets import load_dataset
+from bench.data.datasets.custom import SpecError
+from bench.data.datasets.ids import BadId, normalise_id
 from tests.test_data_custom import images, write_spec
 
 SPEC = """

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.errors import DatasetError
-from bench.records import ImageRecord
+from bench.core.errors import DatasetError
+from bench.core.records import ImageRecord
 
 
 def rec(path: Path, **kw) -> ImageRecord:
@@ -28,7 +28,7 @@ def images(tmp_path):
 
 
 def test_item_format(images):
-    from bench.images import CropDataset
+    from bench.data.images import CropDataset
 
     recs = [rec(images[0], scenes=(1, 4), distortion_class=3), rec(images[1])]
     ds = CropDataset(recs, n_crops=4, crop_size=32, train=True, seed=0)
@@ -44,7 +44,7 @@ def test_item_format(images):
 
 
 def test_array_and_pil_crops_agree(images):
-    from bench.images import crops_chw_float, decode_rgb, open_rgb, random_crops
+    from bench.data.images import crops_chw_float, decode_rgb, open_rgb, random_crops
 
     a = random_crops(decode_rgb(images[0]), 4, 16, np.random.default_rng(2))
     b = random_crops(open_rgb(images[0]), 4, 16, np.random.default_rng(2))
@@ -54,7 +54,7 @@ def test_array_and_pil_crops_agree(images):
 
 
 def test_crops_are_pixels_of_the_image(images):
-    from bench.images import CropDataset
+    from bench.data.images import CropDataset
 
     ds = CropDataset([rec(images[0])], n_crops=3, crop_size=16, train=False)
     img = np.asarray(Image.open(images[0]).convert("RGB"))
@@ -70,7 +70,7 @@ def test_crops_are_pixels_of_the_image(images):
 
 
 def test_eval_deterministic_train_varies_by_epoch(images):
-    from bench.images import CropDataset
+    from bench.data.images import CropDataset
 
     recs = [rec(images[0])]
     ev = CropDataset(recs, n_crops=4, crop_size=32, train=False, seed=1)
@@ -84,14 +84,14 @@ def test_eval_deterministic_train_varies_by_epoch(images):
 
 
 def test_small_image_is_resized_up(images):
-    from bench.images import CropDataset
+    from bench.data.images import CropDataset
 
     item = CropDataset([rec(images[1])], n_crops=2, crop_size=64, train=False)[0]  # 40x30 image
     assert tuple(item["crops"].shape) == (2, 3, 64, 64)
 
 
 def test_one_decode_per_item(images, monkeypatch):
-    import bench.images as bi
+    import bench.data.images as bi
 
     calls = []
     real = bi.open_rgb
@@ -101,7 +101,7 @@ def test_one_decode_per_item(images, monkeypatch):
 
 
 def test_missing_and_corrupt_images_name_the_file(tmp_path):
-    from bench.images import CropDataset
+    from bench.data.images import CropDataset
 
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not a jpeg")
@@ -112,7 +112,7 @@ def test_missing_and_corrupt_images_name_the_file(tmp_path):
 
 
 def test_loader_with_workers_matches_single_process(images):
-    from bench.images import CropDataset, make_loader
+    from bench.data.images import CropDataset, make_loader
 
     recs = [rec(p) for p in images]
     ds = CropDataset(recs, n_crops=2, crop_size=24, train=True, seed=5)
@@ -123,7 +123,7 @@ def test_loader_with_workers_matches_single_process(images):
 
 
 def test_full_image_dataset(images):
-    from bench.images import FullImageDataset
+    from bench.data.images import FullImageDataset
 
     ds = FullImageDataset([rec(images[0]), rec(images[1])], max_side=48)
     a, b = ds[0], ds[1]

@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from bench.datasets import load_dataset
-from bench.datasets.fixtures import FIXTURES, write_fixture
-from bench.errors import DatasetError, SplitError
-from bench.splits import make_splits
+from bench.core.errors import DatasetError, SplitError
+from bench.data.datasets import load_dataset
+from bench.data.datasets.fixtures import FIXTURES, write_fixture
+from bench.data.splits import make_splits
 
 EXPECTED_N = {
     ("live", "pyiqa"): 24,
@@ -331,7 +331,7 @@ def test_pyiqa_split_set_absent(tmp_path):
 
 
 def test_fixture_images_decode(tmp_path):
-    from bench.images import CropDataset
+    from bench.data.images import CropDataset
 
     write_fixture(tmp_path, "bid", layout="liqe")
     ds = load_dataset("bid", data_root=tmp_path, deep=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.datasets import load_dataset
-from bench.datasets.fixtures import write_csv, write_fixture, write_image
-from bench.errors import DatasetError, SplitError
-from bench.splits import make_splits
+from bench.core.errors import DatasetError, SplitError
+from bench.data.datasets import load_dataset
+from bench.data.datasets.fixtures import write_csv, write_fixture, write_image
+from bench.data.splits import make_splits
 
 FLIVE_IMAGES = [f"{src}/{k}.jpg" for src in ("EE371R", "voc_emotic_ava", "blur_dataset") for k in range(4)]
 

@@ -45,7 +45,7 @@ def small_disk(tmp_path):
 
 
 def test_data_cache_on_a_disk_that_fills_during_the_build_fails_saying_so(tmp_path, small_disk, capsys, monkeypatch):
-    from bench import image_cache as ic
+    from bench.data import image_cache as ic
 
     rng = np.random.default_rng(0)
     folder = tmp_path / "mine" / "img"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.datasets import load_dataset
-from bench.errors import SplitError
-from bench.records import DatasetInfo, ImageRecord, ImageSet
-from bench.splits import Split, check_leaks, load_splits, make_splits, save_splits
+from bench.core.errors import SplitError
+from bench.core.records import DatasetInfo, ImageRecord, ImageSet
+from bench.data.datasets import load_dataset
+from bench.data.splits import Split, check_leaks, load_splits, make_splits, save_splits
 
 
 def synthetic_set(n_refs=10, per_ref=5, synthetic=True, name="toy") -> ImageSet:

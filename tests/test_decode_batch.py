@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench import image_cache as ic
-from bench.decode import open_rgb
-from bench.decode_batch import decode_batch, plain_jpeg_size
-from bench.errors import BenchError, DatasetError
+from bench.core.errors import BenchError, DatasetError
+from bench.data import cache_build, resize
+from bench.data import image_cache as ic
+from bench.data.decode import open_rgb
+from bench.data.decode_batch import decode_batch, plain_jpeg_size
 
 
 @pytest.fixture()
@@ -22,7 +23,7 @@ def images(tmp_path):
     """Four plain JPEGs (4:2:0, 4:4:4, greyscale, a KonIQ-sized one) and three that PIL must decode."""
     import skimage.data
 
-    from bench.perf_pipeline import koniq_like_jpegs
+    from bench.perf.pipeline import koniq_like_jpegs
 
     coffee = Image.fromarray(skimage.data.coffee()).resize((240, 160), Image.BICUBIC)
     plain = [tmp_path / "coffee420.jpg", tmp_path / "coffee444.jpg", tmp_path / "grey.jpg"]
@@ -56,12 +57,12 @@ def test_batched_cpu_decode_builds_entries_equal_to_pil_keyed_by_decoder(tmp_pat
     plain, other = images
     paths = plain + other
     cache = ic.ImageCache(tmp_path / "cache", decoder="torchvision")
-    facts = ic.build(cache, paths, STEPS, device="cpu", batch=3)
+    facts = cache_build.build(cache, paths, STEPS, device="cpu", batch=3)
     assert facts["decoded_by"] == {"torchvision": len(plain), "pil": len(other)}
     pil_cache = ic.ImageCache(tmp_path / "cache", decoder="pil")
     differing = 0
     for p in paths:
-        want = np.asarray(ic.apply_resize(open_rgb(p), ic.normalise_resize(STEPS)))
+        want = np.asarray(resize.apply_resize(open_rgb(p), resize.normalise_resize(STEPS)))
         got = cache.pixels(p, STEPS)
         assert got.shape == want.shape
         differing += int((got != want).sum())
@@ -71,12 +72,12 @@ def test_batched_cpu_decode_builds_entries_equal_to_pil_keyed_by_decoder(tmp_pat
     assert differing == 0
     assert cache.stats["builds"] == len(paths)  # every read above was a hit
     digest = ic.file_digest(plain[-1])
-    assert cache.entry_path(digest, ic.normalise_resize(STEPS), "torchvision").is_file()  # resized, named
-    assert not cache.entry_path(digest, ic.normalise_resize(STEPS)).exists()
+    assert cache.entry_path(digest, resize.normalise_resize(STEPS), "torchvision").is_file()  # resized, named
+    assert not cache.entry_path(digest, resize.normalise_resize(STEPS)).exists()
     assert pil_cache.entry_path(ic.file_digest(plain[0]), ()) != cache.entry_path(
         ic.file_digest(plain[0]), (), "torchvision"
     )
-    again = ic.build(ic.ImageCache(tmp_path / "cache", decoder="torchvision"), paths, STEPS)
+    again = cache_build.build(ic.ImageCache(tmp_path / "cache", decoder="torchvision"), paths, STEPS)
     assert again["built"] == 0 and again["already_cached"] == len(paths)
 
 
@@ -88,7 +89,7 @@ def test_a_broken_jpeg_falls_back_to_pil_and_its_error(tmp_path, images):
     out = decode_batch([data, broken.read_bytes()], "cpu")
     assert out[0].shape == (160, 240, 3) and out[1] is None
     cache = ic.ImageCache(tmp_path / "cache", decoder="torchvision")
-    from bench.decode_batch import build_batched
+    from bench.data.decode_batch import build_batched
 
     with pytest.raises(DatasetError, match="broken.jpg"):
         build_batched(cache, [plain[0], broken], (), "cpu")
@@ -150,8 +151,8 @@ def test_a_non_pil_decoder_is_in_the_cell_key_and_the_worker_follows_the_cell(mo
     worker uses the decoder the cell names, not whatever its environment says."""
     import os
 
-    from bench.image_cache import DECODER_ENV, cell_decoder
-    from bench.runner import plan
+    from bench.data.image_cache import DECODER_ENV, cell_decoder
+    from bench.run.planning import plan
     from protocols import Options
 
     monkeypatch.delenv(DECODER_ENV, raising=False)

@@ -1,5 +1,5 @@
 """uint8 to the device (issue 23): the crop datasets hand out uint8, make_loader converts on the loader's
-device (bench.device_input), and what a method receives -- and so what it predicts -- is bit-equal to the
+device (bench.data.device_input), and what a method receives -- and so what it predicts -- is bit-equal to the
 float32 crops the datasets used to build in numpy (CPU). float64 default dtype: float64 input."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def old_crops_chw_float(img_u8_crops: np.ndarray) -> np.ndarray:
 
 
 def test_to_unit_is_the_old_float_path_bit_for_bit_for_every_pixel_value():
-    from bench.device_input import to_unit
+    from bench.data.device_input import to_unit
 
     v = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
     got = to_unit(v)
@@ -29,7 +29,7 @@ def test_to_unit_is_the_old_float_path_bit_for_bit_for_every_pixel_value():
     exact = to_unit(v, exact=True)  # PatchDataset's whole image divided by 255
     assert exact.numpy().tobytes() == (v.numpy().astype(np.float32) / np.float32(255)).tobytes()
     assert not torch.equal(got, exact)  # the two roundings differ (126 of 256 values): both kept
-    from bench.device_input import _unit_torch  # the CUDA path's arithmetic, run on the CPU here
+    from bench.data.device_input import _unit_torch  # the CUDA path's arithmetic, run on the CPU here
 
     for exact in (False, True):
         assert torch.equal(_unit_torch(v, exact), to_unit(v, exact=exact))
@@ -41,7 +41,7 @@ def test_to_unit_is_the_old_float_path_bit_for_bit_for_every_pixel_value():
 
 def test_default_dtype_float64_gives_float64_tensors_of_the_float32_values():
     """--precision float64 (issue 19) cast the float32 crops to float64: the same values now, in float64."""
-    from bench.device_input import to_unit
+    from bench.data.device_input import to_unit
 
     v = torch.arange(256, dtype=torch.uint8)
     before = torch.get_default_dtype()
@@ -56,7 +56,7 @@ def test_default_dtype_float64_gives_float64_tensors_of_the_float32_values():
 
 
 def test_loader_batches_are_the_old_float_crops(demo_small):
-    from bench.images import CropDataset, make_loader
+    from bench.data.images import CropDataset, make_loader
 
     ds = CropDataset(demo_small.records[:5], n_crops=3, crop_size=48, train=True, seed=2)
     items = {i: ds[(0, i)] for i in range(5)}
@@ -71,7 +71,7 @@ def test_loader_batches_are_the_old_float_crops(demo_small):
 def test_mpiqe_predictions_equal_the_old_float_crops_predictions(demo_small):
     """MP-IQE's predict (uint8 items, converted by the loader) against the model run on float32 crops
     built the old way: bit-equal on the CPU."""
-    from bench.images import CropDataset
+    from bench.data.images import CropDataset
     from methods.base import RunContext
     from methods.mpiqe import MPIQE
     from methods.mpiqe import train as T

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bench.cli import main
-from bench.image_cache import entry_bytes
+from bench.data.cache_build import entry_bytes
 
 KEYS = {
     "python",
@@ -87,7 +87,7 @@ def test_missing_datasets_are_reported_with_where_to_put_them(tmp_path, capsys):
 def test_gpus_and_disk_on_this_machine(tmp_path, capsys, demo_cache):
     import torch
 
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     load_dataset("demo-a")  # generated on first use: found from now on
 
@@ -108,7 +108,7 @@ def test_gpus_and_disk_on_this_machine(tmp_path, capsys, demo_cache):
 
 
 def test_full_disk_is_a_problem(tmp_path, capsys, monkeypatch):
-    import bench.commands.doctor as doc
+    import bench.cli.commands.doctor as doc
 
     monkeypatch.setattr(doc, "MIN_FREE_BYTES", 1 << 62)  # more than any disk has
     rc, r = doctor(capsys, "--method", "nss-svr", "--out", str(tmp_path / "runs"))

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_perf_methods_records_and_the_efficiency_view(tmp_path, capsys):
     from bench.cli import main
-    from bench.store import ResultStore
+    from bench.results.store import ResultStore
     from reports.build import build_report
 
     runs = tmp_path / "runs"

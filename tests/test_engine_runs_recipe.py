@@ -61,7 +61,7 @@ def tiny_network(name: str):
 
 @pytest.fixture(scope="module")
 def tiny_train():
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     ds = load_dataset("demo-a")
     return ds.subset(ds.ids[:3])
@@ -192,7 +192,7 @@ def test_metaiqa_batches_keep_the_official_order(tiny_train, tmp_path, monkeypat
 
     assert get_method("metaiqa").recipe_for(get_method("metaiqa").make_params("paper"), "livec").shuffle is False
     order = []
-    from bench import images
+    from bench.data import images
 
     real = images.make_loader
 

@@ -121,8 +121,8 @@ def test_gradcam_rejects_a_layer_outside_the_encoder_and_unknown_targets(loaded)
 def test_mpiqe_features_are_the_pooled_decoder_output_and_the_cls_embedding(loaded):
     import torch
 
-    from bench.device_input import to_unit
-    from bench.images import CropDataset
+    from bench.data.device_input import to_unit
+    from bench.data.images import CropDataset
     from reports.figures.hooks import features
 
     m, _, images = loaded["mpiqe"]

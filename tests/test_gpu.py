@@ -31,14 +31,14 @@ def record(name: str, value) -> None:
 
 @pytest.fixture(scope="module")
 def demo_images():
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     ds = load_dataset("demo-a")
     return ds.subset([r.id for r in ds.records[:16]])
 
 
 def _fit_predict(cls_name, preset, images, device, tmp_path, **overrides):
-    from bench import pipeline
+    from bench.data import pipeline
     from methods.base import RunContext
     from methods.registry import get_method
 
@@ -105,8 +105,8 @@ def test_cpu_and_cuda_agree_on_the_tiny_config_in_fp32(demo_images, tmp_path):
 
 
 def test_cuda_loader_gives_the_cpu_loaders_crops(demo_images, tmp_path):
-    from bench.image_cache import ImageCache
-    from bench.images import CropDataset, DeviceLoader, make_loader
+    from bench.data.image_cache import ImageCache
+    from bench.data.images import CropDataset, DeviceLoader, make_loader
 
     def epochs(loader, ds):
         out = []
@@ -141,7 +141,7 @@ def test_cuda_loader_gives_the_cpu_loaders_crops(demo_images, tmp_path):
 def _claim(claims: str, q) -> None:
     import time
 
-    from bench.runner import claim_gpu
+    from bench.run.devices import claim_gpu
 
     q.put(claim_gpu(torch.cuda.device_count(), Path(claims)))
     time.sleep(3)  # stay alive while the other worker claims
@@ -206,7 +206,7 @@ def _tiny_baseline_cell(images, device, tmp_path, workers, cache):
 def test_baseline_engine_on_cuda_sees_the_cpu_crops(demo_images, tmp_path):
     """PatchDataset through make_loader on CUDA (pinned, persistent workers, the image cache, non-blocking
     copies; the flips on the device): the same training inputs as on the CPU with 0 workers, no cache."""
-    from bench.images import DeviceLoader, make_loader
+    from bench.data.images import DeviceLoader, make_loader
     from methods.retrained.data import PatchDataset
 
     loader = make_loader(
@@ -229,10 +229,10 @@ def test_baseline_engine_on_cuda_sees_the_cpu_crops(demo_images, tmp_path):
 
 
 def test_deterministic_reruns_are_bit_identical(demo_images, tmp_path):
-    """--deterministic (bench/numerics.py) on CUDA: MP-IQE's tiny config trained twice gives the same bits, and
+    """--deterministic (bench/core/numerics.py) on CUDA: MP-IQE's tiny config trained twice gives the same bits, and
     the flags and CUBLAS_WORKSPACE_CONFIG are in force during the cell. (Run in a fresh process the workspace
     variable is read when cuBLAS starts; here cuBLAS may have started already, which the comparison shows.)"""
-    from bench.numerics import cell_numerics
+    from bench.core.numerics import cell_numerics
 
     runs = []
     for k in range(2):
@@ -248,7 +248,7 @@ def test_deterministic_reruns_are_bit_identical(demo_images, tmp_path):
 
 def test_float64_on_cuda_matches_cpu_float64(demo_images, tmp_path):
     """--precision float64 on CUDA and on the CPU: the tiny MP-IQE within the CI regression's tolerance."""
-    from bench.numerics import cell_numerics
+    from bench.core.numerics import cell_numerics
 
     out = {}
     for device in ("cpu", "cuda:0"):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.records import ImageRecord
+from bench.core.records import ImageRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,8 +47,8 @@ def photos(tmp_path):
 
 
 def test_hit_returns_the_pixels_of_a_fresh_decode(tmp_path, photos):
-    from bench.image_cache import ImageCache
-    from bench.images import decode_rgb
+    from bench.data.image_cache import ImageCache
+    from bench.data.images import decode_rgb
 
     cache = ImageCache(tmp_path / "cache")
     for p in photos:
@@ -61,8 +61,9 @@ def test_hit_returns_the_pixels_of_a_fresh_decode(tmp_path, photos):
 
 
 def test_resize_entries_match_the_uncached_resize(tmp_path, photos):
-    from bench.image_cache import ImageCache, apply_resize
-    from bench.images import ensure_min_size, open_rgb
+    from bench.data.image_cache import ImageCache
+    from bench.data.images import ensure_min_size, open_rgb
+    from bench.data.resize import apply_resize
 
     cache = ImageCache(tmp_path / "cache")
     big, small = photos[0], photos[2]
@@ -82,8 +83,9 @@ def test_resize_entries_match_the_uncached_resize(tmp_path, photos):
 
 def test_bilinear_and_max_steps_are_pil_resizes_with_their_own_keys(tmp_path, photos):
     """The retrained baselines' resizes (torchvision's bilinear; 'max': only larger images shrink)."""
-    from bench.image_cache import ImageCache, file_digest, normalise_resize
-    from bench.images import open_rgb
+    from bench.data.image_cache import ImageCache, file_digest
+    from bench.data.images import open_rgb
+    from bench.data.resize import normalise_resize
 
     cache = ImageCache(tmp_path / "cache")
     big = photos[0]  # 240x160
@@ -107,8 +109,8 @@ def test_bilinear_and_max_steps_are_pil_resizes_with_their_own_keys(tmp_path, ph
 
 
 def test_truncated_entry_is_never_read_and_is_rebuilt(tmp_path, photos):
-    from bench.image_cache import ImageCache, file_digest
-    from bench.images import decode_rgb
+    from bench.data.image_cache import ImageCache, file_digest
+    from bench.data.images import decode_rgb
 
     cache = ImageCache(tmp_path / "cache")
     p = photos[0]
@@ -126,7 +128,7 @@ def test_truncated_entry_is_never_read_and_is_rebuilt(tmp_path, photos):
 _KILLED_WRITER = """
 import os, sys, time
 sys.path.insert(0, {root!r})
-from bench.image_cache import ImageCache
+from bench.data.image_cache import ImageCache
 def stuck(fd):
     print("writing", flush=True)
     time.sleep(60)                     # killed here: data written, not yet fsync'ed nor renamed
@@ -136,8 +138,8 @@ ImageCache({cache!r}).pixels({image!r})
 
 
 def test_writer_killed_mid_write_leaves_nothing_that_is_read(tmp_path, photos):
-    from bench.image_cache import ImageCache, file_digest
-    from bench.images import decode_rgb
+    from bench.data.image_cache import ImageCache, file_digest
+    from bench.data.images import decode_rgb
 
     root, p = tmp_path / "cache", photos[0]
     code = _KILLED_WRITER.format(root=str(ROOT), cache=str(root), image=str(p))
@@ -159,7 +161,7 @@ def test_writer_killed_mid_write_leaves_nothing_that_is_read(tmp_path, photos):
 _SHARED_BUILDER = """
 import sys
 sys.path.insert(0, {root!r})
-from bench.image_cache import ImageCache
+from bench.data.image_cache import ImageCache
 c = ImageCache({cache!r})
 for _ in range(3):
     for p in {images!r}:
@@ -169,8 +171,8 @@ print(c.stats["builds"])
 
 
 def test_two_processes_share_one_cache_without_corruption(tmp_path, photos):
-    from bench.image_cache import ImageCache
-    from bench.images import decode_rgb, ensure_min_size, open_rgb
+    from bench.data.image_cache import ImageCache
+    from bench.data.images import decode_rgb, ensure_min_size, open_rgb
 
     root = tmp_path / "cache"
     code = _SHARED_BUILDER.format(root=str(ROOT), cache=str(root), images=[str(p) for p in photos])
@@ -187,9 +189,10 @@ def test_two_processes_share_one_cache_without_corruption(tmp_path, photos):
 
 
 def test_free_disk_check_says_how_much_is_needed(tmp_path, photos):
-    from bench.errors import BenchError
-    from bench.image_cache import CacheDiskFull, ImageCache, build, check_free_space
-    from bench.images import decode_rgb
+    from bench.core.errors import BenchError
+    from bench.data.cache_build import build, check_free_space
+    from bench.data.image_cache import CacheDiskFull, ImageCache
+    from bench.data.images import decode_rgb
 
     with pytest.raises(CacheDiskFull) as err:
         check_free_space(tmp_path / "not" / "yet", 10**18, "koniq10k (10073 images)")
@@ -211,7 +214,7 @@ def test_free_disk_check_says_how_much_is_needed(tmp_path, photos):
 
 
 def _epoch_crops(ds, workers, epochs=2, shuffle=True):
-    from bench.images import make_loader
+    from bench.data.images import make_loader
 
     loader = make_loader(ds, batch_size=2, shuffle=shuffle, num_workers=workers, seed=3)
     out = []
@@ -227,8 +230,8 @@ def _epoch_crops(ds, workers, epochs=2, shuffle=True):
 
 
 def test_crops_identical_with_or_without_cache_and_for_any_worker_count(tmp_path, photos):
-    from bench.image_cache import ImageCache
-    from bench.images import CropDataset
+    from bench.data.image_cache import ImageCache
+    from bench.data.images import CropDataset
 
     recs = [rec(p, i) for i, p in enumerate(photos)]
     kw = {"n_crops": 3, "crop_size": 64, "train": True, "seed": 5}
@@ -243,7 +246,7 @@ def test_crops_identical_with_or_without_cache_and_for_any_worker_count(tmp_path
             assert all(np.array_equal(crops[i], crops0[i]) for i in crops0)  # bit-identical crops
     # new crops each epoch, also in persistent workers (the epoch travels with the index)
     assert not np.array_equal(cached2[0][1][0], cached2[1][1][0])
-    from bench.device_input import to_unit
+    from bench.data.device_input import to_unit
 
     assert np.array_equal(cached2[1][1][0], to_unit(cached_ds[(1, 0)]["crops"]).numpy())
     # eval crops too
@@ -262,7 +265,7 @@ def test_shuffle_order_is_what_dataloader_shuffle_gave(photos):
     import torch
     from torch.utils.data import DataLoader
 
-    from bench.images import CropDataset, make_loader
+    from bench.data.images import CropDataset, make_loader
 
     ds = CropDataset([rec(p, i) for i, p in enumerate(photos * 3)], n_crops=1, crop_size=32, cache=None)
     g = torch.Generator()
@@ -274,8 +277,8 @@ def test_shuffle_order_is_what_dataloader_shuffle_gave(photos):
 
 
 def test_the_run_cache_is_the_active_one(tmp_path, photos, monkeypatch):
-    from bench import image_cache, pipeline
-    from bench.images import CropDataset
+    from bench.data import image_cache, pipeline
+    from bench.data.images import CropDataset
 
     monkeypatch.delenv(image_cache.ENV, raising=False)
     assert CropDataset([rec(photos[0])], crop_size=32).cache is None  # plain library use: off
@@ -292,7 +295,7 @@ def test_the_run_cache_is_the_active_one(tmp_path, photos, monkeypatch):
 
 
 def test_num_workers_auto_resolves_as_documented():
-    from bench.pipeline import MAX_AUTO_WORKERS, available_cores, resolve_num_workers
+    from bench.data.pipeline import MAX_AUTO_WORKERS, available_cores, resolve_num_workers
 
     assert resolve_num_workers("auto", "cpu", 1, cores=16) == 0  # CPU cells: the model has the cores
     assert resolve_num_workers("auto", "cuda:0", 1, cores=16) == MAX_AUTO_WORKERS == 8
@@ -366,7 +369,7 @@ def test_loader_workers_start_inside_a_runner_worker(tmp_path, photos):
 
 
 def _crops_in_worker(paths, workers=2):
-    from bench.images import CropDataset, make_loader
+    from bench.data.images import CropDataset, make_loader
 
     ds = CropDataset([rec(Path(p), i) for i, p in enumerate(paths)], n_crops=2, crop_size=32, cache=None)
     return np.concatenate(
@@ -379,7 +382,7 @@ def test_short_side_resize_follows_torchvision():
     import torch
     from torchvision.transforms import functional as TF
 
-    from bench.image_cache import target_size
+    from bench.data.resize import target_size
 
     for w, h in [(1024, 768), (768, 1024), (500, 333), (1920, 1080), (641, 480), (513, 512)]:
         for kind in ("short", "max"):

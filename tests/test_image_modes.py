@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
-from bench.image_cache import ImageCache
-from bench.image_modes import ImageModeError
-from bench.images import decode_rgb
+from bench.data.image_cache import ImageCache
+from bench.data.image_modes import ImageModeError
+from bench.data.images import decode_rgb
 from methods.classical import load_grey
 from tests.test_data_custom import write_spec
 
@@ -49,7 +49,7 @@ def test_16bit_grey_png_is_scaled_not_clipped(tmp_path):
 
 
 def test_16bit_big_endian_and_32bit_integer_grey(tmp_path):
-    from bench.image_modes import to_rgb8
+    from bench.data.image_modes import to_rgb8
 
     big = Image.frombytes("I;16B", (64, 48), GRADIENT16.astype(">u2").tobytes())
     assert np.array_equal(np.asarray(to_rgb8(big, "big"))[..., 1], expected8(GRADIENT16))
@@ -75,7 +75,7 @@ def test_16bit_rgb_png_reads_its_high_byte(tmp_path):
     rgb16 = rng.integers(0, 65536, (20, 30, 3), dtype=np.uint16)
     png16_rgb(tmp_path / "c.png", rgb16)
     assert np.array_equal(decode_rgb(tmp_path / "c.png"), (rgb16 >> 8).astype(np.uint8))
-    from bench.image_modes import describe
+    from bench.data.image_modes import describe
 
     with Image.open(tmp_path / "c.png") as im:
         assert describe(im) == "RGB (16-bit RGB PNG, read as its high byte)"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench import pipeline
 from bench.cli import main
-from bench.errors import RunError
-from bench.jobs import OVERSUBSCRIBE, bounded_jobs
+from bench.core.errors import RunError
+from bench.data import pipeline
+from bench.run.jobs import OVERSUBSCRIBE, bounded_jobs
 
 
 @pytest.fixture()
@@ -46,12 +46,14 @@ def test_remote_backends_are_bounded_by_cells_only(two_cores):
 
 
 def test_run_with_too_many_jobs_starts_one_worker_per_cell(tmp_path, demo_cache, capsys, monkeypatch):
-    import bench.workers
+    import bench.run.workers
 
     seen = []
-    real = bench.workers.run_contained
+    real = bench.run.workers.run_contained
     monkeypatch.setattr(
-        bench.workers, "run_contained", lambda todo, cfg, jobs, *a: (seen.append(jobs), real(todo, cfg, jobs, *a))[1]
+        bench.run.workers,
+        "run_contained",
+        lambda todo, cfg, jobs, *a: (seen.append(jobs), real(todo, cfg, jobs, *a))[1],
     )
     assert (
         main(

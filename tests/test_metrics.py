@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.metrics import MetricSettings, compute_metrics, fit_logistic4, logistic4
+from bench.core.metrics import MetricSettings, compute_metrics, fit_logistic4, logistic4
 
 
 @pytest.fixture

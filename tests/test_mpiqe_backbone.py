@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
-from bench.errors import WeightsMissing  # noqa: E402
+from bench.core.errors import WeightsMissing  # noqa: E402
 from methods.clip_backbone import (  # noqa: E402
     TINY_BACKBONE,
     BackboneError,
@@ -79,7 +79,7 @@ def test_unknown_names_suggest_close_ones(tmp_path):
 
 @pytest.mark.slow
 def test_openai_file_in_weights_dir_is_picked_up(tmp_path, monkeypatch):
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "ViT-B-16.pt").write_bytes(b"not a checkpoint")

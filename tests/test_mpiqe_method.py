@@ -80,7 +80,7 @@ def test_missing_weights_fail_fast_and_clearly(tmp_path, monkeypatch):
     import socket
 
     pytest.importorskip("open_clip")
-    from bench.errors import WeightsMissing
+    from bench.core.errors import WeightsMissing
 
     tried = []
     monkeypatch.setattr(
@@ -184,7 +184,7 @@ def test_crop_size_must_match_the_backbone():
 @pytest.mark.slow
 def test_demo_cross_protocol_end_to_end(tmp_path):
     """The demo preset runs the whole cross protocol (2 pairs x 10 splits) on CPU in a few minutes."""
-    from bench.store import ResultStore
+    from bench.results.store import ResultStore
 
     t0 = time.perf_counter()
     subprocess.run(

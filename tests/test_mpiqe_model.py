@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
-from bench.labels import DISTORTION_PROMPTS, SCENE_PROMPTS  # noqa: E402
+from bench.core.labels import DISTORTION_PROMPTS, SCENE_PROMPTS  # noqa: E402
 from methods.clip_backbone import TINY_BACKBONE, create_clip  # noqa: E402
 from methods.mpiqe import train as T  # noqa: E402
 from methods.mpiqe.model import ModelConfig, MPIQEModel, count_trainable  # noqa: E402

@@ -14,8 +14,8 @@ open_clip = pytest.importorskip("open_clip")
 
 import torch.nn.functional as F  # noqa: E402
 
-from bench.device_input import to_unit  # noqa: E402
-from bench.images import CropDataset  # noqa: E402
+from bench.data.device_input import to_unit  # noqa: E402
+from bench.data.images import CropDataset  # noqa: E402
 from methods.base import RunContext  # noqa: E402
 from methods.mpiqe import MPIQE, MissingLabels, VisualOnly  # noqa: E402
 from methods.mpiqe import train as T  # noqa: E402
@@ -143,8 +143,8 @@ def test_cell_history_has_the_contract_names_and_the_losses_in_force(demo_small)
 
 # --- labels -----------------------------------------------------------------------------------
 def test_paper_preset_refuses_unlabelled_data_at_plan_time(tmp_path):
-    from bench.datasets.fixtures import write_fixture
-    from bench.runner import plan
+    from bench.data.datasets.fixtures import write_fixture
+    from bench.run.planning import plan
     from protocols import Options
 
     root = write_fixture(tmp_path / "data", "livec", layout="pyiqa", labels=False)
@@ -201,14 +201,14 @@ def test_lambda1_zero_needs_no_distortion_labels_at_plan_or_fit_time(demo_small)
 
 
 def _info(root, name):
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     return load_dataset(name, data_root=root).dataset
 
 
 def test_dry_run_shows_the_missing_labels_error(tmp_path, capsys):
     from bench.cli import main
-    from bench.datasets.fixtures import write_fixture
+    from bench.data.datasets.fixtures import write_fixture
 
     root = write_fixture(tmp_path / "data", "livec", layout="pyiqa", labels=False)
     write_fixture(root, "koniq10k", layout="pyiqa", labels=False)

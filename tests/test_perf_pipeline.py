@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bench.cli import main
-from bench.image_cache import entry_bytes
+from bench.data.cache_build import entry_bytes
 
 
 def test_pipeline_json_on_the_tiny_config(capsys, tmp_path, monkeypatch):
@@ -55,7 +55,7 @@ def test_pipeline_json_on_the_tiny_config(capsys, tmp_path, monkeypatch):
 
 
 def test_verdict_says_who_waits():
-    from bench.perf_pipeline import verdict
+    from bench.perf.pipeline import verdict
 
     assert verdict(100, 500, 900, 2, "cpu").startswith("keeps up: even fresh decodes")
     assert verdict(1000, 500, 2000, 4, "cuda:0").startswith("keeps up with the image cache only")

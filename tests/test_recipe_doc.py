@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.cli import main
-from bench.commands.recipe_doc import COMMAND, render_markdown, retrained_methods
+from bench.cli.commands.recipe_doc import COMMAND, render_markdown, retrained_methods
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "RECIPES.md"
 

@@ -7,7 +7,7 @@ import copy
 import json
 
 from bench.cli import main
-from bench.commands.recipe_view import lr_runs, render
+from bench.cli.commands.recipe_view import lr_runs, render
 from methods.registry import get_method
 
 

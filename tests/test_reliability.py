@@ -13,15 +13,17 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.datasets.fixtures import write_fixture
-from bench.runner import WorkerConfig, execute_task, plan, run_tasks
-from bench.store import ResultStore
+from bench.data.datasets.fixtures import write_fixture
+from bench.results.store import ResultStore
+from bench.run.backends import run_tasks
+from bench.run.execute import WorkerConfig, execute_task
+from bench.run.planning import plan
 from protocols import Options
 
 
 @pytest.fixture(scope="module", autouse=True)
 def demo_data(demo_cache):
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     for name in ("demo-a", "demo-b"):
         load_dataset(name)
@@ -89,8 +91,8 @@ def test_without_skip_corrupt_the_cell_error_names_the_undecodable_file(koniq_tr
 
 
 def test_decode_checks_are_cached_per_file(koniq_truncated):
-    from bench.datasets import load_dataset
-    from bench.datasets.locate import DecodeChecks
+    from bench.data.datasets import load_dataset
+    from bench.data.datasets.locate import DecodeChecks
 
     root, bad = koniq_truncated
     first = load_dataset("koniq10k", data_root=root, skip_corrupt=True)
@@ -117,8 +119,8 @@ def test_a_mistyped_labels_folder_is_an_error(koniq_truncated, capsys, where, me
 
 
 def test_a_labels_folder_without_this_datasets_files_is_an_error(koniq_truncated, tmp_path):
-    from bench.datasets import load_dataset
-    from bench.errors import DatasetError
+    from bench.core.errors import DatasetError
+    from bench.data.datasets import load_dataset
 
     root, _ = koniq_truncated
     other = tmp_path / "liqe" / "IQA_Database" / "databaserelease2"
@@ -198,7 +200,7 @@ def test_integer_and_float_spellings_of_a_float_parameter_give_one_cell_key():
 
 @pytest.mark.parametrize("device,message", [("gpu", "expected auto, cpu, cuda or cuda:N"), ("cuda:5", "CUDA device")])
 def test_a_bad_device_is_refused_at_start(tmp_path, capsys, device, message):
-    from bench.runner import visible_gpus
+    from bench.run.devices import visible_gpus
 
     if device.startswith("cuda") and visible_gpus() > 5:
         pytest.skip("this machine has a cuda:5")
@@ -372,7 +374,7 @@ def test_nss_svr_linear_algebra_runs_on_one_blas_thread_whatever_the_outer_limit
     import numpy as np
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
     from methods import classical
     from methods.base import RunContext
 
@@ -454,7 +456,7 @@ def test_cpu_threads_policy_pins_torch_and_blas_in_every_cell(tmp_path, capsys, 
         assert rec["cpu_threads"] == 1 and rec["probe_torch_threads"] == 1
         assert set(rec["probe_blas_threads"]) <= {1}
     assert main(base + ["--out", str(tmp_path / "auto")]) == 0
-    from bench.pipeline import available_cores
+    from bench.data.pipeline import available_cores
 
     want = max(1, available_cores() // int(jobs))
     if os.environ.get("OMP_NUM_THREADS"):  # a limit the user set caps auto (conftest sets 1)
@@ -471,7 +473,7 @@ def test_bad_cpu_threads_is_refused(capsys):
 
 
 def test_auto_cpu_threads_share_the_cores_and_respect_omp_num_threads(monkeypatch):
-    from bench.threads import resolve_cpu_threads
+    from bench.run.threads import resolve_cpu_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert [resolve_cpu_threads("auto", jobs, cores=8) for jobs in (1, 2, 3, 16)] == [8, 4, 2, 1]
@@ -486,7 +488,7 @@ def test_cell_threads_reach_torch_imported_during_the_cell(tmp_path):
 
     code = (
         "import os, sys; os.environ.pop('OMP_NUM_THREADS', None)\n"
-        "from bench.threads import cell_threads\n"
+        "from bench.run.threads import cell_threads\n"
         "with cell_threads(1):\n"
         "    assert 'torch' not in sys.modules\n"
         "    import torch\n"

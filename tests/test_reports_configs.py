@@ -109,7 +109,7 @@ def test_numerically_equal_parameters_are_one_configuration(mixed, tmp_path):
             path = runs / "cells" / "ee" / f"{c['key']}.json"
             path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps(c))
-            # with its predictions, which its integrity hashes cover (bench/integrity.py)
+            # with its predictions, which its integrity hashes cover (bench/core/integrity.py)
             shutil.copy(mixed / "cells" / old[:2] / f"{old}.preds.csv", path.with_name(f"{c['key']}.preds.csv"))
     t1 = _table(build_report(runs, views=[]), "table1")
     assert len(t1.rows) == 2
@@ -171,7 +171,7 @@ def test_with_published_says_why_nothing_is_shown(mixed):
 
 
 def test_per_distortion_table_equals_srcc_recomputed_from_preds(mixed):
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     table = _table(build_report(mixed, views=["distortion"]), "distortion-demo-a")
     kind_of = {r.id: r.distortion for r in load_dataset("demo-a").records}

@@ -1,4 +1,4 @@
-"""The per-distortion view's vectorised SRCC/PLCC (reports/grouped_metrics.py) against bench.metrics, group
+"""The per-distortion view's vectorised SRCC/PLCC (reports/grouped_metrics.py) against bench.core.metrics, group
 by group: ties, constant predictions or scores, groups below MIN_SAMPLES, non-finite values."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from bench.metrics import MetricSettings, compute_metrics
+from bench.core.metrics import MetricSettings, compute_metrics
 from reports.grouped_metrics import group_ranks, grouped_srcc_plcc
 
 

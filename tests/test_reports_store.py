@@ -1,4 +1,4 @@
-"""Reports on stores written by the real ``bench.store.ResultStore``: split identity, repeated splits,
+"""Reports on stores written by the real ``bench.results.store.ResultStore``: split identity, repeated splits,
 published rows only beside measured ones, and the name normalisation of protocol variants."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 from reports import names
 from reports.build import build_report
 

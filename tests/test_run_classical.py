@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from bench.records import DatasetInfo, ImageRecord, ImageSet
+from bench.core.records import DatasetInfo, ImageRecord, ImageSet
 from methods.base import RunContext
 from methods.classical import NSSRegressor, aggd_fit, ggd_fit, nss_features
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def demo_data(demo_cache):
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     for name in ("demo-a", "demo-b"):
         load_dataset(name)

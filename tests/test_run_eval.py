@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 
 METRIC = "pyiqa:entropy"  # a pyiqa NR metric that needs no weight file
 
@@ -45,8 +45,8 @@ def entropy_run(tmp_path_factory):
 
 
 def test_eval_scores_every_image_once(entropy_run):
-    from bench.datasets import load_dataset
-    from bench.metrics import compute_metrics
+    from bench.core.metrics import compute_metrics
+    from bench.data.datasets import load_dataset
 
     (rec,) = ResultStore(entropy_run).iter_results()
     ds = load_dataset("demo-a")

@@ -1,4 +1,4 @@
-"""--precision and --deterministic (bench/numerics.py): set for the cell, recorded, keyed only when set, undone after.
+"""--precision and --deterministic (bench/core/numerics.py): set for the cell, recorded, keyed only when set, undone after.
 
 Their CUDA effects (bit-identical reruns on one GPU) are in tests/test_gpu.py; across CPU kernel paths:
 tests/test_run_regression_kernels.py.
@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from bench.cli import main
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 from protocols import Options
 
 torch = pytest.importorskip("torch")
@@ -149,8 +149,8 @@ def test_bad_precision_is_refused_before_any_cell(tmp_path, capsys):
             ]
         )
     assert exc.value.code == 2 and "'float16'" in capsys.readouterr().err and not (tmp_path / "runs").exists()
-    from bench.errors import BenchError
-    from bench.runner import plan
+    from bench.core.errors import BenchError
+    from bench.run.planning import plan
 
     with pytest.raises(BenchError, match="--precision"):
         plan("intra", ["nss-svr"], Options(data="demo", precision="half"))
@@ -174,7 +174,9 @@ def test_mpiqe_autocast_is_off_in_float64():
 def test_a_trained_baseline_is_bit_identical_across_backends_and_jobs(tmp_path):
     """The contract's first line (docs/RUNNING.md): on one machine, with a fixed --cpu-threads, a float32 trained
     cell gives the same bits whatever --jobs and the backend (here in-process vs two loky workers)."""
-    from bench.runner import WorkerConfig, plan, run_tasks
+    from bench.run.backends import run_tasks
+    from bench.run.execute import WorkerConfig
+    from bench.run.planning import plan
     from tests.fake_weights import make_fake_cache, session_fake_root
 
     root = make_fake_cache(session_fake_root([]), pyiqa_files=[])

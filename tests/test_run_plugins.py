@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 from protocols import Options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_the_documented_example_runs_on_demo_data(tmp_path, capsys, monkeypatch)
 
 
 def test_file_plugin_keys_do_not_depend_on_how_the_path_is_written(tmp_path, monkeypatch):
-    from bench.runner import plan
+    from bench.run.planning import plan
 
     monkeypatch.chdir(ROOT)
     rel = plan("intra", [EXAMPLE_TARGET], Options(data="demo"), preset="ci", check_weights=False)
@@ -220,7 +220,8 @@ def test_plugin_errors_name_the_problem(tmp_path, monkeypatch, body, target, exp
 
 
 def test_two_values_naming_one_method_are_refused(tmp_path, monkeypatch):
-    from bench.runner import RunError, plan
+    from bench.core.errors import RunError
+    from bench.run.planning import plan
 
     monkeypatch.chdir(ROOT)
     with pytest.raises(RunError, match="both named 'sharpness-ridge'"):
@@ -234,7 +235,7 @@ def test_two_values_naming_one_method_are_refused(tmp_path, monkeypatch):
 
 
 def test_param_names_a_plugin_by_its_name_or_its_location(monkeypatch):
-    from bench.commands.run import parse_params
+    from bench.cli.commands.run import parse_params
 
     monkeypatch.chdir(ROOT)
     assert parse_params(["sharpness-ridge.alpha=0.1"], (EXAMPLE_TARGET, "nss-svr")) == {

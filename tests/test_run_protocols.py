@@ -128,8 +128,8 @@ def test_run_layer_modules_and_listings_import_nothing_heavy():
     import sys
 
     code = (
-        "import sys, protocols, bench.runner, bench.store, bench.cells, bench.metrics, methods.classical, "
-        "methods.testing, bench.commands.run; from bench.cli import main; main(['protocols']); "
+        "import sys, protocols, bench.runner, bench.results.store, bench.results.cells, bench.core.metrics, methods.classical, "
+        "methods.testing, bench.cli.commands.run; from bench.cli import main; main(['protocols']); "
         "print('HEAVY', sorted(m for m in ('torch', 'pandas', 'open_clip', 'pyiqa', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run(

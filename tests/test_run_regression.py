@@ -1,7 +1,7 @@
 """CI regression: the `ci` subset (demo data, ci presets, fixed seeds) against committed golden metrics.
 
 Why it holds on any CPU (issue 19). The ci subset runs with ``--precision float64`` (``REPRODUCIBLE``,
-bench/numerics.py): every torch tensor of a cell in float64, autocast off, one CPU thread per cell. In float32
+bench/core/numerics.py): every torch tensor of a cell in float64, autocast off, one CPU thread per cell. In float32
 the CNN baselines' scores differed by up to 0.02 PLCC between torch's AVX-512 and AVX2 kernels on one machine:
 their ci-preset models make nearly constant predictions (two optimizer steps from fake weights), and a metric of
 nearly constant predictions magnifies last-bit differences of summation order (vector width, oneDNN vs native
@@ -27,8 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.runner import WorkerConfig, plan, run_tasks
-from bench.store import ResultStore
+from bench.results.store import ResultStore
+from bench.run.backends import run_tasks
+from bench.run.execute import WorkerConfig
+from bench.run.planning import plan
 from protocols import Options
 
 GOLDEN = Path(__file__).parent / "golden" / "ci_metrics.json"
@@ -86,7 +88,7 @@ def ci_tasks():
 def run_ci_subset(out: Path, backend: str = "sequential", tasks=None) -> list[dict]:
     store = ResultStore(out)
     tasks = ci_tasks() if tasks is None else tasks
-    # one CPU thread per cell: the golden values must not depend on the machine's cores (bench/threads.py)
+    # one CPU thread per cell: the golden values must not depend on the machine's cores (bench/run/threads.py)
     summary = run_tasks(
         tasks,
         store,

@@ -7,24 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.runner import (
-    WorkerConfig,
-    claim_gpu,
-    execute_task,
-    interleave,
-    median_table,
-    plan,
-    run_tasks,
-    select,
-    visible_gpus,
-)
-from bench.store import ResultStore
+from bench.results.store import ResultStore
+from bench.run.backends import interleave, run_tasks
+from bench.run.devices import claim_gpu, visible_gpus
+from bench.run.execute import WorkerConfig, execute_task
+from bench.run.planning import plan, select
+from bench.run.summary import median_table
 from protocols import Options
 
 
 @pytest.fixture(scope="module", autouse=True)
 def demo_data(demo_cache):
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     return {n: load_dataset(n) for n in ("demo-a", "demo-b")}
 
@@ -235,7 +229,7 @@ def test_one_gpu_per_worker(tmp_path, monkeypatch):
 
 
 def test_save_checkpoints(nss_cell):
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
     from methods.base import RunContext
     from methods.classical import NSSRegressor
 

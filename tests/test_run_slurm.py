@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")
 
@@ -261,7 +261,7 @@ def test_slurm_options_need_the_slurm_backend(tmp_path, capsys):
 
 def test_job_script_asks_one_gpu_per_worker(tmp_path):
     pytest.importorskip("dask_jobqueue")
-    from bench.slurm import make_cluster
+    from bench.run.slurm import make_cluster
 
     cluster = make_cluster(
         {

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from bench.cells import Cell, canonical_json
-from bench.store import ResultStore, StoreError
+from bench.results.cells import Cell, canonical_json
+from bench.results.store import ResultStore, StoreError
 
 
 def make_cell(**changes) -> Cell:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cells import Cell
-from bench.runner import WorkerConfig, plan, run_tasks
-from bench.store import ResultStore
+from bench.results.cells import Cell
+from bench.results.store import ResultStore
+from bench.run.backends import run_tasks
+from bench.run.execute import WorkerConfig
+from bench.run.planning import plan
 from protocols import Options, ProtocolError
 
 
 @pytest.fixture(scope="module")
 def demo(demo_cache):
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     return {n: load_dataset(n) for n in ("demo-a", "demo-b")}
 
@@ -108,7 +110,7 @@ def test_bad_training_options_are_refused_before_any_data_is_split(protocol, opt
 
 
 def test_run_summary_prints_the_notes_methods_recorded(tmp_path, capsys):
-    from bench.commands.run import _print_method_notes
+    from bench.cli.commands.run import _print_method_notes
 
     tasks = _plan("cross", n_splits=1)[:2]
     store = ResultStore(tmp_path)

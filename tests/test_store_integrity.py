@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.store import ResultStore
+from bench.results.store import ResultStore
 
 RUN = [
     "run",
@@ -142,8 +142,8 @@ def test_a_junk_record_is_named_by_its_file(runs, tmp_path, capsys):
 def test_image_cache_entry_with_zeroed_pixels_is_rebuilt(tmp_path):
     from PIL import Image
 
-    from bench.image_cache import ImageCache, file_digest
-    from bench.images import decode_rgb
+    from bench.data.image_cache import ImageCache, file_digest
+    from bench.data.images import decode_rgb
 
     path = tmp_path / "a.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(path)
@@ -156,7 +156,7 @@ def test_image_cache_entry_with_zeroed_pixels_is_rebuilt(tmp_path):
     data[start : start + 40 * 50 * 3] = bytes(40 * 50 * 3)  # pixels zeroed, the file size unchanged
     entry.write_bytes(bytes(data))
     fresh = ImageCache(tmp_path / "c")  # as a new process would: nothing memoised
-    from bench import image_cache
+    from bench.data import image_cache
 
     image_cache._VERIFIED.clear()
     assert np.array_equal(fresh.pixels(path), decode_rgb(path))

@@ -1,4 +1,4 @@
-"""Study files and `bench study plan|run|report` (bench/study/, bench/commands/study.py)."""
+"""Study files and `bench study plan|run|report` (bench/study/, bench/cli/commands/study.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`bench weights fetch` and bench/download.py against a real HTTP server on 127.0.0.1 (fake files)."""
+"""`bench weights fetch` and bench/core/download.py against a real HTTP server on 127.0.0.1 (fake files)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.download import DownloadError, fetch_file
+from bench.core.download import DownloadError, fetch_file
 
 GOOD = b"weights " * 5000
 SLOW_CHUNKS = 8

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import methods.weights as W
-from bench.records import ImageSet
+from bench.core.records import ImageSet
 from methods.base import RunContext
 from tests.fake_weights import classical_fake_hub, one_torch_thread  # noqa: F401 (autouse fixture)
 from tests.test_baselines_zeroshot import make_images, zero_shot
@@ -148,8 +148,10 @@ def test_training_free_metrics_are_zero_shot_everywhere_and_say_nothing(name, tm
 
 
 def test_the_fact_reaches_the_cell_json(private_home, demo_cache, tmp_path):
-    from bench.runner import WorkerConfig, plan, run_tasks
-    from bench.store import ResultStore
+    from bench.results.store import ResultStore
+    from bench.run.backends import run_tasks
+    from bench.run.execute import WorkerConfig
+    from bench.run.planning import plan
     from protocols import Options
 
     tasks = plan(

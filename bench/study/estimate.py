@@ -31,14 +31,14 @@ PERF_DIR_NAME = "perf"
 
 
 def perf_dir() -> Path:
-    from bench.paths import cache_root
+    from bench.core.paths import cache_root
 
     return cache_root() / PERF_DIR_NAME
 
 
 def save_perf(result: dict) -> Path:
     """Keep ``bench perf``'s result where estimates find it (one file per device type, newest wins)."""
-    from bench.store import atomic_write
+    from bench.core.files import atomic_write
 
     device = "cuda" if str(result.get("device", "cpu")).startswith("cuda") else "cpu"
     path = perf_dir() / f"{result.get('method', 'mpiqe')}-{device}.json"
@@ -107,7 +107,7 @@ class Estimate:
 def _size(name: str, sizes: dict[str, int | None]) -> int | None:
     if name in sizes:
         return sizes[name]
-    from bench.datasets import get_spec
+    from bench.data.datasets import get_spec
 
     return get_spec(name).n_images
 
@@ -145,7 +145,7 @@ def train_test_sizes(
     fraction_of: str,
     cross_full: bool,
 ) -> tuple[int | None, int | None]:
-    """Training and test images of one cell of ``unit`` (as bench.splits makes them, to rounding)."""
+    """Training and test images of one cell of ``unit`` (as bench.data.splits makes them, to rounding)."""
     if unit.split_kind == "eval":
         return 0, n_a
     if n_a is None:

@@ -1,7 +1,7 @@
 """A study's plan: per experiment the cells (estimated without data, planned for real where the data and
 weights are here), what is missing, what the methods refuse at plan time, and the cost.
 
-Only public names of ``bench.runner`` are used (``plan``, ``resolve_params``, ``check_preset``, ``RunError``).
+Only public names of the run floor (``bench.run``) are used (``plan``, ``resolve_params``, ``check_preset``, ``RunError``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.study.estimate import (
     CellCost,
     Estimate,
@@ -33,7 +33,7 @@ class ExperimentPlan:
     weights: list[dict] = field(default_factory=list)  # {file, methods, found}
     skipped: list[str] = field(default_factory=list)  # why cells are left out (data, weights, refusals)
     notes: list[str] = field(default_factory=list)  # the methods' plan-time notes
-    tasks: list = field(default_factory=list)  # the runnable cells (bench.cells.Task)
+    tasks: list = field(default_factory=list)  # the runnable cells (bench.results.cells.Task)
     done: int = 0
 
     @property
@@ -105,7 +105,7 @@ def options_for(exp: Experiment, data: str | None, splits: int | None = None) ->
 def _resolve(exp: Experiment, study: Study, preset: str, opts) -> list[tuple[str, str, Any, str, Any]]:
     """(--method value, cell name, class, variant label, params) for every method x variant, checked."""
     import protocols
-    from bench.runner import check_preset, resolve_params
+    from bench.run.planning import check_preset, resolve_params
     from methods import registry
 
     proto = protocols.get(exp.protocol)
@@ -145,7 +145,7 @@ class _Data:
     def probe(self, name: str) -> None:
         if name in self.sizes or name in self.missing:
             return
-        from bench.datasets import get_spec, load_dataset
+        from bench.data.datasets import get_spec, load_dataset
 
         spec = get_spec(name)
         try:
@@ -255,8 +255,8 @@ def plan_experiment(
 def _plan_cells(
     ep: ExperimentPlan, study: Study, all_opts, proto, resolved, blocked: dict, data: _Data, weights_dir, store
 ) -> None:
-    """The real cells (bench.runner.plan) of what is here: missing datasets and methods left out."""
-    from bench.runner import plan
+    """The real cells (bench.run.planning.plan) of what is here: missing datasets and methods left out."""
+    from bench.run.planning import plan
 
     exp = ep.exp
     methods = [m for m in dict.fromkeys(r[0] for r in resolved) if m not in blocked]
@@ -302,7 +302,7 @@ def plan_study(
     only: list[str] | None = None,
 ) -> StudyPlan:
     """``runnable``: also plan the real cells where the data is here (needs the datasets loaded)."""
-    from bench.store import ResultStore
+    from bench.results.store import ResultStore
 
     if only:
         unknown = [n for n in only if n not in {e.name for e in study.experiments}]
@@ -314,7 +314,7 @@ def plan_study(
             )
     rate = throughput()
     data = _Data(dict(data_kwargs or {}))
-    from bench.datasets import register_custom
+    from bench.data.datasets import register_custom
 
     register_custom(data.kwargs.get("data_root"), data.kwargs.get("dataset_specs"))
     store = ResultStore(out)

@@ -13,7 +13,7 @@
     params = { "mpiqe.epochs" = 30 }   # val_fraction, select_on, cross_train, fraction_of, precision,
                                        # deterministic, note
 
-A shipped study is named by its file stem (``bench/studies/<name>.toml``); any other is a path. Every
+A shipped study is named by its file stem (``bench/study/shipped/<name>.toml``); any other is a path. Every
 mistake is one ``StudyError`` naming the file, the experiment and the key, raised before anything runs.
 """
 
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, did_you_mean
+from bench.core.errors import BenchError, did_you_mean
 
-SHIPPED = Path(__file__).resolve().parents[1] / "studies"
+SHIPPED = Path(__file__).resolve().parent / "shipped"
 
 
 class StudyError(BenchError):
@@ -260,7 +260,7 @@ def _experiment(entry: Any, path: Path, index: int) -> Experiment:
 
 def check_dataset_names(exp: Experiment, path: Path) -> None:
     """Unknown dataset names, after the custom ones of the data root are registered (planner)."""
-    from bench.datasets import get_spec
+    from bench.data.datasets import get_spec
 
     for key, names in (("datasets", exp.datasets or ()), ("pairs", [n for p in exp.pairs or () for n in p])):
         for n in names:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import ImageSet
+from bench.core.records import ImageSet
 from methods.base import Method
 
 

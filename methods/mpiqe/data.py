@@ -1,6 +1,6 @@
 """Training samples for the two readings of MP-IQE's batch (see ``methods/mpiqe/train.py``).
 
-``image`` reading: ``bench.images.CropDataset`` itself (an item = one image with its k crops).
+``image`` reading: ``bench.data.images.CropDataset`` itself (an item = one image with its k crops).
 ``crop`` reading: :class:`CropSamples`, an item = ONE crop, n_images x k items per epoch, as the
 HyperIQA and DEIQT training sets are built (each image listed k times, one random crop per visit).
 Crop j of image i in epoch e is exactly crop j of ``CropDataset[i]`` in epoch e (same seeded boxes),
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.images import CropDataset, crop_boxes, ensure_min_size, open_rgb, scene_vector
+from bench.data.images import CropDataset, crop_boxes, ensure_min_size, open_rgb, scene_vector
 
 
 class CropSamples(CropDataset):

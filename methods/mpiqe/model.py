@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bench.device_input import normalise
-from bench.labels import DISTORTION_PROMPTS, SCENE_PROMPTS
+from bench.core.labels import DISTORTION_PROMPTS, SCENE_PROMPTS
+from bench.data.device_input import normalise
 from methods.clip_prompts import DualTextPrompts
 
 
@@ -269,7 +269,7 @@ class MPIQEModel(nn.Module):
         cfg = self.cfg
         if text is None:
             text = self.text_features(use_cache=not self.training)
-        x = normalise(images, self.mean, self.std)  # bench.device_input: every method's one formula
+        x = normalise(images, self.mean, self.std)  # bench.data.device_input: every method's one formula
         cls, patches = self.visual(x)
         cls_p, patch_p = self.visual.project(cls), self.visual.project(patches)
         memory = torch.cat([cls_p.unsqueeze(1), patch_p], dim=1)  # I' = [CLS, E]

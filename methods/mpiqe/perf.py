@@ -123,7 +123,7 @@ def run_perf(
     g = torch.Generator().manual_seed(0)
     crops = torch.rand(n_img, k, 3, size, size, generator=g).to(dev)
     flat = crops.flatten(0, 1)
-    from bench.device_input import normalise
+    from bench.data.device_input import normalise
 
     norm = normalise(flat, model.mean, model.std)
     step_batch = {

@@ -207,7 +207,7 @@ def make_optimizer(model: MPIQEModel, lr: float, weight_decay: float):
 
 def _loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int, drop_last: bool = False):
     """The harness's seeded loader; the default collate stacks CropDataset items into a dict of tensors."""
-    from bench.images import make_loader
+    from bench.data.images import make_loader
 
     return make_loader(
         dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, seed=seed, drop_last=drop_last

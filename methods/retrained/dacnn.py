@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from methods import weights as W
 from methods.base import WeightSpec
 from methods.pyiqa_zeroshot import TORCHVISION, weight_specs
@@ -166,7 +166,7 @@ class DACNN(TrainedRegressor):
 
     # --- model ---
     def build(self):
-        from bench.errors import WeightsMissing
+        from bench.core.errors import WeightsMissing
         from methods.checkpoints import load_tensors
         from methods.retrained import dacnn_model as M
         from methods.retrained.engine import Trainable

@@ -1,9 +1,9 @@
 """Images as the retrained baselines see them: the recipe's resize, crops per image per epoch, target scaling.
 torch-free at import time (``PatchDataset`` is a plain map-style dataset for torch's DataLoader).
 
-With the run's decoded-image cache (``bench.image_cache``; ``RunContext.image_cache``), an item cuts its crops
+With the run's decoded-image cache (``bench.data.image_cache``; ``RunContext.image_cache``), an item cuts its crops
 from the image's cached uint8 pixels after the recipe's resize, decoded once for every epoch, cell and run;
-without it, from a fresh decode. The resize is the same code either way (``bench.image_cache.apply_resize``
+without it, from a fresh decode. The resize is the same code either way (``bench.data.resize.apply_resize``
 with bilinear steps), so the crops are identical.
 """
 
@@ -13,11 +13,11 @@ import os
 
 import numpy as np
 
-from bench.records import ImageSet
+from bench.core.records import ImageSet
 
 
 def resize_steps(spec: dict | None) -> tuple[tuple, ...]:
-    """The recipe's resize as ``bench.image_cache`` steps: fixed (h, w) (torchvision Resize((h, w))), or the short
+    """The recipe's resize as ``bench.data.image_cache`` steps: fixed (h, w) (torchvision Resize((h, w))), or the short
     side to s (torchvision Resize(s): the long side truncated; ``only_if_larger``: images with a side below s are left
     alone, as the AdaptiveResize of UNIQUE / LIQE). Bilinear, as torchvision's default for PIL images."""
     if not spec:
@@ -32,13 +32,13 @@ def resize_steps(spec: dict | None) -> tuple[tuple, ...]:
 
 def apply_resize(img, spec: dict | None):
     """The recipe's resize (``resize_steps``) of a PIL image; the image itself when nothing changes."""
-    from bench import image_cache
+    from bench.data.resize import apply_resize
 
-    return image_cache.apply_resize(img, resize_steps(spec))
+    return apply_resize(img, resize_steps(spec))
 
 
 def resized_size(size_wh: tuple[int, int], spec: dict | None) -> tuple[int, int]:
-    from bench.image_cache import target_size
+    from bench.data.resize import target_size
 
     return target_size(*size_wh, resize_steps(spec))
 
@@ -48,7 +48,7 @@ class PatchDataset:
     """Crops of resized images. train: ``n_crops`` samples per image per epoch (``pool``: one sample of
     n_crops), random crops seeded by (seed, epoch, sample); test: n deterministic crops per image, or the
     whole image (crop_size 0). Item: {"x": uint8 [k, 3, s, s], "score", "index" (image)}; ``make_loader``
-    converts x to [0, 1] on the device (``bench.device_input``; the whole image divides by 255, as it always did:
+    converts x to [0, 1] on the device (``bench.data.device_input``; the whole image divides by 255, as it always did:
     ``unit_exact``).
     ``cache``: an ``ImageCache`` or its folder (the cell's ``RunContext.image_cache``), or None: decode every time.
     ``ds[(epoch, i)]`` is item i of that epoch, as ``make_loader``'s sampler asks: persistent loader workers
@@ -65,14 +65,14 @@ class PatchDataset:
         pool: bool = False,
         cache=None,
     ):
-        from bench.image_cache import ImageCache
+        from bench.data.image_cache import ImageCache
 
         self.records = list(getattr(records, "records", records))
         self.crop_size, self.n_crops, self.resize, self.train = crop_size, max(1, n_crops), resize, train
         self.seed, self.pool, self.epoch = seed, pool or not train, 0
         self.steps = resize_steps(resize)
         self.cache = ImageCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
-        self.unit_exact = not crop_size  # x / 255 (the crops: x * float(1/255)); see bench.device_input
+        self.unit_exact = not crop_size  # x / 255 (the crops: x * float(1/255)); see bench.data.device_input
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -83,7 +83,7 @@ class PatchDataset:
     def pixels(self, image: int):
         """Image ``image`` after the resize: cached uint8 HxWx3 (with the step up to the crop size that
         ``crops_chw_uint8`` would take, so it is cached too), or a fresh PIL decode."""
-        from bench.images import open_rgb
+        from bench.data.images import open_rgb
 
         path = self.records[image].path
         if self.cache is not None:
@@ -94,7 +94,7 @@ class PatchDataset:
     def __getitem__(self, i) -> dict:
         import torch
 
-        from bench.images import crops_chw_uint8, id_seed
+        from bench.data.images import crops_chw_uint8, id_seed
 
         epoch, i = i if isinstance(i, tuple) else (self.epoch, i)
         image = i if self.pool else i // self.n_crops

@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.records import ImageSet
+from bench.core.records import ImageSet
 from methods.base import Method
 from methods.retrained.data import PatchDataset, apply_resize, resized_size, target_scaling  # noqa: F401
 from methods.retrained.losses import fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss, std_normal_cdf  # noqa: F401
@@ -188,7 +188,7 @@ class TrainedRegressor(Method):
     def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
         import torch  # noqa: F401  (imported first, so that seed_everything seeds it)
 
-        from bench.seeding import seed_everything
+        from bench.core.seeding import seed_everything
 
         seed_everything(self.context.seed)
         for s in self.simplifications:
@@ -214,7 +214,7 @@ class TrainedRegressor(Method):
         """Crops larger than a (resized) image are cut after a bicubic upscale: say so instead of doing it silently."""
         if not recipe.crop_size:
             return
-        from bench.images import image_size
+        from bench.data.images import image_size
 
         small = 0
         for rec in train.records:
@@ -255,7 +255,7 @@ def predict_images(
     import torch
     from tqdm import tqdm
 
-    from bench.images import make_loader
+    from bench.data.images import make_loader
 
     net = model.net.to(context.device).eval()
     crop = crop_size if test["mode"] == "crops" else 0
@@ -300,7 +300,7 @@ def run_training(
     from scipy.stats import spearmanr
     from tqdm import tqdm
 
-    from bench.images import make_loader
+    from bench.data.images import make_loader
 
     context, p = method.context, method.params
     device = context.device

@@ -129,7 +129,7 @@ def load_prior_strictly(net, url: str) -> None:
     naming the keys -- pyiqa loads it with strict=False, which would silently start from random weights."""
     from pyiqa.utils.download_util import load_file_from_url
 
-    from bench.errors import WeightsMissing
+    from bench.core.errors import WeightsMissing
     from methods.checkpoints import load_tensors
 
     path = load_file_from_url(url)

@@ -42,7 +42,7 @@ class CellRef:
 
     @property
     def label(self) -> str:
-        from bench.cells import label
+        from bench.results.cells import label
 
         return f"{self.key[:10]} ({label(self.record)})"
 
@@ -218,7 +218,7 @@ def read_predictions(cell: CellRef) -> dict[str, float]:
 
 def cell_test_images(cell: CellRef, data_kwargs: dict | None = None):
     """(the cell's test images as an ImageSet, notes). The ids are those of its predictions file."""
-    from bench.datasets import load_dataset
+    from bench.data.datasets import load_dataset
 
     ids = list(read_predictions(cell))
     ds = load_dataset(cell.record["test_dataset"], **(data_kwargs or {}))

@@ -43,7 +43,7 @@ def _view(path, size: tuple[int, int]):
     """(the image as float [H, W, 3] in [0, 1], the network's input view [3, h, w])."""
     from PIL import Image
 
-    from bench.images import open_rgb
+    from bench.data.images import open_rgb
 
     img = open_rgb(path)
     full = np.asarray(img, dtype=np.float32) / 255.0
@@ -103,7 +103,7 @@ def compute_maps(method, records, *, layer: int | None = None, target: str = "sc
 
 
 def _distortion(rec) -> str:
-    from bench.labels import DISTORTION_CLASSES
+    from bench.core.labels import DISTORTION_CLASSES
 
     if rec.distortion_class is not None:
         return DISTORTION_CLASSES[rec.distortion_class]

@@ -121,7 +121,7 @@ def _mpiqe_features(method, images) -> dict[str, np.ndarray]:
     token (CLIP's image embedding, the one aligned with the scene prompts), read by forward pre-hooks."""
     import torch
 
-    from bench.images import CropDataset, make_loader
+    from bench.data.images import CropDataset, make_loader
 
     p = method.settings()
     net = method.model

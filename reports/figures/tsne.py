@@ -56,7 +56,7 @@ def embed(x: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, init: str =
 
 def labels_of(images) -> dict[str, list[str]]:
     """Per image: its distortion class and its first scene (the primary one) by name, 'unlabelled' else."""
-    from bench.labels import DISTORTION_CLASSES, SCENE_CLASSES
+    from bench.core.labels import DISTORTION_CLASSES, SCENE_CLASSES
 
     dist = [
         DISTORTION_CLASSES[r.distortion_class] if r.distortion_class is not None else "unlabelled"

@@ -1,0 +1,148 @@
+"""``bench weights fetch``: download every weight file some methods (or a study) need, once, verified.
+
+    python -m bench weights fetch --study mpiqe-paper          # into the caches the harness reads
+    python -m bench weights fetch dbcnn mpiqe --to wdir/        # a folder to copy to an offline cluster
+    python -m bench weights fetch --study zero-shot --dry-run   # what would be fetched, and from where
+
+Run it on a machine with internet. Files go where the harness looks first (pyiqa's cache
+``<torch hub>/pyiqa``, torchvision's ``<torch hub>/checkpoints``, OpenAI CLIP's ``~/.cache/clip``), or flat
+into ``--to DIR`` (then ``--weights-dir DIR`` on the offline machine), with a ``SHA256SUMS`` file. Each file
+is checked against the SHA-256 the package records (``methods/weight_sha256.csv``; torchvision: the
+prefix in the file name) and renamed into place only then; two fetches at once wait for each other.
+``--base-url`` (or ``$BENCH_WEIGHTS_URL``): fetch every file as ``<base>/<file name>`` from a mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "weights",
+        help="fetch the weight files methods or a study need (online), verified",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="fetch")
+    f = actions.add_parser("fetch", help="download weight files once, verify SHA-256, write atomically")
+    f.add_argument("methods", nargs="*", metavar="METHOD", help="method names (python -m bench methods)")
+    f.add_argument("--study", help="every method of a study (shipped name or file), with the study's presets")
+    f.add_argument("--preset", default="paper", help="preset of the METHODs' parameters (default paper)")
+    f.add_argument("--to", metavar="DIR", help="write the files flat into DIR (use as --weights-dir DIR)")
+    f.add_argument(
+        "--base-url",
+        help="a mirror holding the files as <base>/<file name> (default: each file's source; also $BENCH_WEIGHTS_URL)",
+    )
+    f.add_argument("--dry-run", action="store_true", help="list the files, their sources and hashes; fetch nothing")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=fetch)
+
+
+def _targets(args) -> list:
+    from bench.core.errors import BenchError
+    from methods.weight_fetch import method_params
+
+    pairs = method_params(args.methods, args.preset) if args.methods else []
+    if args.study:
+        from bench.study.planner import study_method_params
+        from bench.study.spec import load_study
+
+        pairs += study_method_params(load_study(args.study))
+    if not pairs:
+        raise BenchError(
+            "name the methods (python -m bench weights fetch dbcnn mpiqe) or a study (--study mpiqe-paper)."
+        )
+    return pairs
+
+
+def fetch(args) -> int:
+    from bench.core.download import DownloadError, fetch_file
+    from bench.core.errors import BenchError
+    from methods.weight_fetch import download_url, files_for
+
+    files = files_for(_targets(args))
+    to = Path(args.to).expanduser() if args.to else None
+    rows, failures = [], []
+    for wf in files:
+        url = download_url(wf, args.base_url)
+        dest = (to / wf.rel) if to else wf.cache_path
+        row = {
+            "file": wf.filename,
+            "methods": wf.methods,
+            "url": url,
+            "dest": str(dest),
+            "pin": wf.pin,
+            "hash_source": wf.hash_source,
+            "status": "",
+            "sha256": "",
+        }
+        rows.append(row)
+        if not url or dest is None:
+            row["status"] = f"not fetchable here: {wf.hint}"
+            failures.append(row)
+            continue
+        if to is None and wf.found and wf.found != dest:
+            row.update(status=f"present at {wf.found}")
+            continue
+        if args.dry_run:
+            row["status"] = "would fetch"
+            continue
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            got = fetch_file(url, dest, sha256=wf.sha256 or None, sha256_prefix=wf.sha256_prefix or None)
+            row.update(status=got.status, sha256=got.sha256)
+        except (DownloadError, OSError) as exc:
+            row["status"] = f"FAILED: {exc}"
+            failures.append(row)
+    if to is not None and not args.dry_run:
+        write_sums(to, [r for r in rows if r["sha256"]])
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            pin = {
+                "sha256": "sha256 checked",
+                "sha256-prefix": "sha256 prefix checked",
+                "unpinned": "no published hash: sha256 recorded only",
+            }[r["pin"]]
+            print(
+                f"{r['file']:40s} {r['status']}"
+                + (f"  ({pin})" if r["sha256"] else "")
+                + (f"  <- {r['url']}" if args.dry_run else "")
+            )
+        if args.dry_run:
+            print(f"{sum(r['status'] == 'would fetch' for r in rows)} of {len(rows)} file(s) would be fetched")
+        else:
+            print(
+                f"{len(rows) - len(failures)} of {len(rows)} file(s) in place"
+                + (f" under {to}" if to else "")
+                + ("; use --weights-dir " + str(to) + " on the offline machine" if to else "")
+            )
+    if failures:
+        if all(r["status"].startswith("not fetchable") for r in failures):
+            return 1
+        raise BenchError(
+            f"{len(failures)} weight file(s) failed; nothing partial was left. Run the same command "
+            "again (files already fetched are kept and checked, not downloaded again)."
+        )
+    return 0
+
+
+def write_sums(folder: Path, rows: list[dict]) -> None:
+    """``SHA256SUMS`` (sha256sum format) of the files in ``folder``, merged with what is there, atomically."""
+    from bench.core.download import file_lock
+    from bench.core.files import atomic_write
+
+    path = folder / "SHA256SUMS"
+    with file_lock(folder / ".SHA256SUMS.lock"):
+        sums = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                digest, _, name = line.partition("  ")
+                if name:
+                    sums[name] = digest
+        sums.update({str(Path(r["dest"]).relative_to(folder)): r["sha256"] for r in rows})
+        atomic_write(path, "".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))

@@ -1,0 +1,37 @@
+"""The table of layout readers that ``locate`` consults: per layout, which datasets it reads and how.
+
+Each reader module parses only its own files and imports none of the others: ``pyiqa_layout`` (pyiqa's meta
+CSVs), ``official`` (the authors' releases), ``recent`` (FLIVE, AGIQA-3K, UHD-IQA in either layout), ``liqe``
+(LIQE's lists, BID's index). This is the one place that joins their tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.data.datasets import official, pyiqa_layout, recent
+from bench.data.datasets.meta import Meta
+from bench.data.datasets.registry import DatasetSpec
+
+# dataset -> row reader of its pyiqa meta CSV
+PYIQA_ROW_READERS = {**pyiqa_layout.ROW_READERS, **recent.PYIQA_PARSERS}
+# dataset -> parse(spec, key file, folder) of the authors' release, and the key files that identify it
+OFFICIAL_PARSERS = {**official.PARSERS, **recent.PARSERS}
+OFFICIAL_KEY_FILES = {**official.KEY_FILES, **recent.KEY_FILES}
+
+pyiqa_meta_candidates = pyiqa_layout.meta_candidates
+
+
+def parse_pyiqa(spec: DatasetSpec, meta_file: Path, folder: Path) -> Meta:
+    return pyiqa_layout.parse(spec, meta_file, folder, PYIQA_ROW_READERS[spec.name])
+
+
+def official_key_file(spec: DatasetSpec, folder: Path) -> Path | None:
+    for name in OFFICIAL_KEY_FILES.get(spec.name, ()):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def parse_official(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
+    return OFFICIAL_PARSERS[spec.name](spec, key, folder)
