@@ -234,8 +234,11 @@ def test_zero_shot_study_plans_on_demo(tmp_path, capsys):
 def test_studies_are_package_data():
     import tomllib
 
-    cfg = tomllib.loads((SHIPPED.parents[1] / "pyproject.toml").read_text())
-    assert "studies/*.toml" in cfg["tool"]["setuptools"]["package-data"]["bench"]
+    root = Path(__file__).resolve().parents[1]
+    cfg = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = cfg["tool"]["setuptools"]["package-data"]["bench"]
+    assert SHIPPED.relative_to(root / "bench").as_posix() + "/*.toml" in globs
+    assert all(p.is_file() for p in SHIPPED.glob("*.toml"))
 
 
 @pytest.mark.slow
