@@ -67,7 +67,9 @@ def test_cells_store_distribution_metrics_and_reports_show_them(tmp_path, capsys
             assert r["metrics"][k] == pytest.approx(want[k], rel=1e-9) and r["metrics"][k] > 0
         assert r["metrics"]["n_dist"] == len(test) and -1 <= r["metrics"]["srcc"] <= 1
         assert not {"kl", "js", "w1"} & set(records[("noop", name)]["metrics"])  # scores only: nothing
-    rc = main(["report", "--runs", str(out), "--format", "md", "--out", str(tmp_path / "rep"), "--metrics", "srcc,kl,w1"])
+    rc = main(
+        ["report", "--runs", str(out), "--format", "md", "--out", str(tmp_path / "rep"), "--metrics", "srcc,kl,w1"]
+    )
     assert rc == 0, capsys.readouterr().err
     text = (tmp_path / "rep" / "report.md").read_text()
     table1 = text[text.index("Table 1") :]
