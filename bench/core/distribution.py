@@ -55,6 +55,13 @@ class ScoreDistribution:
     def __len__(self) -> int:
         return len(self.mean)
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.mean.shape
+
+    def __getitem__(self, index):
+        return self.mean[index]
+
 
 COMMON_SCALE = (1.0, 5.0)
 _SPAN = 12.0  # each Gaussian's quadrature nodes cover mean +- 12 std: the mass outside is below 1e-32
