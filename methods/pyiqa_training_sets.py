@@ -6,8 +6,8 @@ training. ``pyiqa_zeroshot`` looks the metric up here, notes the overlap in the 
 the cell fact ``trained_on_test_dataset`` (true / false / null when the metric is not listed).
 
 Dataset names are the harness's (``bench data list``: live, csiq, kadid10k, livec, bid, koniq10k,
-tid2013, spaq, flive = the PaQ-2-PiQ set, pipal, agiqa3k, aigiqa20k, aigciqa2023) where the harness has the dataset; other training sets keep
-a plain name (ava, pipal, tid2008, ...). An empty tuple: fitted on no rated IQA dataset
+tid2013, spaq, flive = the PaQ-2-PiQ set, pipal, agiqa3k, aigiqa20k, aigciqa2023) where the harness has the
+dataset; other training sets keep a plain name (ava, lsvq, tid2008, ...). An empty tuple: fitted on no rated IQA dataset
 (NIQE / IL-NIQE model pristine images only; CLIP-IQA is CLIP with fixed prompts; PIQE and
 entropy are formulas), so ``trained_on_test_dataset`` is false and no note is written.
 
