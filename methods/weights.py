@@ -126,6 +126,26 @@ def hf_snapshot_files(repo_id: str, filenames: tuple[str, ...]) -> list[Path]:
     return found
 
 
+HF_SNAPSHOT = "hf-snapshot://"  # the address of a whole Hugging Face model repository (bench weights fetch)
+
+
+def hf_repo_weight(repo_id: str, weights_dir: Path | None = None) -> WeightSpec:
+    """A whole Hugging Face model repository that transformers loads with ``from_pretrained`` from the HF cache
+    (Q-Align's OneAlign): present when a snapshot of it holds ``config.json``. Its file list (weight shards,
+    tokenizer, processor) is the hub's, so ``bench weights fetch`` downloads it with huggingface_hub's
+    ``snapshot_download``; ``--weights-dir`` does not apply (transformers reads the HF cache, $HF_HUB_CACHE)."""
+    found = hf_snapshot_files(repo_id, ("config.json",))
+    default = hf_hub_cache() / ("models--" + repo_id.replace("/", "--")) / "snapshots" / "<revision>" / "config.json"
+    return WeightSpec(
+        name=f"Hugging Face repository {repo_id}",
+        filename="config.json",
+        search_paths=tuple(found or [default]),
+        hint=f"the whole repository: `python -m bench weights fetch` or `huggingface-cli download {repo_id}` "
+        f"(HF cache {hf_hub_cache()})",
+        url=HF_SNAPSHOT + repo_id,
+    )
+
+
 TIMM_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
