@@ -22,6 +22,7 @@ SHA_TABLE = Path(__file__).with_name("weight_sha256.csv")
 URL_ENV = "BENCH_WEIGHTS_URL"  # a mirror: every file is fetched from <base>/<file name>
 GENERIC_NAMES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors")
 FETCHED_REVISION = "fetched-by-biqa-bench"
+HF_SNAPSHOT = "hf-snapshot://"  # the address of a whole Hugging Face model repository (``methods.weights``)
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 
 
@@ -50,8 +51,6 @@ def weight_label(spec) -> str:
 
 
 def is_hf_snapshot(url: str) -> bool:
-    from methods.weights import HF_SNAPSHOT
-
     return url.startswith(HF_SNAPSHOT)
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 from bench.core.errors import WeightsMissing
 from methods.base import WeightSpec, torch_hub_dir
 from methods.checkpoints import guarded_torch_load, release_mismatch
+from methods.weight_fetch import HF_SNAPSHOT
 
 PYIQA_HF_REPO = "chaofengc/IQA-PyTorch-Weights"
 # pyiqa's OpenAI CLIP loader: backbone -> file name in <torch hub>/clip
@@ -124,9 +125,6 @@ def hf_snapshot_files(repo_id: str, filenames: tuple[str, ...]) -> list[Path]:
     for filename in filenames:
         found += sorted(folder.glob(f"*/{filename}"))
     return found
-
-
-HF_SNAPSHOT = "hf-snapshot://"  # the address of a whole Hugging Face model repository (bench weights fetch)
 
 
 def hf_repo_weight(repo_id: str, weights_dir: Path | None = None) -> WeightSpec:

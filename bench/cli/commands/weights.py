@@ -145,7 +145,8 @@ def snapshot_row(wf, to: Path | None, dry_run: bool) -> dict:
     """Fetch a whole Hugging Face model repository into the HF cache (or ``to/hf``, an HF cache folder for
     $HF_HUB_CACHE on the offline machine) with huggingface_hub's ``snapshot_download``: the hub lists the files
     (weight shards, tokenizer, processor) and huggingface_hub checks each download; no SHA-256 is published here."""
-    from methods.weights import HF_SNAPSHOT, hf_hub_cache
+    from methods.weight_fetch import HF_SNAPSHOT
+    from methods.weights import hf_hub_cache
 
     repo = wf.url[len(HF_SNAPSHOT) :]
     cache = (to / wf.rel) if to else hf_hub_cache()
