@@ -135,8 +135,9 @@ def aigciqa2023_tree(
         buf = io.BytesIO()
         Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(buf, "PNG")
         for name in names:
-            (folder / "Image" / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / "Image" / name).write_bytes(buf.getvalue())
+            on_disk = name.replace("Lafite/", "LAFITE/")  # a folder in another case is found too
+            (folder / "Image" / on_disk).parent.mkdir(parents=True, exist_ok=True)
+            (folder / "Image" / on_disk).write_bytes(buf.getvalue())
     mos = rng.uniform(1.3, 3.7, (n_scores or len(names), 1))  # a column, as MATLAB saves it
     (folder / "DATA" / "MOS").mkdir(parents=True, exist_ok=True)
     for k in (1, 2, 3):
@@ -152,6 +153,7 @@ def test_aigciqa2023_release_in_pic_index_order(tmp_path, capsys):
     k = aigciqa2023_names().index("Glide/042-3.png")
     r = ds.records[k]
     assert r.id == "Image/Glide/042-3.png" and r.raw_score == pytest.approx(mos[k]) and r.distortion == "Glide"
+    assert ds.records[aigciqa2023_names().index("Lafite/007-2.png")].id == "Image/LAFITE/007-2.png"
     counts = {g: sum(x.distortion == g for x in ds.records) for g in {x.distortion for x in ds.records}}
     assert counts == dict.fromkeys(("Controlnet", "DALLE", "Glide", "Lafite", "stable-diffusion", "Unidiffuser"), 400)
     with pytest.raises(SplitError, match="defines no official split"):

@@ -169,10 +169,11 @@ def _aigciqa2023(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
         (d for d in ("Image", "Image/allimg", "allimg", "") if index.find([f"{d}/{names[0]}" if d else names[0]])),
         "Image",
     )
-    rows = [
-        Row(f"{image_dir}/{name}" if image_dir else name, float(mos[k]), f"{key}[{k}]", distortion=name.split("/")[0])
-        for k, name in enumerate(names)
-    ]
+    rows = []
+    for k, name in enumerate(names):
+        rel = f"{image_dir}/{name}" if image_dir else name
+        # a model folder spelled in another case ('Stable-diffusion') is the same folder
+        rows.append(Row(index.find([rel]) or rel, float(mos[k]), f"{key}[{k}]", distortion=name.split("/")[0]))
     return Meta(
         "official",
         folder,
