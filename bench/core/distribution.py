@@ -50,7 +50,7 @@ class ScoreDistribution:
         object.__setattr__(self, "std", std)
 
     def __array__(self, dtype=None, copy=None):
-        return np.array(self.mean, dtype=dtype, copy=True if copy else None)
+        return np.array(self.mean, dtype=dtype) if copy else np.asarray(self.mean, dtype=dtype)
 
     def __len__(self) -> int:
         return len(self.mean)
