@@ -54,6 +54,22 @@ def test_pipal_authors_training_release(tmp_path):
         assert not test_refs & {x.ref_id for x in ds.subset(split.train)}
 
 
+def test_pipal_as_its_repository_readme_arranges_it(tmp_path):
+    """PIPAL-dataset's codes/data/README.md: training/MOS_Scores_train/, training/Distortion/Distortion_k/."""
+    rng = np.random.default_rng(4)
+    base = tmp_path / "PIPAL" / "training"
+    for i, ref in enumerate(PIPAL_REFS[:2]):
+        for name in pipal_names(ref):
+            write_image(base / "Distortion" / f"Distortion_{i + 1}" / name, rng)
+        (base / "MOS_Scores_train").mkdir(parents=True, exist_ok=True)
+        (base / "MOS_Scores_train" / f"{ref}.txt").write_text(
+            "".join(f"{n},{1400 + k}.5\n" for k, n in enumerate(pipal_names(ref)))
+        )
+    ds = load_dataset("pipal", data_root=tmp_path)
+    assert len(ds) == 10 and "training/Distortion/Distortion_2/A0002_03_00.bmp" in ds.ids
+    assert {r.ref_id for r in ds.records} == {"A0001", "A0002"}
+
+
 def test_pipal_label_line_without_a_score_is_an_error(tmp_path):
     pipal_authors_tree(tmp_path)
     label = tmp_path / "PIPAL" / "Train_Label" / "A0002.txt"
