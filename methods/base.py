@@ -6,6 +6,7 @@ that override them, and ``fit``/``predict``. The runner builds one instance per 
     method = MethodClass(params, context)
     method.fit(train, val)            # skipped by the runner when ``trains`` is False
     scores = method.predict(test)     # np.ndarray, one float per record, HIGHER IS BETTER
+                                      # (or a ScoreDistribution: a Gaussian per record, see predict)
 
 This module is torch-free on purpose: ``bench methods`` lists everything without
 loading torch.
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.core.distribution import ScoreDistribution
 from bench.core.records import ImageSet
 
 KINDS = ("native", "pyiqa-zero-shot", "pyiqa-retrained", "native-zero-shot", "unavailable")
@@ -167,7 +169,11 @@ class Method:
     def fit(self, train: ImageSet, val: ImageSet | None = None) -> None:
         """Train on ``train``. Never look at test data; ``val`` may be used for early stopping."""
 
-    def predict(self, images: ImageSet) -> np.ndarray:
+    def predict(self, images: ImageSet) -> np.ndarray | ScoreDistribution:
+        """One score per image, higher is better. A method that predicts a score distribution returns a
+        ``ScoreDistribution(mean, std, scale)`` instead (a Gaussian per image, on the range ``scale`` or, None,
+        on a scale of its own): its means are the scores, and the cell adds the distance to the human
+        distribution (KL, JS, W1; bench/core/distribution.py) where the dataset publishes a per-image std."""
         raise NotImplementedError
 
     def save(self, path: Path) -> None:  # optional: trainable state only

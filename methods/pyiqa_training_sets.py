@@ -6,8 +6,8 @@ training. ``pyiqa_zeroshot`` looks the metric up here, notes the overlap in the 
 the cell fact ``trained_on_test_dataset`` (true / false / null when the metric is not listed).
 
 Dataset names are the harness's (``bench data list``: live, csiq, kadid10k, livec, bid, koniq10k,
-tid2013, spaq, flive = the PaQ-2-PiQ set) where the harness has the dataset; other training sets keep
-a plain name (ava, pipal, tid2008, ...). An empty tuple: fitted on no rated IQA dataset
+tid2013, spaq, flive = the PaQ-2-PiQ set, pipal, agiqa3k, aigiqa20k, aigciqa2023) where the harness has the
+dataset; other training sets keep a plain name (ava, lsvq, tid2008, ...). An empty tuple: fitted on no rated IQA dataset
 (NIQE / IL-NIQE model pristine images only; CLIP-IQA is CLIP with fixed prompts; PIQE and
 entropy are formulas), so ``trained_on_test_dataset`` is false and no note is written.
 
@@ -21,7 +21,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HARNESS_DATASETS = ("live", "csiq", "kadid10k", "livec", "bid", "koniq10k", "tid2013", "spaq", "flive")
+HARNESS_DATASETS = (
+    "live",
+    "csiq",
+    "kadid10k",
+    "livec",
+    "bid",
+    "koniq10k",
+    "tid2013",
+    "spaq",
+    "flive",
+    "pipal",
+    "agiqa3k",
+    "aigiqa20k",
+    "aigciqa2023",
+)
 LIQE_SIX = ("live", "csiq", "kadid10k", "livec", "bid", "koniq10k")
 
 
@@ -138,6 +152,16 @@ TRAINING_SETS: dict[str, Checkpoint] = {
     "maniqa": Checkpoint(("koniq10k",), "", f"{_CFG} maniqa: train_dataset='koniq'"),
     "maniqa-kadid": Checkpoint(("kadid10k",), "", f"{_CFG} maniqa-kadid: train_dataset='kadid'"),
     "maniqa-pipal": Checkpoint(("pipal",), "", f"{_CFG} maniqa-pipal: train_dataset='pipal'"),
+    # Q-Align's OneAlign (q-future/one-align, what pyiqa's qalign loads; the 8/4-bit variants quantise it)
+    **{
+        name: Checkpoint(
+            ("koniq10k", "spaq", "kadid10k", "ava", "lsvq"),
+            "",
+            "qalign_arch.py: from_pretrained('q-future/one-align'); Q-Align model_zoo/README.md: OneAlign's "
+            "training datasets KonIQ, SPAQ, KADID, AVA, LSVQ (playground/data/training_sft/train_all.json)",
+        )
+        for name in ("qalign", "qalign_8bit", "qalign_4bit")
+    },
     # ARNIQA: a regressor fitted on the named set over a self-supervised encoder (no opinion scores)
     **{
         name: Checkpoint((ds,), "", f"{_CFG} {name}: regressor_dataset='{key}'")

@@ -68,6 +68,11 @@ METRIC_WEIGHTS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+# Metrics that load a whole Hugging Face repository with transformers (from the HF cache): not listed in
+# METRIC_WEIGHTS, whose files also key the score cache (the repository's files are known once loaded).
+HF_REPOS = {name: "q-future/one-align" for name in ("qalign", "qalign_8bit", "qalign_4bit")}  # qalign_arch.py
+
+
 def weight_specs(entries: list[tuple[str, str]], weights_dir: Path | None) -> list[WeightSpec]:
     make = {
         PYIQA: W.pyiqa_weight,
@@ -178,7 +183,8 @@ class PyiqaZeroShot(Method):
 
     @classmethod
     def required_weights(cls, params: Any, weights_dir: Path | None = None) -> list[WeightSpec]:
-        return weight_specs(METRIC_WEIGHTS.get(cls.metric, []), weights_dir)
+        repo = [W.hf_repo_weight(HF_REPOS[cls.metric], weights_dir)] if cls.metric in HF_REPOS else []
+        return weight_specs(METRIC_WEIGHTS.get(cls.metric, []), weights_dir) + repo
 
     # --- scoring ----------------------------------------------------------------------
     def _cache(self) -> ScoreCache | None:

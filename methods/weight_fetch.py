@@ -22,6 +22,7 @@ SHA_TABLE = Path(__file__).with_name("weight_sha256.csv")
 URL_ENV = "BENCH_WEIGHTS_URL"  # a mirror: every file is fetched from <base>/<file name>
 GENERIC_NAMES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors")
 FETCHED_REVISION = "fetched-by-biqa-bench"
+HF_SNAPSHOT = "hf-snapshot://"  # the address of a whole Hugging Face model repository (``methods.weights``)
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 
 
@@ -44,8 +45,13 @@ class WeightFile:
 
 
 def weight_label(spec) -> str:
-    """The file name, or the spec's name where the file name is generic (timm's model.safetensors)."""
-    return spec.name if spec.filename in GENERIC_NAMES else spec.filename
+    """The file name, or the spec's name where the file name is generic (timm's model.safetensors) or the spec is a
+    whole Hugging Face repository."""
+    return spec.name if spec.filename in GENERIC_NAMES or is_hf_snapshot(spec.url) else spec.filename
+
+
+def is_hf_snapshot(url: str) -> bool:
+    return url.startswith(HF_SNAPSHOT)
 
 
 def sha_table(path: Path = SHA_TABLE) -> dict[str, tuple[str, str]]:
@@ -98,7 +104,12 @@ def files_for(methods: Iterable[tuple[str, Any]], weights_dir: Path | None = Non
                     # an HF cache snapshot folder of our own: found by the harness (any snapshot), not by HF's refs
                     cache = Path(str(cache).replace("<revision>", FETCHED_REVISION))
                 sha, prefix, source = digests_for(spec.filename, cache, table)
-                rel = _hf_repo(spec.url) + "/" + spec.filename if spec.filename in GENERIC_NAMES else spec.filename
+                if is_hf_snapshot(spec.url):  # a repository: --to DIR gets an HF cache folder, DIR/hf
+                    rel = "hf"
+                elif spec.filename in GENERIC_NAMES:
+                    rel = _hf_repo(spec.url) + "/" + spec.filename
+                else:
+                    rel = spec.filename
                 wf = out[label] = WeightFile(
                     spec.filename, rel, spec.url, cache, spec.found, sha, prefix, source, spec.hint
                 )

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 from bench.core.errors import WeightsMissing
 from methods.base import WeightSpec, torch_hub_dir
 from methods.checkpoints import guarded_torch_load, release_mismatch
+from methods.weight_fetch import HF_SNAPSHOT
 
 PYIQA_HF_REPO = "chaofengc/IQA-PyTorch-Weights"
 # pyiqa's OpenAI CLIP loader: backbone -> file name in <torch hub>/clip
@@ -124,6 +125,23 @@ def hf_snapshot_files(repo_id: str, filenames: tuple[str, ...]) -> list[Path]:
     for filename in filenames:
         found += sorted(folder.glob(f"*/{filename}"))
     return found
+
+
+def hf_repo_weight(repo_id: str, weights_dir: Path | None = None) -> WeightSpec:
+    """A whole Hugging Face model repository that transformers loads with ``from_pretrained`` from the HF cache
+    (Q-Align's OneAlign): present when a snapshot of it holds ``config.json``. Its file list (weight shards,
+    tokenizer, processor) is the hub's, so ``bench weights fetch`` downloads it with huggingface_hub's
+    ``snapshot_download``; ``--weights-dir`` does not apply (transformers reads the HF cache, $HF_HUB_CACHE)."""
+    found = hf_snapshot_files(repo_id, ("config.json",))
+    default = hf_hub_cache() / ("models--" + repo_id.replace("/", "--")) / "snapshots" / "<revision>" / "config.json"
+    return WeightSpec(
+        name=f"Hugging Face repository {repo_id}",
+        filename="config.json",
+        search_paths=tuple(found or [default]),
+        hint=f"the whole repository: `python -m bench weights fetch` or `huggingface-cli download {repo_id}` "
+        f"(HF cache {hf_hub_cache()})",
+        url=HF_SNAPSHOT + repo_id,
+    )
 
 
 TIMM_FILES = ("model.safetensors", "pytorch_model.bin")

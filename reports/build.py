@@ -81,9 +81,12 @@ def _runtime(results, **_):
 
 
 def _per_distortion(results, runs=None, **options):
+    from reports.table_specs import DISTRIBUTION_METRICS
     from reports.views import per_distortion_tables
 
-    return per_distortion_tables(results, **options)
+    # per type, only the agreement metrics: the distribution distances are a cell's, from its whole test set
+    kept = tuple(m for m in options["metrics"] if m not in DISTRIBUTION_METRICS)
+    return per_distortion_tables(results, **{**options, "metrics": kept or ("plcc", "srcc")})
 
 
 # Views after the paper's tables: f(results, runs=, metrics=, spread=, aggregate=, plcc_key=, data_kwargs=)

@@ -57,7 +57,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=_csv_list,
         default=None,
         metavar="M[,M]",
-        help="columns among srcc,plcc,plcc_logistic,krcc,rmse (default: the paper's: PLCC and SRCC; Table 3 SRCC only)",
+        help="columns among srcc,plcc,plcc_logistic,krcc,rmse and the distribution distances kl,js,w1 (cells of "
+        "methods that predict a distribution, on datasets with a per-image std; the eval table adds them to its "
+        "SRCC/PLCC/KRCC) (default: the paper's: PLCC and SRCC; Table 3 SRCC only)",
     )
     p.add_argument(
         "--where",

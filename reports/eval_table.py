@@ -14,7 +14,8 @@ EVAL_PROTOCOL = "eval"
 EVAL_METRICS = ("srcc", "plcc", "krcc")
 
 
-def eval_spec():
+def eval_spec(extra_metrics: tuple[str, ...] = ()):
+    """The eval table's spec: SRCC, PLCC, KRCC, + the distribution metrics asked for with --metrics."""
     from reports.published import PYIQA_NR_TABLE
     from reports.table_specs import Spec
 
@@ -25,7 +26,7 @@ def eval_spec():
         "(protocol eval): SRCC, PLCC and KRCC over the whole dataset.",
         EVAL_PROTOCOL,
         ("", "Method"),
-        metrics=EVAL_METRICS,
+        metrics=EVAL_METRICS + tuple(extra_metrics),
         metrics_fixed=True,
         published_table=PYIQA_NR_TABLE,
         published_label="pyiqa",
@@ -52,7 +53,11 @@ def eval_tables(
     # pyiqa's published numbers join the rows and columns measured here (never ranked; '<method> (pyiqa)')
     measured = {r.method for r in chosen}  # pyiqa's rows of the methods measured here, not all 25
     published = [p for p in load_pyiqa_nr() if p.method in measured]
-    table = build_table(eval_spec(), chosen, published, spread_kind="none", plcc_key=plcc_key, aggregate=aggregate)
+    from reports.table_specs import DISTRIBUTION_METRICS
+
+    extra = tuple(m for m in (metrics or ()) if m in DISTRIBUTION_METRICS)  # optional columns (--metrics kl,js,w1)
+    spec = eval_spec(extra)
+    table = build_table(spec, chosen, published, spread_kind="none", plcc_key=plcc_key, aggregate=aggregate)
     if table is None:
         return [], []
     if any(r.published for r in table.rows):

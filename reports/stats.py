@@ -15,7 +15,7 @@ ALPHA = 0.05
 DECIMALS = 3
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0  # fixed: the same store always prints the same interval
-LOWER_IS_BETTER = frozenset({"rmse"})
+LOWER_IS_BETTER = frozenset({"rmse", "kl", "js", "w1"})
 
 
 def aggregate(values: Sequence[float], kind: str = "median") -> float | None:

@@ -12,8 +12,20 @@ from reports import names
 from reports.published import Published
 from reports.source import Result
 
-METRIC_TITLES = {"plcc": "PLCC", "srcc": "SRCC", "plcc_logistic": "PLCC (logistic)", "krcc": "KRCC", "rmse": "RMSE"}
-METRIC_ORDER = ("plcc", "plcc_logistic", "srcc", "krcc", "rmse")
+METRIC_TITLES = {
+    "plcc": "PLCC",
+    "srcc": "SRCC",
+    "plcc_logistic": "PLCC (logistic)",
+    "krcc": "KRCC",
+    "rmse": "RMSE",
+    # distances between predicted and human score distributions (bench/core/distribution.py): only in cells of a
+    # method that predicts a distribution, on a dataset that publishes a per-image std; '–' elsewhere
+    "kl": "KL",
+    "js": "JS",
+    "w1": "W1",
+}
+METRIC_ORDER = ("plcc", "plcc_logistic", "srcc", "krcc", "rmse", "kl", "js", "w1")
+DISTRIBUTION_METRICS = ("kl", "js", "w1")
 PAIR_METRICS = ("plcc", "srcc")
 RowKey = tuple  # (method, variant, fraction, configuration label); the label is '' when a row has one
 

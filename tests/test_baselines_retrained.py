@@ -183,6 +183,10 @@ def test_tiny_cell_trains_and_predicts(name, fake_env, demo, tmp_path):
     )
     pred = m.predict(test)
     assert pred.shape == (len(test),) and np.all(np.isfinite(pred))
+    if name == "unique":  # its mean and std outputs: a distribution on its own scale
+        from methods.base import ScoreDistribution
+
+        assert isinstance(pred, ScoreDistribution) and pred.scale is None and np.all(pred.std > 0)
     # deterministic test crops, and an image's score does not depend on the rest of its batch
     np.testing.assert_allclose(pred[:1], m.predict(test.subset(test.ids[:1])), rtol=1e-5, atol=1e-6)
 

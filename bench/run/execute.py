@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import __version__
+from bench.core.distribution import cell_distribution_metrics
 from bench.core.errors import RunError
 from bench.core.metrics import MetricSettings, compute_metrics
 from bench.core.numerics import cell_numerics, numerics_facts
@@ -227,7 +228,8 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
             method.fit(train, val)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        preds = np.asarray(method.predict(test), dtype=np.float64).ravel()
+        prediction = method.predict(test)  # scores, or a ScoreDistribution (acts as its means)
+        preds = np.asarray(prediction, dtype=np.float64).ravel()
         predict_s = time.perf_counter() - t0
         if preds.shape[0] != len(test):
             raise RuntimeError(f"{cell.method}.predict returned {preds.shape[0]} scores for {len(test)} images")
@@ -239,8 +241,12 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
                 record["checkpoint"] = str(ckpt)
             except NotImplementedError as exc:
                 context.note(f"no checkpoint saved: {exc}")
+        metrics = compute_metrics(test.scores, preds, MetricSettings(**cell.metric_settings))
+        distribution = cell_distribution_metrics(test, prediction)  # {} unless both sides are distributions
+        metrics["flags"] = list(metrics.get("flags", [])) + distribution.pop("dist_flags", [])
+        metrics.update(distribution)
         record.update(
-            metrics=compute_metrics(test.scores, preds, MetricSettings(**cell.metric_settings)),
+            metrics=metrics,
             fit_s=round(fit_s, 4),
             predict_s=round(predict_s, 4),
             notes=list(context.notes),

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from methods.base import ScoreDistribution
 from methods.pyiqa_zeroshot import TORCHVISION
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, split_params
 from methods.retrained.recipe import (
@@ -208,6 +209,26 @@ class UNIQUE(PyiqaRetrained):
                 "are the binary order (sign(y_i - y_j) + 1) / 2 and the std hinge is left out"
             )
         super().fit(train, val)
+
+    def predict(self, images):
+        """The means and the fc's second output through softplus (the official BaseCNN's std), per image: a
+        ``ScoreDistribution`` on UNIQUE's own (Thurstone) scale, which has no fixed range (the distribution
+        metrics map it onto the MOS by a fitted line). Scores only when several crops are pooled per image."""
+        import torch.nn.functional as F
+
+        net = self._ensure_model().net
+        stds = []
+
+        def keep_std(module, inputs, out):
+            stds.append(F.softplus(out[:, 1]).detach().double().cpu().numpy())
+
+        handle = net.fc.register_forward_hook(keep_std)
+        try:
+            mean = super().predict(images)
+        finally:
+            handle.remove()
+        std = np.concatenate(stds) if stds else np.zeros(0)
+        return ScoreDistribution(mean, std, None) if std.shape == mean.shape else mean
 
     def build(self):
         import pyiqa.archs.unique_arch as ua

@@ -201,9 +201,11 @@ def cmd_check(args) -> int:
     spec = get_spec(args.name)  # after loading: custom datasets are registered by then
     d = describe(ds)
     problems = []
-    if spec.n_images and len(ds) != spec.n_images:
+    sizes = spec.extra.get("published_sizes") or ({spec.n_images: "published"} if spec.n_images else {})
+    if sizes and len(ds) not in sizes:
+        listed = " or ".join(f"{n} ({what})" for n, what in sizes.items())
         problems.append(
-            f"{len(ds)} images, but {spec.title} has {spec.n_images} (published size): "
+            f"{len(ds)} images, but {spec.title} has {listed} (published size): "
             "the metadata file is not the standard one, or images were excluded"
         )
     cov = d["label_coverage"]

@@ -61,12 +61,17 @@ def _targets(args) -> list:
 def fetch(args) -> int:
     from bench.core.download import DownloadError, fetch_file
     from bench.core.errors import BenchError
-    from methods.weight_fetch import download_url, files_for
+    from methods.weight_fetch import download_url, files_for, is_hf_snapshot
 
     files = files_for(_targets(args))
     to = Path(args.to).expanduser() if args.to else None
     rows, failures = [], []
     for wf in files:
+        if is_hf_snapshot(wf.url):  # a whole Hugging Face repository (Q-Align): the hub lists its files
+            rows.append(snapshot_row(wf, to, args.dry_run))
+            if rows[-1]["status"].startswith("FAILED"):
+                failures.append(rows[-1])
+            continue
         url = download_url(wf, args.base_url)
         dest = (to / wf.rel) if to else wf.cache_path
         row = {
@@ -120,6 +125,11 @@ def fetch(args) -> int:
                 f"{len(rows) - len(failures)} of {len(rows)} file(s) in place"
                 + (f" under {to}" if to else "")
                 + ("; use --weights-dir " + str(to) + " on the offline machine" if to else "")
+                + (
+                    f" (and HF_HUB_CACHE={to / 'hf'} for the Hugging Face repositories)"
+                    if to and any(is_hf_snapshot(wf.url) for wf in files)
+                    else ""
+                )
             )
     if failures:
         if all(r["status"].startswith("not fetchable") for r in failures):
@@ -129,6 +139,40 @@ def fetch(args) -> int:
             "again (files already fetched are kept and checked, not downloaded again)."
         )
     return 0
+
+
+def snapshot_row(wf, to: Path | None, dry_run: bool) -> dict:
+    """Fetch a whole Hugging Face model repository into the HF cache (or ``to/hf``, an HF cache folder for
+    $HF_HUB_CACHE on the offline machine) with huggingface_hub's ``snapshot_download``: the hub lists the files
+    (weight shards, tokenizer, processor) and huggingface_hub checks each download; no SHA-256 is published here."""
+    from methods.weight_fetch import HF_SNAPSHOT
+    from methods.weights import hf_hub_cache
+
+    repo = wf.url[len(HF_SNAPSHOT) :]
+    cache = (to / wf.rel) if to else hf_hub_cache()
+    row = {
+        "file": f"{repo} (repository)",
+        "methods": wf.methods,
+        "url": f"https://huggingface.co/{repo}",
+        "dest": str(cache),
+        "pin": "unpinned",
+        "hash_source": "huggingface_hub snapshot_download",
+        "status": "",
+        "sha256": "",
+    }
+    if to is None and wf.found:
+        row["status"] = f"present at {wf.found.parent}"
+    elif dry_run:
+        row["status"] = "would fetch"
+    else:
+        try:
+            from huggingface_hub import snapshot_download
+
+            path = snapshot_download(repo_id=repo, cache_dir=str(cache))
+            row["status"] = f"fetched (snapshot {Path(path).name})"
+        except Exception as exc:  # noqa: BLE001 -- any hub / network / disk failure is reported the same way
+            row["status"] = f"FAILED: {type(exc).__name__}: {exc}"
+    return row
 
 
 def write_sums(folder: Path, rows: list[dict]) -> None:

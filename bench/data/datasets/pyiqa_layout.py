@@ -25,6 +25,7 @@ PICKLE_PREFIX = {
     "tid2013": "tid2013_",
     "spaq": "spaq_",
     "flive": "flive_",
+    "pipal": "pipal_",
 }  # pyiqa's split pickles
 _CSIQ_NAME = re.compile(r"^(.+)\.([a-z0-9]+)\.(\d+)\.\w+$", re.I)  # 1600.AWGN.1.png
 
@@ -59,7 +60,7 @@ def parse(spec: DatasetSpec, meta_file: Path, folder: Path, parser) -> Meta:
 
 def _image_dir(spec, folder: Path, index: FileIndex, lines, header, meta_file) -> str:
     """The first of pyiqa's image folders that holds the first listed images."""
-    col = 1 if spec.name in ("live", "csiq", "kadid10k", "tid2013") else 0
+    col = 1 if spec.name in ("live", "csiq", "kadid10k", "tid2013", "pipal") else 0
     probe = [Path(r[col]).name for _, r in (lines[7:12] or lines[:5]) if len(r) > col]  # past LIVEC's t1-t7
     for d in spec.pyiqa_image_dirs:
         extra = _csiq_subdirs if spec.name == "csiq" else (lambda d, p: [])

@@ -184,6 +184,47 @@ SPECS: dict[str, DatasetSpec] = {
             "(4269/904/900) are split set 'official'.",
         ),
         DatasetSpec(
+            "pipal",
+            "PIPAL (perceptual IQA of image restoration, NTIRE 2021/2022)",
+            True,
+            23200,
+            (0.0, 3000.0),
+            True,
+            pyiqa_meta="meta_info_PIPALDataset.csv",
+            pyiqa_dir="PIPAL",
+            pyiqa_image_dirs=("Dist_Imgs", "Train_Dis", ""),
+            official_dirs=("PIPAL", "pipal"),
+            notes="Elo scores (higher is better; Elo has no fixed range: 0-3000 only bounds them) of the public "
+            "training release: 200 references x 116 distortions. The validation labels (1,000 images) are in "
+            "pyiqa's newer meta file only; no test labels are public.",
+            extra={"published_sizes": {23200: "training release", 24200: "training + validation (pyiqa's meta)"}},
+        ),
+        DatasetSpec(
+            "aigiqa20k",
+            "AIGIQA-20K (AI-generated images, NTIRE 2024)",
+            False,
+            20000,
+            (0.0, 5.0),
+            True,
+            official_dirs=("AIGIQA-20K", "AIGCQA-30K-Image", "aigiqa20k", "aigiqa-20k"),
+            aliases=("aigiqa-20k", "aigcqa-30k", "aigcqa30k"),
+            notes="MOS 0-5 of 20,000 images from 15 text-to-image generators (the generator is each image's type); "
+            "info_train/val/test.csv (14,000/2,000/4,000) are the split set 'official'.",
+            extra={"published_sizes": {20000: "all three sets", 14000: "training set only (challenge release)"}},
+        ),
+        DatasetSpec(
+            "aigciqa2023",
+            "AIGCIQA2023 (AI-generated images)",
+            False,
+            2400,
+            (0.0, 5.0),
+            True,
+            official_dirs=("AIGCIQA2023", "aigciqa2023", "AIGCIQA2023K"),
+            aliases=("aigciqa-2023",),
+            notes="Quality MOS (mosz1.mat, z-scores rescaled by the authors, 1.3-3.7 in the release; 0-5 only bounds "
+            "them) of 2,400 images: 6 generators (each image's type) x 100 prompts x 4. No official split.",
+        ),
+        DatasetSpec(
             "demo-a",
             "Demo A (synthetic, not human-rated)",
             True,
