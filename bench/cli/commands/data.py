@@ -167,7 +167,7 @@ def describe(ds) -> dict:
         "raw_scale": list(info.raw_scale),
         "raw_higher_is_better": info.raw_higher_is_better,
         "ground_truth": info.ground_truth,
-        "ground_truth_vs_paper": info.paper_note or "the same as the paper's baselines",
+        "ground_truth_vs_paper": info.paper_note or "no difference known",
         "has_std": any(r.std is not None for r in ds.records),
         "std_range": _std_range(ds),
         "label_coverage": {
