@@ -310,3 +310,12 @@ def test_hyperiqa_trains_on_mos_zscore_and_predicts_on_the_dataset_scale(tmp_pat
     monkeypatch.setattr(cls, "build", lambda self: tiny_network("hyperiqa"))
     again.load(tmp_path / "ckpt")
     assert again.label_map == pytest.approx((a, b))
+
+
+def test_asking_for_the_realigned_dmos_reads_the_release_beside_pyiqas_csv(tmp_path):
+    write_fixture(tmp_path, "live", labels=False)  # pyiqa layout: detected first, original DMOS
+    realigned, _ = live_release_with_both(tmp_path)  # the release files under the same data root
+    assert load_dataset("live", data_root=tmp_path).dataset.layout == "pyiqa"
+    ds = load_dataset("live", data_root=tmp_path, ground_truths={"live": "realigned"})
+    assert ds.dataset.layout == "official" and "dmos_new" in ds.dataset.ground_truth
+    assert sorted(r.raw_score for r in ds.records) == pytest.approx(sorted(realigned))
