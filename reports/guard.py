@@ -33,11 +33,13 @@ def mixed_ground_truth(rows: Mapping[tuple, list[Result]], label: Callable[[tupl
     from reports.errors import ReportError
 
     for k, rs in rows.items():
-        by_test: dict[str, set[str]] = defaultdict(set)
-        for r in rs:
-            if r.test_ground_truth:  # records written before ground truths were named carry none
-                by_test[r.test].add(r.test_ground_truth)
-        for ds, truths in sorted(by_test.items()):
+        by_dataset: dict[str, set[str]] = defaultdict(set)
+        for r in rs:  # records written before ground truths were named carry none
+            if r.test_ground_truth:
+                by_dataset[r.test].add(r.test_ground_truth)
+            if r.train_ground_truth:  # trained on one ground truth, tested on another: also two in one row
+                by_dataset[r.train].add(r.train_ground_truth)
+        for ds, truths in sorted(by_dataset.items()):
             if len(truths) > 1:
                 raise ReportError(
                     f"row {label(k)} mixes {len(truths)} ground truths of {ds}: {' | '.join(sorted(truths))}. "

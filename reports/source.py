@@ -83,6 +83,7 @@ class Result:
     train_revision: str = ""
     test_revision: str = ""
     test_ground_truth: str = ""  # the metrics' ground truth (DatasetInfo.ground_truth); '' in older records
+    train_ground_truth: str = ""  # what the cell trained on ('' in older records)
     test_ground_truth_vs_paper: str = ""  # how it differs from the paper baselines' ground truth ('' = it does not)
     finished_at: str = ""
     preds_path: Path | None = None
@@ -150,6 +151,7 @@ def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
         test_revision=str(cell.get("test_revision", "")),
         test_ground_truth=str(cell.get("test_ground_truth") or ""),
         test_ground_truth_vs_paper=str(cell.get("test_ground_truth_vs_paper") or ""),
+        train_ground_truth=str(cell.get("train_ground_truth") or ""),
         finished_at=str(cell.get("finished_at", "")),
         preds_path=preds,
         config=config_of(cell),

@@ -243,6 +243,9 @@ def test_a_report_row_never_mixes_two_ground_truths():
     mixed = [result("k0", "LIVE's realigned DMOS"), result("k1", "LIVE's original DMOS")]
     with pytest.raises(ReportError, match="row noop mixes 2 ground truths of live"):
         guard({("noop",): mixed}, lambda k: k[0], str)
+    trained = [replace(r, train_ground_truth="LIVE's original DMOS") for r in one]  # cross: trained on the other
+    with pytest.raises(ReportError, match="row noop mixes 2 ground truths of live"):
+        guard({("noop",): trained}, lambda k: k[0], str)
 
 
 def test_results_and_export_carry_the_ground_truth(tmp_path, capsys):
