@@ -27,6 +27,27 @@ def _short(rev: str) -> str:
     return rev[:10] or "(none)"
 
 
+def mixed_ground_truth(rows: Mapping[tuple, list[Result]], label: Callable[[tuple], str]) -> None:
+    """One row's numbers on one test dataset must all be against one ground truth (LIVE's realigned or original
+    DMOS): a median over both would mean neither. Refused, with the fix."""
+    from reports.errors import ReportError
+
+    for k, rs in rows.items():
+        by_dataset: dict[str, set[str]] = defaultdict(set)
+        for r in rs:  # records written before ground truths were named carry none
+            if r.test_ground_truth:
+                by_dataset[r.test].add(r.test_ground_truth)
+            if r.train_ground_truth:  # trained on one ground truth, tested on another: also two in one row
+                by_dataset[r.train].add(r.train_ground_truth)
+        for ds, truths in sorted(by_dataset.items()):
+            if len(truths) > 1:
+                raise ReportError(
+                    f"row {label(k)} mixes {len(truths)} ground truths of {ds}: {' | '.join(sorted(truths))}. "
+                    "Report them from separate result stores (--runs), or rerun with one ground truth "
+                    "(--ground-truth, docs/DATASETS.md)."
+                )
+
+
 def guard(
     rows: Mapping[tuple, list[Result]], label: Callable[[tuple], str], dataset_title: Callable[[str], str]
 ) -> tuple[dict[tuple, str], dict[str, str], list[str]]:
@@ -72,6 +93,7 @@ def guard(
         listed = "; ".join(f"{name} ({', '.join(sorted(who))})" for name, who in sorted(split_sets.items()))
         notes.append(f"Rows come from different split sets: {listed}; only splits of the same set pair up.")
 
+    mixed_ground_truth(rows, label)
     revisions: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for k, rs in rows.items():
         for r in rs:

@@ -77,5 +77,18 @@ def footer(results: list, label: Callable | None = None) -> str:
             for d, revs in sorted(revisions.items(), key=lambda kv: names.dataset_sort_key(kv[0]))
         )
     )
+    truths: dict[str, set] = defaultdict(set)
+    for r in results:
+        if r.test_ground_truth:
+            note = f" ({r.test_ground_truth_vs_paper})" if r.test_ground_truth_vs_paper else ""
+            truths[r.test].add(r.test_ground_truth + note)
+    if truths:
+        parts.append(
+            "ground truth: "
+            + "; ".join(
+                f"{names.dataset_title(d)}: {' / '.join(sorted(gts))}"
+                for d, gts in sorted(truths.items(), key=lambda kv: names.dataset_sort_key(kv[0]))
+            )
+        )
     parts.append("split sets: " + ", ".join(sorted({r.split_set for r in results})))
     return "Provenance: " + "; ".join(parts) + "."

@@ -82,6 +82,9 @@ class Result:
     harness_version: str = ""
     train_revision: str = ""
     test_revision: str = ""
+    test_ground_truth: str = ""  # the metrics' ground truth (DatasetInfo.ground_truth); '' in older records
+    train_ground_truth: str = ""  # what the cell trained on ('' in older records)
+    test_ground_truth_vs_paper: str = ""  # how it differs from the paper baselines' ground truth ('' = it does not)
     finished_at: str = ""
     preds_path: Path | None = None
     # configuration (reports.configs): every resolved parameter, the preset, protocol options
@@ -146,6 +149,9 @@ def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
         harness_version=str(cell.get("harness_version", "")),
         train_revision=str(cell.get("train_revision", "")),
         test_revision=str(cell.get("test_revision", "")),
+        test_ground_truth=str(cell.get("test_ground_truth") or ""),
+        test_ground_truth_vs_paper=str(cell.get("test_ground_truth_vs_paper") or ""),
+        train_ground_truth=str(cell.get("train_ground_truth") or ""),
         finished_at=str(cell.get("finished_at", "")),
         preds_path=preds,
         config=config_of(cell),

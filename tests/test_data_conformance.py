@@ -116,3 +116,32 @@ def test_default_splits_on_real_lists(real_root, tmp_path):
     for s in make_splits(ds, protocol="efficiency", n_splits=2, cache_dir=tmp_path):
         assert len(s.test) == 16 * 125  # 16 of 81 references, 125 images each
         assert abs(len(s.train) - s.fraction * len(ds)) <= 125 / 2 + 1
+
+
+@pytest.mark.parametrize("name", PYIQA_SETS + ("bid",))
+def test_scores_and_stds_on_their_declared_scale(real_root, name):
+    """Loading checks it (bench/data/datasets/scales.py); here the real files pass it, each with a named ground truth."""
+    ds = loaded(name, real_root)
+    lo, hi = ds.dataset.raw_scale
+    assert all(lo <= r.raw_score <= hi for r in ds.records)
+    stds = [r.std for r in ds.records if r.std is not None]
+    assert all(s <= (hi - lo) / 2 for s in stds) and (not stds or max(stds) > 0.02 * (hi - lo))
+    assert ds.dataset.ground_truth
+
+
+def test_real_koniq_mos_and_sd_follow_from_the_rating_distribution(real_root, shared_dir):
+    import csv
+
+    ds = loaded("koniq10k", real_root)
+    with open(shared_dir / "reference" / "pyiqa-meta-info" / "meta_info_KonIQ10kDataset.csv", newline="") as fh:
+        rows = {f"1024x768/{r['img_name']}": r for r in csv.DictReader(fh)}
+    assert ds.dataset.raw_scale == (1.0, 5.0)
+    assert min(ds.scores) == pytest.approx(1.0961538, abs=1e-6) and max(ds.scores) == pytest.approx(4.31, abs=1e-9)
+    for r in ds.records:  # the SD from c1..c5 is the file's own 'std' (on 1-5), now beside a 1-5 score
+        assert r.std == pytest.approx(float(rows[r.id]["std"]), abs=1e-9)
+        assert r.label_columns["MOS_zscore"] == float(rows[r.id]["mos"])
+
+
+def test_real_live_pyiqa_is_the_original_dmos(real_root):
+    ds = loaded("live", real_root)
+    assert "original DMOS" in ds.dataset.ground_truth and "realigned" in ds.dataset.paper_note

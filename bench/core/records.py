@@ -27,6 +27,9 @@ class ImageRecord:
     distortion_class: int | None = None  # index into bench.core.labels.DISTORTION_CLASSES
     scenes: tuple[int, ...] = ()  # indices into bench.core.labels.SCENE_CLASSES (multi-label)
     level: int | None = None  # distortion level where the dataset has one
+    # other label columns of the dataset (e.g. KonIQ-10k's MOS_zscore), for a method whose official code trains
+    # on one of them (its recipe says so); metrics always use ``score``
+    label_columns: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def group(self) -> str:
@@ -47,6 +50,8 @@ class DatasetInfo:
     has_scene_labels: bool = False
     has_distortion_labels: bool = False
     notes: tuple[str, ...] = ()  # e.g. exclusions, label disagreements
+    ground_truth: str = ""  # the score's source (file, column, scale, orientation); part of the revision
+    paper_note: str = ""  # how it differs from the ground truth the paper's baselines trained on ('' = it does not)
 
 
 @dataclass

@@ -114,7 +114,7 @@ def make_splits(
     if protocol == "intra":
         splits = [Split(**{**_fields(b), "meta": {**meta, **b.meta}}) for b in base]
     else:
-        splits = [s for b in base for s in _efficiency(ds, b, fractions, fraction_of, meta)]
+        splits = [s for b in base for s in _efficiency(ds, b, fractions, fraction_of, {**meta, **b.meta})]
     check_leaks(splits, ds)
     save_splits(splits, path, params)
     return splits

@@ -181,6 +181,12 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         params = cls.Params(**cell.params)
         train_full = _worker_dataset(cell.train_dataset, cell.train_revision, cfg.data_kwargs)
         test_full = _worker_dataset(cell.test_dataset, cell.test_revision, cfg.data_kwargs)
+        # the ground truth the metrics are against (and the one trained on): reports name it, never mix two
+        record.update(
+            train_ground_truth=train_full.dataset.ground_truth,
+            test_ground_truth=test_full.dataset.ground_truth,
+            test_ground_truth_vs_paper=test_full.dataset.paper_note,  # '' where it is the paper baselines' own
+        )
         train = train_full.subset(task.train_ids)
         val = train_full.subset(task.val_ids) if task.val_ids else None
         test = test_full if task.test_ids is None else test_full.subset(task.test_ids)

@@ -165,7 +165,9 @@ def plan(
         if cross and opts.cross_train == "full":  # one run per seed on every image of A
             splits = [full_split(train_ds, opts.split_set)]
         else:
-            splits = take_splits(make_splits(train_ds, **kwargs), opts.n_splits, opts.split_set, unit.train)
+            made = make_splits(train_ds, **kwargs)
+            note_duplicate_splits(made, opts.split_set, unit.train, notes)
+            splits = take_splits(made, opts.n_splits, opts.split_set, unit.train)
         for split in splits:
             test_ids = None if cross else tuple(split.test)
             split_hash = split.hash if not cross else derive_cross_hash(split)
@@ -220,6 +222,16 @@ def take_splits(splits, asked: int | None, split_set: str, dataset: str):
         )
     keep = set(have[:asked])
     return [s for s in splits if s.index in keep]
+
+
+def note_duplicate_splits(splits, split_set: str, dataset: str, notes: list[str] | None) -> None:
+    """An imported split set that lists one split twice (KonIQ-10k's 'split' column and koniq10k_official.pkl)
+    keeps it once: say how many were dropped, so the count of splits is no surprise."""
+    from bench.data.datasets.split_sets import duplicate_note
+
+    line = duplicate_note(splits, split_set, dataset)
+    if line and notes is not None and line not in notes:
+        notes.append(line)
 
 
 def check_training_sets(resolved, train_info, notes: list[str] | None) -> None:

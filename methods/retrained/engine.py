@@ -45,6 +45,7 @@ import numpy as np
 from bench.core.records import ImageSet
 from methods.base import Method
 from methods.retrained.data import PatchDataset, apply_resize, resized_size, target_scaling  # noqa: F401
+from methods.retrained.label_columns import load_label_map, save_label_map, to_dataset_scale
 from methods.retrained.losses import fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss, std_normal_cdf  # noqa: F401
 from methods.retrained.recipe import Recipe, RecipeParams, describe_test, recipe_dataclass, standard_phases  # noqa: F401
 
@@ -105,11 +106,15 @@ class TrainedRegressor(Method):
     official_selection: ClassVar[str] = ""  # what the official script selected (best test epoch ...)
     has_backbone: ClassVar[bool] = True  # False: one trained group ('head'), e.g. prompts on frozen CLIP
     shuffle_training: ClassVar[bool] = True  # False: the official loader keeps the data order (MetaIQA)
+    # dataset -> (label column the official code trains on, its source line); predictions are mapped back to the
+    # dataset's score before any metric (methods/retrained/label_columns.py)
+    label_columns: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def __init__(self, params: Any = None, context=None):
         super().__init__(params, context)
         self.model: Trainable | None = None
         self.train_stats: dict = {}
+        self.label_map: tuple[float, float] | None = None  # score = a * prediction + b (a label column)
 
     # --- the recipe (torch-free) ---
     resize_by_dataset: ClassVar[dict[str, dict]] = {}  # the official per-dataset resize before cropping
@@ -164,6 +169,7 @@ class TrainedRegressor(Method):
             max_steps=params.max_steps,
             shuffle=cls.shuffle_training,
             pairs_per_epoch=cls.pairs_for(params, dataset),
+            label_column=cls.label_columns.get(dataset, (None, ""))[0],
         )
 
     @classmethod
@@ -195,6 +201,10 @@ class TrainedRegressor(Method):
             self.context.note(f"{self.name}: {s}")
         recipe = self.recipe_for(self.params, train.dataset.name)
         self._note_small_images(train, recipe)
+        if recipe.label_column:  # the official code's label column (methods/retrained/label_columns.py)
+            from methods.retrained.label_columns import use_label_column
+
+            train, self.label_map = use_label_column(self, train, recipe.label_column)
         self.train_stats = run_training(self, self._ensure_model(), train, val, recipe)
 
     def training_data(self, train: ImageSet, recipe: Recipe):
@@ -234,17 +244,19 @@ class TrainedRegressor(Method):
             crop, test = recipe.crop_size, recipe.test
         else:  # Params without the recipe fields (zero-shot CLIP-IQA): n crops averaged
             crop, test = int(p.crop_size), {"mode": "crops", "n_crops": int(p.test_crops), "resize": None}
-        return predict_images(self._ensure_model(), images, crop, test, self.context)
+        return to_dataset_scale(predict_images(self._ensure_model(), images, crop, test, self.context), self.label_map)
 
     def save(self, path: Path) -> None:
         import torch
 
         torch.save(self._ensure_model().net.state_dict(), path)
+        save_label_map(path, self.label_map)  # a label column's map back to the score travels with the weights
 
     def load(self, path: Path) -> None:
         from methods.checkpoints import load_tensors
 
         self._ensure_model().net.load_state_dict(load_tensors(path))
+        self.label_map = load_label_map(path)
 
 
 def predict_images(

@@ -104,6 +104,7 @@ class Recipe:
     shuffle: bool = True  # the training loader reshuffles every epoch (MetaIQA's does not)
     pairs_per_epoch: int = 0  # >0: samples are image pairs, this many (at most all pairs) drawn once per
     # cell and visited every epoch (UNIQUE's data_all.m); batches count pairs
+    label_column: str | None = None  # the dataset's label column the official code trains on (None: the score)
 
     @property
     def epochs(self) -> int:
@@ -164,6 +165,7 @@ class Recipe:
             ],
             "loss": self.loss,
             "target": self.target,
+            **({"label_column": self.label_column} if self.label_column else {}),
             "selection": self.selection,
             "official_selection": self.official_selection,
             "sources": self.sources,

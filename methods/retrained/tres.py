@@ -60,10 +60,11 @@ def ranking_triplets(pred, y):
 class TReS(PyiqaRetrained):
     name = "tres"
     description = "TReS (Golestaneh et al. 2022): ResNet-50 (ImageNet) + transformer, retrained per cell"
-    version = "3"  # 3: 224 crops reach the network as cut (pyiqa upscaled them to 225 and re-cropped);
+    version = "4"  # 4: KonIQ-10k trained on MOS_zscore as folders.py (mapped back to the MOS); 3: 224 crops reach the network as cut (pyiqa upscaled them to 225 and re-cropped);
     # 2: official recipe (lr /10 per epoch, was /2; 50 crops/image/epoch; its own loss; raw MOS)
     Params = TReSParams
     resize_by_dataset = RESIZE
+    label_columns = {"koniq10k": ("MOS_zscore", f"{SRC} folders.py Koniq_10kFolder: mos = float(row['MOS_zscore'])")}
     presets = {"paper": {}, "demo": DEMO, "ci": CI}
     weights = [(TORCHVISION, "resnet50")]
     sources = {

@@ -166,7 +166,10 @@ def describe(ds) -> dict:
         "raw_score_range": [float(raw.min()), float(raw.max())] if len(ds) else None,
         "raw_scale": list(info.raw_scale),
         "raw_higher_is_better": info.raw_higher_is_better,
+        "ground_truth": info.ground_truth,
+        "ground_truth_vs_paper": info.paper_note or "no difference known",
         "has_std": any(r.std is not None for r in ds.records),
+        "std_range": _std_range(ds),
         "label_coverage": {
             "scene": sum(bool(r.scenes) for r in ds.records) / n,
             "distortion": sum(r.distortion_class is not None for r in ds.records) / n,
@@ -177,6 +180,11 @@ def describe(ds) -> dict:
     if info.layout == "demo":
         d["warning"] = "SYNTHETIC demo data: pseudo-MOS from SSIM + simulated raters. NOT human-rated."
     return d
+
+
+def _std_range(ds) -> list[float] | None:
+    stds = [r.std for r in ds.records if r.std is not None]
+    return [float(min(stds)), float(max(stds))] if stds else None
 
 
 def cmd_describe(args) -> int:
@@ -208,6 +216,11 @@ def cmd_check(args) -> int:
             f"{len(ds)} images, but {spec.title} has {listed} (published size): "
             "the metadata file is not the standard one, or images were excluded"
         )
+    from bench.data.datasets.scales import scale_summary
+
+    scales = scale_summary(ds.records, ds.dataset.raw_scale) if len(ds) else None
+    if scales:
+        problems.extend(scales["problems"])
     cov = d["label_coverage"]
     if 0 < cov["scene"] < 1:
         problems.append(f"only {cov['scene']:.1%} of images have scene labels (partial label files?)")
@@ -219,6 +232,7 @@ def cmd_check(args) -> int:
         "images_decoded": bool(args.deep),
         **d,
         **({"pixel_modes": modes} if args.deep else {}),
+        **({"scales": {k: v for k, v in scales.items() if k != "problems"}} if scales else {}),
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -227,6 +241,18 @@ def cmd_check(args) -> int:
         print(
             f"  files present{' and decodable' if args.deep else ''}: yes; scores finite: yes; revision {d['revision']}"
         )
+        print(f"  ground truth: {d['ground_truth']}")
+        if ds.dataset.paper_note:
+            print(f"  ground truth differs from the paper's baselines: {ds.dataset.paper_note}")
+        if scales:
+            lo, hi = scales["declared_scale"]
+            print(f"  scores {_range(scales['score_range'])} on the declared scale {lo:g}-{hi:g}: within it")
+            if scales["std_range"]:
+                print(
+                    f"  stds {_range(scales['std_range'])} (largest {scales['std_max_share_of_scale']:.1%} of the "
+                    "score scale's width): on the score's scale"
+                    + (" (see PROBLEM below)" if scales["problems"] else "")
+                )
         print(f"  labels: scene {cov['scene']:.1%}, distortion {cov['distortion']:.1%}")
         if modes:
             print(
@@ -240,6 +266,10 @@ def cmd_check(args) -> int:
             print(f"  PROBLEM: {p}")
         print("OK" if not problems else "CHECK FOUND PROBLEMS")
     return 0 if not problems else 1
+
+
+def _range(pair) -> str:
+    return f"{pair[0]:.4g}-{pair[1]:.4g}"
 
 
 # --- splits -------------------------------------------------------------------------------------------
@@ -284,10 +314,15 @@ def cmd_splits(args) -> int:
         f"{ds.dataset.name} revision {ds.dataset.revision}, split set {args.split_set}, protocol {args.protocol}: "
         f"{len(splits)} splits, set hash {splits_hash(splits)} (leak check passed)"
     )
+    from bench.data.datasets.split_sets import duplicate_note
+
+    if duplicate_note(splits, args.split_set, ds.dataset.name):
+        print(f"  note: {duplicate_note(splits, args.split_set, ds.dataset.name)}")
     for s in splits:
         frac = f" fraction {s.fraction:.0%}" if s.fraction is not None else ""
         val = f" val {len(s.val)}" if s.val else ""
-        print(f"  #{s.index}{frac}: train {len(s.train)}{val} test {len(s.test)}  hash {s.hash}")
+        source = f"  ({s.meta['source']})" if s.meta.get("source") else ""  # imported sets: file[k] or column
+        print(f"  #{s.index}{frac}: train {len(s.train)}{val} test {len(s.test)}  hash {s.hash}{source}")
     return 0
 
 

@@ -142,6 +142,12 @@ def method_section(cls, datasets) -> list[str]:
         terms = " + ".join(f"{w:g} x {t}" for t, w in loss["terms"].items())
         out += [
             f"Loss: `{loss['name']}` = {terms}; target `{r['target']}`."
+            + (
+                f" Trained on the label column `{r['label_column']}` (the official code's), predictions mapped back "
+                "to the dataset's score before any metric."
+                if r.get("label_column")
+                else ""
+            )
             + (f" Left out: {loss['left_out']}." if loss.get("left_out") else ""),
             "",
         ]

@@ -14,6 +14,8 @@ COLUMNS = (
     "preset",
     "train",
     "test",
+    "test_ground_truth",
+    "train_ground_truth",
     "split_set",
     "split",
     "fraction",
@@ -110,6 +112,8 @@ def tidy_rows(records) -> list[dict]:
                 "preset": r.get("preset"),
                 "train": r["train_dataset"],
                 "test": r["test_dataset"],
+                "test_ground_truth": r.get("test_ground_truth", ""),  # the metrics' ground truth (file, column)
+                "train_ground_truth": r.get("train_ground_truth", ""),
                 "split_set": r.get("split_set"),
                 "split": r["split_index"],
                 "fraction": r.get("fraction"),

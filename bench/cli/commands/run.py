@@ -357,6 +357,7 @@ def _check_demo_data_flags(args) -> None:
             ("--data-root", args.data_root),
             ("--dataset-dir", args.dataset_dir),
             ("--labels", args.labels),
+            ("--ground-truth", getattr(args, "ground_truth", None)),
         )
         if value
     ]

@@ -49,12 +49,15 @@ def load_dataset(
     layout: str | None = None,
     deep: bool = False,
     progress: bool = False,
+    ground_truths: Mapping[str, str] | None = None,
 ) -> ImageSet:
     """Load one dataset's records.
 
     layout: force 'pyiqa' | 'official' | 'liqe' (default: detected, pyiqa first).
     deep: decode every image (slow) instead of only checking that the file exists and is not empty.
     dataset_specs: spec files of custom datasets (besides <data-root>/datasets.toml, read when present).
+    ground_truths: {dataset: choice} for datasets with more than one ground truth (LIVE: 'realigned' | 'original';
+    bench/data/datasets/ground_truth.py); names may be aliases.
     """
     register_custom(data_root, dataset_specs)
     spec = get_spec(name)
@@ -79,6 +82,7 @@ def load_dataset(
         layout=layout,
         deep=deep,
         progress=progress,
+        ground_truth={get_spec(k).name: v for k, v in (ground_truths or {}).items()}.get(spec.name),
     )
 
 
@@ -123,6 +127,14 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         "is read by itself); see docs/DATASETS.md",
     )
     g.add_argument(
+        "--ground-truth",
+        metavar="NAME=CHOICE",
+        action="append",
+        default=[],
+        help="which ground truth of a dataset that has two: live=realigned (release layout, the default there) "
+        "or live=original (docs/DATASETS.md)",
+    )
+    g.add_argument(
         "--skip-corrupt",
         action="store_true",
         help="exclude missing/corrupt images instead of failing (recorded in the revision)",
@@ -156,10 +168,19 @@ def data_kwargs(args: argparse.Namespace) -> dict:
         from bench.data.datasets.liqe import check_labels_dir
 
         check_labels_dir(args.labels)
-    return {
+    truths: dict[str, str] = {}
+    for item in getattr(args, "ground_truth", None) or []:
+        name, sep, choice = item.partition("=")
+        if not sep or not name or not choice:
+            raise DatasetError(f"--ground-truth {item!r}: expected NAME=CHOICE, e.g. --ground-truth live=original")
+        truths[get_spec(name).name] = choice.strip().lower()
+    kw = {
         "data_root": getattr(args, "data_root", None),
         "dataset_dirs": dirs,
         "labels_dir": getattr(args, "labels", None),
         "skip_corrupt": bool(getattr(args, "skip_corrupt", False)),
         "dataset_specs": specs,
     }
+    if truths:  # only when given: data_kwargs travel to workers and older callers know no such key
+        kw["ground_truths"] = truths
+    return kw

@@ -49,5 +49,6 @@ def load_demo(spec: DatasetSpec, cache_dir: Path | None = None, progress: bool =
         has_scene_labels=True,
         has_distortion_labels=True,
         notes=("synthetic demo data: pseudo-MOS from SSIM + simulated raters, NOT human-rated",),
+        ground_truth=f"meta.csv 'score': pseudo-{'MOS' if hib else 'DMOS'} on {lo:g}-{hi:g} (SSIM + simulated raters)",
     )
     return ImageSet(info, records)

@@ -129,7 +129,9 @@ def _kadid_rows(root, rng, folder):
                 name = f"I{r:02d}_{t:02d}_{lvl:02d}.png"
                 write_image(root / folder / "images" / name, rng)
                 mos = float(rng.uniform(1, 5))
-                rows.append((name, f"I{r:02d}.png", mos, float(rng.uniform(0.2, 1))))
+                # a std that ratings on 1-5 can have around this mean
+                std = float(rng.uniform(0.2, 0.9)) * float(np.sqrt((5 - mos) * (mos - 1)))
+                rows.append((name, f"I{r:02d}.png", mos, std))
                 items.append((f"images/{name}", mos, liqe_name, ("landscape",), f"I{r:02d}"))
     return rows, items
 
@@ -164,9 +166,15 @@ def _koniq_pyiqa(root, rng, labels):
     for i in range(20):
         n = f"{1000000 + i}.jpg"
         write_image(root / "koniq10k" / "1024x768" / n, rng)
-        mos = float(rng.uniform(5, 95))
-        rows.append((n, mos, 0.5, (0, 0, 0, 1, 2)[i % 5], 0, 0, 0.5, 0.5, 0, 100))
-        items.append((f"1024x768/{n}", mos / 20, "other realistic", ("human", "indoor"), n))
+        # as pyiqa's file: 'mos' is MOS_zscore (1-100), 'std' the SD on 1-5, c1..c5 the fractions of c_total ratings
+        total = int(rng.integers(90, 160))
+        counts = rng.multinomial(total, rng.dirichlet([1, 2, 4, 4, 1]))
+        frac = counts / total
+        mos5 = float((frac * np.arange(1, 6)).sum())
+        sd = float(np.sqrt((frac * (np.arange(1, 6) - mos5) ** 2).sum() * total / (total - 1)))
+        zscore = float(np.clip(1 + (mos5 - 1) * 99 / 4 + rng.normal(0, 3), 1, 100))
+        rows.append((n, zscore, sd, (0, 0, 0, 1, 2)[i % 5], *frac.tolist(), total))
+        items.append((f"1024x768/{n}", mos5, "other realistic", ("human", "indoor"), n))
     write_csv(
         root / "meta_info" / "meta_info_KonIQ10kDataset.csv",
         ("img_name", "mos", "std", "split", "c1", "c2", "c3", "c4", "c5", "c_total"),
@@ -183,7 +191,7 @@ def _tid_pyiqa(root, rng, labels):
             for lvl in (1, 2):
                 listed = f"{'I' if lvl == 1 else 'i'}{r:02d}_{t:02d}_{lvl}.bmp"  # case differs from the files
                 write_image(root / "tid2013" / "distorted_images" / listed.lower(), rng)
-                rows.append((f"I{r:02d}.BMP", listed, float(rng.uniform(0, 9)), 0.1))
+                rows.append((f"I{r:02d}.BMP", listed, float(rng.uniform(0.5, 8.5)), 0.1))
     write_csv(root / "meta_info" / "meta_info_TID2013Dataset.csv", ("ref_name", "dist_name", "mos", "std"), rows)
 
 
@@ -218,7 +226,7 @@ def _bid_liqe(root, rng, labels):
     for i in range(1, 21):
         rel = f"ImageDatabase/DatabaseImage{i:04d}.JPG"
         write_image(root / "BID" / rel, rng)
-        items.append((rel, float(rng.uniform(0, 5)), "realistic blur", ("still_life",), rel))
+        items.append((rel, float(rng.uniform(0.5, 4.5)), "realistic blur", ("still_life",), rel))
     _liqe(root, "bid", items, all_clip=False, all_scores=True)
 
 
@@ -279,7 +287,12 @@ def _koniq_official(root, rng, labels):
     for i in range(20):
         n = f"{2000000 + i}.jpg"
         write_image(root / "koniq10k" / "1024x768" / n, rng)
-        rows.append((n, 0, 1, 5, 10, 4, 20, float(rng.uniform(1, 5)), 0.6, 0.1))
+        total = int(rng.integers(90, 160))  # the release's c1..c5 are counts of c_total ratings
+        counts = rng.multinomial(total, rng.dirichlet([1, 2, 4, 4, 1]))
+        mos = float((counts * np.arange(1, 6)).sum() / total)
+        sd = float(np.sqrt((counts * (np.arange(1, 6) - mos) ** 2).sum() / (total - 1)))
+        zscore = float(np.clip(1 + (mos - 1) * 99 / 4 + rng.normal(0, 3), 1, 100))
+        rows.append((n, *counts.tolist(), total, mos, sd, zscore))
     write_csv(
         root / "koniq10k" / "koniq10k_scores_and_distributions.csv",
         ("image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"),
@@ -295,7 +308,7 @@ def _tid_official(root, rng, labels):
             for lvl in (1, 2):
                 n = f"i{r:02d}_{t:02d}_{lvl}.bmp"
                 write_image(d / "distorted_images" / n, rng)
-                lines.append(f"{rng.uniform(0, 9):.5f} {n}\n")
+                lines.append(f"{rng.uniform(0.5, 8.5):.5f} {n}\n")
                 stds.append("0.12\n")
     (d / "mos_with_names.txt").write_text("".join(lines))
     (d / "mos_std.txt").write_text("".join(stds))

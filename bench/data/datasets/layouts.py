@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.data.datasets import generated, official, pyiqa_layout, recent
+from bench.data.datasets.ground_truth import CHOICES
 from bench.data.datasets.meta import Meta
 from bench.data.datasets.registry import DatasetSpec
 
@@ -35,5 +36,8 @@ def official_key_file(spec: DatasetSpec, folder: Path) -> Path | None:
     return None
 
 
-def parse_official(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
+def parse_official(spec: DatasetSpec, key: Path, folder: Path, ground_truth: str | None = None) -> Meta:
+    """``ground_truth``: the choice of a dataset with more than one (bench/data/datasets/ground_truth.py CHOICES)."""
+    if spec.name in CHOICES:
+        return OFFICIAL_PARSERS[spec.name](spec, key, folder, choice=ground_truth)
     return OFFICIAL_PARSERS[spec.name](spec, key, folder)

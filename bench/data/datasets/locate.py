@@ -18,6 +18,7 @@ from bench.data.datasets.distortions import distortion_class
 from bench.data.datasets.ids import BadId, file_identity, normalise_id
 from bench.data.datasets.meta import Meta, Row, opt_float, score_of
 from bench.data.datasets.registry import DatasetSpec
+from bench.data.datasets.scales import check_scales
 from bench.data.image_modes import DECODER
 
 LAYOUTS = ("pyiqa", "official", "liqe")
@@ -95,7 +96,10 @@ def load_real(
     layout: str | None = None,
     deep: bool = False,
     progress: bool = False,
+    ground_truth: str | None = None,
 ) -> ImageSet:
+    if ground_truth is not None:
+        layout = layout_for_ground_truth(spec, ground_truth, layout)
     layout, folder, meta_path = detect(spec, data_root, override, labels_dir, layout)
     labels_folder = meta_path if layout == "liqe" else liqe.locate(spec, labels_dir, data_root)
     labels = liqe.read(spec, labels_folder) if labels_folder is not None else None
@@ -107,10 +111,32 @@ def load_real(
     if layout == "pyiqa":
         meta = layouts.parse_pyiqa(spec, meta_path, folder)
     elif layout == "official":
-        meta = layouts.parse_official(spec, meta_path, folder)
+        meta = layouts.parse_official(spec, meta_path, folder, ground_truth)
     else:
         meta = _bid_from_liqe(spec, labels, folder)
     return build(spec, meta, labels, skip_corrupt=skip_corrupt, deep=deep, progress=progress)
+
+
+def layout_for_ground_truth(spec: DatasetSpec, choice: str, layout: str | None) -> str | None:
+    """A ground truth asked for by name (--ground-truth live=realigned) may fix the layout: pyiqa's LIVE CSV holds
+    the original DMOS only, so the realigned one is read from the release files."""
+    from bench.core.errors import did_you_mean
+    from bench.data.datasets.ground_truth import CHOICES
+
+    choices = CHOICES.get(spec.name)
+    if not choices:
+        raise DatasetError(f"--ground-truth {spec.name}={choice}: {spec.title} has one ground truth; drop the option.")
+    if choice not in choices:
+        raise DatasetError(did_you_mean(choice, choices, f"ground truth of {spec.name}"))
+    if spec.name == "live" and choice == "realigned":
+        if layout == "pyiqa":
+            raise DatasetError(
+                "--ground-truth live=realigned: pyiqa's meta_info_LIVEIQADataset.csv holds the original DMOS only. "
+                "Put dmos_realigned.mat and refnames_all.mat of the LIVE release beside the images and use the "
+                "release layout (--layout official)."
+            )
+        return "official"
+    return layout
 
 
 def _bid_from_liqe(spec: DatasetSpec, labels: liqe.LiqeLabels, folder: Path) -> Meta:
@@ -118,7 +144,18 @@ def _bid_from_liqe(spec: DatasetSpec, labels: liqe.LiqeLabels, folder: Path) -> 
     rows = [Row(rel, score, src, std=opt_float(std)) for rel, score, std, src in labels.all_list]
     if not rows:
         rows = [Row(e.rel, e.score, e.source) for e in labels.entries.values()]
-    return Meta("liqe", folder, rows, [], spec.raw_scale, spec.raw_higher_is_better)
+    lo, hi = spec.raw_scale
+    source = f"LIQE's {spec.liqe_prefix}_all.txt" if labels.all_list else f"LIQE's {spec.liqe_prefix}_*_clip.txt lists"
+    return Meta(
+        "liqe",
+        folder,
+        rows,
+        [],
+        spec.raw_scale,
+        spec.raw_higher_is_better,
+        ground_truth=f"{source}, second column: {spec.title} MOS on {lo:g}-{hi:g}, higher is better",
+        std_source=f"{source}, third column" if labels.all_list else "",
+    )
 
 
 def build(
@@ -137,6 +174,11 @@ def build(
         )
     canonical_ids(meta)
     scores = {row.rel: score_of(row) for row in meta.rows}
+    if not meta.ground_truth:
+        lo, hi = meta.raw_scale
+        kind = "MOS" if meta.raw_higher_is_better else "DMOS (lower is better)"
+        meta.ground_truth = f"{meta.files[0].name if meta.files else meta.layout}: {kind} on {lo:g}-{hi:g}"
+    check_scales(spec.title, meta, scores)
 
     # --skip-corrupt decodes every image (cached per file, so once): what it excludes must not depend
     # on whether --deep was given, or `data check --deep` and `run` would report different revisions
@@ -179,6 +221,7 @@ def build(
                 distortion_class=distortion_class(dist),
                 scenes=tuple(scenes),
                 level=row.level,
+                label_columns=dict(row.label_columns),
             )
         )
     if spec.synthetic and any(r.ref_id is None for r in records):
@@ -193,6 +236,7 @@ def build(
         rev.add(f)
     for part in meta.revision_parts:
         rev.add(part)
+    rev.add(f"ground-truth:{meta.ground_truth}|std:{meta.std_source}")  # another source is another revision
     if labels is not None:
         for f in labels.files:
             rev.add(f)
@@ -210,6 +254,8 @@ def build(
         has_scene_labels=any(r.scenes for r in records),
         has_distortion_labels=any(r.distortion_class is not None for r in records),
         notes=tuple(notes),
+        ground_truth=meta.ground_truth,
+        paper_note=meta.paper_note,
     )
     ds = ImageSet(info, records)
     ds.image_modes = modes  # (deep) pixel mode -> number of images, for `data check --deep`
@@ -219,6 +265,7 @@ def build(
         "pyiqa_rows": [r for r in meta.rows if r.rel not in skip],
         "pyiqa_order": meta.pyiqa_order,
         "split_pickles": meta.split_pickles,
+        "official_missing": meta.official_missing,
     }
     return ds
 

@@ -41,6 +41,7 @@ class Row:
     level: int | None = None
     scenes: tuple[int, ...] = ()  # when the metadata itself carries scenes (SPAQ)
     splits: dict = field(default_factory=dict)  # pyiqa split columns: column -> 'train'|'val'|'test'
+    label_columns: dict = field(default_factory=dict)  # other label columns a method may train on: name -> value
 
 
 @dataclass
@@ -57,6 +58,10 @@ class Meta:
     revision_parts: list[str] = field(default_factory=list)  # e.g. which image folder was used
     pyiqa_order: list[str] | None = None  # ids in pyiqa's row order (its split pickles index it)
     split_pickles: list[Path] = field(default_factory=list)
+    official_missing: str = ""  # why the dataset's own split is unavailable (a named missing file), if it has one
+    ground_truth: str = ""  # the score's source: file, column, scale, orientation (DatasetInfo.ground_truth)
+    std_source: str = ""  # where the std comes from, on the score's scale
+    paper_note: str = ""  # how this ground truth differs from the one the paper's baselines trained on
 
 
 def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:

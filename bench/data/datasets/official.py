@@ -17,6 +17,13 @@ from pathlib import Path
 
 from bench.core.errors import DatasetError
 from bench.data.datasets.distortions import KADID_TYPES, LIVE_FOLDERS, TID2013_TYPES
+from bench.data.datasets.ground_truth import (
+    KONIQ_ZSCORE,
+    LIVE_ORIGINAL,
+    LIVE_ORIGINAL_NOTE,
+    LIVE_REALIGNED,
+    LIVE_REALIGNED_SCALE,
+)
 from bench.data.datasets.meta import (
     LIVEC_TRAINING,
     OFFICIAL_SPLIT,
@@ -80,11 +87,22 @@ def _need(path: Path) -> Path:
     return path
 
 
-def _live(spec, key, folder):
+def _live(spec, key, folder, choice: str | None = None):
+    """The realigned DMOS (dmos_realigned.mat 'dmos_new', what the official baselines read) unless ``choice`` is
+    'original' (dmos.mat 'dmos'): which one is a choice, never the accident of which file is there."""
     import numpy as np
 
+    choice = choice or "realigned"
+    key = folder / ("dmos_realigned.mat" if choice == "realigned" else "dmos.mat")
+    if not key.is_file():
+        other = "original" if choice == "realigned" else "realigned"
+        raise DatasetError(
+            f"LIVE: missing {key} ({LIVE_REALIGNED if choice == 'realigned' else LIVE_ORIGINAL}), the ground truth "
+            f"{'read by default' if choice == 'realigned' else 'asked for'}. Restore it from the LIVE release 2, "
+            f"or ask for the {other} DMOS with --ground-truth live={other} (docs/DATASETS.md)."
+        )
     mat = _readmat(key)
-    dmos = np.asarray(_loadmat(key, "dmos_new", "dmos", mat=mat), dtype=float).ravel()
+    dmos = np.asarray(_loadmat(key, "dmos_new" if choice == "realigned" else "dmos", mat=mat), dtype=float).ravel()
     orgs = np.asarray(_loadmat(key, "orgs_new", "orgs", mat=mat), dtype=float).ravel()
     std = np.asarray(mat["dmos_std"], dtype=float).ravel() if "dmos_std" in mat else None  # realigned only
     refs_file = _need(folder / "refnames_all.mat")
@@ -111,14 +129,23 @@ def _live(spec, key, folder):
                     )
                 )
             k += 1
+    realigned = choice == "realigned"
     return Meta(
         "official",
         folder,
         rows,
         [key, refs_file],
-        (0.0, 100.0),
+        LIVE_REALIGNED_SCALE if realigned else (0.0, 100.0),
         False,
         notes=[f"official LIVE release: {key.name} (DMOS, lower is better)"],
+        ground_truth=f"{key.name} {'dmos_new' if realigned else 'dmos'}: "
+        + (
+            f"{LIVE_REALIGNED}, declared {LIVE_REALIGNED_SCALE[0]:g}-{LIVE_REALIGNED_SCALE[1]:g}"
+            if realigned
+            else LIVE_ORIGINAL
+        ),
+        std_source=f"{key.name} dmos_std" if std is not None else "",
+        paper_note="" if realigned else LIVE_ORIGINAL_NOTE.split("; for that one")[0],
     )
 
 
@@ -152,6 +179,8 @@ def _kadid(spec, key, folder):
         (1.0, 5.0),
         True,
         notes=["official KADID-10k release: dmos.csv holds MOS on 1-5 (higher is better)"],
+        ground_truth=f"{key.name} column 'dmos': KADID-10k MOS on 1-5 (named 'dmos'), higher is better",
+        std_source=f"{key.name} column 'var' (its square root, on the score's scale)",
     )
 
 
@@ -183,6 +212,8 @@ def _livec(spec, key, folder):
         (0.0, 100.0),
         True,
         notes=[f"excluded the {len(names) - len(rows)} training images t1-t7, as prior work does"],
+        ground_truth=f"{key.name} AllMOS_release: LIVE Challenge MOS on 0-100, higher is better",
+        std_source=f"{std_file.name} AllStdDev_release" if std is not None else "",
     )
 
 
@@ -190,7 +221,12 @@ def _koniq(spec, key, folder):
     header, lines = read_csv(key)
     ci, cs, cd = column(header, key, "image_name"), column(header, key, "MOS"), column(header, key, "SD")
     img_dir = next((d for d in ("1024x768", "512x384") if (folder / d).is_dir()), "1024x768")
+    low = [h.lower() for h in header]
+    cz = low.index(KONIQ_ZSCORE.lower()) if KONIQ_ZSCORE.lower() in low else None
     rows = [Row(f"{img_dir}/{r[ci].strip()}", r[cs], f"{key}:{n}", std=opt_float(r[cd])) for n, r in lines]
+    for row, (_, r) in zip(rows, lines):  # MOS_zscore (1-100): a label column a method's recipe may train on
+        if cz is not None and opt_float(r[cz]) is not None:
+            row.label_columns[KONIQ_ZSCORE] = opt_float(r[cz])
     files = [key]
     _koniq_official_sets(folder, rows, files)  # the authors' training/validation/test sets
     return Meta(
@@ -202,6 +238,8 @@ def _koniq(spec, key, folder):
         True,
         notes=[f"official KonIQ-10k release: MOS on 1-5, images from {img_dir}/"],
         revision_parts=[f"image-dir:{img_dir}"],
+        ground_truth=f"{key.name} column {header[cs]!r}: KonIQ-10k MOS on 1-5 (the authors' MOS), higher is better",
+        std_source=f"{key.name} column {header[cd]!r} (on 1-5)",
     )
 
 
@@ -261,6 +299,8 @@ def _tid2013(spec, key, folder):
         (0.0, 9.0),
         True,
         notes=["official TID2013 release: MOS on 0-9 (higher is better)"],
+        ground_truth=f"{key.name} first column: TID2013 MOS on 0-9, higher is better",
+        std_source=f"{std_file.name} (on the score's scale)" if stds else "",
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from bench.core.errors import DatasetError
 from bench.core.labels import SCENE_PROMPTS
 from bench.data.datasets.distortions import CSIQ_TYPES, KADID_TYPES, LIVE_FOLDERS, TID2013_TYPES
+from bench.data.datasets.ground_truth import KONIQ_ZSCORE, LIVE_ORIGINAL, LIVE_ORIGINAL_NOTE
 from bench.data.datasets.meta import LIVEC_TRAINING, FileIndex, Meta, Row, column, opt_float, read_csv, synthetic_codes
 from bench.data.datasets.registry import DatasetSpec
 
@@ -52,7 +53,8 @@ def parse(spec: DatasetSpec, meta_file: Path, folder: Path, parser) -> Meta:
         meta.notes.append(f"images read from {image_dir}/")
     meta.revision_parts.append(f"image-dir:{image_dir}")  # another image folder is another revision
     _split_columns(meta, header, lines, meta_file)
-    meta.pyiqa_order = [r.rel for r in meta.rows]
+    if meta.pyiqa_order is None:  # a reader that leaves rows out sets the order itself (FLIVE's patches)
+        meta.pyiqa_order = [r.rel for r in meta.rows]
     meta.split_pickles = sorted(meta_file.parent.glob(f"{PICKLE_PREFIX[spec.name]}*.pkl"))
     meta.files.extend(meta.split_pickles)
     return meta
@@ -89,6 +91,8 @@ def _live(meta, header, lines, path, image_dir, index):
         column(header, path, "ref_name"),
         column(header, path, "mos", "dmos"),
     )
+    meta.ground_truth = f"{path.name} column {header[cs]!r}: {LIVE_ORIGINAL}"
+    meta.paper_note = LIVE_ORIGINAL_NOTE
     for n, r in lines:
         name = r[ci].strip()
         folder = name.split("/")[0].lower()
@@ -99,6 +103,7 @@ def _live(meta, header, lines, path, image_dir, index):
 
 def _csiq(meta, header, lines, path, image_dir, index):
     ci, cr, cs = column(header, path, "dist_name"), column(header, path, "ref_name"), column(header, path, "dmos")
+    name_source(meta, path, header, cs, None, "CSIQ DMOS on 0-1, lower is better")
     for n, r in lines:
         name = r[ci].strip()
         m = _CSIQ_NAME.match(Path(name).name)
@@ -118,6 +123,7 @@ def _csiq(meta, header, lines, path, image_dir, index):
 def _kadid(meta, header, lines, path, image_dir, index):
     ci, cr = column(header, path, "dist_name", "dist_img"), column(header, path, "ref_name", "ref_img")
     cs, cd = column(header, path, "dmos", "mos"), _maybe(header, "std")
+    name_source(meta, path, header, cs, cd, "KADID-10k MOS on 1-5 (named 'dmos'), higher is better")
     for n, r in lines:
         codes = synthetic_codes(r[ci])
         meta.rows.append(
@@ -136,6 +142,7 @@ def _kadid(meta, header, lines, path, image_dir, index):
 def _tid2013(meta, header, lines, path, image_dir, index):
     ci, cr = column(header, path, "dist_name"), column(header, path, "ref_name")
     cs, cd = column(header, path, "mos"), _maybe(header, "std")
+    name_source(meta, path, header, cs, cd, "TID2013 MOS on 0-9, higher is better")
     for n, r in lines:
         name = r[ci].strip()
         codes = synthetic_codes(name)
@@ -156,6 +163,7 @@ def _tid2013(meta, header, lines, path, image_dir, index):
 
 def _livec(meta, header, lines, path, image_dir, index):
     ci, cs, cd = column(header, path, "img_name"), column(header, path, "mos"), _maybe(header, "std")
+    name_source(meta, path, header, cs, cd, "LIVE Challenge MOS on 0-100, higher is better")
     dropped = 0
     for n, r in lines:
         name = r[ci].strip()
@@ -170,15 +178,52 @@ def _livec(meta, header, lines, path, image_dir, index):
 
 
 def _koniq(meta, header, lines, path, image_dir, index):
-    ci, cs, cd = column(header, path, "img_name", "image_name"), column(header, path, "mos"), _maybe(header, "std")
+    """pyiqa's 'mos' is KonIQ's MOS_zscore (1-100) but its 'std' the SD of the 1-5 ratings: two scales. The
+    rating distribution c1..c5 (fractions) over c_total raters gives the authors' MOS and SD, both on 1-5,
+    exactly (scripts/process_koniq10k.py copies them from koniq10k_distributions_sets.csv)."""
+    ci, cs = column(header, path, "img_name", "image_name"), column(header, path, "mos")
+    counts, ct = [_maybe(header, f"c{k}") for k in range(1, 6)], _maybe(header, "c_total")
+    if None in counts or ct is None:  # no distribution: the 1-100 score alone (its std is on another scale)
+        meta.raw_scale = (1.0, 100.0)
+        meta.ground_truth = f"{path.name} column {header[cs]!r}: KonIQ-10k MOS_zscore on 1-100"
+        meta.notes.append(f"{path.name} has no c1..c5/c_total columns: its 'std' (on 1-5) is left out")
+        for n, r in lines:
+            meta.rows.append(Row(_rel(image_dir, r[ci]), r[cs], f"{path}:{n}"))
+        return
+    meta.raw_scale = (1.0, 5.0)
+    meta.ground_truth = f"{path.name} columns c1..c5: KonIQ-10k MOS on 1-5 (the authors' MOS), higher is better"
+    meta.std_source = f"{path.name} columns c1..c5, c_total: SD of the ratings on 1-5 (n - 1)"
     for n, r in lines:
-        meta.rows.append(
-            Row(_rel(image_dir, r[ci]), r[cs], f"{path}:{n}", std=opt_float(r[cd]) if cd is not None else None)
-        )
+        mos, sd = rating_moments([r[c] for c in counts], r[ct], f"{path}:{n}")
+        row = Row(_rel(image_dir, r[ci]), mos, f"{path}:{n}", std=sd)
+        zscore = opt_float(r[cs])
+        if zscore is not None:
+            row.label_columns[KONIQ_ZSCORE] = zscore
+        meta.rows.append(row)
+
+
+def rating_moments(fractions: list[str], total: str, where: str) -> tuple[float, float | None]:
+    """(mean, sample std) of ratings 1..5 given as fractions (pyiqa) or counts of ``total`` raters."""
+    try:
+        c = [float(x) for x in fractions]
+        n = float(total)
+    except ValueError:
+        raise DatasetError(
+            f"{where}: the rating distribution c1..c5, c_total holds a non-number "
+            f"({', '.join(fractions)}, {total}). Restore the meta file."
+        ) from None
+    s = sum(c)
+    if not s > 0 or min(c) < 0:
+        raise DatasetError(f"{where}: the rating distribution c1..c5 ({', '.join(fractions)}) is empty or negative.")
+    p = [x / s for x in c]  # fractions (pyiqa) or counts alike
+    mean = sum(k * q for k, q in enumerate(p, 1))
+    var = sum(q * (k - mean) ** 2 for k, q in enumerate(p, 1))
+    return mean, (var * n / (n - 1)) ** 0.5 if n > 1 else None
 
 
 def _spaq(meta, header, lines, path, image_dir, index):
     ci, cs = column(header, path, "image name", "img_name"), column(header, path, "mos")
+    name_source(meta, path, header, cs, None, "SPAQ MOS on 0-100, higher is better")
     low = [h.lower() for h in header]
     scene_cols = [low.index(p.lower()) if p.lower() in low else None for p in SCENE_PROMPTS]
     for n, r in lines:
@@ -186,6 +231,13 @@ def _spaq(meta, header, lines, path, image_dir, index):
         meta.rows.append(Row(_rel(image_dir, r[ci]), r[cs], f"{path}:{n}", scenes=scenes))
     if any(c is not None for c in scene_cols):
         meta.notes.append("scene labels from SPAQ's own scene columns")
+
+
+def name_source(meta: Meta, path: Path, header, score: int, std: int | None, what: str) -> None:
+    """The ground truth and std source as ``DatasetInfo.ground_truth`` shows them: file, column, meaning."""
+    meta.ground_truth = f"{path.name} column {header[score]!r}: {what}"
+    if std is not None:
+        meta.std_source = f"{path.name} column {header[std]!r} (on the score's scale)"
 
 
 def _maybe(header, name):

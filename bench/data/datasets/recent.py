@@ -34,12 +34,15 @@ def flive_pyiqa(meta: Meta, header, lines, path: Path, image_dir: str, index: Fi
     """pyiqa's FLIVE CSV lists the 39,810 images and then their 119,430 patches: the images only."""
     ci, cs = column(header, path, "img_name/patch_name", "img_name", "name"), column(header, path, "mos")
     patches = 0
+    meta.pyiqa_order = []  # pyiqa's flive_official.pkl indexes every row, patches included
     for n, r in lines:
         name = r[ci].strip().replace("\\", "/")
         if _is_patch(name):
             patches += 1
+            meta.pyiqa_order.append(f"patch row {n}")  # never an image id: its index selects nothing
             continue
         meta.rows.append(Row(f"{image_dir}/{name}" if image_dir else name, r[cs], f"{path}:{n}"))
+        meta.pyiqa_order.append(meta.rows[-1].rel)
     if patches:
         meta.notes.append(f"left out FLIVE's {patches} patch rows: the benchmark scores whole images")
 
@@ -48,7 +51,7 @@ def _flive(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
     header, lines = read_csv(key)
     ci, cs = column(header, key, "name"), column(header, key, "mos")
     base = key.parent  # FLIVE_Database/database: the names are relative to it
-    phases, files = _flive_split(base)
+    phases, files, missing = _flive_split(base)
     rows = []
     for n, r in lines:
         name = r[ci].strip().replace("\\", "/")
@@ -57,16 +60,28 @@ def _flive(spec: DatasetSpec, key: Path, folder: Path) -> Meta:
             row.splits[OFFICIAL_SPLIT] = phases.get(name, "train")
         rows.append(row)
     notes = ["authors' FLIVE release (labels_image.csv), MOS 0-100"]
-    if not phases:
-        notes.append("no labels640.csv / labels=640_padded.csv beside labels_image.csv: no official split")
-    return Meta("official", base, rows, [key] + files, (0.0, 100.0), True, notes=notes)
+    if missing:
+        notes.append(f"no official split: {missing}")
+    meta = Meta("official", base, rows, [key] + files, (0.0, 100.0), True, notes=notes)
+    meta.official_missing = missing
+    return meta
 
 
-def _flive_split(base: Path) -> tuple[dict[str, str], list[Path]]:
-    """PaQ-2-PiQ's split: the images of labels640.csv test, those marked is_valid in the padded list validate."""
+def _flive_split(base: Path) -> tuple[dict[str, str], list[Path], str]:
+    """PaQ-2-PiQ's split: the images of labels640.csv test, those marked is_valid in the padded list validate.
+    Without both files: no split, and the third value says which file is missing and where."""
     test_file, train_file = base / "labels640.csv", base / "labels=640_padded.csv"
-    if not (test_file.is_file() and train_file.is_file()):
-        return {}, []
+    absent = [f for f in (test_file, train_file) if not f.is_file()]
+    if absent:
+        named = " and ".join(f"{f.name} (missing)" for f in absent)
+        there = [f.name for f in (test_file, train_file) if f not in absent]
+        why = (
+            f"PaQ-2-PiQ's split needs labels640.csv (the test images) and labels=640_padded.csv (is_valid: the "
+            f"validation images) beside {base / 'labels_image.csv'}: {named}"
+            + (f"; {there[0]} is there" if there else "")
+            + ". Put the missing file(s) from the PaQ-2-PiQ release (database/) there."
+        )
+        return {}, [], why
     phases: dict[str, str] = {}
     header, lines = read_csv(train_file)
     ci, cv = column(header, train_file, "name_image"), column(header, train_file, "is_valid")
@@ -77,7 +92,7 @@ def _flive_split(base: Path) -> tuple[dict[str, str], list[Path]]:
     ci = column(header, test_file, "name_image")
     for _, r in lines:
         phases[r[ci].strip()] = "test"
-    return phases, [train_file, test_file]
+    return phases, [train_file, test_file], ""
 
 
 def _agiqa3k(spec: DatasetSpec, key: Path, folder: Path) -> Meta:

@@ -6,6 +6,10 @@ official  the dataset's own published split (one): a custom dataset's split_colu
        'official_split' column (FLIVE, newer pyiqa files) or KonIQ-10k's 'split' column (7058/1000/2015).
 pyiqa  the split columns of pyiqa's meta CSV ('official_split', 'split' (0/1/2), 'ratio802_seed123_split_01', ...),
        one split per column, and pyiqa's split pickles in meta_info/ (dict k -> {'train'|'val'|'test': row indices}).
+       A split with a 'val' part and no (or an empty) 'test' part is pyiqa's train/test split: pyiqa's option files
+       evaluate on 'val' (livechallenge_seed123.pkl, spaq_seed123.pkl, live_123.pkl ...), so 'val' is its test part.
+       Identical splits (the same split hash: KonIQ-10k's 'split' column and koniq10k_official.pkl) appear once;
+       the split kept lists the sources dropped in its meta ``duplicates``.
 """
 
 from __future__ import annotations
@@ -129,7 +133,32 @@ def _pyiqa(ds, sources, val_fraction, seed) -> list[Split]:
             f"split set 'pyiqa' for {ds.dataset.name!r}: its pyiqa meta file has no split columns and "
             "meta_info/ holds no split pickles. Use split_set='default' (or 'liqe')."
         )
-    return out
+    return drop_duplicate_splits(out)
+
+
+def drop_duplicate_splits(splits: list[Split]) -> list[Split]:
+    """Each distinct split once (by its content hash), renumbered; the one kept names the sources it stands for,
+    so a median over the set does not weigh one split twice."""
+    from dataclasses import replace
+
+    kept: dict[str, Split] = {}
+    for s in splits:
+        first = kept.get(s.hash)
+        if first is None:
+            kept[s.hash] = s
+        else:
+            dup = [*first.meta.get("duplicates", []), s.meta["source"]]
+            kept[s.hash] = replace(first, meta={**first.meta, "duplicates": dup})
+    return [replace(s, index=i) for i, s in enumerate(kept.values())]
+
+
+def dropped_duplicates(splits) -> list[str]:
+    """'koniq10k_official.pkl[1] (the same split as column split)': one line per split dropped as a copy."""
+    found: dict[str, str] = {}
+    for s in splits:
+        for d in s.meta.get("duplicates", []):
+            found[d] = s.meta.get("source", "?")
+    return [f"{d} (the same split as {src})" for d, src in found.items()]
 
 
 # Columns holding a dataset's own (published) split, first found wins: pyiqa's 'official_split'
@@ -151,6 +180,8 @@ def _official(ds, sources, val_fraction, seed) -> Split:
         )
     rows = sources.get("pyiqa_rows") or []
     column = next((c for c in OFFICIAL_COLUMNS if any(c in r.splits for r in rows)), None)
+    if column is None and sources.get("official_missing"):
+        raise SplitError(f"split set 'official' for {ds.dataset.name!r}: {sources['official_missing']}")
     if column is None:
         raise SplitError(
             f"split set 'official' for {ds.dataset.name!r}: the dataset defines no official split "
@@ -164,6 +195,10 @@ def _official(ds, sources, val_fraction, seed) -> Split:
 
 
 def _phases_to_split(ds, index, seed, phases, val_fraction, source, split_set="pyiqa") -> Split:
+    if split_set == "pyiqa" and not phases.get("test") and phases.get("val"):
+        # pyiqa's own splits: train + val, evaluated on val (its option files' 'phase: val')
+        phases = {"train": phases.get("train", []), "val": [], "test": phases["val"]}
+        source = f"{source} (its 'val' part is the test part: pyiqa evaluates on val)"
     if not phases.get("train") or not phases.get("test"):
         raise SplitError(f"{split_set} split {source} of {ds.dataset.name!r} has an empty train or test part.")
     val = phases.get("val", [])
@@ -171,4 +206,16 @@ def _phases_to_split(ds, index, seed, phases, val_fraction, source, split_set="p
     return _split(ds, split_set, index, seed, train, val if val_fraction > 0 else [], phases["test"], source)
 
 
-__all__ = ["imported_splits"]
+def duplicate_note(splits, split_set: str, dataset: str) -> str:
+    """One line for `run --dry-run` and `data splits`: how many identical splits the set dropped, and which."""
+    dropped = dropped_duplicates(splits)
+    if not dropped:
+        return ""
+    n = len(dropped)
+    return (
+        f"split set {split_set!r} of {dataset}: {n} duplicate split{'s' if n > 1 else ''} dropped "
+        f"(each distinct split counts once): {'; '.join(dropped)}"
+    )
+
+
+__all__ = ["imported_splits", "drop_duplicate_splits", "dropped_duplicates", "duplicate_note"]
