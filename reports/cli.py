@@ -90,6 +90,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="cell for the predicted-vs-MOS plot: a key (prefix), METHOD:DATASET[:SPLIT], or "
         "'best' / METHOD[:DATASET]:best (highest SRCC)",
     )
+    p.add_argument(
+        "--image-test",
+        default="williams",
+        choices=("williams", "bootstrap", "none"),
+        help="the per-split test against each column's best on the same test images (mark ◇): Williams' t for "
+        "dependent correlations (default), a paired bootstrap over images (slower, no normality assumption), or none",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -120,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         presets=args.preset,
         views=views,
         data_kwargs=data_kwargs,
+        image_test=args.image_test,
     )
     if not report.tables:
         print("nothing to report.", file=sys.stderr)
