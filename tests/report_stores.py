@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,7 +62,25 @@ def demo_store(out: Path, cache: Path) -> Path:
     return out
 
 
+# one `bench perf --methods --save` record (reports/efficiency_view.py reads RUNS/efficiency/*.json): the shape only
+EFFICIENCY_RECORD = {
+    "method": "dbcnn",
+    "device": "cpu",
+    "device_name": "test CPU",
+    "params_total": 15_000_000,
+    "params_trainable": 15_000_000,
+    "gflops": 40.0,
+    "latency_s": 0.2,
+    "latency_1080x800_s": 0.6,
+    "peak_mem_mb": 900.0,
+    "peak_mem_kind": "RSS",
+    "train_crops_per_s": 12.0,
+    "weights": "fake",
+}
+
+
 def synthetic_store(out: Path, cache: Path, names=HOSTILE_NAMES, cells: int = 24, epochs: int = 4) -> Path:
+    """Cells of made-up methods (scripts/synthetic-store) plus one efficiency record."""
     env = {**os.environ, "BENCH_CACHE": str(cache)}
     subprocess.run(
         [
@@ -79,4 +98,6 @@ def synthetic_store(out: Path, cache: Path, names=HOSTILE_NAMES, cells: int = 24
         capture_output=True,
         cwd=ROOT,
     )
+    (out / "efficiency").mkdir()
+    (out / "efficiency" / "test.json").write_text(json.dumps({"records": [EFFICIENCY_RECORD]}))
     return out

@@ -176,7 +176,7 @@ def dataset_facts(dataset: str) -> dict:
             }
         )
     if provenance.not_human_rated(dataset):
-        facts["ground truth"] = "Synthetic and not human-rated: " + provenance.SYNTHETIC_NOTE + "."
+        facts["ground truth"] = provenance.SYNTHETIC_NOTE[0].upper() + provenance.SYNTHETIC_NOTE[1:] + "."
     return facts
 
 
