@@ -32,7 +32,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "other protocol in the store)",
     )
     p.add_argument(
-        "--format", type=_csv_list, default=["md"], metavar="F[,F]", help="any of md,latex,csv,png,pdf (default: md)"
+        "--format",
+        type=_csv_list,
+        default=["md"],
+        metavar="F[,F]",
+        help="any of md,latex,csv,png,pdf,html (default: md; html: a static site in OUT/site)",
     )
     p.add_argument("--out", default="report", help="output folder (default: report); '-' prints md/latex/csv to stdout")
     p.add_argument(
@@ -107,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
 
     for f in args.format:
         check_choice(f, FORMATS, "format")
-    if args.out == "-" and {"png", "pdf"} & set(args.format):
-        raise ReportError("plots cannot go to stdout: give --out DIR for png/pdf.")
+    if args.out == "-" and {"png", "pdf", "html"} & set(args.format):
+        raise ReportError("plots and the site cannot go to stdout: give --out DIR for png/pdf/html.")
     if args.out != "-":
         from reports.output import ensure_writable
 

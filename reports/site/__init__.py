@@ -22,7 +22,6 @@ from reports.site.table_view import table_view
 
 ASSETS = Path(__file__).with_name("assets")
 TEMPLATES = Path(__file__).with_name("templates")
-VIEW_TABLES = {"runtime": ("runtime",), "efficiency": ("efficiency-", "table5")}
 
 
 def _env():
@@ -148,7 +147,8 @@ def _build(report: Report, out: Path) -> None:
         ],
     )
     for d in sorted(datasets, key=names.dataset_sort_key):
-        tables = [table_view(t, "../", datasets) for t in report.tables if t.id == f"distortion-{d}"]
+        own = f"distortion-{d}"  # its per-distortion table and that table's rank stability
+        tables = [table_view(t, "../", datasets) for t in report.tables if own in (t.id, t.derived_from)]
         tested = defaultdict(int)
         for r in results:
             if d in (r.train, r.test):

@@ -64,7 +64,7 @@ def curves(history: list[dict], selected_epoch: int | None, title: str) -> dict 
         for name, (xs, ys) in sorted(series.items())
     ]
     extra = {
-        "yaxis2": {"title": {"text": "validation SRCC"}, "overlaying": "y", "side": "right"},
+        "yaxis2": {"title": {"text": "validation SRCC"}, "overlaying": "y", "side": "right", "tickformat": ".3f"},
         "legend": {"orientation": "h", "y": -0.2},
     }
     if selected_epoch is not None:
