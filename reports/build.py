@@ -243,6 +243,7 @@ def build_report(
         published=published or [],
         aggregate=aggregate,
         notes=notes,
+        image_test=image_test,
     )
 
 

@@ -109,6 +109,7 @@ class Report:
     aggregate: str = "median"
     notes: list = field(default_factory=list)  # report-wide notes (synthetic data, skipped views)
     figures: list = field(default_factory=list)  # (path relative to the report folder, caption), once written
+    image_test: str = "williams"  # the same-images test behind the mark ◇ (reports.image_test)
 
 
 def spread_text(stat: Stat) -> str:

@@ -343,3 +343,17 @@ def test_same_images_marks_recomputed_from_the_predictions(sites):
     assert tested == 2 * 3 * 6  # 2 columns x 3 rows against the best x 6 splits
     rows = (out / "cells.csv").read_text().splitlines()
     assert "image_tested" in rows[0] and "image_p_median" in rows[0]
+
+
+def test_bootstrap_image_test_end_to_end(sites):
+    """--image-test bootstrap: the same splits tested, p from resampled images; the note and the legend say so."""
+    _, williams = sites["synthetic"]
+    report = build_report(williams.source, views=[], image_test="bootstrap")
+    table = next(t for t in report.tables if t.id == "table1")
+    reference = next(t for t in williams.tables if t.id == "table1")
+    for row, ref in zip(table.rows, reference.rows):
+        for key, stat in row.cells.items():
+            assert set(stat.image_p) == set(ref.cells[key].image_p)  # the same splits, another test
+            assert all(0 <= p <= 1 for p in stat.image_p.values())
+    assert any("paired bootstrap over the test images" in n for n in table.notes)
+    assert build_report(williams.source, views=[], image_test="none").tables[0].rows[0].cells

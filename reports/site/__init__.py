@@ -47,8 +47,9 @@ def _plotly_js() -> str:
 
 
 def legend(report: Report) -> list[tuple[str, str]]:
-    """(mark, meaning) for every mark the site's tables use."""
-    from reports.model import LEGEND
+    """(mark, meaning) for every mark the site's tables use: numbers' marks and notes, rows' version marks, the
+    revision mark on column heads (other symbols in a view's own heads are explained by that table's notes)."""
+    from reports.model import LEGEND, SAME_IMAGES_NOT_SIGNIFICANT
 
     used = set()
     for t in report.tables:
@@ -56,9 +57,13 @@ def legend(report: Report) -> list[tuple[str, str]]:
             used.update(r.marks)
             for s in r.cells.values():
                 used.update(s.mark + s.note)
-        for c in t.columns:
-            used.update(ch for h in c.heads for ch in h)
-    return [(m, text) for m, text in LEGEND.items() if m in used]
+        used.update("§" for c in t.columns if any("§" in h for h in c.heads))
+    meaning = dict(LEGEND)
+    if report.image_test == "bootstrap":
+        meaning[SAME_IMAGES_NOT_SIGNIFICANT] = meaning[SAME_IMAGES_NOT_SIGNIFICANT].replace(
+            "Williams' t for dependent correlations", "paired bootstrap over the test images"
+        )
+    return [(m, text) for m, text in meaning.items() if m in used]
 
 
 def write_site(report: Report, folder: Path) -> list[Path]:
