@@ -70,11 +70,14 @@ def _stat_notes(table: Table, spread: str, aggregate: str, image_test_kind: str 
             "williams": "Williams' t for two dependent correlations sharing the MOS (Steiger 1980), SRCC on ranks",
             "bootstrap": "paired bootstrap over the test images, 1,000 resamples",
         }[image_test_kind]
+        where = f"(p < {stats.ALPHA}; {how}; SRCC and raw PLCC columns; per split p in cells.csv and the site)"
         notes.append(
             f"{SAME_IMAGES_NOT_SIGNIFICANT} : on the same test images, the difference to the column's best is "
-            f"significant (p < {stats.ALPHA}; {how}) in at most half of the splits both share "
-            f"({marked} of {len(imaged)} tested number(s) marked; SRCC and raw PLCC columns; per split p in cells.csv "
-            "and the site)."
+            f"significant in at most half of the splits both share {where}; {marked} of {len(imaged)} tested "
+            "number(s)."
+            if marked
+            else f"On the same test images, every tested difference to the column's best is significant in more than "
+            f"half of the splits both share {where}."
         )
     if any(UNTESTED in s.mark for s in measured):
         notes.append(f"{UNTESTED} : shares no split with the column's best, not tested.")
