@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.core.errors import did_you_mean
-from reports import configs, names, provenance, rank_stability, stats
+from reports import configs, image_test, names, provenance, rank_stability, stats
 from reports.delta import build_delta
 from reports.errors import ReportError
 from reports.model import NOT_SIGNIFICANT, SAME_IMAGES_NOT_SIGNIFICANT, UNTESTED, Report, Table
@@ -21,7 +21,7 @@ from reports.tables import build_table
 
 FORMATS = ("md", "latex", "csv", "png", "pdf", "html")
 PLCC_KEYS = {"raw": "plcc", "logistic": "plcc_logistic"}
-IMAGE_TESTS = ("williams", "bootstrap", "none")  # reports.image_test.TESTS
+IMAGE_TESTS = image_test.TESTS  # williams, bootstrap, none
 METRICS = tuple(METRIC_TITLES)  # srcc, plcc, plcc_logistic, krcc, rmse
 SPREAD_TITLES = {
     "iqr": "interquartile range",

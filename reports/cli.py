@@ -97,7 +97,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--image-test",
         default="williams",
-        choices=("williams", "bootstrap", "none"),
+        choices=("williams", "bootstrap", "none"),  # reports.image_test.TESTS (not imported: this module stays light)
         help="the per-split test against each column's best on the same test images (mark ◇): Williams' t for "
         "dependent correlations (default), a paired bootstrap over images (slower, no normality assumption), or none",
     )

@@ -3,12 +3,8 @@ number with its link to the cells behind it (an anchor on its method's page, lis
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from reports.model import MISSING, Stat, Table, delta_text, spread_text
 from reports.site import links
-
-MARK_TITLES: dict[str, str] = {}  # filled by reports.site from the report's legend (mark -> sentence)
 
 
 def _sort_value(stat: Stat | None) -> str:
@@ -125,7 +121,3 @@ def table_view(table: Table, root: str, datasets: set[str], numbers: dict | None
         "groups": groups,
         "width": len(table.columns) + 1,
     }
-
-
-def collect_numbers() -> dict:
-    return defaultdict(list)
