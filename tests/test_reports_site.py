@@ -144,6 +144,11 @@ def test_figures_are_valid_plotly_and_name_their_images(sites):
         assert set(figs) == {"scatter", "curves"}
         for fig in figs.values():
             go.Figure(json.loads(fig))  # plotly's own validation: raises on any unknown property
+    for page in (out / "site").glob("*.html"):  # the runtime view's bars
+        for fig in re.findall(
+            r'<script type="application/json" id="[\w-]+-json">(.*?)</script>', page.read_text(), re.S
+        ):
+            go.Figure(json.loads(fig))
         scatter = json.loads(figs["scatter"])["data"][0]
         preds = (out / "site" / "cells" / f"{r.key}.preds.csv").read_text().splitlines()[1:]
         assert scatter["text"] == [line.split(",")[0] for line in preds] and len(scatter["x"]) == r.n_test
@@ -153,6 +158,8 @@ def test_method_and_dataset_pages(sites):
     out, _ = sites["synthetic"]
     dbcnn = next((out / "site" / "methods").glob("dbcnn-*.html")).read_text()
     assert "Deviations from the official code" in dbcnn and "model selection: best test SRCC epoch" in dbcnn
+    curves = re.search(r'<script type="application/json" id="curves-0-json">(.*?)</script>', dbcnn, re.S)
+    assert curves and {t["name"] for t in json.loads(curves.group(1))["data"]} == {"loss", "val_srcc"}  # medians
     script = next((out / "site" / "methods").glob("1-script-*.html")).read_text()
     assert "not a method registered in this harness" in script.lower()
     demo_out, _ = sites["demo"]

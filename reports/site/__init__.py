@@ -130,11 +130,25 @@ def _build(report: Report, out: Path) -> None:
     for r in results:
         by_method[r.method].append(r)
     methods = sorted(set(by_method) | set(numbers), key=names.method_sort_key)
+    from reports.plot_curves import curve_panels
+
+    panels = curve_panels(report)
     for m in methods:
+        curves = [
+            {
+                "id": f"curves-{i}",
+                "fig": figures.median_curves(panel, f"{protocol}, trained on {names.dataset_title(train)}"),
+                "caption": f"Median over {panel['n']} cell(s) per epoch" + (f" ({config})" if config else "") + ".",
+            }
+            for i, ((protocol, method, config, train), panel) in enumerate(panels.items())
+            if method == m
+        ]
         write(
             links.method_page(m),
             "method.html.j2",
             "../",
+            plots=bool(curves),
+            curves=curves,
             **pages.method_context(m, by_method.get(m, []), numbers.get(m, [])),
         )
     write(

@@ -66,6 +66,7 @@ def curves(history: list[dict], selected_epoch: int | None, title: str) -> dict 
     extra = {
         "yaxis2": {"title": {"text": "validation SRCC"}, "overlaying": "y", "side": "right", "tickformat": ".3f"},
         "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 60, "r": 70, "t": 40, "b": 50},  # room for the right axis' labels
     }
     if selected_epoch is not None:
         extra["shapes"] = [
@@ -87,3 +88,14 @@ def bars(labels: list[str], values: list[float], title: str, axis: str) -> dict:
         "data": [{"type": "bar", "x": labels, "y": values, "hovertemplate": "%{x}: %{y:.4g}<extra></extra>"}],
         "layout": _layout(title, "", axis),
     }
+
+
+def median_curves(panel: dict, title: str) -> dict | None:
+    """A ``reports.plot_curves.curve_panels`` panel (medians over a method's cells per epoch) as a curves figure."""
+    epochs = sorted({e for points in (*panel["terms"].values(), panel["val"]) for e in points})
+    history = [
+        {"epoch": e, **{name: points[e] for name, points in panel["terms"].items() if e in points}}
+        | ({"val_srcc": panel["val"][e]} if e in panel["val"] else {})
+        for e in epochs
+    ]
+    return curves(history, panel["selected"], title)
