@@ -10,17 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.core.errors import did_you_mean
-from reports import configs, names, provenance, stats
+from reports import configs, image_test, names, provenance, rank_stability, stats
 from reports.delta import build_delta
 from reports.errors import ReportError
-from reports.model import NOT_SIGNIFICANT, UNTESTED, Report, Table
+from reports.model import NOT_SIGNIFICANT, SAME_IMAGES_NOT_SIGNIFICANT, UNTESTED, Report, Table
 from reports.published import load_published
 from reports.source import Result, filter_protocols, load_results
 from reports.table_specs import METRIC_TITLES, PAPER_SPECS, generic_spec
 from reports.tables import build_table
 
-FORMATS = ("md", "latex", "csv", "png", "pdf")
+FORMATS = ("md", "latex", "csv", "png", "pdf", "html")
 PLCC_KEYS = {"raw": "plcc", "logistic": "plcc_logistic"}
+IMAGE_TESTS = image_test.TESTS  # williams, bootstrap, none
 METRICS = tuple(METRIC_TITLES)  # srcc, plcc, plcc_logistic, krcc, rmse
 SPREAD_TITLES = {
     "iqr": "interquartile range",
@@ -37,7 +38,7 @@ def check_choice(value: str, choices, what: str) -> str:
     return value
 
 
-def _stat_notes(table: Table, spread: str, aggregate: str) -> list[str]:
+def _stat_notes(table: Table, spread: str, aggregate: str, image_test_kind: str = "williams") -> list[str]:
     rows = table.rows
     stats_in = [s for r in rows for s in r.cells.values()]
     notes = []
@@ -53,7 +54,7 @@ def _stat_notes(table: Table, spread: str, aggregate: str) -> list[str]:
                 "a column with one row ranks nothing)."
             )
     paired = [s.n_paired for s in measured if s.n_paired]
-    if any(s.mark == NOT_SIGNIFICANT for s in measured):
+    if any(NOT_SIGNIFICANT in s.mark for s in measured):
         span = f"{min(paired)}" if min(paired) == max(paired) else f"{min(paired)}–{max(paired)}"
         notes.append(
             f"{NOT_SIGNIFICANT} : not significantly different from the column's best (two-sided paired "
@@ -62,7 +63,23 @@ def _stat_notes(table: Table, spread: str, aggregate: str) -> list[str]:
         )
     elif paired:
         notes.append(f"Every difference to the column's best is significant (paired Wilcoxon, p < {stats.ALPHA}).")
-    if any(s.mark == UNTESTED for s in measured):
+    imaged = [s for s in measured if s.image_tested]
+    if imaged:
+        marked = sum(SAME_IMAGES_NOT_SIGNIFICANT in s.mark for s in imaged)
+        how = {
+            "williams": "Williams' t for two dependent correlations sharing the MOS (Steiger 1980), SRCC on ranks",
+            "bootstrap": "paired bootstrap over the test images, 1,000 resamples",
+        }[image_test_kind]
+        where = f"(p < {stats.ALPHA}; {how}; SRCC and raw PLCC columns; per split p in cells.csv and the site)"
+        notes.append(
+            f"{SAME_IMAGES_NOT_SIGNIFICANT} : on the same test images, the difference to the column's best is "
+            f"significant in at most half of the splits both share {where}; {marked} of {len(imaged)} tested "
+            "number(s)."
+            if marked
+            else f"On the same test images, every tested difference to the column's best is significant in more than "
+            f"half of the splits both share {where}."
+        )
+    if any(UNTESTED in s.mark for s in measured):
         notes.append(f"{UNTESTED} : shares no split with the column's best, not tested.")
     if any(r.published for r in rows):
         reproduced = any(s.note == "*" for s in stats_in)
@@ -119,8 +136,10 @@ def build_report(
     presets: list[str] | None = None,
     views: list[str] | None = None,
     data_kwargs: dict | None = None,
+    image_test: str = "williams",
 ) -> Report:
     check_choice(aggregate, stats.AGGREGATES, "aggregate")
+    check_choice(image_test, IMAGE_TESTS, "same-images test")
     spread = spread or DEFAULT_SPREAD[aggregate]
     check_choice(spread, stats.SPREADS, "spread")
     check_choice(plcc, PLCC_KEYS, "PLCC flavour")
@@ -161,10 +180,14 @@ def build_report(
             published_alone=not results,
             aggregate=aggregate,
             metrics=metric_choice,
+            image_test_kind=image_test,
         )
         if table is not None:
-            table.notes = _stat_notes(table, spread, aggregate) + table.notes
+            table.notes = _stat_notes(table, spread, aggregate, image_test) + table.notes
             tables.append(table)
+            ranks = rank_stability.rank_table(table, aggregate)
+            if ranks is not None:
+                tables.append(ranks)
     if with_published and results:
         delta = build_delta(tables)
         if delta is not None:
@@ -200,9 +223,12 @@ def build_report(
     for name in views:
         view_tables, view_notes = VIEW_BUILDERS[name](results, **view_options)
         for t in view_tables:
+            tables.append(t)
             if t.ranked:
-                t.notes = _stat_notes(t, spread, aggregate) + t.notes
-        tables += view_tables
+                t.notes = _stat_notes(t, spread, aggregate, image_test) + t.notes
+                ranks = rank_stability.rank_table(t, aggregate)
+                if ranks is not None:
+                    tables.append(ranks)
         notes += view_notes
     unverified = sum(r.integrity == "unverified" for r in results)
     if unverified:
@@ -223,6 +249,7 @@ def build_report(
         published=published or [],
         aggregate=aggregate,
         notes=notes,
+        image_test=image_test,
     )
 
 
@@ -285,4 +312,8 @@ def write_report(report: Report, out: str | Path, formats=("md",), scatter: str 
             written.append(write_text(out / "tables" / f"{t.id}.tex", render_latex.render_table(t)))
     if "csv" in formats:
         written.append(write_text(out / "cells.csv", render_csv.render_tables(report.tables)))
+    if "html" in formats:
+        from reports.site import write_site
+
+        written += write_site(report, out / "site")
     return written

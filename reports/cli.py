@@ -32,7 +32,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "other protocol in the store)",
     )
     p.add_argument(
-        "--format", type=_csv_list, default=["md"], metavar="F[,F]", help="any of md,latex,csv,png,pdf (default: md)"
+        "--format",
+        type=_csv_list,
+        default=["md"],
+        metavar="F[,F]",
+        help="any of md,latex,csv,png,pdf,html (default: md; html: a static site in OUT/site)",
     )
     p.add_argument("--out", default="report", help="output folder (default: report); '-' prints md/latex/csv to stdout")
     p.add_argument(
@@ -92,6 +96,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="cell for the predicted-vs-MOS plot: a key (prefix), METHOD:DATASET[:SPLIT], or "
         "'best' / METHOD[:DATASET]:best (highest SRCC)",
     )
+    p.add_argument(
+        "--image-test",
+        default="williams",
+        choices=("williams", "bootstrap", "none"),  # reports.image_test.TESTS (not imported: this module stays light)
+        help="the per-split test against each column's best on the same test images (mark ◇): Williams' t for "
+        "dependent correlations (default), a paired bootstrap over images (slower, no normality assumption), or none",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -102,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     for f in args.format:
         check_choice(f, FORMATS, "format")
-    if args.out == "-" and {"png", "pdf"} & set(args.format):
-        raise ReportError("plots cannot go to stdout: give --out DIR for png/pdf.")
+    if args.out == "-" and {"png", "pdf", "html"} & set(args.format):
+        raise ReportError("plots and the site cannot go to stdout: give --out DIR for png/pdf/html.")
     if args.out != "-":
         from reports.output import ensure_writable
 
@@ -122,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         presets=args.preset,
         views=views,
         data_kwargs=data_kwargs,
+        image_test=args.image_test,
     )
     if not report.tables:
         print("nothing to report.", file=sys.stderr)

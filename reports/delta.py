@@ -45,7 +45,15 @@ def build_delta(tables: list[Table]) -> Table | None:
                         )
                     )
                 out = group.rows[-1]
-                mine = Stat(ours.value, spread=ours.spread, bounds=ours.bounds, n=ours.n, spread_kind=ours.spread_kind)
+                mine = Stat(
+                    ours.value,
+                    spread=ours.spread,
+                    bounds=ours.bounds,
+                    n=ours.n,
+                    spread_kind=ours.spread_kind,
+                    values=ours.values,
+                    cells=ours.cells,  # the site links our number to the cells behind it
+                )
                 out.cells[(metric, "ours")] = mine
                 out.cells[(metric, "paper")] = Stat(paper.value, kind="published", note=paper.note)
                 out.cells[(metric, "delta")] = Stat(ours.value - paper.value, kind="delta")

@@ -10,6 +10,20 @@ NOT_SIGNIFICANT = "≈"  # not significantly different from the column's best (W
 UNTESTED = "°"  # no split shared with the column's best
 MISSING = "–"  # en dash: no result for this cell
 TRAINED_ON_TEST = "¶"  # a zero-shot checkpoint tested on (part of) a dataset it was trained on
+SAME_IMAGES_NOT_SIGNIFICANT = "◇"  # on the same test images, not significantly different from the best in most splits
+
+# What every mark means, for legends (HTML) and tooltips; the tables' notes say the same with their counts.
+LEGEND = {
+    NOT_SIGNIFICANT: "not significantly different from the column's best over splits (paired Wilcoxon, p ≥ 0.05)",
+    SAME_IMAGES_NOT_SIGNIFICANT: "on the same test images, the difference to the column's best is significant "
+    "(Williams' t for dependent correlations, p < 0.05) in at most half of the splits tested",
+    UNTESTED: "shares no split with the column's best: not tested",
+    TRAINED_ON_TEST: "a zero-shot checkpoint tested on a dataset it was trained on",
+    "*": "the paper says it reproduced this number",
+    "†": "another method version than the table's most common one",
+    "‡": "another harness version than the table's most common one",
+    "§": "cells of this dataset come from more than one dataset revision",
+}
 
 
 @dataclass
@@ -30,6 +44,10 @@ class Stat:
     versus: str | None = None  # the row label of the column's best it was tested against
     note: str = ""  # '*' where the paper marks a reproduced number; TRAINED_ON_TEST
     text: str = ""  # kind 'text': printed as is (verdicts, runtimes, devices)
+    cells: dict[Any, str] = field(default_factory=dict)  # pair key (or index) -> key of the cell behind the number
+    image_p: dict[Any, float] = field(default_factory=dict)  # pair key -> p of the same-images test vs the best
+    image_tested: int = 0  # splits where the same-images test ran
+    image_significant: int = 0  # ... and found p < 0.05
 
 
 @dataclass
@@ -68,6 +86,7 @@ class Table:
     groups: list[RowGroup]
     notes: list[str] = field(default_factory=list)  # footnotes, printed under the table
     ranked: bool = True
+    derived_from: str | None = None  # the id of the table this one summarises (rank stability)
 
     @property
     def rows(self) -> list[Row]:
@@ -90,6 +109,7 @@ class Report:
     aggregate: str = "median"
     notes: list = field(default_factory=list)  # report-wide notes (synthetic data, skipped views)
     figures: list = field(default_factory=list)  # (path relative to the report folder, caption), once written
+    image_test: str = "williams"  # the same-images test behind the mark ◇ (reports.image_test)
 
 
 def spread_text(stat: Stat) -> str:

@@ -32,6 +32,9 @@ COLUMNS = (
     "n_paired",
     "p_value",
     "versus",
+    "image_tested",
+    "image_significant",
+    "image_p_median",
     "note",
     "row_marks",
     "synthetic_data",
@@ -44,6 +47,14 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return repr(round(value, 6))
     return str(value)
+
+
+def _median(values) -> float | None:
+    vs = sorted(values)
+    if not vs:
+        return None
+    mid = len(vs) // 2
+    return vs[mid] if len(vs) % 2 else (vs[mid - 1] + vs[mid]) / 2
 
 
 def rows_of(table: Table) -> list[dict]:
@@ -87,6 +98,9 @@ def rows_of(table: Table) -> list[dict]:
                         "n_paired": _fmt(stat.n_paired),
                         "p_value": _fmt(stat.p_value),
                         "versus": stat.versus or "",
+                        "image_tested": stat.image_tested or "",
+                        "image_significant": stat.image_significant if stat.image_tested else "",
+                        "image_p_median": _fmt(_median(stat.image_p.values())),
                         "note": stat.note,
                         "row_marks": row.marks,
                         "synthetic_data": "yes" if any(provenance.not_human_rated(d) for d in (train, test)) else "",

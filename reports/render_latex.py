@@ -26,6 +26,7 @@ _SPECIAL = {
 }
 _SYMBOLS = {
     "≈": r"$\approx$",
+    "◇": r"$\diamond$",
     "°": r"$^{\circ}$",
     "†": r"\dag{}",
     "‡": r"\ddag{}",
@@ -47,6 +48,7 @@ _SYMBOLS = {
 }
 _MARKS = {
     "≈": r"$^{\approx}$",
+    "◇": r"$^{\diamond}$",
     "°": r"$^{\circ}$",
     "†": r"\textsuperscript{\dag}",
     "‡": r"\textsuperscript{\ddag}",

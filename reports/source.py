@@ -101,6 +101,9 @@ class Result:
     history: tuple = field(default=(), hash=False, compare=False)  # per-epoch training log (dicts)
     selected_epoch: int | None = None
     integrity: str = "verified"  # 'unverified': written before the store's hashes (schema 1)
+    n_train: int | None = None
+    versions: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # python, torch, numpy ...
+    notes: tuple = field(default=(), hash=False, compare=False)
 
     @property
     def pair_key(self) -> tuple:
@@ -167,6 +170,9 @@ def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
         history=tuple(h for h in (cell.get("history") or ()) if isinstance(h, dict)),
         selected_epoch=_int(cell.get("selected_epoch")),
         integrity=status_of(cell),
+        n_train=_int(cell.get("n_train")),
+        versions=dict(cell.get("versions") or {}) if isinstance(cell.get("versions"), dict) else {},
+        notes=tuple(str(n) for n in (cell.get("notes") or ()) if n),
     )
 
 
@@ -187,16 +193,37 @@ def load_results(runs: str | Path) -> list[Result]:
     return [to_result(c, Path(runs)) for c in read_cells(runs)]
 
 
+_READ: dict[tuple, tuple] = {}  # (path, size, mtime) -> (ids, MOS, predictions, rows): one read per report
+
+
 def read_predictions(path: Path, n_expected: int | None = None, *, with_ids: bool = False):
     """(MOS, prediction) -- or (ids, MOS, prediction) -- from a cell's ``<key>.preds.csv``
     (columns id,score,prediction). ``n_expected`` (the cell's ``n_test``) catches a truncated file:
-    a plot or table from part of the test images would look valid and be wrong."""
-    import csv
-
+    a plot or table from part of the test images would look valid and be wrong. A file is parsed once while
+    it is unchanged (the per-distortion view, the same-images test and the site all read it)."""
     if path is None or not path.is_file():
         raise ReportError(
             f"no predictions file {path}: the scatter plot and per-distortion tables need the cell's .preds.csv."
         )
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _READ:
+        if len(_READ) > 50_000:
+            _READ.clear()
+        _READ[key] = _parse_predictions(path)
+    ids, mos, pred, n_rows = _READ[key]
+    if n_expected is not None and n_rows != n_expected:
+        raise ReportError(
+            f"{path} holds {n_rows} prediction(s) but its cell tested {n_expected} images: the file is "
+            "truncated or damaged. Delete the cell's .json and .preds.csv and run the same "
+            "`bench run` command again to recompute it."
+        )
+    return (list(ids), list(mos), list(pred)) if with_ids else (list(mos), list(pred))
+
+
+def _parse_predictions(path: Path) -> tuple:
+    import csv
+
     ids, mos, pred = [], [], []
     n_rows = 0
     try:
@@ -219,13 +246,7 @@ def read_predictions(path: Path, n_expected: int | None = None, *, with_ids: boo
         raise ReportError(
             f"cannot read predictions {path}: {exc}. Delete the cell's .json and .preds.csv and rerun it."
         ) from exc
-    if n_expected is not None and n_rows != n_expected:
-        raise ReportError(
-            f"{path} holds {n_rows} prediction(s) but its cell tested {n_expected} images: the file is "
-            "truncated or damaged. Delete the cell's .json and .preds.csv and run the same "
-            "`bench run` command again to recompute it."
-        )
-    return (ids, mos, pred) if with_ids else (mos, pred)
+    return tuple(ids), tuple(mos), tuple(pred), n_rows
 
 
 def filter_protocols(results: Iterable[Result], protocols: Iterable[str] | None) -> list[Result]:

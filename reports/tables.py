@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from reports import configs, names, provenance, stats
+from reports import configs, image_test, names, provenance, stats
 from reports.guard import guard
 from reports.model import (
     NOT_SIGNIFICANT,
@@ -76,9 +76,10 @@ def _remade_splits(results: list[Result], row_of: dict[str, RowKey]) -> int:
     return sum(len(h) > 1 for h in hashes.values())
 
 
-def measured_stat(values: dict, spread_kind: str, aggregate: str = "median") -> Stat:
+def measured_stat(values: dict, spread_kind: str, aggregate: str = "median", cells: dict | None = None) -> Stat:
     vs = list(values.values())
     return Stat(
+        cells=dict(cells or {}),
         value=stats.aggregate(vs, aggregate),
         spread=stats.spread(vs, spread_kind, aggregate),
         bounds=stats.spread_bounds(vs, spread_kind, aggregate),
@@ -88,7 +89,7 @@ def measured_stat(values: dict, spread_kind: str, aggregate: str = "median") -> 
     )
 
 
-def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
+def _rank_and_test(group: RowGroup, columns: list[Column], same_images=None) -> None:
     """Best/second per column and the paired Wilcoxon test against the best, over distinct splits.
     A column with a single measured row ranks nothing (one row is not 'the best')."""
     measured = [r for r in group.rows if not r.published]
@@ -115,6 +116,8 @@ def _rank_and_test(group: RowGroup, columns: list[Column]) -> None:
                 s.mark = UNTESTED
             elif s.p_value >= stats.ALPHA:
                 s.mark = NOT_SIGNIFICANT
+            if same_images is not None:
+                same_images(col.key[2], best, s)
 
 
 def _distinct_note(rows: list[Row], columns: list[Column]) -> str | None:
@@ -149,6 +152,7 @@ def build_table(
     published_alone: bool = False,
     aggregate: str = "median",
     metrics: tuple[str, ...] | None = None,
+    image_test_kind: str = "williams",
 ) -> Table | None:
     """The table, or None when it has nothing to show.
 
@@ -161,6 +165,7 @@ def build_table(
     kept, superseded = _latest_per_split(chosen, row_of)
 
     values: dict[RowKey, dict[tuple, dict]] = defaultdict(lambda: defaultdict(dict))
+    cell_keys: dict[RowKey, dict[tuple, dict]] = defaultdict(lambda: defaultdict(dict))
     seen_on_train: dict[RowKey, set] = defaultdict(set)
     row_results: dict[RowKey, list[Result]] = defaultdict(list)
     col_keys: set[tuple] = set()
@@ -177,6 +182,7 @@ def build_table(
                 continue
             col_keys.add((r.train, r.test, m))
             values[rk][(r.train, r.test, m)][r.pair_key] = v
+            cell_keys[rk][(r.train, r.test, m)][r.pair_key] = r.key
             if r.trained_on_test:
                 seen_on_train[rk].add((r.train, r.test, m))
 
@@ -213,7 +219,7 @@ def build_table(
         )
         for col in columns:
             if values[rk].get(col.key):
-                row.cells[col.key] = measured_stat(values[rk][col.key], spread_kind, aggregate)
+                row.cells[col.key] = measured_stat(values[rk][col.key], spread_kind, aggregate, cell_keys[rk][col.key])
                 if col.key in seen_on_train[rk]:
                     row.cells[col.key].note = TRAINED_ON_TEST
         rows.append(row)
@@ -246,7 +252,7 @@ def build_table(
     for g in sorted(grouped, key=group_sort):
         members = sorted(grouped[g], key=lambda r: (spec.row_sort(r.base), r.published, r.config))
         group = RowGroup(spec.group_label(g), members)
-        _rank_and_test(group, columns)
+        _rank_and_test(group, columns, image_test.marker(image_test_kind, plcc_key, kept))
         groups.append(group)
 
     notes = list(guard_notes)

@@ -237,7 +237,10 @@ def runtime_table(results: list[Result]) -> Table | None:
                     method=k[1],
                     variant=k[2],
                     config=labels[k],
-                    cells={c.key: Stat(None, kind="text", text=text[c.key]) for c in columns},
+                    cells={
+                        c.key: Stat(None, kind="text", text=text[c.key], cells={i: r.key for i, r in enumerate(rs)})
+                        for c in columns
+                    },
                 )
             )
         groups.append(RowGroup(f"{protocol}: {_hours(total['cpu'])} CPU-hours, {_hours(total['gpu'])} GPU-hours", rows))

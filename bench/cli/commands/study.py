@@ -39,7 +39,12 @@ def add_parser(sub) -> None:
         )
         if name == "report":
             a.add_argument("--report-out", "-o", default="report", help="report folder (default report/)")
-            a.add_argument("--format", type=_csv, default=["md"], help="md,latex,csv,png,pdf (default md)")
+            a.add_argument(
+                "--format",
+                type=_csv,
+                default=["md"],
+                help="md,latex,csv,png,pdf,html (default md; html: a static site, docs/REPORTS.md)",
+            )
             a.set_defaults(func=report)
             continue
         a.add_argument("--data", choices=["demo"], help="'demo': every experiment on the demo-a / demo-b sets")
