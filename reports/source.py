@@ -97,7 +97,7 @@ class Result:
     trained_on_test: bool = False  # a zero-shot checkpoint tested on a dataset it was trained on
     history: tuple = field(default=(), hash=False, compare=False)  # per-epoch training log (dicts)
     selected_epoch: int | None = None
-    integrity: str = "verified"  # 'unverified': written before the store's hashes (schema 1)
+    integrity: str = "verified"  # 'partial': schema 2 (metrics + predictions hashed); 'unverified': schema 1
 
     @property
     def pair_key(self) -> tuple:
