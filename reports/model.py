@@ -10,6 +10,10 @@ NOT_SIGNIFICANT = "≈"  # not significantly different from the column's best (W
 UNTESTED = "°"  # no split shared with the column's best
 MISSING = "–"  # en dash: no result for this cell
 TRAINED_ON_TEST = "¶"  # a zero-shot checkpoint tested on (part of) a dataset it was trained on
+DROPPED = "‖"  # some test predictions were non-finite (NaN/inf) and left out of the metrics
+# a cell any of whose splits lost more than this share of its test predictions is not ranked: its metrics describe
+# a subset of the images the other rows were scored on (1 %: one image of a 100-image test set)
+DROPPED_RANK_LIMIT = 0.01
 
 
 @dataclass
@@ -30,6 +34,9 @@ class Stat:
     versus: str | None = None  # the row label of the column's best it was tested against
     note: str = ""  # '*' where the paper marks a reproduced number; TRAINED_ON_TEST
     text: str = ""  # kind 'text': printed as is (verdicts, runtimes, devices)
+    dropped: int = 0  # test predictions left out as non-finite, summed over the splits (marked DROPPED)
+    dropped_of: int = 0  # test images of those splits
+    dropped_max_share: float = 0.0  # the largest share of one split: above DROPPED_RANK_LIMIT, not ranked
 
 
 @dataclass

@@ -53,6 +53,7 @@ _MARKS = {
     "§": r"\textsuperscript{\S}",
     "*": r"$^{\ast}$",
     "¶": r"\textsuperscript{\P}",
+    "‖": r"$^{\Vert}$",
 }
 
 

@@ -97,6 +97,7 @@ class Result:
     trained_on_test: bool = False  # a zero-shot checkpoint tested on a dataset it was trained on
     history: tuple = field(default=(), hash=False, compare=False)  # per-epoch training log (dicts)
     selected_epoch: int | None = None
+    n_dropped: int = 0  # test predictions left out of the metrics as non-finite (metrics flag non_finite_predictions)
     integrity: str = "verified"  # 'partial': schema 2 (metrics + predictions hashed); 'unverified': schema 1
 
     @property
@@ -160,8 +161,19 @@ def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
         trained_on_test=bool(cell.get("trained_on_test_dataset")),
         history=tuple(h for h in (cell.get("history") or ()) if isinstance(h, dict)),
         selected_epoch=_int(cell.get("selected_epoch")),
+        n_dropped=dropped_predictions(cell["metrics"]),
         integrity=status_of(cell),
     )
+
+
+def dropped_predictions(metrics: Any) -> int:
+    """N of the metrics flag 'non_finite_predictions:N' (bench.metrics): predictions left out as NaN/inf."""
+    flags = metrics.get("flags") if isinstance(metrics, dict) else None
+    for flag in flags or ():
+        name, _, count = str(flag).partition(":")
+        if name == "non_finite_predictions" and count.isdigit():
+            return int(count)
+    return 0
 
 
 def _number(value: Any) -> float | None:
