@@ -14,9 +14,9 @@ from typing import Any
 from reports import configs, names, provenance, stats
 from reports.guard import guard
 from reports.model import (
-    NOT_SIGNIFICANT,
     DROPPED,
     DROPPED_RANK_LIMIT,
+    NOT_SIGNIFICANT,
     TRAINED_ON_TEST,
     UNTESTED,
     Column,
