@@ -63,7 +63,9 @@ def fetch(args) -> int:
     from bench.core.errors import BenchError
     from methods.weight_fetch import download_url, files_for
 
-    files = files_for(_targets(args))
+    targets = _targets(args)
+    files = files_for(targets)
+    _warn_undeclared(targets)
     to = Path(args.to).expanduser() if args.to else None
     rows, failures = [], []
     for wf in files:
@@ -129,6 +131,22 @@ def fetch(args) -> int:
             "again (files already fetched are kept and checked, not downloaded again)."
         )
     return 0
+
+
+def _warn_undeclared(targets: list) -> None:
+    """A pyiqa metric without declared files: say so instead of a silent '0 of 0 file(s)'."""
+    import sys
+
+    from methods import registry
+
+    for name in dict.fromkeys(n for n, _ in targets):
+        _, cls, _ = registry.resolve(name)
+        if getattr(cls, "kind", "") == "pyiqa-zero-shot" and not cls.required_weights(cls.make_params(), None):
+            print(
+                f"warning: {name}: its weight files are not declared (methods/pyiqa_zeroshot.py METRIC_WEIGHTS), so "
+                "none is fetched here; pyiqa downloads them itself on first use, which an offline machine cannot.",
+                file=sys.stderr,
+            )
 
 
 def write_sums(folder: Path, rows: list[dict]) -> None:
