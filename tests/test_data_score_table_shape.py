@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import main
-from bench.datasets import load_dataset
-from bench.errors import DatasetError
+from bench.core.errors import DatasetError
+from bench.data.datasets import load_dataset
 from tests.test_data_custom import images, write_spec
 
 SPEC = """
