@@ -137,6 +137,7 @@ def run_tasks(
         cfg,
         backend=backend,
         skip_if_done=(rerun != "all"),
+        claim_released_by_parent=True,  # _store_result releases each cell's claim once stored
         cells_at_once=jobs,
         progress=show and jobs == 1 and backend in ("loky", "sequential"),
     )

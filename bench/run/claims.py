@@ -154,6 +154,15 @@ def try_claim(work: Path, key: str) -> Claim | Holder:
     return read_holder(path) or Holder(0, "", "", 0.0)
 
 
+def clear_dead(work: Path, keys) -> None:
+    """Remove the claims on ``keys`` whose claimant process on this host is gone (a worker that died)."""
+    for key in keys:
+        path = claim_path(work, key)
+        holder = read_holder(path)
+        if holder is not None and holder.pid and holder.host == _host() and not _alive(holder.pid):
+            release_file(str(path), holder.token)
+
+
 def held_elsewhere(work: Path, key: str) -> Holder | None:
     """The live holder of ``key``'s claim, or None (no claim, or a stale one)."""
     holder = read_holder(claim_path(work, key))

@@ -59,6 +59,8 @@ class WorkerConfig:
         "auto"  # BLAS/OpenMP/torch threads per cell; 'auto': cores // cells_at_once (bench/run/threads.py)
     )
     skip_if_done: bool = True  # another run finished the cell meanwhile: do not redo it
+    # run_tasks stores results in the parent: the cell's claim is released there, after the store has it
+    claim_released_by_parent: bool = False
     git_commit: str = ""
     git_dirty: bool = False
     backend: str = "loky"
@@ -165,8 +167,10 @@ def execute_task(task: Task, cfg: WorkerConfig) -> dict:
         if claim is not None:
             claim.release()
         raise
-    if claim is not None:
+    if claim is not None and cfg.claim_released_by_parent:
         result["claim"] = claim.hand_off()  # released by the parent once the result is stored
+    elif claim is not None:  # a direct caller: nothing of this run stores it after us
+        claim.release()
     return result
 
 
