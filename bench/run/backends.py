@@ -120,6 +120,7 @@ def run_tasks(
     if jobs < 1:
         raise RunError(f"--jobs must be at least 1, got {jobs}.")
     store.ensure_writable()
+    claims.sweep(store.root / "work")  # claims a killed run left behind
     start = time.perf_counter()
     summary = RunSummary(total=len({t.key for t in tasks}))
     damaged = store.damaged_keys(store.done_keys() & set(unique_keys(tasks)))
@@ -165,6 +166,7 @@ def run_tasks(
             f"the run stopped: a worker process died or the cluster was lost ({type(exc).__name__}: "
             f"{why}). Out of memory? Try fewer --jobs. {_kept(summary, store)}"
         ) from None
+    claims.sweep(store.root / "work")
     try:
         (store.root / "work").rmdir()  # scratch of cells: gone when no cell is in flight
     except OSError:

@@ -163,6 +163,19 @@ def clear_dead(work: Path, keys) -> None:
             release_file(str(path), holder.token)
 
 
+def sweep(work: Path) -> None:
+    """Remove every stale claim in ``work`` (left by a killed run; a live claimant's are kept)."""
+    try:
+        names = [e.name for e in os.scandir(work) if e.name.endswith(SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = Path(work) / name
+        holder = read_holder(path)
+        if holder is not None and is_stale(holder):
+            release_file(str(path), holder.token)
+
+
 def held_elsewhere(work: Path, key: str) -> Holder | None:
     """The live holder of ``key``'s claim, or None (no claim, or a stale one)."""
     holder = read_holder(claim_path(work, key))
