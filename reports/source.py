@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.integrity import status_of
+from bench.core.metrics import dropped_predictions
 from reports.configs import config_of
 from reports.errors import ReportError
 
@@ -164,16 +165,6 @@ def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
         n_dropped=dropped_predictions(cell["metrics"]),
         integrity=status_of(cell),
     )
-
-
-def dropped_predictions(metrics: Any) -> int:
-    """N of the metrics flag 'non_finite_predictions:N' (bench.metrics): predictions left out as NaN/inf."""
-    flags = metrics.get("flags") if isinstance(metrics, dict) else None
-    for flag in flags or ():
-        name, _, count = str(flag).partition(":")
-        if name == "non_finite_predictions" and count.isdigit():
-            return int(count)
-    return 0
 
 
 def _number(value: Any) -> float | None:

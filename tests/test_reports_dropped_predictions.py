@@ -62,3 +62,12 @@ def test_csv_carries_the_counts_and_the_mark(runs, capsys):
 def test_latex_marks_the_cell(runs, capsys):
     text = report(runs, "latex", capsys)
     assert r"$^{\Vert}$" in text and "non-finite predictions" in text
+
+
+def test_the_run_summary_shows_the_dropped_predictions(tmp_path, capsys, demo_cache):
+    args = ["--splits", "1", "--param", "noop.output=mostly_nan", "--no-progress", "--out", str(tmp_path / "r")]
+    assert main([*RUN[:-2], *args]) == 0
+    out = capsys.readouterr().out
+    header, _, row = out.splitlines()[:3]
+    assert header.split()[-1] == "dropped" and row.split()[-1] == "30/40"  # 3 of every 4 of the 40 test images
+    assert "DROPPED: non-finite predictions (NaN/inf) left out of the metrics" in out
