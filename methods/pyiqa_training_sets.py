@@ -118,6 +118,30 @@ TRAINING_SETS: dict[str, Checkpoint] = {
         "clipiqa_arch.py default_model_urls['clipiqa+']: the prompts of the official CLIP-IQA+ "
         "checkpoint, trained on KonIQ-10k (IceClear/CLIP-IQA configs/clipiqa/clipiqa_coop_koniq.py)",
     ),
+    "clipiqa+_rn50_512": Checkpoint(
+        ("koniq10k",),
+        "CLIPIQA%2B_RN50_512-89f5d940.pth",
+        "clipiqa_arch.py default_model_urls['clipiqa+_rn50_512']; pyiqa options/train/CLIPIQA/"
+        "train_CLIPIQA_koniq10k.yml (003_CLIPIQA_RN50_KonIQ10k): retrained by pyiqa on KonIQ-10k",
+    ),
+    "clipiqa+_vitL14_512": Checkpoint(
+        ("koniq10k",),
+        "CLIPIQA%2B_ViTL14_512-e66488f2.pth",
+        "clipiqa_arch.py default_model_urls['clipiqa+_vitL14_512']; pyiqa options/train/CLIPIQA/"
+        "train_CLIPIQA_koniq10k.yml (002_CLIPIQA_ViT-L14_KonIQ10k): retrained by pyiqa on KonIQ-10k",
+    ),
+    # Ma et al. 2017 (NRQM, CVIU): regression forests fitted to the opinion scores of their super-resolved images
+    "nrqm": Checkpoint(
+        ("ma-sr",),
+        "NRQM_model.mat",
+        "nrqm_arch.py default_model_urls['url']; Ma et al. 2017 (NRQM): trained on their own rated set of "
+        "super-resolved images (no dataset of the harness)",
+    ),
+    "pi": Checkpoint(
+        ("ma-sr",),
+        "NRQM_model.mat",
+        "nrqm_arch.py PI = ((10 - NRQM) + NIQE) / 2: NRQM's training set; NIQE fits pristine images only",
+    ),
     "metaiqa": Checkpoint(
         ("tid2013", "kadid10k", "livec"),
         "Metaiqa_livec.pth",

@@ -65,6 +65,20 @@ METRIC_WEIGHTS: dict[str, list[tuple[str, str]]] = {
     "metaiqa": [(PYIQA, "Metaiqa_livec.pth")],
     "unique": [(TORCHVISION, "resnet34"), (PYIQA, "UNIQUE.pt")],
     "paq2piq": [(TORCHVISION, "resnet18"), (PYIQA, "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")],
+    # the zero-shot study's others, from pyiqa 0.1.16's archs (default_model_urls; the default config's checkpoint)
+    # and their timm backbones (timm.create_model(<arch>, pretrained=True): the arch's default tag on the HF hub)
+    "nrqm": [(PYIQA, "NRQM_model.mat")],  # nrqm_arch.py
+    "pi": [(PYIQA, "NRQM_model.mat"), (PYIQA, "niqe_modelparameters.mat")],  # nrqm_arch.py PI = NRQM + NIQE
+    "clipiqa+_rn50_512": [(OPENAI_CLIP, "RN50"), (PYIQA, "CLIPIQA%2B_RN50_512-89f5d940.pth")],  # clipiqa_arch.py
+    "clipiqa+_vitL14_512": [(OPENAI_CLIP, "ViT-L/14"), (PYIQA, "CLIPIQA%2B_ViTL14_512-e66488f2.pth")],
+    # nima_arch.py: inception_resnet_v2 trained on AVA (the default train_dataset)
+    "nima": [(TIMM, "timm/inception_resnet_v2.tf_in1k"), (PYIQA, "NIMA_InceptionV2_ava-b0c77c00.pth")],
+    "cnniqa": [(PYIQA, "CNNIQA_koniq10k-e6f14c91.pth")],  # cnniqa_arch.py, pretrained='koniq10k'
+    "wadiqam_nr": [(PYIQA, "WaDIQaM-NR-koniq-aaffea29.pth")],  # wadiqam_arch.py, wadiqam_nr_koniq
+    # topiq_arch.py: cfanet_nr_koniq_res50 on a timm resnet50 (backbone_pretrain=True)
+    "topiq_nr": [(TIMM, "timm/resnet50.a1_in1k"), (PYIQA, "cfanet_nr_koniq_res50-9a73138b.pth")],
+    # maniqa_arch.py: timm vit_base_patch8_224, train_dataset 'koniq'
+    "maniqa": [(TIMM, "timm/vit_base_patch8_224.augreg2_in21k_ft_in1k"), (PYIQA, "ckpt_koniq10k.pt")],
 }
 
 

@@ -17,6 +17,9 @@ from bench.core.errors import BenchError
 if TYPE_CHECKING:
     from methods.base import Method
 
+# the harness's own test and overhead method: runnable by name, but not one `bench doctor` offers a user
+INTERNAL = frozenset({"noop"})
+
 # name -> "module:attribute". One line per method; the module must import without torch.
 _REGISTRY: dict[str, str] = {
     # native

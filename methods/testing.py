@@ -26,7 +26,8 @@ class NoOpParams:
     fail_on: str = ""  # raise in fit when the training set has this dataset name
     fail_while_file: str = ""  # raise in fit while this file exists (a failure fixed outside the parameters)
     die_on: str = ""  # SIGKILL its own process in fit when the training set has this dataset name
-    output: str = "hash"  # 'hash' (pseudo-random per id), 'score' (+ noise), 'constant', 'nan'
+    output: str = "hash"  # 'hash' (pseudo-random per id), 'score' (+ noise), 'constant', 'nan',
+    # 'mostly_nan' (the true score for every 4th image, NaN for the others: a perfect rank on a quarter)
     noise: float = 0.1  # output='score': Gaussian noise added to the true score
 
 
@@ -58,6 +59,8 @@ class NoOp(Method):
             return np.full(n, 0.5)
         if p.output == "nan":
             return np.full(n, np.nan)
+        if p.output == "mostly_nan":
+            return np.where(np.arange(n) % 4 == 0, images.scores, np.nan)
         if p.output == "score":
             rng = np.random.default_rng(self.context.seed)
             return images.scores + rng.normal(0.0, p.noise, n)

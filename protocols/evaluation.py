@@ -85,6 +85,14 @@ def checkpoint_source(path_text: str) -> tuple[Path, dict]:
         ) from None
     if record.get("status") != "done" or record.get("key") != key:
         raise ProtocolError(f"--checkpoint {path_text}: {record_path} is not the finished cell {key}.")
+    from bench.core.integrity import check_record
+
+    problem = check_record(record, record_path.with_name(f"{key}.preds.csv"), key)
+    if problem:  # its method and parameters decide what the eval cells run: an edited record is not used
+        raise ProtocolError(
+            f"--checkpoint {path_text}: its cell record {record_path} fails its integrity check: {problem}. "
+            "Rerun that cell with --save-checkpoints."
+        )
     return path, record
 
 

@@ -236,6 +236,13 @@ def build_report(
             f"{unverified} of {len(results)} cell(s) were written before the store recorded integrity "
             "hashes: their numbers are not verified against edits (docs/RUNNING.md)"
         )
+    partial = sum(r.integrity == "partial" for r in results)
+    if partial:
+        notes.append(
+            f"{partial} of {len(results)} cell(s) are schema-2 records, whose integrity hashes cover their "
+            "metrics and predictions but not their method, parameters, datasets or split: those fields are not "
+            "verified against edits (rerun them with --rerun all to rewrite them fully hashed; docs/RUNNING.md)"
+        )
     synthetic = provenance.synthetic_sentence({d for r in results for d in (r.train, r.test)})
     if synthetic:
         notes.insert(0, synthetic)

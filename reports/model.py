@@ -23,7 +23,12 @@ LEGEND = {
     "†": "another method version than the table's most common one",
     "‡": "another harness version than the table's most common one",
     "§": "cells of this dataset come from more than one dataset revision",
+    "‖": "some test predictions were non-finite (NaN/inf) and left out of the metrics; above 1 % of a split: not ranked",
 }
+DROPPED = "‖"  # some test predictions were non-finite (NaN/inf) and left out of the metrics
+# a cell any of whose splits lost more than this share of its test predictions is not ranked: its metrics describe
+# a subset of the images the other rows were scored on (1 %: one image of a 100-image test set)
+DROPPED_RANK_LIMIT = 0.01
 
 
 @dataclass
@@ -48,6 +53,9 @@ class Stat:
     image_p: dict[Any, float] = field(default_factory=dict)  # pair key -> p of the same-images test vs the best
     image_tested: int = 0  # splits where the same-images test ran
     image_significant: int = 0  # ... and found p < 0.05
+    dropped: int = 0  # test predictions left out as non-finite, summed over the splits (marked DROPPED)
+    dropped_of: int = 0  # test images of those splits
+    dropped_max_share: float = 0.0  # the largest share of one split: above DROPPED_RANK_LIMIT, not ranked
 
 
 @dataclass

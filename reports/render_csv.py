@@ -38,6 +38,8 @@ COLUMNS = (
     "note",
     "row_marks",
     "synthetic_data",
+    "dropped",
+    "dropped_of",
 )
 
 
@@ -104,6 +106,8 @@ def rows_of(table: Table) -> list[dict]:
                         "note": stat.note,
                         "row_marks": row.marks,
                         "synthetic_data": "yes" if any(provenance.not_human_rated(d) for d in (train, test)) else "",
+                        "dropped": stat.dropped if measured else "",  # non-finite predictions left out
+                        "dropped_of": stat.dropped_of if measured else "",
                     }
                 )
     return out

@@ -55,6 +55,7 @@ _MARKS = {
     "§": r"\textsuperscript{\S}",
     "*": r"$^{\ast}$",
     "¶": r"\textsuperscript{\P}",
+    "‖": r"$^{\Vert}$",
 }
 
 

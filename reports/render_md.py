@@ -15,7 +15,10 @@ _SPECIAL = re.compile(r"([\\`*_|\[\]]|<(?=[A-Za-z/!?]))")  # '<' only where it c
 
 
 def escape(text: str) -> str:
-    return _SPECIAL.sub(r"\\\1", text)
+    """Markdown specials escaped; a line break (e.g. in a string --param value) shown as \\n, since a real one
+    would end the table row."""
+    text = _SPECIAL.sub(r"\\\1", text)
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def number(stat: Stat | None, ranked: bool = True) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.integrity import status_of
+from bench.core.metrics import dropped_predictions
 from reports.configs import config_of
 from reports.errors import ReportError
 
@@ -100,7 +101,8 @@ class Result:
     trained_on_test: bool = False  # a zero-shot checkpoint tested on a dataset it was trained on
     history: tuple = field(default=(), hash=False, compare=False)  # per-epoch training log (dicts)
     selected_epoch: int | None = None
-    integrity: str = "verified"  # 'unverified': written before the store's hashes (schema 1)
+    n_dropped: int = 0  # test predictions left out of the metrics as non-finite (metrics flag non_finite_predictions)
+    integrity: str = "verified"  # 'partial': schema 2 (metrics + predictions hashed); 'unverified': schema 1
     n_train: int | None = None
     versions: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # python, torch, numpy ...
     notes: tuple = field(default=(), hash=False, compare=False)
@@ -169,6 +171,7 @@ def to_result(cell: dict[str, Any], runs: Path | None = None) -> Result:
         trained_on_test=bool(cell.get("trained_on_test_dataset")),
         history=tuple(h for h in (cell.get("history") or ()) if isinstance(h, dict)),
         selected_epoch=_int(cell.get("selected_epoch")),
+        n_dropped=dropped_predictions(cell["metrics"]),
         integrity=status_of(cell),
         n_train=_int(cell.get("n_train")),
         versions=dict(cell.get("versions") or {}) if isinstance(cell.get("versions"), dict) else {},

@@ -14,6 +14,8 @@ from typing import Any
 from reports import configs, image_test, names, provenance, stats
 from reports.guard import guard
 from reports.model import (
+    DROPPED,
+    DROPPED_RANK_LIMIT,
     NOT_SIGNIFICANT,
     TRAINED_ON_TEST,
     UNTESTED,
@@ -95,7 +97,11 @@ def _rank_and_test(group: RowGroup, columns: list[Column], same_images=None) -> 
     measured = [r for r in group.rows if not r.published]
     for col in columns:
         present = {
-            id(r): r.cells[col.key] for r in measured if r.cells.get(col.key) and r.cells[col.key].value is not None
+            id(r): r.cells[col.key]
+            for r in measured
+            if r.cells.get(col.key)
+            and r.cells[col.key].value is not None
+            and r.cells[col.key].dropped_max_share <= DROPPED_RANK_LIMIT  # metrics of a subset: not ranked
         }
         if len(present) < 2:
             continue
@@ -169,6 +175,7 @@ def build_table(
     seen_on_train: dict[RowKey, set] = defaultdict(set)
     row_results: dict[RowKey, list[Result]] = defaultdict(list)
     col_keys: set[tuple] = set()
+    dropped: dict[RowKey, dict[tuple, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
     undefined = 0
     for r in kept:
         rk = row_of[r.key]
@@ -183,6 +190,7 @@ def build_table(
             col_keys.add((r.train, r.test, m))
             values[rk][(r.train, r.test, m)][r.pair_key] = v
             cell_keys[rk][(r.train, r.test, m)][r.pair_key] = r.key
+            dropped[rk][(r.train, r.test, m)].append((r.n_dropped, _tested(r)))
             if r.trained_on_test:
                 seen_on_train[rk].add((r.train, r.test, m))
 
@@ -222,6 +230,7 @@ def build_table(
                 row.cells[col.key] = measured_stat(values[rk][col.key], spread_kind, aggregate, cell_keys[rk][col.key])
                 if col.key in seen_on_train[rk]:
                     row.cells[col.key].note = TRAINED_ON_TEST
+                _mark_dropped(row.cells[col.key], dropped[rk][col.key])
         rows.append(row)
     pub_rows: dict[RowKey, Row] = {}
     for p in pubs:
@@ -290,6 +299,9 @@ def build_table(
             f"{superseded} older result(s) of the same configuration, column and split were superseded "
             "by newer ones (a rerun under a new cell key); only the newest counts."
         )
+    dropped_note = _dropped_note(rows, columns)
+    if dropped_note:
+        notes.append(dropped_note)
     if undefined:
         notes.append(
             f"{undefined} metric value(s) were undefined (e.g. constant predictions) and are left out of the medians."
@@ -297,6 +309,48 @@ def build_table(
     if kept:
         notes.append(provenance.footer(kept, lambda r: _full_label(spec, row_of[r.key])))
     return Table(spec.id, spec.title, spec.caption, spec.stub, columns, groups, notes)
+
+
+def _tested(r: Result) -> int:
+    """Test images of a result: its n_test, else the metrics' n (finite predictions) plus the dropped ones."""
+    if r.n_test:
+        return r.n_test
+    n = r.metrics.get("n")
+    return (int(n) if isinstance(n, (int, float)) else 0) + r.n_dropped
+
+
+def _mark_dropped(stat: Stat, per_split: list[tuple[int, int]]) -> None:
+    """Sum the dropped predictions of a printed number's splits into it; mark it when there are any."""
+    stat.dropped = sum(d for d, _ in per_split)
+    stat.dropped_of = sum(n for _, n in per_split)
+    stat.dropped_max_share = max((d / n if n else (1.0 if d else 0.0)) for d, n in per_split) if per_split else 0.0
+    if stat.dropped:
+        stat.note += DROPPED
+
+
+def _dropped_note(rows: list[Row], columns: list[Column]) -> str | None:
+    """What DROPPED means in this table, with the counts of every marked row and dataset, and which are not ranked."""
+    counts: dict[tuple[str, str], Stat] = {}
+    for row in rows:
+        for col in columns:
+            s = row.cells.get(col.key)
+            if s is not None and s.kind == "measured" and s.dropped:
+                where = f"{names.dataset_title(col.key[0])} -> {names.dataset_title(col.key[1])}"
+                if col.key[0] == col.key[1]:
+                    where = names.dataset_title(col.key[1])
+                counts.setdefault((row.label, where), s)
+    if not counts:
+        return None
+    listed = "; ".join(
+        f"{label} on {where}: {s.dropped} of {s.dropped_of} test predictions over {s.n} split(s)"
+        + (" (not ranked)" if s.dropped_max_share > DROPPED_RANK_LIMIT else "")
+        for (label, where), s in counts.items()
+    )
+    return (
+        f"{DROPPED} : non-finite predictions (NaN/inf) were left out of the metrics: {listed}. A number with a split "
+        f"that lost more than {DROPPED_RANK_LIMIT:.0%} of its test predictions is not ranked (its metrics describe a "
+        "subset of the images the other rows were scored on)."
+    )
 
 
 def _full_label(spec: Spec, rk: RowKey) -> str:

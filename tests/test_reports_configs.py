@@ -16,6 +16,7 @@ import pytest
 from scipy import stats as sps
 
 from bench.cli import main
+from bench.results.store import ResultStore
 from reports import configs, render_md
 from reports.build import build_report, write_report
 from reports.errors import ReportError
@@ -106,11 +107,9 @@ def test_numerically_equal_parameters_are_one_configuration(mixed, tmp_path):
             old = c["key"]
             c["key"] = "ee" + c["key"][2:]
             c["finished_at"] = "2099-01-01T00:00:00+00:00"
-            path = runs / "cells" / "ee" / f"{c['key']}.json"
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(json.dumps(c))
-            # with its predictions, which its integrity hashes cover (bench/core/integrity.py)
-            shutil.copy(mixed / "cells" / old[:2] / f"{old}.preds.csv", path.with_name(f"{c['key']}.preds.csv"))
+            # written as a run writes it: its integrity hashes cover every field (bench/core/integrity.py)
+            store = ResultStore(runs)
+            store.write_done(c, store.load_predictions(old))
     t1 = _table(build_report(runs, views=[]), "table1")
     assert len(t1.rows) == 2
     assert any("10 older result(s) of the same configuration" in n for n in t1.notes)
@@ -246,7 +245,7 @@ def test_protocol_options_separate_rows_and_trained_on_test_is_marked(mixed, tmp
         if c["params"]["paired_products"] is True:
             c["cross_train"] = "full" if c["split_index"] % 2 else "train-split"  # an option another protocol sets
             c["trained_on_test_dataset"] = c["split_index"] == 0
-            path.write_text(json.dumps(c))
+            ResultStore(runs).write_done(c, ResultStore(runs).load_predictions(c["key"]))  # re-hashed as written
     t1 = _table(build_report(runs, views=[]), "table1")
     labels = sorted(r.label for r in t1.rows)
     assert labels == [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -225,6 +227,16 @@ def test_eval_of_a_checkpoint_on_the_other_dataset(tmp_path, capsys):
     assert rc == 0, err
     (cross,) = [r for r in ResultStore(runs).iter_results() if r["protocol"] == "cross"]
     assert cross["metrics"]["srcc"] == pytest.approx(ev["metrics"]["srcc"], abs=1e-9)
+    # the record the eval protocol takes the method and parameters from is checked like any other (issue 32)
+    record_path = ResultStore(runs).cell_path(trained["key"])
+    edited = json.loads(record_path.read_text())
+    edited["params"]["svr_c"] = 123.0
+    record_path.write_text(json.dumps(edited))
+    rc, _, err = cli(
+        capsys, "run", "--protocol", "eval", "--method", "nss-svr", "--checkpoint", ckpt, "--data", "demo",
+        "--out", str(runs), "--dry-run",
+    )  # fmt: skip
+    assert rc == 2 and "fails its integrity check" in err and "do not match the hash" in err
 
 
 def test_checkpoint_errors(tmp_path, capsys):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.core.integrity import VERIFIED, status_of
 from bench.results.store import ResultStore
 from bench.run.backends import run_tasks
 from bench.run.execute import WorkerConfig
@@ -200,6 +201,8 @@ def test_ci_subset_matches_golden_values(ci_run):
     assert GOLDEN.is_file(), "no golden file: run BENCH_UPDATE_GOLDEN=1 python -m pytest tests/test_run_regression.py"
     problems = compare(records, json.loads(GOLDEN.read_text()))
     assert not problems, "ci regression:\n" + "\n".join(problems)
+    # every compared number comes from a record whose every field is covered by its integrity hash (schema 3)
+    assert {status_of(r) for r in records} == {VERIFIED}
 
 
 def test_the_regression_check_catches_a_broken_method(ci_run, tmp_path, monkeypatch):

@@ -62,11 +62,14 @@ def test_a_finished_cell_records_the_hashes_of_its_predictions_and_metrics(runs)
     out, key = runs
     store = ResultStore(out)
     record = store.load(key)
-    assert record["schema"] == 2
+    assert record["schema"] == 3
     digest = hashlib.sha256(store.preds_path(key).read_bytes()).hexdigest()
     assert record["integrity"]["preds_sha256"] == digest
     canon = json.dumps(record["metrics"], sort_keys=True, separators=(",", ":")).encode()
     assert record["integrity"]["metrics_sha256"] == hashlib.sha256(canon).hexdigest()
+    body = {k: v for k, v in record.items() if k != "integrity"}
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    assert record["integrity"]["record_sha256"] == hashlib.sha256(canon).hexdigest()
 
 
 def _edit_metrics(out, key):

@@ -12,12 +12,13 @@ import pytest
 from bench.cli import main
 from bench.core.download import DownloadError, fetch_file
 
-GOOD = b"weights " * 5000
+GOOD = b"PK\x03\x04" + b"weights " * 5000  # starts like torch.save's zip: passes the unpinned format check
 SLOW_CHUNKS = 8
 
 
 class Server:
-    """Serves ``files``: name -> bytes (200), ('truncated', bytes), ('slow', bytes); anything else 404."""
+    """Serves ``files``: name -> bytes (200), ('truncated', bytes), ('slow', bytes), ('trickle', bytes: a byte
+    every 0.1 s); anything else 404."""
 
     def __init__(self, files: dict):
         self.files, self.hits = files, {}
@@ -39,6 +40,15 @@ class Server:
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                if mode == "trickle":  # one byte at a time, each well within the socket timeout
+                    for i in range(len(body)):
+                        try:
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            return
+                        threading.Event().wait(0.1)
                     return
                 if mode == "slow":  # keeps a second fetcher waiting on the lock
                     step = len(body) // SLOW_CHUNKS + 1

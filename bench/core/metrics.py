@@ -43,6 +43,19 @@ METRIC_NAMES = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
 MIN_SAMPLES = 3
 
 
+NON_FINITE_FLAG = "non_finite_predictions"  # 'non_finite_predictions:N': N predictions left out as NaN/inf
+
+
+def dropped_predictions(metrics) -> int:
+    """N of a metrics block's flag 'non_finite_predictions:N' (0 when absent): predictions left out of it."""
+    flags = metrics.get("flags") if isinstance(metrics, dict) else None
+    for flag in flags or ():
+        name, _, count = str(flag).partition(":")
+        if name == NON_FINITE_FLAG and count.isdigit():
+            return int(count)
+    return 0
+
+
 def logistic4(x, b1, b2, b3, b4):
     """VQEG (2000) 4-parameter logistic: b2 + (b1 - b2) / (1 + exp(-(x - b3) / |b4|))."""
     z = np.clip(-(x - b3) / max(abs(b4), 1e-12), -500, 500)  # clip: no overflow warnings on outliers
@@ -101,7 +114,7 @@ def compute_metrics(mos, pred, settings: MetricSettings = DEFAULT_SETTINGS) -> d
     flags: list[str] = []
     finite = np.isfinite(pred) & np.isfinite(mos)
     if not finite.all():
-        flags.append(f"non_finite_predictions:{int((~finite).sum())}")
+        flags.append(f"{NON_FINITE_FLAG}:{int((~finite).sum())}")
         mos, pred = mos[finite], pred[finite]
     out = {name: float("nan") for name in METRIC_NAMES}
     out["n"] = int(mos.size)

@@ -10,6 +10,22 @@ from pathlib import Path
 
 
 def cache_root() -> Path:
-    """$BENCH_CACHE, else ~/.cache/biqa-bench (demo data and persisted splits live here)."""
+    """$BENCH_CACHE, else ~/.cache/biqa-bench (demo data and persisted splits live here).
+
+    A $BENCH_CACHE that is (or lies under) a file is an error naming it, not a NotADirectoryError later."""
     env = os.environ.get("BENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "biqa-bench"
+    if not env:
+        return Path.home() / ".cache" / "biqa-bench"
+    root = Path(env).expanduser()
+    probe = root
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        from bench.core.errors import BenchError
+
+        where = "is a file" if probe == root else f"lies under the file {probe}"
+        raise BenchError(
+            f"BENCH_CACHE={env!r} {where}, not a folder: set BENCH_CACHE to a folder (made if missing), or unset "
+            "it to use ~/.cache/biqa-bench."
+        )
+    return root

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any
 
 KEY_LENGTH = 20
-SCHEMA = 2  # 2: finished cells carry integrity hashes (bench/core/integrity.py); 1 is still read
+SCHEMA = 3  # 3: integrity hashes cover the whole record; 2: metrics + predictions; 1: none (bench/core/integrity.py)
 
 
 def canonical_json(value: Any) -> str:

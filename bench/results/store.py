@@ -139,20 +139,22 @@ class ResultStore:
             except (OSError, ValueError) as exc:
                 out[key] = f"{type(exc).__name__}: {exc}"
                 continue
-            if not isinstance(record, dict) or record.get("key") != key or "metrics" not in record:
+            if not isinstance(record, dict) or "metrics" not in record:
                 out[key] = "not a finished cell record"
                 continue
-            mismatch = check_record(record, self.preds_path(key))
+            mismatch = check_record(record, self.preds_path(key), key)
             if mismatch:
                 out[key] = mismatch
         return out
 
     def tampered(self, record: dict, path: Path | None = None) -> str | None:
-        """One message naming the cell file when ``record`` fails its integrity hashes, else None."""
-        mismatch = check_record(record, self.preds_path(str(record.get("key", ""))))
+        """One message naming the cell file when ``record`` (read from ``path``) fails its integrity hashes or
+        its key is not its file name's, else None."""
+        path = path or self.cell_path(str(record.get("key", "")))
+        key = path.name[: -len(".json")] if path.name.endswith(".json") else None
+        mismatch = check_record(record, self.preds_path(key or str(record.get("key", ""))), key)
         if not mismatch:
             return None
-        path = path or self.cell_path(str(record.get("key", "")))
         return (
             f"result {path}: {mismatch}. Its numbers cannot be trusted: delete it and its .preds.csv and run "
             "the same `bench run` command again to recompute that cell."
@@ -219,8 +221,10 @@ class ResultStore:
             )
         atomic_write(self.preds_path(key), buf.getvalue())
         path = self.cell_path(key)
-        record = _finite(record)
-        record["integrity"] = record_hashes(record.get("metrics"), buf.getvalue())
+        # hashed as JSON gives it back (tuples -> lists, numeric dict keys -> strings), so a reader re-hashes the same
+        record = json.loads(json.dumps(_finite(record), allow_nan=False))
+        record.pop("integrity", None)
+        record["integrity"] = record_hashes(record, buf.getvalue())
         atomic_write(path, json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n")
         self.failed_path(key).unlink(missing_ok=True)  # done now: an old failure is history
         return path

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from bench.core.errors import BenchError, RunError, did_you_mean
 from bench.results.cells import Task
 from bench.results.store import ResultStore
+from bench.run import claims
 from bench.run.execute import WorkerConfig
 from bench.run.planning import damaged_message, select, unique_keys
 
@@ -30,6 +31,7 @@ class RunSummary:
     done: int = 0
     failed: int = 0
     skipped: int = 0  # finished by a concurrent run while queued
+    claimed: list = field(default_factory=list)  # tasks another run on the store was computing (waited for)
     failures: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
@@ -118,6 +120,7 @@ def run_tasks(
     if jobs < 1:
         raise RunError(f"--jobs must be at least 1, got {jobs}.")
     store.ensure_writable()
+    claims.sweep(store.root / "work")  # claims a killed run left behind
     start = time.perf_counter()
     summary = RunSummary(total=len({t.key for t in tasks}))
     damaged = store.damaged_keys(store.done_keys() & set(unique_keys(tasks)))
@@ -135,6 +138,7 @@ def run_tasks(
         cfg,
         backend=backend,
         skip_if_done=(rerun != "all"),
+        claim_released_by_parent=True,  # _store_result releases each cell's claim once stored
         cells_at_once=jobs,
         progress=show and jobs == 1 and backend in ("loky", "sequential"),
     )
@@ -147,9 +151,11 @@ def run_tasks(
                     _store_result(store, result, summary)
                     if on_result:
                         on_result(result)
-                    bar.update(1)
+                    if result["status"] != "claimed":  # counted when it is waited for or run here
+                        bar.update(1)
 
                 run_contained(todo, cfg, jobs, backend, deliver)  # a dead worker's cells: bench/run/workers.py
+                _run_deferred(todo, store, summary, lambda tasks: run_contained(tasks, cfg, jobs, backend, deliver))
     except KeyboardInterrupt:
         summary.interrupted = True
     except (BenchError, OSError) as exc:
@@ -160,6 +166,7 @@ def run_tasks(
             f"the run stopped: a worker process died or the cluster was lost ({type(exc).__name__}: "
             f"{why}). Out of memory? Try fewer --jobs. {_kept(summary, store)}"
         ) from None
+    claims.sweep(store.root / "work")
     try:
         (store.root / "work").rmdir()  # scratch of cells: gone when no cell is in flight
     except OSError:
@@ -177,12 +184,33 @@ def _kept(summary: RunSummary, store: ResultStore) -> str:
 
 def _store_result(store: ResultStore, result: dict, summary: RunSummary) -> None:
     status = result["status"]
-    if status == "done":
-        store.write_done(result["record"], result["predictions"])
-        summary.done += 1
-    elif status == "failed":
-        store.write_failed(result["record"])
-        summary.failed += 1
-        summary.failures.append(result["record"])
-    else:
-        summary.skipped += 1
+    try:
+        if status == "done":
+            store.write_done(result["record"], result["predictions"])
+            summary.done += 1
+        elif status == "failed":
+            store.write_failed(result["record"])
+            summary.failed += 1
+            summary.failures.append(result["record"])
+        elif status == "claimed":  # another run is computing it: waited for after the other cells
+            summary.claimed.append(result["record"])
+        else:
+            summary.skipped += 1
+    finally:
+        if result.get("claim"):  # stored (or failed to be): the cell is free for another run
+            claims.release_file(**result["claim"])
+
+
+def _run_deferred(todo: list[Task], store: ResultStore, summary: RunSummary, run) -> None:
+    """The cells another run on this store was computing: wait for it; those it did not finish run here."""
+    while summary.claimed:
+        keys = list(dict.fromkeys(r["key"] for r in summary.claimed))
+        summary.claimed = []
+
+        def waiting(held: list[str], holder) -> None:
+            who = holder.describe() if holder else "another run"
+            print(f"waiting for {len(held)} cell(s) that {who} is computing on this store...", file=sys.stderr)
+
+        done, here = claims.wait_for(store.root / "work", keys, store.is_done, on_wait=waiting)
+        summary.skipped += len(done)
+        run([t for t in todo if t.key in set(here)])

@@ -32,6 +32,7 @@ from bench.core.numerics import cell_numerics, numerics_facts
 from bench.core.seeding import derive_seed, seed_everything
 from bench.results.cells import SCHEMA, Task
 from bench.results.store import ResultStore
+from bench.run import claims
 from bench.run.devices import resolve_device
 from bench.run.planning import load_run_dataset
 from bench.run.threads import cell_threads, resolve_cpu_threads
@@ -59,6 +60,8 @@ class WorkerConfig:
         "auto"  # BLAS/OpenMP/torch threads per cell; 'auto': cores // cells_at_once (bench/run/threads.py)
     )
     skip_if_done: bool = True  # another run finished the cell meanwhile: do not redo it
+    # run_tasks stores results in the parent: the cell's claim is released there, after the store has it
+    claim_released_by_parent: bool = False
     git_commit: str = ""
     git_dirty: bool = False
     backend: str = "loky"
@@ -142,15 +145,42 @@ def marker_prefix(key: str) -> str:
 def execute_task(task: Task, cfg: WorkerConfig) -> dict:
     """Run one cell. Returns {'status': 'done'|'failed'|'skipped', 'record': {...}, 'predictions': [...]}.
 
-    Never raises (except KeyboardInterrupt/SystemExit): a failure is a result.
+    Never raises (except KeyboardInterrupt/SystemExit): a failure is a result. 'claimed': another run on the store
+    is computing it (``record['holder']`` says who); the result of a cell computed here carries its ``claim``.
     """
-    from methods.base import RunContext
-    from methods.registry import get_method
-
     cell = task.cell
     store = ResultStore(cfg.out)
     if cfg.skip_if_done and store.is_done(cell.key):
         return {"status": "skipped", "record": {"key": cell.key}}
+    # claimed before computing: a second run on this store defers the cell instead of repeating it (claims.py)
+    try:
+        claim = claims.try_claim(Path(cfg.out) / "work", cell.key)
+    except OSError:  # the store's work folder cannot be written: the cell's own scratch folder will say so
+        claim = None
+    if isinstance(claim, claims.Holder):
+        return {"status": "claimed", "record": {"key": cell.key, "holder": claim.describe()}}
+    if claim is not None and cfg.skip_if_done and store.is_done(cell.key):  # its last holder finished it
+        claim.release()
+        return {"status": "skipped", "record": {"key": cell.key}}
+    try:
+        result = _compute(task, cfg, store)
+    except BaseException:  # Ctrl-C, SystemExit: nothing to store, the cell is free again
+        if claim is not None:
+            claim.release()
+        raise
+    if claim is not None and cfg.claim_released_by_parent:
+        result["claim"] = claim.hand_off()  # released by the parent once the result is stored
+    elif claim is not None:  # a direct caller: nothing of this run stores it after us
+        claim.release()
+    return result
+
+
+def _compute(task: Task, cfg: WorkerConfig, store: ResultStore) -> dict:
+    """The cell's fit, predict and metrics under its claim; a failure is a result."""
+    from methods.base import RunContext
+    from methods.registry import get_method
+
+    cell = task.cell
     record = cell.record_fields()
     if task.method_target:
         record["method_source"] = task.method_target

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.core.metrics import dropped_predictions
 from bench.results.cells import Task
 from bench.results.store import ResultStore
 
@@ -24,6 +25,8 @@ def median_table(tasks: list[Task], store: ResultStore) -> list[dict]:
     for key, g in groups.items():
         row = dict(zip(TABLE_KEYS, key))
         row.update(done=len(g["records"]), cells=g["cells"])
+        row["dropped"] = sum(dropped_predictions(r.get("metrics")) for r in g["records"])  # non-finite, left out
+        row["tested"] = sum(int(r.get("n_test") or 0) for r in g["records"])
         for metric in ("srcc", "plcc", "plcc_logistic", "krcc", "rmse"):
             vals = [r["metrics"].get(metric) for r in g["records"]]
             vals = [v for v in vals if v is not None]
@@ -52,6 +55,9 @@ def format_table(rows: list[dict]) -> str:
             ("RMSE", "rmse"),
         )
     ]
+    dropped = any(r.get("dropped") for r in rows)
+    if dropped:
+        columns.append(("dropped", lambda r: f"{r['dropped']}/{r['tested']}" if r.get("dropped") else "-"))
     lines = [[title for title, _ in columns]] + [[cell(r) for _, cell in columns] for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     out = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
@@ -72,4 +78,9 @@ def format_table(rows: list[dict]) -> str:
         if rows and all(r["protocol"] == "eval" for r in rows)
         else "median over splits"
     )  # eval has no splits (protocols/evaluation.py)
+    if dropped:
+        tail += (
+            "\nDROPPED: non-finite predictions (NaN/inf) left out of the metrics (dropped/test images): those "
+            "metrics describe part of the test set; `bench report` marks them and ranks none above 1 %."
+        )
     return "\n".join(out) + f"\n({over}; PLCC* after the VQEG 4-parameter logistic)" + tail

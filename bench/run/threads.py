@@ -21,8 +21,20 @@ THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # r
 
 
 def parse_cpu_threads(text: str) -> int | str:
-    """argparse type of --cpu-threads: 'auto' or an integer >= 1."""
-    return parse_auto_count(text, "--cpu-threads", 1, "threads")
+    """argparse type of --cpu-threads: 'auto' or an integer from 1 to OVERSUBSCRIBE x the cores (bench.run.jobs's
+    bound for --jobs: beyond it, threads only wait for each other)."""
+    import argparse
+
+    from bench.run.jobs import OVERSUBSCRIBE
+
+    n = parse_auto_count(text, "--cpu-threads", 1, "threads")
+    cores = available_cores()
+    if n != "auto" and n > OVERSUBSCRIBE * cores:
+        raise argparse.ArgumentTypeError(
+            f"--cpu-threads {n} is more than {OVERSUBSCRIBE}x the {cores} core(s) this process may use: give at most "
+            f"{OVERSUBSCRIBE * cores}, or 'auto' (each worker then counts its own cores, e.g. on cluster nodes)"
+        )
+    return n
 
 
 def resolve_cpu_threads(requested: int | str | None, cells_at_once: int = 1, cores: int | None = None) -> int:

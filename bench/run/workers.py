@@ -27,6 +27,7 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from bench.run import claims
 from bench.run.execute import host_tag, marker_prefix  # noqa: F401  (the marks execute_task makes; bench.run.workers.marker_prefix stays)
 
 WORKER_DEATHS = (BrokenProcessPool,)  # loky's TerminatedWorkerError is one
@@ -64,6 +65,7 @@ def dead_in_flight(work: Path, keys: set[str], wait_s: float = 5.0) -> list[str]
     dead = [(key, path) for key, pid, path in markers if not _alive(pid)]
     for _, path in dead:
         shutil.rmtree(path, ignore_errors=True)
+    claims.clear_dead(work, {key for key, _ in dead})  # their claims too: nobody computes them now
     return list(dict.fromkeys(key for key, _ in dead))
 
 

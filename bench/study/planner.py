@@ -33,6 +33,7 @@ class ExperimentPlan:
     weights: list[dict] = field(default_factory=list)  # {file, methods, found}
     skipped: list[str] = field(default_factory=list)  # why cells are left out (data, weights, refusals)
     notes: list[str] = field(default_factory=list)  # the methods' plan-time notes
+    repeated: str = ""  # methods or seeds the study file lists more than once (each cell counts once)
     tasks: list = field(default_factory=list)  # the runnable cells (bench.results.cells.Task)
     done: int = 0
 
@@ -192,7 +193,9 @@ def plan_experiment(
             data.probe(name)
     ep.datasets = list(dict.fromkeys(n for _, u in units for n in (u.train, u.test)))
     ep.missing_datasets = {n: data.missing[n] for n in ep.datasets if n in data.missing}
-    # --- cost, without data
+    # --- cost, without data (a method or seed listed twice is one cell, counted once)
+    ep.repeated = _repeated(exp)
+    costed: set = set()
     for opts, u in units:
         full = u.split_kind == "cross" and opts.cross_train == "full"
         for index in range(1 if full else n_splits):
@@ -223,7 +226,9 @@ def plan_experiment(
                             seed,
                             json.dumps(opts.training_options(), sort_keys=True),
                         )
-                        ep.estimate.cells.append(CellCost(key, steps, samples, secs))
+                        if key not in costed:
+                            costed.add(key)
+                            ep.estimate.cells.append(CellCost(key, steps, samples, secs))
     # --- weights
     from methods.weight_fetch import weight_label
 
@@ -250,6 +255,18 @@ def plan_experiment(
     if runnable:
         _plan_cells(ep, study, all_opts, proto, resolved, blocked_methods, data, weights_dir, store)
     return ep
+
+
+def _repeated(exp: Experiment) -> str:
+    """'methods list noop 2 times; seeds list 0 2 times' for entries given more than once, else ''."""
+    from collections import Counter
+
+    parts = []
+    for what, values in (("methods", exp.methods), ("seeds", exp.seeds)):
+        twice = {v: n for v, n in Counter(values).items() if n > 1}
+        if twice:
+            parts.append(f"{what} list " + ", ".join(f"{v} {n} times" for v, n in twice.items()))
+    return "; ".join(parts)
 
 
 def _plan_cells(

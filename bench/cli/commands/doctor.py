@@ -231,6 +231,8 @@ def check_methods(report: dict, names: list[str] | None, preset: str | None, wei
 
             raise BenchError(did_you_mean(unknown[0], [r["name"] for r in rows], "method"))
         rows = [r for r in rows if r["name"] in names]
+    else:  # the internal test method (noop) only when named
+        rows = [r for r in rows if r["name"] not in registry.INTERNAL]
     out = []
     for r in rows:
         entry = {"name": r["name"], "kind": r["kind"], "runs_here": r["available"], "why": r["why"], "weights": []}

@@ -139,7 +139,7 @@ def tidy_rows(records) -> list[dict]:
                 "finished_at": r.get("finished_at"),
                 # the demo sets' scores are a pseudo-MOS: say so in every row that uses them
                 "synthetic_data": r["train_dataset"] in DEMO_NAMES or r["test_dataset"] in DEMO_NAMES,
-                "integrity": status_of(r),  # 'unverified': written before the store's hashes (docs/RUNNING.md)
+                "integrity": status_of(r),  # 'verified'; 'partial' (schema 2); 'unverified' (schema 1): RUNNING.md
             }
         )
     return rows

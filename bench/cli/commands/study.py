@@ -132,6 +132,7 @@ def plan_json(sp) -> dict:
                 "missing_weights": [w["file"] for w in ep.missing_weights],
                 "skipped": ep.skipped,
                 "notes": ep.notes,
+                "repeated": ep.repeated,
             }
         )
     return {
@@ -168,7 +169,9 @@ def format_plan(sp) -> str:
             f"{t['cells'] - ep.done:>7,} {_n(t['optimizer_steps']):>12s} {_n(t['samples']):>14s} "
             f"{t['device_hours']:>9.1f}"
         )
-        lines.append(f"  methods: {', '.join(ep.exp.methods)} (preset {ep.preset})")
+        lines.append(f"  methods: {', '.join(dict.fromkeys(ep.exp.methods))} (preset {ep.preset})")
+        if ep.repeated:
+            lines.append(f"  note: the study file's {ep.repeated}: each cell is planned and counted once")
         missing = [f"{n}" for n in ep.missing_datasets]
         lines.append(f"  datasets: {', '.join(ep.datasets)}" + (f"; MISSING: {', '.join(missing)}" if missing else ""))
         mw = ep.missing_weights

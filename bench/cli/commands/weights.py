@@ -36,9 +36,39 @@ def add_parser(sub) -> None:
         "--base-url",
         help="a mirror holding the files as <base>/<file name> (default: each file's source; also $BENCH_WEIGHTS_URL)",
     )
+    f.add_argument(
+        "--deadline",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="give up on a file not downloaded after this long (default 3600; the network timeout is per read)",
+    )
     f.add_argument("--dry-run", action="store_true", help="list the files, their sources and hashes; fetch nothing")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=fetch)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _check_to(to: Path) -> None:
+    """--to DIR is a folder this process can write (made if missing): checked before any download."""
+    from bench.core.errors import BenchError
+    from bench.results.store import StoreError, ensure_writable_dir
+
+    if to.exists() and not to.is_dir():
+        raise BenchError(f"--to {str(to)!r} is a file, not a folder: give a folder (made if missing), e.g. --to wdir/.")
+    try:
+        ensure_writable_dir(to, "--to")
+    except StoreError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def _targets(args) -> list:
@@ -59,12 +89,17 @@ def _targets(args) -> list:
 
 
 def fetch(args) -> int:
-    from bench.core.download import DownloadError, fetch_file
+    from bench.core.download import DEFAULT_DEADLINE_S, DownloadError, fetch_file
     from bench.core.errors import BenchError
     from methods.weight_fetch import download_url, files_for, is_hf_snapshot
 
-    files = files_for(_targets(args))
+    targets = _targets(args)
+    files = files_for(targets)
+    _warn_undeclared(targets)
     to = Path(args.to).expanduser() if args.to else None
+    if to is not None and not args.dry_run:
+        _check_to(to)
+    deadline = args.deadline or DEFAULT_DEADLINE_S
     rows, failures = [], []
     for wf in files:
         if is_hf_snapshot(wf.url):  # a whole Hugging Face repository (Q-Align): the hub lists its files
@@ -97,13 +132,17 @@ def fetch(args) -> int:
             continue
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            got = fetch_file(url, dest, sha256=wf.sha256 or None, sha256_prefix=wf.sha256_prefix or None)
+            got = fetch_file(
+                url, dest, sha256=wf.sha256 or None, sha256_prefix=wf.sha256_prefix or None, deadline_s=deadline
+            )
             row.update(status=got.status, sha256=got.sha256)
-        except (DownloadError, OSError) as exc:
+        except DownloadError as exc:
             row["status"] = f"FAILED: {exc}"
             failures.append(row)
-    if to is not None and not args.dry_run:
-        write_sums(to, [r for r in rows if r["sha256"]])
+        except OSError as exc:  # the lock or the folder: the file system, named
+            where = exc.filename or dest.parent
+            row["status"] = f"FAILED: cannot write {where} ({exc.strerror or exc}); fetch into a folder you can write"
+            failures.append(row)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -131,6 +170,15 @@ def fetch(args) -> int:
                     else ""
                 )
             )
+    if to is not None and not args.dry_run:
+        try:
+            write_sums(to, [r for r in rows if r["sha256"]])
+        except OSError as exc:
+            raise BenchError(
+                f"the weight files are under {to}, but {to / 'SHA256SUMS'} could not be written "
+                f"({exc.strerror or exc}). Free space there and run the same command again (files already "
+                "fetched are kept and checked, not downloaded again)."
+            ) from None
     if failures:
         if all(r["status"].startswith("not fetchable") for r in failures):
             return 1
@@ -173,6 +221,22 @@ def snapshot_row(wf, to: Path | None, dry_run: bool) -> dict:
         except Exception as exc:  # noqa: BLE001 -- any hub / network / disk failure is reported the same way
             row["status"] = f"FAILED: {type(exc).__name__}: {exc}"
     return row
+
+
+def _warn_undeclared(targets: list) -> None:
+    """A pyiqa metric without declared files: say so instead of a silent '0 of 0 file(s)'."""
+    import sys
+
+    from methods import registry
+
+    for name in dict.fromkeys(n for n, _ in targets):
+        _, cls, _ = registry.resolve(name)
+        if getattr(cls, "kind", "") == "pyiqa-zero-shot" and not cls.required_weights(cls.make_params(), None):
+            print(
+                f"warning: {name}: its weight files are not declared (methods/pyiqa_zeroshot.py METRIC_WEIGHTS), so "
+                "none is fetched here; pyiqa downloads them itself on first use, which an offline machine cannot.",
+                file=sys.stderr,
+            )
 
 
 def write_sums(folder: Path, rows: list[dict]) -> None:

@@ -175,6 +175,11 @@ def _std(c: CustomDataset, cols, cells, src) -> float | None:
     value = cells[cols["std_column"]]
     if not _numeric(value):
         raise SpecError(f"{src}: std column {c.std_column!r} holds {value!r}, which is not a number.")
+    if float(value) < 0:
+        raise SpecError(
+            f"{src}: std column {c.std_column!r} holds {value!r}: a standard deviation of ratings cannot be "
+            "negative. Is std_column the right column (not a difference or a z-score)?"
+        )
     return float(value)
 
 

@@ -8,6 +8,7 @@ the row's position as the user sees it ("line 7" in a text file, "row 7" of a sh
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from bench.core.errors import DatasetError
@@ -59,18 +60,60 @@ def _read_text(path: Path, separator: str | None) -> Table:
     if not header or not any(h.strip() for h in header):
         raise DatasetError(f"{path} is empty: it needs a header row naming the columns, then one row per image.")
     header = [h.strip() for h in header]
+    _check_header(header, f"{path}")
     rows = []
     for fields in reader:
         if not any(f.strip() for f in fields):
             continue
         where = f"line {reader.line_num}"
-        if len(fields) < len(header):
+        if len(fields) != len(header):  # fewer: a cell shifted; more: a value split, e.g. a decimal comma
             raise DatasetError(
-                f"{path}, {where}: {len(fields)} field(s) where the header has {len(header)} "
-                f"({sep.join(fields)!r}). Is 'separator' right (now {sep!r})?"
+                f"{path}, {where}: {len(fields)} field(s) where the header has {len(header)} columns "
+                f"({sep.join(fields)!r}). {_likely_cause(fields, header, sep)}"
             )
         rows.append((where, [f.strip() for f in fields]))
     return Table(path, header, rows, f"{path}")
+
+
+def _check_header(header: list[str], what: str) -> None:
+    """Two columns of one name: which one a spec key means would depend on the reader (refused)."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if not name:
+            continue
+        if name.lower() in seen:
+            first = seen[name.lower()]
+            raise DatasetError(
+                f"{what}: columns {first + 1} and {i + 1} are both named {header[first]!r}"
+                + ("" if header[first] == name else f" / {name!r} (names are matched ignoring case)")
+                + ". Rename one in the header row: each column needs its own name."
+            )
+        seen[name.lower()] = i
+
+
+_NUMBER = re.compile(r"^[+-]?\d+$")
+_DIGITS = re.compile(r"^\d+$")
+
+
+def _likely_cause(fields: list[str], header: list[str], sep: str) -> str:
+    """The likeliest reason a row's field count differs from the header's, in words."""
+    if len(fields) > len(header) and sep == ",":
+        pairs = [
+            f"{a.strip()},{b.strip()}"
+            for a, b in zip(fields, fields[1:])
+            if _NUMBER.match(a.strip()) and _DIGITS.match(b.strip())
+        ]
+        if pairs:
+            return (
+                f"A decimal comma? {pairs[0]!r} reads as two fields with separator ','. Write the number with a "
+                f'point (e.g. {pairs[0].replace(",", ".")}), quote it ("{pairs[0]}"), or save the table with '
+                "separator ';' and set separator = \";\" in the spec (numbers with a comma are then read as such)."
+            )
+    if len(fields) > len(header):
+        return (
+            f"A value holding the separator {sep!r}? Quote such values, or check 'separator' in the spec (now {sep!r})."
+        )
+    return f"Is 'separator' right (now {sep!r}), and does every row have a value (or an empty field) per column?"
 
 
 def _sniff(text: str, path: Path) -> str:
@@ -111,14 +154,20 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
             chosen = sheet
         else:
             raise DatasetError(f"{path}: sheet = {sheet!r} does not exist; sheets: {', '.join(map(repr, names))}.")
-        frame = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False, header=0)
-    header = [str(c).strip() for c in frame.columns]
+        # header=None: the header row as written (pandas renames a repeated column name 'sd' to 'sd.1')
+        frame = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False, header=None)
+    what = f"{path} (sheet {chosen!r})"
+    lines = list(frame.itertuples(index=False))
+    header = [_cell(c) for c in lines[0]] if lines else []
+    if not any(header):
+        raise DatasetError(f"{what} is empty: it needs a header row naming the columns, then one row per image.")
+    _check_header(header, what)
     rows = []
-    for i, values in enumerate(frame.itertuples(index=False), start=2):  # row 1 is the header
+    for i, values in enumerate(lines[1:], start=2):  # row 1 is the header
         cells = [_cell(v) for v in values]
         if any(cells):
             rows.append((f"row {i}", cells))
-    return Table(path, header, rows, f"{path} (sheet {chosen!r})")
+    return Table(path, header, rows, what)
 
 
 def _cell(value) -> str:
