@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from reports import stats
-from reports.model import Column, Row, RowGroup, Stat, Table
+from reports.model import DROPPED_RANK_LIMIT, Column, Row, RowGroup, Stat, Table
 
 RESAMPLES = 1000
 SEED = 0
@@ -95,6 +95,11 @@ def units_of(
     return units, counts
 
 
+def _lost_predictions(row: Row) -> bool:
+    """A row some of whose numbers are not ranked: more than DROPPED_RANK_LIMIT of a split's predictions dropped."""
+    return any(s.dropped_max_share > DROPPED_RANK_LIMIT for s in row.cells.values())
+
+
 def rank_table(table: Table, aggregate: str = "median") -> Table | None:
     """'<title>: rank stability', one row group per group of ``table`` that can be bootstrapped; None if none."""
     metric = _ranking_metric(table)
@@ -103,7 +108,8 @@ def rank_table(table: Table, aggregate: str = "median") -> Table | None:
     higher = metric not in stats.LOWER_IS_BETTER
     groups, notes, width, several = [], [], 0, False
     for group in table.groups:
-        rows = [r for r in group.rows if not r.published]
+        rows = [r for r in group.rows if not r.published and not _lost_predictions(r)]
+        unranked = [r.label for r in group.rows if not r.published and _lost_predictions(r)]
         complete, cols, distinct = choose(rows, table.columns, metric)
         if not cols:
             continue
@@ -136,6 +142,12 @@ def rank_table(table: Table, aggregate: str = "median") -> Table | None:
                 "; left out (not ≥ 2 shared splits in every column): "
                 + ", ".join(r.label for r in rows if r not in complete)
                 if len(rows) > len(complete)
+                else ""
+            )
+            + (
+                f"; not ranked (more than {DROPPED_RANK_LIMIT:.0%} of a split's predictions dropped): "
+                + ", ".join(unranked)
+                if unranked
                 else ""
             )
             + "."
