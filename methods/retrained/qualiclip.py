@@ -83,6 +83,8 @@ class QualiCLIP(PyiqaRetrained):
         "the score is pyiqa's QualiCLIP forward (CLIP's logit scale / temperature 2); the official hubconf "
         "scores with a fixed logit scale of 100 and no temperature",
         "QualiCLIP's own self-supervised training is not rerun: its released weights are the starting point",
+        "pyiqa/train.py runs total_epoch x ceil(n / batch) iterations over a drop_last loader, i.e. up to 50 "
+        "more steps in a 51st epoch: we run 50 whole epochs",
     )
 
     @classmethod

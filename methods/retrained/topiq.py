@@ -74,8 +74,8 @@ class TOPIQ(PyiqaRetrained):
         "pyiqa's trainer keeps the best validation SRCC checkpoint (val_freq 800): we keep the last epoch"
     )
     simplifications = (
-        "the official loop runs total_epoch x ceil(n / batch) iterations with a drop_last loader, i.e. "
-        "ceil - floor extra steps of a 201st epoch per epoch of the run: we run 200 whole epochs",
+        "pyiqa/train.py runs total_epoch x ceil(n / batch) iterations over a drop_last loader (floor(n / batch) "
+        "per epoch), i.e. up to 200 more steps in a 201st epoch: we run 200 whole epochs",
         "random crops and flips drawn by our seeded sampler (not pyiqa's transforms)",
     )
 
