@@ -44,6 +44,9 @@ TABLE_METHODS = (
     "dacnn",
     "clipiqa+-pyiqa",
     "vit-biqa",
+    "topiq",
+    "maniqa",
+    "qualiclip",
 )
 REFERENCE_HW = (800, 1080)  # pyiqa tests/Efficiency_benchmark.csv: one 1080x800 image
 TEST_IMAGE_WH = (1024, 768)  # a KonIQ-10k image for the test mode

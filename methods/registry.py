@@ -41,6 +41,10 @@ _REGISTRY: dict[str, str] = {
     "metaiqa": "methods.retrained.metaiqa:MetaIQA",
     "unique": "methods.retrained.unique:UNIQUE",
     "paq2piq": "methods.retrained.paq2piq:PaQ2PiQ",
+    # the 2026 comparison set (issue 31): official training code's recipes on pyiqa's architectures
+    "topiq": "methods.retrained.topiq:TOPIQ",
+    "maniqa": "methods.retrained.maniqa:MANIQA",
+    "qualiclip": "methods.retrained.qualiclip:QualiCLIP",
     # training-free, evaluated per split
     "ilniqe": "methods.pyiqa_zeroshot:ILNIQE",
     "niqe": "methods.pyiqa_zeroshot:NIQE",

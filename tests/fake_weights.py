@@ -29,7 +29,7 @@ import pytest
 
 BUFFER = 1 << 19  # floats; the largest span (CLIP's 49408-token embedding) is ~346k
 REVISION = "0" * 40
-FORMAT = 2  # bump when the fake files change: part of the shared cache's name
+FORMAT = 3  # bump when the fake files change: part of the shared cache's name
 
 
 def _strided(shape: tuple[int, ...], base, offset: int):
@@ -91,7 +91,14 @@ def torchvision_fakes(hub: Path, archs=("vgg16", "resnet18", "resnet34", "resnet
         _save(fake_state_dict(sd), hub / "checkpoints" / TORCHVISION_FILES[arch])
 
 
-def timm_fakes(hf_home: Path, models=("resnet50.a1_in1k", "vit_base_patch16_224.augreg2_in21k_ft_in1k")) -> None:
+TIMM_MODELS = (
+    "resnet50.a1_in1k",  # HyperIQA, TOPIQ
+    "vit_base_patch16_224.augreg2_in21k_ft_in1k",  # ViT-BIQA
+    "vit_base_patch8_224.augreg2_in21k_ft_in1k",  # MANIQA
+)
+
+
+def timm_fakes(hf_home: Path, models=TIMM_MODELS) -> None:
     import timm
     import torch
 
@@ -234,11 +241,33 @@ def pyiqa_fakes(hub: Path, names=None) -> None:
                 sd = build(filename, opts).state_dict()
             sd = fake_state_dict(sd)
             _save({key: sd} if key else sd, pq / filename)
+    if wanted(QUALICLIP):
+        qualiclip_fake(hub)
     if wanted(CLIPIQA_PROMPTS):
         with offline_weights(hub):
             net = build_network(dict(type="CLIPIQA", model_type="clipiqa", backbone="RN50"))
             width = net.clip_model[0].ln_final.weight.shape[0]
             torch.save(torch.randn(2, 16, width) * 0.02, pq / CLIPIQA_PROMPTS)  # a bare tensor, like the release
+
+
+def qualiclip_fake(hub: Path) -> Path:
+    """pyiqa's QualiCLIP.pth as the release lays it out (miccunifi/QualiCLIP hubconf.py ``_load_checkpoint``):
+    ``clip_model.<CLIP RN50 key>`` for every tensor of the CLIP model + ``prompts_features`` (the 14 antonym
+    prompts' normalised text features), shaped after the (fake) RN50.pt already in ``hub/clip``; other values
+    than RN50.pt's, so a test can tell which file a weight came from."""
+    import torch
+    from pyiqa.archs.clip_model import load
+
+    from methods.weights import offline_weights
+
+    with offline_weights(hub):
+        clip = load("RN50", "cpu")
+    sd = {f"clip_model.{k}": v for k, v in fake_state_dict(clip.state_dict(), seed=31).items()}
+    g = torch.Generator().manual_seed(31)
+    sd["prompts_features"] = torch.nn.functional.normalize(
+        torch.randn(14, clip.text_projection.shape[1], generator=g), dim=-1
+    )
+    return _save(sd, hub / "pyiqa" / QUALICLIP)
 
 
 # (file, build_network options for an architecture of the right shapes, top-level key or None)
@@ -256,9 +285,14 @@ ARCH_FILES = [
     ("P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth", {"type": "PAQ2PIQ", "pretrained": False}, None),
 ]
 CLIPIQA_PROMPTS = "CLIP-IQA%2B_learned_prompts-603f3273.pth"  # pyiqa keeps the URL's quoting
-PYIQA_FILES = ["niqe_modelparameters.mat", "ILNIQE_templateModel.mat", "brisque_svm_weights.pth", CLIPIQA_PROMPTS] + [
-    f for f, _, _ in ARCH_FILES
-]
+QUALICLIP = "QualiCLIP.pth"  # QualiCLIP's self-supervised CLIP RN50 (pyiqa's copy of the release)
+PYIQA_FILES = [
+    "niqe_modelparameters.mat",
+    "ILNIQE_templateModel.mat",
+    "brisque_svm_weights.pth",
+    CLIPIQA_PROMPTS,
+    QUALICLIP,
+] + [f for f, _, _ in ARCH_FILES]
 
 
 def make_fake_cache(root: Path, pyiqa_files=None, full_clip: bool = False) -> Path:

@@ -79,6 +79,12 @@ PINNED = {
     "vit-biqa": (8, 224, None, 64, 30, 30 * (930 * 8 // 64), 30 * (930 * 8 // 64) * 64, "crops", 8),
     # IceClear/CLIP-IQA clipiqa_coop_koniq.py: batch 64 x 2 GPUs of whole images; 50 passes per cell (ours)
     "clipiqa+": (1, "full image", None, 128, 50, 50 * (930 // 128), 50 * (930 // 128) * 128, "full", 1),
+    # IQA-PyTorch options/train/TOPIQ/train_TOPIQ_res50_koniq.yml: total_epoch 200, batch 16, random_crop 384
+    "topiq": (1, 384, None, 16, 200, 200 * (930 // 16), 200 * (930 // 16) * 16, "full", 1),
+    # IIGROUP/MANIQA train_maniqa.py: n_epoch 300, batch 8, RandCrop 224, num_avg_val 1
+    "maniqa": (1, 224, None, 8, 300, 300 * (930 // 8), 300 * (930 // 8) * 8, "crops", 1),
+    # IQA-PyTorch options/train/QualiCLIP/train_QualiCLIP_koniq10k.yml: total_epoch 50, batch 8, random_crop 384
+    "qualiclip": (1, 384, None, 8, 50, 50 * (930 // 8), 50 * (930 // 8) * 8, "full", 1),
 }
 
 
@@ -150,6 +156,65 @@ def test_official_learning_rate_tables():
     assert r["flips"] == {"horizontal": False, "vertical": False}
 
 
+@pytest.mark.parametrize(("name", "lr", "t_max", "epochs"), [("topiq", 3e-5, 50, 200), ("qualiclip", 2e-3, 50, 50)])
+def test_pyiqa_cosine_is_torchs_stepped_once_per_epoch(name, lr, t_max, epochs):
+    """pyiqa/train.py steps CosineAnnealingLR(T_max 50, eta_min 0) once per epoch; TOPIQ's 200 epochs run four
+    half-periods (torch's cosine rises again past T_max: 3e-5 at epochs 1 and 101, 0 at 51 and 151), not a hold
+    at 0 as our generic ``cosine`` scheduler would."""
+    import torch
+
+    r = recipe(name)
+    opt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t_max, eta_min=0)
+    want = []
+    for _ in range(epochs):
+        want.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    groups = {"topiq": ("backbone", "head"), "qualiclip": ("head",)}[name]
+    for group in groups:
+        assert lrs(r, "all", group) == pytest.approx(want, rel=1e-9, abs=1e-15)
+    if name == "topiq":
+        got = lrs(r, "all", "head")
+        assert got[0] == got[100] == 3e-5 and got[50] == got[150] == 0
+        assert r["optimizer"][0]["type"] == "adamw" and r["optimizer"][0]["weight_decay"] == 1e-5
+    else:
+        assert r["optimizer"][0]["frozen"] == ["backbone"]
+
+
+def test_maniqa_recipe_follows_train_maniqa_py():
+    """KonIQ-10k resized to 224x224 (the official dataset class), so the 224 crop is the whole image, train and
+    test; other sets: one random 224 crop of the image as given; flips with probability 0.7; a per-step cosine."""
+    r = recipe("maniqa", "koniq10k", 8058)
+    assert r["resize"] == {"kind": "fixed", "hw": [224, 224]} and r["test"]["resize"] == r["resize"]
+    assert (r["crop_size"], r["test"]) == (224, {"mode": "crops", "n_crops": 1, "resize": r["resize"]})
+    assert r["optimizer_steps"] == 300 * (8058 // 8)  # the official 80 % of KonIQ: 8058 images, batch 8
+    assert r["flips"] == {"horizontal": True, "vertical": False, "horizontal_probability": 0.7}
+    assert r["schedule"][0]["step_cosine_t_max"] == 50 and lrs(r, "all", "backbone") == [1e-5] * 300
+    assert recipe("maniqa", "kadid10k", 8100)["resize"] is None
+    # the flip probability and the per-step cosine are MANIQA's alone: the other recipes show neither
+    assert "horizontal_probability" not in recipe("hyperiqa")["flips"]
+    assert "step_cosine_t_max" not in recipe("hyperiqa")["schedule"][0]
+    with pytest.raises(ValueError, match="224"):
+        recipe("maniqa", crop_size=384)
+
+
+def test_flip_probability_is_the_recipes():
+    """The engine flips a sample with the recipe's probability (MANIQA: 0.7); at 0.5 it draws exactly as before."""
+    import torch
+
+    from methods.retrained.engine import _flip
+
+    x = torch.arange(2.0).view(1, 1, 1, 2).repeat(4000, 1, 1, 1)
+    for p in (0.5, 0.7):
+        flipped = (_flip(x, True, False, torch.Generator().manual_seed(3), hflip_prob=p)[:, 0, 0, 0] == 1).float()
+        assert abs(float(flipped.mean()) - p) < 0.03, p
+    old = torch.where(
+        (torch.rand(4000, generator=torch.Generator().manual_seed(3)) < 0.5).view(-1, 1, 1, 1), x.flip(-1), x
+    )
+    assert torch.equal(_flip(x, True, False, torch.Generator().manual_seed(3)), old)
+
+
 def test_vit_biqa_follows_mp_iqe_per_dataset():
     # MP-IQE paper: batch 32 for LIVE, CSIQ, BID, 64 elsewhere; 8 random 224 crops per image in training.
     # Review bug: ViT-BIQA trained 1 crop per image at batch 64 everywhere (8x fewer samples than MP-IQE)
@@ -194,6 +259,9 @@ def test_loss_and_target_of_each_recipe():
         "clipiqa+-pyiqa": ("mse+plcc", "unit"),
         "clipiqa+": ("mse", "unit"),
         "paq2piq": ("mse", "score"),
+        "topiq": ("mse+nin", "unit"),
+        "maniqa": ("mse", "unit"),
+        "qualiclip": ("mse+plcc", "unit"),
     }
     for name, (loss, target) in want.items():
         r = recipe(name)
@@ -497,8 +565,27 @@ def test_plcc_loss_equals_numpy():
     )
 
 
+def test_nin_loss_equals_the_norm_in_norm_write_out():
+    """pyiqa NiNLoss (norm_loss_with_normalization, p=1, q=2), written out in numpy: centre, divide by the
+    L2 norm, L1 distance, / (2 * sqrt(n)); a batch of one falls back to L1."""
+    import torch
+
+    from methods.retrained.losses import make_loss, nin_loss
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=7), rng.normal(size=7)
+    ca, cb = a - a.mean(), b - b.mean()
+    want = np.abs(ca / np.linalg.norm(ca) - cb / np.linalg.norm(cb)).sum() / (2 * np.sqrt(7))
+    assert float(nin_loss(torch.tensor(a), torch.tensor(b))) == pytest.approx(want, rel=1e-9)
+    assert float(make_loss("mse+nin")(torch.tensor(a), torch.tensor(b))) == pytest.approx(
+        np.mean((a - b) ** 2) + want, rel=1e-9
+    )
+    assert float(nin_loss(torch.tensor([0.3]), torch.tensor([0.5]))) == pytest.approx(0.2)
+    assert float(nin_loss(torch.tensor(a), torch.tensor(3 * a + 1))) == pytest.approx(0, abs=1e-7)  # affine-blind
+
+
 # --- 4. review bugs -----------------------------------------------------------------------------------------
-TEST_PYIQA_FILES = ["Metaiqa_prior.pth"]
+TEST_PYIQA_FILES = ["Metaiqa_prior.pth", "QualiCLIP.pth"]
 
 
 @pytest.fixture(scope="module")
@@ -506,9 +593,9 @@ def fake_root():
     return make_fake_cache(session_fake_root(TEST_PYIQA_FILES), pyiqa_files=TEST_PYIQA_FILES)
 
 
-@pytest.mark.parametrize("name", ["metaiqa", "clipiqa+-pyiqa"])
+@pytest.mark.parametrize("name", ["metaiqa", "clipiqa+-pyiqa", "qualiclip"])
 def test_bounded_heads_train_on_unit_targets(name, fake_root, monkeypatch, demo8):
-    """MetaIQA's sigmoid head and CLIP-IQA+'s P(good) are trained on MOS scaled to [0, 1] (pyiqa's
+    """MetaIQA's sigmoid head and CLIP-IQA+'s / QualiCLIP's P(good) are trained on MOS scaled to [0, 1] (pyiqa's
     mos_normalize), not on standardised scores."""
     from methods.registry import get_method
 

@@ -13,8 +13,23 @@ from bench.core.errors import WeightsMissing
 from methods.base import RunContext
 from tests.fake_weights import make_fake_cache, one_torch_thread, session_fake_root  # noqa: F401 (autouse)
 
-RETRAINED = ["dbcnn", "hyperiqa", "tres", "musiq", "liqe", "clipiqa+-pyiqa", "metaiqa", "unique", "paq2piq"]
-HEAVY = {"dbcnn", "hyperiqa", "tres", "musiq"}  # > 10 s per tiny cell on 2 CPU cores
+RETRAINED = [
+    "dbcnn",
+    "hyperiqa",
+    "tres",
+    "musiq",
+    "liqe",
+    "clipiqa+-pyiqa",
+    "metaiqa",
+    "unique",
+    "paq2piq",
+    "topiq",
+    "maniqa",
+    "qualiclip",
+]
+HEAVY = {"dbcnn", "hyperiqa", "tres", "musiq", "topiq", "maniqa"}  # > 10 s per tiny cell on 2 CPU cores
+TIMM_FILE = "hf/hub/models--timm--{}/snapshots/" + "0" * 40 + "/pytorch_model.bin"
+FROZEN_CLIP = ("clipiqa+-pyiqa", "qualiclip")  # CLIP kept in a plain list (not a submodule): no get_parameter
 
 # (method, parameter inside the built network, file under the fake root, key in that file): proves that
 # the backbone really came from the file the method declares
@@ -37,11 +52,25 @@ LOADED_FROM = {
         "hf/hub/models--timm--vit_base_patch16_224.augreg2_in21k_ft_in1k/snapshots/" + "0" * 40 + "/pytorch_model.bin",
         "patch_embed.proj.weight",
     ),
+    "topiq": ("semantic_model.conv1.weight", TIMM_FILE.format("resnet50.a1_in1k"), "conv1.weight"),
+    "maniqa": (
+        "vit.patch_embed.proj.weight",
+        TIMM_FILE.format("vit_base_patch8_224.augreg2_in21k_ft_in1k"),
+        "patch_embed.proj.weight",
+    ),
+    # QualiCLIP's self-supervised CLIP (QualiCLIP.pth), not OpenAI's RN50.pt it is first built from
+    "qualiclip": (None, "hub/pyiqa/QualiCLIP.pth", "clip_model.visual.conv1.weight"),
 }
 
 
 # only the files these tests load (the released IQA checkpoints are for zero-shot use)
-TEST_PYIQA_FILES = ["DBCNN_scnn-7ea73d75.pth", "musiq_imagenet_pretrain-51d9b0a5.pth", "Metaiqa_prior.pth", "UNIQUE.pt"]
+TEST_PYIQA_FILES = [
+    "DBCNN_scnn-7ea73d75.pth",
+    "musiq_imagenet_pretrain-51d9b0a5.pth",
+    "Metaiqa_prior.pth",
+    "UNIQUE.pt",
+    "QualiCLIP.pth",
+]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +120,7 @@ def assert_backbone_trains(name, m):
 
 def assert_loaded_from_file(name, net, root: Path):
     param, rel, key = LOADED_FROM[name]
-    got = net.clip_model[0].visual.conv1.weight if name == "clipiqa+-pyiqa" else net.get_parameter(param)
+    got = net.clip_model[0].visual.conv1.weight if name in FROZEN_CLIP else net.get_parameter(param)
     expected = file_tensor(root / rel, key)
     if rel.startswith("hub/clip/"):  # pyiqa's CLIP loader rounds through fp16 (OpenAI's convert_weights)
         expected = expected.half()
@@ -113,6 +142,44 @@ def test_builds_from_the_declared_weight_files(name, fake_env):
         x = torch.rand(2, 3, 224, 224)
         assert torch.equal(tres_arch.random_crop(x, 224, 1), x) and torch.equal(tres_arch.uniform_crop(x, 224, 1), x)
         assert tres_arch.uniform_crop(torch.rand(1, 3, 300, 300), 224, 4).shape == (4, 3, 224, 224)
+    if name == "maniqa":  # the same for MANIQA, whose forward re-crops too: our crop reaches the ViT as cut
+        import torch
+        from pyiqa.archs import maniqa_arch
+
+        net = m.model.net
+        assert net.test_sample == 1 and net.swintransformer1.scale == net.swintransformer2.scale == 0.8
+        seen = []
+        net.vit.patch_embed.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
+        x = torch.rand(1, 3, 224, 224)
+        for mode in (True, False):
+            net.train(mode)
+            with torch.no_grad():
+                net(x)
+        assert len(seen) == 2 and all(torch.equal(v, (x - 0.5) / 0.5) for v in seen)
+        assert maniqa_arch.random_crop(torch.rand(1, 3, 300, 300), 224, 1).shape == (1, 3, 224, 224)
+    if name == "topiq":  # pyiqa's CFANet freezes the backbone's BatchNorm: the rest of the ResNet-50 trains
+        bn = [p for n, p in m.model.net.named_parameters() if n.startswith("semantic_model.bn1")]
+        assert bn and not any(p.requires_grad or any(q is p for q in m.model.backbone) for p in bn)
+
+
+def test_qualiclip_trains_prompts_on_its_frozen_self_supervised_clip(fake_env, demo, tmp_path):
+    """QualiCLIP enters as its released weights (QualiCLIP.pth, not OpenAI's RN50.pt it is first built from),
+    kept frozen; only the learned context of the 14 antonym prompts trains."""
+    train, test = demo
+    m = method("qualiclip", workdir=tmp_path)
+    net = m._ensure_model().net
+    clip = net.clip_model[0]
+    before = {k: v.detach().clone() for k, v in clip.state_dict().items()}
+    released = file_tensor(fake_env / "hub/pyiqa/QualiCLIP.pth", "clip_model.visual.conv1.weight")
+    openai = file_tensor(fake_env / "hub/clip/RN50.pt", "visual.conv1.weight")
+    assert not np.allclose(released.numpy(), openai.float().numpy())
+    assert m.model.backbone == [] and [p.shape for p in m.model.head] == [net.prompt_learner.ctx.shape]
+    assert net.prompt_learner.ctx.shape[:2] == (14, 16)  # prompt_specific_ctx, n_ctx 16
+    ctx = net.prompt_learner.ctx.detach().clone()
+    m.fit(train)
+    assert all(np.array_equal(v.numpy(), clip.state_dict()[k].numpy()) for k, v in before.items())
+    assert not np.array_equal(ctx.numpy(), net.prompt_learner.ctx.detach().numpy())
+    assert np.array_equal(clip.visual.conv1.weight.detach().numpy(), released.numpy())
 
 
 def test_hyperiqa_param_groups_follow_the_official_solver(fake_env):

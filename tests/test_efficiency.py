@@ -133,3 +133,15 @@ def test_the_fake_weight_folder_is_removed_after_measuring(tmp_path, monkeypatch
     with pytest.raises(RuntimeError):
         efficiency.measure(["a", "boom"])
     assert not home.exists()
+
+
+def test_method_timeout_is_an_option(capsys):
+    """`--method-timeout S` bounds each method's measuring process (MANIQA's CPU training step needs > 600 s on a
+    loaded 2-core machine): its row says so; a non-positive value is refused before anything runs."""
+    from bench.cli import main
+
+    assert main(["perf", "--methods", "paq2piq", "--method-timeout", "0.5", "--repeats", "1", "--json"]) == 0
+    (rec,) = json.loads(capsys.readouterr().out)
+    assert rec["method"] == "paq2piq" and rec["error"].startswith("timed out after") and "params_total" not in rec
+    assert main(["perf", "--methods", "paq2piq", "--method-timeout", "0"]) != 0
+    assert "--method-timeout must be > 0" in capsys.readouterr().err

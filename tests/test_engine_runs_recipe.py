@@ -14,6 +14,7 @@ import pytest
 
 from methods.base import RunContext
 from methods.recipes import steps_per_epoch
+from methods.retrained.recipe import step_cosine_factor
 from tests.fake_weights import one_torch_thread  # noqa: F401 (autouse)
 
 RETRAINED = [
@@ -29,8 +30,12 @@ RETRAINED = [
     "tres",
     "unique",
     "vit-biqa",
+    "topiq",
+    "maniqa",
+    "qualiclip",
 ]
 OVERRIDES = {"liqe": {"steps_per_epoch": 3}}
+FIXED_INPUT = {"maniqa"}  # its ViT-B/8 takes 224 crops only: the recipe refuses another size
 
 
 def tiny_network(name: str):
@@ -74,7 +79,8 @@ def run_recorded(name, train, tmp_path, monkeypatch):
 
     cls = get_method(name)
     p = cls.make_params("paper")
-    p = replace(p, **({"crop_size": 32} if p.crop_size else {}), **OVERRIDES.get(name, {}))
+    small = {"crop_size": 32} if p.crop_size and name not in FIXED_INPUT else {}
+    p = replace(p, **small, **OVERRIDES.get(name, {}))
     m = cls(p, RunContext(seed=0, workdir=tmp_path, image_cache=tmp_path / "images"))
     monkeypatch.setattr(cls, "build", lambda self: tiny_network(name))
     steps, batches = [], []
@@ -118,12 +124,16 @@ def expected_steps(recipe, n_images: int) -> list[tuple]:
     out, opt, prev = [], 0, None
     for phase in recipe.phases:
         per = phase.steps_per_epoch or steps_per_epoch(n, phase.batch_size)
+        k = 0  # the step within the phase: a per-step cosine (MANIQA) scales the epoch's lr by its factor
         for e in range(phase.epochs):
             lrs = {g: table[e] for g, table in phase.lr_table.items()}
             if e == 0 or phase.reset_every_epoch or (phase.reset_optimizer and lrs != prev):
                 opt += 1
             prev = lrs
-            out += [(opt, phase, lrs)] * per
+            for _ in range(per):
+                f = step_cosine_factor(k, phase.step_cosine_t_max) if phase.step_cosine_t_max else 1.0
+                out.append((opt, phase, {g: v * f for g, v in lrs.items()}))
+                k += 1
     return out
 
 
@@ -172,6 +182,28 @@ def test_engine_runs_the_resolved_recipe(name, tiny_train, tmp_path, monkeypatch
         assert set(terms) == set(recipe.loss["terms"]), name
         assert row["loss"] == pytest.approx(sum(terms.values()), rel=1e-6, abs=1e-9)
     assert len(m.context.history) == recipe.epochs
+    if any(phase.step_cosine_t_max for phase in recipe.phases):
+        assert_torch_cosine_per_step(recipe, steps)
+
+
+def assert_torch_cosine_per_step(recipe, steps):
+    """MANIQA (IIGROUP/MANIQA train_epoch): CosineAnnealingLR(T_max 50, eta_min 0).step() after every optimiser
+    step: each step's lr is what torch's own scheduler gives, periodic past T_max (300 steps here)."""
+    import torch
+
+    (phase,) = recipe.phases
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=phase.lr_table["head"][0])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=phase.step_cosine_t_max, eta_min=0)
+    want = []
+    for _ in steps:
+        want.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    got = [s["lrs"]["head"] for s in steps]
+    assert len(got) > 2 * phase.step_cosine_t_max and got == pytest.approx(want, rel=1e-9, abs=1e-15)
+    assert got == [s["lrs"]["backbone"] for s in steps]
+    t = phase.step_cosine_t_max
+    assert min(got[: 2 * t]) == pytest.approx(0, abs=1e-15) and got[2 * t] == pytest.approx(got[0])
 
 
 def test_hyperiqa_gets_a_new_adam_every_epoch(tiny_train, tmp_path, monkeypatch):

@@ -180,3 +180,25 @@ def test_doctor_points_at_fetch(capsys):
 
     report = json.loads(capsys.readouterr().out)
     assert any("python -m bench weights fetch dbcnn" in p["fix"] for p in report["problems"])
+
+
+def test_new_retrained_baselines_declare_their_weight_files(tmp_path, monkeypatch):
+    """TOPIQ / MANIQA: their timm ImageNet backbones (what pyiqa's archs load with pretrained backbones);
+    QualiCLIP: OpenAI's RN50 (the architecture pyiqa builds first) and the self-supervised QualiCLIP.pth from
+    pyiqa's weight repository. No digest is published for any of them: fetched unpinned (RN50.pt is pinned)."""
+    from methods.weight_fetch import files_for, method_params
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    files = {f.rel: f for f in files_for(method_params(["topiq", "maniqa", "qualiclip"]))}
+    assert (
+        files["QualiCLIP.pth"].url == "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/QualiCLIP.pth"
+    )
+    assert files["timm/resnet50.a1_in1k/model.safetensors"].methods == ["topiq"]
+    by_method = {m: sorted(f.rel for f in files_for(method_params([m]))) for m in ("topiq", "maniqa", "qualiclip")}
+    assert by_method == {
+        "topiq": ["timm/resnet50.a1_in1k/model.safetensors"],
+        "maniqa": ["timm/vit_base_patch8_224.augreg2_in21k_ft_in1k/model.safetensors"],
+        "qualiclip": ["QualiCLIP.pth", "RN50.pt"],
+    }
+    assert files["RN50.pt"].pin == "sha256" and files["QualiCLIP.pth"].pin == "unpinned"

@@ -47,7 +47,14 @@ from methods.base import Method
 from methods.retrained.data import PatchDataset, apply_resize, resized_size, target_scaling  # noqa: F401
 from methods.retrained.label_columns import load_label_map, save_label_map, to_dataset_scale
 from methods.retrained.losses import fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss, std_normal_cdf  # noqa: F401
-from methods.retrained.recipe import Recipe, RecipeParams, describe_test, recipe_dataclass, standard_phases  # noqa: F401
+from methods.retrained.recipe import (  # noqa: F401
+    Recipe,
+    RecipeParams,
+    describe_test,
+    recipe_dataclass,
+    standard_phases,
+    step_cosine_factor,
+)
 
 
 def make_optimizer(kind: str, groups: list[dict], momentum: float, weight_decay: float):
@@ -170,6 +177,7 @@ class TrainedRegressor(Method):
             shuffle=cls.shuffle_training,
             pairs_per_epoch=cls.pairs_for(params, dataset),
             label_column=cls.label_columns.get(dataset, (None, ""))[0],
+            hflip_prob=float(getattr(params, "hflip_prob", 0.5)),  # a Params field of the methods that set it
         )
 
     @classmethod
@@ -338,7 +346,7 @@ def run_training(
             device=device,
         )
         groups = {"backbone": model.backbone, "head": model.head}
-        opt, current = None, None
+        opt, current, phase_steps = None, None, 0
         for e in tqdm(range(phase.epochs), desc=f"train ({phase.name})", disable=not context.progress, leave=False):
             lrs = {g: table[e] for g, table in phase.lr_table.items()}
             if opt is None or phase.reset_every_epoch or (phase.reset_optimizer and lrs != current):
@@ -357,6 +365,10 @@ def run_training(
             # crops of pass k of epoch e (fixed steps per epoch cycle the data): seeded by e + 10**6 k
             passes = lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k)
             for item in _batches(loader, phase.steps_per_epoch, passes):
+                if phase.step_cosine_t_max:  # the lr of this step within the phase (MANIQA)
+                    f = step_cosine_factor(phase_steps, phase.step_cosine_t_max)
+                    for g in opt.param_groups:
+                        g["lr"] = lrs[g["name"]] * f
                 # on CUDA make_loader already sent x (pinned, non-blocking): the flips run on the device
                 x = _flip(
                     item["x"].to(device, dtype=torch.get_default_dtype(), non_blocking=True),
@@ -364,6 +376,7 @@ def run_training(
                     recipe.vflip,
                     gen,
                     per_crop=bool(recipe.pairs_per_epoch),
+                    hflip_prob=recipe.hflip_prob,
                 )
                 y = ((item["score"].to(torch.get_default_dtype()) - offset) / scale).to(device)
                 std = item["std"].to(torch.get_default_dtype()) / scale
@@ -376,7 +389,7 @@ def run_training(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                steps, samples, n_batches = steps + 1, samples + len(x), n_batches + 1
+                steps, samples, n_batches, phase_steps = steps + 1, samples + len(x), n_batches + 1, phase_steps + 1
                 totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
                 for k, v in terms.items():
                     totals[f"loss_{k}"] = totals.get(f"loss_{k}", 0.0) + float(v.detach())
@@ -431,16 +444,17 @@ def _batches(loader, fixed_steps: int, new_pass):
                 return
 
 
-def _flip(x, hflip: bool, vflip: bool, gen, per_crop: bool = False):
+def _flip(x, hflip: bool, vflip: bool, gen, per_crop: bool = False, hflip_prob: float = 0.5):
     """Random horizontal / vertical flips, one draw per sample (the same for all crops of a pooled sample);
-    ``per_crop``: one draw per crop (the two images of a pair are transformed independently)."""
+    ``per_crop``: one draw per crop (the two images of a pair are transformed independently); a horizontal flip
+    with probability ``hflip_prob`` (the same draws for any probability: 0.5 is the flip it always was)."""
     if per_crop:
-        return _flip(x.flatten(0, 1), hflip, vflip, gen).view_as(x)
+        return _flip(x.flatten(0, 1), hflip, vflip, gen, hflip_prob=hflip_prob).view_as(x)
     import torch
 
     b = len(x)
     if hflip:
-        m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1))).to(x.device)
+        m = (torch.rand(b, generator=gen) < hflip_prob).view(b, *([1] * (x.dim() - 1))).to(x.device)
         x = torch.where(m, x.flip(-1), x)
     if vflip:
         m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1))).to(x.device)

@@ -18,6 +18,22 @@ def plcc_loss(pred, target):
     return (1 - r) / 2
 
 
+def nin_loss(pred, target, p: int = 1, q: int = 2):
+    """Norm-in-norm loss (Li, Jiang and Jiang 2020) as pyiqa's NiNLoss (losses/iqa_losses.py
+    norm_loss_with_normalization, p=1, q=2): || (x - mean x) / ||x - mean x||_q - (y - mean y) / ||.||_q ||_p
+    / (2^p * n^max(0, 1 - p/q)) over the batch; L1 for a batch of one."""
+    import torch
+    import torch.nn.functional as F
+
+    n = len(pred)
+    if n < 2:
+        return F.l1_loss(pred, target)
+    scale = 2.0**p * n ** max(0.0, 1 - p / q)
+    a = F.normalize(pred - pred.mean(), p=q, dim=0)
+    b = F.normalize(target - target.mean(), p=q, dim=0)
+    return torch.norm(a - b, p=p) / scale
+
+
 def std_normal_cdf(x):
     import torch
 
@@ -56,6 +72,8 @@ def make_loss(name: str) -> Callable:
         "l1": F.l1_loss,
         "plcc": plcc_loss,
         "mse+plcc": lambda p, t: F.mse_loss(p, t) + plcc_loss(p, t),
+        "nin": nin_loss,
+        "mse+nin": lambda p, t: F.mse_loss(p, t) + nin_loss(p, t),
         "fidelity": fidelity_loss,
         "fidelity-binary": fidelity_binary_loss,
     }

@@ -54,3 +54,24 @@ def build_arch(opts: dict):
     from pyiqa.archs import build_network
 
     return build_network(dict(opts))
+
+
+def keep_exact_crops(arch_module) -> None:
+    """pyiqa's TReS / MANIQA re-crop their input inside ``forward`` (``random_crop(x, 224, 1)`` in training,
+    ``uniform_crop`` in eval), and arch_util upscales any input whose short side is <= 224 to 225 first (bilinear):
+    each of our 224 crops would be resampled. The official codes feed their 224 patch as is: in ``arch_module`` an
+    exactly crop-sized input asked for one crop is returned unchanged (any other call goes to pyiqa's function)."""
+    if getattr(arch_module.random_crop, "keeps_exact_crops", False):
+        return
+
+    def exact(crop):
+        def wrapped(x, crop_size, crop_num):
+            if crop_num == 1 and not isinstance(x, (list, tuple)) and tuple(x.shape[-2:]) == (crop_size, crop_size):
+                return x
+            return crop(x, crop_size, crop_num)
+
+        wrapped.keeps_exact_crops = True
+        return wrapped
+
+    arch_module.random_crop = exact(arch_module.random_crop)
+    arch_module.uniform_crop = exact(arch_module.uniform_crop)

@@ -75,6 +75,9 @@ class Phase:
     reset_optimizer: bool = False  # a fresh optimiser whenever the lr changes (TReS, DACNN)
     steps_per_epoch: int = 0  # >0: fixed steps per epoch
     reset_every_epoch: bool = False  # a fresh optimiser at the start of every epoch (HyperIQA's solver)
+    # >0: step k of the phase (0-based) runs at the epoch's lr x step_cosine_factor(k, T): a CosineAnnealingLR
+    # (eta_min 0) stepped after every optimiser step, periodic as torch's (MANIQA's train_epoch)
+    step_cosine_t_max: int = 0
 
     def steps(self, n_samples: int) -> int:
         per = self.steps_per_epoch or steps_per_epoch(n_samples, self.batch_size)
@@ -105,6 +108,7 @@ class Recipe:
     pairs_per_epoch: int = 0  # >0: samples are image pairs, this many (at most all pairs) drawn once per
     # cell and visited every epoch (UNIQUE's data_all.m); batches count pairs
     label_column: str | None = None  # the dataset's label column the official code trains on (None: the score)
+    hflip_prob: float = 0.5  # probability of a horizontal flip per sample (MANIQA's RandHorizontalFlip: 0.7)
 
     @property
     def epochs(self) -> int:
@@ -132,7 +136,11 @@ class Recipe:
             "pool_train_crops": self.pool_train_crops,
             "crop_size": self.crop_size or "full image",
             "resize": self.resize,
-            "flips": {"horizontal": self.hflip, "vertical": self.vflip},
+            "flips": {
+                "horizontal": self.hflip,
+                "vertical": self.vflip,
+                **({"horizontal_probability": self.hflip_prob} if self.hflip and self.hflip_prob != 0.5 else {}),
+            },
             "batch_size": main.batch_size,
             "epochs": self.epochs,
             "optimizer_steps": total_steps,
@@ -160,6 +168,7 @@ class Recipe:
                     "epochs": p.epochs,
                     "lr_per_epoch": p.lr_table,
                     **({"steps_per_epoch": p.steps_per_epoch} if p.steps_per_epoch else {}),
+                    **({"step_cosine_t_max": p.step_cosine_t_max} if p.step_cosine_t_max else {}),
                 }
                 for p in self.phases
             ],
@@ -207,6 +216,18 @@ def schedule_table(p, base: dict[str, float], epochs: int) -> dict[str, list[flo
             lrs.append(float(f"{lr * f:.12g}"))  # no float noise in the shown table
         out[group] = lrs
     return out
+
+
+def torch_cosine_lrs(lr: float, t_max: int, epochs: int, eta_min: float = 0.0) -> list[float]:
+    """torch's CosineAnnealingLR(T_max, eta_min) stepped once per epoch: epoch e (0-based) runs at
+    eta_min + (lr - eta_min) * (1 + cos(pi * e / T_max)) / 2 -- periodic beyond T_max, as torch computes it (the
+    ``cosine`` scheduler above holds at the minimum instead). pyiqa's trainer steps it once per epoch."""
+    return [float(f"{eta_min + (lr - eta_min) * (1 + math.cos(math.pi * e / t_max)) / 2:.12g}") for e in range(epochs)]
+
+
+def step_cosine_factor(step: int, t_max: int) -> float:
+    """The lr factor at optimiser step ``step`` of a CosineAnnealingLR(T_max, eta_min=0) stepped per step."""
+    return (1 + math.cos(math.pi * step / t_max)) / 2
 
 
 def standard_phases(p, has_backbone: bool = True) -> list[Phase]:

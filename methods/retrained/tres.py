@@ -11,7 +11,7 @@ relative-ranking triplets (batch min / second min / max and max / second max / m
 from __future__ import annotations
 
 from methods.pyiqa_zeroshot import TORCHVISION
-from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
+from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, keep_exact_crops, split_params
 from methods.retrained.recipe import fixed, recipe_dataclass
 
 SRC = "isalirezag/TReS"
@@ -112,9 +112,11 @@ class TReS(PyiqaRetrained):
         return tres_loss_terms(net, x.flatten(0, 1), y)
 
     def build(self):
+        from pyiqa.archs import tres_arch
+
         from methods.retrained.engine import Trainable
 
-        keep_exact_crops()
+        keep_exact_crops(tres_arch)  # 224 crops reach the network as cut (pyiqa's forward would resample them)
         net = build_arch({"type": "TReS", "pretrained": False})
         net.test_sample = 1  # we give it crops already; its own multi-crop would repeat ours
         bb, head = split_params(net, net.model)
@@ -137,26 +139,3 @@ def tres_loss_terms(net, x, y) -> dict:
         "rank_consistency": 0.5 * ((t - t2.detach()).abs() + (t2 - t.detach()).abs()),
         "rank": 0.05 * (t + t2),
     }
-
-
-def keep_exact_crops() -> None:
-    """pyiqa's TReS.forward re-crops its input (random_crop(x, 224, 1) in train, uniform_crop in eval), and
-    arch_util upscales any input whose short side is <= 224 to 225 first (bilinear): each of our 224 crops would
-    be resampled. The official TReS feeds the RandomCrop(224) patch as is: an exactly 224 x 224 input asked for
-    one 224 crop is returned unchanged (any other call goes to pyiqa's functions as before)."""
-    from pyiqa.archs import tres_arch
-
-    if getattr(tres_arch.random_crop, "keeps_exact_crops", False):
-        return
-
-    def exact(crop):
-        def wrapped(x, crop_size, crop_num):
-            if crop_num == 1 and not isinstance(x, (list, tuple)) and tuple(x.shape[-2:]) == (crop_size, crop_size):
-                return x
-            return crop(x, crop_size, crop_num)
-
-        wrapped.keeps_exact_crops = True
-        return wrapped
-
-    tres_arch.random_crop = exact(tres_arch.random_crop)
-    tres_arch.uniform_crop = exact(tres_arch.uniform_crop)

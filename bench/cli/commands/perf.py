@@ -66,6 +66,14 @@ def add_parser(sub) -> None:
         "--train-batch", type=int, default=None, help="crops per timed training step (default: 64 on CUDA, 8 on CPU)"
     )
     e.add_argument(
+        "--method-timeout",
+        type=float,
+        default=600,
+        metavar="S",
+        help="seconds one method's measuring process may take before its row says 'timed out' (default: 600; "
+        "MANIQA's ViT-B/8 training step needs more on a CPU)",
+    )
+    e.add_argument(
         "--save",
         default=None,
         metavar="RUNS",
@@ -195,6 +203,8 @@ def _methods(args) -> int:
         registry.get_method(name)  # unknown names fail here, with did-you-mean
     if args.train_batch is not None and args.train_batch < 1:
         raise BenchError("--train-batch must be >= 1 crop")
+    if args.method_timeout <= 0:
+        raise BenchError("--method-timeout must be > 0 seconds")
     overrides = _parse_params(args.param)
     records = measure(
         names,
@@ -203,6 +213,7 @@ def _methods(args) -> int:
         overrides=overrides,
         repeats=max(1, args.repeats),
         train_batch=args.train_batch,
+        timeout_s=args.method_timeout,
         progress=not args.json,
     )
     if args.save:

@@ -16,6 +16,7 @@ from bench.cli.commands.recipe_view import (
     lr_runs,
     merge_phases,
     phase_label,
+    step_cosine_text,
 )
 
 COMMAND = "python -m bench methods --recipe --all --format md --output docs/RECIPES.md"
@@ -102,6 +103,8 @@ def _phase_lines(r: dict) -> list[str]:
             extra.append("a new optimiser on each lr change")
         if s.get("steps_per_epoch"):
             extra.append(f"{s['steps_per_epoch']} steps per epoch")
+        if s.get("step_cosine_t_max"):
+            extra.append(step_cosine_text(s["step_cosine_t_max"]))
         frozen = f"; frozen: {', '.join(o['frozen'])}" if o["frozen"] else ""
         epochs = sum(len(v) for v in s["lr_per_epoch"].values()) // max(1, len(s["lr_per_epoch"]))
         lines.append(
@@ -131,7 +134,7 @@ def method_section(cls, datasets) -> list[str]:
             "| --- " * 10 + "|",
         ]
         out += [_row(x) for x in rows] + [""]
-        flips = ", ".join(k for k, v in r["flips"].items() if v) or "none"
+        flips = ", ".join(k if v is True else f"{k} {v:g}" for k, v in r["flips"].items() if v) or "none"
         out += [
             f"Flips: {flips}. Batches shuffled each epoch: {'yes' if r['shuffle'] else 'no (the official order)'}."
             + (" A sample is a pair of images (one crop each)." if r.get("pairs_per_epoch") else ""),

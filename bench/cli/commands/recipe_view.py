@@ -98,7 +98,19 @@ def lr_runs(values: list) -> str:
             runs.append([v, 1])
     for v, k in runs:
         out.append(f"{v:.3g}" + (f" x{k}" if k > 1 else ""))
-    return ", ".join(out) if len(runs) <= 8 else f"{values[0]:.3g} -> {values[-1]:.3g} over {len(values)} epochs"
+    if len(runs) <= 8:
+        return ", ".join(out)
+    text = f"{values[0]:.3g} -> {values[-1]:.3g} over {len(values)} epochs"
+    steps = [b - a for a, b in zip(values, values[1:])]
+    if any(d > 0 for d in steps) and any(d < 0 for d in steps):  # periodic (torch's cosine beyond T_max)
+        low = min(range(len(values)), key=values.__getitem__)
+        text += f", not monotone: min {values[low]:.3g} (epoch {low + 1}), max {max(values):.3g}"
+    return text
+
+
+def step_cosine_text(t_max: int) -> str:
+    """A phase's per-step cosine (``Phase.step_cosine_t_max``) in words."""
+    return f"lr x (1 + cos(pi k / {t_max})) / 2 at the phase's step k (a cosine stepped per optimiser step)"
 
 
 def describe_resize(spec) -> str:
@@ -207,6 +219,11 @@ def render(r: dict) -> str:
                 if o.get("reset_every_epoch")
                 else ", new optimiser on each lr change"
                 if o.get("reset_on_lr_change") and len(labels) == 1
+                else ""
+            )
+            + (
+                f", {step_cosine_text(s['step_cosine_t_max'])}"
+                if isinstance(s, dict) and s.get("step_cosine_t_max")
                 else ""
             )
         )
