@@ -44,9 +44,18 @@ import numpy as np
 
 from bench.core.records import ImageSet
 from methods.base import Method
+from methods.retrained import feature_cache as fc
 from methods.retrained.data import PatchDataset, apply_resize, resized_size, target_scaling  # noqa: F401
 from methods.retrained.losses import fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss, std_normal_cdf  # noqa: F401
-from methods.retrained.recipe import Recipe, RecipeParams, describe_test, recipe_dataclass, standard_phases  # noqa: F401
+from methods.retrained.recipe import (  # noqa: F401
+    ORDER_EVERY_EPOCH,
+    ORDER_ONCE,
+    Recipe,
+    RecipeParams,
+    describe_test,
+    recipe_dataclass,
+    standard_phases,
+)
 
 
 def make_optimizer(kind: str, groups: list[dict], momentum: float, weight_decay: float):
@@ -81,13 +90,21 @@ def mean_pool(forward):
 
 @dataclass
 class Trainable:
-    """What a method hands the engine: the network, how to score crops, its parameter groups."""
+    """What a method hands the engine: the network, how to score crops, its parameter groups.
+
+    A method whose trainable parameters all sit after a frozen image tower names it (``tower``, kept in eval mode by
+    the engine in every path) and splits ``forward`` in two: ``features`` (net, x [B, 3, h, w]) -> [B, ...] (the
+    tower) and ``from_features`` (net, f) -> [B] (the rest); ``forward`` must equal their composition. Whole-image
+    recipes then train from features cached once per (image, flip) (``methods/retrained/feature_cache.py``)."""
 
     net: Any
     backbone: list  # 'backbone' group
     head: list  # 'head' group: everything else that trains
     forward: Callable = default_forward  # (net, x [B, 3, h, w]) -> [B]
     pool: Callable | None = None  # (net, crops [B, k, 3, h, w]) -> [B]; default: mean of forward
+    tower: Any = None  # the frozen image tower (an nn.Module no phase trains), or None
+    features: Callable | None = None  # (net, x [B, 3, h, w]) -> tower output [B, ...]
+    from_features: Callable | None = None  # (net, tower output [B, ...]) -> [B]
 
     def __post_init__(self):
         if self.pool is None:
@@ -104,7 +121,13 @@ class TrainedRegressor(Method):
     loss_left_out: ClassVar[str] = ""  # what of the method's own loss is not implemented, and why
     official_selection: ClassVar[str] = ""  # what the official script selected (best test epoch ...)
     has_backbone: ClassVar[bool] = True  # False: one trained group ('head'), e.g. prompts on frozen CLIP
-    shuffle_training: ClassVar[bool] = True  # False: the official loader keeps the data order (MetaIQA)
+    # the training order: reshuffled every epoch, or one random order drawn from the cell's seed and kept (MetaIQA)
+    training_order: ClassVar[str] = ORDER_EVERY_EPOCH
+    # the official training loader's drop_last (its source in ``sources['last batch']``); True drops an incomplete
+    # last batch every epoch, False trains on it
+    drop_last: ClassVar[bool] = True
+    # the frozen image tower whose output a whole-image recipe may cache, and why it is deterministic ("" none)
+    frozen_tower: ClassVar[str] = ""
 
     def __init__(self, params: Any = None, context=None):
         super().__init__(params, context)
@@ -145,7 +168,7 @@ class TrainedRegressor(Method):
         test_resize = cls.test_resize_for(params, dataset) if params.resize == "official" else None
         if params.resize not in ("official", "none"):
             raise ValueError(f"{cls.name}: resize={params.resize!r}; choose official or none")
-        return Recipe(
+        recipe = Recipe(
             method=cls.name,
             dataset=dataset,
             resize=resize,
@@ -162,9 +185,12 @@ class TrainedRegressor(Method):
             sources=dict(cls.sources),
             notes=list(cls.simplifications),
             max_steps=params.max_steps,
-            shuffle=cls.shuffle_training,
+            order=cls.training_order,
+            drop_last=cls.drop_last,
             pairs_per_epoch=cls.pairs_for(params, dataset),
         )
+        recipe.feature_cache = fc.describe(cls.frozen_tower, recipe)
+        return recipe
 
     @classmethod
     def recipe(cls, params, dataset: str, n_train_images: int) -> dict:
@@ -198,9 +224,9 @@ class TrainedRegressor(Method):
         self.train_stats = run_training(self, self._ensure_model(), train, val, recipe)
 
     def training_data(self, train: ImageSet, recipe: Recipe):
-        """The training samples: crops of single images (``PatchDataset``)."""
+        """The training samples: crops of single images (``PatchDataset``), in the recipe's order."""
         return PatchDataset(
-            train.records,
+            training_records(train.records, recipe.order, self.context.seed),
             recipe.crop_size,
             recipe.train_crops_per_image,
             recipe.resize,
@@ -284,6 +310,16 @@ def predict_images(
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
+def training_records(records, order: str, seed: int) -> list:
+    """The training images in the recipe's order: as given (the loader shuffles every epoch), or one permutation
+    drawn from the cell's seed and kept for every epoch (``ORDER_ONCE``: MetaIQA's train_test_split order)."""
+    records = list(records)
+    if order != ORDER_ONCE:
+        return records
+    perm = np.random.default_rng([int(seed), 29]).permutation(len(records))
+    return [records[i] for i in perm]
+
+
 def _set_trainable(model: Trainable, groups: set[str]) -> None:
     for name, params in (("backbone", model.backbone), ("head", model.head)):
         for q in params:
@@ -308,86 +344,92 @@ def run_training(
     offset, scale = target_scaling(recipe.target, train)
     data = method.training_data(train, recipe)
     gen = torch.Generator().manual_seed(int(context.seed))
+    features = fc.cached_features(method, model, data, recipe)  # None: every step runs the whole network
     flags = [(q, q.requires_grad) for q in list(model.backbone) + list(model.head)]
     steps, samples, epoch_no = 0, 0, 0
     best = (-np.inf, None, None)  # (val_srcc, epoch, state)
     select_val = val is not None and len(val) > 1 and context.select_on == "val"
     done = False
-    for phase in recipe.phases:
-        _set_trainable(model, set(phase.lr_table))
-        batch = min(phase.batch_size, len(data))
-        loader = make_loader(
-            data,
-            batch_size=batch,
-            shuffle=recipe.shuffle,
-            num_workers=context.num_workers,
-            seed=context.seed + epoch_no,
-            drop_last=len(data) > batch,
-            device=device,
-        )
-        groups = {"backbone": model.backbone, "head": model.head}
-        opt, current = None, None
-        for e in tqdm(range(phase.epochs), desc=f"train ({phase.name})", disable=not context.progress, leave=False):
-            lrs = {g: table[e] for g, table in phase.lr_table.items()}
-            if opt is None or phase.reset_every_epoch or (phase.reset_optimizer and lrs != current):
-                opt = make_optimizer(
-                    phase.optimizer,
-                    [{"params": list(groups[g]), "lr": lr, "name": g} for g, lr in lrs.items()],
-                    phase.momentum,
-                    phase.weight_decay,
-                )
-            for g in opt.param_groups:
-                g["lr"] = lrs[g["name"]]
-            current = lrs
-            net.train()
-            epoch_no += 1
-            start, totals, n_batches = time.perf_counter(), {}, 0
-            # crops of pass k of epoch e (fixed steps per epoch cycle the data): seeded by e + 10**6 k
-            passes = lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k)
-            for item in _batches(loader, phase.steps_per_epoch, passes):
-                # on CUDA make_loader already sent x (pinned, non-blocking): the flips run on the device
-                x = _flip(
-                    item["x"].to(device, dtype=torch.get_default_dtype(), non_blocking=True),
-                    recipe.hflip,
-                    recipe.vflip,
-                    gen,
-                    per_crop=bool(recipe.pairs_per_epoch),
-                )
-                y = ((item["score"].to(torch.get_default_dtype()) - offset) / scale).to(device)
-                std = item["std"].to(torch.get_default_dtype()) / scale
-                terms = method.loss_terms(net, x, y, None if torch.isnan(std).any() else std.to(device))
-                loss = sum(terms.values())
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"{method.name}: loss became {loss.item()} at step {steps}: lower the learning rate"
+    if features is not None:
+        method.model = fc.cached_view(model, features)  # the loss pools features through from_features
+    try:
+        for phase in recipe.phases:
+            _set_trainable(model, set(phase.lr_table))
+            batch = min(phase.batch_size, len(data))
+            loader = make_loader(
+                data if features is None else fc.IndexSamples(data),
+                batch_size=batch,
+                shuffle=recipe.shuffle,
+                num_workers=context.num_workers if features is None else 0,
+                seed=context.seed + epoch_no,
+                drop_last=recipe.drop_last and len(data) > batch,
+                device=device,
+            )
+            if features is not None:
+                loader = fc.IndexBatches(loader, data.records)
+            groups = {"backbone": model.backbone, "head": model.head}
+            opt, current, phase_steps = None, None, 0
+            for e in tqdm(range(phase.epochs), desc=f"train ({phase.name})", disable=not context.progress, leave=False):
+                lrs = {g: table[e] for g, table in phase.lr_table.items()}
+                if opt is None or phase.reset_every_epoch or (phase.reset_optimizer and lrs != current):
+                    opt = make_optimizer(
+                        phase.optimizer,
+                        [{"params": list(groups[g]), "lr": lr, "name": g} for g, lr in lrs.items()],
+                        phase.momentum,
+                        phase.weight_decay,
                     )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                steps, samples, n_batches = steps + 1, samples + len(x), n_batches + 1
-                totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
-                for k, v in terms.items():
-                    totals[f"loss_{k}"] = totals.get(f"loss_{k}", 0.0) + float(v.detach())
-                if p.max_steps and steps >= p.max_steps:
-                    done = True
+                for g in opt.param_groups:
+                    g["lr"] = lrs[g["name"]]
+                current = lrs
+                net.train()
+                if model.tower is not None:  # the frozen tower runs in eval mode, cached or not (feature_cache.py)
+                    model.tower.eval()
+                epoch_no += 1
+                start, totals, n_batches = time.perf_counter(), {}, 0
+                # crops of pass k of epoch e (fixed steps per epoch cycle the data): seeded by e + 10**6 k
+                passes = lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k)
+                for item in _batches(loader, phase.steps_per_epoch, passes):
+                    if phase.step_cosine:  # the lr of every step (mmcv CosineRestart by iteration)
+                        for g in opt.param_groups:
+                            g["lr"] = phase.lr_at_step(g["name"], e, phase_steps)
+                    x = fc.batch_input(item, recipe, gen, device, features)
+                    y = ((item["score"].to(torch.get_default_dtype()) - offset) / scale).to(device)
+                    std = item["std"].to(torch.get_default_dtype()) / scale
+                    terms = method.loss_terms(net, x, y, None if torch.isnan(std).any() else std.to(device))
+                    loss = sum(terms.values())
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(
+                            f"{method.name}: loss became {loss.item()} at step {steps}: lower the learning rate"
+                        )
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    steps, samples, n_batches, phase_steps = steps + 1, samples + len(x), n_batches + 1, phase_steps + 1
+                    totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
+                    for k, v in terms.items():
+                        totals[f"loss_{k}"] = totals.get(f"loss_{k}", 0.0) + float(v.detach())
+                    if p.max_steps and steps >= p.max_steps:
+                        done = True
+                        break
+                row = {
+                    "lr": lrs.get("head", next(iter(lrs.values()))),
+                    **{f"lr_{g}": v for g, v in lrs.items()},
+                    "seconds": time.perf_counter() - start,
+                    "phase": phase.name,
+                    **{k: v / max(1, n_batches) for k, v in totals.items()},
+                }
+                if val is not None and len(val) > 1:
+                    val_pred = predict_images(model, val, recipe.crop_size, recipe.test, context)
+                    row["val_srcc"] = float(spearmanr(val.scores, val_pred)[0])
+                    if select_val and row["val_srcc"] > best[0]:
+                        best = (row["val_srcc"], epoch_no, copy.deepcopy(net.state_dict()))
+                context.log_epoch(epoch_no, **row)
+                if done:
                     break
-            row = {
-                "lr": lrs.get("head", next(iter(lrs.values()))),
-                **{f"lr_{g}": v for g, v in lrs.items()},
-                "seconds": time.perf_counter() - start,
-                "phase": phase.name,
-                **{k: v / max(1, n_batches) for k, v in totals.items()},
-            }
-            if val is not None and len(val) > 1:
-                val_pred = predict_images(model, val, recipe.crop_size, recipe.test, context)
-                row["val_srcc"] = float(spearmanr(val.scores, val_pred)[0])
-                if select_val and row["val_srcc"] > best[0]:
-                    best = (row["val_srcc"], epoch_no, copy.deepcopy(net.state_dict()))
-            context.log_epoch(epoch_no, **row)
             if done:
                 break
-        if done:
-            break
+    finally:
+        method.model = model
     for q, flag in flags:
         q.requires_grad_(flag)
     selected = epoch_no
@@ -417,20 +459,3 @@ def _batches(loader, fixed_steps: int, new_pass):
             n += 1
             if n >= fixed_steps:
                 return
-
-
-def _flip(x, hflip: bool, vflip: bool, gen, per_crop: bool = False):
-    """Random horizontal / vertical flips, one draw per sample (the same for all crops of a pooled sample);
-    ``per_crop``: one draw per crop (the two images of a pair are transformed independently)."""
-    if per_crop:
-        return _flip(x.flatten(0, 1), hflip, vflip, gen).view_as(x)
-    import torch
-
-    b = len(x)
-    if hflip:
-        m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1))).to(x.device)
-        x = torch.where(m, x.flip(-1), x)
-    if vflip:
-        m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1))).to(x.device)
-        x = torch.where(m, x.flip(-2), x)
-    return x
