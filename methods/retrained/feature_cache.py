@@ -188,7 +188,7 @@ def cached_view(model, features):
     return replace(model, forward=forward, pool=mean_pool(forward))
 
 
-def batch_input(item, recipe: Recipe, gen, device, features):
+def batch_input(item, recipe, gen, device, features):
     """The batch the loss sees: the images flipped as drawn (uint8 already [0, 1] on the device: on CUDA
     make_loader sent x pinned and non-blocking, so the flips run there), or the cached tower outputs of the same
     draws (``features``: [n_images, variants, ...])."""
@@ -200,7 +200,7 @@ def batch_input(item, recipe: Recipe, gen, device, features):
     return flip_images(x, recipe.hflip, recipe.vflip, gen, per_crop=bool(recipe.pairs_per_epoch))
 
 
-def cached_features(method, model: Trainable, data, recipe: Recipe):
+def cached_features(method, model, data, recipe):
     """The tower's outputs for every (training image, flip) when this cell may train from them (feature_cache.py),
     else None; says which in the cell's facts (``feature_cache``)."""
     if model.tower is not None:
