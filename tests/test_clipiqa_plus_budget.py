@@ -92,3 +92,21 @@ def test_koniq_at_half_size_is_refused_before_training(tmp_path):
     m._ensure_model = lambda: pytest.fail("no model may be built for a refused cell")
     with pytest.raises(ClipIQAPlusConfigError, match="512x384"):
         m.fit(ImageSet(_info(tmp_path), recs))
+
+
+def test_the_study_estimate_counts_tower_passes_and_cached_steps():
+    """A cell trained from cached features costs its tower passes (training images x flips) at the inference
+    rate plus a fixed cost per step, not 128 image passes per step at the training rate."""
+    from bench.study.estimate import CACHED_STEP_SECONDS, DEFAULT_THROUGHPUT, cell_cost
+
+    cls = clipiqa_plus()
+    p = cls.make_params("paper")
+    steps, samples, seconds = cell_cost(cls, p, "koniq10k", 8058, 2015, DEFAULT_THROUGHPUT)
+    infer = DEFAULT_THROUGHPUT["infer_samples_per_s"]
+    assert steps == 300_000 and samples == 300_000 * 128
+    assert seconds == pytest.approx(8058 * 2 / infer + 300_000 * CACHED_STEP_SECONDS + 2015 / infer)
+    compressed_steps, _, compressed_s = cell_cost(
+        cls, cls.make_params("paper", schedule="compressed"), "koniq10k", 8058, 2015, DEFAULT_THROUGHPUT
+    )  # the compressed variant trains from the cache too
+    assert compressed_steps == 50 * (8058 // 128)
+    assert compressed_s == pytest.approx(8058 * 2 / infer + compressed_steps * CACHED_STEP_SECONDS + 2015 / infer)

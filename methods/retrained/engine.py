@@ -190,6 +190,7 @@ class TrainedRegressor(Method):
             pairs_per_epoch=cls.pairs_for(params, dataset),
         )
         recipe.feature_cache = fc.describe(cls.frozen_tower, recipe)
+        recipe.feature_variants = fc.variants_if_cached(cls.frozen_tower, recipe)
         return recipe
 
     @classmethod

@@ -74,6 +74,13 @@ def describe(frozen_tower: str, recipe) -> str:
     )
 
 
+def variants_if_cached(frozen_tower: str, recipe) -> int:
+    """Tower outputs cached per training image (0: the recipe trains without the cache)."""
+    if not frozen_tower or recipe_blocker(recipe):
+        return 0
+    return variant_count(recipe.hflip, recipe.vflip)
+
+
 def recipe_blocker(recipe) -> str:
     """Why ``recipe`` cannot train from cached features ("" when it can, as far as the recipe says)."""
     if recipe.crop_size:

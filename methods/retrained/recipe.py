@@ -132,6 +132,7 @@ class Recipe:
     order: str = "shuffled every epoch"  # | "one random order per cell" (drawn from the seed once: MetaIQA)
     drop_last: bool = True  # the training loader drops an incomplete last batch (the official loader's choice)
     feature_cache: str = ""  # what the cell trains from cached frozen features, or "" (feature_cache.py)
+    feature_variants: int = 0  # >0: cached tower outputs per training image (its flip variants)
     pairs_per_epoch: int = 0  # >0: samples are image pairs, this many (at most all pairs) drawn once per
     # cell and visited every epoch (UNIQUE's data_all.m); batches count pairs
 
@@ -176,6 +177,7 @@ class Recipe:
             "order": self.order,
             "drop_last": self.drop_last,
             "feature_cache": self.feature_cache or None,
+            **({"feature_cache_passes": n * self.feature_variants} if self.feature_variants else {}),
             **({"pairs_per_epoch": n, "sample": "image pair"} if self.pairs_per_epoch else {}),
             "optimizer": [
                 {
