@@ -88,7 +88,7 @@ def _row(r: dict) -> str:
 
 def _shared(r: dict) -> dict:
     """What does not vary per dataset row (one section per distinct value)."""
-    drop = set(ROW_KEYS) | {"dataset", "flips", "pool_train_crops", "epochs", "sample"}
+    drop = set(ROW_KEYS) | {"dataset", "flips", "pool_train_crops", "epochs", "sample", "feature_cache_passes"}
     return {k: v for k, v in r.items() if k not in drop}
 
 
