@@ -203,6 +203,8 @@ class UNIQUE(PyiqaRetrained):
     def loss_terms(self, net, x, y, y_std=None) -> dict:
         # x [B, 2, 3, s, s]: the first and the second images of the pairs, each through the network on its own
         # (TrainModel.py: self.model(x1), then self.model(x2)), so BatchNorm's batch statistics cover B images
+        if x.dim() != 5 or x.shape[1] != 2:
+            raise ValueError(f"unique trains on image pairs: a batch is [B, 2, 3, h, w], not {list(x.shape)}")
         first, second = mean_and_std(net, x[:, 0]), mean_and_std(net, x[:, 1])
         mean, std = torch_stack_pairs(first[0], second[0]), torch_stack_pairs(first[1], second[1])
         return pair_losses(mean, std, y, y_std, self.params.std_margin)
