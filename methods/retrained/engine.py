@@ -345,7 +345,9 @@ def run_training(
     offset, scale = target_scaling(recipe.target, train)
     data = method.training_data(train, recipe)
     gen = torch.Generator().manual_seed(int(context.seed))
-    features = fc.cached_features(method, model, data, recipe)  # None: every step runs the whole network
+    features = fc.cached_features(
+        method, model, data, recipe, TrainedRegressor.loss_terms
+    )  # None: every step runs the whole network
     flags = [(q, q.requires_grad) for q in list(model.backbone) + list(model.head)]
     steps, samples, epoch_no = 0, 0, 0
     best = (-np.inf, None, None)  # (val_srcc, epoch, state)

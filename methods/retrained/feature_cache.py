@@ -92,16 +92,15 @@ def recipe_blocker(recipe) -> str:
     return ""
 
 
-def cache_blocker(method, model, recipe) -> str:
-    """Why this cell cannot train from cached features; "" when it can."""
-    from methods.retrained.engine import TrainedRegressor
-
+def cache_blocker(method, model, recipe, default_loss) -> str:
+    """Why this cell cannot train from cached features; "" when it can. ``default_loss``: the engine's own
+    ``loss_terms`` (the cache feeds the loss through ``Trainable.pool``, which a method's own loss may bypass)."""
     if model.tower is None or model.features is None or model.from_features is None:
         return "the method declares no frozen image tower"
     why = recipe_blocker(recipe)
     if why:
         return why
-    if getattr(type(method), "loss_terms", None) is not TrainedRegressor.loss_terms or "loss_terms" in vars(method):
+    if getattr(type(method), "loss_terms", None) is not default_loss or "loss_terms" in vars(method):
         return "the method's own loss_terms (the cache feeds the default loss through Trainable.pool)"
     trainable = {id(q) for q in list(model.backbone) + list(model.head)}
     if any(id(q) in trainable for q in model.tower.parameters()):
@@ -187,12 +186,14 @@ class IndexSamples:
 def cached_view(model, features):
     """A Trainable whose samples are rows of ``features`` [n, variants, ...] picked by (index, variant): the engine
     hands the loss a [B, 1, ...] batch of features, ``pool`` maps it through ``from_features``."""
-    from methods.retrained.engine import mean_pool
 
     def forward(net, f):
         return model.from_features(net, f)
 
-    return replace(model, forward=forward, pool=mean_pool(forward))
+    def pool(net, f):  # [B, 1, ...] -> [B], as the engine's mean over an image's crops (here one)
+        return forward(net, f.flatten(0, 1)).reshape(len(f), -1).mean(1)
+
+    return replace(model, forward=forward, pool=pool)
 
 
 def batch_input(item, recipe, gen, device, features):
@@ -207,12 +208,16 @@ def batch_input(item, recipe, gen, device, features):
     return flip_images(x, recipe.hflip, recipe.vflip, gen, per_crop=bool(recipe.pairs_per_epoch))
 
 
-def cached_features(method, model, data, recipe):
+def cached_features(method, model, data, recipe, default_loss):
     """The tower's outputs for every (training image, flip) when this cell may train from them (feature_cache.py),
     else None; says which in the cell's facts (``feature_cache``)."""
     if model.tower is not None:
         model.tower.eval()
-    why = cache_blocker(method, model, recipe) if method.context.feature_cache else "turned off for this run"
+    why = (
+        cache_blocker(method, model, recipe, default_loss)
+        if method.context.feature_cache
+        else "turned off for this run"
+    )
     if why:
         method.context.record("feature_cache", {"used": False, "why": why})
         return None
