@@ -54,72 +54,67 @@ def whole_image_clipiqa(**over):
 
 
 def train(cls, params, train_set, tmp_path, cache: bool, tag: str):
+    """Fit one cell; returns (method, tower passes per call of the tower, the tower's training flag per call)."""
+    from bench.core.seeding import seed_everything
+
     m = cls(params, RunContext(seed=3, workdir=tmp_path / tag, feature_cache=cache))
+    seed_everything(3)  # the model is built before fit (to watch its tower): the same initial context in both cells
+    net = m._ensure_model().net
+    tower, real, calls = m.model.tower, net.image_features, []
+    tower.train()  # left in training mode: the engine must put the declared tower in eval mode, cached or not
+    net.image_features = lambda x: (calls.append((len(x), tower.training)), real(x))[1]
     m.fit(train_set)
-    return m
+    net.image_features = real
+    return m, calls
 
 
 def test_cached_and_uncached_cells_predict_the_same_in_float64(demo, float64, tmp_path):
+    """The same cell with and without the cache: the same context vectors, losses and test predictions; the
+    tower runs twice per training image (as is, flipped) with the cache and once per sample of every step
+    without, always in eval mode (BatchNorm running statistics, as the authors' CustomCLIP.forward)."""
     import torch
+
+    from bench.core.seeding import seed_everything
 
     train_set, test_set = demo
     cls, p = whole_image_clipiqa()
+    seed_everything(3)
     init = cls(p, RunContext(seed=3))._ensure_model().net.prompts.ctx["quality"].detach().clone()
-    cached = train(cls, p, train_set, tmp_path, True, "cached")
-    plain = train(cls, p, train_set, tmp_path, False, "plain")
+    cached, cached_calls = train(cls, p, train_set, tmp_path, True, "cached")
+    plain, plain_calls = train(cls, p, train_set, tmp_path, False, "plain")
     assert cached.context.facts["feature_cache"]["used"] is True
     assert cached.context.facts["feature_cache"]["variants"] == 2  # none / horizontal flip
     assert plain.context.facts["feature_cache"] == {"used": False, "why": "turned off for this run"}
+    assert sum(n for n, _ in cached_calls) == 2 * len(train_set)
+    assert sum(n for n, _ in plain_calls) == 8 * 2  # 8 steps of 2 images
+    assert not any(mode for _, mode in cached_calls + plain_calls)
     ctx_cached = cached.model.net.prompts.ctx["quality"].detach()
     assert ctx_cached.dtype == torch.float64
     assert float((ctx_cached - init).norm()) > 1e-3, "training did not move the context: the test proves nothing"
     np.testing.assert_allclose(
         ctx_cached.numpy(), plain.model.net.prompts.ctx["quality"].detach().numpy(), rtol=0, atol=1e-9
     )
-    for a, b in zip(cached.context.history, plain.context.history):
+    for a, b in zip(cached.context.history, plain.context.history, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-9)
     np.testing.assert_allclose(cached.predict(test_set), plain.predict(test_set), rtol=0, atol=1e-6)
 
 
-def test_the_tower_runs_once_per_image_and_flip(demo, tmp_path):
-    """Cached: 2 tower passes per training image (as is, flipped), then none while training; uncached: one per
-    sample of every step."""
-    train_set, _ = demo
-    cls, p = whole_image_clipiqa()
-    seen = {}
-    for cache in (True, False):
-        m = cls(p, RunContext(seed=3, workdir=tmp_path / str(cache), feature_cache=cache))
-        net = m._ensure_model().net
-        real = net.image_features
-        count = []
-        net.image_features = lambda x, real=real, count=count: (count.append(len(x)), real(x))[1]
-        m.fit(train_set)
-        seen[cache] = sum(count)
-    assert seen[True] == 2 * len(train_set)
-    assert seen[False] == 8 * 2  # 8 steps of 2 images
-
-
 def test_the_cache_is_not_used_where_it_would_change_the_cell(demo, tmp_path):
-    """Random crops are not a finite set of inputs: the cell trains uncached, and says why."""
+    """Random crops are not a finite set of inputs, image pairs and a method's own loss bypass the pooled
+    forward: the cell trains uncached and says why."""
+    from methods.retrained.engine import TrainedRegressor
+    from methods.retrained.feature_cache import cache_blocker
+
     train_set, _ = demo
     cls, p = whole_image_clipiqa(crop_size=64, test_mode="crops")
-    m = train(cls, p, train_set, tmp_path, True, "crops")
-    assert m.context.facts["feature_cache"]["used"] is False
-    assert "crops" in m.context.facts["feature_cache"]["why"]
-    r = cls.recipe(p, "demo-a", len(train_set))
-    assert r["feature_cache"].startswith("not used (random 64 px crops")
-
-
-def test_a_tower_left_in_train_mode_is_put_in_eval_mode(demo, tmp_path):
-    """The engine keeps the declared tower in eval mode in both paths (BatchNorm running statistics), so its
-    output depends on the image alone, as the authors' CustomCLIP.forward makes it."""
-    train_set, _ = demo
+    assert cls.recipe(p, "demo-a", len(train_set))["feature_cache"].startswith("not used (random 64 px crops")
+    m = cls(p, RunContext(seed=3, workdir=tmp_path))
+    model = m._ensure_model()
+    recipe = cls.recipe_for(p, "demo-a")
+    assert "crops" in cache_blocker(m, model, recipe, TrainedRegressor.loss_terms)
     cls, p = whole_image_clipiqa()
-    m = cls(p, RunContext(seed=3, workdir=tmp_path, feature_cache=False))
-    tower = m._ensure_model().tower
-    tower.train()
-    modes = []
-    real = m.model.net.image_features
-    m.model.net.image_features = lambda x: (modes.append(tower.training), real(x))[1]
-    m.fit(train_set)
-    assert modes and not any(modes)
+    m = cls(p, RunContext(seed=3, workdir=tmp_path))
+    model, recipe = m._ensure_model(), cls.recipe_for(p, "demo-a")
+    assert cache_blocker(m, model, recipe, TrainedRegressor.loss_terms) == ""
+    m.loss_terms = lambda net, x, y, y_std=None: {}
+    assert "loss_terms" in cache_blocker(m, model, recipe, TrainedRegressor.loss_terms)
