@@ -45,7 +45,14 @@ import numpy as np
 from bench.core.records import ImageSet
 from methods.base import Method
 from methods.retrained import feature_cache as fc
-from methods.retrained.data import PatchDataset, apply_resize, resized_size, target_scaling  # noqa: F401
+from methods.retrained.data import (  # noqa: F401
+    PatchDataset,
+    apply_resize,
+    epoch_batches,
+    resized_size,
+    target_scaling,
+    training_records,
+)
 from methods.retrained.losses import fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss, std_normal_cdf  # noqa: F401
 from methods.retrained.recipe import (  # noqa: F401
     ORDER_EVERY_EPOCH,
@@ -311,16 +318,6 @@ def predict_images(
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
-def training_records(records, order: str, seed: int) -> list:
-    """The training images in the recipe's order: as given (the loader shuffles every epoch), or one permutation
-    drawn from the cell's seed and kept for every epoch (``ORDER_ONCE``: MetaIQA's train_test_split order)."""
-    records = list(records)
-    if order != ORDER_ONCE:
-        return records
-    perm = np.random.default_rng([int(seed), 29]).permutation(len(records))
-    return [records[i] for i in perm]
-
-
 def _set_trainable(model: Trainable, groups: set[str]) -> None:
     for name, params in (("backbone", model.backbone), ("head", model.head)):
         for q in params:
@@ -391,7 +388,7 @@ def run_training(
                 start, totals, n_batches = time.perf_counter(), {}, 0
                 # crops of pass k of epoch e (fixed steps per epoch cycle the data): seeded by e + 10**6 k
                 passes = lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k)
-                for item in _batches(loader, phase.steps_per_epoch, passes):
+                for item in epoch_batches(loader, phase.steps_per_epoch, passes):
                     if phase.step_cosine:  # the lr of every step (mmcv CosineRestart by iteration)
                         for g in opt.param_groups:
                             g["lr"] = phase.lr_at_step(g["name"], e, phase_steps)
@@ -443,22 +440,3 @@ def run_training(
     context.record("optimizer_steps", steps)
     context.record("samples_seen", samples)
     return {"steps": steps, "samples": samples, "offset": offset, "scale": scale, "selected_epoch": selected}
-
-
-def _batches(loader, fixed_steps: int, new_pass):
-    """One pass over ``loader``, or exactly ``fixed_steps`` batches cycling it; ``new_pass(k)`` before pass k
-    (new random crops per pass, and the loader reshuffles)."""
-    new_pass(0)
-    if not fixed_steps:
-        yield from loader
-        return
-    n, k = 0, 0
-    while n < fixed_steps:
-        if k:
-            new_pass(k)
-        k += 1
-        for item in loader:
-            yield item
-            n += 1
-            if n >= fixed_steps:
-                return
