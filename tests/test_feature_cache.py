@@ -118,3 +118,22 @@ def test_the_cache_is_not_used_where_it_would_change_the_cell(demo, tmp_path):
     assert cache_blocker(m, model, recipe, TrainedRegressor.loss_terms) == ""
     m.loss_terms = lambda net, x, y, y_std=None: {}
     assert "loss_terms" in cache_blocker(m, model, recipe, TrainedRegressor.loss_terms)
+
+
+@pytest.mark.parametrize("hflip, vflip", [(False, False), (True, False), (False, True), (True, True)])
+def test_each_flip_draw_picks_the_variant_computed_for_it(hflip, vflip):
+    """The cache's variant k is the image flipped as FLIP_COMBOS (filtered by the recipe) says; a draw (h, v) of
+    ``flip_draws`` must select exactly that variant, for every flip setting (no flips: the one variant)."""
+    import torch
+
+    from methods.retrained.feature_cache import FLIP_COMBOS, feature_batch, flip_draws, variant_count
+
+    combos = [c for c in FLIP_COMBOS if (hflip or not c[0]) and (vflip or not c[1])]
+    assert len(combos) == variant_count(hflip, vflip)
+    features = torch.tensor([[[10.0 * i + k] for k in range(len(combos))] for i in range(6)])  # [6, variants, 1]
+    index = torch.tensor([5, 0, 3, 3, 1, 2, 4, 0])
+    got = feature_batch(features, index, hflip, vflip, torch.Generator().manual_seed(7))
+    h, v = flip_draws(len(index), hflip, vflip, torch.Generator().manual_seed(7))
+    for row, i, j in zip(got[:, 0, 0].tolist(), index.tolist(), range(len(index))):
+        drawn = (bool(h[j]) if h is not None else False, bool(v[j]) if v is not None else False)
+        assert row == 10.0 * i + combos.index(drawn)

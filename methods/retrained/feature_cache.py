@@ -12,7 +12,7 @@ When it applies (``cache_blocker`` returns ""):
 * the loss is the engine's default (``loss_terms`` through ``Trainable.pool``).
 
 The training loop is the uncached one with the same draws: batches come from the same seeded sampler over the
-same number of samples (``bench.images.make_loader``: shuffle per pass, the last batch as the recipe says), flips
+same number of samples (``bench.data.images.make_loader``: shuffle per pass, the last batch as the recipe says), flips
 from the same generator (``flip_draws``), so a cached and an uncached cell see the same samples in the same order
 and differ only by floating-point rounding of batched tower passes (tests/test_feature_cache.py: 1e-6 in float64).
 """
@@ -31,7 +31,7 @@ def variant_count(hflip: bool, vflip: bool) -> int:
 
 def variant_index(h, v, hflip: bool, vflip: bool):
     """Index of the (h, v) flip variant in a cache of ``variant_count(hflip, vflip)`` variants per image."""
-    idx = 0
+    idx = h.long() * 0  # a tensor even without flips
     if hflip:
         idx = idx + h.long()
     if vflip:
