@@ -210,9 +210,10 @@ def batch_input(item, recipe, gen, device, features):
 
 def cached_features(method, model, data, recipe, default_loss):
     """The tower's outputs for every (training image, flip) when this cell may train from them (feature_cache.py),
-    else None; says which in the cell's facts (``feature_cache``)."""
-    if model.tower is not None:
-        model.tower.eval()
+    else None; a cell with a declared tower says which in its facts (``feature_cache``)."""
+    if model.tower is None:
+        return None
+    model.tower.eval()
     why = (
         cache_blocker(method, model, recipe, default_loss)
         if method.context.feature_cache
