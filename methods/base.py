@@ -55,6 +55,9 @@ class RunContext:
     progress: bool = False  # show tqdm bars
     num_workers: int = 0  # DataLoader workers (the runner resolves --num-workers auto per cell)
     image_cache: Path | None = None  # decoded-image cache folder of the run (bench.data.image_cache); None: off
+    # retrained baselines: train from cached frozen-tower features where the recipe allows it
+    # (methods/retrained/feature_cache.py); the numbers are the same either way, so it is no part of the cell key
+    feature_cache: bool = True
     save_checkpoint: bool = False
     select_on: str = "last"  # 'last': keep the last epoch; 'val': the best val_srcc epoch (only when asked)
     notes: list[str] = field(default_factory=list)  # warnings the method wants recorded in the result

@@ -64,6 +64,8 @@ class ViTBIQA(TrainedRegressor):
         "loss, targets": "ours: MSE on standardised MOS",
         "schedule granularity": "ours: warm-up and cosine resolved per epoch (MP-IQE's trainer steps them per step)",
         "weights": "timm vit_base_patch16_224.augreg2_in21k_ft_in1k",
+        "last batch": "as MP-IQE's crop samples (methods/mpiqe/recipe.py reading 'crop': the incomplete last batch "
+        "is dropped)",
     }
 
     @classmethod

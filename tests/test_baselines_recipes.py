@@ -33,14 +33,17 @@ def lrs(r: dict, phase: str, group: str) -> list[float]:
 
 # --- 1. resolved recipes on LIVEC (930 training images), pinned against their sources ---------------------
 # method: (crops/image, crop, resize, batch, epochs, optimiser steps, samples seen, test mode, test crops)
-# steps = sum over phases of epochs x (samples // batch) (drop_last), samples = steps x batch
+# steps = sum over phases of epochs x batches per pass: samples // batch where the official loader drops the
+# incomplete last batch (drop_last), ceil(samples / batch) where it keeps it; samples = the samples of those batches
 PINNED = {
-    # SSL92/hyperIQA train_test_IQA.py: --train_patch_num 25 --test_patch_num 25 --batch_size 96 --epochs 16
-    "hyperiqa": (25, 224, None, 96, 16, 16 * (930 * 25 // 96), 16 * (930 * 25 // 96) * 96, "crops", 25),
-    # isalirezag/TReS args.py --train_patch_num 50 --test_patch_num 50; run.sh --batch_size 53 --epochs 3
-    "tres": (50, 224, None, 53, 3, 3 * (930 * 50 // 53), 3 * (930 * 50 // 53) * 53, "crops", 50),
-    # zwx8981/DBCNN-PyTorch DBCNN.py: 50 epochs fc + 50 epochs all, batch 8, RandomCrop 448 (livec), full test
-    "dbcnn": (1, 448, None, 8, 100, 100 * (930 // 8), 100 * (930 // 8) * 8, "full", 1),
+    # SSL92/hyperIQA train_test_IQA.py: --train_patch_num 25 --test_patch_num 25 --batch_size 96 --epochs 16;
+    # data_loader.py DataLoader(shuffle=True), no drop_last: 243 batches per epoch, the last of 18 crops
+    "hyperiqa": (25, 224, None, 96, 16, 16 * math.ceil(930 * 25 / 96), 16 * 930 * 25, "crops", 25),
+    # isalirezag/TReS args.py --train_patch_num 50 --test_patch_num 50; run.sh --batch_size 53 --epochs 3; last kept
+    "tres": (50, 224, None, 53, 3, 3 * math.ceil(930 * 50 / 53), 3 * 930 * 50, "crops", 50),
+    # zwx8981/DBCNN-PyTorch DBCNN.py: 50 epochs fc + 50 epochs all, batch 8, RandomCrop 448 (livec), full test;
+    # DataLoader(shuffle=True), no drop_last: 117 batches per epoch, the last of 2 images
+    "dbcnn": (1, 448, None, 8, 100, 100 * math.ceil(930 / 8), 100 * 930, "full", 1),
     # zwx8981/UNIQUE Main.py: 3 epochs batch 128 (fc), then to epoch 12 at batch 32, batches of pairs from the
     # 40,000-pair list of data_clive.m (data_all.m: 4 x 10000); AdaptiveResize(512), crop 384
     "unique": (
@@ -49,13 +52,24 @@ PINNED = {
         {"kind": "short_side", "size": 512, "only_if_larger": True},
         32,
         12,
-        3 * (40000 // 128) + 9 * (40000 // 32),
-        3 * (40000 // 128) * 128 + 9 * (40000 // 32) * 32,
+        3 * math.ceil(40000 / 128) + 9 * math.ceil(40000 / 32),  # TrainModel.py DataLoader: no drop_last
+        12 * 40000,
         "full",
         1,
     ),
-    # zwx8981/LIQE train_liqe_single.py: 6 epochs x 200 steps, batch 32 images of 3 pooled patches, 15 test patches
-    "liqe": (3, 224, {"kind": "short_side", "size": 768, "only_if_larger": True}, 32, 6, 1200, 1200 * 32, "crops", 15),
+    # zwx8981/LIQE train_liqe_single.py: 6 epochs x 200 steps, batch 32 images of 3 pooled patches, 15 test patches;
+    # the loader (no drop_last) restarts per epoch: 6 passes of 30 batches (29 x 32 + 2) and 20 full batches
+    "liqe": (
+        3,
+        224,
+        {"kind": "short_side", "size": 768, "only_if_larger": True},
+        32,
+        6,
+        1200,
+        6 * (6 * 930 + 20 * 32),
+        "crops",
+        15,
+    ),
     # zhuhancheng/MetaIQA MetaIQA_FineTune_WILDLIVE.py: 100 epochs, batch 50, Rescale(256, 256) + RandomCrop(224),
     # test Rescale(224, 224)
     "metaiqa": (
@@ -64,8 +78,8 @@ PINNED = {
         {"kind": "fixed", "hw": [256, 256]},
         50,
         100,
-        100 * (930 // 50),
-        100 * (930 // 50) * 50,
+        100 * math.ceil(930 / 50),  # 18 batches of 50 and one of 30: no drop_last
+        100 * 930,
         "resize",
         1,
     ),
@@ -77,8 +91,9 @@ PINNED = {
     "paq2piq": (1, 224, None, 120, 10, 10 * (930 // 120), 10 * (930 // 120) * 120, "full", 1),
     # MP-IQE paper's schedule for ViT-BIQA (the paper states none for it): 8 crops per image, batch 64 (LIVEC)
     "vit-biqa": (8, 224, None, 64, 30, 30 * (930 * 8 // 64), 30 * (930 * 8 // 64) * 64, "crops", 8),
-    # IceClear/CLIP-IQA clipiqa_coop_koniq.py: batch 64 x 2 GPUs of whole images; 50 passes per cell (ours)
-    "clipiqa+": (1, "full image", None, 128, 50, 50 * (930 // 128), 50 * (930 // 128) * 128, "full", 1),
+    # IceClear/CLIP-IQA clipiqa_coop_koniq.py: batch 64 x 2 GPUs of whole images, drop_last; 300,000 iterations
+    # (mmcv's CosineRestart stops the run there), logged in 30 blocks of 10,000
+    "clipiqa+": (1, "full image", None, 128, 30, 300_000, 300_000 * 128, "full", 1),
     # IQA-PyTorch options/train/TOPIQ/train_TOPIQ_res50_koniq.yml: total_epoch 200, batch 16, random_crop 384
     "topiq": (1, 384, None, 16, 200, 200 * (930 // 16), 200 * (930 // 16) * 16, "full", 1),
     # IIGROUP/MANIQA train_maniqa.py: n_epoch 300, batch 8, RandCrop 224, num_avg_val 1
@@ -721,3 +736,50 @@ def test_fixed_steps_per_epoch_cycle_with_new_crops(demo8):
             store[round(float(y), 6)] = x
     common = set(first) & set(third)
     assert common and all(not np.array_equal(first[k].numpy(), third[k].numpy()) for k in common)
+
+
+# --- issue 29: each official loader's last batch, UNIQUE's two forwards ---------------------------------------
+def test_every_recipe_says_where_its_last_batch_rule_comes_from():
+    from bench.cli.commands.recipe_doc import retrained_methods
+
+    keep = {"dbcnn", "hyperiqa", "tres", "dacnn", "liqe", "metaiqa", "unique"}  # official DataLoaders: no drop_last
+    for cls in retrained_methods():
+        r = cls.recipe(cls.make_params("paper"), "livec", LIVEC)
+        assert "last batch" in r["sources"], cls.name
+        assert r["drop_last"] is (cls.name not in keep), cls.name
+
+
+def test_unique_runs_the_two_images_of_its_pairs_through_the_network_separately():
+    """zwx8981/UNIQUE TrainModel.py: ``self.model(x1)`` then ``self.model(x2)``: in training mode each forward's
+    BatchNorm normalises with the statistics of B images. Review bug (issue 29): one forward over all 2B images."""
+    import torch
+    from torch import nn
+
+    from methods.registry import get_method
+    from methods.retrained.unique import mean_and_std, pair_losses
+
+    class WithBatchNorm(nn.Module):  # the interface UNIQUE's loss uses: a 2-output fc, forward returns the mean
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn, self.fc = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.bn(self.conv(x))).mean(dim=(2, 3)))[:, 0]
+
+    torch.manual_seed(0)
+    net = WithBatchNorm().train()
+    cls = get_method("unique")
+    m = cls(cls.make_params("ci"), RunContext(seed=0))
+    x = torch.rand(4, 2, 3, 16, 16)
+    x[:, 1] *= 3.0  # the second images differ in statistics from the first: a joint batch norm mixes them
+    y, y_std = torch.rand(4, 2), torch.rand(4, 2) + 0.1
+    got = m.loss_terms(net, x, y, y_std)
+    (m1, s1), (m2, s2) = mean_and_std(net, x[:, 0]), mean_and_std(net, x[:, 1])
+    want = pair_losses(torch.stack([m1, m2], 1), torch.stack([s1, s2], 1), y, y_std, m.params.std_margin)
+    joint_mean, joint_std = mean_and_std(net, x.flatten(0, 1))
+    joint = pair_losses(joint_mean.view(4, 2), joint_std.view(4, 2), y, y_std, m.params.std_margin)
+    for term in want:
+        assert float(got[term].detach()) == pytest.approx(float(want[term].detach()), rel=1e-6)
+    assert float(joint["fidelity"].detach()) != pytest.approx(
+        float(want["fidelity"].detach()), rel=1e-3
+    )  # the test can tell

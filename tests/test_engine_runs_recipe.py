@@ -34,7 +34,8 @@ RETRAINED = [
     "maniqa",
     "qualiclip",
 ]
-OVERRIDES = {"liqe": {"steps_per_epoch": 3}}
+# LIQE: 3 steps per epoch instead of 200; CLIP-IQA+: 6 steps in blocks of 3 instead of 300,000 in blocks of 10,000
+OVERRIDES = {"liqe": {"steps_per_epoch": 3}, "clipiqa+": {"iterations": 6, "steps_per_block": 3}}
 FIXED_INPUT = {"maniqa"}  # its ViT-B/8 takes 224 crops only: the recipe refuses another size
 
 
@@ -72,7 +73,7 @@ def tiny_train():
     return ds.subset(ds.ids[:3])
 
 
-def run_recorded(name, train, tmp_path, monkeypatch):
+def run_recorded(name, train, tmp_path, monkeypatch, **extra):
     """Train ``name``'s paper recipe on ``train`` with a tiny network; returns (method, Recipe, steps, batches)."""
     from methods.registry import get_method
     from methods.retrained import engine
@@ -80,7 +81,7 @@ def run_recorded(name, train, tmp_path, monkeypatch):
     cls = get_method(name)
     p = cls.make_params("paper")
     small = {"crop_size": 32} if p.crop_size and name not in FIXED_INPUT else {}
-    p = replace(p, **small, **OVERRIDES.get(name, {}))
+    p = replace(p, **small, **{**OVERRIDES.get(name, {}), **extra})
     m = cls(p, RunContext(seed=0, workdir=tmp_path, image_cache=tmp_path / "images"))
     monkeypatch.setattr(cls, "build", lambda self: tiny_network(name))
     steps, batches = [], []
@@ -117,23 +118,27 @@ def run_recorded(name, train, tmp_path, monkeypatch):
 
 
 def expected_steps(recipe, n_images: int) -> list[tuple]:
-    """(optimiser number, phase, {group: lr}) of every step the recipe prescribes, written from the Recipe alone:
-    a new optimiser at each phase's start, every epoch (``reset_every_epoch``) or on an lr change
-    (``reset_optimizer``)."""
+    """(optimiser number, phase, {group: lr}, batch size) of every step the recipe prescribes, written from the
+    Recipe alone: a new optimiser at each phase's start, every epoch (``reset_every_epoch``) or on an lr change
+    (``reset_optimizer``); the lr of the epoch, or of the step (``step_cosine``); the batches of a pass, the last
+    incomplete one where ``drop_last`` is False (fixed steps per epoch cycle the passes)."""
     n = recipe.samples_per_epoch(n_images)
     out, opt, prev = [], 0, None
     for phase in recipe.phases:
-        per = phase.steps_per_epoch or steps_per_epoch(n, phase.batch_size)
-        k = 0  # the step within the phase: a per-step cosine (MANIQA) scales the epoch's lr by its factor
+        batch = min(phase.batch_size, n)
+        passes = [batch] * (n // batch) + ([n % batch] if n % batch and not (recipe.drop_last and n > batch) else [])
+        per = phase.steps_per_epoch or steps_per_epoch(n, phase.batch_size, recipe.drop_last)
+        assert per == (phase.steps_per_epoch or len(passes))
+        t = 0  # the step within the phase: a per-step cosine (MANIQA, CLIP-IQA+) sets the lr of every step
         for e in range(phase.epochs):
             lrs = {g: table[e] for g, table in phase.lr_table.items()}
             if e == 0 or phase.reset_every_epoch or (phase.reset_optimizer and lrs != prev):
                 opt += 1
             prev = lrs
-            for _ in range(per):
-                f = step_cosine_factor(k, phase.step_cosine_t_max) if phase.step_cosine_t_max else 1.0
-                out.append((opt, phase, {g: v * f for g, v in lrs.items()}))
-                k += 1
+            for k in range(per):
+                f = step_cosine_factor(t, phase.step_cosine_t_max) if phase.step_cosine_t_max else 1.0
+                out.append((opt, phase, {g: phase.lr_at_step(g, e, t) * f for g in lrs}, passes[k % len(passes)]))
+                t += 1
     return out
 
 
@@ -155,12 +160,12 @@ def test_engine_runs_the_resolved_recipe(name, tiny_train, tmp_path, monkeypatch
         want[i][0] != want[i - 1][0] for i in range(1, len(want))
     ]
     assert len(set(ids)) == want[-1][0]
-    stateful = [phase.optimizer != "sgd" or phase.momentum for _, phase, _ in want]  # plain SGD keeps no state
+    stateful = [phase.optimizer != "sgd" or phase.momentum for _, phase, _, _ in want]  # plain SGD keeps no state
     assert [s["fresh"] or not st for s, st in zip(steps, stateful)] == [
         i == 0 or want[i][0] != want[i - 1][0] or not stateful[i] for i in range(len(want))
     ]
     groups = {"backbone": {id(q) for q in m.model.backbone}, "head": {id(q) for q in m.model.head}}
-    for s, (_, phase, lrs) in zip(steps, want):
+    for s, (_, phase, lrs, _) in zip(steps, want):
         assert s["lrs"] == pytest.approx(lrs, rel=1e-12), (name, phase.name)
         assert s["params"] == {g: groups[g] for g in lrs}, "a group outside the lr table trained, or one is missing"
         opt = s["opt"]
@@ -173,9 +178,8 @@ def test_engine_runs_the_resolved_recipe(name, tiny_train, tmp_path, monkeypatch
     # batch shapes: samples per batch, crops (or images of a pair) per sample, crop size
     k = 2 if recipe.pairs_per_epoch else (recipe.train_crops_per_image if recipe.pool_train_crops else 1)
     side = recipe.crop_size or 256  # demo images are 256 x 256; crop 0 = the whole image
-    n_samples = recipe.samples_per_epoch(n)
     assert [b[1:] for b in batches] == [(k, 3, side, side)] * len(batches)
-    assert [b[0] for b in batches] == [min(phase.batch_size, n_samples) for _, phase, _ in want]
+    assert [b[0] for b in batches] == [size for *_, size in want]
     # the loss terms logged every epoch are the recipe's, and the loss is their sum
     for row in m.context.history:
         terms = {key[5:]: v for key, v in row.items() if key.startswith("loss_")}
@@ -218,23 +222,63 @@ def test_hyperiqa_gets_a_new_adam_every_epoch(tiny_train, tmp_path, monkeypatch)
     assert len(firsts) == 16 and all(steps[i]["fresh"] for i in firsts)
 
 
-def test_metaiqa_batches_keep_the_official_order(tiny_train, tmp_path, monkeypatch):
-    """MetaIQA's official train loader has shuffle=False: every epoch sees the images in the same order."""
-    from methods.registry import get_method
-
-    assert get_method("metaiqa").recipe_for(get_method("metaiqa").make_params("paper"), "livec").shuffle is False
-    order = []
+def test_metaiqa_trains_in_one_random_order_per_cell(tiny_train, tmp_path, monkeypatch):
+    """MetaIQA_FineTune_WILDLIVE.py: train_test_split writes the training images in a random order, which the
+    unshuffled loader (shuffle=False) reads every epoch. Review bug (issue 29): the engine kept the split's sorted
+    order, so on synthetic datasets a batch was mostly one reference image."""
     from bench.data import images
+    from methods.registry import get_method
+    from methods.retrained.engine import ORDER_ONCE, training_records
 
-    real = images.make_loader
+    cls = get_method("metaiqa")
+    assert cls.recipe_for(cls.make_params("paper"), "livec").order == ORDER_ONCE
+    records = list(range(40))
+    first = training_records(records, ORDER_ONCE, seed=0)
+    assert sorted(first) == records and first != records  # a permutation, not the given order
+    assert training_records(records, ORDER_ONCE, seed=0) == first  # drawn from the seed: the same in every epoch
+    assert training_records(records, ORDER_ONCE, seed=1) != first  # and another one per seed
+    loaders, data = [], []
+    real, real_data = images.make_loader, cls.training_data
 
     def loader(dataset, *a, **k):
-        order.append(k.get("shuffle"))
+        loaders.append(k.get("shuffle"))
         return real(dataset, *a, **k)
 
+    def training_data(self, train, recipe):
+        data.append(real_data(self, train, recipe))
+        return data[-1]
+
     monkeypatch.setattr(images, "make_loader", loader)
+    monkeypatch.setattr(cls, "training_data", training_data)
     run_recorded("metaiqa", tiny_train, tmp_path, monkeypatch)
-    assert order and order[0] is False
+    assert loaders and loaders[0] is False
+    want = training_records(tiny_train.records, ORDER_ONCE, seed=0)
+    assert [r.id for r in data[0].records] == [r.id for r in want]
+
+
+@pytest.mark.parametrize(
+    "name, drop_last",
+    [("dbcnn", False), ("hyperiqa", False), ("metaiqa", False), ("unique", False), ("clipiqa+-pyiqa", True)],
+)
+def test_the_last_batch_is_kept_where_the_official_loader_keeps_it(name, drop_last, tiny_train, tmp_path, monkeypatch):
+    """DBCNN, HyperIQA, MetaIQA and UNIQUE train on the incomplete last batch (their DataLoaders have no
+    drop_last); pyiqa's training loader drops it. Review bug (issue 29): the engine dropped it for every method."""
+    from methods.registry import get_method
+
+    cls = get_method(name)
+    recipe = cls.recipe_for(cls.make_params("paper"), "livec")
+    assert recipe.drop_last is drop_last and "last batch" in recipe.sources
+    extra = {"batch_size": 2, "head_batch_size": 2, "epochs": 1}
+    if recipe.phases[0].name == "head":
+        extra["head_epochs"] = 1
+    if name == "unique":
+        extra["pairs_per_epoch"] = 3
+    if name == "hyperiqa":
+        extra["train_crops"] = 1
+    _, recipe, steps, batches = run_recorded(name, tiny_train, tmp_path, monkeypatch, **extra)
+    per_epoch = [2] if drop_last else [2, 1]  # 3 samples in batches of 2
+    assert [b[0] for b in batches] == per_epoch * recipe.epochs
+    assert len(steps) == recipe.as_dict(len(tiny_train))["optimizer_steps"]
 
 
 def test_unique_pairs_are_the_recipes_and_each_image_gets_its_own_crop(tiny_train):

@@ -3,7 +3,9 @@
 Counted from the protocols and the methods' recipes (``Method.recipe``), with the published dataset
 sizes, so it works on a machine without the data. Device-hours = training samples / training throughput
 + test crops / inference throughput, per cell, scaled by crop area relative to 224x224 (compute grows with
-pixels). Throughput: ``bench perf``'s last measurement on this machine (``$BENCH_CACHE/perf/``) when
+pixels). A cell that trains from cached frozen features (``feature_cache_passes`` in its recipe:
+methods/retrained/feature_cache.py) costs its tower passes over the inference throughput plus
+``CACHED_STEP_SECONDS`` per optimiser step. Throughput: ``bench perf``'s last measurement on this machine (``$BENCH_CACHE/perf/``) when
 present, else ``DEFAULT_THROUGHPUT`` (its source is printed with every estimate). Hand-crafted methods
 that run on the CPU (``CPU_ONLY``) count no device-hours.
 """
@@ -26,6 +28,11 @@ DEFAULT_THROUGHPUT = {
     "results/benchmark-train-amp-nchw-pt112-cu113-rtx3090.csv and benchmark-infer-amp-nchw-pt112-"
     "cu113-rtx3090.csv); run `python -m bench perf --device cuda` here to measure this machine",
 }
+# A step trained from cached features runs only what sits after the frozen tower: for CLIP-IQA+ the CLIP text
+# transformer (12 layers, width 512) forward and backward on 2 prompts of 77 tokens and a 128 x 1024 product,
+# ~35 GFLOP -- far below a GPU's throughput, so the step is bound by its ~10^3 kernel launches (~5 us each):
+# assumed 5 ms, not measured (scripts/feature-cache-speed measures the CPU's)
+CACHED_STEP_SECONDS = 0.005
 CPU_ONLY = {"nss-svr", "niqe", "ilniqe", "brisque", "noop"}  # no GPU work; their CPU time is not counted
 PERF_DIR_NAME = "perf"
 
@@ -131,8 +138,11 @@ def cell_cost(cls, params, dataset: str, n_train: int | None, n_test: int | None
     area = _area((recipe or {}).get("crop_size", getattr(params, "crop_size", 224)))
     test = (recipe or {}).get("test") or {}
     test_crops = int(test.get("n_crops") or getattr(params, "n_crops", 1) or 1) if isinstance(test, dict) else 1
-    seconds = samples * area / rate["train_samples_per_s"] + n_test * test_crops * area / rate["infer_samples_per_s"]
-    return steps, samples, seconds
+    test_s = n_test * test_crops * area / rate["infer_samples_per_s"]
+    passes = int((recipe or {}).get("feature_cache_passes") or 0)
+    if passes:  # the tower once per (image, flip), then steps of the trained part alone
+        return steps, samples, passes * area / rate["infer_samples_per_s"] + steps * CACHED_STEP_SECONDS + test_s
+    return steps, samples, samples * area / rate["train_samples_per_s"] + test_s
 
 
 def train_test_sizes(

@@ -54,6 +54,7 @@ class CLIPIQAPlusPyiqa(PyiqaRetrained):
         "resize": f"{YML}: dataroot koniq10k/512x384 (KonIQ at half size)",
         "loss, targets": f"{YML}: MSELoss + PLCCLoss, mos_normalize true (MOS / its range -> [0, 1])",
         "test": f"{YML}: the val set has no crop (whole image)",
+        "last batch": "pyiqa pyiqa/data/__init__.py build_dataloader: the train loader has drop_last=True",
         "model": "pyiqa clipiqa_arch: model_type clipiqa+, RN50, pos_embedding, 16 context tokens, CLIP frozen",
     }
     source = f"pyiqa's own recipe, {YML}: Adam 2e-3, cosine 50, batch 8, 384 crops, MSE + PLCC on [0, 1] MOS, whole-image test"

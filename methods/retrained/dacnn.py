@@ -73,7 +73,7 @@ class DACNN(TrainedRegressor):
     name = "dacnn"
     kind = "native"
     trains = True
-    version = "2"  # 2: implemented (1 was the unavailable placeholder)
+    version = "3"  # 3: the incomplete last batch is trained on, as the official loader; 2: implemented (1 was the unavailable placeholder)
     description = (
         "DACNN (Pan et al. 2022): frozen EfficientNet-B0 streams for authentic (ImageNet) and synthetic "
         "distortions, multi-scale fusion with weight generation blocks, trained per cell"
@@ -95,6 +95,8 @@ class DACNN(TrainedRegressor):
         "weight_decay); train_test.py --lr 2e-5 --lr_ratio 10 --weight_decay 0",
         "schedule": f"{SRC} IQASolver.train: after every epoch t, lr = (lr * 9) / 10**(t // 10) and a new Adam",
         "epochs, batch": f"{SRC} train_test.py --epochs 30 --batch_size 16",
+        "last batch": f"{SRC} dataloader/dataLoder.py get_data: torch.utils.data.DataLoader(self.data, "
+        "batch_size=self.batch_size, shuffle=True) -- no drop_last: the incomplete last batch is a step",
         "loss": f"{SRC} IQASolver.py: L1Loss(pred, label) on the dataset's scores",
         "frozen streams": f"{SRC} network.py: requires_grad False on ADANet and SDANet; IQASolver calls "
         "model.train(True), so their BatchNorm runs in training mode",
@@ -108,6 +110,7 @@ class DACNN(TrainedRegressor):
         f"{SRC}: 25 crops/image/epoch, batch 16, 30 epochs, Adam 2e-4 then 1.8e-4 / 10 every 10 epochs "
         "(new Adam each epoch), L1, 25 test crops"
     )
+    drop_last = False
     official_selection = "IQASolver.train reports the best test SRCC over epochs: we keep the last epoch"
     simplifications = (
         (

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from bench.core.records import ImageSet
+from methods.retrained.recipe import ORDER_ONCE
 
 
 def resize_steps(spec: dict | None) -> tuple[tuple, ...]:
@@ -126,3 +127,32 @@ def target_scaling(kind: str, train: ImageSet) -> tuple[float, float]:
     if kind == "score":
         return 0.0, 1.0
     raise ValueError(f"unknown target scaling {kind!r}; choose z, unit or score")
+
+
+def training_records(records, order: str, seed: int) -> list:
+    """The training images in the recipe's order: as given (the loader shuffles every epoch), or one permutation
+    drawn from the cell's seed and kept for every epoch (``ORDER_ONCE``: MetaIQA's train_test_split order)."""
+    records = list(records)
+    if order != ORDER_ONCE:
+        return records
+    perm = np.random.default_rng([int(seed), 29]).permutation(len(records))
+    return [records[i] for i in perm]
+
+
+def epoch_batches(loader, fixed_steps: int, new_pass):
+    """One pass over ``loader``, or exactly ``fixed_steps`` batches cycling it; ``new_pass(k)`` before pass k
+    (new random crops per pass, and the loader reshuffles)."""
+    new_pass(0)
+    if not fixed_steps:
+        yield from loader
+        return
+    n, k = 0, 0
+    while n < fixed_steps:
+        if k:
+            new_pass(k)
+        k += 1
+        for item in loader:
+            yield item
+            n += 1
+            if n >= fixed_steps:
+                return

@@ -44,7 +44,7 @@ DBCNNParams.__module__ = __name__
 class DBCNN(PyiqaRetrained):
     name = "dbcnn"
     description = "DBCNN (Zhang et al. 2020): VGG16 (ImageNet) + SCNN bilinear pooling, retrained per cell"
-    version = "3"  # 3: official recipe (raw-MOS targets, crop per dataset, whole-image test); 2: trains VGG16/SCNN
+    version = "4"  # 4: the incomplete last batch is trained on, as the official loader; 3: official recipe (raw-MOS targets, crop per dataset, whole-image test); 2: trains VGG16/SCNN
     Params = DBCNNParams
     presets = {
         "paper": {},
@@ -64,6 +64,8 @@ class DBCNN(PyiqaRetrained):
         "loss": f"{SRC}: MSELoss on the dataset's MOS",
         "koniq10k, kadid10k": "not in the official code: pyiqa options/train/DBCNN/train_DBCNN_koniq10k.yml "
         "(512x384, random_crop 384) for KonIQ; KADID whole image as TID2013",
+        "last batch": f"{SRC} DBCNNManager: torch.utils.data.DataLoader(train_data, batch_size, shuffle=True, "
+        "num_workers=0, pin_memory=True) -- no drop_last: the incomplete last batch is a step",
         "backbones": "pyiqa DBCNN arch: VGG16 ImageNet + DBCNN_scnn-7ea73d75.pth (the official SCNN)",
     }
     source = "zwx8981/DBCNN-PyTorch DBCNN.py: fc-only SGD 1e-3 x50, then all Adam 1e-5 x50, batch 8, crop 448/432, MSE"
@@ -71,6 +73,8 @@ class DBCNN(PyiqaRetrained):
         "best test SRCC epoch of each stage (the fine-tuning starts from the best-test fc "
         "model): we keep the last epoch"
     )
+
+    drop_last = False
 
     @classmethod
     def crop_for(cls, params, dataset: str) -> int:

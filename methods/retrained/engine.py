@@ -44,10 +44,20 @@ import numpy as np
 
 from bench.core.records import ImageSet
 from methods.base import Method
-from methods.retrained.data import PatchDataset, apply_resize, resized_size, target_scaling  # noqa: F401
+from methods.retrained import feature_cache as fc
+from methods.retrained.data import (  # noqa: F401
+    PatchDataset,
+    apply_resize,
+    epoch_batches,
+    resized_size,
+    target_scaling,
+    training_records,
+)
 from methods.retrained.label_columns import load_label_map, save_label_map, to_dataset_scale
 from methods.retrained.losses import fidelity_binary_loss, fidelity_loss, make_loss, plcc_loss, std_normal_cdf  # noqa: F401
 from methods.retrained.recipe import (  # noqa: F401
+    ORDER_EVERY_EPOCH,
+    ORDER_ONCE,
     Recipe,
     RecipeParams,
     describe_test,
@@ -55,6 +65,7 @@ from methods.retrained.recipe import (  # noqa: F401
     standard_phases,
     step_cosine_factor,
 )
+from methods.retrained.scoring import predict_images
 
 
 def make_optimizer(kind: str, groups: list[dict], momentum: float, weight_decay: float):
@@ -89,13 +100,21 @@ def mean_pool(forward):
 
 @dataclass
 class Trainable:
-    """What a method hands the engine: the network, how to score crops, its parameter groups."""
+    """What a method hands the engine: the network, how to score crops, its parameter groups.
+
+    A method whose trainable parameters all sit after a frozen image tower names it (``tower``, kept in eval mode by
+    the engine in every path) and splits ``forward`` in two: ``features`` (net, x [B, 3, h, w]) -> [B, ...] (the
+    tower) and ``from_features`` (net, f) -> [B] (the rest); ``forward`` must equal their composition. Whole-image
+    recipes then train from features cached once per (image, flip) (``methods/retrained/feature_cache.py``)."""
 
     net: Any
     backbone: list  # 'backbone' group
     head: list  # 'head' group: everything else that trains
     forward: Callable = default_forward  # (net, x [B, 3, h, w]) -> [B]
     pool: Callable | None = None  # (net, crops [B, k, 3, h, w]) -> [B]; default: mean of forward
+    tower: Any = None  # the frozen image tower (an nn.Module no phase trains), or None
+    features: Callable | None = None  # (net, x [B, 3, h, w]) -> tower output [B, ...]
+    from_features: Callable | None = None  # (net, tower output [B, ...]) -> [B]
 
     def __post_init__(self):
         if self.pool is None:
@@ -112,7 +131,13 @@ class TrainedRegressor(Method):
     loss_left_out: ClassVar[str] = ""  # what of the method's own loss is not implemented, and why
     official_selection: ClassVar[str] = ""  # what the official script selected (best test epoch ...)
     has_backbone: ClassVar[bool] = True  # False: one trained group ('head'), e.g. prompts on frozen CLIP
-    shuffle_training: ClassVar[bool] = True  # False: the official loader keeps the data order (MetaIQA)
+    # the training order: reshuffled every epoch, or one random order drawn from the cell's seed and kept (MetaIQA)
+    training_order: ClassVar[str] = ORDER_EVERY_EPOCH
+    # the official training loader's drop_last (its source in ``sources['last batch']``); True drops an incomplete
+    # last batch every epoch, False trains on it
+    drop_last: ClassVar[bool] = True
+    # the frozen image tower whose output a whole-image recipe may cache, and why it is deterministic ("" none)
+    frozen_tower: ClassVar[str] = ""
     # dataset -> (label column the official code trains on, its source line); predictions are mapped back to the
     # dataset's score before any metric (methods/retrained/label_columns.py)
     label_columns: ClassVar[dict[str, tuple[str, str]]] = {}
@@ -157,7 +182,7 @@ class TrainedRegressor(Method):
         test_resize = cls.test_resize_for(params, dataset) if params.resize == "official" else None
         if params.resize not in ("official", "none"):
             raise ValueError(f"{cls.name}: resize={params.resize!r}; choose official or none")
-        return Recipe(
+        recipe = Recipe(
             method=cls.name,
             dataset=dataset,
             resize=resize,
@@ -174,11 +199,15 @@ class TrainedRegressor(Method):
             sources=dict(cls.sources),
             notes=list(cls.simplifications),
             max_steps=params.max_steps,
-            shuffle=cls.shuffle_training,
+            order=cls.training_order,
+            drop_last=cls.drop_last,
             pairs_per_epoch=cls.pairs_for(params, dataset),
             label_column=cls.label_columns.get(dataset, (None, ""))[0],
             hflip_prob=float(getattr(params, "hflip_prob", 0.5)),  # a Params field of the methods that set it
         )
+        recipe.feature_cache = fc.describe(cls.frozen_tower, recipe)
+        recipe.feature_variants = fc.variants_if_cached(cls.frozen_tower, recipe)
+        return recipe
 
     @classmethod
     def recipe(cls, params, dataset: str, n_train_images: int) -> dict:
@@ -216,9 +245,9 @@ class TrainedRegressor(Method):
         self.train_stats = run_training(self, self._ensure_model(), train, val, recipe)
 
     def training_data(self, train: ImageSet, recipe: Recipe):
-        """The training samples: crops of single images (``PatchDataset``)."""
+        """The training samples: crops of single images (``PatchDataset``), in the recipe's order."""
         return PatchDataset(
-            train.records,
+            training_records(train.records, recipe.order, self.context.seed),
             recipe.crop_size,
             recipe.train_crops_per_image,
             recipe.resize,
@@ -267,43 +296,6 @@ class TrainedRegressor(Method):
         self.label_map = load_label_map(path)
 
 
-def predict_images(
-    model: Trainable, images: ImageSet, crop_size: int, test: dict, context, batch_size: int = 16
-) -> np.ndarray:
-    """Scores of ``images``: the mean over ``test['n_crops']`` deterministic crops (mode 'crops'), or the
-    whole image after ``test['resize']`` (modes 'full' / 'resize'), one image per batch."""
-    import torch
-    from tqdm import tqdm
-
-    from bench.data.images import make_loader
-
-    net = model.net.to(context.device).eval()
-    crop = crop_size if test["mode"] == "crops" else 0
-    n = test["n_crops"] if crop else 1
-    data = PatchDataset(
-        images.records,
-        crop,
-        n,
-        test.get("resize"),
-        train=False,
-        seed=context.seed,
-        cache=getattr(context, "image_cache", None),
-    )  # the run's decoded-image cache, or None
-    loader = make_loader(
-        data, batch_size=max(1, batch_size // n) if crop else 1, num_workers=context.num_workers, device=context.device
-    )
-    out = []
-    with torch.no_grad():
-        for item in tqdm(loader, desc="predict", disable=not context.progress, leave=False):
-            out.append(
-                model.pool(net, item["x"].to(context.device, dtype=torch.get_default_dtype()))
-                .to(torch.get_default_dtype())
-                .cpu()
-                .numpy()
-            )
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
-
-
 def _set_trainable(model: Trainable, groups: set[str]) -> None:
     for name, params in (("backbone", model.backbone), ("head", model.head)):
         for q in params:
@@ -328,91 +320,98 @@ def run_training(
     offset, scale = target_scaling(recipe.target, train)
     data = method.training_data(train, recipe)
     gen = torch.Generator().manual_seed(int(context.seed))
+    features = fc.cached_features(
+        method, model, data, recipe, TrainedRegressor.loss_terms
+    )  # None: every step runs the whole network
     flags = [(q, q.requires_grad) for q in list(model.backbone) + list(model.head)]
     steps, samples, epoch_no = 0, 0, 0
     best = (-np.inf, None, None)  # (val_srcc, epoch, state)
     select_val = val is not None and len(val) > 1 and context.select_on == "val"
     done = False
-    for phase in recipe.phases:
-        _set_trainable(model, set(phase.lr_table))
-        batch = min(phase.batch_size, len(data))
-        loader = make_loader(
-            data,
-            batch_size=batch,
-            shuffle=recipe.shuffle,
-            num_workers=context.num_workers,
-            seed=context.seed + epoch_no,
-            drop_last=len(data) > batch,
-            device=device,
-        )
-        groups = {"backbone": model.backbone, "head": model.head}
-        opt, current, phase_steps = None, None, 0
-        for e in tqdm(range(phase.epochs), desc=f"train ({phase.name})", disable=not context.progress, leave=False):
-            lrs = {g: table[e] for g, table in phase.lr_table.items()}
-            if opt is None or phase.reset_every_epoch or (phase.reset_optimizer and lrs != current):
-                opt = make_optimizer(
-                    phase.optimizer,
-                    [{"params": list(groups[g]), "lr": lr, "name": g} for g, lr in lrs.items()],
-                    phase.momentum,
-                    phase.weight_decay,
-                )
-            for g in opt.param_groups:
-                g["lr"] = lrs[g["name"]]
-            current = lrs
-            net.train()
-            epoch_no += 1
-            start, totals, n_batches = time.perf_counter(), {}, 0
-            # crops of pass k of epoch e (fixed steps per epoch cycle the data): seeded by e + 10**6 k
-            passes = lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k)
-            for item in _batches(loader, phase.steps_per_epoch, passes):
-                if phase.step_cosine_t_max:  # the lr of this step within the phase (MANIQA)
-                    f = step_cosine_factor(phase_steps, phase.step_cosine_t_max)
-                    for g in opt.param_groups:
-                        g["lr"] = lrs[g["name"]] * f
-                # on CUDA make_loader already sent x (pinned, non-blocking): the flips run on the device
-                x = _flip(
-                    item["x"].to(device, dtype=torch.get_default_dtype(), non_blocking=True),
-                    recipe.hflip,
-                    recipe.vflip,
-                    gen,
-                    per_crop=bool(recipe.pairs_per_epoch),
-                    hflip_prob=recipe.hflip_prob,
-                )
-                y = ((item["score"].to(torch.get_default_dtype()) - offset) / scale).to(device)
-                std = item["std"].to(torch.get_default_dtype()) / scale
-                terms = method.loss_terms(net, x, y, None if torch.isnan(std).any() else std.to(device))
-                loss = sum(terms.values())
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"{method.name}: loss became {loss.item()} at step {steps}: lower the learning rate"
+    if features is not None:
+        method.model = fc.cached_view(model, features)  # the loss pools features through from_features
+    try:
+        for phase in recipe.phases:
+            _set_trainable(model, set(phase.lr_table))
+            batch = min(phase.batch_size, len(data))
+            loader = make_loader(
+                data if features is None else fc.IndexSamples(data),
+                batch_size=batch,
+                shuffle=recipe.shuffle,
+                num_workers=context.num_workers if features is None else 0,
+                seed=context.seed + epoch_no,
+                drop_last=recipe.drop_last and len(data) > batch,
+                device=device,
+            )
+            if features is not None:
+                loader = fc.IndexBatches(loader, data.records)
+            groups = {"backbone": model.backbone, "head": model.head}
+            opt, current, phase_steps = None, None, 0
+            for e in tqdm(range(phase.epochs), desc=f"train ({phase.name})", disable=not context.progress, leave=False):
+                lrs = {g: table[e] for g, table in phase.lr_table.items()}
+                if opt is None or phase.reset_every_epoch or (phase.reset_optimizer and lrs != current):
+                    opt = make_optimizer(
+                        phase.optimizer,
+                        [{"params": list(groups[g]), "lr": lr, "name": g} for g, lr in lrs.items()],
+                        phase.momentum,
+                        phase.weight_decay,
                     )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                steps, samples, n_batches, phase_steps = steps + 1, samples + len(x), n_batches + 1, phase_steps + 1
-                totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
-                for k, v in terms.items():
-                    totals[f"loss_{k}"] = totals.get(f"loss_{k}", 0.0) + float(v.detach())
-                if p.max_steps and steps >= p.max_steps:
-                    done = True
+                for g in opt.param_groups:
+                    g["lr"] = lrs[g["name"]]
+                current = lrs
+                net.train()
+                if model.tower is not None:  # the frozen tower runs in eval mode, cached or not (feature_cache.py)
+                    model.tower.eval()
+                epoch_no += 1
+                start, totals, n_batches = time.perf_counter(), {}, 0
+                # crops of pass k of epoch e (fixed steps per epoch cycle the data): seeded by e + 10**6 k
+                passes = lambda k, e=epoch_no - 1: data.set_epoch(e + 1_000_000 * k)
+                for item in epoch_batches(loader, phase.steps_per_epoch, passes):
+                    if phase.step_cosine:  # the lr of every step (mmcv CosineRestart by iteration)
+                        for g in opt.param_groups:
+                            g["lr"] = phase.lr_at_step(g["name"], e, phase_steps)
+                    elif phase.step_cosine_t_max:  # torch's CosineAnnealingLR stepped per step (MANIQA)
+                        f = step_cosine_factor(phase_steps, phase.step_cosine_t_max)
+                        for g in opt.param_groups:
+                            g["lr"] = lrs[g["name"]] * f
+                    x = fc.batch_input(item, recipe, gen, device, features)
+                    y = ((item["score"].to(torch.get_default_dtype()) - offset) / scale).to(device)
+                    std = item["std"].to(torch.get_default_dtype()) / scale
+                    terms = method.loss_terms(net, x, y, None if torch.isnan(std).any() else std.to(device))
+                    loss = sum(terms.values())
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(
+                            f"{method.name}: loss became {loss.item()} at step {steps}: lower the learning rate"
+                        )
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    steps, samples, n_batches, phase_steps = steps + 1, samples + len(x), n_batches + 1, phase_steps + 1
+                    totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
+                    for k, v in terms.items():
+                        totals[f"loss_{k}"] = totals.get(f"loss_{k}", 0.0) + float(v.detach())
+                    if p.max_steps and steps >= p.max_steps:
+                        done = True
+                        break
+                row = {
+                    "lr": lrs.get("head", next(iter(lrs.values()))),
+                    **{f"lr_{g}": v for g, v in lrs.items()},
+                    "seconds": time.perf_counter() - start,
+                    "phase": phase.name,
+                    **{k: v / max(1, n_batches) for k, v in totals.items()},
+                }
+                if val is not None and len(val) > 1:
+                    val_pred = predict_images(model, val, recipe.crop_size, recipe.test, context)
+                    row["val_srcc"] = float(spearmanr(val.scores, val_pred)[0])
+                    if select_val and row["val_srcc"] > best[0]:
+                        best = (row["val_srcc"], epoch_no, copy.deepcopy(net.state_dict()))
+                context.log_epoch(epoch_no, **row)
+                if done:
                     break
-            row = {
-                "lr": lrs.get("head", next(iter(lrs.values()))),
-                **{f"lr_{g}": v for g, v in lrs.items()},
-                "seconds": time.perf_counter() - start,
-                "phase": phase.name,
-                **{k: v / max(1, n_batches) for k, v in totals.items()},
-            }
-            if val is not None and len(val) > 1:
-                val_pred = predict_images(model, val, recipe.crop_size, recipe.test, context)
-                row["val_srcc"] = float(spearmanr(val.scores, val_pred)[0])
-                if select_val and row["val_srcc"] > best[0]:
-                    best = (row["val_srcc"], epoch_no, copy.deepcopy(net.state_dict()))
-            context.log_epoch(epoch_no, **row)
             if done:
                 break
-        if done:
-            break
+    finally:
+        method.model = model
     for q, flag in flags:
         q.requires_grad_(flag)
     selected = epoch_no
@@ -423,40 +422,3 @@ def run_training(
     context.record("optimizer_steps", steps)
     context.record("samples_seen", samples)
     return {"steps": steps, "samples": samples, "offset": offset, "scale": scale, "selected_epoch": selected}
-
-
-def _batches(loader, fixed_steps: int, new_pass):
-    """One pass over ``loader``, or exactly ``fixed_steps`` batches cycling it; ``new_pass(k)`` before pass k
-    (new random crops per pass, and the loader reshuffles)."""
-    new_pass(0)
-    if not fixed_steps:
-        yield from loader
-        return
-    n, k = 0, 0
-    while n < fixed_steps:
-        if k:
-            new_pass(k)
-        k += 1
-        for item in loader:
-            yield item
-            n += 1
-            if n >= fixed_steps:
-                return
-
-
-def _flip(x, hflip: bool, vflip: bool, gen, per_crop: bool = False, hflip_prob: float = 0.5):
-    """Random horizontal / vertical flips, one draw per sample (the same for all crops of a pooled sample);
-    ``per_crop``: one draw per crop (the two images of a pair are transformed independently); a horizontal flip
-    with probability ``hflip_prob`` (the same draws for any probability: 0.5 is the flip it always was)."""
-    if per_crop:
-        return _flip(x.flatten(0, 1), hflip, vflip, gen, hflip_prob=hflip_prob).view_as(x)
-    import torch
-
-    b = len(x)
-    if hflip:
-        m = (torch.rand(b, generator=gen) < hflip_prob).view(b, *([1] * (x.dim() - 1))).to(x.device)
-        x = torch.where(m, x.flip(-1), x)
-    if vflip:
-        m = (torch.rand(b, generator=gen) < 0.5).view(b, *([1] * (x.dim() - 1))).to(x.device)
-        x = torch.where(m, x.flip(-2), x)
-    return x

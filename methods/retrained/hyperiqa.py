@@ -49,7 +49,10 @@ HyperIQAParams.__module__ = __name__
 class HyperIQA(PyiqaRetrained):
     name = "hyperiqa"
     description = "HyperIQA (Su et al. 2020): ResNet-50 (ImageNet, timm) + hyper network, retrained per cell"
-    version = "5"  # 5: KonIQ-10k trained on MOS_zscore as folders.py (mapped back to the MOS); 4: a new Adam every epoch (moments restart), as HyerIQASolver.train; 3: LDA modules in the backbone group (lr 2e-5), as the official res; 2: official recipe
+    # 6: the incomplete last batch is trained on, as the official loader; 5: KonIQ-10k trained on MOS_zscore as
+    # folders.py (mapped back to the MOS); 4: a new Adam every epoch (moments restart), as HyerIQASolver.train;
+    # 3: LDA modules in the backbone group (lr 2e-5), as the official res; 2: official recipe
+    version = "6"
     Params = HyperIQAParams
     resize_by_dataset = RESIZE
     label_columns = {"koniq10k": ("MOS_zscore", f"{SRC} folders.py Koniq_10kFolder: mos = float(row['MOS_zscore'])")}
@@ -66,12 +69,15 @@ class HyperIQA(PyiqaRetrained):
         "schedule": f"{SRC} HyerIQASolver.train 'Update optimizer': hyper lr = lr/10**(t//6)*ratio, ratio=1 after "
         "t>8, backbone constant; self.solver = torch.optim.Adam(...) after every epoch (fresh moments)",
         "epochs, batch": f"{SRC} --epochs 16, --batch_size 96",
+        "last batch": f"{SRC} data_loader.py get_data: torch.utils.data.DataLoader(self.data, "
+        "batch_size=self.batch_size, shuffle=True) -- no drop_last: the incomplete last batch is a step",
         "loss": f"{SRC} HyerIQASolver: L1Loss(pred, label) on the dataset's MOS (KonIQ-10k: MOS_zscore, folders.py)",
         "backbone": "pyiqa HyperNet arch: timm resnet50.a1_in1k (the official code uses torchvision's ImageNet ResNet-50)",
         "param groups": f"{SRC} HyerIQASolver.py: 'res' (models.py ResNetBackbone: the ResNet-50 and the LDA "
         "modules lda1-4) at lr, everything else (the hyper network) at lr * lr_ratio",
     }
     source = f"{SRC}: 25 crops/image/epoch, batch 96, 16 epochs, Adam 2e-5 / 2e-4, official lr table, L1, 25 test crops"
+    drop_last = False
     official_selection = "HyerIQASolver.train returns the best test SRCC over epochs: we keep the last epoch"
     simplifications = (
         "the ResNet-50 is timm's resnet50.a1_in1k (pyiqa's choice), not torchvision's",

@@ -57,7 +57,7 @@ def official_lrs(lr: float, t_max: int, epochs: int) -> list[float]:
 class LIQE(PyiqaRetrained):
     name = "liqe"
     description = "LIQE (Zhang et al. 2023): CLIP ViT-B/32 (OpenAI) vision-language model, retrained per cell"
-    version = "4"  # 4: short-side resize truncates the long side as torchvision's Resize(n); 3: fidelity p = Phi(q_i - q_j) as loss_m4 (was Phi(diff / sqrt 2)); 2: official recipe
+    version = "5"  # 5: the incomplete last batch of a pass is a step, as the official loader; 4: short-side resize truncates the long side as torchvision's Resize(n); 3: fidelity p = Phi(q_i - q_j) as loss_m4 (was Phi(diff / sqrt 2)); 2: official recipe
     Params = LIQEParams
     presets = {
         "paper": {},
@@ -71,6 +71,9 @@ class LIQE(PyiqaRetrained):
         "one extra step when lr == 0",
         "epochs, steps": f"{SRC} train_liqe_single.py: num_epoch = 6, num_steps_per_epoch = 200",
         "batch": f"{SRC} train_liqe_single.py: set_dataset_qonly(koniq10k_train_csv, 32, ...)",
+        "last batch": f"{SRC} utils.py set_dataset_qonly: DataLoader(data, batch_size=bs, shuffle=True, ...) -- no "
+        "drop_last; train_liqe_single.py re-creates iter(loader) on StopIteration, so a pass's short last batch is "
+        "one of the 200 steps",
         "patches": f"{SRC} train_liqe_single.py train_patch = 3; ImageDataset2.py ImageDataset_qonly: 224 patches "
         "drawn with replacement from the unfold grid (step 32, 48 when a side >= 1024); "
         "do_batch averages the logits of an image's patches",
@@ -82,6 +85,7 @@ class LIQE(PyiqaRetrained):
         "frozen": f"{SRC} train_liqe_single.py freeze_model: logit_scale.requires_grad = False",
     }
     source = f"{SRC} train_liqe_single.py: AdamW 5e-6, cosine T_max 5, 6 x 200 steps, batch 32 x 3 patches, fidelity"
+    drop_last = False
     official_selection = (
         "train_liqe_single.py keeps the epoch with the best validation SRCC (its KonIQ val set, "
         "set=1; the test SRCC is only reported) -- as released it crashes at that comparison "

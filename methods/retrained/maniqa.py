@@ -61,6 +61,7 @@ class MANIQA(PyiqaRetrained):
     }
     weights = [(TIMM, "timm/vit_base_patch8_224.augreg2_in21k_ft_in1k")]
     sources = {
+        "last batch": "IIGROUP/MANIQA train_maniqa.py: DataLoader(train_dataset, ..., drop_last=True, shuffle=True)",
         "optimizer": f"{CFG}: torch.optim.Adam(net.parameters(), lr learning_rate 1e-5, weight_decay 1e-5)",
         "schedule": f"{CFG}: CosineAnnealingLR(T_max 50, eta_min 0); train_epoch calls scheduler.step() after every "
         "optimizer.step() (per iteration, periodic: 1e-5 -> 0 -> 1e-5 every 100 steps)",

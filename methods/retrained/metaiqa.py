@@ -13,7 +13,7 @@ from __future__ import annotations
 from methods import weights as W
 from methods.pyiqa_zeroshot import PYIQA
 from methods.retrained.pyiqa_common import CI, DEMO, PyiqaRetrained, build_arch, split_params
-from methods.retrained.recipe import Phase, fixed, recipe_dataclass, standard_phases
+from methods.retrained.recipe import ORDER_ONCE, Phase, fixed, recipe_dataclass, standard_phases
 
 SRC = "zhuhancheng/MetaIQA MetaIQA_FineTune_WILDLIVE.py"
 # constant buffers of pyiqa's MetaIQA (ImageNet mean / std), not learned: a prior may omit them
@@ -58,7 +58,8 @@ class PriorMismatch(Exception):
 class MetaIQA(PyiqaRetrained):
     name = "metaiqa"
     description = "MetaIQA (Zhu et al. 2020): ResNet-18 from the meta-learned distortion prior, fine-tuned per cell"
-    version = "4"  # 4: training batches in the official (unshuffled) order;
+    version = "5"  # 5: one random order per cell (train_test_split's), the last batch kept;
+    # 4: training batches in the official (unshuffled) order;
     # 3: the official fine-tuning script (one lr 1e-4, compounding x0.8 decay, 256x256 rescale);
     # 2: [0, 1] targets for the sigmoid head (were standardised), strict prior, resized full test
     Params = MetaIQAParams
@@ -68,8 +69,12 @@ class MetaIQA(PyiqaRetrained):
         "optimizer": f"{SRC}: optim.Adam(model.parameters(), lr=1e-4, weight_decay=0) -- one group, ResNet and head",
         "schedule": f"{SRC} exp_lr_scheduler(lr_decay_epoch=10): every epoch lr *= 0.8 ** (epoch // 10) (compounds)",
         "epochs, batch": f"{SRC}: epochs = 100; load_data: batch 50 (meta_num)",
-        "order": f"{SRC} load_data('train'): DataLoader(transformed_dataset_train, batch_size=50, shuffle=False) -- "
-        "the same image order every epoch",
+        "order": f"{SRC} finetune_model: train_test_split(images, train_size=0.8) (shuffled, random_state None) "
+        "writes train_image.csv in a random order; load_data('train'): DataLoader(transformed_dataset_train, "
+        "batch_size=50, shuffle=False) reads it in that order every epoch -- here one permutation drawn from the "
+        "cell's seed",
+        "last batch": f"{SRC} load_data('train'): DataLoader(..., batch_size=bsize, shuffle=False, num_workers=0, "
+        "collate_fn=my_collate) -- no drop_last: LIVEC's 930 training images give 18 batches of 50 and one of 30",
         "resize, crop, flip": f"{SRC} load_data: Rescale((256, 256)), RandomHorizontalFlip(0.5), RandomCrop(224)",
         "test": f"{SRC} load_data('test'): Rescale((224, 224)), the whole image",
         "loss, targets": f"{SRC}: nn.MSELoss on LIVE_WILD/image_labeled_by_score.csv (MOS / 100, in [0, 1]); "
@@ -81,7 +86,8 @@ class MetaIQA(PyiqaRetrained):
     official_selection = (
         "finetune_model keeps the best test SROCC over epochs (and the untrained prior): we keep the last"
     )
-    shuffle_training = False  # load_data('train'): DataLoader(..., shuffle=False)
+    training_order = ORDER_ONCE  # train_test_split's random order, then DataLoader(..., shuffle=False)
+    drop_last = False
     simplifications = (
         "pyiqa's options/train/METAIQA yml (lr 1e-2 head, x0.8 per 190 iterations) is not used: the official script is",
     )

@@ -52,6 +52,8 @@ class MUSIQ(PyiqaRetrained):
         "test": "MUSIQ paper / pyiqa musiq_arch: the whole image, multi-scale pyramid built by the model",
         "train crop": "ours: one 384 crop per image per epoch (the paper trains at native resolution)",
         "initialisation": "pyiqa musiq_imagenet_pretrain-51d9b0a5.pth",
+        "last batch": "ours (no official training code): the incomplete last batch is dropped, as pyiqa's "
+        "training loader (pyiqa/data/__init__.py build_dataloader: drop_last=True)",
     }
     source = "MUSIQ paper: SGD mom 0.9, cosine, MSE; lr 1e-4 / 20 epochs / batch 16 assumed; whole-image test"
     simplifications = (

@@ -59,6 +59,8 @@ class PaQ2PiQ(PyiqaRetrained):
         "train crop": "ours: one random 224 crop per image per epoch (the official trains on whole FLIVE images "
         "padded to 640x640; our datasets have mixed sizes)",
         "test": "the whole image, as the released model is applied (pyiqa paq2piq)",
+        "last batch": "fastai v1 basic_data.py DataBunch.create: DataLoader(train_ds, bs, shuffle=True, "
+        "drop_last=True) (fastiqa Im2MOS: data.databunch(bs=...)): the incomplete last batch is dropped",
     }
     source = (
         f"{SRC} fastai v1 learn.fit(10), batch 120: AdamW wd 1e-2, body 3e-4 / head 3e-3 constant, MSE on "

@@ -59,6 +59,7 @@ class QualiCLIP(PyiqaRetrained):
     }
     weights = [(OPENAI_CLIP, "RN50"), (PYIQA, WEIGHTS)]
     sources = {
+        "last batch": "pyiqa pyiqa/data/__init__.py build_dataloader: the train loader has drop_last=True",
         "starting weights": "miccunifi/QualiCLIP hubconf.py (qualiclip.pth: clip_model.* + prompts_features); "
         f"pyiqa qualiclip_arch.py loads the same release as {WEIGHTS} into CLIP RN50 and freezes it",
         "trained parameters": f"{YML} network: model_type qualiclip+, n_ctx 16, ctx_init '', prompt_specific_ctx "

@@ -78,10 +78,38 @@ class Phase:
     # >0: step k of the phase (0-based) runs at the epoch's lr x step_cosine_factor(k, T): a CosineAnnealingLR
     # (eta_min 0) stepped after every optimiser step, periodic as torch's (MANIQA's train_epoch)
     step_cosine_t_max: int = 0
+    # per-iteration cosine (mmcv CosineRestart, one period, by_epoch=False): before step t of the phase each group's
+    # lr is min_lr + (lr0 - min_lr) (1 + cos(pi t / period)) / 2, lr0 its lr_table's first value; lr_table then
+    # shows the lr at each epoch's first step. None: the lr is constant within an epoch
+    step_cosine: dict | None = None  # {"period": P, "min_lr": m}
 
-    def steps(self, n_samples: int) -> int:
-        per = self.steps_per_epoch or steps_per_epoch(n_samples, self.batch_size)
+    def steps(self, n_samples: int, drop_last: bool = True) -> int:
+        per = self.steps_per_epoch or steps_per_epoch(n_samples, self.batch_size, drop_last)
         return per * self.epochs
+
+    def samples(self, n_samples: int, drop_last: bool = True) -> int:
+        """Samples the phase trains on: per pass, every sample (the last batch kept) or the full batches."""
+        batch = min(self.batch_size, n_samples)
+        per_pass = steps_per_epoch(n_samples, batch, drop_last)
+        seen_pass = n_samples if per_pass * batch > n_samples else per_pass * batch
+        if not self.steps_per_epoch:
+            return seen_pass * self.epochs
+        full, rest = divmod(self.steps_per_epoch, per_pass)  # fixed steps cycle the data, from a new pass per epoch
+        return (full * seen_pass + rest * batch) * self.epochs
+
+    def lr_at_step(self, group: str, epoch: int, step: int) -> float:
+        """The lr of ``group`` at the phase's step ``step`` (0-based) in epoch ``epoch``."""
+        if not self.step_cosine:
+            return self.lr_table[group][epoch]
+        return cosine_lr(self.lr_table[group][0], self.step_cosine["min_lr"], step, self.step_cosine["period"])
+
+
+def cosine_lr(lr: float, min_lr: float, step: int, period: int) -> float:
+    """mmcv's CosineRestart within its one period: min_lr + (lr - min_lr) (1 + cos(pi step / period)) / 2."""
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(step, period) / period))
+
+
+ORDER_EVERY_EPOCH, ORDER_ONCE = "shuffled every epoch", "one random order per cell"
 
 
 @dataclass
@@ -104,11 +132,19 @@ class Recipe:
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     max_steps: int = 0
-    shuffle: bool = True  # the training loader reshuffles every epoch (MetaIQA's does not)
+    order: str = "shuffled every epoch"  # | "one random order per cell" (drawn from the seed once: MetaIQA)
+    drop_last: bool = True  # the training loader drops an incomplete last batch (the official loader's choice)
+    feature_cache: str = ""  # what the cell trains from cached frozen features, or "" (feature_cache.py)
+    feature_variants: int = 0  # >0: cached tower outputs per training image (its flip variants)
     pairs_per_epoch: int = 0  # >0: samples are image pairs, this many (at most all pairs) drawn once per
     # cell and visited every epoch (UNIQUE's data_all.m); batches count pairs
     label_column: str | None = None  # the dataset's label column the official code trains on (None: the score)
     hflip_prob: float = 0.5  # probability of a horizontal flip per sample (MANIQA's RandHorizontalFlip: 0.7)
+
+    @property
+    def shuffle(self) -> bool:
+        """The loader reshuffles every epoch (else its order is fixed for the cell)."""
+        return self.order == ORDER_EVERY_EPOCH
 
     @property
     def epochs(self) -> int:
@@ -122,8 +158,8 @@ class Recipe:
     def as_dict(self, n_train_images: int) -> dict[str, Any]:
         """JSON for ``bench methods NAME --recipe --json``: at least ``methods.recipes.RECIPE_KEYS``."""
         n = self.samples_per_epoch(n_train_images)
-        steps = [p.steps(n) for p in self.phases]
-        seen = [s * min(p.batch_size, n) for p, s in zip(self.phases, steps)]  # every step is a full batch
+        steps = [p.steps(n, self.drop_last) for p in self.phases]
+        seen = [p.samples(n, self.drop_last) for p in self.phases]
         total_steps = sum(steps)
         if self.max_steps:
             total_steps = min(total_steps, self.max_steps)
@@ -147,6 +183,10 @@ class Recipe:
             "samples_seen": sum(seen) if not self.max_steps else None,
             "test": self.test,
             "shuffle": self.shuffle,
+            "order": self.order,
+            "drop_last": self.drop_last,
+            "feature_cache": self.feature_cache or None,
+            **({"feature_cache_passes": n * self.feature_variants} if self.feature_variants else {}),
             **({"pairs_per_epoch": n, "sample": "image pair"} if self.pairs_per_epoch else {}),
             "optimizer": [
                 {
@@ -169,6 +209,7 @@ class Recipe:
                     "lr_per_epoch": p.lr_table,
                     **({"steps_per_epoch": p.steps_per_epoch} if p.steps_per_epoch else {}),
                     **({"step_cosine_t_max": p.step_cosine_t_max} if p.step_cosine_t_max else {}),
+                    **({"lr_per_step": {"policy": "cosine", **p.step_cosine}} if p.step_cosine else {}),
                 }
                 for p in self.phases
             ],

@@ -55,6 +55,7 @@ class TOPIQ(PyiqaRetrained):
     }
     weights = [(TIMM, "timm/resnet50.a1_in1k")]
     sources = {
+        "last batch": "pyiqa pyiqa/data/__init__.py build_dataloader: the train loader has drop_last=True",
         "optimizer": f"{YML}: optim AdamW lr 3e-5 weight_decay 1e-5; pyiqa models/general_iqa_model.py "
         "setup_optimizers: one group of every parameter that requires grad (no lr_<module> key in the yml)",
         "schedule": f"{YML}: CosineAnnealingLR T_max 50 eta_min 0; {TRAIN}: model.update_learning_rate(epoch + 2) "

@@ -60,7 +60,9 @@ def ranking_triplets(pred, y):
 class TReS(PyiqaRetrained):
     name = "tres"
     description = "TReS (Golestaneh et al. 2022): ResNet-50 (ImageNet) + transformer, retrained per cell"
-    version = "4"  # 4: KonIQ-10k trained on MOS_zscore as folders.py (mapped back to the MOS); 3: 224 crops reach the network as cut (pyiqa upscaled them to 225 and re-cropped);
+    version = "5"  # 5: the incomplete last batch is trained on, as the official loader;
+    # 4: KonIQ-10k trained on MOS_zscore as folders.py (mapped back to the MOS);
+    # 3: 224 crops reach the network as cut (pyiqa upscaled them to 225 and re-cropped);
     # 2: official recipe (lr /10 per epoch, was /2; 50 crops/image/epoch; its own loss; raw MOS)
     Params = TReSParams
     resize_by_dataset = RESIZE
@@ -78,9 +80,12 @@ class TReS(PyiqaRetrained):
         "3*droplr, with a new Adam",
         "loss": f"{SRC} models.py TReS.train: loss_qa + closs + loss_qa2 + closs2 + 0.5*(|T - T'| + |T' - T|) "
         "+ 0.05*(T + T'), triplets with margins from the labels",
+        "last batch": f"{SRC} data_loader.py get_data: torch.utils.data.DataLoader(self.data, "
+        "batch_size=self.batch_size, shuffle=True) -- no drop_last: the incomplete last batch is a step",
         "bid, spaq resize": "our choice: as the official fblive branch (Resize((512, 512)))",
     }
     source = f"{SRC}: 50 crops/image/epoch, batch 53, 3 epochs, Adam 2e-5 /10 per epoch, L1 + consistency + ranking"
+    drop_last = False
     official_selection = "models.py TReS.train keeps the best test SRCC epoch: we keep the last epoch"
     simplifications = (
         "test crops are deterministic per image (the official ones are random)",

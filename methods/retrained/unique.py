@@ -72,7 +72,8 @@ UNIQUEParams.__module__ = __name__
 class UNIQUE(PyiqaRetrained):
     name = "unique"
     description = "UNIQUE (Zhang et al. 2021): ResNet-34 (ImageNet) + bilinear pooling, retrained per cell"
-    version = "4"  # 4: image pairs as data_all.m (40k on LIVEC ...), batches of pairs, predicted-std fidelity + std hinge, kaiming fc; 3: torchvision-style short-side resize; 2: official two-stage recipe
+    version = "5"  # 5: two forwards per batch of pairs (first images, then second), the last batch kept;
+    # 4: image pairs as data_all.m (40k on LIVEC ...), batches of pairs, predicted-std fidelity + std hinge, kaiming fc; 3: torchvision-style short-side resize; 2: official two-stage recipe
     Params = UNIQUEParams
     presets = {
         "paper": {},
@@ -107,6 +108,10 @@ class UNIQUE(PyiqaRetrained):
         "std output": f"{SRC} BaseCNN.py: fc -> 2 outputs, mean = x[:, 0], std = softplus(x[:, 1]); pyiqa's "
         "UNIQUE fc has the same 2 outputs (its forward returns the mean)",
         "fc init": f"{SRC} BaseCNN.py (fc=True): kaiming_normal_ weight, zero bias",
+        "forwards": f"{SRC} TrainModel.py _train_single_epoch: y1, y1_var = self.model(x1); y2, y2_var = "
+        "self.model(x2) -- two forwards per batch (BatchNorm statistics over each side's B images)",
+        "last batch": f"{SRC} TrainModel.py: DataLoader(self.train_data, batch_size, shuffle=True, pin_memory=True, "
+        "num_workers=12) -- no drop_last: the incomplete last batch of pairs is a step",
         "backbone": f"{SRC} Main.py --backbone resnet34 (ImageNet)",
     }
     source = (
@@ -126,8 +131,8 @@ class UNIQUE(PyiqaRetrained):
         "single-dataset training (pairs within the cell's training images)",
         "stage 2 starts a fresh Adam (the official resume also loads stage 1's Adam state, i.e. the "
         "fc layer's moments)",
-        "a batch of pairs that does not fill the last batch is dropped (the official loader keeps it)",
     )
+    drop_last = False
 
     @classmethod
     def pairs_for(cls, params, dataset: str) -> int:
@@ -197,9 +202,12 @@ class UNIQUE(PyiqaRetrained):
         return PairDataset(images, pairs)
 
     def loss_terms(self, net, x, y, y_std=None) -> dict:
-        b = len(x)
-        mean, std = mean_and_std(net, x.flatten(0, 1))  # x [B, 2, 3, s, s]: the two images of each pair
-        mean, std = mean.view(b, 2), std.view(b, 2)
+        # x [B, 2, 3, s, s]: the first and the second images of the pairs, each through the network on its own
+        # (TrainModel.py: self.model(x1), then self.model(x2)), so BatchNorm's batch statistics cover B images
+        if x.dim() != 5 or x.shape[1] != 2:
+            raise ValueError(f"unique trains on image pairs: a batch is [B, 2, 3, h, w], not {list(x.shape)}")
+        first, second = mean_and_std(net, x[:, 0]), mean_and_std(net, x[:, 1])
+        mean, std = torch_stack_pairs(first[0], second[0]), torch_stack_pairs(first[1], second[1])
         return pair_losses(mean, std, y, y_std, self.params.std_margin)
 
     def fit(self, train, val=None):
@@ -313,6 +321,13 @@ def mean_and_std(net, x):
         handle.remove()
     mean = mean.reshape(len(x), -1)[:, 0]
     return mean, F.softplus(seen[-1][:, 1])
+
+
+def torch_stack_pairs(a, b):
+    """[B] and [B] -> [B, 2]: the first and the second image of each pair."""
+    import torch
+
+    return torch.stack([a, b], dim=1)
 
 
 def pair_losses(mean, std, y, y_std=None, margin: float = 0.025) -> dict:

@@ -89,7 +89,7 @@ def _row(r: dict) -> str:
 
 def _shared(r: dict) -> dict:
     """What does not vary per dataset row (one section per distinct value)."""
-    drop = set(ROW_KEYS) | {"dataset", "flips", "pool_train_crops", "epochs", "sample"}
+    drop = set(ROW_KEYS) | {"dataset", "flips", "pool_train_crops", "epochs", "sample", "feature_cache_passes"}
     return {k: v for k, v in r.items() if k not in drop}
 
 
@@ -113,6 +113,12 @@ def _phase_lines(r: dict) -> list[str]:
         )
         for group, lrs in s["lr_per_epoch"].items():
             lines.append(f"  * lr `{group}` per epoch: {lr_runs(lrs)}")
+        if s.get("lr_per_step"):
+            c = s["lr_per_step"]
+            lines.append(
+                f"  * lr per step: cosine from the first epoch's value to {c['min_lr']:g} over {c['period']:,} steps "
+                "(the per-epoch values above are each epoch's first step)"
+            )
     return lines
 
 
@@ -136,10 +142,13 @@ def method_section(cls, datasets) -> list[str]:
         out += [_row(x) for x in rows] + [""]
         flips = ", ".join(k if v is True else f"{k} {v:g}" for k, v in r["flips"].items() if v) or "none"
         out += [
-            f"Flips: {flips}. Batches shuffled each epoch: {'yes' if r['shuffle'] else 'no (the official order)'}."
+            f"Flips: {flips}. Order: {r['order']}. Last incomplete batch of an epoch: "
+            f"{'dropped' if r['drop_last'] else 'trained on'} (source: 'last batch' below)."
             + (" A sample is a pair of images (one crop each)." if r.get("pairs_per_epoch") else ""),
             "",
         ]
+        if r.get("feature_cache"):
+            out += [f"Frozen-feature cache: {r['feature_cache']}.", ""]
         out += ["Optimiser and schedule:", ""] + _phase_lines(r) + [""]
         loss = r["loss"]
         terms = " + ".join(f"{w:g} x {t}" for t, w in loss["terms"].items())
@@ -173,9 +182,9 @@ def render_markdown() -> str:
         f"Written by `{COMMAND}` from the `Recipe` objects `methods/retrained/engine.py` trains (the `paper` "
         "preset); do not edit by hand: `tests/test_recipe_doc.py` fails when this file differs from the code.",
         f"Training images = the published size x {TRAIN_SHARE} (split 0 of the intra protocol); on a local copy "
-        "`python -m bench methods NAME --recipe --dataset D` counts the real split. Steps count full batches "
-        "(the last incomplete one of an epoch is dropped); samples = steps x batch (a UNIQUE sample is an "
-        "image pair).",
+        "`python -m bench methods NAME --recipe --dataset D` counts the real split. Steps count the batches "
+        "of every epoch, the last incomplete one where the official loader keeps it (`drop_last` per recipe); "
+        "samples = the samples of those batches (a UNIQUE sample is an image pair).",
         "",
     ]
     for cls in retrained_methods():

@@ -202,6 +202,13 @@ def render(r: dict) -> str:
         f"  totals     {r['epochs']} epochs, batch {r['batch_size']}, {r['optimizer_steps']} optimiser "
         f"steps, {r['samples_seen']} samples seen"
     )
+    if "order" in r:
+        lines.append(
+            f"  batches    {r['order']}; the last incomplete batch of an epoch "
+            f"{'dropped' if r.get('drop_last') else 'trained on'}"
+        )
+    if r.get("feature_cache"):
+        lines.append(f"  cache      {r['feature_cache']}")
     opts = r["optimizer"] if isinstance(r["optimizer"], list) else [r["optimizer"]]
     scheds = r["schedule"] if isinstance(r["schedule"], list) else [r["schedule"]]
     for o, s, labels in merge_phases(list(zip(opts, scheds + [None] * len(opts)))):
@@ -230,6 +237,9 @@ def render(r: dict) -> str:
         if isinstance(s, dict) and isinstance(s.get("lr_per_epoch"), dict):
             for g, lrs in s["lr_per_epoch"].items():
                 lines.append(f"    lr {g}: {lr_runs(lrs)}")
+            if s.get("lr_per_step"):
+                c = s["lr_per_step"]
+                lines.append(f"    lr per step: cosine to {c['min_lr']:g} over {c['period']:,} steps")
     loss = r["loss"]
     lines.append(
         f"  loss       {_fmt(loss) if not isinstance(loss, dict) else (loss.get('name') or _fmt(loss))}"

@@ -149,6 +149,8 @@ def _n(x) -> str:
 
 
 def format_plan(sp) -> str:
+    from bench.study.estimate import CACHED_STEP_SECONDS
+
     lines = [
         f"study {sp.study.name}: {sp.study.title} ({sp.study.path})",
         (
@@ -207,7 +209,8 @@ def format_plan(sp) -> str:
         )
     lines.append(
         "device-hours: training samples + test crops over the throughput above, scaled by crop area; "
-        "CPU-only methods count none."
+        "cells trained from cached frozen features: tower passes over the inference throughput + "
+        f"{CACHED_STEP_SECONDS * 1000:g} ms per step (assumed); CPU-only methods count none."
     )
     return "\n".join(lines)
 
