@@ -218,7 +218,7 @@ def test_flip_probability_is_the_recipes():
     """The engine flips a sample with the recipe's probability (MANIQA: 0.7); at 0.5 it draws exactly as before."""
     import torch
 
-    from methods.retrained.engine import _flip
+    from methods.retrained.feature_cache import flip_images as _flip
 
     x = torch.arange(2.0).view(1, 1, 1, 2).repeat(4000, 1, 1, 1)
     for p in (0.5, 0.7):
