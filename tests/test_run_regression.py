@@ -23,6 +23,9 @@ scores (a method's version bump, new demo data) -- and say so in the commit.
 import json
 import math
 import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,11 +55,38 @@ FAKE_WEIGHT_FILES = [
     "Metaiqa_prior.pth",
     "UNIQUE.pt",
 ]
+ROOT = Path(__file__).resolve().parents[1]
+# Library code paths chosen by the CPU model, pinned for the regression's cells on x86-64 (module docstring; never
+# for users' runs): MKL's "conditional numerical reproducibility" branch that every Intel/AMD x86-64 CPU runs,
+# OpenBLAS's Nehalem (SSE4.2) kernels instead of Haswell/Zen/SkylakeX ones, numpy's loops at its baseline (no
+# AVX2/AVX-512 dispatch: on an AVX-512 CPU numpy runs other exp/log/power/sin loops). A value already set wins:
+# on some machines OPENBLAS_CORETYPE is preset to avoid OpenBLAS bugs there, and the kernel test sets its own.
+PINNED_X86_ENV = {
+    "MKL_CBWR": "COMPATIBLE",
+    "OPENBLAS_CORETYPE": "Nehalem",
+    "NPY_DISABLE_CPU_FEATURES": None,  # every target numpy dispatches to above its baseline: numpy_dispatch_targets()
+}
 REPRODUCIBLE = {"precision": "float64"}  # the same numbers on any CPU (module docstring)
 METRICS = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
 # Stated tolerance (argued in the module docstring): 1e-6 absolute for the correlations, 1e-6 relative for RMSE.
 DEFAULT_TOLERANCE = {"abs": 1e-6, "rank_abs": 1e-6, "rmse_rel": 1e-6}
 RANK_METRICS = ("srcc", "krcc")
+
+
+def pinned_cpu_env(environ) -> dict:
+    """``environ`` plus the pinned library paths (x86-64 only; a variable already set is kept)."""
+    env = dict(environ)
+    if platform.machine() in ("x86_64", "AMD64"):
+        for key, value in PINNED_X86_ENV.items():
+            env.setdefault(key, numpy_dispatch_targets() if value is None else value)
+    return env
+
+
+def numpy_dispatch_targets() -> str:
+    """The SIMD targets this numpy can dispatch to above its compiled baseline (X86_V3, X86_V4, ... in numpy 2.4)."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__
+
+    return " ".join(__cpu_dispatch__)
 
 
 def label(rec) -> str:
@@ -181,8 +211,19 @@ def fake_weights_home():
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory, demo_cache):
+    """The ci subset in a fresh Python whose CPU-dependent library paths are pinned (``pinned_cpu_env``): the
+    variables are read when numpy / OpenBLAS / MKL load, so they cannot be set in this (already loaded) process.
+    The child generates the demo data too, in its own cache, so the pixels are made under the same pins."""
     out = tmp_path_factory.mktemp("ci") / "runs"
-    return out, run_ci_subset(out)
+    env = pinned_cpu_env(os.environ)
+    env["BENCH_CACHE"] = str(tmp_path_factory.mktemp("ci-cache"))
+    env.pop("BENCH_UPDATE_GOLDEN", None)
+    child = "import sys; from tests.test_run_regression import run_ci_subset; run_ci_subset(__import__('pathlib').Path(sys.argv[1]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", child, str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800
+    )
+    assert proc.returncode == 0, f"the ci subset failed in its pinned process:\n{proc.stderr[-6000:]}"
+    return out, list(ResultStore(out).iter_results())
 
 
 def test_ci_subset_matches_golden_values(ci_run):
