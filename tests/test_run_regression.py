@@ -263,6 +263,16 @@ def test_ci_subset_matches_golden_values(ci_run):
     assert not problems, "ci regression:\n" + "\n".join(problems)
 
 
+def test_the_ci_cells_ran_with_the_pinned_library_paths(ci_run):
+    """Each cell records the variables in force (``numerics``): on x86-64 every pinned one was set."""
+    _, records = ci_run
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip(f"the pins are x86-64 only; this CPU is {platform.machine()}")
+    for rec in records:
+        env = rec["numerics"]["env"]
+        assert set(PINNED_X86_ENV) <= set(env), f"{label(rec)}: ran without {sorted(set(PINNED_X86_ENV) - set(env))}"
+
+
 def test_the_regression_check_catches_a_broken_method(ci_run, tmp_path, monkeypatch):
     """Break nss-svr on purpose (a wrong RBF kernel width) and the comparison must fail."""
     from methods import classical
