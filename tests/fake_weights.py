@@ -53,8 +53,11 @@ def fake_state_dict(state_dict: dict, seed: int = 0) -> dict:
     """Same keys, shapes and dtypes; random values (small: scaled like a fan-in init)."""
     import torch
 
-    g = torch.Generator().manual_seed(seed)
-    base = torch.randn(BUFFER, generator=g, device="cpu") * 0.05  # explicit: callers may be inside torch.device('meta')
+    # numpy's generator, not torch.randn: torch's normal fill runs other code per CPU capability (measured: another
+    # buffer under ATEN_CPU_CAPABILITY=default than avx2), so the fake weights -- and the CI golden values -- would
+    # depend on the CPU that wrote them. device="cpu" explicit: callers may be inside torch.device('meta').
+    normal = np.random.default_rng(seed).standard_normal(BUFFER).astype(np.float32) * np.float32(0.05)
+    base = torch.tensor(normal, device="cpu")
     out = {}
     rng = np.random.default_rng(seed)
     for k, v in state_dict.items():

@@ -1,10 +1,11 @@
 """The CI regression across CPU kernel paths on one machine (issue 19): one golden file, every setting.
 
 Each setting runs ``tests/test_run_regression.py::test_ci_subset_matches_golden_values`` in a fresh Python (the
-variables are read when torch / numpy load) with torch's vector code path (``ATEN_CPU_CAPABILITY``), oneDNN's
-(``ONEDNN_MAX_CPU_ISA``), MKL's (``MKL_ENABLE_INSTRUCTIONS``) and numpy's (``NPY_DISABLE_CPU_FEATURES``) held at
-one level: scalar ``default`` (SSE4.1/4.2 for the libraries), ``avx2`` and ``avx512``. A setting the CPU lacks
-is skipped, saying so. The last test prints the largest difference seen per metric between the settings (the
+variables are read when torch loads) with torch's vector code path (``ATEN_CPU_CAPABILITY``), oneDNN's
+(``ONEDNN_MAX_CPU_ISA``) and MKL's instruction cap (``MKL_ENABLE_INSTRUCTIONS``) held at one level: scalar
+``default`` (SSE4.1/4.2 for the libraries), ``avx2`` and ``avx512``. numpy's SIMD dispatch, OpenBLAS's kernels and
+MKL's reproducibility branch are not varied: the regression pins them for its cells (``PINNED_X86_ENV`` in
+tests/test_run_regression.py). A setting the CPU lacks is skipped, saying so. The last test prints the largest difference seen per metric between the settings (the
 figures quoted in tests/test_run_regression.py).
 
 Slow (about 1-2 minutes a setting on 2 cores): excluded from the default run; `.ci/run` runs it once:
@@ -46,19 +47,6 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def numpy_disabled(setting: str) -> str:
-    """numpy's dispatched targets above the setting's level (its baseline cannot be switched off)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_dispatch__ as dispatch
-    except ImportError:
-        return ""
-    if setting == "default":
-        return " ".join(dispatch)
-    if setting == "avx2":
-        return " ".join(d for d in dispatch if "AVX512" in d or d.endswith("V4"))
-    return ""
-
-
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_ci_subset_matches_golden_under_kernel_path(setting, tmp_path):
     aten, onednn, mkl, flag = SETTINGS[setting]
@@ -72,7 +60,6 @@ def test_ci_subset_matches_golden_under_kernel_path(setting, tmp_path):
         "ATEN_CPU_CAPABILITY": aten,
         "ONEDNN_MAX_CPU_ISA": onednn,
         "MKL_ENABLE_INSTRUCTIONS": mkl,
-        "NPY_DISABLE_CPU_FEATURES": numpy_disabled(setting),
         "BENCH_CI_RECORDS": str(records),
     }
     env.pop("BENCH_UPDATE_GOLDEN", None)
