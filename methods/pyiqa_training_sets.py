@@ -186,6 +186,14 @@ TRAINING_SETS: dict[str, Checkpoint] = {
         )
         for name in ("qalign", "qalign_8bit", "qalign_4bit")
     },
+    # QualiCLIP: self-supervised (no opinion scores) on degraded copies of KADIS-700k's pristine images, none of
+    # which is an image of a harness dataset
+    "qualiclip": Checkpoint(
+        (),
+        "QualiCLIP.pth",
+        "qualiclip_arch.py default_model_urls['qualiclip']; QualiCLIP paper (Agnolucci et al. 2024) Sec. 3: trained "
+        "without opinion scores on synthetically degraded KADIS-700k pristine images",
+    ),
     # ARNIQA: a regressor fitted on the named set over a self-supervised encoder (no opinion scores)
     **{
         name: Checkpoint((ds,), "", f"{_CFG} {name}: regressor_dataset='{key}'")

@@ -79,6 +79,10 @@ METRIC_WEIGHTS: dict[str, list[tuple[str, str]]] = {
     "topiq_nr": [(TIMM, "timm/resnet50.a1_in1k"), (PYIQA, "cfanet_nr_koniq_res50-9a73138b.pth")],
     # maniqa_arch.py: timm vit_base_patch8_224, train_dataset 'koniq'
     "maniqa": [(TIMM, "timm/vit_base_patch8_224.augreg2_in21k_ft_in1k"), (PYIQA, "ckpt_koniq10k.pt")],
+    # the koniq-cross study's others: qualiclip_arch.py (OpenAI RN50 + the released self-supervised QualiCLIP.pth);
+    # arniqa_arch.py (torchvision ResNet-50 IMAGENET1K_V1 encoder, ARNIQA.pth, regressor_dataset 'koniq')
+    "qualiclip": [(OPENAI_CLIP, "RN50"), (PYIQA, "QualiCLIP.pth")],
+    "arniqa": [(TORCHVISION, "resnet50"), (PYIQA, "ARNIQA.pth"), (PYIQA, "regressor_koniq10k.pth")],
 }
 
 

@@ -16,7 +16,7 @@ from bench.cli import main
 from bench.study.planner import study_method_params
 from bench.study.spec import load_study, shipped_names
 from methods import registry
-from methods.pyiqa_zeroshot import METRIC_WEIGHTS, PYIQA, TIMM, PyiqaZeroShot
+from methods.pyiqa_zeroshot import HF_REPOS, METRIC_WEIGHTS, PYIQA, TIMM, PyiqaZeroShot
 
 WEIGHTLESS: set[str] = set()  # methods of shipped studies that load no weight file (none today)
 
@@ -44,7 +44,7 @@ def test_every_method_of_a_shipped_study_declares_its_weight_files(study, name, 
         return
     assert files, f"{study}: {name} declares no weight file: `weights fetch --study {study}` would miss it"
     if issubclass(cls, PyiqaZeroShot):
-        assert cls.metric in METRIC_WEIGHTS
+        assert cls.metric in METRIC_WEIGHTS or cls.metric in HF_REPOS  # files, or a whole HF repository
 
 
 def test_the_declared_pyiqa_files_are_the_ones_pyiqa_names():
@@ -72,5 +72,5 @@ def test_fetch_dry_run_lists_the_file_of_a_metric_undeclared_before(capsys):
 
 
 def test_fetching_a_metric_without_declared_files_says_so(capsys):
-    assert main(["weights", "fetch", "pyiqa:arniqa", "--dry-run"]) == 0
-    assert "pyiqa:arniqa: its weight files are not declared" in capsys.readouterr().err
+    assert main(["weights", "fetch", "pyiqa:arniqa-live", "--dry-run"]) == 0
+    assert "pyiqa:arniqa-live: its weight files are not declared" in capsys.readouterr().err
