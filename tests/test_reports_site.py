@@ -165,6 +165,8 @@ def test_method_and_dataset_pages(sites):
     demo_out, _ = sites["demo"]
     demo_a = next((demo_out / "site" / "datasets").glob("demo-a-*.html")).read_text()
     assert "Synthetic and not human-rated" in demo_a and "Per-distortion demo-a" in demo_a
+    # the ground truth the cells were scored against, as they record it (file, column, scale)
+    assert "ground truth (as the cells record it)" in demo_a and "meta.csv &#39;score&#39;" in demo_a
     assert re.search(r"<td>intra</td><td>demo-a</td><td>default</td><td>–</td><td>6</td>", demo_a)
     efficiency = (out / "site" / "efficiency.html").read_text()
     assert "Efficiency (cpu)" in efficiency and "40.00" in efficiency  # the store's perf record, as a table

@@ -177,7 +177,7 @@ def _build(report: Report, out: Path) -> None:
             "dataset.html.j2",
             "../",
             title=f"Dataset {names.dataset_title(d)}",
-            facts=pages.dataset_facts(d),
+            facts=pages.dataset_facts(d, results),
             splits=pages.split_rows(d, results),
             tables=tables,
             methods=[

@@ -157,7 +157,9 @@ def method_context(method: str, cells: list[Result], numbers: list[dict]) -> dic
     }
 
 
-def dataset_facts(dataset: str) -> dict:
+def dataset_facts(dataset: str, results: list[Result] = ()) -> dict:
+    """What a reader needs to trust a dataset's numbers: its spec, and the ground truth its cells were scored
+    against, as the cells record it (file, column, scale; one per table row, never mixed: reports.guard)."""
     from bench.data.datasets.registry import SPECS
 
     spec = SPECS.get(dataset)
@@ -175,6 +177,15 @@ def dataset_facts(dataset: str) -> dict:
                 "notes": spec.notes or "–",
             }
         )
+    truths = sorted(
+        {
+            r.test_ground_truth + (f" ({r.test_ground_truth_vs_paper})" if r.test_ground_truth_vs_paper else "")
+            for r in results
+            if r.test == dataset and r.test_ground_truth
+        }
+    )
+    if truths:
+        facts["ground truth (as the cells record it)"] = "; ".join(truths)
     if provenance.not_human_rated(dataset):
         facts["ground truth"] = provenance.SYNTHETIC_NOTE[0].upper() + provenance.SYNTHETIC_NOTE[1:] + "."
     return facts
